@@ -1,0 +1,54 @@
+#include "parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+
+int parse_u64(const char *s, int base, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull accepts leading blanks and a minus sign (wrapping it);
+	 * both are garbage for us. */
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno || *end != '\0' || end == s)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int parse_i64(const char *s, int base, int64_t *out)
+{
+	long long v;
+	char *end;
+
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, base);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno || *end != '\0' || end == s)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int parse_u32_range(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+	int err = parse_u64(s, 10, &v);
+
+	if (err)
+		return err;
+	if (v < lo || v > hi)
+		return -ERANGE;
+	*out = (uint32_t)v;
+	return 0;
+}

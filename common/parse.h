@@ -1,0 +1,17 @@
+/* Strict number parsing: the whole string must be a number in range, with
+ * no sign surprises, no trailing garbage and no silent overflow.
+ *
+ *   parse_u64(s, base, &v)       0 or -EINVAL (not a number) / -ERANGE
+ *   parse_i64(s, base, &v)       same, signed
+ *   parse_u32_range(s, lo, hi, &v)  decimal, lo <= v <= hi, else -ERANGE
+ */
+#ifndef BRASA_COMMON_PARSE_H
+#define BRASA_COMMON_PARSE_H
+
+#include <stdint.h>
+
+int parse_u64(const char *s, int base, uint64_t *out);
+int parse_i64(const char *s, int base, int64_t *out);
+int parse_u32_range(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
+
+#endif

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs the Debian packages brasa needs to build, run and test.
+# Idempotent and quiet when everything is present: dpkg-query decides what
+# is missing, and apt-get runs only for that.
+set -eu
+
+BUILD_PKGS="meson ninja-build pkg-config gcc clang llvm bpftool
+libbpf-dev libelf-dev libdw-dev libcurl4-openssl-dev libprotobuf-c-dev
+protobuf-c-compiler libzstd-dev libsystemd-dev libmicrohttpd-dev libyaml-dev
+libjson-c-dev zlib1g-dev"
+# Peers and independent readers used by the test suite.
+TEST_PKGS="protobuf-compiler golang-go linux-perf elfutils binutils xz-utils
+curl python3 libclang-rt-14-dev"
+
+want="$BUILD_PKGS"
+[ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"
+
+missing=""
+for p in $want; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "installed" ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages:$missing" >&2
+	echo "install-deps: run as root, or: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

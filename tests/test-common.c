@@ -1,0 +1,63 @@
+#include "testing.h"
+
+#include <errno.h>
+
+#include "common/buf.h"
+#include "common/parse.h"
+
+static void test_parse(void)
+{
+	uint64_t u;
+	int64_t i;
+	uint32_t r;
+
+	CHECK_INT(parse_u64("42", 10, &u), ==, 0);
+	CHECK_U64(u, ==, 42);
+	CHECK_INT(parse_u64("ffffffff81000000", 16, &u), ==, 0);
+	CHECK_U64(u, ==, 0xffffffff81000000ull);
+	CHECK_INT(parse_u64("", 10, &u), ==, -EINVAL);
+	CHECK_INT(parse_u64("12x", 10, &u), ==, -EINVAL);
+	CHECK_INT(parse_u64(" 12", 10, &u), ==, -EINVAL);
+	CHECK_INT(parse_u64("-1", 10, &u), ==, -EINVAL);
+	CHECK_INT(parse_u64("99999999999999999999999", 10, &u), ==, -ERANGE);
+	CHECK_INT(parse_i64("-5", 10, &i), ==, 0);
+	CHECK_INT(i, ==, -5);
+	CHECK_INT(parse_i64("+5", 10, &i), ==, -EINVAL);
+	CHECK_INT(parse_u32_range("30", 1, 3600, &r), ==, 0);
+	CHECK_INT(r, ==, 30);
+	CHECK_INT(parse_u32_range("0", 1, 3600, &r), ==, -ERANGE);
+	CHECK_INT(parse_u32_range("3601", 1, 3600, &r), ==, -ERANGE);
+	CHECK_INT(parse_u32_range("abc", 1, 3600, &r), ==, -EINVAL);
+}
+
+static void test_buf(void)
+{
+	struct buf b = { 0 };
+
+	CHECK_INT(buf_printf(&b, "%s-%d", "a", 1), ==, 0);
+	CHECK_STR((char *)b.data, "a-1");
+	for (int k = 0; k < 1000; k++)
+		CHECK_INT(buf_append(&b, "xy", 2), ==, 0);
+	CHECK_U64(b.len, ==, 3 + 2000);
+	CHECK_INT(b.data[b.len], ==, 0);
+	buf_reset(&b);
+	CHECK_U64(b.len, ==, 0);
+	buf_release(&b);
+	buf_release(&b);
+	buf_release(NULL);
+	CHECK(b.data == NULL);
+
+	CHECK_INT(buf_read_file("/proc/self/stat", &b, 1 << 20), ==, 0);
+	CHECK(b.len > 10);
+	buf_reset(&b);
+	CHECK_INT(buf_read_file("/proc/self/maps", &b, 10), ==, -EFBIG);
+	CHECK_INT(buf_read_file("/nonexistent/x", &b, 10), ==, -ENOENT);
+	buf_release(&b);
+}
+
+int main(void)
+{
+	test_parse();
+	test_buf();
+	return test_done();
+}

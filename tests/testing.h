@@ -1,0 +1,83 @@
+/* Minimal assertion macros for brasa's unit tests: each failure prints the
+ * expression, the values and the location, and the test goes on so one run
+ * shows every failure; test_done() returns the exit code for meson
+ * (0 pass, 1 fail, 77 skip).
+ */
+#ifndef BRASA_TESTS_TESTING_H
+#define BRASA_TESTS_TESTING_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_failures;
+static int test_checks;
+
+#define CHECK(expr)                                                           \
+	do {                                                                  \
+		test_checks++;                                                \
+		if (!(expr)) {                                                \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__,\
+				__LINE__, #expr);                             \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+#define CHECK_INT(a, op, b)                                                   \
+	do {                                                                  \
+		long long _a = (long long)(a), _b = (long long)(b);           \
+		test_checks++;                                                \
+		if (!(_a op _b)) {                                            \
+			fprintf(stderr, "%s:%d: CHECK(%s %s %s) failed: %lld vs %lld\n", \
+				__FILE__, __LINE__, #a, #op, #b, _a, _b);     \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+#define CHECK_U64(a, op, b)                                                   \
+	do {                                                                  \
+		unsigned long long _a = (unsigned long long)(a),              \
+				   _b = (unsigned long long)(b);              \
+		test_checks++;                                                \
+		if (!(_a op _b)) {                                            \
+			fprintf(stderr, "%s:%d: CHECK(%s %s %s) failed: 0x%llx vs 0x%llx\n", \
+				__FILE__, __LINE__, #a, #op, #b, _a, _b);     \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+#define CHECK_STR(a, b)                                                       \
+	do {                                                                  \
+		const char *_a = (a), *_b = (b);                              \
+		test_checks++;                                                \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                      \
+			fprintf(stderr, "%s:%d: CHECK_STR(%s, %s) failed: \"%s\" vs \"%s\"\n", \
+				__FILE__, __LINE__, #a, #b, _a ? _a : "(null)", \
+				_b ? _b : "(null)");                          \
+			test_failures++;                                      \
+		}                                                             \
+	} while (0)
+
+/* Fatal variant for preconditions the rest of the test depends on. */
+#define REQUIRE(expr)                                                         \
+	do {                                                                  \
+		test_checks++;                                                \
+		if (!(expr)) {                                                \
+			fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n",        \
+				__FILE__, __LINE__, #expr);                   \
+			exit(1);                                              \
+		}                                                             \
+	} while (0)
+
+static inline int test_done(void)
+{
+	if (test_checks == 0) {
+		fprintf(stderr, "no checks ran\n");
+		return 1;
+	}
+	fprintf(stderr, "%d checks, %d failed\n", test_checks, test_failures);
+	return test_failures ? 1 : 0;
+}
+
+#endif
