@@ -8,19 +8,50 @@
  * (mapping id, address), functions by (name, system name, file), and
  * identical samples (same locations, same labels) are merged.
  *
- *   pprof__new(opts)                     NULL + errno
+ *   pprof__new(opts)                     NULL + errno (EINVAL: period_ns 0 or
+ *                                        above INT64_MAX, negative duration)
  *   pprof__free(p)                       NULL-safe
- *   pprof__mapping(p, key, &m)           mapping id (>= 1), 0 on ENOMEM
+ *   pprof__mapping(p, key, &m)           mapping id (>= 1), 0 + errno (ENOMEM,
+ *                                        E2BIG, EINVAL); a known key returns
+ *                                        its id and m is ignored
  *   pprof__location(p, mapping_id, address, lines, n)
- *                                        location id (>= 1), 0 on ENOMEM;
- *                                        n == 0 means unsymbolized
+ *                                        location id (>= 1), 0 + errno (ENOMEM,
+ *                                        E2BIG, EINVAL: unknown mapping id);
+ *                                        mapping_id 0 means none; lines are
+ *                                        innermost (inlined) first, caller
+ *                                        last; n == 0 means unsymbolized;
+ *                                        lines with function NULL are
+ *                                        dropped; a known (mapping id,
+ *                                        address) returns its id, lines ignored
  *   pprof__add_sample(p, locs, n, count, labels, nlabels)
- *                                        locs leaf first; 0 or -errno
+ *                                        locs leaf first, count >= 1;
+ *                                        0 or -errno (EINVAL: unknown location
+ *                                        id, NULL/empty label key; E2BIG;
+ *                                        EOVERFLOW: count * period past
+ *                                        INT64_MAX; ENOMEM); label order does
+ *                                        not matter for merging
  *   pprof__encode(p, out)                appends the gzipped profile; 0 or -errno
+ *                                        (E2BIG past PPROF_MAX_ENCODED_SIZE);
+ *                                        out is unchanged on error
  *   pprof__write_folded(p, out)          appends "comm;root;...;leaf COUNT\n"
  *                                        lines (kernel frames suffixed _[k]);
- *                                        0 or -errno
+ *                                        0 or -errno, out unchanged on error
  *   pprof__sample_count(p)               distinct samples so far
+ *
+ * Encoding details: a mapping's has_functions is emitted only if the caller
+ * set it and none of its locations is unsymbolized (readers then skip their
+ * own symbolization). Strings that are not valid UTF-8 get '?' for each bad
+ * byte, since proto3 readers may reject the profile otherwise. Function
+ * system_name repeats name.
+ *
+ * Folded format: the first field is the "comm" string label ("[unknown]"
+ * without one); frames follow root first with inlined frames in call order;
+ * a location without lines prints as 0x<address> ("[unknown]" at address
+ * 0); ';', ' ', and control characters in names become '_'. Lines are
+ * sorted, and samples differing only in labels other than comm are summed.
+ *
+ * Every table is bounded by the PPROF_MAX_* limits below; past them calls
+ * fail with E2BIG and the profile stays usable. Not thread-safe.
  *
  * Strings passed in are copied; the caller keeps ownership of its own.
  */
@@ -32,6 +63,18 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+
+/* Bounds against absurd inputs (a runaway unwinder, a hostile comm). */
+#define PPROF_MAX_STRING_LEN (64u * 1024)        /* bytes per string */
+#define PPROF_MAX_STRING_BYTES (256u << 20)      /* bytes in the string table */
+#define PPROF_MAX_ENTRIES (1u << 22)             /* strings, mappings, functions,
+						    locations, samples each */
+#define PPROF_MAX_LINES 64                       /* inline depth per location */
+#define PPROF_MAX_STACK_DEPTH 2048               /* locations per sample */
+#define PPROF_MAX_LABELS 64                      /* labels per sample */
+#define PPROF_MAX_SAMPLE_FRAMES (1u << 26)       /* locations (and labels) over
+						    all samples */
+#define PPROF_MAX_ENCODED_SIZE ((size_t)256 << 20) /* uncompressed profile bytes */
 
 struct pprof;
 
