@@ -23,11 +23,21 @@
  *                                      symbolize a resolved user address
  *   symbolizer__kernel(s, addr, lines, max)
  *                                      symbolize a kernel address (kallsyms)
+ *   symbolizer__load_kernel(s)         load kallsyms now (else on first use):
+ *                                      0 or -errno, the same on every call;
+ *                                      -EPERM: all addresses are zero
+ *                                      (kptr_restrict), no kernel symbols
  *   symbolizer__stats(s, &stats)       cache fill levels for metrics
+ *
+ * Executable anonymous mappings (JIT code) are symbolized from the
+ * process's perf map, /tmp/perf-PID.map in its own mount and pid
+ * namespace; [vdso] from the agent's own vdso (same kernel, same image).
  *
  * Strings in sym_line and sym_mapping point into the symbolizer's caches;
  * they stay valid while the snapshot (user) or the symbolizer (kernel)
- * they came from is alive.
+ * they came from is alive. Every snapshot must be put before
+ * symbolizer__free. Not thread-safe: callers serialize all calls,
+ * including proc_snapshot__get/__put.
  */
 #ifndef BRASA_SYMBOLIZE_SYMBOLIZER_H
 #define BRASA_SYMBOLIZE_SYMBOLIZER_H
@@ -95,6 +105,7 @@ int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 		     struct sym_line *lines, int max);
 int symbolizer__kernel(struct symbolizer *s, uint64_t addr,
 		       struct sym_line *lines, int max);
+int symbolizer__load_kernel(struct symbolizer *s);
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st);
 
 #endif

@@ -1,0 +1,793 @@
+#include "symbolize/elf_object.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/macros.h"
+
+/* Longest build id we keep: GNU ld emits 20 bytes (sha1), some linkers
+ * 16 (md5/uuid); 64 leaves room for anything sane. */
+#define BUILD_ID_MAX 64
+/* Deepest inline chain we report; deeper chains keep their innermost
+ * frames and the real function. */
+#define INLINE_MAX 32
+/* Per-object cache of address -> frames: direct-mapped, so bounded by
+ * construction; results deeper than CACHE_LINES are not cached. */
+#define CACHE_SLOTS 64
+#define CACHE_LINES 6
+
+struct elf_load {
+	uint64_t offset, vaddr, filesz;
+	bool exec;
+};
+
+struct elf_sym {
+	uint64_t addr, size;
+	const char *name;
+	uint8_t bind;
+};
+
+struct cache_slot {
+	uint64_t vaddr;
+	int count; /* 0: empty slot; -1: cached miss */
+	struct sym_line lines[CACHE_LINES];
+};
+
+struct elf_sections {
+	Elf_Scn *symtab, *dynsym;
+	bool debug_info, debug_line;
+};
+
+struct elf_object {
+	Elf *elf;
+	void *image;      /* copy behind an elf_memory() object */
+	Elf *debug_elf;   /* separate debug file, NULL if none */
+	char build_id[2 * BUILD_ID_MAX + 1];
+	struct elf_load *loads;
+	size_t load_count;
+	struct elf_sections sec, debug_sec;
+
+	bool syms_loaded;
+	struct elf_sym *syms;
+	size_t sym_count;
+
+	bool dwarf_loaded;
+	Dwarf *dwarf;
+
+	struct cache_slot *cache;
+};
+
+static void elf_endp(Elf **e)
+{
+	if (*e)
+		elf_end(*e);
+}
+
+static bool libelf_ready(void)
+{
+	static int state; /* 0 unknown, 1 ok, -1 failed */
+
+	if (!state)
+		state = elf_version(EV_CURRENT) == EV_NONE ? -1 : 1;
+	return state > 0;
+}
+
+/* Opens an ELF on fd so that it no longer needs fd: libelf either has
+ * the file mapped or has read it all (ELF_C_FDREAD). */
+static Elf *elf_from_fd(int fd)
+{
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+
+	if (!elf)
+		return NULL;
+	if (elf_kind(elf) != ELF_K_ELF || elf_cntl(elf, ELF_C_FDREAD) != 0) {
+		elf_end(elf);
+		return NULL;
+	}
+	elf_cntl(elf, ELF_C_FDDONE);
+	return elf;
+}
+
+static void hex_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+static bool note_build_id(Elf_Data *data, char *out)
+{
+	size_t off = 0, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	if (!data || !data->d_buf)
+		return false;
+	while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const char *name = (const char *)data->d_buf + name_off;
+
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+		    memcmp(name, "GNU", 4) == 0 && nh.n_descsz > 0 &&
+		    nh.n_descsz <= BUILD_ID_MAX) {
+			hex_encode((const uint8_t *)data->d_buf + desc_off,
+				   nh.n_descsz, out);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Sections first: a debug file made by objcopy --only-keep-debug keeps
+ * its notes but its program headers may point at nothing. */
+static void read_build_id(Elf *elf, char *out)
+{
+	Elf_Scn *scn = NULL;
+	size_t phnum;
+
+	out[0] = '\0';
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_NOTE &&
+		    note_build_id(elf_getdata(scn, NULL), out))
+			return;
+	}
+	if (elf_getphdrnum(elf, &phnum) != 0)
+		return;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_NOTE &&
+		    note_build_id(elf_getdata_rawchunk(elf, (int64_t)ph.p_offset,
+						       ph.p_filesz, ELF_T_NHDR),
+				  out))
+			return;
+	}
+}
+
+static void scan_sections(Elf *elf, struct elf_sections *sec)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	memset(sec, 0, sizeof(*sec));
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB)
+			sec->symtab = scn;
+		else if (sh.sh_type == SHT_DYNSYM)
+			sec->dynsym = scn;
+		if (sh.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name)
+			continue;
+		if (strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0)
+			sec->debug_info = true;
+		else if (strcmp(name, ".debug_line") == 0 || strcmp(name, ".zdebug_line") == 0)
+			sec->debug_line = true;
+	}
+}
+
+static int read_loads(struct elf_object *obj)
+{
+	size_t phnum;
+
+	if (elf_getphdrnum(obj->elf, &phnum) != 0)
+		return -ENOEXEC;
+	obj->loads = calloc(phnum ? phnum : 1, sizeof(*obj->loads));
+	if (!obj->loads)
+		return -ENOMEM;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(obj->elf, (int)i, &ph))
+			return -ENOEXEC;
+		if (ph.p_type != PT_LOAD || ph.p_filesz == 0)
+			continue;
+		obj->loads[obj->load_count++] = (struct elf_load){
+			.offset = ph.p_offset,
+			.vaddr = ph.p_vaddr,
+			.filesz = ph.p_filesz,
+			.exec = ph.p_flags & PF_X,
+		};
+	}
+	return obj->load_count ? 0 : -ENOEXEC;
+}
+
+/* The CRC-32 that .gnu_debuglink records (the zlib/IEEE one). */
+static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
+{
+	static uint32_t table[256];
+
+	if (!table[1]) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+	}
+	crc = ~crc;
+	while (n--)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+/* Opens a candidate debug file; NULL unless it is an ELF file that is
+ * not the object itself and matches build_id (if given) or crc (if
+ * want_crc). */
+static Elf *open_debug_candidate(const char *path, const struct stat *self,
+				 const char *build_id, bool want_crc, uint32_t crc)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_(elf_endp) Elf *elf = NULL;
+	char candidate_id[2 * BUILD_ID_MAX + 1];
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	if (self && st.st_dev == self->st_dev && st.st_ino == self->st_ino)
+		return NULL;
+	elf = elf_from_fd(fd);
+	if (!elf)
+		return NULL;
+	read_build_id(elf, candidate_id);
+	if (build_id && build_id[0] && candidate_id[0])
+		return strcmp(build_id, candidate_id) == 0 ? TAKE_PTR(elf) : NULL;
+	if (want_crc) {
+		size_t size;
+		char *raw = elf_rawfile(elf, &size);
+
+		if (!raw || crc32_update(0, (const uint8_t *)raw, size) != crc) {
+			log_debug("debug file '%s' has the wrong CRC, ignoring", path);
+			return NULL;
+		}
+		return TAKE_PTR(elf);
+	}
+	return NULL;
+}
+
+static bool read_debuglink(Elf *elf, const char **name, uint32_t *crc)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return false;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		const char *s;
+		size_t len, crc_off;
+		uint32_t raw;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		s = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!s || strcmp(s, ".gnu_debuglink") != 0)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data || !data->d_buf)
+			return false;
+		len = strnlen(data->d_buf, data->d_size);
+		crc_off = (len + 4) & ~(size_t)3; /* NUL, then pad to 4 */
+		if (len == 0 || crc_off + 4 > data->d_size ||
+		    memchr(data->d_buf, '/', len))
+			return false;
+		memcpy(&raw, (const char *)data->d_buf + crc_off, 4);
+		/* written in the object's byte order */
+		if ((elf_getident(elf, NULL)[EI_DATA] == ELFDATA2MSB) !=
+		    (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__))
+			raw = __builtin_bswap32(raw);
+		*name = data->d_buf;
+		*crc = raw;
+		return true;
+	}
+	return false;
+}
+
+static void find_debug_file(struct elf_object *obj, const struct stat *self,
+			    const struct elf_object_opts *opts)
+{
+	const char *debug_root = opts ? opts->debug_root : NULL;
+	const char *root = opts && opts->root ? opts->root : "";
+	const char *link_name;
+	uint32_t crc;
+
+	if (debug_root && strlen(obj->build_id) > 2) {
+		_cleanup_free_ char *path = NULL;
+
+		if (asprintf(&path, "%s/.build-id/%.2s/%s.debug", debug_root,
+			     obj->build_id, obj->build_id + 2) < 0)
+			return;
+		obj->debug_elf = open_debug_candidate(path, self, obj->build_id,
+						      false, 0);
+		if (obj->debug_elf)
+			return;
+	}
+	if (!opts || !opts->path || opts->path[0] != '/' ||
+	    !read_debuglink(obj->elf, &link_name, &crc))
+		return;
+
+	_cleanup_free_ char *dir = strdup(opts->path);
+	if (!dir)
+		return;
+	*strrchr(dir, '/') = '\0'; /* "" for files in "/" */
+	const char *formats[] = { "%s%s/%s", "%s%s/.debug/%s" };
+	for (size_t i = 0; i < ARRAY_SIZE(formats) + 1 && !obj->debug_elf; i++) {
+		_cleanup_free_ char *path = NULL;
+		int n;
+
+		if (i < ARRAY_SIZE(formats))
+			n = asprintf(&path, formats[i], root, dir, link_name);
+		else if (debug_root)
+			n = asprintf(&path, "%s%s/%s", debug_root, dir, link_name);
+		else
+			break;
+		if (n < 0)
+			return;
+		obj->debug_elf = open_debug_candidate(path, self, obj->build_id,
+						      true, crc);
+	}
+}
+
+static struct elf_object *finish_open(struct elf_object *obj)
+{
+	int err;
+
+	if (gelf_getclass(obj->elf) == ELFCLASSNONE) {
+		err = -ENOEXEC;
+		goto fail;
+	}
+	err = read_loads(obj);
+	if (err)
+		goto fail;
+	read_build_id(obj->elf, obj->build_id);
+	scan_sections(obj->elf, &obj->sec);
+	return obj;
+fail:
+	elf_object__free(obj);
+	errno = -err;
+	return NULL;
+}
+
+struct elf_object *elf_object__open_fd(int fd, const struct elf_object_opts *opts)
+{
+	struct elf_object *obj;
+	struct stat st;
+
+	if (!libelf_ready()) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0)
+		return NULL;
+	if (!S_ISREG(st.st_mode)) {
+		errno = ENOEXEC;
+		return NULL;
+	}
+	obj = calloc(1, sizeof(*obj));
+	if (!obj)
+		return NULL;
+	obj->elf = elf_from_fd(fd);
+	if (!obj->elf) {
+		free(obj);
+		errno = ENOEXEC;
+		return NULL;
+	}
+	obj = finish_open(obj);
+	if (!obj)
+		return NULL;
+	/* Only worth a separate file when the object lacks DWARF. */
+	if (!obj->sec.debug_info) {
+		find_debug_file(obj, &st, opts);
+		if (obj->debug_elf)
+			scan_sections(obj->debug_elf, &obj->debug_sec);
+	}
+	return obj;
+}
+
+struct elf_object *elf_object__open_memory(const void *image, size_t size,
+					   const char *name)
+{
+	struct elf_object *obj;
+
+	if (!libelf_ready()) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	obj = calloc(1, sizeof(*obj));
+	if (!obj)
+		return NULL;
+	/* libelf may write to an elf_memory() image; never let it touch
+	 * the caller's (the vdso is mapped read-only). */
+	obj->image = malloc(size ? size : 1);
+	if (!obj->image) {
+		free(obj);
+		return NULL;
+	}
+	memcpy(obj->image, image, size);
+	obj->elf = elf_memory(obj->image, size);
+	if (!obj->elf || elf_kind(obj->elf) != ELF_K_ELF) {
+		log_debug("failed to open in-memory ELF '%s': %s",
+			  name ? name : "?", elf_errmsg(-1));
+		elf_object__free(obj);
+		errno = ENOEXEC;
+		return NULL;
+	}
+	return finish_open(obj);
+}
+
+void elf_object__free(struct elf_object *obj)
+{
+	if (!obj)
+		return;
+	if (obj->dwarf)
+		dwarf_end(obj->dwarf);
+	if (obj->debug_elf)
+		elf_end(obj->debug_elf);
+	if (obj->elf)
+		elf_end(obj->elf);
+	free(obj->image);
+	free(obj->loads);
+	free(obj->syms);
+	free(obj->cache);
+	free(obj);
+}
+
+const char *elf_object__build_id(const struct elf_object *obj)
+{
+	return obj->build_id;
+}
+
+bool elf_object__has_symbols(const struct elf_object *obj)
+{
+	return obj->sec.symtab || obj->sec.dynsym || obj->debug_sec.symtab;
+}
+
+bool elf_object__has_lines(const struct elf_object *obj)
+{
+	return obj->sec.debug_line || obj->debug_sec.debug_line;
+}
+
+bool elf_object__has_inlines(const struct elf_object *obj)
+{
+	return obj->sec.debug_info || obj->debug_sec.debug_info;
+}
+
+size_t elf_object__symbol_count(const struct elf_object *obj)
+{
+	return obj->sym_count;
+}
+
+int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
+		      uint64_t map_offset, uint64_t addr, uint64_t *vaddr)
+{
+	uint64_t file_offset;
+
+	if (addr < map_start)
+		return -ENOENT;
+	file_offset = addr - map_start + map_offset;
+	/* Work in file offsets, not pages: lld and gold lay segments out
+	 * without page-aligning p_offset/p_vaddr, and two segments can
+	 * share a file page. Executable segments win such a tie since we
+	 * only symbolize code. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < obj->load_count; i++) {
+			const struct elf_load *l = &obj->loads[i];
+
+			if (pass == 0 && !l->exec)
+				continue;
+			if (file_offset >= l->offset &&
+			    file_offset - l->offset < l->filesz) {
+				*vaddr = file_offset - l->offset + l->vaddr;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+static int sym_rank(const struct elf_sym *s)
+{
+	int rank = s->bind == STB_GLOBAL ? 8 : s->bind == STB_WEAK ? 4 : 0;
+
+	if (s->size)
+		rank += 2;
+	if (s->name[0] != '_')
+		rank += 1;
+	return rank;
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct elf_sym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (sym_rank(x) != sym_rank(y))
+		return sym_rank(y) - sym_rank(x); /* best first */
+	return strcmp(x->name, y->name);
+}
+
+static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	GElf_Shdr sh;
+	size_t count, n = 0;
+
+	if (!data || !gelf_getshdr(scn, &sh) || sh.sh_entsize == 0)
+		return -ENOEXEC;
+	count = sh.sh_size / sh.sh_entsize;
+	obj->syms = calloc(count ? count : 1, sizeof(*obj->syms));
+	if (!obj->syms)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym sym;
+		const char *name;
+		int type;
+
+		if (!gelf_getsym(data, (int)i, &sym))
+			break;
+		type = GELF_ST_TYPE(sym.st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
+		    sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+			continue;
+		name = elf_strptr(elf, sh.sh_link, sym.st_name);
+		if (!name || !name[0])
+			continue;
+		obj->syms[n++] = (struct elf_sym){
+			.addr = sym.st_value,
+			.size = sym.st_size,
+			.name = name,
+			.bind = GELF_ST_BIND(sym.st_info),
+		};
+	}
+	qsort(obj->syms, n, sizeof(*obj->syms), sym_cmp);
+	/* keep the best-ranked name of each address */
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++)
+		if (kept == 0 || obj->syms[kept - 1].addr != obj->syms[i].addr)
+			obj->syms[kept++] = obj->syms[i];
+	obj->sym_count = kept;
+	return 0;
+}
+
+static void load_symbols(struct elf_object *obj)
+{
+	int err = 0;
+
+	obj->syms_loaded = true;
+	if (obj->sec.symtab)
+		err = load_symtab(obj, obj->elf, obj->sec.symtab);
+	else if (obj->debug_sec.symtab)
+		err = load_symtab(obj, obj->debug_elf, obj->debug_sec.symtab);
+	else if (obj->sec.dynsym)
+		err = load_symtab(obj, obj->elf, obj->sec.dynsym);
+	if (err)
+		log_debug("failed to load ELF symbols: %s", strerror(-err));
+}
+
+static const struct elf_sym *find_symbol(const struct elf_object *obj,
+					 uint64_t vaddr)
+{
+	size_t lo = 0, hi = obj->sym_count;
+	const struct elf_sym *s;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (obj->syms[mid].addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	s = &obj->syms[lo - 1];
+	/* a zero-sized symbol (hand-written assembly) runs to the next one */
+	if (s->size && vaddr - s->addr >= s->size)
+		return NULL;
+	return s;
+}
+
+static void load_dwarf(struct elf_object *obj)
+{
+	Elf *elf = obj->sec.debug_info ? obj->elf
+		   : obj->debug_sec.debug_info ? obj->debug_elf : NULL;
+
+	obj->dwarf_loaded = true;
+	if (!elf)
+		return;
+	obj->dwarf = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
+	if (!obj->dwarf)
+		log_debug("failed to read DWARF: %s", dwarf_errmsg(-1));
+}
+
+static const char *die_function_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name = NULL;
+
+	/* linkage names match the ELF symbols (mangled for C++) */
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+		name = dwarf_formstring(&attr);
+	return name ? name : dwarf_diename(die);
+}
+
+static const char *call_site(Dwarf_Die *inlined, Dwarf_Files *files,
+			     uint32_t *line)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word file_idx, line_no;
+	const char *file = NULL;
+
+	*line = 0;
+	if (dwarf_attr(inlined, DW_AT_call_line, &attr) &&
+	    dwarf_formudata(&attr, &line_no) == 0 && line_no <= UINT32_MAX)
+		*line = (uint32_t)line_no;
+	if (files && dwarf_attr(inlined, DW_AT_call_file, &attr) &&
+	    dwarf_formudata(&attr, &file_idx) == 0)
+		file = dwarf_filesrc(files, file_idx, NULL, NULL);
+	return file;
+}
+
+/* Fills frames (innermost first) from DWARF; returns how many, 0 if DWARF
+ * does not cover vaddr. */
+static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
+			struct sym_line *frames, int max, uint64_t *outer_low)
+{
+	Dwarf_Die cudie, innermost, *scopes = NULL;
+	Dwarf_Files *files = NULL;
+	Dwarf_Line *line;
+	const char *file = NULL;
+	uint32_t line_no = 0;
+	int nscopes, count = 0;
+	size_t nfiles;
+
+	if (!obj->dwarf || !dwarf_addrdie(obj->dwarf, vaddr, &cudie))
+		return 0;
+	line = dwarf_getsrc_die(&cudie, vaddr);
+	if (line) {
+		int l;
+
+		file = dwarf_linesrc(line, NULL, NULL);
+		if (dwarf_lineno(line, &l) == 0 && l > 0)
+			line_no = (uint32_t)l;
+	}
+	if (dwarf_getsrcfiles(&cudie, &files, &nfiles) != 0)
+		files = NULL;
+
+	/* dwarf_getscopes finds the innermost scope; its lexical parents
+	 * (dwarf_getscopes_die) give the inline chain, each
+	 * DW_TAG_inlined_subroutine naming where it was called from. */
+	nscopes = dwarf_getscopes(&cudie, vaddr, &scopes);
+	if (nscopes <= 0) {
+		free(scopes);
+		return 0;
+	}
+	if (!dwarf_offdie(obj->dwarf, dwarf_dieoffset(&scopes[0]), &innermost)) {
+		free(scopes);
+		return 0;
+	}
+	free(scopes);
+	scopes = NULL;
+	nscopes = dwarf_getscopes_die(&innermost, &scopes);
+	for (int i = 0; i < nscopes && count < max; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+
+		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+			continue;
+		frames[count++] = (struct sym_line){
+			.function = die_function_name(&scopes[i]),
+			.file = file,
+			.line = line_no,
+		};
+		if (tag == DW_TAG_subprogram) {
+			Dwarf_Addr low;
+
+			if (dwarf_lowpc(&scopes[i], &low) == 0 ||
+			    dwarf_entrypc(&scopes[i], &low) == 0)
+				*outer_low = low;
+			break;
+		}
+		file = call_site(&scopes[i], files, &line_no);
+	}
+	free(scopes);
+	return count;
+}
+
+static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr,
+			      struct sym_line *frames, int max)
+{
+	const struct elf_sym *sym;
+	uint64_t outer_low = 0;
+	int count;
+
+	if (!obj->syms_loaded)
+		load_symbols(obj);
+	if (!obj->dwarf_loaded)
+		load_dwarf(obj);
+	sym = find_symbol(obj, vaddr);
+	count = dwarf_frames(obj, vaddr, frames, max, &outer_low);
+	if (count > 0) {
+		struct sym_line *outer = &frames[count - 1];
+
+		/* The ELF symbol names the real function the way profiles
+		 * of stripped builds name it too. */
+		if (sym) {
+			outer->function = sym->name;
+			outer->sym_offset = vaddr - sym->addr;
+		} else if (outer_low && outer_low <= vaddr) {
+			outer->sym_offset = vaddr - outer_low;
+		}
+		return outer->function ? count : 0;
+	}
+	if (!sym)
+		return 0;
+	frames[0] = (struct sym_line){
+		.function = sym->name,
+		.sym_offset = vaddr - sym->addr,
+	};
+	return 1;
+}
+
+int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr,
+			  struct sym_line *lines, int max)
+{
+	struct sym_line frames[INLINE_MAX];
+	struct cache_slot *slot = NULL;
+	int count;
+
+	if (!obj || max <= 0)
+		return 0;
+	if (!obj->cache)
+		obj->cache = calloc(CACHE_SLOTS, sizeof(*obj->cache));
+	if (obj->cache) {
+		/* code addresses are clustered: mix the bits before masking */
+		uint64_t h = vaddr * 0x9e3779b97f4a7c15ull;
+
+		slot = &obj->cache[h >> 58 & (CACHE_SLOTS - 1)];
+	}
+	if (slot && slot->count != 0 && slot->vaddr == vaddr) {
+		count = slot->count < 0 ? 0 : slot->count;
+		memcpy(frames, slot->lines, (size_t)count * sizeof(frames[0]));
+	} else {
+		count = symbolize_uncached(obj, vaddr, frames, INLINE_MAX);
+		if (slot && count <= CACHE_LINES) {
+			slot->vaddr = vaddr;
+			slot->count = count ? count : -1;
+			memcpy(slot->lines, frames, (size_t)count * sizeof(frames[0]));
+		}
+	}
+	if (count <= max) {
+		memcpy(lines, frames, (size_t)count * sizeof(frames[0]));
+		return count;
+	}
+	/* too deep for the caller: innermost frames, then the real function */
+	memcpy(lines, frames, (size_t)(max - 1) * sizeof(frames[0]));
+	lines[max - 1] = frames[count - 1];
+	return max;
+}
