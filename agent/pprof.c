@@ -552,7 +552,8 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 	if (err)
 		goto fail;
 
-	memcpy(p->lines + p->nlines, line_recs, nrecs * sizeof(*line_recs));
+	if (nrecs)
+		memcpy(p->lines + p->nlines, line_recs, nrecs * sizeof(*line_recs));
 	p->locations[p->nlocations] = (struct location_rec){
 		.mapping_id = mapping_id,
 		.address = address,
@@ -583,9 +584,14 @@ static bool sample_eq(const struct pprof *p, uint32_t idx, const void *key)
 	const struct sample_rec *s = &p->samples[idx];
 	const struct sample_key *k = key;
 
-	return s->nlocs == k->nlocs && s->nlabels == k->nlabels &&
-	       memcmp(p->sample_locs + s->first_loc, k->locs, k->nlocs * sizeof(*k->locs)) == 0 &&
-	       memcmp(p->labels + s->first_label, k->labels, k->nlabels * sizeof(*k->labels)) == 0;
+	/* the arrays may still be NULL while empty: memcmp(NULL, ..., 0) is UB */
+	if (s->nlocs != k->nlocs || s->nlabels != k->nlabels)
+		return false;
+	if (k->nlocs && memcmp(p->sample_locs + s->first_loc, k->locs,
+			       k->nlocs * sizeof(*k->locs)) != 0)
+		return false;
+	return !k->nlabels || memcmp(p->labels + s->first_label, k->labels,
+				     k->nlabels * sizeof(*k->labels)) == 0;
 }
 
 static int label_cmp(const void *a, const void *b)
