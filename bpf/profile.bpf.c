@@ -1,1 +1,301 @@
-char LICENSE[] __attribute__((section("license"))) = "GPL";
+// SPDX-License-Identifier: GPL-2.0
+/* CPU sampler: runs on a cpu-clock perf_event on every CPU, records the
+ * user stack (frame pointers, through bpf_get_stack) and the kernel stack,
+ * and counts samples per (process, thread, stacks) in the kernel.
+ *
+ * Two generations of maps: the program writes the generation named by
+ * `generation`; user space flips it, waits for an RCU grace period (every
+ * run of this program is inside an RCU read-side section) and then drains
+ * the idle generation with batch operations, so nothing is lost or
+ * double-counted while reading. */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "profile.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set before load. */
+const volatile __u32 target_tgid = 0; /* 0: every process */
+const volatile bool want_user = true;
+const volatile bool want_kernel = true;
+
+/* Flipped by user space between drains. */
+__u32 generation = 0;
+
+/* max_entries of the hash maps are set at run time from the number of
+ * CPUs and the frequency; BPF_F_NO_PREALLOC so kernel memory follows the
+ * number of distinct stacks actually seen. */
+#define COUNTS_MAP(name)                                                      \
+	struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_HASH);                              \
+		__uint(max_entries, 16384);                                   \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                         \
+		__type(key, struct sample_key);                               \
+		__type(value, __u64);                                         \
+	} name SEC(".maps")
+
+#define STACKS_MAP(name)                                                      \
+	struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_HASH);                              \
+		__uint(max_entries, 16384);                                   \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                         \
+		__type(key, __u64);                                           \
+		__type(value, struct stack_trace);                            \
+	} name SEC(".maps")
+
+COUNTS_MAP(counts0);
+COUNTS_MAP(counts1);
+STACKS_MAP(stacks0);
+STACKS_MAP(stacks1);
+
+/* Scratch space for the two stacks of one sample: too big for the 512-byte
+ * BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct stack_trace);
+} scratch SEC(".maps");
+
+/* tgid -> exec_seq of processes user space has been told about. LRU: a
+ * process evicted here is simply announced again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u32);
+} known SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROFILE_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Updating an element of a map-in-map from the bpf() syscall makes the
+ * kernel wait for an RCU grace period before returning: user space uses
+ * that as "every program run that could have seen the old generation has
+ * finished". Never read by the programs. */
+struct rcu_sync_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} rcu_sync_inner SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct rcu_sync_inner);
+} rcu_sync SEC(".maps") = {
+	.values = { [0] = &rcu_sync_inner },
+};
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
+static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 seq)
+{
+	struct profile_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(PROFILE_STAT_EVENTS_LOST);
+		return;
+	}
+	e->type = type;
+	e->tgid = tgid;
+	e->exec_seq = seq;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* FNV-1a over the frames, with a final mix; never returns 0 (0 means "no
+ * stack" in sample_key). */
+static __always_inline __u64 stack_hash(const struct stack_trace *st)
+{
+	__u64 h = 0xcbf29ce484222325ull;
+
+	for (__u32 i = 0; i < PROFILE_MAX_DEPTH; i++) {
+		if (i >= st->len)
+			break;
+		h ^= st->ips[i];
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h ? h : 1;
+}
+
+/* Stores the stack in the generation's stacks map; returns its hash, or 0
+ * when it could not be stored (counted). */
+static __always_inline __u64 store_stack(void *stacks, struct stack_trace *st)
+{
+	struct stack_trace *old;
+	__u64 h = stack_hash(st);
+	long err;
+
+	old = bpf_map_lookup_elem(stacks, &h);
+	if (old) {
+		/* Same hash: cheap plausibility check instead of a full
+		 * compare, enough to count real collisions of a 64-bit hash. */
+		if (old->len != st->len || old->ips[0] != st->ips[0]) {
+			stat_inc(PROFILE_STAT_STACK_COLLISION);
+			return 0;
+		}
+		return h;
+	}
+	err = bpf_map_update_elem(stacks, &h, st, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: raced with another CPU */) {
+		stat_inc(PROFILE_STAT_STACKS_FULL);
+		return 0;
+	}
+	return h;
+}
+
+static __always_inline void count_sample(void *counts, struct sample_key *key)
+{
+	__u64 one = 1, *n;
+	long err;
+
+	n = bpf_map_lookup_elem(counts, key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return;
+	}
+	err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
+	if (!err)
+		return;
+	if (err == -17) {
+		n = bpf_map_lookup_elem(counts, key);
+		if (n) {
+			__sync_fetch_and_add(n, 1);
+			return;
+		}
+	}
+	stat_inc(PROFILE_STAT_COUNTS_FULL);
+}
+
+static __always_inline int get_stack(void *ctx, struct stack_trace *st, __u64 flags,
+				     __u32 err_stat, __u32 *key_flags, __u32 trunc_flag)
+{
+	long n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), flags);
+
+	if (n < 0) {
+		/* -EFAULT for kernel threads asked for a user stack is normal */
+		st->len = 0;
+		if (n != -14)
+			stat_inc(err_stat);
+		return 0;
+	}
+	st->len = n / sizeof(__u64);
+	if (st->len >= PROFILE_MAX_DEPTH)
+		*key_flags |= trunc_flag;
+	return st->len;
+}
+
+static __always_inline void record(void *ctx, void *counts, void *stacks,
+				   struct sample_key *key)
+{
+	__u32 zero = 0, one = 1;
+	struct stack_trace *ust, *kst;
+
+	ust = bpf_map_lookup_elem(&scratch, &zero);
+	kst = bpf_map_lookup_elem(&scratch, &one);
+	if (!ust || !kst)
+		return;
+	if (want_user && get_stack(ctx, ust, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
+				   &key->flags, SAMPLE_F_USTACK_TRUNCATED))
+		key->ustack = store_stack(stacks, ust);
+	if (want_kernel && get_stack(ctx, kst, 0, PROFILE_STAT_KSTACK_ERROR, &key->flags,
+				     SAMPLE_F_KSTACK_TRUNCATED))
+		key->kstack = store_stack(stacks, kst);
+	count_sample(counts, key);
+}
+
+SEC("perf_event")
+int profile_sample(struct bpf_perf_event_data *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sample_key key = {};
+	__u32 tgid = id >> 32, *seq;
+
+	if (tgid == 0) {
+		stat_inc(PROFILE_STAT_IDLE);
+		return 0;
+	}
+	if (target_tgid && tgid != target_tgid) {
+		stat_inc(PROFILE_STAT_FILTERED);
+		return 0;
+	}
+	key.tgid = tgid;
+	key.tid = (__u32)id;
+
+	seq = bpf_map_lookup_elem(&known, &tgid);
+	if (seq) {
+		key.exec_seq = *seq;
+	} else {
+		__u32 first = 0;
+
+		if (bpf_map_update_elem(&known, &tgid, &first, BPF_ANY))
+			stat_inc(PROFILE_STAT_KNOWN_FULL);
+		emit_event(PROFILE_EVENT_NEW_PROCESS, tgid, 0);
+	}
+	bpf_get_current_comm(key.thread_comm, sizeof(key.thread_comm));
+	BPF_CORE_READ_STR_INTO(&key.comm, task, group_leader, comm);
+
+	if (generation & 1)
+		record(ctx, &counts1, &stacks1, &key);
+	else
+		record(ctx, &counts0, &stacks0, &key);
+	stat_inc(PROFILE_STAT_SAMPLES);
+	return 0;
+}
+
+/* After exec the old mappings are gone: bump exec_seq so the samples of
+ * the new image get their own snapshot in user space. */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(profile_exec, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid), *seq;
+
+	seq = bpf_map_lookup_elem(&known, &tgid);
+	if (!seq)
+		return 0;
+	__sync_fetch_and_add(seq, 1);
+	emit_event(PROFILE_EVENT_EXEC, tgid, *seq);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(profile_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u32 pid = BPF_CORE_READ(p, pid), *seq;
+
+	if (pid != tgid) /* a thread, not the process */
+		return 0;
+	seq = bpf_map_lookup_elem(&known, &tgid);
+	if (!seq)
+		return 0;
+	emit_event(PROFILE_EVENT_EXIT, tgid, *seq);
+	bpf_map_delete_elem(&known, &tgid);
+	return 0;
+}

@@ -1,1 +1,66 @@
-/* placeholder, replaced by the sampler */
+/* ABI between bpf/profile.bpf.c and agent/sampler.c: fixed-width types
+ * only, no pointers, no vmlinux.h. */
+#ifndef BRASA_BPF_PROFILE_H
+#define BRASA_BPF_PROFILE_H
+
+#ifndef __VMLINUX_H__ /* user space; the BPF side gets these from vmlinux.h */
+#include <linux/types.h>
+#endif
+
+#define PROFILE_MAX_DEPTH 127
+#define PROFILE_COMM_LEN 16
+
+/* One aggregation bucket. Stacks are referred to by their 64-bit content
+ * hash in the stacks map of the same generation; 0 means "no stack" (a
+ * sample taken in user mode has no kernel stack). exec_seq counts the
+ * execs of the process seen since brasa first saw it, so samples taken
+ * before and after an exec resolve against the right mappings. */
+struct sample_key {
+	__u32 tgid;
+	__u32 tid;
+	__u32 exec_seq;
+	__u32 flags; /* SAMPLE_F_* */
+	__u64 ustack;
+	__u64 kstack;
+	char comm[PROFILE_COMM_LEN];        /* process (group leader) name */
+	char thread_comm[PROFILE_COMM_LEN]; /* thread name */
+};
+
+#define SAMPLE_F_USTACK_TRUNCATED (1u << 0) /* user stack hit the depth limit */
+#define SAMPLE_F_KSTACK_TRUNCATED (1u << 1)
+
+struct stack_trace {
+	__u32 len; /* frames used in ips */
+	__u32 pad;
+	__u64 ips[PROFILE_MAX_DEPTH];
+};
+
+enum profile_event_type {
+	PROFILE_EVENT_NEW_PROCESS = 1, /* first sample of a tgid (or after eviction) */
+	PROFILE_EVENT_EXEC = 2,        /* a known process exec'd: exec_seq bumped */
+	PROFILE_EVENT_EXIT = 3,        /* a known process exited */
+};
+
+struct profile_event {
+	__u32 type;
+	__u32 tgid;
+	__u32 exec_seq;
+	__u32 pad;
+};
+
+/* Per-CPU counters, indexes into the stats map. */
+enum profile_stat {
+	PROFILE_STAT_SAMPLES = 0,      /* program runs that recorded a sample */
+	PROFILE_STAT_IDLE,             /* samples of the idle task, not recorded */
+	PROFILE_STAT_FILTERED,         /* samples of other processes (pid filter) */
+	PROFILE_STAT_COUNTS_FULL,      /* counts map full: sample lost */
+	PROFILE_STAT_STACKS_FULL,      /* stacks map full: stack lost */
+	PROFILE_STAT_STACK_COLLISION,  /* two stacks with one hash: stack lost */
+	PROFILE_STAT_USTACK_ERROR,     /* bpf_get_stack(user) failed */
+	PROFILE_STAT_KSTACK_ERROR,     /* bpf_get_stack(kernel) failed */
+	PROFILE_STAT_EVENTS_LOST,      /* ring buffer full: event lost */
+	PROFILE_STAT_KNOWN_FULL,       /* known-process map full */
+	PROFILE_STAT_MAX,
+};
+
+#endif

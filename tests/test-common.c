@@ -4,6 +4,7 @@
 
 #include "common/buf.h"
 #include "common/parse.h"
+#include "common/u64map.h"
 
 static void test_parse(void)
 {
@@ -55,8 +56,63 @@ static void test_buf(void)
 	buf_release(&b);
 }
 
+/* Random inserts and deletes checked against a plain array, so the
+ * backward-shift deletion is exercised across wrap-around chains. */
+static void test_u64map(void)
+{
+	enum { N = 4096 };
+	static uint64_t ref[N];
+	static uint8_t present[N];
+	struct u64map m;
+	uint64_t v, seed = 12345;
+	size_t live = 0, iterated = 0;
+
+	u64map_init(&m);
+	CHECK(!u64map_get(&m, 1, &v));
+	CHECK(!u64map_del(&m, 1));
+	for (int round = 0; round < 200000; round++) {
+		size_t k;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		k = (seed >> 33) % N;
+		if ((seed >> 20) & 1) {
+			if (!present[k])
+				live++;
+			present[k] = 1;
+			ref[k] = seed;
+			if (u64map_set(&m, k * 0x10000, seed))
+				test_failures++;
+		} else {
+			bool was = u64map_del(&m, k * 0x10000);
+
+			if (was != (bool)present[k])
+				test_failures++;
+			if (present[k])
+				live--;
+			present[k] = 0;
+		}
+	}
+	for (size_t k = 0; k < N; k++) {
+		bool got = u64map_get(&m, k * 0x10000, &v);
+
+		if (got != (bool)present[k] || (got && v != ref[k])) {
+			test_failures++;
+			break;
+		}
+	}
+	CHECK_U64(m.len, ==, live);
+	u64map_foreach(&m, i) iterated++;
+	CHECK_U64(iterated, ==, live);
+	u64map_clear(&m);
+	CHECK_U64(m.len, ==, 0);
+	CHECK(!u64map_get(&m, 0, &v));
+	u64map_release(&m);
+	u64map_release(NULL);
+}
+
 int main(void)
 {
+	test_u64map();
 	test_parse();
 	test_buf();
 	return test_done();

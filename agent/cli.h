@@ -1,0 +1,34 @@
+/* The brasa command line: main() dispatches to one function per command.
+ * Each returns a process exit code (see EXIT_* below and docs/cli.md).
+ *
+ *   cmd_run(argc, argv)       the daemon
+ *   cmd_capture(argc, argv)   one profile to a file
+ *   cmd_check(argc, argv)     what this kernel and these privileges allow
+ *   cli_have_bpf_privileges() true if we may load and attach the sampler
+ *   cli_parse_frequency(s, &hz)  strict, 1..1000; logs the error
+ */
+#ifndef BRASA_AGENT_CLI_H
+#define BRASA_AGENT_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILURE_RUNTIME = 1, /* something failed while running */
+	EXIT_USAGE = 2,           /* bad command line or configuration */
+	EXIT_NO_PRIVILEGE = 3,    /* not allowed to load BPF / open perf events */
+	EXIT_UNSUPPORTED = 4,     /* the kernel lacks something brasa needs */
+};
+
+int cmd_run(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+bool cli_have_bpf_privileges(void);
+int cli_parse_frequency(const char *s, uint32_t *hz);
+int cli_parse_log_level(const char *s);
+/* Maps a profiler__new() error to an exit code. */
+int cli_exit_for_error(int err);
+
+#endif

@@ -1,0 +1,71 @@
+#include <errno.h>
+#include <linux/capability.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "common/log.h"
+#include "common/parse.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static bool cap_effective(unsigned cap)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { 0 };
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+bool cli_have_bpf_privileges(void)
+{
+	/* CAP_SYS_ADMIN covers everything; since 5.8 CAP_BPF + CAP_PERFMON
+	 * suffice for perf_event programs and their maps. */
+	return cap_effective(CAP_SYS_ADMIN) ||
+	       (cap_effective(CAP_BPF) && cap_effective(CAP_PERFMON));
+}
+
+int cli_parse_frequency(const char *s, uint32_t *hz)
+{
+	int err = parse_u32_range(s, 1, 1000, hz);
+
+	if (err)
+		log_error("invalid --frequency '%s': expected a whole number of Hz from 1 to 1000", s);
+	return err;
+}
+
+int cli_parse_log_level(const char *s)
+{
+	enum log_level lvl;
+
+	if (log_level_parse(s, &lvl)) {
+		log_error("invalid --log-level '%s': expected error, warn, info or debug", s);
+		return -EINVAL;
+	}
+	log_set_level(lvl);
+	return 0;
+}
+
+int cli_exit_for_error(int err)
+{
+	switch (err) {
+	case -EPERM:
+	case -EACCES:
+		return EXIT_NO_PRIVILEGE;
+	case -EOPNOTSUPP:
+	case -ENOSYS:
+	case -ENOENT:
+	case -EINVAL:
+		return EXIT_UNSUPPORTED;
+	default:
+		return EXIT_FAILURE_RUNTIME;
+	}
+}

@@ -1,0 +1,192 @@
+/* brasa capture: one profile of the host or of one process, written as
+ * gzipped pprof or folded stacks. Ctrl-C ends the capture early and still
+ * writes what was collected. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/output.h"
+#include "agent/pprof.h"
+#include "agent/profiler.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/macros.h"
+#include "common/parse.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: brasa capture [OPTIONS]\n"
+		"\n"
+		"Profile every process (or one) for a number of seconds and write the\n"
+		"result.\n"
+		"\n"
+		"  -s, --seconds N        how long to sample (default 10, max 3600)\n"
+		"  -p, --pid PID          only this process\n"
+		"  -f, --format FORMAT    pprof (gzipped, default) or folded\n"
+		"  -o, --output FILE      where to write; '-' for stdout (default: stdout\n"
+		"                         for folded, profile.pb.gz for pprof)\n"
+		"  -F, --frequency HZ     samples per second per CPU (default 99)\n"
+		"      --no-kernel        do not record kernel stacks\n"
+		"      --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  -h, --help             show this help\n");
+}
+
+static int stop_signals_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int cmd_capture(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "seconds", required_argument, NULL, 's' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "frequency", required_argument, NULL, 'F' },
+		{ "no-kernel", no_argument, NULL, 'K' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true };
+	struct window_opts wopts = { .seconds = 10, .pid = -1 };
+	const char *output = NULL;
+	bool folded = false;
+	struct profiler *p = NULL;
+	struct window *w = NULL;
+	struct buf out = { 0 };
+	_cleanup_close_ int sigfd = -1;
+	int opt, err, rc = EXIT_FAILURE_RUNTIME;
+	uint32_t v;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "s:p:f:o:F:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			if (parse_u32_range(optarg, 1, 3600, &wopts.seconds)) {
+				log_error("invalid --seconds '%s': expected a whole number from 1 to 3600", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'p':
+			if (parse_u32_range(optarg, 1, INT32_MAX, &v)) {
+				log_error("invalid --pid '%s': expected a process id", optarg);
+				return EXIT_USAGE;
+			}
+			wopts.pid = (int32_t)v;
+			popts.target_tgid = v;
+			break;
+		case 'f':
+			if (!strcmp(optarg, "folded")) {
+				folded = true;
+			} else if (strcmp(optarg, "pprof")) {
+				log_error("invalid --format '%s': expected pprof or folded", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'F':
+			if (cli_parse_frequency(optarg, &popts.frequency))
+				return EXIT_USAGE;
+			break;
+		case 'K':
+			popts.kernel_stacks = false;
+			break;
+		case 'L':
+			if (cli_parse_log_level(optarg))
+				return EXIT_USAGE;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!output)
+		output = folded ? "-" : "profile.pb.gz";
+	if (!folded && !strcmp(output, "-") && isatty(STDOUT_FILENO)) {
+		log_error("refusing to write a binary profile to a terminal: use -o FILE or redirect stdout");
+		return EXIT_USAGE;
+	}
+	if (wopts.pid > 0 && kill(wopts.pid, 0) < 0 && errno == ESRCH) {
+		log_error("no such process: %d", wopts.pid);
+		return EXIT_USAGE;
+	}
+	if (!cli_have_bpf_privileges()) {
+		log_error("brasa needs root (or CAP_BPF, CAP_PERFMON) to load its BPF sampler; "
+			  "'brasa check' lists what is missing");
+		return EXIT_NO_PRIVILEGE;
+	}
+
+	sigfd = stop_signals_fd();
+	if (sigfd < 0) {
+		log_error("failed to set up signal handling: %s", strerror(-sigfd));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	err = profiler__new(&popts, &p);
+	if (err)
+		return cli_exit_for_error(err);
+	err = profiler__window_open(p, &wopts, &w);
+	if (err) {
+		log_error("failed to start the capture: %s", strerror(-err));
+		goto out;
+	}
+	log_info("capturing %s for %u s at %u Hz", wopts.pid > 0 ? "one process" : "every process",
+		 wopts.seconds, popts.frequency);
+	while (!window__done(w)) {
+		struct signalfd_siginfo si;
+
+		err = profiler__step(p, 100);
+		if (err) {
+			log_error("sampling failed: %s", strerror(-err));
+			goto out;
+		}
+		if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+			log_info("interrupted: writing what was collected so far");
+			profiler__finish_window(p, w);
+		}
+	}
+	err = folded ? pprof__write_folded(window__pprof(w), &out)
+		     : pprof__encode(window__pprof(w), &out);
+	if (err) {
+		log_error("failed to encode the profile: %s", strerror(-err));
+		goto out;
+	}
+	err = output__write(output, out.data, out.len);
+	if (err) {
+		log_error("failed to write '%s': %s", output, strerror(-err));
+		goto out;
+	}
+	if (strcmp(output, "-"))
+		log_info("wrote %zu samples to '%s'", pprof__sample_count(window__pprof(w)), output);
+	rc = EXIT_OK;
+out:
+	window__close(w);
+	profiler__free(p);
+	buf_release(&out);
+	return rc;
+}

@@ -1,0 +1,203 @@
+/* brasa check: probes, one by one, what the sampler needs, and says for
+ * each missing piece what to do about it. Probes features (never kernel
+ * versions). Exit 0 when `brasa run` can work, else 3 (privileges) or 4
+ * (kernel). */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "agent/cli.h"
+#include "agent/profiler.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/macros.h"
+#include "common/parse.h"
+
+struct check_state {
+	int missing_privilege;
+	int missing_feature;
+	bool quiet_bpf;
+};
+
+static void report(bool ok, bool required, const char *what, const char *detail,
+		   const char *fix)
+{
+	printf("%-5s %-26s %s\n", ok ? "ok" : required ? "FAIL" : "warn", what, detail);
+	if (!ok && fix)
+		printf("      -> %s\n", fix);
+}
+
+static int read_int_file(const char *path, long *out)
+{
+	struct buf b = { 0 };
+	int64_t v;
+	int err = buf_read_file(path, &b, 64);
+
+	if (!err) {
+		while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == ' '))
+			b.data[--b.len] = 0;
+		err = parse_i64((char *)b.data, 10, &v);
+		if (!err)
+			*out = (long)v;
+	}
+	buf_release(&b);
+	return err;
+}
+
+static bool kallsyms_has_addresses(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/kallsyms", "re");
+	char line[256];
+	int nonzero = 0;
+
+	if (!f)
+		return false;
+	for (int i = 0; i < 64 && fgets(line, sizeof(line), f); i++)
+		if (strncmp(line, "0000000000000000", 16) != 0)
+			nonzero++;
+	return nonzero > 0;
+}
+
+static int try_perf_event(void)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.sample_freq = 99,
+		.freq = 1,
+	};
+	int fd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+static int silent_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct check_state st = { 0 };
+	bool priv = cli_have_bpf_privileges(), btf;
+	long paranoid = 99, kptr = -1;
+	char detail[256];
+	int opt, err;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			printf("Usage: brasa check\n\nReport what this kernel and these privileges "
+			       "allow, and what to do about what is missing.\n");
+			return EXIT_OK;
+		}
+		return EXIT_USAGE;
+	}
+
+	snprintf(detail, sizeof(detail), "euid %d", (int)geteuid());
+	report(priv, true, "privileges (BPF, perfmon)", detail,
+	       "run as root, or grant CAP_BPF, CAP_PERFMON (and CAP_SYS_PTRACE, "
+	       "CAP_SYSLOG for symbols) to brasa");
+	st.missing_privilege += !priv;
+
+	btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+	report(btf, true, "kernel BTF", btf ? "/sys/kernel/btf/vmlinux" : "not found",
+	       "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.8)");
+	st.missing_feature += !btf;
+
+	if (read_int_file("/proc/sys/kernel/perf_event_paranoid", &paranoid) == 0) {
+		bool ok = priv || paranoid <= 0;
+
+		snprintf(detail, sizeof(detail), "kernel.perf_event_paranoid = %ld%s", paranoid,
+			 priv ? " (root/CAP_PERFMON bypasses it)" : "");
+		report(ok, false, "perf_event_paranoid", detail,
+		       "without CAP_PERFMON, set kernel.perf_event_paranoid to 0 or lower");
+	}
+
+	err = try_perf_event();
+	snprintf(detail, sizeof(detail), "%s", err ? strerror(-err) : "cpu-clock sampling event opens");
+	report(!err, true, "perf_event", detail,
+	       err == -EACCES || err == -EPERM ? "needs root or CAP_PERFMON"
+					       : "the kernel needs CONFIG_PERF_EVENTS");
+	if (err == -EACCES || err == -EPERM)
+		st.missing_privilege++;
+	else if (err)
+		st.missing_feature++;
+
+	/* libbpf's probes load tiny programs: they need privileges too. */
+	libbpf_set_print(silent_print);
+	if (priv) {
+		int perf = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL);
+		int ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
+		int loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL);
+		int rawtp = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL);
+
+		report(perf == 1, true, "BPF perf_event programs", perf == 1 ? "supported" : "not supported",
+		       "the kernel needs CONFIG_BPF_SYSCALL and CONFIG_BPF_EVENTS");
+		report(rawtp == 1, true, "BPF raw tracepoints", rawtp == 1 ? "supported" : "not supported",
+		       "the kernel needs CONFIG_BPF_EVENTS (raw tracepoints, 4.17+)");
+		report(ringbuf == 1, true, "BPF ring buffer", ringbuf == 1 ? "supported" : "not supported",
+		       "BPF ring buffers arrived in Linux 5.8: upgrade the kernel");
+		report(loop == 1, false, "bpf_loop helper",
+		       loop == 1 ? "supported (DWARF unwinding possible)" : "not supported",
+		       "DWARF unwinding needs bpf_loop (5.17+); frame pointers still work");
+		st.missing_feature += (perf != 1) + (rawtp != 1) + (ringbuf != 1);
+	} else {
+		report(false, true, "BPF features", "not probed: no privileges", NULL);
+	}
+
+	if (read_int_file("/proc/sys/kernel/kptr_restrict", &kptr) == 0) {
+		bool ok = kallsyms_has_addresses();
+
+		snprintf(detail, sizeof(detail), "kernel.kptr_restrict = %ld, /proc/kallsyms %s", kptr,
+			 ok ? "has addresses" : "shows zero addresses");
+		report(ok, false, "kernel symbols", detail,
+		       "kernel frames stay unsymbolized: run as root or with CAP_SYSLOG, or set "
+		       "kernel.kptr_restrict=0");
+	}
+
+	if (priv && !st.missing_feature) {
+		struct profiler_opts po = { .frequency = 99, .kernel_stacks = true };
+		struct profiler *p = NULL;
+
+		log_set_level(LOG_LEVEL_ERROR);
+		libbpf_set_print(NULL);
+		err = profiler__new(&po, &p);
+		snprintf(detail, sizeof(detail), "%s",
+			 err ? strerror(-err) : "loaded and attached on every online CPU");
+		report(!err, true, "sampler", detail,
+		       "see the error above; 'brasa run --log-level debug' shows the verifier log");
+		profiler__free(p);
+		if (err)
+			st.missing_feature++;
+	}
+
+	if (st.missing_privilege) {
+		printf("\nbrasa cannot sample here: missing privileges\n");
+		return EXIT_NO_PRIVILEGE;
+	}
+	if (st.missing_feature) {
+		printf("\nbrasa cannot sample here: the kernel lacks a required feature\n");
+		return EXIT_UNSUPPORTED;
+	}
+	printf("\nbrasa can sample here\n");
+	return EXIT_OK;
+}

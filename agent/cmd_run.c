@@ -1,0 +1,201 @@
+/* brasa run: the daemon. Samples continuously and serves the local HTTP
+ * endpoint; talks to systemd (READY, STOPPING, WATCHDOG) when started by
+ * it. SIGINT/SIGTERM stop it cleanly. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/http_api.h"
+#include "agent/pprof.h"
+#include "agent/profiler.h"
+#include "common/log.h"
+#include "common/macros.h"
+#include "common/parse.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: brasa run [OPTIONS]\n"
+		"\n"
+		"Sample every process continuously and serve profiles over HTTP.\n"
+		"\n"
+		"      --http-address ADDR    listen address (default 127.0.0.1:7071;\n"
+		"                             [::1]:7071 for IPv6)\n"
+		"  -F, --frequency HZ         samples per second per CPU (default 99)\n"
+		"      --max-profile-seconds N   longest on-demand profile (default 600)\n"
+		"      --no-kernel            do not record kernel stacks\n"
+		"      --log-level LEVEL      error, warn, info (default) or debug\n"
+		"  -h, --help                 show this help\n");
+}
+
+static int profile_request(void *ctx, const struct profile_query *q, struct buf *out,
+			   char *errmsg, size_t errlen)
+{
+	struct profiler *p = ctx;
+	struct window_opts o = { .seconds = q->seconds, .pid = q->pid };
+	struct window *w = NULL;
+	int err;
+
+	err = profiler__window_open(p, &o, &w);
+	switch (err) {
+	case 0:
+		break;
+	case -ESRCH:
+		snprintf(errmsg, errlen, "no such process: %d", q->pid);
+		return err;
+	case -EBUSY:
+		snprintf(errmsg, errlen, "too many profile requests in progress, retry later");
+		return err;
+	default:
+		snprintf(errmsg, errlen, "could not start the profile: %s", strerror(-err));
+		return err;
+	}
+	window__wait(w);
+	err = pprof__encode(window__pprof(w), out);
+	if (err)
+		snprintf(errmsg, errlen, "could not encode the profile: %s", strerror(-err));
+	window__close(w);
+	return err;
+}
+
+static int stop_signals_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	sigdelset(&set, SIGPIPE);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "http-address", required_argument, NULL, 'a' },
+		{ "frequency", required_argument, NULL, 'F' },
+		{ "max-profile-seconds", required_argument, NULL, 'M' },
+		{ "no-kernel", no_argument, NULL, 'K' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true };
+	struct http_api_opts hopts = {
+		.address = "127.0.0.1:7071",
+		.default_seconds = 30,
+		.max_seconds = 600,
+		.max_connections = 32,
+	};
+	struct profiler *p = NULL;
+	struct http_api *http = NULL;
+	_cleanup_close_ int sigfd = -1;
+	uint64_t watchdog_usec = 0;
+	time_t last_ping = 0;
+	int opt, err, rc = EXIT_FAILURE_RUNTIME;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "F:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'a':
+			hopts.address = optarg;
+			break;
+		case 'F':
+			if (cli_parse_frequency(optarg, &popts.frequency))
+				return EXIT_USAGE;
+			break;
+		case 'M':
+			if (parse_u32_range(optarg, 1, 86400, &hopts.max_seconds)) {
+				log_error("invalid --max-profile-seconds '%s': expected 1 to 86400", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'K':
+			popts.kernel_stacks = false;
+			break;
+		case 'L':
+			if (cli_parse_log_level(optarg))
+				return EXIT_USAGE;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (getenv("JOURNAL_STREAM"))
+		log_set_journal(true);
+	if (!cli_have_bpf_privileges()) {
+		log_error("brasa needs root (or CAP_BPF, CAP_PERFMON) to load its BPF sampler; "
+			  "'brasa check' lists what is missing");
+		return EXIT_NO_PRIVILEGE;
+	}
+	sigfd = stop_signals_fd();
+	if (sigfd < 0) {
+		log_error("failed to set up signal handling: %s", strerror(-sigfd));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	err = profiler__new(&popts, &p);
+	if (err)
+		return cli_exit_for_error(err);
+
+	hopts.profile = profile_request;
+	hopts.ctx = p;
+	http = http_api__start(&hopts);
+	if (!http) {
+		err = -errno;
+		log_error("failed to listen on '%s': %s", hopts.address, strerror(-err));
+		rc = err == -EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+		goto out;
+	}
+	log_info("sampling every process at %u Hz; endpoint http://%s/", popts.frequency,
+		 hopts.address);
+	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
+		watchdog_usec = 0;
+	sd_notify(0, "READY=1\nSTATUS=sampling");
+
+	for (;;) {
+		struct signalfd_siginfo si;
+
+		err = profiler__step(p, 500);
+		if (err) {
+			log_error("sampling failed: %s", strerror(-err));
+			goto out;
+		}
+		if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+			log_info("received %s, stopping", strsignal((int)si.ssi_signo));
+			break;
+		}
+		if (watchdog_usec && time(NULL) - last_ping >= (time_t)(watchdog_usec / 2000000 + 0)) {
+			sd_notify(0, "WATCHDOG=1");
+			last_ping = time(NULL);
+		}
+	}
+	rc = EXIT_OK;
+out:
+	sd_notify(0, "STOPPING=1");
+	/* Requests waiting for a window must return before the server can
+	 * join their threads. */
+	if (p)
+		profiler__cancel_windows(p);
+	http_api__stop(http);
+	profiler__free(p);
+	return rc;
+}

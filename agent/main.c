@@ -1,0 +1,53 @@
+/* brasa: continuous-profiling node agent. main() only dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: brasa COMMAND [OPTIONS]\n"
+		"\n"
+		"Continuous-profiling node agent: samples every process with eBPF,\n"
+		"symbolizes the stacks and serves pprof profiles.\n"
+		"\n"
+		"Commands:\n"
+		"  run       run the agent: sample continuously, serve the HTTP endpoint\n"
+		"  capture   profile the host (or one process) for N seconds, write a file\n"
+		"  check     report what this kernel and these privileges allow\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help     show this help (also: brasa COMMAND --help)\n"
+		"  -V, --version  show the version\n"
+		"\n"
+		"Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 missing\n"
+		"privileges, 4 kernel feature missing. See docs/cli.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		printf("brasa %s\n", BRASA_VERSION);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "capture"))
+		return cmd_capture(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 1, argv + 1);
+	fprintf(stderr, "brasa: unknown command '%s'\n\n", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,14 @@
+/* output: writing a finished artifact to a path or stdout.
+ *
+ *   output__write(path, data, len)  "-" is stdout; a file is written to a
+ *                                   temporary name and renamed, so readers
+ *                                   never see half a profile. 0 or -errno.
+ */
+#ifndef BRASA_AGENT_OUTPUT_H
+#define BRASA_AGENT_OUTPUT_H
+
+#include <stddef.h>
+
+int output__write(const char *path, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,596 @@
+#include "profiler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/sampler.h"
+#include "common/log.h"
+#include "common/macros.h"
+#include "common/u64map.h"
+#include "symbolize/symbolizer.h"
+
+#define MAX_INLINE 16
+#define KERNEL_MAPPING_KEY UINT64_MAX
+#define UNMAPPED_INDEX 0xfffffu
+/* A process not sampled for this many drains is checked for existence and
+ * forgotten if gone (its exit event may have been lost). */
+#define STALE_DRAINS 60
+
+struct proc_entry {
+	struct proc_snapshot *snap; /* NULL: snapshot failed */
+	uint64_t uid;               /* unique per snapshot, keys pprof mappings */
+	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
+	uint64_t last_drain;        /* last drain that carried its samples */
+	int pid;
+};
+
+struct window {
+	struct profiler *p;
+	struct window_opts o;
+	struct pprof *pprof;
+	bool started, done;
+	uint64_t end_ns; /* CLOCK_MONOTONIC */
+	struct window *next;
+};
+
+/* One drained frame, resolved and symbolized once and then added to every
+ * window that wants its sample. */
+struct frame {
+	uint64_t mapping_key;
+	struct pprof_mapping mapping;
+	bool has_mapping;
+	uint64_t address;
+	size_t nlines;
+	struct pprof_line lines[MAX_INLINE];
+};
+
+struct profiler {
+	struct profiler_opts opts;
+	struct sampler *sampler;
+	struct symbolizer *sym;
+	struct u64map procs; /* (tgid << 32 | exec_seq) -> struct proc_entry * */
+	uint64_t next_uid;
+	int epfd, wakefd;
+	uint64_t next_drain_ns;
+
+	pthread_mutex_t lock; /* windows list and stats */
+	pthread_cond_t done_cond;
+	struct window *windows;
+	size_t nwindows;
+	bool want_start; /* a window waits for its starting drain */
+
+	struct profiler_stats stats;
+	struct frame frames[2 * PROFILE_MAX_DEPTH];
+	uint64_t locs[2 * PROFILE_MAX_DEPTH * MAX_INLINE];
+};
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t proc_key(uint32_t tgid, uint32_t seq)
+{
+	return (uint64_t)tgid << 32 | seq;
+}
+
+static void proc_entry_free(struct proc_entry *e)
+{
+	if (!e)
+		return;
+	proc_snapshot__put(e->snap);
+	free(e);
+}
+
+static void forget_process(struct profiler *p, uint64_t key)
+{
+	uint64_t v;
+
+	if (u64map_get(&p->procs, key, &v)) {
+		proc_entry_free((struct proc_entry *)(uintptr_t)v);
+		u64map_del(&p->procs, key);
+	}
+}
+
+/* Takes a snapshot of tgid now; replaces any entry with the same key. */
+static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t seq)
+{
+	uint64_t key = proc_key(tgid, seq);
+	struct proc_entry *e;
+
+	forget_process(p, key);
+	if (p->procs.len >= p->opts.max_processes) {
+		p->stats.processes_dropped++;
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->pid = (int)tgid;
+	e->uid = ++p->next_uid;
+	e->last_drain = p->stats.drains;
+	e->snap = symbolizer__snapshot(p->sym, (int)tgid);
+	if (!e->snap) {
+		p->stats.snapshots_failed++;
+		log_debug("failed to snapshot process %u: %s", tgid, strerror(errno));
+	}
+	if (u64map_set(&p->procs, key, (uintptr_t)e)) {
+		proc_entry_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+static void on_event(void *ctx, const struct profile_event *ev)
+{
+	struct profiler *p = ctx;
+	uint64_t v;
+
+	switch (ev->type) {
+	case PROFILE_EVENT_NEW_PROCESS:
+		track_process(p, ev->tgid, ev->exec_seq);
+		break;
+	case PROFILE_EVENT_EXEC:
+		/* Samples of the old image may still wait in the maps: keep its
+		 * snapshot until the next drain. */
+		if (ev->exec_seq && u64map_get(&p->procs, proc_key(ev->tgid, ev->exec_seq - 1), &v))
+			((struct proc_entry *)(uintptr_t)v)->exit_drain = p->stats.drains + 1;
+		track_process(p, ev->tgid, ev->exec_seq);
+		break;
+	case PROFILE_EVENT_EXIT:
+		if (u64map_get(&p->procs, proc_key(ev->tgid, ev->exec_seq), &v))
+			((struct proc_entry *)(uintptr_t)v)->exit_drain = p->stats.drains + 1;
+		break;
+	default:
+		break;
+	}
+}
+
+static void resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, bool caller,
+			 struct frame *f)
+{
+	struct sym_line lines[MAX_INLINE];
+	struct sym_ref ref;
+	int n;
+
+	f->address = ip;
+	f->nlines = 0;
+	f->has_mapping = false;
+	if (!e || !e->snap || proc_snapshot__resolve(e->snap, ip, &ref))
+		return;
+	f->has_mapping = true;
+	f->mapping_key = e->uid << 20 | (ref.map_index & UNMAPPED_INDEX);
+	f->mapping = (struct pprof_mapping){
+		.memory_start = ref.mapping->start,
+		.memory_limit = ref.mapping->limit,
+		.file_offset = ref.mapping->file_offset,
+		.filename = ref.mapping->filename,
+		.build_id = ref.mapping->build_id,
+		.has_functions = ref.mapping->has_symbols,
+		.has_filenames = ref.mapping->has_lines,
+		.has_line_numbers = ref.mapping->has_lines,
+		.has_inline_frames = ref.mapping->has_inlines,
+	};
+	/* A caller's address is a return address, one past the call: look up
+	 * the call instruction so lines and inlining describe the call site. */
+	if (caller)
+		ref.addr = ip - 1;
+	n = symbolizer__user(p->sym, &ref, lines, MAX_INLINE);
+	for (int i = 0; i < n; i++)
+		f->lines[i] = (struct pprof_line){ lines[i].function, lines[i].file, lines[i].line };
+	f->nlines = (size_t)MAX(n, 0);
+}
+
+static void resolve_kernel(struct profiler *p, uint64_t ip, bool caller, struct frame *f)
+{
+	struct sym_line lines[MAX_INLINE];
+	int n;
+
+	f->address = ip;
+	f->has_mapping = true;
+	f->mapping_key = KERNEL_MAPPING_KEY;
+	f->mapping = (struct pprof_mapping){
+		.filename = "[kernel.kallsyms]",
+		.build_id = "",
+		.has_functions = true,
+		.is_kernel = true,
+	};
+	n = symbolizer__kernel(p->sym, caller ? ip - 1 : ip, lines, MAX_INLINE);
+	for (int i = 0; i < n; i++)
+		f->lines[i] = (struct pprof_line){ lines[i].function, NULL, 0 };
+	f->nlines = (size_t)MAX(n, 0);
+	if (!n)
+		f->mapping.has_functions = false;
+}
+
+static bool window_wants(const struct window *w, uint32_t tgid)
+{
+	return w->started && !w->done && (w->o.pid < 0 || (uint32_t)w->o.pid == tgid);
+}
+
+static void add_to_window(struct window *w, const struct sample_key *key, uint64_t count,
+			  const struct frame *frames, size_t nframes, uint64_t *locs)
+{
+	struct pprof_label labels[4];
+	size_t nlocs = 0;
+
+	/* pprof wants leaf first: kernel frames (leaf part) come first in
+	 * frames[], then user frames, each already leaf first. */
+	for (size_t i = 0; i < nframes; i++) {
+		const struct frame *f = &frames[i];
+		uint64_t mid = 0, loc;
+
+		if (f->has_mapping) {
+			mid = pprof__mapping(w->pprof, f->mapping_key, &f->mapping);
+			if (!mid)
+				return;
+		}
+		loc = pprof__location(w->pprof, mid, f->address, f->lines, f->nlines);
+		if (!loc)
+			return;
+		locs[nlocs++] = loc;
+	}
+	labels[0] = (struct pprof_label){ .key = "pid", .num = key->tgid };
+	labels[1] = (struct pprof_label){ .key = "tid", .num = key->tid };
+	labels[2] = (struct pprof_label){ .key = "comm", .str = key->comm };
+	labels[3] = (struct pprof_label){ .key = "thread_name", .str = key->thread_comm };
+	pprof__add_sample(w->pprof, locs, nlocs, (int64_t)count, labels, ARRAY_SIZE(labels));
+}
+
+static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
+		      const struct stack_trace *ustack, const struct stack_trace *kstack)
+{
+	struct profiler *p = ctx;
+	struct proc_entry *e = NULL;
+	struct window *w;
+	size_t nframes = 0;
+	bool wanted = false;
+	uint64_t v;
+
+	p->stats.samples_drained += count;
+	for (w = p->windows; w; w = w->next)
+		wanted |= window_wants(w, key->tgid);
+	if (!wanted)
+		return;
+
+	if (u64map_get(&p->procs, proc_key(key->tgid, key->exec_seq), &v))
+		e = (struct proc_entry *)(uintptr_t)v;
+	else
+		e = track_process(p, key->tgid, key->exec_seq);
+	if (e)
+		e->last_drain = p->stats.drains + 1;
+
+	/* A sample in kernel mode: the kernel stack is the leaf end. */
+	for (uint32_t i = 0; kstack && i < kstack->len && i < PROFILE_MAX_DEPTH; i++)
+		resolve_kernel(p, kstack->ips[i], i > 0, &p->frames[nframes++]);
+	for (uint32_t i = 0; ustack && i < ustack->len && i < PROFILE_MAX_DEPTH; i++)
+		resolve_user(p, e, ustack->ips[i], i > 0, &p->frames[nframes++]);
+
+	for (w = p->windows; w; w = w->next)
+		if (window_wants(w, key->tgid))
+			add_to_window(w, key, count, p->frames, nframes, p->locs);
+}
+
+static void start_window(struct window *w, uint64_t mono)
+{
+	struct pprof_opts po = {
+		.period_ns = 1000000000ull / w->p->opts.frequency,
+		.time_nanos = (int64_t)now_ns(CLOCK_REALTIME),
+		.duration_nanos = (int64_t)w->o.seconds * 1000000000ll,
+	};
+
+	w->pprof = pprof__new(&po);
+	w->started = true;
+	w->end_ns = mono + (uint64_t)w->o.seconds * 1000000000ull;
+	if (!w->pprof) {
+		log_error("failed to allocate a profile: %s", strerror(errno));
+		w->done = true;
+	}
+}
+
+static bool entry_gone(struct profiler *p, const struct proc_entry *e, bool check_stale)
+{
+	char path[64];
+
+	if (e->exit_drain && e->exit_drain <= p->stats.drains)
+		return true;
+	if (!check_stale || e->last_drain + STALE_DRAINS >= p->stats.drains)
+		return false;
+	snprintf(path, sizeof(path), "%s/%d", p->opts.proc_root, e->pid);
+	return access(path, F_OK) != 0;
+}
+
+/* Forgets processes whose last samples have been drained. Keys are
+ * collected first: deleting while walking the table would move entries. */
+static void forget_dead(struct profiler *p)
+{
+	bool check_stale = p->stats.drains % STALE_DRAINS == 0;
+	uint64_t dead[256];
+	size_t n;
+
+	do {
+		n = 0;
+		u64map_foreach(&p->procs, i) {
+			if (n < ARRAY_SIZE(dead) &&
+			    entry_gone(p, (struct proc_entry *)(uintptr_t)p->procs.values[i], check_stale))
+				dead[n++] = p->procs.keys[i];
+		}
+		for (size_t i = 0; i < n; i++)
+			forget_process(p, dead[i]);
+	} while (n == ARRAY_SIZE(dead));
+}
+
+static int drain(struct profiler *p)
+{
+	uint64_t mono;
+	struct window *w;
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	err = sampler__drain(p->sampler, on_sample, p);
+	p->stats.drains++;
+	mono = now_ns(CLOCK_MONOTONIC);
+	for (w = p->windows; w; w = w->next) {
+		if (!w->started)
+			start_window(w, mono);
+		else if (!w->done && mono + 1000000 >= w->end_ns)
+			w->done = true;
+	}
+	p->want_start = false;
+	pthread_cond_broadcast(&p->done_cond);
+	pthread_mutex_unlock(&p->lock);
+	forget_dead(p);
+	p->next_drain_ns = mono + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
+	return err;
+}
+
+static uint64_t next_deadline(struct profiler *p)
+{
+	uint64_t d = p->next_drain_ns;
+
+	pthread_mutex_lock(&p->lock);
+	for (struct window *w = p->windows; w; w = w->next) {
+		if (!w->started)
+			d = 0;
+		else if (!w->done && w->end_ns < d)
+			d = w->end_ns;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return d;
+}
+
+int profiler__step(struct profiler *p, int max_wait_ms)
+{
+	struct epoll_event evs[4];
+	uint64_t deadline = next_deadline(p), mono = now_ns(CLOCK_MONOTONIC);
+	int timeout = 0, n;
+
+	if (deadline > mono)
+		timeout = (int)MIN((deadline - mono + 999999) / 1000000, (uint64_t)max_wait_ms);
+	n = epoll_wait(p->epfd, evs, ARRAY_SIZE(evs), timeout);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.fd == p->wakefd) {
+			uint64_t junk;
+
+			if (read(p->wakefd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
+				return -errno;
+		}
+	}
+	sampler__consume_events(p->sampler);
+	if (now_ns(CLOCK_MONOTONIC) >= next_deadline(p))
+		return drain(p);
+	return 0;
+}
+
+int profiler__window_open(struct profiler *p, const struct window_opts *o, struct window **out)
+{
+	struct window *w;
+	uint64_t one = 1;
+
+	if (!o->seconds)
+		return -EINVAL;
+	if (o->pid >= 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "%s/%d", p->opts.proc_root, o->pid);
+		if (access(path, F_OK) != 0)
+			return -ESRCH;
+		if (p->opts.target_tgid && (uint32_t)o->pid != p->opts.target_tgid)
+			return -ESRCH;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->p = p;
+	w->o = *o;
+	pthread_mutex_lock(&p->lock);
+	if (p->nwindows >= p->opts.max_windows) {
+		pthread_mutex_unlock(&p->lock);
+		free(w);
+		return -EBUSY;
+	}
+	w->next = p->windows;
+	p->windows = w;
+	p->nwindows++;
+	p->want_start = true;
+	pthread_mutex_unlock(&p->lock);
+	/* The loop drains at once so the window starts now, not up to one
+	 * drain interval later. */
+	if (write(p->wakefd, &one, sizeof(one)) < 0)
+		log_debug("failed to wake the profiler loop: %s", strerror(errno));
+	*out = w;
+	return 0;
+}
+
+bool window__done(struct window *w)
+{
+	bool done;
+
+	pthread_mutex_lock(&w->p->lock);
+	done = w->done;
+	pthread_mutex_unlock(&w->p->lock);
+	return done;
+}
+
+void window__wait(struct window *w)
+{
+	pthread_mutex_lock(&w->p->lock);
+	while (!w->done)
+		pthread_cond_wait(&w->p->done_cond, &w->p->lock);
+	pthread_mutex_unlock(&w->p->lock);
+}
+
+struct pprof *window__pprof(struct window *w)
+{
+	return w->pprof;
+}
+
+void window__close(struct window *w)
+{
+	struct profiler *p;
+
+	if (!w)
+		return;
+	p = w->p;
+	pthread_mutex_lock(&p->lock);
+	for (struct window **pp = &p->windows; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			p->nwindows--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	pprof__free(w->pprof);
+	free(w);
+}
+
+void profiler__finish_window(struct profiler *p, struct window *w)
+{
+	pthread_mutex_lock(&p->lock);
+	if (w->started)
+		w->end_ns = 0; /* due now: the next step drains and ends it */
+	pthread_mutex_unlock(&p->lock);
+}
+
+void profiler__cancel_windows(struct profiler *p)
+{
+	pthread_mutex_lock(&p->lock);
+	for (struct window *w = p->windows; w; w = w->next) {
+		if (!w->started)
+			start_window(w, now_ns(CLOCK_MONOTONIC));
+		w->done = true;
+	}
+	pthread_cond_broadcast(&p->done_cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void profiler__stats(struct profiler *p, struct profiler_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	*st = p->stats;
+	st->processes = p->procs.len;
+	pthread_mutex_unlock(&p->lock);
+	sampler__stats(p->sampler, st->bpf);
+}
+
+int profiler__new(const struct profiler_opts *opts, struct profiler **out)
+{
+	struct symbolizer_opts so = { 0 };
+	struct sampler_opts sa = { 0 };
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct profiler *p;
+	int err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->opts = *opts;
+	if (!p->opts.frequency)
+		p->opts.frequency = 99;
+	if (!p->opts.drain_interval_ms)
+		p->opts.drain_interval_ms = 1000;
+	if (!p->opts.proc_root)
+		p->opts.proc_root = "/proc";
+	if (!p->opts.max_windows)
+		p->opts.max_windows = 16;
+	if (!p->opts.max_processes)
+		p->opts.max_processes = 16384;
+	p->epfd = p->wakefd = -1;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->done_cond, NULL);
+	u64map_init(&p->procs);
+
+	so.proc_root = p->opts.proc_root;
+	p->sym = symbolizer__new(&so);
+	if (!p->sym) {
+		err = -errno;
+		log_error("failed to create the symbolizer: %s", strerror(-err));
+		goto fail;
+	}
+	sa.frequency = p->opts.frequency;
+	sa.target_tgid = p->opts.target_tgid;
+	sa.user_stacks = true;
+	sa.kernel_stacks = p->opts.kernel_stacks;
+	sa.drain_interval_ms = p->opts.drain_interval_ms;
+	sa.on_event = on_event;
+	sa.event_ctx = p;
+	err = sampler__new(&sa, &p->sampler);
+	if (err)
+		goto fail;
+
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->epfd < 0 || p->wakefd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	ev.data.fd = p->wakefd;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	ev.data.fd = sampler__events_fd(p->sampler);
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	p->next_drain_ns = now_ns(CLOCK_MONOTONIC) + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
+	*out = p;
+	return 0;
+fail:
+	profiler__free(p);
+	return err;
+}
+
+void profiler__free(struct profiler *p)
+{
+	if (!p)
+		return;
+	while (p->windows)
+		window__close(p->windows);
+	sampler__free(p->sampler);
+	u64map_foreach(&p->procs, i)
+		proc_entry_free((struct proc_entry *)(uintptr_t)p->procs.values[i]);
+	u64map_release(&p->procs);
+	symbolizer__free(p->sym);
+	if (p->epfd >= 0)
+		close(p->epfd);
+	if (p->wakefd >= 0)
+		close(p->wakefd);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->done_cond);
+	free(p);
+}

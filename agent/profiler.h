@@ -1,0 +1,77 @@
+/* profiler: the sampling engine shared by `brasa capture` and `brasa run`.
+ * Owns the BPF sampler, the symbolizer and the table of known processes;
+ * drains the kernel maps every drain interval, symbolizes what it drained
+ * and adds it to every open window.
+ *
+ * A window is one profile being collected: a start (the drain that
+ * follows its opening, so it never sees older samples), a length, an
+ * optional pid filter and its own pprof builder. Several windows may
+ * overlap; each gets exactly the samples of its own time span.
+ *
+ * Threads: profiler__step runs the loop in one thread; profiler__window_open,
+ * window__wait and window__close may be called from any thread.
+ *
+ *   profiler__new(opts, &p)          0 or -errno (logged)
+ *   profiler__free(p)                NULL-safe
+ *   profiler__step(p, max_wait_ms)   wait for events/deadlines, handle them
+ *   profiler__stop_fd(p)             -
+ *   profiler__window_open(p, &wopts, &w)  0, -ESRCH (no such pid), -EBUSY
+ *                                    (too many windows), -ENOMEM
+ *   window__done(w)                  true once its span has been drained
+ *   window__wait(w)                  blocks until done (other threads)
+ *   window__pprof(w)                 the builder; only after done
+ *   window__close(w)                 NULL-safe; removes and frees it
+ *   profiler__finish_window(p, w)    end w at the next step (after one
+ *                                    last drain), e.g. on Ctrl-C
+ *   profiler__cancel_windows(p)      end every open window now (shutdown):
+ *                                    their waiters get what was collected
+ *   profiler__stats(p, &st)          counters for `brasa check` and metrics
+ */
+#ifndef BRASA_AGENT_PROFILER_H
+#define BRASA_AGENT_PROFILER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/pprof.h"
+#include "bpf/profile.h"
+
+struct profiler;
+struct window;
+
+struct profiler_opts {
+	uint32_t frequency;         /* Hz, default 99 */
+	uint32_t target_tgid;       /* 0: every process (filtered in BPF) */
+	uint32_t drain_interval_ms; /* default 1000 */
+	bool kernel_stacks;         /* default true */
+	const char *proc_root;      /* default "/proc" */
+	size_t max_windows;         /* concurrently open windows, default 16 */
+	size_t max_processes;       /* tracked processes, default 16384 */
+};
+
+struct window_opts {
+	uint32_t seconds;
+	int32_t pid; /* -1: every process */
+};
+
+struct profiler_stats {
+	uint64_t bpf[PROFILE_STAT_MAX];
+	uint64_t drains, samples_drained, processes, snapshots_failed;
+	uint64_t processes_dropped; /* table full */
+};
+
+int profiler__new(const struct profiler_opts *opts, struct profiler **out);
+void profiler__free(struct profiler *p);
+int profiler__step(struct profiler *p, int max_wait_ms);
+int profiler__window_open(struct profiler *p, const struct window_opts *o,
+			  struct window **out);
+bool window__done(struct window *w);
+void window__wait(struct window *w);
+struct pprof *window__pprof(struct window *w);
+void window__close(struct window *w);
+void profiler__finish_window(struct profiler *p, struct window *w);
+void profiler__cancel_windows(struct profiler *p);
+void profiler__stats(struct profiler *p, struct profiler_stats *st);
+
+#endif
