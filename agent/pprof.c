@@ -9,11 +9,8 @@
 #include "common/macros.h"
 #include "proto/profile.pb-c.h"
 
-/* Records use indexes into the string table (int64 in the proto, uint32
- * here: the tables are bounded far below 2^32). Ids are index + 1. */
-struct string_ref {
-	uint32_t idx;
-};
+/* Records refer to strings and functions by index (uint32: every table is
+ * bounded far below 2^32); the ids on the wire are index + 1. */
 
 struct mapping_rec {
 	uint64_t key;
@@ -401,6 +398,22 @@ size_t pprof__sample_count(const struct pprof *p)
 	return p ? p->nsamples : 0;
 }
 
+void pprof__stats(const struct pprof *p, struct pprof_stats *st)
+{
+	*st = (struct pprof_stats){};
+	if (!p)
+		return;
+	st->strings = p->nstrings;
+	st->string_bytes = p->string_bytes;
+	st->mappings = p->nmappings;
+	st->functions = p->nfunctions;
+	st->locations = p->nlocations;
+	st->lines = p->nlines;
+	st->samples = p->nsamples;
+	st->sample_frames = p->nsample_locs;
+	st->sample_labels = p->nlabels;
+}
+
 /* ---- mappings ---- */
 
 static bool mapping_eq(const struct pprof *p, uint32_t idx, const void *key)
@@ -546,6 +559,8 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 			goto fail;
 		line_recs[nrecs++].line = lines[i].line;
 	}
+	/* most locations carry one or two lines; the cap only stops a
+	 * runaway caller, it is not a per-location limit */
 	err = ARRAY_RESERVE(p, lines, nrecs, PPROF_MAX_ENTRIES * (size_t)4);
 	if (!err)
 		err = ARRAY_RESERVE(p, locations, 1, PPROF_MAX_ENTRIES);

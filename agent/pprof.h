@@ -36,7 +36,9 @@
  *   pprof__write_folded(p, out)          appends "comm;root;...;leaf COUNT\n"
  *                                        lines (kernel frames suffixed _[k]);
  *                                        0 or -errno, out unchanged on error
- *   pprof__sample_count(p)               distinct samples so far
+ *   pprof__sample_count(p)               distinct samples so far (0 for NULL)
+ *   pprof__stats(p, &st)                 table sizes, to compare with the
+ *                                        PPROF_MAX_* bounds (zeros for NULL)
  *
  * Encoding details: a mapping's has_functions is emitted only if the caller
  * set it and none of its locations is unsymbolized (readers then skip their
@@ -106,6 +108,13 @@ struct pprof_label {
 	const char *num_unit;
 };
 
+/* How full the tables are; each counts against the PPROF_MAX_* above. */
+struct pprof_stats {
+	size_t strings, string_bytes;
+	size_t mappings, functions, locations, lines;
+	size_t samples, sample_frames, sample_labels;
+};
+
 struct pprof *pprof__new(const struct pprof_opts *opts);
 void pprof__free(struct pprof *p);
 uint64_t pprof__mapping(struct pprof *p, uint64_t key, const struct pprof_mapping *m);
@@ -114,6 +123,7 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t count,
 		      const struct pprof_label *labels, size_t nlabels);
 size_t pprof__sample_count(const struct pprof *p);
+void pprof__stats(const struct pprof *p, struct pprof_stats *st);
 int pprof__encode(struct pprof *p, struct buf *out);
 int pprof__write_folded(struct pprof *p, struct buf *out);
 

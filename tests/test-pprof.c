@@ -136,6 +136,31 @@ static struct pprof *build_sample_profile(struct sample_ids *ids)
 	return p;
 }
 
+static void test_stats(void)
+{
+	struct sample_ids ids;
+	_cleanup_(cleanup_pprof__free) struct pprof *p = build_sample_profile(&ids);
+	struct pprof_stats st;
+
+	pprof__stats(p, &st);
+	/* "", samples, count, cpu, nanoseconds, comm, 4 mapping strings (the
+	 * empty build ids are ""), main, app.c, compute_inner, work,
+	 * do_syscall_64, entry_SYSCALL_64, the odd name, odd.c, other.c, app,
+	 * pid, bytes, "my prog;x" */
+	CHECK_U64(st.strings, ==, 23);
+	CHECK_U64(st.mappings, ==, 3);
+	CHECK_U64(st.functions, ==, 7);
+	CHECK_U64(st.locations, ==, 7);
+	CHECK_U64(st.lines, ==, 1 + 2 + 0 + 1 + 1 + 1 + 1);
+	CHECK_U64(st.samples, ==, 6);
+	CHECK_U64(st.sample_frames, ==, 2 + 2 + 5 + 2 + 1 + 1);
+	CHECK_U64(st.sample_labels, ==, 3 + 3 + 2 + 2 + 1 + 1);
+	CHECK_U64(st.string_bytes, >, 100);
+	pprof__stats(NULL, &st);
+	CHECK_U64(st.strings, ==, 0);
+	CHECK_U64(st.samples, ==, 0);
+}
+
 static int gunzip(const struct buf *in, size_t offset, struct buf *out)
 {
 	z_stream zs = {};
@@ -610,6 +635,7 @@ int main(int argc, char **argv)
 
 	test_sample_profile();
 	test_folded();
+	test_stats();
 	test_empty_profile();
 	test_invalid_arguments();
 	test_bounds();
