@@ -6,17 +6,28 @@
  *        like Go's net/http/pprof: 200 application/octet-stream with
  *        Content-Disposition: attachment; filename="profile" and the
  *        gzipped pprof as body; errors as text/plain with X-Go-Pprof: 1.
+ *        Bad seconds/pid (missing, 0, not a number, duplicated, over
+ *        max_seconds) get a 400; unknown parameters are ignored like Go.
+ *   GET /debug/pprof/                  a small HTML index like Go's
  *   GET /healthz                       "ok\n"
  *   GET /                              a plain index of the endpoints
+ *   other paths 404, other methods 405 with Allow; past max_connections
+ *   open connections a request gets a 503.
  *
- *   http_api__start(opts)   NULL + errno (EADDRINUSE, EINVAL for a bad address)
- *   http_api__stop(h)       NULL-safe; waits for connection threads
+ *   http_api__start(opts)   NULL + errno (EADDRINUSE, EINVAL for a bad address
+ *                           or options, EIO if microhttpd fails to start)
+ *   http_api__port(h)       the bound TCP port (the real one for port 0)
+ *   http_api__stop(h)       NULL-safe; waits for connection threads, so for
+ *                           any profile callback still running to return
+ *   http_api__parse_address(str, &ss, &len)   "host:port" -> sockaddr;
+ *                           0 or -EINVAL
  */
 #ifndef BRASA_AGENT_HTTP_API_H
 #define BRASA_AGENT_HTTP_API_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/buf.h"
 
@@ -32,18 +43,32 @@ struct profile_query {
 typedef int (*http_profile_fn)(void *ctx, const struct profile_query *q,
 			       struct buf *out, char *errmsg, size_t errlen);
 
+/* Zero numeric fields take the defaults shown. */
 struct http_api_opts {
-	const char *address;        /* "host:port", IPv4 or [IPv6] */
-	uint32_t default_seconds;   /* 30 like net/http/pprof */
-	uint32_t max_seconds;       /* longer requests get a 400 */
-	unsigned max_connections;
-	http_profile_fn profile;
+	const char *address;        /* "host:port", IPv4 or [IPv6]; numeric
+				     * only, bound exactly (0.0.0.0 / [::]
+				     * for every interface); port 0 picks
+				     * a free one. Not kept after start. */
+	uint32_t default_seconds;   /* 30 like net/http/pprof; must be
+				     * <= max_seconds */
+	uint32_t max_seconds;       /* 300; longer requests get a 400 */
+	unsigned max_connections;   /* 32 open connections */
+	http_profile_fn profile;    /* NULL: profile requests get a 503 */
 	void *ctx;
+	unsigned connection_timeout; /* idle seconds before a connection is
+				      * dropped; max_seconds + 30, and it
+				      * must exceed max_seconds */
 };
 
 struct http_api;
 
 struct http_api *http_api__start(const struct http_api_opts *opts);
+uint16_t http_api__port(const struct http_api *h);
 void http_api__stop(struct http_api *h);
+
+/* Accepts "a.b.c.d:port" and "[v6]:port" (no names, no zone ids, no empty
+ * host); the port is decimal 0-65535. */
+int http_api__parse_address(const char *address, struct sockaddr_storage *out,
+			    socklen_t *out_len);
 
 #endif
