@@ -1,0 +1,324 @@
+#include "testing.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sym-child.h"
+#include "symbolize/symbolizer.h"
+
+static const char *pie_exe, *nopie_exe, *lld_exe, *stripped_exe, *debug_root,
+	*debuglink_exe, *lib_user_exe, *source, *symlib_source, *kallsyms_path;
+static int leaf_line, outer_line;
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = s ? strlen(s) : 0, m = strlen(suffix);
+
+	return s && n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static struct symbolizer *new_symbolizer(size_t max_objects)
+{
+	struct symbolizer_opts opts = {
+		.debug_root = debug_root,
+		.kallsyms_path = kallsyms_path,
+		.max_objects = max_objects,
+	};
+	struct symbolizer *s = symbolizer__new(&opts);
+
+	REQUIRE(s);
+	return s;
+}
+
+/* Runs exe, snapshots it, lets it exit, then symbolizes: the snapshot
+ * must carry everything needed past the process's death. */
+static void check_program(struct symbolizer *s, const char *exe, bool has_build_id)
+{
+	char real[PATH_MAX];
+	struct sym_child c;
+	struct proc_snapshot *snap;
+	struct sym_ref ref;
+	struct sym_line lines[8] = { 0 };
+	uint64_t outer, recorded;
+	int n;
+
+	fprintf(stderr, "-- %s\n", exe);
+	REQUIRE(realpath(exe, real));
+	REQUIRE(sym_child__start(&c, exe, NULL) == 0);
+	outer = sym_child__get(&c, "outer");
+	recorded = sym_child__get(&c, "recorded");
+	snap = symbolizer__snapshot(s, c.pid);
+	REQUIRE(snap);
+	CHECK_INT(proc_snapshot__pid(snap), ==, c.pid);
+	CHECK_INT(sym_child__finish(&c), ==, 0);
+	/* gone: a new snapshot is impossible, the old one still answers */
+	errno = 0;
+	CHECK(symbolizer__snapshot(s, c.pid) == NULL);
+	CHECK_INT(errno, ==, ESRCH);
+
+	REQUIRE(proc_snapshot__resolve(snap, outer, &ref) == 0);
+	CHECK(ref.snap == snap);
+	CHECK_U64(ref.addr, ==, outer);
+	CHECK_STR(ref.mapping->filename, real);
+	CHECK(ref.mapping->start <= outer && outer < ref.mapping->limit);
+	CHECK(ref.mapping->has_symbols);
+	CHECK(ref.mapping->has_lines);
+	CHECK(ref.mapping->has_inlines);
+	/* GNU ld writes sha1 (40 hex digits), lld xxhash (16) */
+	if (has_build_id)
+		CHECK_INT(strlen(ref.mapping->build_id), >=, 16);
+	else
+		CHECK_STR(ref.mapping->build_id, "");
+
+	n = symbolizer__user(s, &ref, lines, 8);
+	CHECK_INT(n, ==, 1);
+	CHECK_STR(lines[0].function, "sym_outer");
+	CHECK_U64(lines[0].sym_offset, ==, 0);
+	CHECK(ends_with(lines[0].file, "sym-target.c"));
+
+	REQUIRE(proc_snapshot__resolve(snap, recorded - 1, &ref) == 0);
+	n = symbolizer__user(s, &ref, lines, 8);
+	CHECK_INT(n, ==, 2);
+	CHECK_STR(lines[0].function, "sym_inlined_leaf");
+	CHECK_INT(lines[0].line, ==, leaf_line);
+	CHECK(ends_with(lines[0].file, "sym-target.c"));
+	CHECK_STR(lines[1].function, "sym_outer");
+	CHECK_INT(lines[1].line, ==, outer_line);
+
+	/* main is in the same object, so the same mapping */
+	REQUIRE(proc_snapshot__resolve(snap, sym_child__get(&c, "main"), &ref) == 0);
+	n = symbolizer__user(s, &ref, lines, 8);
+	CHECK_INT(n, >=, 1);
+	CHECK_STR(lines[n > 0 ? n - 1 : 0].function, "main");
+
+	CHECK_INT(proc_snapshot__resolve(snap, 0x10, &ref), ==, -ENOENT);
+	proc_snapshot__put(snap);
+}
+
+static void test_programs(void)
+{
+	struct symbolizer *s = new_symbolizer(0);
+	struct symbolizer_stats st;
+
+	check_program(s, pie_exe, true);
+	check_program(s, nopie_exe, true);
+	check_program(s, lld_exe, true);
+	check_program(s, stripped_exe, true);
+	check_program(s, debuglink_exe, false);
+	symbolizer__stats(s, &st);
+	CHECK_INT(st.max_objects, ==, 512);
+	/* five programs sharing libc and ld.so: 5 + 2, not 5 * 3 */
+	CHECK_INT(st.objects, ==, 7);
+	CHECK_INT(st.lookups, ==, 15);
+	CHECK_INT(st.misses, ==, 0);
+	symbolizer__free(s);
+}
+
+static void test_shared_library(void)
+{
+	struct symbolizer *s = new_symbolizer(0);
+	struct sym_child c;
+	struct proc_snapshot *snap;
+	struct sym_ref ref;
+	struct sym_line lines[8];
+	int n;
+
+	REQUIRE(sym_child__start(&c, lib_user_exe, NULL) == 0);
+	snap = symbolizer__snapshot(s, c.pid);
+	REQUIRE(snap);
+	REQUIRE(proc_snapshot__resolve(snap, sym_child__get(&c, "libfn"), &ref) == 0);
+	CHECK(ends_with(ref.mapping->filename, "/libsymfix.so"));
+	CHECK_INT(strlen(ref.mapping->build_id), ==, 40);
+	n = symbolizer__user(s, &ref, lines, 8);
+	CHECK_INT(n, ==, 1);
+	CHECK_STR(lines[0].function, "symlib_function");
+	CHECK(ends_with(lines[0].file, "fixtures/symlib.c"));
+	/* the function's first line is its opening line, before the body */
+	CHECK_INT(lines[0].line, >=, sym_marker_line(symlib_source, "@symlib-decl"));
+	CHECK_INT(lines[0].line, <=, sym_marker_line(symlib_source, "@symlib-body"));
+	/* a second reference keeps the snapshot after the first put */
+	CHECK(proc_snapshot__get(snap) == snap);
+	proc_snapshot__put(snap);
+	CHECK_INT(symbolizer__user(s, &ref, lines, 8), ==, 1);
+	proc_snapshot__put(snap);
+	proc_snapshot__put(NULL);
+	CHECK_INT(sym_child__finish(&c), ==, 0);
+	symbolizer__free(s);
+	symbolizer__free(NULL);
+}
+
+static void test_jit(void)
+{
+	struct symbolizer *s = new_symbolizer(0);
+	struct sym_child c;
+	struct proc_snapshot *snap;
+	struct sym_ref ref;
+	struct sym_line lines[4];
+	uint64_t jit;
+	char line[64];
+
+	REQUIRE(sym_child__start(&c, pie_exe, "jit") == 0);
+	jit = sym_child__get(&c, "jit");
+	REQUIRE(jit);
+	snap = symbolizer__snapshot(s, c.pid);
+	REQUIRE(snap);
+	REQUIRE(proc_snapshot__resolve(snap, jit + 0x18, &ref) == 0);
+	CHECK_STR(ref.mapping->filename, "[anon]");
+	CHECK_STR(ref.mapping->build_id, "");
+	CHECK(ref.mapping->has_symbols);
+	CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 1);
+	CHECK_STR(lines[0].function, "jit_function_one");
+	CHECK_U64(lines[0].sym_offset, ==, 8);
+	CHECK(lines[0].file == NULL);
+	REQUIRE(proc_snapshot__resolve(snap, jit + 0x50, &ref) == 0);
+	CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 1);
+	CHECK_STR(lines[0].function, "LazyCompile:*render app.js:12");
+	REQUIRE(proc_snapshot__resolve(snap, jit + 0x1010, &ref) == 0);
+	CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 0);
+
+	/* the JIT appends; the snapshot picks it up on the next miss */
+	REQUIRE(sym_child__send(&c, "append\n") == 0);
+	REQUIRE(fgets(line, sizeof(line), c.from_child));
+	CHECK_STR(line, "appended\n");
+	CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 1);
+	CHECK_STR(lines[0].function, "jit_function_two");
+	CHECK_INT(sym_child__finish(&c), ==, 0);
+	proc_snapshot__put(snap);
+	symbolizer__free(s);
+}
+
+static void test_vdso_and_self(void)
+{
+	struct symbolizer *s = new_symbolizer(0);
+	struct proc_snapshot *snap = symbolizer__snapshot(s, getpid());
+	struct sym_ref ref;
+	struct sym_line lines[8];
+	uint64_t vdso = getauxval(AT_SYSINFO_EHDR);
+	int n;
+
+	REQUIRE(snap);
+	if (vdso) {
+		REQUIRE(proc_snapshot__resolve(snap, vdso, &ref) == 0);
+		CHECK_STR(ref.mapping->filename, "[vdso]");
+		CHECK(ref.mapping->has_symbols);
+		CHECK(strlen(ref.mapping->build_id) > 0);
+	}
+	/* this test program itself, through its own snapshot */
+	REQUIRE(proc_snapshot__resolve(snap, (uint64_t)(uintptr_t)&test_vdso_and_self, &ref) == 0);
+	n = symbolizer__user(s, &ref, lines, 8);
+	CHECK_INT(n, >=, 1);
+	CHECK_STR(lines[n > 0 ? n - 1 : 0].function, "test_vdso_and_self");
+	/* a ref whose address is outside its mapping is refused */
+	ref.addr = ref.mapping->limit;
+	CHECK_INT(symbolizer__user(s, &ref, lines, 8), ==, 0);
+	ref.map_index = 1u << 30;
+	CHECK_INT(symbolizer__user(s, &ref, lines, 8), ==, 0);
+	CHECK_INT(symbolizer__user(s, NULL, lines, 8), ==, 0);
+	proc_snapshot__put(snap);
+	symbolizer__free(s);
+}
+
+/* A tiny cache: objects held by live snapshots stay loaded even past the
+ * bound, and the cache falls back under it when they are released. */
+static void test_eviction(void)
+{
+	struct symbolizer *s = new_symbolizer(2);
+	struct symbolizer_stats st;
+	struct proc_snapshot *snaps[3];
+	const char *exes[3] = { pie_exe, nopie_exe, lld_exe };
+	struct sym_child c;
+	struct sym_ref ref;
+	struct sym_line lines[4];
+
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 3; i++) {
+			REQUIRE(sym_child__start(&c, exes[i], NULL) == 0);
+			snaps[i] = symbolizer__snapshot(s, c.pid);
+			REQUIRE(snaps[i]);
+			REQUIRE(proc_snapshot__resolve(snaps[i], sym_child__get(&c, "outer"), &ref) == 0);
+			CHECK_INT(sym_child__finish(&c), ==, 0);
+			symbolizer__stats(s, &st);
+			CHECK_INT(st.objects, <=, 2);
+			CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 1);
+			CHECK_STR(lines[0].function, "sym_outer");
+		}
+		for (int i = 0; i < 3; i++)
+			proc_snapshot__put(snaps[i]);
+		symbolizer__stats(s, &st);
+		CHECK_INT(st.objects, ==, 2);
+	}
+	symbolizer__free(s);
+}
+
+/* A fixture proc tree: mappings whose files cannot be opened give
+ * unsymbolized but valid mappings. */
+static void test_fake_proc(void)
+{
+	char root[] = "/tmp/brasa-symproc-XXXXXX", path[256];
+	struct symbolizer_opts opts = { .proc_root = root };
+	struct symbolizer *s;
+	struct proc_snapshot *snap;
+	struct sym_ref ref;
+	struct sym_line lines[4];
+	FILE *f;
+
+	REQUIRE(mkdtemp(root));
+	snprintf(path, sizeof(path), "%s/77", root);
+	REQUIRE(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/77/maps", root);
+	f = fopen(path, "w");
+	REQUIRE(f);
+	fputs("400000-401000 r-xp 00000000 08:01 12 /no/such/file (deleted)\n"
+	      "500000-501000 rw-p 00000000 00:00 0 [heap]\n", f);
+	fclose(f);
+	s = symbolizer__new(&opts);
+	REQUIRE(s);
+	snap = symbolizer__snapshot(s, 77);
+	REQUIRE(snap);
+	REQUIRE(proc_snapshot__resolve(snap, 0x400010, &ref) == 0);
+	CHECK_STR(ref.mapping->filename, "/no/such/file");
+	CHECK(!ref.mapping->has_symbols);
+	CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 0);
+	REQUIRE(proc_snapshot__resolve(snap, 0x500010, &ref) == 0);
+	CHECK_STR(ref.mapping->filename, "[heap]");
+	CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 0);
+	proc_snapshot__put(snap);
+	errno = 0;
+	CHECK(symbolizer__snapshot(s, 78) == NULL);
+	CHECK_INT(errno, ==, ESRCH);
+	symbolizer__free(s);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/77", root);
+	rmdir(path);
+	rmdir(root);
+}
+
+int main(int argc, char **argv)
+{
+	REQUIRE(argc == 11);
+	pie_exe = argv[1];
+	nopie_exe = argv[2];
+	lld_exe = argv[3];
+	stripped_exe = argv[4];
+	debug_root = argv[5];
+	debuglink_exe = argv[6];
+	lib_user_exe = argv[7];
+	source = argv[8];
+	symlib_source = argv[9];
+	kallsyms_path = argv[10];
+	leaf_line = sym_marker_line(source, "@leaf-call");
+	outer_line = sym_marker_line(source, "@outer-call");
+	REQUIRE(leaf_line > 0 && outer_line > 0);
+
+	test_programs();
+	test_shared_library();
+	test_jit();
+	test_vdso_and_self();
+	test_eviction();
+	test_fake_proc();
+	return test_done();
+}
