@@ -36,19 +36,22 @@ struct profile_query {
 	int32_t pid;      /* -1: every process */
 };
 
-/* Collects one profile for q (blocking for q->seconds) and appends the
- * gzipped pprof to out. Returns 0, or a negative errno with a one-line
- * message in errmsg: -ESRCH / -EINVAL map to 400, -EBUSY to 503, others
- * to 500. Called from connection threads, concurrently. */
+/* Collects one profile for q (blocking for q->seconds, which is already
+ * checked to be 1..max_seconds; pid is -1 or > 0) and appends the gzipped
+ * pprof to out. Returns 0, or a negative errno with a one-line message in
+ * errmsg: -ESRCH / -EINVAL map to 400, -EBUSY to 503, others to 500 (an
+ * empty message is replaced by strerror, control characters by spaces;
+ * out is discarded). Called from connection threads, concurrently. */
 typedef int (*http_profile_fn)(void *ctx, const struct profile_query *q,
 			       struct buf *out, char *errmsg, size_t errlen);
 
 /* Zero numeric fields take the defaults shown. */
 struct http_api_opts {
 	const char *address;        /* "host:port", IPv4 or [IPv6]; numeric
-				     * only, bound exactly (0.0.0.0 / [::]
-				     * for every interface); port 0 picks
-				     * a free one. Not kept after start. */
+				     * only, bound exactly (0.0.0.0: every
+				     * IPv4 interface; [::]: every IPv6 one,
+				     * v6-only); port 0 picks a free one
+				     * (see http_api__port). Not kept. */
 	uint32_t default_seconds;   /* 30 like net/http/pprof; must be
 				     * <= max_seconds */
 	uint32_t max_seconds;       /* 300; longer requests get a 400 */
