@@ -3,14 +3,17 @@
  * The agent takes a proc_snapshot of a process when it first sees it
  * (and again after exec or when an address falls outside every known
  * mapping). A snapshot holds the process's mappings and a reference to a
- * loaded object for every file-backed mapping, so it keeps working after
- * the process exits: binaries are opened through /proc/PID/map_files (or
+ * loaded object for every executable file-backed mapping, so it keeps
+ * working after the process exits: binaries are opened through /proc/PID/map_files (or
  * /proc/PID/root/PATH) at snapshot time, which also covers containers and
  * deleted-but-running files.
  *
- * Objects are shared between processes and cached by build id (or by
- * device and inode when there is none), bounded by max_objects: the least
- * recently used object that no snapshot references is dropped first.
+ * Objects are shared between processes and cached by build id (and by
+ * the device, inode, size and mtime of the files they were read from, so
+ * a file is not parsed again), bounded by max_objects: the least recently
+ * used object that no snapshot references is dropped first. Objects that
+ * live snapshots still need stay loaded past the bound, uncached, until
+ * their last snapshot is put.
  *
  *   symbolizer__new(opts)              NULL + errno
  *   symbolizer__free(s)                NULL-safe
@@ -84,7 +87,8 @@ struct sym_ref {
 };
 
 struct symbolizer_stats {
-	size_t objects, max_objects;
+	size_t objects, max_objects; /* objects: cached (not counting any kept
+				      * past the bound by live snapshots) */
 	size_t kernel_symbols;
 	uint64_t lookups, misses;
 };
