@@ -4,9 +4,9 @@
  * (and again after exec or when an address falls outside every known
  * mapping). A snapshot holds the process's mappings and a reference to a
  * loaded object for every executable file-backed mapping, so it keeps
- * working after the process exits: binaries are opened through /proc/PID/map_files (or
- * /proc/PID/root/PATH) at snapshot time, which also covers containers and
- * deleted-but-running files.
+ * working after the process exits: binaries are opened through
+ * /proc/PID/map_files (or /proc/PID/root/PATH) at snapshot time, which
+ * also covers containers and deleted-but-running files.
  *
  * Objects are shared between processes and cached by build id (and by
  * the device, inode, size and mtime of the files they were read from, so
