@@ -170,8 +170,11 @@ int cmd_capture(int argc, char **argv)
 			profiler__finish_window(p, w);
 		}
 	}
-	err = folded ? pprof__write_folded(window__pprof(w), &out)
-		     : pprof__encode(window__pprof(w), &out);
+	if (!window__pprof(w))
+		err = -ENOMEM; /* the window could not allocate its profile */
+	else
+		err = folded ? pprof__write_folded(window__pprof(w), &out)
+			     : pprof__encode(window__pprof(w), &out);
 	if (err) {
 		log_error("failed to encode the profile: %s", strerror(-err));
 		goto out;
@@ -182,7 +185,7 @@ int cmd_capture(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(output, "-"))
-		log_info("wrote %zu samples to '%s'", pprof__sample_count(window__pprof(w)), output);
+		log_info("wrote %zu distinct stacks to '%s'", pprof__sample_count(window__pprof(w)), output);
 	rc = EXIT_OK;
 out:
 	window__close(w);

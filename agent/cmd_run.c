@@ -14,6 +14,7 @@
 
 #include "agent/cli.h"
 #include "agent/http_api.h"
+#include "agent/metrics.h"
 #include "agent/pprof.h"
 #include "agent/profiler.h"
 #include "common/log.h"
@@ -59,11 +60,19 @@ static int profile_request(void *ctx, const struct profile_query *q, struct buf 
 		return err;
 	}
 	window__wait(w);
-	err = pprof__encode(window__pprof(w), out);
+	err = window__pprof(w) ? pprof__encode(window__pprof(w), out) : -ENOMEM;
 	if (err)
 		snprintf(errmsg, errlen, "could not encode the profile: %s", strerror(-err));
 	window__close(w);
 	return err;
+}
+
+static int metrics_request(void *ctx, struct buf *out)
+{
+	struct profiler_stats st;
+
+	profiler__stats(ctx, &st);
+	return metrics__write_agent(out, &st);
 }
 
 static int stop_signals_fd(void)
@@ -157,6 +166,7 @@ int cmd_run(int argc, char **argv)
 		return cli_exit_for_error(err);
 
 	hopts.profile = profile_request;
+	hopts.metrics = metrics_request;
 	hopts.ctx = p;
 	http = http_api__start(&hopts);
 	if (!http) {

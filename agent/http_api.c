@@ -43,6 +43,7 @@ struct http_api {
 	unsigned max_connections;
 	unsigned timeout_seconds;
 	http_profile_fn profile;
+	http_metrics_fn metrics;
 	void *ctx;
 	/* Open client connections, including ones about to get a 503. */
 	atomic_uint connections;
@@ -403,6 +404,7 @@ static enum MHD_Result serve_root_index(struct MHD_Connection *conn)
 			  "/debug/pprof/profile?seconds=N[&pid=P]  CPU profile "
 			  "(gzipped pprof, for go tool pprof)\n"
 			  "/debug/pprof/                           pprof index\n"
+			  "/metrics                                Prometheus metrics\n"
 			  "/healthz                                liveness check\n");
 }
 
@@ -424,6 +426,32 @@ static enum MHD_Result serve_pprof_index(struct http_api *h,
 		 "</table>\n</body>\n</html>\n",
 		 h->default_seconds, h->default_seconds, h->max_seconds);
 	return reply_body(conn, MHD_HTTP_OK, "text/html; charset=utf-8", page);
+}
+
+static enum MHD_Result serve_metrics(struct http_api *h, struct MHD_Connection *conn)
+{
+	struct MHD_Response *resp;
+	struct buf out = { 0 };
+	int err;
+
+	if (!h->metrics)
+		return reply_error(conn, MHD_HTTP_NOT_FOUND, REPLY_PLAIN, NULL, NULL,
+				   "404 page not found");
+	err = h->metrics(h->ctx, &out);
+	if (err) {
+		buf_release(&out);
+		return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, REPLY_PLAIN, NULL, NULL,
+				   "could not collect metrics: %s", strerror(-err));
+	}
+	/* MHD takes the buffer and frees it with free() */
+	resp = MHD_create_response_from_buffer(out.len, out.data, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		buf_release(&out);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	return queue_response(conn, MHD_HTTP_OK, resp);
 }
 
 /* Marks, through MHD's per-request pointer, a request already answered. */
@@ -473,7 +501,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 	}
 
 	if (strcmp(url, "/") == 0 || strcmp(url, "/healthz") == 0 ||
-	    strcmp(url, PPROF_PATH) == 0) {
+	    strcmp(url, PPROF_PATH) == 0 || strcmp(url, "/metrics") == 0) {
 		if (!get && !head)
 			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					   REPLY_PLAIN, MHD_HTTP_HEADER_ALLOW,
@@ -483,6 +511,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 		if (strcmp(url, "/healthz") == 0)
 			return reply_body(conn, MHD_HTTP_OK,
 					  "text/plain; charset=utf-8", "ok\n");
+		if (strcmp(url, "/metrics") == 0)
+			return serve_metrics(h, conn);
 		return serve_pprof_index(h, conn);
 	}
 
@@ -562,6 +592,7 @@ struct http_api *http_api__start(const struct http_api_opts *opts)
 	h->max_seconds = opts->max_seconds ?: DEFAULT_MAX_SECONDS;
 	h->max_connections = opts->max_connections ?: DEFAULT_MAX_CONNECTIONS;
 	h->profile = opts->profile;
+	h->metrics = opts->metrics;
 	h->ctx = opts->ctx;
 	if (h->default_seconds > h->max_seconds ||
 	    h->max_seconds > UINT32_MAX / 2 ||

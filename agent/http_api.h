@@ -10,6 +10,8 @@
  *        max_seconds) get a 400; unknown parameters are ignored like Go.
  *   GET /debug/pprof/                  a small HTML index like Go's
  *   GET /healthz                       "ok\n"
+ *   GET /metrics                       Prometheus text from opts.metrics
+ *                                      (404 when it is NULL)
  *   GET /                              a plain index of the endpoints
  *   other paths 404, other methods 405 with Allow; past max_connections
  *   open connections a request gets a 503.
@@ -45,6 +47,10 @@ struct profile_query {
 typedef int (*http_profile_fn)(void *ctx, const struct profile_query *q,
 			       struct buf *out, char *errmsg, size_t errlen);
 
+/* Appends the Prometheus text exposition of the agent's metrics to out.
+ * 0 or -errno. Called from connection threads, concurrently. */
+typedef int (*http_metrics_fn)(void *ctx, struct buf *out);
+
 /* Zero numeric fields take the defaults shown. */
 struct http_api_opts {
 	const char *address;        /* "host:port", IPv4 or [IPv6]; numeric
@@ -57,6 +63,7 @@ struct http_api_opts {
 	uint32_t max_seconds;       /* 300; longer requests get a 400 */
 	unsigned max_connections;   /* 32 open connections */
 	http_profile_fn profile;    /* NULL: profile requests get a 503 */
+	http_metrics_fn metrics;    /* NULL: /metrics is a 404 */
 	void *ctx;
 	unsigned connection_timeout; /* idle seconds before a connection is
 				      * dropped; max_seconds + 30, and it

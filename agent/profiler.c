@@ -348,8 +348,8 @@ static int drain(struct profiler *p)
 	}
 	p->want_start = false;
 	pthread_cond_broadcast(&p->done_cond);
-	pthread_mutex_unlock(&p->lock);
 	forget_dead(p);
+	pthread_mutex_unlock(&p->lock);
 	p->next_drain_ns = mono + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
 	return err;
 }
@@ -388,7 +388,11 @@ int profiler__step(struct profiler *p, int max_wait_ms)
 				return -errno;
 		}
 	}
+	/* Snapshots touch the process table and the symbolizer, which stats
+	 * readers on other threads look at under the same lock. */
+	pthread_mutex_lock(&p->lock);
 	sampler__consume_events(p->sampler);
+	pthread_mutex_unlock(&p->lock);
 	if (now_ns(CLOCK_MONOTONIC) >= next_deadline(p))
 		return drain(p);
 	return 0;
@@ -502,6 +506,14 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	pthread_mutex_lock(&p->lock);
 	*st = p->stats;
 	st->processes = p->procs.len;
+	st->max_processes = p->opts.max_processes;
+	st->windows = p->nwindows;
+	st->max_windows = p->opts.max_windows;
+	st->frequency = p->opts.frequency;
+	st->ncpus = sampler__ncpus(p->sampler);
+	/* the symbolizer belongs to the loop thread, which runs drains under
+	 * the lock: reading its counters under the lock is safe */
+	symbolizer__stats(p->sym, &st->sym);
 	pthread_mutex_unlock(&p->lock);
 	sampler__stats(p->sampler, st->bpf);
 }

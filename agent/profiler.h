@@ -19,7 +19,8 @@
  *                                    (too many windows), -ENOMEM
  *   window__done(w)                  true once its span has been drained
  *   window__wait(w)                  blocks until done (other threads)
- *   window__pprof(w)                 the builder; only after done
+ *   window__pprof(w)                 the builder; only after done; NULL if
+ *                                    it could not be allocated
  *   window__close(w)                 NULL-safe; removes and frees it
  *   profiler__finish_window(p, w)    end w at the next step (after one
  *                                    last drain), e.g. on Ctrl-C
@@ -36,6 +37,7 @@
 
 #include "agent/pprof.h"
 #include "bpf/profile.h"
+#include "symbolize/symbolizer.h"
 
 struct profiler;
 struct window;
@@ -59,6 +61,10 @@ struct profiler_stats {
 	uint64_t bpf[PROFILE_STAT_MAX];
 	uint64_t drains, samples_drained, processes, snapshots_failed;
 	uint64_t processes_dropped; /* table full */
+	size_t max_processes;
+	size_t windows, max_windows;
+	uint32_t frequency, ncpus;
+	struct symbolizer_stats sym;
 };
 
 int profiler__new(const struct profiler_opts *opts, struct profiler **out);

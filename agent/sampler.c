@@ -80,10 +80,11 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = 0;
+	/* libbpf prefixes most messages itself */
 	if (level == LIBBPF_WARN)
-		log_warn("libbpf: %s", line);
+		log_warn("%s%s", strncmp(line, "libbpf: ", 8) ? "libbpf: " : "", line);
 	else
-		log_debug("libbpf: %s", line);
+		log_debug("%s%s", strncmp(line, "libbpf: ", 8) ? "libbpf: " : "", line);
 	return 0;
 }
 
