@@ -71,16 +71,15 @@ static const char *const bpf_loss_reasons[PROFILE_STAT_MAX] = {
 int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 {
 	const struct metric_def defs[] = {
-		{ "brasa_bpf_samples_total", "counter",
-		  "Samples recorded by the BPF sampler.", (double)st->bpf[PROFILE_STAT_SAMPLES] },
 		{ "brasa_bpf_idle_samples_total", "counter",
 		  "Samples of idle CPUs, not recorded.", (double)st->bpf[PROFILE_STAT_IDLE] },
 		{ "brasa_bpf_filtered_samples_total", "counter",
 		  "Samples of processes outside the pid filter.", (double)st->bpf[PROFILE_STAT_FILTERED] },
 		{ "brasa_drains_total", "counter",
 		  "Drains of the kernel count maps.", (double)st->drains },
-		{ "brasa_drained_samples_total", "counter",
-		  "Samples read from the kernel count maps.", (double)st->samples_drained },
+		{ "brasa_samples_total", "counter",
+		  "Samples recorded by the BPF sampler and read from its count maps.",
+		  (double)st->samples_drained },
 		{ "brasa_processes", "gauge",
 		  "Processes tracked with a mapping snapshot.", (double)st->processes },
 		{ "brasa_processes_max", "gauge",

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/sampler.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
@@ -29,6 +30,7 @@ struct proc_entry {
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
 	uint64_t last_drain;        /* last drain that carried its samples */
 	int pid;
+	char comm[PROFILE_COMM_LEN]; /* process name, "" if unreadable */
 };
 
 struct window {
@@ -102,6 +104,25 @@ static void forget_process(struct profiler *p, uint64_t key)
 	}
 }
 
+static void read_comm(struct profiler *p, int pid, char comm[PROFILE_COMM_LEN])
+{
+	char path[64];
+	struct buf b = { 0 };
+
+	comm[0] = 0;
+	snprintf(path, sizeof(path), "%s/%d/comm", p->opts.proc_root, pid);
+	if (buf_read_file(path, &b, 64) == 0) {
+		size_t n = b.len;
+
+		while (n && b.data[n - 1] == '\n')
+			n--;
+		n = MIN(n, (size_t)PROFILE_COMM_LEN - 1);
+		memcpy(comm, b.data, n);
+		comm[n] = 0;
+	}
+	buf_release(&b);
+}
+
 /* Takes a snapshot of tgid now; replaces any entry with the same key. */
 static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t seq)
 {
@@ -119,6 +140,7 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 	e->pid = (int)tgid;
 	e->uid = ++p->next_uid;
 	e->last_drain = p->stats.drains;
+	read_comm(p, (int)tgid, e->comm);
 	e->snap = symbolizer__snapshot(p->sym, (int)tgid);
 	if (!e->snap) {
 		p->stats.snapshots_failed++;
@@ -218,8 +240,9 @@ static bool window_wants(const struct window *w, uint32_t tgid)
 	return w->started && !w->done && (w->o.pid < 0 || (uint32_t)w->o.pid == tgid);
 }
 
-static void add_to_window(struct window *w, const struct sample_key *key, uint64_t count,
-			  const struct frame *frames, size_t nframes, uint64_t *locs)
+static void add_to_window(struct window *w, const struct sample_key *key, const char *comm,
+			  uint64_t count, const struct frame *frames, size_t nframes,
+			  uint64_t *locs)
 {
 	struct pprof_label labels[4];
 	size_t nlocs = 0;
@@ -242,7 +265,7 @@ static void add_to_window(struct window *w, const struct sample_key *key, uint64
 	}
 	labels[0] = (struct pprof_label){ .key = "pid", .num = key->tgid };
 	labels[1] = (struct pprof_label){ .key = "tid", .num = key->tid };
-	labels[2] = (struct pprof_label){ .key = "comm", .str = key->comm };
+	labels[2] = (struct pprof_label){ .key = "comm", .str = comm };
 	labels[3] = (struct pprof_label){ .key = "thread_name", .str = key->thread_comm };
 	pprof__add_sample(w->pprof, locs, nlocs, (int64_t)count, labels, ARRAY_SIZE(labels));
 }
@@ -255,6 +278,7 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 	struct window *w;
 	size_t nframes = 0;
 	bool wanted = false;
+	const char *comm;
 	uint64_t v;
 
 	p->stats.samples_drained += count;
@@ -269,6 +293,8 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 		e = track_process(p, key->tgid, key->exec_seq);
 	if (e)
 		e->last_drain = p->stats.drains + 1;
+	/* a process we could not read keeps its thread's name */
+	comm = e && e->comm[0] ? e->comm : key->thread_comm;
 
 	/* A sample in kernel mode: the kernel stack is the leaf end. */
 	for (uint32_t i = 0; kstack && i < kstack->len && i < PROFILE_MAX_DEPTH; i++)
@@ -278,7 +304,7 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 
 	for (w = p->windows; w; w = w->next)
 		if (window_wants(w, key->tgid))
-			add_to_window(w, key, count, p->frames, nframes, p->locs);
+			add_to_window(w, key, comm, count, p->frames, nframes, p->locs);
 }
 
 static void start_window(struct window *w, uint64_t mono)
@@ -552,6 +578,11 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		log_error("failed to create the symbolizer: %s", strerror(-err));
 		goto fail;
 	}
+	err = symbolizer__load_kernel(p->sym);
+	if (err)
+		log_warn("failed to load kernel symbols from /proc/kallsyms: %s%s, ignoring: "
+			 "kernel frames stay unsymbolized", strerror(-err),
+			 err == -EPERM ? " (addresses hidden by kernel.kptr_restrict; needs CAP_SYSLOG)" : "");
 	sa.frequency = p->opts.frequency;
 	sa.target_tgid = p->opts.target_tgid;
 	sa.user_stacks = true;

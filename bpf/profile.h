@@ -22,7 +22,6 @@ struct sample_key {
 	__u32 flags; /* SAMPLE_F_* */
 	__u64 ustack;
 	__u64 kstack;
-	char comm[PROFILE_COMM_LEN];        /* process (group leader) name */
 	char thread_comm[PROFILE_COMM_LEN]; /* thread name */
 };
 
@@ -50,8 +49,7 @@ struct profile_event {
 
 /* Per-CPU counters, indexes into the stats map. */
 enum profile_stat {
-	PROFILE_STAT_SAMPLES = 0,      /* program runs that recorded a sample */
-	PROFILE_STAT_IDLE,             /* samples of the idle task, not recorded */
+	PROFILE_STAT_IDLE = 0,             /* samples of the idle task, not recorded */
 	PROFILE_STAT_FILTERED,         /* samples of other processes (pid filter) */
 	PROFILE_STAT_COUNTS_FULL,      /* counts map full: sample lost */
 	PROFILE_STAT_STACKS_FULL,      /* stacks map full: stack lost */

@@ -343,8 +343,8 @@ def t_metrics():
             if line and not line.startswith("#"):
                 name, _, v = line.rpartition(" ")
                 values[name] = float(v)
-        check(values.get("brasa_bpf_samples_total", 0) >= 100,
-              f"samples counted ({values.get('brasa_bpf_samples_total')})")
+        check(values.get("brasa_samples_total", 0) >= 100,
+              f"samples counted ({values.get('brasa_samples_total')})")
         check(values.get("brasa_drains_total", 0) >= 2, "drains counted")
         check(values.get("brasa_processes_max") == 16384, "process bound exported")
         for reason in ("counts_map_full", "stacks_map_full", "stack_hash_collision", "event_ring_full"):
