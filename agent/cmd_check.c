@@ -109,6 +109,11 @@ int cmd_check(int argc, char **argv)
 			       "allow, and what to do about what is missing.\n");
 			return EXIT_OK;
 		}
+		fprintf(stderr, "Usage: brasa check\n");
+		return EXIT_USAGE;
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
 
@@ -170,8 +175,10 @@ int cmd_check(int argc, char **argv)
 		snprintf(detail, sizeof(detail), "kernel.kptr_restrict = %ld, /proc/kallsyms %s", kptr,
 			 ok ? "has addresses" : "shows zero addresses");
 		report(ok, false, "kernel symbols", detail,
-		       "kernel frames stay unsymbolized: run as root or with CAP_SYSLOG, or set "
-		       "kernel.kptr_restrict=0");
+		       kptr == 0 ? "kernel frames stay unsymbolized: brasa needs CAP_SYSLOG (or root) "
+				   "to see kernel addresses"
+				 : "kernel frames stay unsymbolized: run as root or with CAP_SYSLOG, "
+				   "and set kernel.kptr_restrict to 0 or 1");
 	}
 
 	if (priv && !st.missing_feature) {

@@ -67,6 +67,11 @@ static int profile_request(void *ctx, const struct profile_query *q, struct buf 
 	return err;
 }
 
+static int health_request(void *ctx, char *msg, size_t len)
+{
+	return profiler__health(ctx, msg, len);
+}
+
 static int metrics_request(void *ctx, struct buf *out)
 {
 	struct profiler_stats st;
@@ -149,6 +154,17 @@ int cmd_run(int argc, char **argv)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
+	{
+		struct sockaddr_storage ss;
+		socklen_t sslen;
+
+		/* a typo in the address should not wait for the BPF load */
+		if (http_api__parse_address(hopts.address, &ss, &sslen)) {
+			log_error("invalid --http-address '%s': expected IPv4:PORT or [IPv6]:PORT",
+				  hopts.address);
+			return EXIT_USAGE;
+		}
+	}
 	if (getenv("JOURNAL_STREAM"))
 		log_set_journal(true);
 	if (!cli_have_bpf_privileges()) {
@@ -167,6 +183,7 @@ int cmd_run(int argc, char **argv)
 
 	hopts.profile = profile_request;
 	hopts.metrics = metrics_request;
+	hopts.health = health_request;
 	hopts.ctx = p;
 	http = http_api__start(&hopts);
 	if (!http) {

@@ -44,6 +44,7 @@ struct http_api {
 	unsigned timeout_seconds;
 	http_profile_fn profile;
 	http_metrics_fn metrics;
+	http_health_fn health;
 	void *ctx;
 	/* Open client connections, including ones about to get a 503. */
 	atomic_uint connections;
@@ -508,9 +509,16 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 					   "GET, HEAD", "method not allowed");
 		if (strcmp(url, "/") == 0)
 			return serve_root_index(conn);
-		if (strcmp(url, "/healthz") == 0)
+		if (strcmp(url, "/healthz") == 0) {
+			char msg[256] = "";
+
+			if (h->health && h->health(h->ctx, msg, sizeof(msg)))
+				return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+						   REPLY_PLAIN, NULL, NULL, "%s",
+						   msg[0] ? msg : "unhealthy");
 			return reply_body(conn, MHD_HTTP_OK,
 					  "text/plain; charset=utf-8", "ok\n");
+		}
 		if (strcmp(url, "/metrics") == 0)
 			return serve_metrics(h, conn);
 		return serve_pprof_index(h, conn);
@@ -593,6 +601,7 @@ struct http_api *http_api__start(const struct http_api_opts *opts)
 	h->max_connections = opts->max_connections ?: DEFAULT_MAX_CONNECTIONS;
 	h->profile = opts->profile;
 	h->metrics = opts->metrics;
+	h->health = opts->health;
 	h->ctx = opts->ctx;
 	if (h->default_seconds > h->max_seconds ||
 	    h->max_seconds > UINT32_MAX / 2 ||

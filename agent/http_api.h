@@ -9,7 +9,8 @@
  *        Bad seconds/pid (missing, 0, not a number, duplicated, over
  *        max_seconds) get a 400; unknown parameters are ignored like Go.
  *   GET /debug/pprof/                  a small HTML index like Go's
- *   GET /healthz                       "ok\n"
+ *   GET /healthz                       "ok\n", or 503 with the message of
+ *                                      opts.health when it reports a problem
  *   GET /metrics                       Prometheus text from opts.metrics
  *                                      (404 when it is NULL)
  *   GET /                              a plain index of the endpoints
@@ -51,6 +52,10 @@ typedef int (*http_profile_fn)(void *ctx, const struct profile_query *q,
  * 0 or -errno. Called from connection threads, concurrently. */
 typedef int (*http_metrics_fn)(void *ctx, struct buf *out);
 
+/* 0 when the agent is healthy, else -errno with a one-line reason in msg.
+ * Called from connection threads, concurrently. */
+typedef int (*http_health_fn)(void *ctx, char *msg, size_t len);
+
 /* Zero numeric fields take the defaults shown. */
 struct http_api_opts {
 	const char *address;        /* "host:port", IPv4 or [IPv6]; numeric
@@ -64,6 +69,7 @@ struct http_api_opts {
 	unsigned max_connections;   /* 32 open connections */
 	http_profile_fn profile;    /* NULL: profile requests get a 503 */
 	http_metrics_fn metrics;    /* NULL: /metrics is a 404 */
+	http_health_fn health;      /* NULL: /healthz is always ok */
 	void *ctx;
 	unsigned connection_timeout; /* idle seconds before a connection is
 				      * dropped; max_seconds + 30, and it

@@ -371,6 +371,12 @@ struct pprof *pprof__new(const struct pprof_opts *opts)
 	return p;
 }
 
+void pprof__set_duration(struct pprof *p, int64_t duration_nanos)
+{
+	if (p && duration_nanos >= 0)
+		p->opts.duration_nanos = duration_nanos;
+}
+
 void pprof__free(struct pprof *p)
 {
 	if (!p)

@@ -117,6 +117,8 @@ struct pprof_stats {
 
 struct pprof *pprof__new(const struct pprof_opts *opts);
 void pprof__free(struct pprof *p);
+/* For a window that ended early (Ctrl-C): the span it really covers. */
+void pprof__set_duration(struct pprof *p, int64_t duration_nanos);
 uint64_t pprof__mapping(struct pprof *p, uint64_t key, const struct pprof_mapping *m);
 uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 			 const struct pprof_line *lines, size_t n);

@@ -38,7 +38,7 @@ struct window {
 	struct window_opts o;
 	struct pprof *pprof;
 	bool started, done;
-	uint64_t end_ns; /* CLOCK_MONOTONIC */
+	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
 	struct window *next;
 };
 
@@ -61,6 +61,7 @@ struct profiler {
 	uint64_t next_uid;
 	int epfd, wakefd;
 	uint64_t next_drain_ns;
+	uint64_t last_drain_ns; /* read by other threads (health) */
 
 	pthread_mutex_t lock; /* windows list and stats */
 	pthread_cond_t done_cond;
@@ -317,6 +318,7 @@ static void start_window(struct window *w, uint64_t mono)
 
 	w->pprof = pprof__new(&po);
 	w->started = true;
+	w->start_ns = mono;
 	w->end_ns = mono + (uint64_t)w->o.seconds * 1000000000ull;
 	if (!w->pprof) {
 		log_error("failed to allocate a profile: %s", strerror(errno));
@@ -369,15 +371,36 @@ static int drain(struct profiler *p)
 	for (w = p->windows; w; w = w->next) {
 		if (!w->started)
 			start_window(w, mono);
-		else if (!w->done && mono + 1000000 >= w->end_ns)
+		else if (!w->done && mono + 1000000 >= w->end_ns) {
 			w->done = true;
+			/* ended early (Ctrl-C, shutdown): say what it covers */
+			if (mono < w->start_ns + (uint64_t)w->o.seconds * 1000000000ull)
+				pprof__set_duration(w->pprof, (int64_t)(mono - w->start_ns));
+		}
 	}
 	p->want_start = false;
 	pthread_cond_broadcast(&p->done_cond);
 	forget_dead(p);
 	pthread_mutex_unlock(&p->lock);
 	p->next_drain_ns = mono + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
+	__atomic_store_n(&p->last_drain_ns, mono, __ATOMIC_RELAXED);
 	return err;
+}
+
+int profiler__health(struct profiler *p, char *msg, size_t len)
+{
+	uint64_t last = __atomic_load_n(&p->last_drain_ns, __ATOMIC_RELAXED);
+	uint64_t now = now_ns(CLOCK_MONOTONIC), limit;
+
+	/* Drains run every interval whatever the load: ten missed in a row
+	 * means the loop is stuck or the sampler keeps failing. */
+	limit = 10ull * p->opts.drain_interval_ms * 1000000ull;
+	if (last && now - last > limit) {
+		snprintf(msg, len, "sampling loop stalled: last drain %.1f s ago",
+			 (double)(now - last) / 1e9);
+		return -ETIMEDOUT;
+	}
+	return 0;
 }
 
 static uint64_t next_deadline(struct profiler *p)
@@ -518,9 +541,13 @@ void profiler__finish_window(struct profiler *p, struct window *w)
 void profiler__cancel_windows(struct profiler *p)
 {
 	pthread_mutex_lock(&p->lock);
+	uint64_t mono = now_ns(CLOCK_MONOTONIC);
+
 	for (struct window *w = p->windows; w; w = w->next) {
 		if (!w->started)
-			start_window(w, now_ns(CLOCK_MONOTONIC));
+			start_window(w, mono);
+		if (!w->done && w->pprof)
+			pprof__set_duration(w->pprof, (int64_t)(mono - w->start_ns));
 		w->done = true;
 	}
 	pthread_cond_broadcast(&p->done_cond);
@@ -611,6 +638,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		goto fail;
 	}
 	p->next_drain_ns = now_ns(CLOCK_MONOTONIC) + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
+	p->last_drain_ns = now_ns(CLOCK_MONOTONIC);
 	*out = p;
 	return 0;
 fail:

@@ -26,6 +26,8 @@
  *                                    last drain), e.g. on Ctrl-C
  *   profiler__cancel_windows(p)      end every open window now (shutdown):
  *                                    their waiters get what was collected
+ *   profiler__health(p, msg, len)    0, or -ETIMEDOUT with a message when
+ *                                    drains stopped happening (any thread)
  *   profiler__stats(p, &st)          counters for `brasa check` and metrics
  */
 #ifndef BRASA_AGENT_PROFILER_H
@@ -78,6 +80,7 @@ struct pprof *window__pprof(struct window *w);
 void window__close(struct window *w);
 void profiler__finish_window(struct profiler *p, struct window *w);
 void profiler__cancel_windows(struct profiler *p);
+int profiler__health(struct profiler *p, char *msg, size_t len);
 void profiler__stats(struct profiler *p, struct profiler_stats *st);
 
 #endif

@@ -10,7 +10,7 @@ protobuf-c-compiler libzstd-dev libsystemd-dev libmicrohttpd-dev libyaml-dev
 libjson-c-dev zlib1g-dev"
 # Peers and independent readers used by the test suite.
 TEST_PKGS="protobuf-compiler golang-go linux-perf elfutils binutils xz-utils
-curl python3 libclang-rt-14-dev prometheus"
+curl python3 libclang-rt-14-dev prometheus lld"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"

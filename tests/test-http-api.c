@@ -268,6 +268,54 @@ static void get(const char *path, struct reply *r)
 
 /* --- tests --- */
 
+static int fake_health(void *ctx, char *msg, size_t len)
+{
+	(void)ctx;
+	snprintf(msg, len, "sampling loop stalled: last drain 12.0 s ago");
+	return -ETIMEDOUT;
+}
+
+static int fake_metrics(void *ctx, struct buf *out)
+{
+	(void)ctx;
+	return buf_printf(out, "# HELP x_total X.\n# TYPE x_total counter\nx_total 3\n");
+}
+
+/* /healthz reports the health callback's verdict; /metrics serves the
+ * metrics callback's text with the exposition content type. */
+static void test_health_and_metrics(void)
+{
+	struct http_api_opts opts = {
+		.address = "127.0.0.1:0",
+		.profile = fake_profile,
+		.health = fake_health,
+		.metrics = fake_metrics,
+	};
+	struct http_api *h = http_api__start(&opts);
+	struct reply r = { 0 };
+	uint16_t saved = port;
+
+	REQUIRE(h);
+	port = http_api__port(h);
+	get("/healthz", &r);
+	CHECK_INT(r.status, ==, 503);
+	CHECK(r.body.data && strstr((char *)r.body.data, "sampling loop stalled"));
+	reply_release(&r);
+	memset(&r, 0, sizeof(r));
+	get("/metrics", &r);
+	CHECK_INT(r.status, ==, 200);
+	CHECK(r.body.data && strcmp((char *)r.body.data, "# HELP x_total X.\n# TYPE x_total counter\nx_total 3\n") == 0);
+	{
+		char ct[128];
+
+		CHECK(header(&r, "Content-Type", ct, sizeof(ct)) &&
+		      strcmp(ct, "text/plain; version=0.0.4; charset=utf-8") == 0);
+	}
+	reply_release(&r);
+	http_api__stop(h);
+	port = saved;
+}
+
 static void test_parse_address(void)
 {
 	static const char *const bad[] = {
@@ -842,6 +890,7 @@ int main(void)
 	test_idle_timeout();
 	test_ipv6();
 	test_stop_in_flight();
+	test_health_and_metrics();
 
 	curl_global_cleanup();
 	return test_done();
