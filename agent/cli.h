@@ -6,6 +6,8 @@
  *   cmd_check(argc, argv)     what this kernel and these privileges allow
  *   cli_have_bpf_privileges() true if we may load and attach the sampler
  *   cli_parse_frequency(s, &hz)  strict, 1..1000; logs the error
+ *   cli_stop_signals_fd()     blocks SIGINT/SIGTERM (and SIGPIPE), returns a
+ *                             non-blocking signalfd for the first two, or -errno
  */
 #ifndef BRASA_AGENT_CLI_H
 #define BRASA_AGENT_CLI_H
@@ -28,6 +30,7 @@ int cmd_check(int argc, char **argv);
 bool cli_have_bpf_privileges(void);
 int cli_parse_frequency(const char *s, uint32_t *hz);
 int cli_parse_log_level(const char *s);
+int cli_stop_signals_fd(void);
 /* Maps a profiler__new() error to an exit code. */
 int cli_exit_for_error(int err);
 

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <linux/capability.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -68,4 +70,20 @@ int cli_exit_for_error(int err)
 	default:
 		return EXIT_FAILURE_RUNTIME;
 	}
+}
+
+int cli_stop_signals_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	/* SIGPIPE stays blocked and unread: a client hanging up must not
+	 * kill the agent, and write() reports EPIPE instead. */
+	sigdelset(&set, SIGPIPE);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }

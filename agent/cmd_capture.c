@@ -39,18 +39,6 @@ static void usage(FILE *f)
 		"  -h, --help             show this help\n");
 }
 
-static int stop_signals_fd(void)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
 int cmd_capture(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -142,7 +130,7 @@ int cmd_capture(int argc, char **argv)
 		return EXIT_NO_PRIVILEGE;
 	}
 
-	sigfd = stop_signals_fd();
+	sigfd = cli_stop_signals_fd();
 	if (sigfd < 0) {
 		log_error("failed to set up signal handling: %s", strerror(-sigfd));
 		return EXIT_FAILURE_RUNTIME;

@@ -80,20 +80,6 @@ static int metrics_request(void *ctx, struct buf *out)
 	return metrics__write_agent(out, &st);
 }
 
-static int stop_signals_fd(void)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGPIPE);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	sigdelset(&set, SIGPIPE);
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
 int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -172,7 +158,7 @@ int cmd_run(int argc, char **argv)
 			  "'brasa check' lists what is missing");
 		return EXIT_NO_PRIVILEGE;
 	}
-	sigfd = stop_signals_fd();
+	sigfd = cli_stop_signals_fd();
 	if (sigfd < 0) {
 		log_error("failed to set up signal handling: %s", strerror(-sigfd));
 		return EXIT_FAILURE_RUNTIME;

@@ -52,3 +52,32 @@ int parse_u32_range(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 	*out = (uint32_t)v;
 	return 0;
 }
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int parse_hex_prefix(const char **p, const char *end, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	int d;
+
+	if (s >= end || hex_digit(*s) < 0)
+		return -EINVAL;
+	for (; s < end && (d = hex_digit(*s)) >= 0; s++) {
+		if (v >> 60)
+			return -EINVAL;
+		v = (v << 4) | (uint64_t)d;
+	}
+	*p = s;
+	*out = v;
+	return 0;
+}

@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/macros.h"
+#include "common/parse.h"
 
 /* /proc/kallsyms is ~15 MiB on a distro kernel with every module
  * loaded; four times that is not a kallsyms file. */
@@ -40,17 +41,6 @@ void kallsyms__free(struct kallsyms *ks)
 
 DEFINE_CLEANUP(struct kallsyms, kallsyms__free);
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int ksym_cmp(const void *a, const void *b)
 {
 	const struct ksym *x = a, *y = b;
@@ -82,16 +72,10 @@ static int parse_line(const char *p, const char *end, uint64_t *addr,
 		      size_t *module_len, bool *global)
 {
 	uint64_t v = 0;
-	int digits = 0, d;
 	const char *tab;
 	char type;
 
-	for (; p < end && (d = hex_digit(*p)) >= 0; p++, digits++) {
-		if (digits == 16)
-			return -EINVAL;
-		v = (v << 4) | (uint64_t)d;
-	}
-	if (digits == 0 || end - p < 4 || p[0] != ' ' || p[2] != ' ')
+	if (parse_hex_prefix(&p, end, &v) || end - p < 4 || p[0] != ' ' || p[2] != ' ')
 		return -EINVAL;
 	type = p[1];
 	p += 3;

@@ -86,20 +86,15 @@ static const char *store_name(struct perfmap *pm, const char *s, size_t n)
 	return p;
 }
 
+/* Hex digits (an optional 0x, as some JITs write it) then one space. */
 static int take_hex(const char **p, const char *end, uint64_t *out)
 {
-	char digits[19];
-	size_t n = 0;
-
-	while (*p + n < end && (*p)[n] != ' ' && n < sizeof(digits) - 1) {
-		digits[n] = (*p)[n];
-		n++;
-	}
-	if (n == 0 || *p + n == end || (*p)[n] != ' ')
+	if (end - *p > 2 && (*p)[0] == '0' && ((*p)[1] == 'x' || (*p)[1] == 'X'))
+		*p += 2;
+	if (parse_hex_prefix(p, end, out) || *p >= end || **p != ' ')
 		return -EINVAL;
-	digits[n] = '\0';
-	*p += n + 1;
-	return parse_u64(digits, 16, out);
+	(*p)++;
+	return 0;
 }
 
 /* "START SIZE name": 0 and the entry, or -EINVAL. */

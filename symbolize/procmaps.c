@@ -8,42 +8,13 @@
 
 #include "common/buf.h"
 #include "common/macros.h"
+#include "common/parse.h"
 
 /* /proc/PID/maps of a large process (JVMs, browsers) runs to megabytes;
  * anything past this is not a maps file we want to hold in memory. */
 #define PROCMAPS_MAX_BYTES (64u << 20)
 
 static const char deleted_suffix[] = " (deleted)";
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Consumes hex digits from *p up to end; at least one, no overflow. */
-static int take_hex(const char **p, const char *end, uint64_t *out)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-	int d;
-
-	if (s >= end || hex_value(*s) < 0)
-		return -EINVAL;
-	for (; s < end && (d = hex_value(*s)) >= 0; s++) {
-		if (v >> 60)
-			return -EINVAL;
-		v = (v << 4) | (uint64_t)d;
-	}
-	*p = s;
-	*out = v;
-	return 0;
-}
 
 static int take_dec(const char **p, const char *end, uint64_t *out)
 {
@@ -113,9 +84,9 @@ static int parse_line(const char *p, const char *end, struct procmaps_entry *e)
 	int err;
 
 	memset(e, 0, sizeof(*e));
-	if ((err = take_hex(&p, end, &e->start)) ||
+	if ((err = parse_hex_prefix(&p, end, &e->start)) ||
 	    (err = take_char(&p, end, '-')) ||
-	    (err = take_hex(&p, end, &e->end)) ||
+	    (err = parse_hex_prefix(&p, end, &e->end)) ||
 	    (err = take_char(&p, end, ' ')) ||
 	    (err = take_perm(&p, end, 'r', PROCMAPS_PERM_READ, &e->perms)) ||
 	    (err = take_perm(&p, end, 'w', PROCMAPS_PERM_WRITE, &e->perms)) ||
@@ -127,11 +98,11 @@ static int parse_line(const char *p, const char *end, struct procmaps_entry *e)
 	if (*p++ == 's')
 		e->perms |= PROCMAPS_PERM_SHARED;
 	if ((err = take_char(&p, end, ' ')) ||
-	    (err = take_hex(&p, end, &e->offset)) ||
+	    (err = parse_hex_prefix(&p, end, &e->offset)) ||
 	    (err = take_char(&p, end, ' ')) ||
-	    (err = take_hex(&p, end, &dev_major)) ||
+	    (err = parse_hex_prefix(&p, end, &dev_major)) ||
 	    (err = take_char(&p, end, ':')) ||
-	    (err = take_hex(&p, end, &dev_minor)) ||
+	    (err = parse_hex_prefix(&p, end, &dev_minor)) ||
 	    (err = take_char(&p, end, ' ')) ||
 	    (err = take_dec(&p, end, &e->inode)))
 		return err;

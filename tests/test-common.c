@@ -29,6 +29,25 @@ static void test_parse(void)
 	CHECK_INT(parse_u32_range("0", 1, 3600, &r), ==, -ERANGE);
 	CHECK_INT(parse_u32_range("3601", 1, 3600, &r), ==, -ERANGE);
 	CHECK_INT(parse_u32_range("abc", 1, 3600, &r), ==, -EINVAL);
+
+	{
+		const char text[] = "7f00aBc-rest", *p = text;
+
+		CHECK_INT(parse_hex_prefix(&p, text + sizeof(text) - 1, &u), ==, 0);
+		CHECK_U64(u, ==, 0x7f00abc);
+		CHECK(*p == '-');
+		p = text;
+		/* the end bound is honoured: only "7f" is inside it */
+		CHECK_INT(parse_hex_prefix(&p, text + 2, &u), ==, 0);
+		CHECK_U64(u, ==, 0x7f);
+		p = "-12";
+		CHECK_INT(parse_hex_prefix(&p, p + 3, &u), ==, -EINVAL);
+		p = "ffffffffffffffff ";
+		CHECK_INT(parse_hex_prefix(&p, p + 17, &u), ==, 0);
+		CHECK_U64(u, ==, UINT64_MAX);
+		p = "10000000000000000";
+		CHECK_INT(parse_hex_prefix(&p, p + 17, &u), ==, -EINVAL);
+	}
 }
 
 static void test_buf(void)

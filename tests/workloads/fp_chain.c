@@ -1,19 +1,10 @@
 /* Workload with a known call chain main -> outer -> middle -> leaf; leaf
  * spins. Built with frame pointers. Runs for argv[1] seconds (default 5). */
 #include <stdlib.h>
-#include <time.h>
 
-#define NOINLINE __attribute__((noinline))
+#include "workload.h"
 
 static volatile unsigned long sink;
-
-static double seconds_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 NOINLINE void leaf(double until)
 {

@@ -5,19 +5,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
-#include <time.h>
 
-#define NOINLINE __attribute__((noinline))
+#include "workload.h"
 
 static char buffer[1 << 20];
-
-static double seconds_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 NOINLINE long syscall_heavy(int fd, double until)
 {
