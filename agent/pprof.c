@@ -1019,11 +1019,21 @@ static int folded_append_location(const struct pprof *p, struct buf *b, uint64_t
 	int err;
 
 	if (!loc->nlines) {
-		char addr[2 + 16 + 1];
+		const struct mapping_rec *m = loc->mapping_id ? &p->mappings[loc->mapping_id - 1] : NULL;
+		const char *file = m ? p->strings[m->filename] : "";
+		const char *base = strrchr(file, '/');
+		char addr[256];
 
 		if (!loc->address)
 			return folded_append_name(b, "[unknown]", suffix);
-		snprintf(addr, sizeof(addr), "0x%" PRIx64, loc->address);
+		/* Like perf's "dso+offset": which file, and where in it, is what
+		 * a reader needs to symbolize the frame later. */
+		base = base ? base + 1 : file;
+		if (m && base[0] && loc->address >= m->memory_start)
+			snprintf(addr, sizeof(addr), "%.200s+0x%" PRIx64, base,
+				 loc->address - m->memory_start + m->file_offset);
+		else
+			snprintf(addr, sizeof(addr), "0x%" PRIx64, loc->address);
 		return folded_append_name(b, addr, suffix);
 	}
 	/* the last line is the outermost caller: walk back for call order */

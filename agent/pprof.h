@@ -48,8 +48,8 @@
  *
  * Folded format: the first field is the "comm" string label ("[unknown]"
  * without one); frames follow root first with inlined frames in call order;
- * a location without lines prints as 0x<address> ("[unknown]" at address
- * 0); ';', ' ', and control characters in names become '_'. Lines are
+ * a location without lines prints as <file basename>+0x<file offset> when
+ * it has a mapping, else 0x<address> ("[unknown]" at address 0); ';', ' ', and control characters in names become '_'. Lines are
  * sorted, and samples differing only in labels other than comm are summed.
  *
  * Every table is bounded by the PPROF_MAX_* limits below; past them calls

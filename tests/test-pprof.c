@@ -430,7 +430,7 @@ static void test_folded(void)
 		  "[unknown];main 2\n"
 		  "app;main;a_b_c_d 1\n"
 		  "app;main;work;compute_inner 9\n"
-		  "app;main;work;compute_inner;0x7f0000001000;entry_SYSCALL_64_[k];do_syscall_64_[k] 1\n"
+		  "app;main;work;compute_inner;libc.so.6+0x1000;entry_SYSCALL_64_[k];do_syscall_64_[k] 1\n"
 		  "my_prog_x;main 1\n");
 	buf_release(&out);
 }
