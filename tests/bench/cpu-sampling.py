@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""CPU cost per sample of `brasa capture` against `perf record -g` (and
-optionally bpftrace), run in one invocation on the same fixed CPU load.
+"""CPU cost per sample of brasa (`brasa capture`, one-shot, and `brasa run`,
+the daemon, in steady state) against `perf record -g` (and optionally
+bpftrace), run in one invocation on the same fixed CPU load.
 
 Not a timed test: it prints figures, ratios against the peer, and PASS/MISS
 against the targets; it exits 0 unless something failed to run.
@@ -10,12 +11,14 @@ See tests/bench/README.md for what is counted and what is not.
 import argparse
 import ctypes
 import gzip
+import http.client
 import json
 import os
 import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +32,12 @@ SAMPLE_PROG = "profile_sample"
 # Targets from the issue.
 TARGET_CPU_RATIO = 0.25     # brasa CPU per sample <= 1/4 of perf's
 TARGET_BPF_NS = 4000.0      # profile_sample run time per invocation
+
+# brasa run: the warm-up request before the measured one (pays the one-time
+# costs: BTF, /proc/kallsyms, DWARF of the libraries seen).
+WARMUP_SECONDS = 5
+HEALTHZ_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
 
 # bpf(2) syscall numbers; BPF_PROG_GET_FD_BY_ID is command 13.
 BPF_SYSCALL_NR = {"x86_64": 321, "aarch64": 280}
@@ -312,7 +321,7 @@ def bpftrace_sample_count(output_path):
 # --------------------------------------------------------------------------
 # Runs
 
-def run_brasa(args, tmpdir, spinner, xz_input):
+def run_brasa_capture(args, tmpdir, spinner, xz_input):
     out = Path(tmpdir) / "out.pb.gz"
     watcher = BpfProgWatcher()
     try:
@@ -336,7 +345,7 @@ def run_brasa(args, tmpdir, spinner, xz_input):
     if samples == 0:
         raise BenchError("brasa wrote a profile without samples")
     return {
-        "tool": "brasa",
+        "tool": "brasa capture (one-shot)",
         "wall_s": wall,
         "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
         "peak_rss_mib": ru.ru_maxrss / 1024,
@@ -351,6 +360,280 @@ def run_brasa(args, tmpdir, spinner, xz_input):
         "cpu_us_per_sample_all_in": (cpu + bpf_all_ns / 1e9) / samples * 1e6,
         "cpu_us_per_sample_user_only": cpu / samples * 1e6,
     }
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, timeout):
+    """(status, body) of GET http://127.0.0.1:port/path."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def proc_cpu_seconds(pid):
+    """utime+stime of the whole process (every thread, dead ones included)
+    from /proc/PID/stat, in seconds; the resolution is one clock tick."""
+    with open(f"/proc/{pid}/stat") as f:
+        text = f.read()
+    # comm may contain spaces and ')': the fields start after the last ')'.
+    rest = text[text.rindex(")") + 2:].split()
+    utime, stime = int(rest[11]), int(rest[12])  # fields 14 and 15
+    tck = os.sysconf("SC_CLK_TCK")
+    return utime / tck, stime / tck
+
+
+def thread_cpu_ns(pid):
+    """{tid: ns on CPU} from /proc/PID/task/*/schedstat (first field, the
+    scheduler's sum_exec_runtime: nanosecond resolution, but only for the
+    threads alive at the time of reading)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[int(tid)] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def proc_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise BenchError(f"no {key} in /proc/{pid}/status")
+
+
+def _log_tail(path, lines=15):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace")
+                         .splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class BrasaDaemon:
+    """`brasa run --http-address 127.0.0.1:PORT`, its stderr to a file;
+    killed on the way out if it was not stopped cleanly."""
+
+    def __init__(self, brasa, log_path):
+        self.brasa, self.log_path = brasa, log_path
+        self.port = free_port()
+        self.proc = None
+
+    def __enter__(self):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [self.brasa, "run", "--http-address", f"127.0.0.1:{self.port}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_healthy(self, watcher):
+        deadline = time.monotonic() + HEALTHZ_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(
+                    f"brasa run exited with status {self.proc.returncode} "
+                    f"before answering /healthz:\n{_log_tail(self.log_path)}")
+            watcher.poll(self.proc.pid)
+            try:
+                status, body = http_get(self.port, "/healthz", 2)
+                if status == 200:
+                    watcher.poll(self.proc.pid)
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"brasa run did not answer /healthz within "
+                         f"{HEALTHZ_TIMEOUT_S:.0f} s:\n"
+                         f"{_log_tail(self.log_path)}")
+
+    def profile(self, seconds, path, before=None, after=None):
+        """GET a profile of `seconds` into path. before() runs once the
+        connection is open and the server's thread for it exists, just
+        before the request is sent; after() runs once the answer is read,
+        before the connection is closed: the connection's thread is then
+        alive at both points, so per-thread CPU deltas include it."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=seconds + 60)
+        try:
+            tids = set(os.listdir(f"/proc/{self.proc.pid}/task"))
+            conn.connect()
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and \
+                    set(os.listdir(f"/proc/{self.proc.pid}/task")) <= tids:
+                time.sleep(0.01)
+            if before:
+                before()
+            conn.request("GET", f"/debug/pprof/profile?seconds={seconds}")
+            resp = conn.getresponse()
+            status, body = resp.status, resp.read()
+            if after:
+                after()
+        finally:
+            conn.close()
+        if status != 200:
+            raise BenchError(f"brasa run answered {status} to a "
+                             f"{seconds} s profile: {body[:200]!r}")
+        Path(path).write_bytes(body)
+
+    def stop(self):
+        """SIGTERM; the exit status (None if it had to be killed)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def _by_id(progs):
+    return {p["id"]: p for p in progs}
+
+
+def run_brasa_daemon(args, tmpdir, spinner, xz_input):
+    """brasa run in steady state: start it, wait for /healthz, warm up with
+    one discarded profile, then measure the daemon's CPU time and its BPF
+    run time across one profile request of D s."""
+    warm = Path(tmpdir) / "warmup.pb.gz"
+    out = Path(tmpdir) / "run.pb.gz"
+    watcher = BpfProgWatcher()
+    load_s = args.seconds + WARMUP_SECONDS + HEALTHZ_TIMEOUT_S + 30
+    try:
+        with Load(spinner, xz_input, load_s), BpfStatsEnabled(), \
+                BrasaDaemon(args.brasa, Path(tmpdir) / "brasa-run.log") as d:
+            t0 = time.monotonic()
+            d.wait_healthy(watcher)
+            startup_s = time.monotonic() - t0
+            pid = d.proc.pid
+            log(f"brasa run (pid {pid}) healthy after {startup_s:.2f} s; "
+                f"warm-up profile of {WARMUP_SECONDS} s")
+            d.profile(WARMUP_SECONDS, warm)
+            warm_cpu = sum(proc_cpu_seconds(pid))
+            if args.perf_daemon:
+                perf_proc = start_daemon_perf(args, tmpdir, pid)
+            log(f"brasa run: measured profile of {args.seconds} s")
+            watcher.poll(pid)
+            m = {}
+
+            def before():
+                m["progs0"] = _by_id(watcher.read())
+                m["thr0"] = thread_cpu_ns(pid)
+                m["stat0"] = proc_cpu_seconds(pid)
+                m["w0"] = time.monotonic()
+
+            def after():
+                m["w1"] = time.monotonic()
+                m["stat1"] = proc_cpu_seconds(pid)
+                m["thr1"] = thread_cpu_ns(pid)
+                m["progs1"] = watcher.read()
+
+            d.profile(args.seconds, out, before, after)
+            wall = m["w1"] - m["w0"]
+            (ut0, st0), (ut1, st1) = m["stat0"], m["stat1"]
+            progs0, progs1 = m["progs0"], m["progs1"]
+            thr0, thr1 = m["thr0"], m["thr1"]
+            hwm_kib = proc_status_kib(pid, "VmHWM")
+            rss_kib = proc_status_kib(pid, "VmRSS")
+            if args.perf_daemon:
+                finish_daemon_perf(perf_proc, tmpdir)
+            status = d.stop()
+            log_tail = _log_tail(d.log_path)
+    finally:
+        watcher.close()
+    if status != 0:
+        raise BenchError(f"brasa run did not exit 0 on SIGTERM (status "
+                         f"{'killed after timeout' if status is None else status}"
+                         f"):\n{log_tail}")
+    # Deltas over the measured request, per program; a program absent from
+    # the first reading (none expected) counts from zero.
+    progs = []
+    for p in progs1:
+        p0 = progs0.get(p["id"], {"run_time_ns": 0, "run_cnt": 0})
+        progs.append({"id": p["id"], "name": p["name"],
+                      "run_time_ns": p["run_time_ns"] - p0["run_time_ns"],
+                      "run_cnt": p["run_cnt"] - p0["run_cnt"]})
+    sample_progs = [p for p in progs if p["name"] == SAMPLE_PROG]
+    if not sample_progs:
+        raise BenchError(f"no BPF program '{SAMPLE_PROG}' seen in brasa run")
+    samples = pprof_total_samples(out)
+    if samples == 0:
+        raise BenchError("brasa run returned a profile without samples")
+    user_s, sys_s = ut1 - ut0, st1 - st0
+    cpu = user_s + sys_s
+    # Cross-check at nanosecond resolution: per-thread sum_exec_runtime of
+    # the threads alive at both readings. Exact when no thread came or went
+    # in between (checked: "threads_unchanged").
+    thr_ns = sum(thr1[t] - thr0[t] for t in thr1 if t in thr0)
+    threads_unchanged = set(thr0) == set(thr1)
+    bpf_sample_ns = sum(p["run_time_ns"] for p in sample_progs)
+    bpf_sample_cnt = sum(p["run_cnt"] for p in sample_progs)
+    bpf_all_ns = sum(p["run_time_ns"] for p in progs)
+    return {
+        "tool": "brasa run (steady state)",
+        "wall_s": wall,
+        "startup_s": startup_s,
+        "cpu_before_measurement_s": warm_cpu,
+        "user_s": user_s, "sys_s": sys_s,
+        "cpu_tick_s": 1 / os.sysconf("SC_CLK_TCK"),
+        "threads": len(thr1),
+        "threads_unchanged": threads_unchanged,
+        "schedstat_cpu_s": thr_ns / 1e9,
+        "cpu_us_per_sample_schedstat_all_in":
+        (thr_ns + bpf_all_ns) / 1e3 / samples,
+        "cpu_us_per_sample_schedstat_without_bpf": thr_ns / 1e3 / samples,
+        "peak_rss_mib": hwm_kib / 1024,
+        "rss_mib": rss_kib / 1024,
+        "rss_source": "VmHWM (peak) and VmRSS of /proc/PID/status at the end",
+        "samples": samples,
+        "samples_source": "pprof sum of samples/count (decoded in Python)",
+        "bpf_run_cnt": bpf_sample_cnt,
+        "bpf_programs": progs,
+        "bpf_sample_run_time_ns": bpf_sample_ns,
+        "bpf_all_run_time_ns": bpf_all_ns,
+        "bpf_ns_per_sample": bpf_sample_ns / bpf_sample_cnt
+        if bpf_sample_cnt else None,
+        "cpu_us_per_sample_all_in": (cpu + bpf_all_ns / 1e9) / samples * 1e6,
+        "cpu_us_per_sample_user_only": cpu / samples * 1e6,
+    }
+
+
+def start_daemon_perf(args, tmpdir, pid):
+    """--perf-daemon: perf record --call-graph dwarf on the daemon for the
+    measured window (it adds its own cost to the host, not to the daemon's
+    rusage, but the BPF figures of that run are disturbed: diagnosis only)."""
+    data = str(Path(tmpdir) / "perf-daemon.data")
+    return subprocess.Popen(
+        ["perf", "record", "-q", "-g", "--call-graph", "dwarf", "-p",
+         str(pid), "-o", data, "--", "sleep", str(args.seconds)],
+        stdout=subprocess.DEVNULL)
+
+
+def finish_daemon_perf(proc, tmpdir):
+    proc.wait()
+    data = str(Path(tmpdir) / "perf-daemon.data")
+    rep = subprocess.run(["perf", "report", "-i", data, "--no-children",
+                          "--stdio"], capture_output=True, text=True).stdout
+    path = Path(tmpdir) / "perf-daemon.txt"
+    path.write_text(rep)
+    log(f"perf report of the daemon in {path} (use --keep)")
 
 
 def run_perf(args, tmpdir, spinner, xz_input):
@@ -423,63 +706,115 @@ def run_bpftrace(args, tmpdir, spinner, xz_input):
 # --------------------------------------------------------------------------
 # Report
 
+def _fmt(val, spec):
+    return "-" if val is None else format(val, spec)
+
+
 def report(results, args):
-    brasa, perf = results["brasa"], results["perf"]
-    rows = [brasa, perf] + ([results["bpftrace"]] if "bpftrace" in results
-                            else [])
+    capture, daemon, perf = (results["brasa_capture"], results["brasa_run"],
+                             results["perf"])
+    bpftrace = results.get("bpftrace")
+    rows = [capture, daemon, perf] + ([bpftrace] if bpftrace else [])
     print(f"\ncpu-sampling: 99 Hz, every CPU, {args.seconds} s per tool, "
           f"load = fp_chain + xz -9 -T1 (2 busy processes, "
           f"{os.cpu_count()} CPUs)\n")
-    hdr = (f"{'tool':<9} {'samples':>8} {'CPU µs/sample':>14} "
+    hdr = (f"{'tool':<25} {'samples':>8} {'CPU µs/sample':>14} "
            f"{'(w/o BPF)':>10} {'peak RSS MiB':>13} {'BPF ns/sample':>14}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        wo = r.get("cpu_us_per_sample_user_only")
-        bpf = r.get("bpf_ns_per_sample")
-        print(f"{r['tool']:<9} {r['samples']:>8} "
+        print(f"{r['tool']:<25} {r['samples']:>8} "
               f"{r['cpu_us_per_sample_all_in']:>14.1f} "
-              f"{(f'{wo:.1f}' if wo is not None else '-'):>10} "
+              f"{_fmt(r.get('cpu_us_per_sample_user_only'), '.1f'):>10} "
               f"{r['peak_rss_mib']:>13.1f} "
-              f"{(f'{bpf:.0f}' if bpf is not None else '-'):>14}")
+              f"{_fmt(r.get('bpf_ns_per_sample'), '.0f'):>14}")
     print()
-    print(f"brasa:  user {brasa['user_s']:.3f} s + sys {brasa['sys_s']:.3f} s"
-          f" + BPF {brasa['bpf_all_run_time_ns'] / 1e9:.4f} s "
-          f"({', '.join(p['name'] + ' ' + str(p['run_cnt']) + ' runs' for p in brasa['bpf_programs'])}); "
-          f"pprof samples {brasa['samples']}, "
-          f"{SAMPLE_PROG} run_cnt {brasa['bpf_run_cnt']}")
-    print(f"perf:   record {perf['record_cpu_s']:.3f} s + script "
+
+    def progs_text(r):
+        return ", ".join(f"{p['name']} {p['run_cnt']} runs"
+                         for p in r["bpf_programs"])
+
+    print(f"brasa capture: user {capture['user_s']:.3f} s + sys "
+          f"{capture['sys_s']:.3f} s + BPF "
+          f"{capture['bpf_all_run_time_ns'] / 1e9:.4f} s "
+          f"({progs_text(capture)}); pprof samples {capture['samples']}, "
+          f"{SAMPLE_PROG} run_cnt {capture['bpf_run_cnt']}; whole process "
+          f"incl. start-up, wall {capture['wall_s']:.1f} s")
+    print(f"brasa run:     user {daemon['user_s']:.2f} s + sys "
+          f"{daemon['sys_s']:.2f} s (clock ticks of "
+          f"{daemon['cpu_tick_s'] * 1000:.0f} ms) + BPF "
+          f"{daemon['bpf_all_run_time_ns'] / 1e9:.4f} s "
+          f"({progs_text(daemon)}); pprof samples {daemon['samples']}, "
+          f"{SAMPLE_PROG} run_cnt {daemon['bpf_run_cnt']}; over one "
+          f"{args.seconds} s request (wall {daemon['wall_s']:.2f} s) after "
+          f"start-up ({daemon['startup_s']:.1f} s) and a {WARMUP_SECONDS} s "
+          f"warm-up request ({daemon['cpu_before_measurement_s']:.2f} s CPU "
+          f"so far); RSS now {daemon['rss_mib']:.1f} MiB, peak (VmHWM) "
+          f"{daemon['peak_rss_mib']:.1f} MiB")
+    tick_us = daemon["cpu_tick_s"] * 1e6 / daemon["samples"]
+    print(f"               /proc/PID/stat is read in whole ticks: the "
+          f"figure is +/- {tick_us:.1f} µs/sample. Cross-check, "
+          f"schedstat of its {daemon['threads']} threads "
+          f"({'same threads at both readings: exact' if daemon['threads_unchanged'] else 'threads came or went: partial'}): "
+          f"{daemon['schedstat_cpu_s'] * 1e3:.1f} ms CPU = "
+          f"{daemon['cpu_us_per_sample_schedstat_all_in']:.1f} µs/sample "
+          f"all-in, {daemon['cpu_us_per_sample_schedstat_without_bpf']:.1f} "
+          f"w/o BPF")
+    print(f"perf:          record {perf['record_cpu_s']:.3f} s + script "
           f"{perf['script_cpu_s']:.3f} s CPU; {perf['samples']} samples "
           f"({perf['lost_events']} lost events)")
+    if bpftrace:
+        print(f"bpftrace:      user {bpftrace['user_s']:.3f} s + sys "
+              f"{bpftrace['sys_s']:.3f} s + BPF ({progs_text(bpftrace)}); "
+              f"{bpftrace['samples']} samples")
     print("note:   perf's in-kernel sampling and unwinding cost is NOT in its"
           " figure (rusage does not see it);\n"
           "        brasa's all-in figure adds its BPF run time explicitly, "
           "'w/o BPF' is the like-for-like one.")
-    cpu_ratio = brasa["cpu_us_per_sample_all_in"] / \
-        perf["cpu_us_per_sample_all_in"]
-    cpu_ratio_wo = brasa["cpu_us_per_sample_user_only"] / \
-        perf["cpu_us_per_sample_all_in"]
-    rss_ratio = brasa["peak_rss_mib"] / perf["peak_rss_mib"]
-    bpf_ns = brasa["bpf_ns_per_sample"]
-    print("\nratios brasa/perf:")
-    print(f"  CPU per sample (all-in)  {cpu_ratio:6.3f}")
-    print(f"  CPU per sample (w/o BPF) {cpu_ratio_wo:6.3f}")
-    print(f"  peak RSS                 {rss_ratio:6.3f}")
-    targets = {
-        "cpu_per_sample_le_quarter_of_perf": cpu_ratio <= TARGET_CPU_RATIO,
-        "bpf_ns_per_sample_le_4000": bpf_ns is not None and
-        bpf_ns <= TARGET_BPF_NS,
-    }
-    print("\ntargets:")
-    print(f"  brasa CPU/sample all-in <= 1/4 of perf's: ratio "
-          f"{cpu_ratio:.3f} -> "
-          f"{'PASS' if targets['cpu_per_sample_le_quarter_of_perf'] else 'MISS'}")
-    print(f"  BPF <= 4000 ns/sample: {bpf_ns:.0f} ns -> "
-          f"{'PASS' if targets['bpf_ns_per_sample_le_4000'] else 'MISS'}")
-    return {"ratios": {"cpu_per_sample_all_in": cpu_ratio,
-                       "cpu_per_sample_without_bpf": cpu_ratio_wo,
-                       "peak_rss": rss_ratio},
-            "targets": targets}
+    if bpftrace and bpftrace.get("bpf_ns_per_sample") is not None:
+        print(f"calibration: bpftrace's minimal sampler (one get_stackid for "
+              f"the kernel stack, one for the user stack, a map update) costs "
+              f"{bpftrace['bpf_ns_per_sample']:.0f} ns/sample of BPF on this "
+              f"load;\n             brasa {SAMPLE_PROG}: run "
+              f"{_fmt(daemon['bpf_ns_per_sample'], '.0f')} ns, capture "
+              f"{_fmt(capture['bpf_ns_per_sample'], '.0f')} ns.")
+
+    ratios, targets = {}, {}
+    perf_cpu = perf["cpu_us_per_sample_all_in"]
+    print("\nratios against perf (CPU per sample: perf's all-in figure; "
+          "RSS: peak against perf's peak):")
+    print(f"  {'':<25} {'CPU all-in':>10} {'CPU w/o BPF':>12} "
+          f"{'peak RSS':>9}")
+    for key, r in (("brasa_run", daemon), ("brasa_capture", capture)):
+        rr = {"cpu_per_sample_all_in":
+              r["cpu_us_per_sample_all_in"] / perf_cpu,
+              "cpu_per_sample_without_bpf":
+              r["cpu_us_per_sample_user_only"] / perf_cpu,
+              "peak_rss": r["peak_rss_mib"] / perf["peak_rss_mib"]}
+        ratios[key] = rr
+        print(f"  {r['tool'] + ' / perf':<25} "
+              f"{rr['cpu_per_sample_all_in']:>10.3f} "
+              f"{rr['cpu_per_sample_without_bpf']:>12.3f} "
+              f"{rr['peak_rss']:>9.3f}")
+    print(f"  (brasa run, current RSS / perf's peak: "
+          f"{daemon['rss_mib'] / perf['peak_rss_mib']:.3f})")
+    ratios["brasa_run"]["rss_now_vs_perf_peak"] = \
+        daemon["rss_mib"] / perf["peak_rss_mib"]
+
+    print("\ntargets (CPU/sample all-in <= 1/4 of perf's; "
+          f"{SAMPLE_PROG} BPF <= {TARGET_BPF_NS:.0f} ns/sample):")
+    for key, r in (("brasa_run", daemon), ("brasa_capture", capture)):
+        ratio = ratios[key]["cpu_per_sample_all_in"]
+        bpf_ns = r["bpf_ns_per_sample"]
+        t = {"cpu_per_sample_le_quarter_of_perf": ratio <= TARGET_CPU_RATIO,
+             "bpf_ns_per_sample_le_4000": bpf_ns is not None and
+             bpf_ns <= TARGET_BPF_NS}
+        targets[key] = t
+        print(f"  {r['tool']:<25} CPU ratio {ratio:6.3f} -> "
+              f"{'PASS' if t['cpu_per_sample_le_quarter_of_perf'] else 'MISS'}"
+              f";  BPF {_fmt(bpf_ns, '.0f'):>5} ns/sample -> "
+              f"{'PASS' if t['bpf_ns_per_sample_le_4000'] else 'MISS'}")
+    return {"ratios": ratios, "targets": targets}
 
 
 def main():
@@ -492,6 +827,11 @@ def main():
     ap.add_argument("--with-bpftrace", action="store_true",
                     help="also run bpftrace profile:hz:99 as a peer")
     ap.add_argument("--json", metavar="FILE", help="write the figures here")
+    ap.add_argument("--perf-daemon", action="store_true",
+                    help="diagnosis only: perf record --call-graph dwarf the "
+                    "brasa run daemon during its measured window (disturbs "
+                    "its figures); the report goes to the temporary "
+                    "directory, see --keep")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
     args = ap.parse_args()
@@ -520,7 +860,12 @@ def main():
 
         results = {}
         log(f"brasa capture for {args.seconds} s")
-        results["brasa"] = run_brasa(args, tmpdir, spinner, xz_input)
+        results["brasa_capture"] = run_brasa_capture(args, tmpdir, spinner,
+                                                     xz_input)
+        log(f"brasa run: start-up, {WARMUP_SECONDS} s warm-up, then "
+            f"{args.seconds} s measured")
+        results["brasa_run"] = run_brasa_daemon(args, tmpdir, spinner,
+                                                xz_input)
         log(f"perf record + perf script for {args.seconds} s")
         results["perf"] = run_perf(args, tmpdir, spinner, xz_input)
         if args.with_bpftrace:
