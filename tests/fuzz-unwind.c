@@ -1,0 +1,56 @@
+/* libFuzzer target: arbitrary bytes as an in-memory ELF image through
+ * cfi_rows__build (libdw's CFI readers and our FDE enumeration and rule
+ * classification), then unwind_table__build and a lookup of every row. */
+#include <libelf.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unwind/cfi_rows.h"
+#include "unwind/unwind_table.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct unwind_rules *rules;
+	struct cfi_rows *rows = NULL;
+	struct unwind_table *table = NULL;
+	char *image;
+	Elf *elf;
+
+	if (!rules) {
+		elf_version(EV_CURRENT);
+		rules = unwind_rules__new();
+		if (!rules)
+			abort();
+	}
+	/* libelf may write to an elf_memory() image */
+	image = malloc(size ? size : 1);
+	if (!image)
+		return 0;
+	memcpy(image, data, size);
+	elf = elf_memory(image, size);
+	if (elf && cfi_rows__build(elf, NULL, &rows) == 0) {
+		for (size_t i = 1; i < rows->count; i++)
+			if (rows->rows[i].pc <= rows->rows[i - 1].pc)
+				abort();
+		if (unwind_table__build(rows, rules, &table) == 0) {
+			for (size_t i = 0; i < rows->count; i++) {
+				const struct unwind_rule *r = unwind_rules__get(
+					rules, unwind_table__lookup(table, rows->rows[i].pc));
+
+				if (!r || (memcmp(r, &rows->rows[i].rule, sizeof(*r)) != 0 &&
+					   r->reason != UNWIND_REASON_RULES_FULL))
+					abort();
+			}
+			unwind_table__free(table);
+		}
+		cfi_rows__free(rows);
+	}
+	if (elf)
+		elf_end(elf);
+	free(image);
+	return 0;
+}
