@@ -29,6 +29,8 @@ struct proc_entry {
 	uint64_t uid;               /* unique per snapshot, keys pprof mappings */
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
 	uint64_t last_drain;        /* last drain that carried its samples */
+	uint64_t refresh_drain;     /* drain of the last re-snapshot */
+	unsigned refreshes;
 	int pid;
 	char comm[PROFILE_COMM_LEN]; /* process name, "" if unreadable */
 };
@@ -41,6 +43,13 @@ struct window {
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
 	struct window *next;
 };
+
+/* A snapshot taken at exec or at a process's first sample may predate
+ * the libraries ld.so (or dlopen) maps later. An address outside every
+ * mapping re-reads the mappings: at once the first time, then at most
+ * every REFRESH_DRAINS drains, because broken frame-pointer chains also
+ * produce such addresses and must not make us re-read /proc every drain. */
+#define REFRESH_DRAINS 10
 
 /* One drained frame, resolved and symbolized once and then added to every
  * window that wants its sample. */
@@ -57,7 +66,7 @@ struct profiler {
 	struct profiler_opts opts;
 	struct sampler *sampler;
 	struct symbolizer *sym;
-	struct u64map procs; /* (tgid << 32 | exec_seq) -> struct proc_entry * */
+	struct u64map procs; /* (tgid << 32 | image) -> struct proc_entry * */
 	uint64_t next_uid;
 	int epfd, wakefd;
 	uint64_t next_drain_ns;
@@ -82,9 +91,9 @@ static uint64_t now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t proc_key(uint32_t tgid, uint32_t seq)
+static uint64_t proc_key(uint32_t tgid, uint32_t image)
 {
-	return (uint64_t)tgid << 32 | seq;
+	return (uint64_t)tgid << 32 | image;
 }
 
 static void proc_entry_free(struct proc_entry *e)
@@ -125,9 +134,9 @@ static void read_comm(struct profiler *p, int pid, char comm[PROFILE_COMM_LEN])
 }
 
 /* Takes a snapshot of tgid now; replaces any entry with the same key. */
-static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t seq)
+static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image)
 {
-	uint64_t key = proc_key(tgid, seq);
+	uint64_t key = proc_key(tgid, image);
 	struct proc_entry *e;
 
 	forget_process(p, key);
@@ -154,29 +163,61 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 	return e;
 }
 
+/* Forget an image after the next drain: its last samples may still wait
+ * in the kernel maps. */
+static void expire_image(struct profiler *p, uint32_t tgid, uint32_t image)
+{
+	uint64_t v;
+
+	if (image && u64map_get(&p->procs, proc_key(tgid, image), &v))
+		((struct proc_entry *)(uintptr_t)v)->exit_drain = p->stats.drains + 1;
+}
+
 static void on_event(void *ctx, const struct profile_event *ev)
 {
 	struct profiler *p = ctx;
-	uint64_t v;
 
 	switch (ev->type) {
 	case PROFILE_EVENT_NEW_PROCESS:
-		track_process(p, ev->tgid, ev->exec_seq);
-		break;
 	case PROFILE_EVENT_EXEC:
-		/* Samples of the old image may still wait in the maps: keep its
-		 * snapshot until the next drain. */
-		if (ev->exec_seq && u64map_get(&p->procs, proc_key(ev->tgid, ev->exec_seq - 1), &v))
-			((struct proc_entry *)(uintptr_t)v)->exit_drain = p->stats.drains + 1;
-		track_process(p, ev->tgid, ev->exec_seq);
+		if (ev->old_image != ev->image)
+			expire_image(p, ev->tgid, ev->old_image);
+		track_process(p, ev->tgid, ev->image);
 		break;
 	case PROFILE_EVENT_EXIT:
-		if (u64map_get(&p->procs, proc_key(ev->tgid, ev->exec_seq), &v))
-			((struct proc_entry *)(uintptr_t)v)->exit_drain = p->stats.drains + 1;
+		expire_image(p, ev->tgid, ev->image);
 		break;
 	default:
 		break;
 	}
+}
+
+static void refresh_if_unmapped(struct profiler *p, struct proc_entry *e,
+				const struct stack_trace *ustack)
+{
+	struct proc_snapshot *fresh;
+	struct sym_ref ref;
+	bool unmapped = false;
+
+	if (!e || !e->snap || !ustack)
+		return;
+	if (e->refreshes && p->stats.drains - e->refresh_drain < REFRESH_DRAINS)
+		return;
+	for (uint32_t i = 0; i < ustack->len && i < PROFILE_MAX_DEPTH && !unmapped; i++)
+		unmapped = proc_snapshot__resolve(e->snap, ustack->ips[i], &ref) != 0;
+	if (!unmapped)
+		return;
+	e->refreshes++;
+	e->refresh_drain = p->stats.drains;
+	fresh = symbolizer__snapshot(p->sym, e->pid);
+	if (!fresh)
+		return; /* gone: keep what we had */
+	/* Earlier samples of this drain already copied their strings into
+	 * the windows' profiles, so the old snapshot can go now. */
+	proc_snapshot__put(e->snap);
+	e->snap = fresh;
+	e->uid = ++p->next_uid; /* new mappings, new pprof mapping keys */
+	p->stats.snapshots_refreshed++;
 }
 
 static void resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, bool caller,
@@ -288,14 +329,15 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 	if (!wanted)
 		return;
 
-	if (u64map_get(&p->procs, proc_key(key->tgid, key->exec_seq), &v))
+	if (u64map_get(&p->procs, proc_key(key->tgid, key->image), &v))
 		e = (struct proc_entry *)(uintptr_t)v;
 	else
-		e = track_process(p, key->tgid, key->exec_seq);
+		e = track_process(p, key->tgid, key->image);
 	if (e)
 		e->last_drain = p->stats.drains + 1;
 	/* a process we could not read keeps its thread's name */
 	comm = e && e->comm[0] ? e->comm : key->thread_comm;
+	refresh_if_unmapped(p, e, ustack);
 
 	/* A sample in kernel mode: the kernel stack is the leaf end. */
 	for (uint32_t i = 0; kstack && i < kstack->len && i < PROFILE_MAX_DEPTH; i++)

@@ -51,19 +51,22 @@ COUNTS_MAP(counts1);
 STACKS_MAP(stacks0);
 STACKS_MAP(stacks1);
 
-/* Scratch space for a stack: too big for the 512-byte BPF stack. One
- * buffer serves both stacks in turn, so a sample touches less memory
- * (every cache line and page counts when the profiled workload has
- * evicted ours). */
+/* Scratch space for the two stacks of a sample: too big for the 512-byte
+ * BPF stack. */
+struct sample_stacks {
+	struct stack_trace user, kernel;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct stack_trace);
+	__type(value, struct sample_stacks);
 } scratch SEC(".maps");
 
-/* tgid -> exec_seq of processes user space has been told about. LRU: a
- * process evicted here is simply announced again. */
+/* tgid -> image of the processes user space has been told about. LRU: a
+ * process evicted here is simply announced again. Only looked at when a
+ * sample opens a new bucket, never on the common path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
@@ -111,7 +114,7 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1; /* per-CPU: no atomics needed */
 }
 
-static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 seq)
+static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 image, __u32 old)
 {
 	struct profile_event *e;
 
@@ -122,8 +125,8 @@ static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 seq)
 	}
 	e->type = type;
 	e->tgid = tgid;
-	e->exec_seq = seq;
-	e->pad = 0;
+	e->image = image;
+	e->old_image = old;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -145,12 +148,11 @@ static __always_inline __u64 stack_hash(const struct stack_trace *st)
 	return h ? h : 1;
 }
 
-/* Stores the stack in the generation's stacks map; returns its hash, or 0
- * when it could not be stored (counted). */
-static __always_inline __u64 store_stack(void *stacks, struct stack_trace *st)
+/* Stores a stack under its hash in the generation's stacks map; returns
+ * the hash, or 0 when it could not be stored (counted). */
+static __always_inline __u64 store_stack(void *stacks, __u64 h, struct stack_trace *st)
 {
 	struct stack_trace *old;
-	__u64 h = stack_hash(st);
 	long err;
 
 	old = bpf_map_lookup_elem(stacks, &h);
@@ -171,26 +173,53 @@ static __always_inline __u64 store_stack(void *stacks, struct stack_trace *st)
 	return h;
 }
 
-static __always_inline void count_sample(void *counts, struct sample_key *key)
+/* Adds one to an existing bucket: the common case, one map lookup. */
+static __always_inline bool count_existing(void *counts, struct sample_key *key)
 {
-	__u64 one = 1, *n;
-	long err;
+	__u64 *n = bpf_map_lookup_elem(counts, key);
 
-	n = bpf_map_lookup_elem(counts, key);
-	if (n) {
-		__sync_fetch_and_add(n, 1);
-		return;
-	}
-	err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
-	if (!err)
-		return;
-	if (err == -17) {
-		n = bpf_map_lookup_elem(counts, key);
-		if (n) {
-			__sync_fetch_and_add(n, 1);
+	if (!n)
+		return false;
+	__sync_fetch_and_add(n, 1);
+	return true;
+}
+
+/* A stable 32-bit name for an address space: the mm pointer, mixed. A new
+ * mm is allocated before exec frees the old one, so they never share it. */
+static __always_inline __u32 image_of(struct task_struct *task)
+{
+	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
+
+	mm ^= mm >> 31;
+	mm *= 0x9e3779b97f4a7c15ull;
+	mm ^= mm >> 29;
+	return (__u32)mm | 1; /* 0 is "none" in events */
+}
+
+/* Tells user space about a process (or a new image of it) the first time
+ * one of its samples opens a bucket. */
+static __always_inline void announce(__u32 tgid, __u32 image)
+{
+	__u32 *known_image = bpf_map_lookup_elem(&known, &tgid);
+	__u32 old = 0;
+
+	if (known_image) {
+		if (*known_image == image)
 			return;
-		}
+		old = *known_image;
 	}
+	if (bpf_map_update_elem(&known, &tgid, &image, BPF_ANY))
+		stat_inc(PROFILE_STAT_KNOWN_FULL);
+	emit_event(PROFILE_EVENT_NEW_PROCESS, tgid, image, old);
+}
+
+static __always_inline void count_new(void *counts, struct sample_key *key)
+{
+	__u64 one = 1;
+	long err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
+
+	if (!err || (err == -17 /* EEXIST: raced */ && count_existing(counts, key)))
+		return;
 	stat_inc(PROFILE_STAT_COUNTS_FULL);
 }
 
@@ -212,22 +241,39 @@ static __always_inline int get_stack(void *ctx, struct stack_trace *st, __u64 fl
 	return st->len;
 }
 
-static __always_inline void record(void *ctx, void *counts, void *stacks,
+/* A bucket already counted in this generation has its stacks stored with
+ * it, so the usual sample costs one lookup; the stacks maps are only
+ * touched for a new bucket. */
+static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
 				   struct sample_key *key)
 {
 	__u32 zero = 0;
-	struct stack_trace *st;
+	struct sample_stacks *ss;
 
-	st = bpf_map_lookup_elem(&scratch, &zero);
-	if (!st)
+	ss = bpf_map_lookup_elem(&scratch, &zero);
+	if (!ss)
 		return;
-	if (want_user && get_stack(ctx, st, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
+	if (want_user && get_stack(ctx, &ss->user, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
 				   &key->flags, SAMPLE_F_USTACK_TRUNCATED))
-		key->ustack = store_stack(stacks, st);
-	if (want_kernel && get_stack(ctx, st, 0, PROFILE_STAT_KSTACK_ERROR, &key->flags,
-				     SAMPLE_F_KSTACK_TRUNCATED))
-		key->kstack = store_stack(stacks, st);
-	count_sample(counts, key);
+		key->ustack = stack_hash(&ss->user);
+	/* A sample that interrupted user mode has no kernel stack: skip the
+	 * helper call (and the buffer it would clear) altogether. The
+	 * context only allows full-width loads of registers, hence volatile
+	 * (clang would narrow "cs & 3" to a 2-byte load). */
+	__u64 cs = *(volatile __u64 *)&ctx->regs.cs;
+
+	if (want_kernel && !(cs & 3) &&
+	    get_stack(ctx, &ss->kernel, 0, PROFILE_STAT_KSTACK_ERROR,
+		      &key->flags, SAMPLE_F_KSTACK_TRUNCATED))
+		key->kstack = stack_hash(&ss->kernel);
+	if (count_existing(counts, key))
+		return;
+	announce(key->tgid, key->image);
+	if (key->ustack)
+		key->ustack = store_stack(stacks, key->ustack, &ss->user);
+	if (key->kstack)
+		key->kstack = store_stack(stacks, key->kstack, &ss->kernel);
+	count_new(counts, key);
 }
 
 SEC("perf_event")
@@ -235,7 +281,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sample_key key = {};
-	__u32 tgid = id >> 32, *seq;
+	__u32 tgid = id >> 32;
 
 	if (tgid == 0) {
 		stat_inc(PROFILE_STAT_IDLE);
@@ -247,17 +293,8 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	}
 	key.tgid = tgid;
 	key.tid = (__u32)id;
+	key.image = image_of((struct task_struct *)bpf_get_current_task());
 
-	seq = bpf_map_lookup_elem(&known, &tgid);
-	if (seq) {
-		key.exec_seq = *seq;
-	} else {
-		__u32 first = 0;
-
-		if (bpf_map_update_elem(&known, &tgid, &first, BPF_ANY))
-			stat_inc(PROFILE_STAT_KNOWN_FULL);
-		emit_event(PROFILE_EVENT_NEW_PROCESS, tgid, 0);
-	}
 	/* The process name comes from user space (read with the process's
 	 * snapshot): reading the group leader's task here would cost a cold
 	 * cache line on every sample. */
@@ -270,18 +307,19 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-/* After exec the old mappings are gone: bump exec_seq so the samples of
- * the new image get their own snapshot in user space. */
+/* After exec the old mappings are gone: the samples of the new image get
+ * their own snapshot in user space. */
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(profile_exec, struct task_struct *p)
 {
-	__u32 tgid = BPF_CORE_READ(p, tgid), *seq;
+	__u32 tgid = BPF_CORE_READ(p, tgid), image = image_of(p), old;
+	__u32 *known_image = bpf_map_lookup_elem(&known, &tgid);
 
-	seq = bpf_map_lookup_elem(&known, &tgid);
-	if (!seq)
+	if (!known_image)
 		return 0;
-	__sync_fetch_and_add(seq, 1);
-	emit_event(PROFILE_EVENT_EXEC, tgid, *seq);
+	old = *known_image;
+	*known_image = image;
+	emit_event(PROFILE_EVENT_EXEC, tgid, image, old);
 	return 0;
 }
 
@@ -289,14 +327,14 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(profile_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
-	__u32 pid = BPF_CORE_READ(p, pid), *seq;
+	__u32 pid = BPF_CORE_READ(p, pid), *known_image;
 
 	if (pid != tgid) /* a thread, not the process */
 		return 0;
-	seq = bpf_map_lookup_elem(&known, &tgid);
-	if (!seq)
+	known_image = bpf_map_lookup_elem(&known, &tgid);
+	if (!known_image)
 		return 0;
-	emit_event(PROFILE_EVENT_EXIT, tgid, *seq);
+	emit_event(PROFILE_EVENT_EXIT, tgid, *known_image, 0);
 	bpf_map_delete_elem(&known, &tgid);
 	return 0;
 }

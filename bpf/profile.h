@@ -12,13 +12,14 @@
 
 /* One aggregation bucket. Stacks are referred to by their 64-bit content
  * hash in the stacks map of the same generation; 0 means "no stack" (a
- * sample taken in user mode has no kernel stack). exec_seq counts the
- * execs of the process seen since brasa first saw it, so samples taken
- * before and after an exec resolve against the right mappings. */
+ * sample taken in user mode has no kernel stack). image identifies the
+ * process's address space (a hash of its mm): it changes at exec, so
+ * samples taken before and after an exec resolve against the right
+ * mappings. */
 struct sample_key {
 	__u32 tgid;
 	__u32 tid;
-	__u32 exec_seq;
+	__u32 image;
 	__u32 flags; /* SAMPLE_F_* */
 	__u64 ustack;
 	__u64 kstack;
@@ -35,16 +36,16 @@ struct stack_trace {
 };
 
 enum profile_event_type {
-	PROFILE_EVENT_NEW_PROCESS = 1, /* first sample of a tgid (or after eviction) */
-	PROFILE_EVENT_EXEC = 2,        /* a known process exec'd: exec_seq bumped */
+	PROFILE_EVENT_NEW_PROCESS = 1, /* first sample of a (tgid, image) */
+	PROFILE_EVENT_EXEC = 2,        /* a known process exec'd: new image */
 	PROFILE_EVENT_EXIT = 3,        /* a known process exited */
 };
 
 struct profile_event {
 	__u32 type;
 	__u32 tgid;
-	__u32 exec_seq;
-	__u32 pad;
+	__u32 image;     /* the process's image now */
+	__u32 old_image; /* EXEC, NEW_PROCESS: the image it had before, or 0 */
 };
 
 /* Per-CPU counters, indexes into the stats map. */

@@ -287,6 +287,32 @@ def t_short_lived():
           f"the exited process is symbolized: main;short_lived_spin ({named}/{total})")
 
 
+def t_exec():
+    """A process that execs another program keeps one pid: samples before
+    the exec resolve against the old image, samples after against the new
+    one (a stale snapshot would give the new code the old names)."""
+    out = os.path.join(TMP, "exec.folded")
+    fp = os.path.join(WORKLOADS, "fp_chain")
+    w = workload("exec_after", fp, "1.2")
+    capture("--seconds", "3", "--pid", str(w.pid), "--format", "folded", "-o", out)
+    w.wait()
+    stacks = parse_folded(open(out).read())
+    before = sum(c for f, c in stacks if user_frames(f)[-2:] == ["main", "spin_before_exec"])
+    after = sum(c for f, c in stacks if user_frames(f)[-4:] == CHAIN)
+    total = sum(c for _, c in stacks)
+    for f, c in sorted(stacks, key=lambda x: -x[1])[:6]:
+        print(f"  {c:5d} {';'.join(f)}")
+    check(before >= 30, f"samples before the exec symbolized as main;spin_before_exec ({before})")
+    check(after >= 60, f"samples after the exec symbolized as main;outer;middle;leaf ({after})")
+    check(before + after >= 0.9 * total, f"nothing else mis-symbolized ({before + after}/{total})")
+    # libc is mapped by ld.so after the exec event: the snapshot taken at
+    # the exec must be refreshed to symbolize it.
+    libc_after = sum(c for f, c in stacks if f[0] == "fp_chain" and "__libc_start_call_main" in f)
+    check(libc_after >= 0.9 * after, f"libc frames of the new image symbolized ({libc_after}/{after})")
+    check(any(f[0] == "exec_after" for f, _ in stacks) and any(f[0] == "fp_chain" for f, _ in stacks),
+          "the process name follows the exec")
+
+
 def t_bad_input():
     agent = Agent()
     try:

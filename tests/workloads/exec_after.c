@@ -1,0 +1,28 @@
+/* Workload that spins 0.6 s in spin_before_exec, then execs the program
+ * named in argv[1] (with the rest of the arguments) in the same process:
+ * the agent must symbolize each part against its own image. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "workload.h"
+
+static volatile unsigned long sink;
+
+NOINLINE void spin_before_exec(double until)
+{
+	while (seconds_now() < until)
+		for (unsigned long i = 0; i < 200000; i++)
+			sink += i;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: exec_after PROGRAM [ARGS...]\n");
+		return 2;
+	}
+	spin_before_exec(seconds_now() + 0.6);
+	execv(argv[1], argv + 1);
+	perror("execv");
+	return 1;
+}
