@@ -178,6 +178,15 @@ def t_fp_chain_capture():
         total = sum(c for _, c in traces)
         check(total > 50 and good >= 0.9 * total,
               f"go tool pprof reads the pprof capture with the chain ({good}/{total})")
+        # and protoc, from the vendored schema alone, decodes it too
+        proto_dir = os.path.join(os.environ.get("BRASA_SOURCE_ROOT", "."), "proto")
+        r = subprocess.run(["protoc", "--decode", "perftools.profiles.Profile", "-I", proto_dir,
+                            "profile.proto"], input=gzip.decompress(open(pb, "rb").read()),
+                           capture_output=True, timeout=60)
+        text = r.stdout.decode(errors="replace")
+        check(r.returncode == 0 and 'string_table: "leaf"' in text and 'string_table: "cpu"' in text
+              and 'string_table: "nanoseconds"' in text and "period: 10101010" in text,
+              f"protoc --decode reads the capture (period 1e9/99 ns, leaf named) {r.stderr.decode()[:200]}")
     finally:
         w.kill()
         w.wait()
