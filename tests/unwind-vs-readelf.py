@@ -24,7 +24,7 @@ from which CFA expressions are read. The expected rule of a readelf row:
 
 Compared: brasa's rule at every readelf row start (FDEs without
 instructions use their CIE's initial row), readelf's rule at every brasa
-row start, and "nocfi" exactly where no FDE covers the address. Prints
+row start, and "nocfi" right after every FDE that no other FDE follows. Prints
 counts and exits 1 on any mismatch or if nothing was compared.
 """
 import bisect
@@ -220,8 +220,16 @@ def compare(dump, path):
         want = their_rule(pc)
         if got != want:
             mismatches.append((pc, 'brasa row', want, got))
+    # the first address after each FDE: a gap unless another FDE follows
+    gaps = 0
+    for _, hi in ranges:
+        if their_rule(hi) == 'nocfi':
+            gaps += 1
+            got = our_rule(hi)
+            if got != 'nocfi':
+                mismatches.append((hi, 'gap', 'nocfi', got))
     print(f'{path}: {len(fdes)} FDEs, {len(theirs)} readelf rows, {len(ours)} brasa rows, '
-          f'{compared} rows compared, {len(mismatches)} mismatches; unsupported '
+          f'{compared} rows compared, {gaps} gaps checked, {len(mismatches)} mismatches; unsupported '
           f'(readelf agrees): {dict(unsupported) or "none"}')
     for pc, where, want, got in mismatches[:10]:
         print(f'  0x{pc:x} ({where}): readelf {want!r}, brasa {got!r}')

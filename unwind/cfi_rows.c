@@ -254,9 +254,11 @@ static int add_fde_starts(struct builder *b, Elf *elf, const char *name,
 
 	/* Two passes: CIEs may follow the FDEs that use them. */
 	for (int pass = 0; pass < 2 && !err; pass++) {
-		Dwarf_Off off = 0, next;
+		Dwarf_Off off = 0;
 
 		while (off < data->d_size) {
+			/* not always set on errors */
+			Dwarf_Off next = (Dwarf_Off)-1;
 			Dwarf_CFI_Entry entry;
 			int r = dwarf_next_cfi(ident, data, eh_frame, off, &next, &entry);
 
@@ -291,7 +293,7 @@ static int add_fde_starts(struct builder *b, Elf *elf, const char *name,
 						break;
 				}
 			}
-			if (next <= off)
+			if (next <= off || next == (Dwarf_Off)-1)
 				break;
 			off = next;
 		}
