@@ -34,6 +34,9 @@
 
 #define PPROF_PATH "/debug/pprof/"
 #define PROFILE_PATH "/debug/pprof/profile"
+#define SYMBOL_PATH "/debug/pprof/symbol"
+/* A symbol lookup names addresses only: more than this is not a client. */
+#define SYMBOL_BODY_MAX (4u << 20)
 
 struct http_api {
 	struct MHD_Daemon *daemon;
@@ -455,6 +458,19 @@ static enum MHD_Result serve_metrics(struct http_api *h, struct MHD_Connection *
 	return queue_response(conn, MHD_HTTP_OK, resp);
 }
 
+/* go tool pprof POSTs here, for addresses of mappings whose functions the
+ * profile does not fully name, and gives up on the whole profile if the
+ * endpoint is missing. Every address brasa could name is already named in
+ * the profile (symbolized on this host, with the process's own files), so
+ * the honest answer is net/http/pprof's header with no further symbols. */
+static enum MHD_Result serve_symbol(struct MHD_Connection *conn)
+{
+	return reply_body(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", "num_symbols: 1\n");
+}
+
+/* Marks, through MHD's per-request pointer, a POST body to drop. */
+static const char symbol_body;
+
 /* Marks, through MHD's per-request pointer, a request already answered. */
 static const char request_answered;
 
@@ -484,6 +500,27 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 	 * run a second profile window, so a repeat call just drops it. */
 	if (*req_cls == &request_answered)
 		return MHD_NO;
+	if (*req_cls == &symbol_body) {
+		/* POST /debug/pprof/symbol: read and drop the body, then answer */
+		if (*upload_data_size) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		*req_cls = (void *)&request_answered;
+		return serve_symbol(conn);
+	}
+	if (strcmp(url, SYMBOL_PATH) == 0 && method_is(method, MHD_HTTP_METHOD_POST)) {
+		const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							      MHD_HTTP_HEADER_CONTENT_LENGTH);
+		uint64_t n = 0;
+
+		*req_cls = (void *)&request_answered;
+		if (len && (parse_u64(len, 10, &n) || n > SYMBOL_BODY_MAX))
+			return reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, REPLY_PPROF, NULL,
+					   NULL, "symbol request too large");
+		*req_cls = (void *)&symbol_body;
+		return MHD_YES;
+	}
 	*req_cls = (void *)&request_answered;
 
 	if (atomic_load(&h->connections) > h->max_connections)
@@ -502,11 +539,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 	}
 
 	if (strcmp(url, "/") == 0 || strcmp(url, "/healthz") == 0 ||
-	    strcmp(url, PPROF_PATH) == 0 || strcmp(url, "/metrics") == 0) {
+	    strcmp(url, PPROF_PATH) == 0 || strcmp(url, "/metrics") == 0 ||
+	    strcmp(url, SYMBOL_PATH) == 0) {
 		if (!get && !head)
 			return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					   REPLY_PLAIN, MHD_HTTP_HEADER_ALLOW,
-					   "GET, HEAD", "method not allowed");
+					   strcmp(url, SYMBOL_PATH) ? "GET, HEAD" : "GET, HEAD, POST",
+					   "method not allowed");
 		if (strcmp(url, "/") == 0)
 			return serve_root_index(conn);
 		if (strcmp(url, "/healthz") == 0) {
@@ -521,6 +560,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 		}
 		if (strcmp(url, "/metrics") == 0)
 			return serve_metrics(h, conn);
+		if (strcmp(url, SYMBOL_PATH) == 0)
+			return serve_symbol(conn);
 		return serve_pprof_index(h, conn);
 	}
 

@@ -241,6 +241,14 @@ def t_fp_chain_endpoint():
                            capture_output=True, text=True, env=go_env(), timeout=60)
         check(r.returncode == 0 and re.search(r"\bleaf\b", r.stdout),
               "go tool pprof -top URL prints the symbolized leaf function")
+        # the whole host, as in the README: some frames stay unsymbolized
+        # (stripped libraries), so pprof asks /debug/pprof/symbol as well
+        w2 = workload("fp_chain", 4)
+        r = subprocess.run(["go", "tool", "pprof", "-top", agent.url("/debug/pprof/profile?seconds=2")],
+                           capture_output=True, text=True, env=go_env(), timeout=60)
+        w2.wait()
+        check(r.returncode == 0 and re.search(r"\bleaf\b", r.stdout),
+              f"go tool pprof -top on the whole host works ({r.stderr.strip()[-200:]})")
     finally:
         w.kill()
         w.wait()

@@ -312,6 +312,26 @@ static void test_health_and_metrics(void)
 		      strcmp(ct, "text/plain; version=0.0.4; charset=utf-8") == 0);
 	}
 	reply_release(&r);
+
+	/* go tool pprof's symbol lookups: answered with no further symbols
+	 * (the profile already names all it can), body read and dropped */
+	http_request("127.0.0.1", port, "POST", "/debug/pprof/symbol", &r);
+	CHECK_INT(r.status, ==, 200);
+	CHECK_STR((char *)r.body.data, "num_symbols: 1\n");
+	reply_release(&r);
+	get("/debug/pprof/symbol", &r);
+	CHECK_INT(r.status, ==, 200);
+	CHECK_STR((char *)r.body.data, "num_symbols: 1\n");
+	reply_release(&r);
+	http_request("127.0.0.1", port, "PUT", "/debug/pprof/symbol", &r);
+	CHECK_INT(r.status, ==, 405);
+	{
+		char allow[64];
+
+		CHECK(header(&r, "Allow", allow, sizeof(allow)) &&
+		      strcmp(allow, "GET, HEAD, POST") == 0);
+	}
+	reply_release(&r);
 	http_api__stop(h);
 	port = saved;
 }
