@@ -39,7 +39,7 @@
 
 #include "unwind/unwind_abi.h"
 
-/* Bound on rows of one object (libLLVM has about 2 M). */
+/* Bound on rows of one object (libLLVM-15 has about 1 M). */
 #define CFI_ROWS_MAX (64u << 20)
 
 struct cfi_row {
