@@ -330,6 +330,50 @@ def t_exec():
           "the process name follows the exec")
 
 
+def chain_capture_of(proc, seconds=3):
+    out = os.path.join(TMP, f"proc{proc.pid}.folded")
+    capture("--seconds", str(seconds), "--pid", str(proc.pid), "--format", "folded", "-o", out)
+    stacks = parse_folded(open(out).read())
+    for f, c in sorted(stacks, key=lambda x: -x[1])[:3]:
+        print(f"  {c:5d} {';'.join(f)}")
+    return chain_share(stacks, CHAIN)
+
+
+def t_deleted_binary():
+    """A binary deleted while it runs is still read, through map_files."""
+    path = os.path.join(TMP, "fp_chain_deleted")
+    shutil.copy(os.path.join(WORKLOADS, "fp_chain"), path)
+    w = subprocess.Popen([path, "5"])
+    try:
+        time.sleep(0.3)
+        os.unlink(path)
+        good, total = chain_capture_of(w)
+        check(total >= 100 and good >= 0.9 * total,
+              f"deleted-but-running binary symbolized ({good}/{total})")
+    finally:
+        w.kill()
+        w.wait()
+
+
+def t_mount_namespace():
+    """A process in its own mount namespace (as in a container) runs a
+    binary the host cannot see at that path: brasa reads it through
+    /proc/PID/root and /proc/PID/map_files."""
+    src = os.path.join(WORKLOADS, "fp_chain")
+    script = ("mkdir -p /tmp/brasa-ns && mount -t tmpfs none /tmp/brasa-ns && "
+              f"cp {src} /tmp/brasa-ns/fp_chain && exec /tmp/brasa-ns/fp_chain 5")
+    w = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+    try:
+        time.sleep(0.5)
+        check(not os.path.exists("/tmp/brasa-ns/fp_chain"), "the binary is invisible from the host")
+        good, total = chain_capture_of(w)
+        check(total >= 100 and good >= 0.9 * total,
+              f"binary of another mount namespace symbolized ({good}/{total})")
+    finally:
+        w.kill()
+        w.wait()
+
+
 def t_bad_input():
     agent = Agent()
     try:
