@@ -31,6 +31,8 @@ bool cli_have_bpf_privileges(void);
 int cli_parse_frequency(const char *s, uint32_t *hz);
 int cli_parse_log_level(const char *s);
 int cli_stop_signals_fd(void);
+/* "auto", "fp" or "dwarf" (enum unwind_mode); logs the error */
+int cli_parse_unwind(const char *s, int *mode);
 /* Maps a profiler__new() error to an exit code. */
 int cli_exit_for_error(int err);
 

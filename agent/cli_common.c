@@ -87,3 +87,17 @@ int cli_stop_signals_fd(void)
 	sigdelset(&set, SIGPIPE);
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
+
+int cli_parse_unwind(const char *s, int *mode)
+{
+	static const char *const names[] = { "auto", "fp", "dwarf" };
+
+	for (int i = 0; i < 3; i++) {
+		if (!strcmp(s, names[i])) {
+			*mode = i; /* enum unwind_mode order */
+			return 0;
+		}
+	}
+	log_error("invalid --unwind '%s': expected auto, fp or dwarf", s);
+	return -EINVAL;
+}

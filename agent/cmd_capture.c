@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		"                         for folded, profile.pb.gz for pprof)\n"
 		"  -F, --frequency HZ     samples per second per CPU (default 99)\n"
 		"      --no-kernel        do not record kernel stacks\n"
+		"      --unwind MODE      user stacks: auto (DWARF tables where the kernel\n"
+		"                         allows, else frame pointers; default), fp, dwarf\n"
 		"      --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  -h, --help             show this help\n");
 }
@@ -48,6 +50,7 @@ int cmd_capture(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "frequency", required_argument, NULL, 'F' },
 		{ "no-kernel", no_argument, NULL, 'K' },
+		{ "unwind", required_argument, NULL, 'U' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -98,6 +101,14 @@ int cmd_capture(int argc, char **argv)
 		case 'K':
 			popts.kernel_stacks = false;
 			break;
+		case 'U': {
+			int mode;
+
+			if (cli_parse_unwind(optarg, &mode))
+				return EXIT_USAGE;
+			popts.unwind = (enum unwind_mode)mode;
+			break;
+		}
 		case 'L':
 			if (cli_parse_log_level(optarg))
 				return EXIT_USAGE;

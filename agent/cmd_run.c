@@ -33,6 +33,8 @@ static void usage(FILE *f)
 		"  -F, --frequency HZ         samples per second per CPU (default 99)\n"
 		"      --max-profile-seconds N   longest on-demand profile (default 600)\n"
 		"      --no-kernel            do not record kernel stacks\n"
+		"      --unwind MODE          user stacks: auto (DWARF tables where the kernel\n"
+		"                             allows, else frame pointers; default), fp, dwarf\n"
 		"      --log-level LEVEL      error, warn, info (default) or debug\n"
 		"  -h, --help                 show this help\n");
 }
@@ -87,6 +89,7 @@ int cmd_run(int argc, char **argv)
 		{ "frequency", required_argument, NULL, 'F' },
 		{ "max-profile-seconds", required_argument, NULL, 'M' },
 		{ "no-kernel", no_argument, NULL, 'K' },
+		{ "unwind", required_argument, NULL, 'U' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -124,6 +127,14 @@ int cmd_run(int argc, char **argv)
 		case 'K':
 			popts.kernel_stacks = false;
 			break;
+		case 'U': {
+			int mode;
+
+			if (cli_parse_unwind(optarg, &mode))
+				return EXIT_USAGE;
+			popts.unwind = (enum unwind_mode)mode;
+			break;
+		}
 		case 'L':
 			if (cli_parse_log_level(optarg))
 				return EXIT_USAGE;

@@ -68,6 +68,64 @@ static const char *const bpf_loss_reasons[PROFILE_STAT_MAX] = {
 	[PROFILE_STAT_KNOWN_FULL] = "process_map_full",
 };
 
+/* How DWARF-unwound user stacks ended, one label value each. */
+static const char *const unwind_endings[PROFILE_STAT_MAX] = {
+	[PROFILE_STAT_UNWIND_COMPLETE] = "complete",
+	[PROFILE_STAT_UNWIND_MIXED] = "complete_with_frame_pointers",
+	[PROFILE_STAT_UNWIND_FP_END] = "frame_pointer_chain_ended",
+	[PROFILE_STAT_UNWIND_UNSUPPORTED] = "unsupported_rule",
+	[PROFILE_STAT_UNWIND_READ_FAULT] = "stack_read_fault",
+	[PROFILE_STAT_UNWIND_TRUNCATED] = "depth_limit",
+};
+
+static int write_unwind(struct buf *out, const struct profiler_stats *st)
+{
+	const struct unwinder_stats *u = &st->unwind;
+	const struct metric_def defs[] = {
+		{ "brasa_unwind_dwarf_enabled", "gauge",
+		  "1 when user stacks are unwound with DWARF tables in BPF.", st->dwarf },
+		{ "brasa_unwind_tables", "gauge", "Unwind tables loaded in the kernel.",
+		  (double)u->tables },
+		{ "brasa_unwind_table_bytes", "gauge",
+		  "Kernel memory of the loaded unwind tables.", (double)u->table_bytes },
+		{ "brasa_unwind_table_bytes_max", "gauge",
+		  "Bound on unwind table memory; past it the least recently used are evicted.",
+		  (double)u->max_bytes },
+		{ "brasa_unwind_table_evictions_total", "counter",
+		  "Unwind tables evicted to stay under the bound.", (double)u->evictions },
+		{ "brasa_unwind_tables_built_total", "counter", "Unwind tables built.",
+		  (double)u->tables_built },
+		{ "brasa_unwind_table_build_seconds_total", "counter",
+		  "Time spent building unwind tables.", (double)u->table_build_ns / 1e9 },
+		{ "brasa_unwind_tables_failed_total", "counter",
+		  "Executables whose unwind table could not be built (frame pointers used).",
+		  (double)u->tables_failed },
+		{ "brasa_unwind_rules", "gauge", "Distinct unwind rules in the shared rule table.",
+		  (double)u->rules },
+		{ "brasa_unwind_processes_loaded_total", "counter",
+		  "Process images whose mapping tables were loaded.", (double)u->processes_loaded },
+		{ "brasa_unwind_processes_failed_total", "counter",
+		  "Process images whose mappings could not be loaded.", (double)u->processes_failed },
+		{ "brasa_unwind_mappings_too_many_total", "counter",
+		  "Processes with more executable mappings than the table holds.",
+		  (double)u->too_many_mappings },
+	};
+	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
+
+	if (!err)
+		err = metrics__family(out, "brasa_unwind_stacks_total", "counter",
+				      "DWARF-unwound user stacks by how they ended.");
+	for (int i = 0; !err && i < PROFILE_STAT_MAX; i++) {
+		char labels[64];
+
+		if (!unwind_endings[i])
+			continue;
+		snprintf(labels, sizeof(labels), "end=\"%s\"", unwind_endings[i]);
+		err = metrics__sample(out, "brasa_unwind_stacks_total", labels, (double)st->bpf[i]);
+	}
+	return err;
+}
+
 int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 {
 	const struct metric_def defs[] = {
@@ -126,5 +184,5 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 		snprintf(labels, sizeof(labels), "reason=\"%s\"", bpf_loss_reasons[i]);
 		err = metrics__sample(out, "brasa_bpf_lost_total", labels, (double)st->bpf[i]);
 	}
-	return err;
+	return err ? err : write_unwind(out, st);
 }

@@ -66,6 +66,7 @@ struct profiler {
 	struct profiler_opts opts;
 	struct sampler *sampler;
 	struct symbolizer *sym;
+	struct unwinder *unwinder; /* NULL: frame pointers only */
 	struct u64map procs; /* (tgid << 32 | image) -> struct proc_entry * */
 	uint64_t next_uid;
 	int epfd, wakefd;
@@ -108,6 +109,8 @@ static void forget_process(struct profiler *p, uint64_t key)
 {
 	uint64_t v;
 
+	if (p->unwinder)
+		unwinder__forget_process(p->unwinder, (uint32_t)(key >> 32), (uint32_t)key);
 	if (u64map_get(&p->procs, key, &v)) {
 		proc_entry_free((struct proc_entry *)(uintptr_t)v);
 		u64map_del(&p->procs, key);
@@ -183,6 +186,8 @@ static void on_event(void *ctx, const struct profile_event *ev)
 		if (ev->old_image != ev->image)
 			expire_image(p, ev->tgid, ev->old_image);
 		track_process(p, ev->tgid, ev->image);
+		if (p->unwinder)
+			unwinder__load_process(p->unwinder, ev->tgid, ev->image);
 		break;
 	case PROFILE_EVENT_EXIT:
 		expire_image(p, ev->tgid, ev->image);
@@ -609,6 +614,9 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	/* the symbolizer belongs to the loop thread, which runs drains under
 	 * the lock: reading its counters under the lock is safe */
 	symbolizer__stats(p->sym, &st->sym);
+	st->dwarf = p->unwinder != NULL;
+	if (p->unwinder)
+		unwinder__stats(p->unwinder, &st->unwind);
 	pthread_mutex_unlock(&p->lock);
 	sampler__stats(p->sampler, st->bpf);
 }
@@ -635,6 +643,8 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		p->opts.max_windows = 16;
 	if (!p->opts.max_processes)
 		p->opts.max_processes = 16384;
+	if (!p->opts.unwind_max_bytes)
+		p->opts.unwind_max_bytes = 128u << 20;
 	p->epfd = p->wakefd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->done_cond, NULL);
@@ -656,12 +666,36 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	sa.target_tgid = p->opts.target_tgid;
 	sa.user_stacks = true;
 	sa.kernel_stacks = p->opts.kernel_stacks;
+	if (p->opts.unwind != UNWIND_MODE_FP) {
+		sa.dwarf = sampler__has_bpf_loop();
+		if (!sa.dwarf && p->opts.unwind == UNWIND_MODE_DWARF) {
+			log_error("DWARF unwinding needs the bpf_loop helper (Linux 5.17+), "
+				  "which this kernel lacks; use --unwind fp");
+			err = -EOPNOTSUPP;
+			goto fail;
+		}
+		if (!sa.dwarf)
+			log_warn("this kernel lacks bpf_loop (Linux 5.17+): unwinding user stacks "
+				 "with frame pointers only");
+	}
+	sa.unwind_max_bytes = p->opts.unwind_max_bytes;
+	sa.max_processes = (uint32_t)p->opts.max_processes;
 	sa.drain_interval_ms = p->opts.drain_interval_ms;
 	sa.on_event = on_event;
 	sa.event_ctx = p;
 	err = sampler__new(&sa, &p->sampler);
 	if (err)
 		goto fail;
+	if (sa.dwarf) {
+		struct unwinder_opts uo = { .proc_root = p->opts.proc_root,
+					    .max_bytes = p->opts.unwind_max_bytes };
+		struct unwinder_maps um;
+
+		sampler__unwind_maps(p->sampler, &um);
+		err = unwinder__new(&um, &uo, &p->unwinder);
+		if (err)
+			goto fail;
+	}
 
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -695,6 +729,7 @@ void profiler__free(struct profiler *p)
 	while (p->windows)
 		window__close(p->windows);
 	sampler__free(p->sampler);
+	unwinder__free(p->unwinder);
 	u64map_foreach(&p->procs, i)
 		proc_entry_free((struct proc_entry *)(uintptr_t)p->procs.values[i]);
 	u64map_release(&p->procs);

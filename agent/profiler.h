@@ -39,10 +39,17 @@
 
 #include "agent/pprof.h"
 #include "bpf/profile.h"
+#include "agent/unwinder.h"
 #include "symbolize/symbolizer.h"
 
 struct profiler;
 struct window;
+
+enum unwind_mode {
+	UNWIND_MODE_AUTO = 0, /* DWARF where the kernel allows, else frame pointers */
+	UNWIND_MODE_FP,
+	UNWIND_MODE_DWARF,    /* fail to start without DWARF support */
+};
 
 struct profiler_opts {
 	uint32_t frequency;         /* Hz, default 99 */
@@ -52,6 +59,8 @@ struct profiler_opts {
 	const char *proc_root;      /* default "/proc" */
 	size_t max_windows;         /* concurrently open windows, default 16 */
 	size_t max_processes;       /* tracked processes, default 16384 */
+	enum unwind_mode unwind;
+	size_t unwind_max_bytes;    /* kernel memory for unwind tables, default 128 MiB */
 };
 
 struct window_opts {
@@ -68,6 +77,8 @@ struct profiler_stats {
 	size_t windows, max_windows;
 	uint32_t frequency, ncpus;
 	struct symbolizer_stats sym;
+	bool dwarf;                 /* DWARF unwinding active */
+	struct unwinder_stats unwind;
 };
 
 int profiler__new(const struct profiler_opts *opts, struct profiler **out);

@@ -10,6 +10,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/unwinder.h"
+#include "unwind/unwind_abi.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
@@ -71,20 +73,26 @@ int sampler__parse_cpu_list(const char *text, int *cpus, int max)
 	return n;
 }
 
+/* libbpf's messages (the verifier log among them, thousands of lines)
+ * go to the agent's log one line at a time. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
-	size_t n;
+	char *text = NULL, *line, *save = NULL;
 
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && line[n - 1] == '\n')
-		line[--n] = 0;
-	/* libbpf prefixes most messages itself */
-	if (level == LIBBPF_WARN)
-		log_warn("%s%s", strncmp(line, "libbpf: ", 8) ? "libbpf: " : "", line);
-	else
-		log_debug("%s%s", strncmp(line, "libbpf: ", 8) ? "libbpf: " : "", line);
+	if (level != LIBBPF_WARN && log_get_level() < LOG_LEVEL_DEBUG)
+		return 0;
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		/* libbpf prefixes most messages itself */
+		const char *prefix = strncmp(line, "libbpf: ", 8) ? "libbpf: " : "";
+
+		if (level == LIBBPF_WARN)
+			log_warn("%s%s", prefix, line);
+		else
+			log_debug("%s%s", prefix, line);
+	}
+	free(text);
 	return 0;
 }
 
@@ -196,6 +204,7 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	s->skel->rodata->target_tgid = opts->target_tgid;
 	s->skel->rodata->want_user = opts->user_stacks;
 	s->skel->rodata->want_kernel = opts->kernel_stacks;
+	s->skel->rodata->dwarf_unwinding = opts->dwarf;
 
 	/* A generation holds at most one drain interval of samples (two,
 	 * if a drain is late): size the maps from CPUs x frequency. They
@@ -207,6 +216,27 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	bpf_map__set_max_entries(s->skel->maps.stacks0, clamp_entries(per_drain * 2, 8192, 1u << 21));
 	bpf_map__set_max_entries(s->skel->maps.stacks1, clamp_entries(per_drain * 2, 8192, 1u << 21));
 
+	if (opts->dwarf) {
+		size_t chunks = MAX(opts->unwind_max_bytes, (size_t)1 << 20) /
+				sizeof(struct unwind_chunk);
+
+		/* hash maps without preallocation: bounds, not costs */
+		bpf_map__set_max_entries(s->skel->maps.unwind_chunks,
+					 (uint32_t)MIN(chunks + chunks / 4 + 64, (size_t)1 << 24));
+		bpf_map__set_max_entries(s->skel->maps.unwind_index,
+					 (uint32_t)MIN(chunks / 64 + 256, (size_t)1 << 20));
+		bpf_map__set_max_entries(s->skel->maps.unwind_info,
+					 (uint32_t)MIN(chunks + 1024, (size_t)1 << 20));
+		bpf_map__set_max_entries(s->skel->maps.proc_unwind,
+					 MAX(opts->max_processes, (uint32_t)64));
+	} else {
+		/* the unwinder is dead code: keep its maps minimal */
+		bpf_map__set_max_entries(s->skel->maps.unwind_chunks, 1);
+		bpf_map__set_max_entries(s->skel->maps.unwind_index, 1);
+		bpf_map__set_max_entries(s->skel->maps.unwind_info, 1);
+		bpf_map__set_max_entries(s->skel->maps.proc_unwind, 1);
+		bpf_map__set_max_entries(s->skel->maps.unwind_rules, 1);
+	}
 	err = profile_bpf__load(s->skel);
 	if (err) {
 		log_error("failed to load the BPF sampler: %s%s", strerror(-err),
@@ -275,6 +305,20 @@ int sampler__consume_events(struct sampler *s)
 unsigned sampler__ncpus(const struct sampler *s)
 {
 	return s->nlinks;
+}
+
+void sampler__unwind_maps(const struct sampler *s, struct unwinder_maps *maps)
+{
+	maps->proc_unwind = bpf_map__fd(s->skel->maps.proc_unwind);
+	maps->rules = bpf_map__fd(s->skel->maps.unwind_rules);
+	maps->info = bpf_map__fd(s->skel->maps.unwind_info);
+	maps->index = bpf_map__fd(s->skel->maps.unwind_index);
+	maps->chunks = bpf_map__fd(s->skel->maps.unwind_chunks);
+}
+
+bool sampler__has_bpf_loop(void)
+{
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL) == 1;
 }
 
 /* Makes the kernel wait for an RCU grace period: see rcu_sync in

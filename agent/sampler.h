@@ -12,11 +12,14 @@
  *                                  of the old generation to fn; -errno
  *   sampler__stats(s, out)         sum of per-CPU counters, PROFILE_STAT_MAX entries
  *   sampler__ncpus(s)              perf events attached
+ *   sampler__unwind_maps(s, &maps) fds of the DWARF unwinder's maps
+ *   sampler__has_bpf_loop()        feature probe: can DWARF mode load here
  */
 #ifndef BRASA_AGENT_SAMPLER_H
 #define BRASA_AGENT_SAMPLER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
 
@@ -34,6 +37,9 @@ struct sampler_opts {
 	uint32_t frequency;       /* Hz, per CPU */
 	uint32_t target_tgid;     /* 0: every process */
 	bool user_stacks, kernel_stacks;
+	bool dwarf;               /* load the DWARF unwinder (needs bpf_loop) */
+	size_t unwind_max_bytes;  /* sizes the unwind-table maps */
+	uint32_t max_processes;   /* sizes the per-process unwind map */
 	uint32_t drain_interval_ms; /* sizes the maps: samples per drain */
 	sampler_event_fn on_event;
 	void *event_ctx;
@@ -46,6 +52,9 @@ int sampler__consume_events(struct sampler *s);
 int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
 int sampler__stats(const struct sampler *s, uint64_t out[PROFILE_STAT_MAX]);
 unsigned sampler__ncpus(const struct sampler *s);
+struct unwinder_maps;
+void sampler__unwind_maps(const struct sampler *s, struct unwinder_maps *maps);
+bool sampler__has_bpf_loop(void);
 
 /* Online CPUs from a /sys/devices/system/cpu/online style list ("0-3,8").
  * Fills cpus (up to max), returns the count or -EINVAL. */

@@ -21,6 +21,9 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 target_tgid = 0; /* 0: every process */
 const volatile bool want_user = true;
 const volatile bool want_kernel = true;
+/* DWARF unwinding (needs bpf_loop, 5.17+). False: the verifier drops the
+ * unwinder as dead code, so the program loads on older kernels. */
+const volatile bool dwarf_unwinding = false;
 
 /* Flipped by user space between drains. */
 __u32 generation = 0;
@@ -113,6 +116,8 @@ static __always_inline void stat_inc(__u32 idx)
 	if (v)
 		*v += 1; /* per-CPU: no atomics needed */
 }
+
+#include "unwind_user.bpf.h"
 
 static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 image, __u32 old)
 {
@@ -249,19 +254,21 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
 {
 	__u32 zero = 0;
 	struct sample_stacks *ss;
+	__u64 cs;
 
 	ss = bpf_map_lookup_elem(&scratch, &zero);
 	if (!ss)
 		return;
-	if (want_user && get_stack(ctx, &ss->user, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
-				   &key->flags, SAMPLE_F_USTACK_TRUNCATED))
+	/* The mode the sample interrupted: user mode has no kernel stack, so
+	 * the kernel-stack call (and the buffer it would clear) is skipped.
+	 * The context only allows full-width loads of registers, hence
+	 * volatile (clang would narrow "cs & 3" to a 2-byte load). */
+	cs = *(volatile __u64 *)&ctx->regs.cs;
+	if (want_user &&
+	    ((dwarf_unwinding && unwind_user(ctx, cs, key, &ss->user, &key->flags)) ||
+	     get_stack(ctx, &ss->user, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
+		       &key->flags, SAMPLE_F_USTACK_TRUNCATED)))
 		key->ustack = stack_hash(&ss->user);
-	/* A sample that interrupted user mode has no kernel stack: skip the
-	 * helper call (and the buffer it would clear) altogether. The
-	 * context only allows full-width loads of registers, hence volatile
-	 * (clang would narrow "cs & 3" to a 2-byte load). */
-	__u64 cs = *(volatile __u64 *)&ctx->regs.cs;
-
 	if (want_kernel && !(cs & 3) &&
 	    get_stack(ctx, &ss->kernel, 0, PROFILE_STAT_KSTACK_ERROR,
 		      &key->flags, SAMPLE_F_KSTACK_TRUNCATED))

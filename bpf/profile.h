@@ -59,7 +59,39 @@ enum profile_stat {
 	PROFILE_STAT_KSTACK_ERROR,     /* bpf_get_stack(kernel) failed */
 	PROFILE_STAT_EVENTS_LOST,      /* ring buffer full: event lost */
 	PROFILE_STAT_KNOWN_FULL,       /* known-process map full */
+	/* How DWARF-unwound user stacks ended (one per sample): */
+	PROFILE_STAT_UNWIND_COMPLETE,  /* reached the outermost frame by tables */
+	PROFILE_STAT_UNWIND_MIXED,     /* complete, some frames by frame pointers */
+	PROFILE_STAT_UNWIND_FP_END,    /* a frame-pointer step (no table) ended it */
+	PROFILE_STAT_UNWIND_UNSUPPORTED, /* a rule the unwinder cannot apply */
+	PROFILE_STAT_UNWIND_READ_FAULT,  /* user stack memory unreadable */
+	PROFILE_STAT_UNWIND_TRUNCATED,   /* hit the depth limit */
 	PROFILE_STAT_MAX,
+};
+
+/* Per-process unwinding data, loaded by user space (agent/unwinder.c):
+ * the executable mappings of one image of a process, sorted by start,
+ * unused slots with start = PROFILE_PROC_MAP_PAD so a fixed-step search
+ * needs no count. The pad is above every user address and below 2^63,
+ * which the branch-free comparison of the search relies on. */
+#define PROFILE_PROC_MAPS_LOG2 8
+#define PROFILE_PROC_MAPS_MAX (1u << PROFILE_PROC_MAPS_LOG2)
+#define PROFILE_PROC_MAP_PAD 0x7fffffffffffffffull
+
+struct proc_unwind_key {
+	__u32 tgid;
+	__u32 image;
+};
+
+struct proc_map_entry {
+	__u64 start, end; /* [start, end) in the process */
+	__u64 bias;       /* pc - bias = ELF vaddr */
+	__u32 table_id;   /* 0: no table (use frame pointers) */
+	__u32 pad;
+};
+
+struct proc_unwind {
+	struct proc_map_entry maps[PROFILE_PROC_MAPS_MAX];
 };
 
 #endif

@@ -157,7 +157,7 @@ CHAIN = ["main", "outer", "middle", "leaf"]
 
 
 def t_fp_chain_capture():
-    w = workload("fp_chain", 6)
+    w = workload("fp_chain", 9)
     try:
         time.sleep(0.3)
         out = os.path.join(TMP, "fp.folded")
@@ -310,7 +310,9 @@ def t_exec():
     one (a stale snapshot would give the new code the old names)."""
     out = os.path.join(TMP, "exec.folded")
     fp = os.path.join(WORKLOADS, "fp_chain")
-    w = workload("exec_after", fp, "1.2")
+    # the spin before the exec outlasts the capture's start-up (loading
+    # and verifying the BPF programs)
+    w = workload("exec_after", "1.6", fp, "1.2")
     capture("--seconds", "3", "--pid", str(w.pid), "--format", "folded", "-o", out)
     w.wait()
     stacks = parse_folded(open(out).read())

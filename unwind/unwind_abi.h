@@ -34,7 +34,9 @@
 #ifndef BRASA_UNWIND_UNWIND_ABI_H
 #define BRASA_UNWIND_UNWIND_ABI_H
 
+#ifndef __VMLINUX_H__ /* user space; BPF gets these from vmlinux.h */
 #include <linux/types.h>
+#endif
 
 enum unwind_cfa_kind {
 	UNWIND_CFA_NONE = 0,

@@ -1,7 +1,8 @@
-/* Workload that spins 0.6 s in spin_before_exec, then execs the program
- * named in argv[1] (with the rest of the arguments) in the same process:
- * the agent must symbolize each part against its own image. */
+/* Workload that spins argv[1] seconds in spin_before_exec, then execs the
+ * program named in argv[2] (with the rest of the arguments) in the same
+ * process: the agent must symbolize each part against its own image. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "workload.h"
@@ -17,12 +18,12 @@ NOINLINE void spin_before_exec(double until)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: exec_after PROGRAM [ARGS...]\n");
+	if (argc < 3) {
+		fprintf(stderr, "usage: exec_after SECONDS PROGRAM [ARGS...]\n");
 		return 2;
 	}
-	spin_before_exec(seconds_now() + 0.6);
-	execv(argv[1], argv + 1);
+	spin_before_exec(seconds_now() + strtod(argv[1], NULL));
+	execv(argv[2], argv + 2);
 	perror("execv");
 	return 1;
 }

@@ -1,0 +1,321 @@
+/* DWARF user-stack unwinder, included by profile.bpf.c.
+ *
+ * Walks a user stack with the compact tables of unwind/unwind_abi.h that
+ * user space loads for the executables of a process (keyed by the
+ * process's image, so an exec never sees its predecessor's mappings).
+ * Per frame: find the mapping of pc in the process's sorted mapping table,
+ * find the row in the executable's table, apply the rule. A pc no table
+ * covers (JIT code, binaries without CFI) takes one frame-pointer step.
+ * Runs under bpf_loop, one iteration a frame, at most PROFILE_MAX_DEPTH.
+ *
+ * All searches are fixed-step binary searches over power-of-two arrays
+ * padded with values larger than any key, which the verifier accepts
+ * without bounds gymnastics and which cost the same for every pc. */
+#ifndef BRASA_BPF_UNWIND_USER_BPF_H
+#define BRASA_BPF_UNWIND_USER_BPF_H
+
+#include "../unwind/unwind_abi.h"
+
+/* Sized at run time from the configured bound on table memory. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct proc_unwind_key);
+	__type(value, struct proc_unwind);
+} proc_unwind SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct unwind_rule);
+} unwind_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct unwind_table_info);
+} unwind_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct unwind_chunk_key);
+	__type(value, struct unwind_index_page);
+} unwind_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct unwind_chunk_key);
+	__type(value, struct unwind_chunk);
+} unwind_chunks SEC(".maps");
+
+struct user_unwind_state {
+	__u64 pc, sp, bp;
+	struct stack_trace *out;
+	const struct proc_unwind *maps;
+	__u32 stop;   /* PROFILE_STAT_UNWIND_* reason, or 0 */
+	/* some frame had no table: a flag, not a count, because the verifier
+	 * checks bpf_loop callbacks until their state converges, and a
+	 * counter would be a new state on every iteration */
+	bool used_fp;
+	bool caller;  /* pc is a return address: look up pc - 1 */
+	bool done;    /* the stack ended properly */
+};
+
+/* 1 when a <= b, computed without a branch: a branch per search step
+ * would give the verifier 2^steps paths to explore. */
+static __always_inline __u32 le_bit(__u64 a, __u64 b)
+{
+	return (__u32)(1 - ((b - a) >> 63));
+}
+
+/* Largest i with a[i] <= key over a power-of-two array of 2^log2 u32
+ * (0 if none: callers check a[0] themselves). */
+#define FIXED_SEARCH(a, log2, key)                                            \
+	({                                                                    \
+		__u32 _i = 0;                                                 \
+		for (int _s = (log2) - 1; _s >= 0; _s--) {                    \
+			__u32 _j = (_i + (1u << _s)) & ((1u << (log2)) - 1);  \
+			_i += le_bit((a)[_j], (key)) << _s;                   \
+		}                                                             \
+		_i & ((1u << (log2)) - 1);                                    \
+	})
+
+/* The entry of the mapping containing pc, or NULL. Mapping addresses are
+ * user addresses (< 2^47), so the 64-bit difference trick holds. */
+static __always_inline const struct proc_map_entry *
+find_mapping(const struct proc_unwind *pm, __u64 pc)
+{
+	__u32 i = 0;
+
+	for (int s = PROFILE_PROC_MAPS_LOG2 - 1; s >= 0; s--) {
+		__u32 j = (i + (1u << s)) & (PROFILE_PROC_MAPS_MAX - 1);
+
+		i += le_bit(pm->maps[j].start, pc) << s;
+	}
+	i &= PROFILE_PROC_MAPS_MAX - 1;
+	if (pm->maps[i].start > pc || pc >= pm->maps[i].end)
+		return NULL;
+	return &pm->maps[i];
+}
+
+/* The rule id covering the ELF address vaddr in a table, or
+ * UNWIND_RULE_NONE. */
+static __always_inline __u16 find_rule(__u32 table_id, __u64 vaddr)
+{
+	struct unwind_chunk_key ck = { .table_id = table_id };
+	const struct unwind_table_info *info;
+	const struct unwind_chunk *chunk;
+	__u32 top, row, off;
+
+	info = bpf_map_lookup_elem(&unwind_info, &table_id);
+	if (!info || !info->chunk_count || vaddr < info->base_vaddr ||
+	    vaddr - info->base_vaddr >= UNWIND_PC_PAD)
+		return UNWIND_RULE_NONE;
+	off = (__u32)(vaddr - info->base_vaddr);
+	if (off < info->first_pc[0])
+		return UNWIND_RULE_NONE;
+	top = FIXED_SEARCH(info->first_pc, UNWIND_INLINE_INDEX_LOG2, off);
+	if (info->index_pages) {
+		const struct unwind_index_page *page;
+
+		ck.index = top;
+		page = bpf_map_lookup_elem(&unwind_index, &ck);
+		if (!page)
+			return UNWIND_RULE_NONE;
+		ck.index = top * UNWIND_INDEX_PAGE_ENTRIES +
+			   FIXED_SEARCH(page->first_pc, UNWIND_INDEX_PAGE_LOG2, off);
+	} else {
+		ck.index = top;
+	}
+	chunk = bpf_map_lookup_elem(&unwind_chunks, &ck);
+	if (!chunk)
+		return UNWIND_RULE_NONE;
+	row = FIXED_SEARCH(chunk->pc, UNWIND_CHUNK_ROWS_LOG2, off);
+	if (chunk->pc[row] > off)
+		return UNWIND_RULE_NONE;
+	return chunk->rule[row];
+}
+
+static __always_inline int read_user_u64(__u64 addr, __u64 *out)
+{
+	return bpf_probe_read_user(out, sizeof(*out), (const void *)addr);
+}
+
+/* One frame-pointer step: the caller's frame from the saved rbp chain.
+ * The return address is kept even when the saved rbp looks wrong (code
+ * without frame pointers reuses rbp): the next step may not need rbp at
+ * all, since a table-covered caller unwinds from rsp. */
+static __always_inline bool fp_step(struct user_unwind_state *st)
+{
+	__u64 next_bp, ra;
+
+	if (!st->bp || st->bp & 7 || st->bp < st->sp || read_user_u64(st->bp, &next_bp) ||
+	    read_user_u64(st->bp + 8, &ra)) {
+		st->stop = PROFILE_STAT_UNWIND_FP_END;
+		return false;
+	}
+	st->sp = st->bp + 16;
+	st->bp = next_bp;
+	st->pc = ra;
+	st->caller = true;
+	return true;
+}
+
+/* Offsets in the rt_sigframe at the signal trampoline's rsp (pretcode
+ * already popped): uc_mcontext starts 40 bytes into the ucontext. */
+#define SIGFRAME_BP 120
+#define SIGFRAME_SP 160
+#define SIGFRAME_IP 168
+
+static __always_inline bool dwarf_step(struct user_unwind_state *st, const struct unwind_rule *r)
+{
+	__u64 cfa, ra, bp;
+
+	switch (r->cfa_kind) {
+	case UNWIND_CFA_RSP:
+		cfa = st->sp + (__s64)r->cfa_offset;
+		break;
+	case UNWIND_CFA_RBP:
+		cfa = st->bp + (__s64)r->cfa_offset;
+		break;
+	case UNWIND_CFA_PLT:
+		cfa = st->sp + (__s64)r->cfa_offset + ((st->pc & 15) >= r->plt_threshold ? 8 : 0);
+		break;
+	case UNWIND_CFA_END:
+		st->done = true;
+		return false;
+	case UNWIND_CFA_SIGNAL:
+		if (read_user_u64(st->sp + SIGFRAME_BP, &bp) ||
+		    read_user_u64(st->sp + SIGFRAME_SP, &cfa) ||
+		    read_user_u64(st->sp + SIGFRAME_IP, &ra)) {
+			st->stop = PROFILE_STAT_UNWIND_READ_FAULT;
+			return false;
+		}
+		st->bp = bp;
+		st->sp = cfa;
+		st->pc = ra;
+		st->caller = false; /* an interrupted instruction, not a call */
+		return true;
+	default:
+		st->stop = PROFILE_STAT_UNWIND_UNSUPPORTED;
+		return false;
+	}
+	if (read_user_u64(cfa - 8, &ra)) {
+		st->stop = PROFILE_STAT_UNWIND_READ_FAULT;
+		return false;
+	}
+	if (r->rbp_kind == UNWIND_RBP_CFA_OFFSET) {
+		if (read_user_u64(cfa + (__s64)r->rbp_offset, &bp)) {
+			st->stop = PROFILE_STAT_UNWIND_READ_FAULT;
+			return false;
+		}
+		st->bp = bp;
+	}
+	st->sp = cfa;
+	st->pc = ra;
+	st->caller = true;
+	return true;
+}
+
+static long unwind_frame(__u32 index, void *ctx)
+{
+	struct user_unwind_state *st = ctx;
+	const struct proc_map_entry *m;
+	const struct unwind_rule *r;
+	struct stack_trace *out = st->out;
+	__u32 rule_id, key, n;
+	__u64 lookup_pc;
+
+	(void)index;
+	if (!st->pc) {
+		st->done = true;
+		return 1;
+	}
+	if (!out)
+		return 1;
+	n = out->len;
+	if (n >= PROFILE_MAX_DEPTH) {
+		st->stop = PROFILE_STAT_UNWIND_TRUNCATED;
+		return 1;
+	}
+	out->ips[n] = st->pc;
+	out->len = n + 1;
+
+	lookup_pc = st->caller ? st->pc - 1 : st->pc;
+	m = st->maps ? find_mapping(st->maps, lookup_pc) : NULL;
+	if (!m || !m->table_id) {
+		/* JIT, anonymous or table-less code: frame pointers */
+		st->used_fp = true;
+		return fp_step(st) ? 0 : 1;
+	}
+	rule_id = find_rule(m->table_id, lookup_pc - m->bias);
+	if (rule_id == UNWIND_RULE_NONE) {
+		st->used_fp = true;
+		return fp_step(st) ? 0 : 1;
+	}
+	key = rule_id;
+	r = bpf_map_lookup_elem(&unwind_rules, &key);
+	if (!r) {
+		st->stop = PROFILE_STAT_UNWIND_UNSUPPORTED;
+		return 1;
+	}
+	return dwarf_step(st, r) ? 0 : 1;
+}
+
+/* Unwinds the user stack of the current sample with the tables of its
+ * process into out. False when the process has no tables loaded (yet):
+ * the caller falls back to frame pointers. */
+static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 cs,
+					const struct sample_key *key, struct stack_trace *out,
+					__u32 *key_flags)
+{
+	struct proc_unwind_key pk = { .tgid = key->tgid, .image = key->image };
+	struct user_unwind_state st = {};
+	const struct proc_unwind *pm;
+
+	pm = bpf_map_lookup_elem(&proc_unwind, &pk);
+	if (!pm)
+		return false;
+	if (cs & 3) {
+		/* interrupted user mode: the sample's own registers. The
+		 * context allows only full-width loads, hence volatile. */
+		st.pc = *(volatile __u64 *)&ctx->regs.ip;
+		st.sp = *(volatile __u64 *)&ctx->regs.sp;
+		st.bp = *(volatile __u64 *)&ctx->regs.bp;
+	} else {
+		/* in the kernel on behalf of the process: start from the
+		 * user registers saved at kernel entry */
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+		if (!regs)
+			return false;
+		st.pc = BPF_CORE_READ(regs, ip);
+		st.sp = BPF_CORE_READ(regs, sp);
+		st.bp = BPF_CORE_READ(regs, bp);
+		if (!st.pc)
+			return false; /* a kernel thread */
+	}
+	out->len = 0;
+	st.out = out;
+	st.maps = pm;
+	bpf_loop(PROFILE_MAX_DEPTH, unwind_frame, &st, 0);
+	if (st.done)
+		stat_inc(st.used_fp ? PROFILE_STAT_UNWIND_MIXED : PROFILE_STAT_UNWIND_COMPLETE);
+	else if (st.stop)
+		stat_inc(st.stop);
+	else
+		stat_inc(PROFILE_STAT_UNWIND_TRUNCATED);
+	if (!st.done && st.stop != PROFILE_STAT_UNWIND_FP_END)
+		*key_flags |= SAMPLE_F_USTACK_TRUNCATED;
+	return out->len > 0;
+}
+
+#endif
