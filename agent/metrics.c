@@ -139,7 +139,7 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 		  "Samples recorded by the BPF sampler and read from its count maps.",
 		  (double)st->samples_drained },
 		{ "brasa_processes", "gauge",
-		  "Processes tracked with a mapping snapshot.", (double)st->processes },
+		  "Process images tracked (with or without a readable mapping snapshot).", (double)st->processes },
 		{ "brasa_processes_max", "gauge",
 		  "Bound on tracked processes.", (double)st->max_processes },
 		{ "brasa_processes_dropped_total", "counter",

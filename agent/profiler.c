@@ -32,6 +32,7 @@ struct proc_entry {
 	uint64_t refresh_drain;     /* drain of the last re-snapshot */
 	unsigned refreshes;
 	int pid;
+	uint32_t image;
 	char comm[PROFILE_COMM_LEN]; /* process name, "" if unreadable */
 };
 
@@ -40,13 +41,15 @@ struct window {
 	struct window_opts o;
 	struct pprof *pprof;
 	bool started, done;
+	bool cut_short; /* ended early by finish_window or shutdown */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
 	struct window *next;
 };
 
 /* A snapshot taken at exec or at a process's first sample may predate
- * the libraries ld.so (or dlopen) maps later. An address outside every
- * mapping re-reads the mappings: at once the first time, then at most
+ * the libraries ld.so (or dlopen) maps later. A leaf pc outside every
+ * mapping re-reads the mappings (and the unwind tables) at the next drain;
+ * a caller address outside them at once the first time, then at most
  * every REFRESH_DRAINS drains, because broken frame-pointer chains also
  * produce such addresses and must not make us re-read /proc every drain. */
 #define REFRESH_DRAINS 10
@@ -151,6 +154,7 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 	if (!e)
 		return NULL;
 	e->pid = (int)tgid;
+	e->image = image;
 	e->uid = ++p->next_uid;
 	e->last_drain = p->stats.drains;
 	read_comm(p, (int)tgid, e->comm);
@@ -204,12 +208,21 @@ static void refresh_if_unmapped(struct profiler *p, struct proc_entry *e,
 	struct sym_ref ref;
 	bool unmapped = false;
 
-	if (!e || !e->snap || !ustack)
+	if (!e || !e->snap || !ustack || !ustack->len)
 		return;
-	if (e->refreshes && p->stats.drains - e->refresh_drain < REFRESH_DRAINS)
-		return;
-	for (uint32_t i = 0; i < ustack->len && i < PROFILE_MAX_DEPTH && !unmapped; i++)
-		unmapped = proc_snapshot__resolve(e->snap, ustack->ips[i], &ref) != 0;
+	if (proc_snapshot__resolve(e->snap, ustack->ips[0], &ref) != 0) {
+		/* The leaf pc is always a real one: a library mapped since
+		 * the snapshot (dlopen). Re-read at most once a drain, so new
+		 * code gets its tables within one drain interval. */
+		if (e->refreshes && e->refresh_drain == p->stats.drains)
+			return;
+		unmapped = true;
+	} else {
+		if (e->refreshes && p->stats.drains - e->refresh_drain < REFRESH_DRAINS)
+			return;
+		for (uint32_t i = 1; i < ustack->len && i < PROFILE_MAX_DEPTH && !unmapped; i++)
+			unmapped = proc_snapshot__resolve(e->snap, ustack->ips[i], &ref) != 0;
+	}
 	if (!unmapped)
 		return;
 	e->refreshes++;
@@ -223,6 +236,8 @@ static void refresh_if_unmapped(struct profiler *p, struct proc_entry *e,
 	e->snap = fresh;
 	e->uid = ++p->next_uid; /* new mappings, new pprof mapping keys */
 	p->stats.snapshots_refreshed++;
+	if (p->unwinder)
+		unwinder__load_process(p->unwinder, (uint32_t)e->pid, e->image);
 }
 
 static void resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, bool caller,
@@ -420,8 +435,8 @@ static int drain(struct profiler *p)
 			start_window(w, mono);
 		else if (!w->done && mono + 1000000 >= w->end_ns) {
 			w->done = true;
-			/* ended early (Ctrl-C, shutdown): say what it covers */
-			if (mono < w->start_ns + (uint64_t)w->o.seconds * 1000000000ull)
+			/* ended early (Ctrl-C): say what it covers */
+			if (w->cut_short)
 				pprof__set_duration(w->pprof, (int64_t)(mono - w->start_ns));
 		}
 	}
@@ -430,7 +445,8 @@ static int drain(struct profiler *p)
 	forget_dead(p);
 	pthread_mutex_unlock(&p->lock);
 	p->next_drain_ns = mono + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
-	__atomic_store_n(&p->last_drain_ns, mono, __ATOMIC_RELAXED);
+	if (!err)
+		__atomic_store_n(&p->last_drain_ns, mono, __ATOMIC_RELAXED);
 	return err;
 }
 
@@ -580,8 +596,10 @@ void window__close(struct window *w)
 void profiler__finish_window(struct profiler *p, struct window *w)
 {
 	pthread_mutex_lock(&p->lock);
-	if (w->started)
+	if (w->started) {
 		w->end_ns = 0; /* due now: the next step drains and ends it */
+		w->cut_short = true;
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -657,7 +675,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		log_error("failed to create the symbolizer: %s", strerror(-err));
 		goto fail;
 	}
-	err = symbolizer__load_kernel(p->sym);
+	err = p->opts.kernel_stacks ? symbolizer__load_kernel(p->sym) : 0;
 	if (err)
 		log_warn("failed to load kernel symbols from /proc/kallsyms: %s%s, ignoring: "
 			 "kernel frames stay unsymbolized", strerror(-err),
