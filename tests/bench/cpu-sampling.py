@@ -328,7 +328,7 @@ def run_brasa_capture(args, tmpdir, spinner, xz_input):
         with Load(spinner, xz_input, args.seconds + 30), BpfStatsEnabled():
             status, ru, wall = run_child(
                 [args.brasa, "capture", "--seconds", str(args.seconds),
-                 "-o", str(out)], watcher=watcher)
+                 "--unwind", args.unwind, "-o", str(out)], watcher=watcher)
         progs = watcher.read()
     finally:
         watcher.close()
@@ -426,15 +426,16 @@ class BrasaDaemon:
     """`brasa run --http-address 127.0.0.1:PORT`, its stderr to a file;
     killed on the way out if it was not stopped cleanly."""
 
-    def __init__(self, brasa, log_path):
-        self.brasa, self.log_path = brasa, log_path
+    def __init__(self, brasa, log_path, unwind="fp"):
+        self.brasa, self.log_path, self.unwind = brasa, log_path, unwind
         self.port = free_port()
         self.proc = None
 
     def __enter__(self):
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [self.brasa, "run", "--http-address", f"127.0.0.1:{self.port}"],
+            [self.brasa, "run", "--http-address", f"127.0.0.1:{self.port}",
+             "--unwind", self.unwind],
             stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
@@ -518,7 +519,7 @@ def run_brasa_daemon(args, tmpdir, spinner, xz_input):
     load_s = args.seconds + WARMUP_SECONDS + HEALTHZ_TIMEOUT_S + 30
     try:
         with Load(spinner, xz_input, load_s), BpfStatsEnabled(), \
-                BrasaDaemon(args.brasa, Path(tmpdir) / "brasa-run.log") as d:
+                BrasaDaemon(args.brasa, Path(tmpdir) / "brasa-run.log", args.unwind) as d:
             t0 = time.monotonic()
             d.wait_healthy(watcher)
             startup_s = time.monotonic() - t0
@@ -832,6 +833,9 @@ def main():
                     "brasa run daemon during its measured window (disturbs "
                     "its figures); the report goes to the temporary "
                     "directory, see --keep")
+    ap.add_argument("--unwind", default="fp", choices=["fp", "dwarf", "auto"],
+                    help="brasa's user-stack unwinding (default fp: like for like with "
+                         "perf record -g; tests/bench/unwinding.py compares the modes)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
     args = ap.parse_args()
