@@ -408,6 +408,7 @@ static enum MHD_Result serve_root_index(struct MHD_Connection *conn)
 			  "/debug/pprof/profile?seconds=N[&pid=P]  CPU profile "
 			  "(gzipped pprof, for go tool pprof)\n"
 			  "/debug/pprof/                           pprof index\n"
+			  "/debug/pprof/symbol                     symbol lookups (for go tool pprof)\n"
 			  "/metrics                                Prometheus metrics\n"
 			  "/healthz                                liveness check\n");
 }

@@ -30,6 +30,7 @@ struct proc_entry {
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
 	uint64_t last_drain;        /* last drain that carried its samples */
 	uint64_t refresh_drain;     /* drain of the last re-snapshot */
+	uint64_t reload_ns;         /* last unwind reload for an uncovered pc */
 	unsigned refreshes;
 	int pid;
 	uint32_t image;
@@ -180,6 +181,27 @@ static void expire_image(struct profiler *p, uint32_t tgid, uint32_t image)
 		((struct proc_entry *)(uintptr_t)v)->exit_drain = p->stats.drains + 1;
 }
 
+/* New code in a process (a library just mapped): reload its mappings and
+ * unwind tables now, not at the next drain, at most every
+ * UNCOVERED_RELOAD_NS per process (the sampler keeps reporting until the
+ * tables are in). */
+#define UNCOVERED_RELOAD_NS 100000000ull
+
+static void reload_uncovered(struct profiler *p, uint32_t tgid, uint32_t image)
+{
+	struct proc_entry *e;
+	uint64_t v, now = now_ns(CLOCK_MONOTONIC);
+
+	if (!p->unwinder || !u64map_get(&p->procs, proc_key(tgid, image), &v))
+		return;
+	e = (struct proc_entry *)(uintptr_t)v;
+	if (now - e->reload_ns < UNCOVERED_RELOAD_NS)
+		return;
+	e->reload_ns = now;
+	unwinder__load_process(p->unwinder, tgid, image);
+	p->stats.uncovered_reloads++;
+}
+
 static void on_event(void *ctx, const struct profile_event *ev)
 {
 	struct profiler *p = ctx;
@@ -195,6 +217,9 @@ static void on_event(void *ctx, const struct profile_event *ev)
 		break;
 	case PROFILE_EVENT_EXIT:
 		expire_image(p, ev->tgid, ev->image);
+		break;
+	case PROFILE_EVENT_UNCOVERED:
+		reload_uncovered(p, ev->tgid, ev->image);
 		break;
 	default:
 		break;
@@ -351,8 +376,10 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 
 	if (u64map_get(&p->procs, proc_key(key->tgid, key->image), &v))
 		e = (struct proc_entry *)(uintptr_t)v;
-	else
-		e = track_process(p, key->tgid, key->image);
+	else if ((e = track_process(p, key->tgid, key->image)) && p->unwinder)
+		/* its new-process event was lost (or it was forgotten): the
+		 * sampler needs its tables as much as we need its snapshot */
+		unwinder__load_process(p->unwinder, key->tgid, key->image);
 	if (e)
 		e->last_drain = p->stats.drains + 1;
 	/* a process we could not read keeps its thread's name */

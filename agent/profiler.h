@@ -72,6 +72,7 @@ struct profiler_stats {
 	uint64_t bpf[PROFILE_STAT_MAX];
 	uint64_t drains, samples_drained, processes, snapshots_failed;
 	uint64_t snapshots_refreshed; /* re-read after an address outside every mapping */
+	uint64_t uncovered_reloads;   /* unwind tables reloaded for new code */
 	uint64_t processes_dropped; /* table full */
 	size_t max_processes;
 	size_t windows, max_windows;

@@ -236,6 +236,9 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 		bpf_map__set_max_entries(s->skel->maps.unwind_info, 1);
 		bpf_map__set_max_entries(s->skel->maps.proc_unwind, 1);
 		bpf_map__set_max_entries(s->skel->maps.unwind_rules, 1);
+		/* LRU maps are preallocated and want an entry per CPU */
+		bpf_map__set_max_entries(s->skel->maps.frame_cache,
+					 (uint32_t)MAX(s->ncpus_possible, 1));
 	}
 	err = profile_bpf__load(s->skel);
 	if (err) {

@@ -117,7 +117,6 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1; /* per-CPU: no atomics needed */
 }
 
-#include "unwind_user.bpf.h"
 
 static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 image, __u32 old)
 {
@@ -134,6 +133,8 @@ static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 image, __u3
 	e->old_image = old;
 	bpf_ringbuf_submit(e, 0);
 }
+
+#include "unwind_user.bpf.h"
 
 /* FNV-1a over the frames, with a final mix; never returns 0 (0 means "no
  * stack" in sample_key). */

@@ -27,7 +27,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 16384);
+	__uint(max_entries, UNWIND_RULES_MAX); /* 768 KiB: every id user space can give */
 	__type(key, __u32);
 	__type(value, struct unwind_rule);
 } unwind_rules SEC(".maps");
@@ -56,8 +56,27 @@ struct {
 	__type(value, struct unwind_chunk);
 } unwind_chunks SEC(".maps");
 
+/* Rules of recently unwound pcs: a hot loop's frames skip the mapping,
+ * index and chunk searches (a dozen cold cache lines each) for one hash
+ * lookup. Only found rules are kept: a pc without one may gain a table
+ * once its library's mappings are loaded. Shared by all CPUs: an element
+ * a BPF program adds to a per-CPU map is zero on every other CPU. */
+struct frame_cache_key {
+	__u32 tgid;
+	__u32 image;
+	__u64 pc;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct frame_cache_key);
+	__type(value, struct unwind_rule);
+} frame_cache SEC(".maps");
+
 struct user_unwind_state {
 	__u64 pc, sp, bp;
+	__u32 tgid, image;
 	struct stack_trace *out;
 	const struct proc_unwind *maps;
 	__u32 stop;   /* PROFILE_STAT_UNWIND_* reason, or 0 */
@@ -65,6 +84,7 @@ struct user_unwind_state {
 	 * checks bpf_loop callbacks until their state converges, and a
 	 * counter would be a new state on every iteration */
 	bool used_fp;
+	bool leaf_uncovered; /* the first pc is in no loaded mapping */
 	bool caller;  /* pc is a return address: look up pc - 1 */
 	bool done;    /* the stack ended properly */
 };
@@ -231,6 +251,7 @@ static long unwind_frame(__u32 index, void *ctx)
 	const struct proc_map_entry *m;
 	const struct unwind_rule *r;
 	struct stack_trace *out = st->out;
+	struct frame_cache_key ck;
 	__u32 rule_id, key, n;
 	__u64 lookup_pc;
 
@@ -250,7 +271,15 @@ static long unwind_frame(__u32 index, void *ctx)
 	out->len = n + 1;
 
 	lookup_pc = st->caller ? st->pc - 1 : st->pc;
+	ck.tgid = st->tgid;
+	ck.image = st->image;
+	ck.pc = lookup_pc;
+	r = bpf_map_lookup_elem(&frame_cache, &ck);
+	if (r && r->cfa_kind != UNWIND_CFA_NONE)
+		return dwarf_step(st, r) ? 0 : 1;
 	m = st->maps ? find_mapping(st->maps, lookup_pc) : NULL;
+	if (!m && n == 0)
+		st->leaf_uncovered = true;
 	if (!m || !m->table_id) {
 		/* JIT, anonymous or table-less code: frame pointers */
 		st->used_fp = true;
@@ -267,6 +296,7 @@ static long unwind_frame(__u32 index, void *ctx)
 		st->stop = PROFILE_STAT_UNWIND_UNSUPPORTED;
 		return 1;
 	}
+	bpf_map_update_elem(&frame_cache, &ck, r, BPF_ANY);
 	return dwarf_step(st, r) ? 0 : 1;
 }
 
@@ -306,7 +336,12 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 c
 	out->len = 0;
 	st.out = out;
 	st.maps = pm;
+	st.tgid = key->tgid;
+	st.image = key->image;
 	bpf_loop(PROFILE_MAX_DEPTH, unwind_frame, &st, 0);
+	/* user space reloads the process's mappings (rate-limited there) */
+	if (st.leaf_uncovered)
+		emit_event(PROFILE_EVENT_UNCOVERED, key->tgid, key->image, 0);
 	if (st.done)
 		stat_inc(st.used_fp ? PROFILE_STAT_UNWIND_MIXED : PROFILE_STAT_UNWIND_COMPLETE);
 	else if (st.stop)
