@@ -147,6 +147,19 @@ static void object_key(Elf *elf, int fd, char *key, size_t len)
 		key[0] = 0;
 }
 
+/* The separate debug file of a build id, for its .debug_frame (code
+ * whose CFI was moved out of .eh_frame). -1 when there is none. */
+static int open_debug_file(const char *build_id)
+{
+	char path[PATH_MAX];
+
+	if (strlen(build_id) < 3 || strchr(build_id, ':'))
+		return -1; /* not a build id */
+	snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%.2s/%s.debug", build_id,
+		 build_id + 2);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 /* bias = process address - ELF vaddr, for the segment the mapping maps. */
 static int mapping_bias(Elf *elf, const struct procmaps_entry *m, uint64_t *bias)
 {
@@ -177,8 +190,8 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 	const struct unwind_table *cached;
 	struct unwind_table *t = NULL;
 	struct cfi_rows *rows = NULL;
-	_cleanup_close_ int fd = -1;
-	Elf *elf = NULL;
+	_cleanup_close_ int fd = -1, debug_fd = -1;
+	Elf *elf = NULL, *debug_elf = NULL;
 	uint32_t id = 0;
 	uint64_t t0;
 	int err;
@@ -208,7 +221,10 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 		goto out;
 	}
 	t0 = mono_ns();
-	err = cfi_rows__build(elf, NULL, &rows);
+	debug_fd = open_debug_file(key);
+	if (debug_fd >= 0)
+		debug_elf = elf_begin(debug_fd, ELF_C_READ_MMAP, NULL);
+	err = cfi_rows__build(elf, debug_elf, &rows);
 	if (!err)
 		err = unwind_table__build(rows, u->rules, &t);
 	if (!err)
@@ -235,6 +251,7 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 	u->stats.table_build_ns += mono_ns() - t0;
 out:
 	cfi_rows__free(rows);
+	elf_end(debug_elf);
 	elf_end(elf);
 	return id;
 }
