@@ -31,8 +31,11 @@ bool cli_have_bpf_privileges(void);
 int cli_parse_frequency(const char *s, uint32_t *hz);
 int cli_parse_log_level(const char *s);
 int cli_stop_signals_fd(void);
-/* "auto", "fp" or "dwarf" (enum unwind_mode); logs the error */
-int cli_parse_unwind(const char *s, int *mode);
+/* The sampling options of capture and run, by getopt code: 'F'
+ * --frequency, 'K' --no-kernel, 'U' --unwind, 'L' --log-level. Returns 1
+ * when opt was one of them, 0 when not, -EINVAL (logged) on a bad value. */
+struct profiler_opts;
+int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts);
 /* Maps a profiler__new() error to an exit code. */
 int cli_exit_for_error(int err);
 

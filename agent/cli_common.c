@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/profiler.h"
 #include "common/log.h"
 #include "common/parse.h"
 
@@ -88,16 +89,37 @@ int cli_stop_signals_fd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-int cli_parse_unwind(const char *s, int *mode)
+static int parse_unwind(const char *s, enum unwind_mode *mode)
 {
-	static const char *const names[] = { "auto", "fp", "dwarf" };
+	static const char *const names[] = {
+		[UNWIND_MODE_AUTO] = "auto",
+		[UNWIND_MODE_FP] = "fp",
+		[UNWIND_MODE_DWARF] = "dwarf",
+	};
 
-	for (int i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (!strcmp(s, names[i])) {
-			*mode = i; /* enum unwind_mode order */
+			*mode = (enum unwind_mode)i;
 			return 0;
 		}
 	}
 	log_error("invalid --unwind '%s': expected auto, fp or dwarf", s);
 	return -EINVAL;
+}
+
+int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts)
+{
+	switch (opt) {
+	case 'F':
+		return cli_parse_frequency(arg, &popts->frequency) ? -EINVAL : 1;
+	case 'K':
+		popts->kernel_stacks = false;
+		return 1;
+	case 'U':
+		return parse_unwind(arg, &popts->unwind) ? -EINVAL : 1;
+	case 'L':
+		return cli_parse_log_level(arg) ? -EINVAL : 1;
+	default:
+		return 0;
+	}
 }

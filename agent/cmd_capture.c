@@ -94,31 +94,20 @@ int cmd_capture(int argc, char **argv)
 		case 'o':
 			output = optarg;
 			break;
-		case 'F':
-			if (cli_parse_frequency(optarg, &popts.frequency))
-				return EXIT_USAGE;
-			break;
-		case 'K':
-			popts.kernel_stacks = false;
-			break;
-		case 'U': {
-			int mode;
-
-			if (cli_parse_unwind(optarg, &mode))
-				return EXIT_USAGE;
-			popts.unwind = (enum unwind_mode)mode;
-			break;
-		}
-		case 'L':
-			if (cli_parse_log_level(optarg))
-				return EXIT_USAGE;
-			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			/* the sampling options both commands share */
+			switch (cli_parse_sampling_opt(opt, optarg, &popts)) {
+			case 1:
+				break;
+			case 0:
+				usage(stderr);
+				return EXIT_USAGE;
+			default:
+				return EXIT_USAGE;
+			}
 		}
 	}
 	if (optind < argc) {
