@@ -275,7 +275,7 @@ static long unwind_frame(__u32 index, void *ctx)
 	ck.image = st->image;
 	ck.pc = lookup_pc;
 	r = bpf_map_lookup_elem(&frame_cache, &ck);
-	if (r && r->cfa_kind != UNWIND_CFA_NONE)
+	if (r)
 		return dwarf_step(st, r) ? 0 : 1;
 	m = st->maps ? find_mapping(st->maps, lookup_pc) : NULL;
 	if (!m && n == 0)
