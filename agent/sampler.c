@@ -240,6 +240,10 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 		bpf_map__set_max_entries(s->skel->maps.frame_cache,
 					 (uint32_t)MAX(s->ncpus_possible, 1));
 	}
+	/* --log-level debug: the verifier's statistics (instructions
+	 * processed, against its budget of a million) for every program */
+	if (log_get_level() >= LOG_LEVEL_DEBUG)
+		bpf_program__set_log_level(s->skel->progs.profile_sample, 4);
 	err = profile_bpf__load(s->skel);
 	if (err) {
 		log_error("failed to load the BPF sampler: %s%s", strerror(-err),

@@ -127,8 +127,11 @@ find_mapping(const struct proc_unwind *pm, __u64 pc)
 }
 
 /* The rule id covering the ELF address vaddr in a table, or
- * UNWIND_RULE_NONE. */
-static __always_inline __u16 find_rule(__u32 table_id, __u64 vaddr)
+ * UNWIND_RULE_NONE. A global function: the verifier checks it once, on
+ * its own, instead of once for every path of the unwinding loop that
+ * calls it (which took it close to its budget of a million
+ * instructions). */
+__noinline __u32 find_rule(__u32 table_id, __u64 vaddr)
 {
 	struct unwind_chunk_key ck = { .table_id = table_id };
 	const struct unwind_table_info *info;
