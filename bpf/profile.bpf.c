@@ -247,6 +247,30 @@ static __always_inline int get_stack(void *ctx, struct stack_trace *st, __u64 fl
 	return st->len;
 }
 
+/* Code built without frame pointers uses rbp as an ordinary register: a
+ * frame-pointer walk from it reads random memory (cold, often unmapped)
+ * and records garbage frames. When rbp cannot be a frame pointer of the
+ * interrupted user code (not 8-aligned, below rsp, or further above it
+ * than any stack), the stack is just the leaf. Only for samples taken in
+ * user mode, whose registers are at hand. */
+#define MAX_FRAME_DISTANCE (8ull << 20)
+
+static __always_inline bool leaf_only_stack(struct bpf_perf_event_data *ctx, __u64 cs,
+					    struct stack_trace *st)
+{
+	__u64 bp, sp;
+
+	if (!(cs & 3))
+		return false;
+	bp = *(volatile __u64 *)&ctx->regs.bp;
+	sp = *(volatile __u64 *)&ctx->regs.sp;
+	if (!(bp & 7) && bp >= sp && bp - sp < MAX_FRAME_DISTANCE)
+		return false;
+	st->ips[0] = *(volatile __u64 *)&ctx->regs.ip;
+	st->len = 1;
+	return true;
+}
+
 /* A bucket already counted in this generation has its stacks stored with
  * it, so the usual sample costs one lookup; the stacks maps are only
  * touched for a new bucket. */
@@ -267,6 +291,7 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
 	cs = *(volatile __u64 *)&ctx->regs.cs;
 	if (want_user &&
 	    ((dwarf_unwinding && unwind_user(ctx, cs, key, &ss->user, &key->flags)) ||
+	     leaf_only_stack(ctx, cs, &ss->user) ||
 	     get_stack(ctx, &ss->user, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
 		       &key->flags, SAMPLE_F_USTACK_TRUNCATED)))
 		key->ustack = stack_hash(&ss->user);
