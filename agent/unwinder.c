@@ -17,6 +17,7 @@
 #include "bpf/profile.h"
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/u64map.h"
 #include "symbolize/procmaps.h"
 #include "unwind/cfi_rows.h"
 #include "unwind/unwind_table.h"
@@ -27,6 +28,10 @@ struct unwinder {
 	struct unwind_rules *rules;
 	struct unwind_cache *cache;
 	size_t rules_synced; /* rule ids below this are in the BPF array */
+	/* objects whose table could not be built (no CFI, garbage): not
+	 * retried for every process that maps them. Bounded; cleared when
+	 * full, which only costs a retry. */
+	struct u64map failed;
 	struct unwinder_stats stats;
 	struct proc_unwind scratch; /* 8 KiB: not on the stack */
 };
@@ -85,6 +90,7 @@ void unwinder__free(struct unwinder *u)
 	unwind_cache__set_on_evict(u->cache, NULL, NULL);
 	unwind_cache__free(u->cache);
 	unwind_rules__free(u->rules);
+	u64map_release(&u->failed);
 	free(u);
 }
 
@@ -124,6 +130,17 @@ static int load_table(struct unwinder *u, const struct unwind_table *t)
 			return err;
 	}
 	return bpf_map_update_elem(u->maps.info, &t->table_id, &t->info, BPF_ANY);
+}
+
+#define FAILED_MAX 4096
+
+static uint64_t string_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
 }
 
 /* The cache key of a file: its GNU build id, else identity and mtime. */
@@ -192,6 +209,7 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 	struct cfi_rows *rows = NULL;
 	_cleanup_close_ int fd = -1, debug_fd = -1;
 	Elf *elf = NULL, *debug_elf = NULL;
+	uint64_t key_hash;
 	uint32_t id = 0;
 	uint64_t t0;
 	int err;
@@ -220,6 +238,9 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 		id = cached->table_id;
 		goto out;
 	}
+	key_hash = string_hash(key);
+	if (u64map_get(&u->failed, key_hash, NULL))
+		goto out;
 	t0 = mono_ns();
 	debug_fd = open_debug_file(key);
 	if (debug_fd >= 0)
@@ -234,6 +255,9 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 		log_debug("failed to build the unwind table of '%s': %s", m->path ? m->path : path,
 			  strerror(-err));
 		unwind_table__free(t);
+		if (u->failed.len >= FAILED_MAX)
+			u64map_clear(&u->failed);
+		u64map_set(&u->failed, key_hash, 1);
 		goto out;
 	}
 	err = unwind_cache__put(u->cache, key, t); /* takes t in every case */
