@@ -74,6 +74,43 @@ static int health_request(void *ctx, char *msg, size_t len)
 	return profiler__health(ctx, msg, len);
 }
 
+/* Losses and incomplete stacks are in /metrics; the log says so too, at
+ * most every REPORT_INTERVAL, and only when something grew, so an
+ * operator without a metrics pipeline still hears of it. */
+#define REPORT_INTERVAL 300
+
+static void report_losses(struct profiler *p, uint64_t last[PROFILE_STAT_MAX])
+{
+	static const struct {
+		enum profile_stat stat;
+		const char *what;
+	} watched[] = {
+		{ PROFILE_STAT_COUNTS_FULL, "samples lost to a full counts map" },
+		{ PROFILE_STAT_STACKS_FULL, "stacks lost to a full stacks map" },
+		{ PROFILE_STAT_EVENTS_LOST, "process events lost to a full ring buffer" },
+		{ PROFILE_STAT_UNWIND_UNSUPPORTED, "user stacks cut at an unsupported unwind rule" },
+		{ PROFILE_STAT_UNWIND_READ_FAULT, "user stacks cut at an unreadable stack" },
+		{ PROFILE_STAT_UNWIND_TRUNCATED, "user stacks cut at the depth limit" },
+	};
+	struct profiler_stats st;
+	char line[512];
+	size_t len = 0;
+
+	profiler__stats(p, &st);
+	for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
+		enum profile_stat k = watched[i].stat;
+		uint64_t grew = st.bpf[k] - last[k];
+
+		if (grew && len < sizeof(line))
+			len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%llu %s",
+						len ? ", " : "", (unsigned long long)grew,
+						watched[i].what);
+		last[k] = st.bpf[k];
+	}
+	if (len)
+		log_info("in the last %d s: %s (see /metrics)", REPORT_INTERVAL, line);
+}
+
 static int metrics_request(void *ctx, struct buf *out)
 {
 	struct profiler_stats st;
@@ -105,7 +142,8 @@ int cmd_run(int argc, char **argv)
 	struct http_api *http = NULL;
 	_cleanup_close_ int sigfd = -1;
 	uint64_t watchdog_usec = 0;
-	time_t last_ping = 0;
+	time_t last_ping = 0, last_report = time(NULL);
+	uint64_t reported[PROFILE_STAT_MAX] = { 0 };
 	int opt, err, rc = EXIT_FAILURE_RUNTIME;
 
 	optind = 1;
@@ -195,6 +233,10 @@ int cmd_run(int argc, char **argv)
 		if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 			log_info("received %s, stopping", strsignal((int)si.ssi_signo));
 			break;
+		}
+		if (time(NULL) - last_report >= REPORT_INTERVAL) {
+			report_losses(p, reported);
+			last_report = time(NULL);
 		}
 		if (watchdog_usec && time(NULL) - last_ping >= (time_t)(watchdog_usec / 2000000 + 0)) {
 			sd_notify(0, "WATCHDOG=1");
