@@ -32,7 +32,8 @@ int cli_parse_frequency(const char *s, uint32_t *hz);
 int cli_parse_log_level(const char *s);
 int cli_stop_signals_fd(void);
 /* The sampling options of capture and run, by getopt code: 'F'
- * --frequency, 'K' --no-kernel, 'U' --unwind, 'L' --log-level. Returns 1
+ * --frequency, 'K' --no-kernel, 'U' --unwind, 'L' --log-level,
+ * 'T' --unwind-table-memory. Returns 1
  * when opt was one of them, 0 when not, -EINVAL (logged) on a bad value. */
 struct profiler_opts;
 int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts);

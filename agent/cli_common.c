@@ -119,6 +119,18 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 		return parse_unwind(arg, &popts->unwind) ? -EINVAL : 1;
 	case 'L':
 		return cli_parse_log_level(arg) ? -EINVAL : 1;
+	case 'T': {
+		uint64_t bytes;
+
+		/* below 1 MiB not even libc's table fits */
+		if (parse_size(arg, &bytes) || bytes < (1u << 20) || bytes > (64ull << 30)) {
+			log_error("invalid --unwind-table-memory '%s': expected a size from 1M to 64G "
+				  "(suffix K, M or G)", arg);
+			return -EINVAL;
+		}
+		popts->unwind_max_bytes = (size_t)bytes;
+		return 1;
+	}
 	default:
 		return 0;
 	}

@@ -35,6 +35,9 @@ static void usage(FILE *f)
 		"      --no-kernel            do not record kernel stacks\n"
 		"      --unwind MODE          user stacks: auto (DWARF tables where the kernel\n"
 		"                             allows, else frame pointers; default), fp, dwarf\n"
+		"      --unwind-table-memory SIZE\n"
+		"                             bound on kernel memory for unwind tables\n"
+		"                             (default 128M; least recently used evicted)\n"
 		"      --log-level LEVEL      error, warn, info (default) or debug\n"
 		"  -h, --help                 show this help\n");
 }
@@ -127,6 +130,7 @@ int cmd_run(int argc, char **argv)
 		{ "max-profile-seconds", required_argument, NULL, 'M' },
 		{ "no-kernel", no_argument, NULL, 'K' },
 		{ "unwind", required_argument, NULL, 'U' },
+		{ "unwind-table-memory", required_argument, NULL, 'T' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{},

@@ -251,22 +251,34 @@ static __always_inline int get_stack(void *ctx, struct stack_trace *st, __u64 fl
  * frame-pointer walk from it reads random memory (cold, often unmapped)
  * and records garbage frames. When rbp cannot be a frame pointer of the
  * interrupted user code (not 8-aligned, below rsp, or further above it
- * than any stack), the stack is just the leaf. Only for samples taken in
- * user mode, whose registers are at hand. */
+ * than any stack), the stack is just the leaf. The user registers are the
+ * sample's own in user mode, else the ones saved at kernel entry. */
 #define MAX_FRAME_DISTANCE (8ull << 20)
 
 static __always_inline bool leaf_only_stack(struct bpf_perf_event_data *ctx, __u64 cs,
 					    struct stack_trace *st)
 {
-	__u64 bp, sp;
+	__u64 bp, sp, ip;
 
-	if (!(cs & 3))
-		return false;
-	bp = *(volatile __u64 *)&ctx->regs.bp;
-	sp = *(volatile __u64 *)&ctx->regs.sp;
+	if (cs & 3) {
+		bp = *(volatile __u64 *)&ctx->regs.bp;
+		sp = *(volatile __u64 *)&ctx->regs.sp;
+		ip = *(volatile __u64 *)&ctx->regs.ip;
+	} else {
+		struct pt_regs *regs =
+			(struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+		if (!regs)
+			return false;
+		bp = BPF_CORE_READ(regs, bp);
+		sp = BPF_CORE_READ(regs, sp);
+		ip = BPF_CORE_READ(regs, ip);
+		if (!ip)
+			return false; /* a kernel thread: no user stack at all */
+	}
 	if (!(bp & 7) && bp >= sp && bp - sp < MAX_FRAME_DISTANCE)
 		return false;
-	st->ips[0] = *(volatile __u64 *)&ctx->regs.ip;
+	st->ips[0] = ip;
 	st->len = 1;
 	return true;
 }

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 int parse_u64(const char *s, int base, uint64_t *out)
 {
@@ -79,5 +80,33 @@ int parse_hex_prefix(const char **p, const char *end, uint64_t *out)
 	}
 	*p = s;
 	*out = v;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMG";
+	char digits[32];
+	size_t n = s ? strlen(s) : 0;
+	unsigned shift = 0;
+	uint64_t v;
+	int err;
+
+	if (!n || n >= sizeof(digits))
+		return -EINVAL;
+	memcpy(digits, s, n + 1);
+	for (unsigned i = 0; units[i]; i++) {
+		if (digits[n - 1] == units[i]) {
+			shift = 10 * (i + 1);
+			digits[--n] = 0;
+			break;
+		}
+	}
+	err = parse_u64(digits, 10, &v);
+	if (err)
+		return err;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = v << shift;
 	return 0;
 }

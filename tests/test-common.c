@@ -29,6 +29,19 @@ static void test_parse(void)
 	CHECK_INT(parse_u32_range("0", 1, 3600, &r), ==, -ERANGE);
 	CHECK_INT(parse_u32_range("3601", 1, 3600, &r), ==, -ERANGE);
 	CHECK_INT(parse_u32_range("abc", 1, 3600, &r), ==, -EINVAL);
+	CHECK_INT(parse_size("128M", &u), ==, 0);
+	CHECK_U64(u, ==, 128ull << 20);
+	CHECK_INT(parse_size("4096", &u), ==, 0);
+	CHECK_U64(u, ==, 4096);
+	CHECK_INT(parse_size("2G", &u), ==, 0);
+	CHECK_U64(u, ==, 2ull << 30);
+	CHECK_INT(parse_size("64K", &u), ==, 0);
+	CHECK_U64(u, ==, 64ull << 10);
+	CHECK_INT(parse_size("M", &u), ==, -EINVAL);
+	CHECK_INT(parse_size("12MB", &u), ==, -EINVAL);
+	CHECK_INT(parse_size("-1M", &u), ==, -EINVAL);
+	CHECK_INT(parse_size("99999999999999G", &u), ==, -ERANGE);
+	CHECK_INT(parse_size("", &u), ==, -EINVAL);
 
 	{
 		const char text[] = "7f00aBc-rest", *p = text;
