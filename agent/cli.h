@@ -5,6 +5,8 @@
  *   cmd_capture(argc, argv)   one profile to a file
  *   cmd_check(argc, argv)     what this kernel and these privileges allow
  *   cli_have_bpf_privileges() true if we may load and attach the sampler
+ *   cli_start_profiler(popts, &p, &sigfd)  privilege check, stop signals,
+ *                             profiler; EXIT_OK or the exit code (logged)
  *   cli_parse_frequency(s, &hz)  strict, 1..1000; logs the error
  *   cli_stop_signals_fd()     blocks SIGINT/SIGTERM (and SIGPIPE), returns a
  *                             non-blocking signalfd for the first two, or -errno
@@ -31,11 +33,13 @@ bool cli_have_bpf_privileges(void);
 int cli_parse_frequency(const char *s, uint32_t *hz);
 int cli_parse_log_level(const char *s);
 int cli_stop_signals_fd(void);
+struct profiler;
+struct profiler_opts;
+int cli_start_profiler(const struct profiler_opts *popts, struct profiler **p, int *sigfd);
 /* The sampling options of capture and run, by getopt code: 'F'
  * --frequency, 'K' --no-kernel, 'U' --unwind, 'L' --log-level,
  * 'T' --unwind-table-memory. Returns 1
  * when opt was one of them, 0 when not, -EINVAL (logged) on a bad value. */
-struct profiler_opts;
 int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts);
 /* Maps a profiler__new() error to an exit code. */
 int cli_exit_for_error(int err);

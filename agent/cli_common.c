@@ -135,3 +135,21 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 		return 0;
 	}
 }
+
+int cli_start_profiler(const struct profiler_opts *popts, struct profiler **p, int *sigfd)
+{
+	int err;
+
+	if (!cli_have_bpf_privileges()) {
+		log_error("brasa needs root (or CAP_BPF, CAP_PERFMON) to load its BPF sampler; "
+			  "'brasa check' lists what is missing");
+		return EXIT_NO_PRIVILEGE;
+	}
+	*sigfd = cli_stop_signals_fd();
+	if (*sigfd < 0) {
+		log_error("failed to set up signal handling: %s", strerror(-*sigfd));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	err = profiler__new(popts, p);
+	return err ? cli_exit_for_error(err) : EXIT_OK;
+}

@@ -195,19 +195,9 @@ int cmd_run(int argc, char **argv)
 	}
 	if (getenv("JOURNAL_STREAM"))
 		log_set_journal(true);
-	if (!cli_have_bpf_privileges()) {
-		log_error("brasa needs root (or CAP_BPF, CAP_PERFMON) to load its BPF sampler; "
-			  "'brasa check' lists what is missing");
-		return EXIT_NO_PRIVILEGE;
-	}
-	sigfd = cli_stop_signals_fd();
-	if (sigfd < 0) {
-		log_error("failed to set up signal handling: %s", strerror(-sigfd));
-		return EXIT_FAILURE_RUNTIME;
-	}
-	err = profiler__new(&popts, &p);
-	if (err)
-		return cli_exit_for_error(err);
+	rc = cli_start_profiler(&popts, &p, &sigfd);
+	if (rc != EXIT_OK)
+		return rc;
 
 	hopts.profile = profile_request;
 	hopts.metrics = metrics_request;
