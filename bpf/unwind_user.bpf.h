@@ -84,7 +84,11 @@ struct user_unwind_state {
 	 * checks bpf_loop callbacks until their state converges, and a
 	 * counter would be a new state on every iteration */
 	bool used_fp;
-	bool leaf_uncovered; /* the first pc is in no loaded mapping */
+	/* a pc known to be real (the leaf, or a return address found with
+	 * a table) lies in no loaded mapping: code mapped since the tables
+	 * were loaded (ld.so at start, dlopen) */
+	bool uncovered;
+	bool reliable; /* pc came from the registers or a table step */
 	bool caller;  /* pc is a return address: look up pc - 1 */
 	bool done;    /* the stack ended properly */
 };
@@ -189,6 +193,7 @@ static __always_inline bool fp_step(struct user_unwind_state *st)
 	st->bp = next_bp;
 	st->pc = ra;
 	st->caller = true;
+	st->reliable = false;
 	return true;
 }
 
@@ -226,6 +231,7 @@ static __always_inline bool dwarf_step(struct user_unwind_state *st, const struc
 		st->sp = cfa;
 		st->pc = ra;
 		st->caller = false; /* an interrupted instruction, not a call */
+		st->reliable = true;
 		return true;
 	default:
 		st->stop = PROFILE_STAT_UNWIND_UNSUPPORTED;
@@ -245,6 +251,7 @@ static __always_inline bool dwarf_step(struct user_unwind_state *st, const struc
 	st->sp = cfa;
 	st->pc = ra;
 	st->caller = true;
+	st->reliable = true;
 	return true;
 }
 
@@ -281,8 +288,8 @@ static long unwind_frame(__u32 index, void *ctx)
 	if (r)
 		return dwarf_step(st, r) ? 0 : 1;
 	m = st->maps ? find_mapping(st->maps, lookup_pc) : NULL;
-	if (!m && n == 0)
-		st->leaf_uncovered = true;
+	if (!m && (n == 0 || st->reliable))
+		st->uncovered = true;
 	if (!m || !m->table_id) {
 		/* JIT, anonymous or table-less code: frame pointers */
 		st->used_fp = true;
@@ -343,7 +350,7 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 c
 	st.image = key->image;
 	bpf_loop(PROFILE_MAX_DEPTH, unwind_frame, &st, 0);
 	/* user space reloads the process's mappings (rate-limited there) */
-	if (st.leaf_uncovered)
+	if (st.uncovered)
 		emit_event(PROFILE_EVENT_UNCOVERED, key->tgid, key->image, 0);
 	if (st.done)
 		stat_inc(st.used_fp ? PROFILE_STAT_UNWIND_MIXED : PROFILE_STAT_UNWIND_COMPLETE);

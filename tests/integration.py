@@ -572,6 +572,43 @@ def dwarf_and_fp(start_workload, seconds, share):
     return out
 
 
+def t_dwarf_tables_ready():
+    """Tables for a new process are ready within about 100 ms: a process
+    started inside an open window loses at most ~10 samples (100 ms at
+    99 Hz) to frame-pointer stacks before its tables are in, libc's
+    included (mapped by ld.so after the process was first seen)."""
+    import threading
+    agent = Agent("--no-kernel")
+    got = {}
+
+    def fetch():
+        got["r"] = agent.get("/debug/pprof/profile?seconds=4")
+
+    try:
+        t = threading.Thread(target=fetch)
+        t.start()
+        time.sleep(1.0)
+        w = workload("nofp_chain", 2)
+        w.wait()
+        t.join()
+        status, _, body = got["r"]
+        check(status == 200, f"whole-host window answered ({status})")
+        pb = os.path.join(TMP, "ready.pb.gz")
+        open(pb, "wb").write(body)
+        stacks = [(["-"] + list(reversed(f)), c) for f, c in pprof_traces(pb)[0]]
+    finally:
+        agent.stop()
+    mine = [(f, c) for f, c in stacks if "gamma" in f]
+    total = sum(c for _, c in mine)
+    good = sum(c for f, c in mine if complete_from_main(f) == NOFP_CHAIN)
+    print_top([(f, c) for f, c in mine if complete_from_main(f) != NOFP_CHAIN], 3)
+    print(f"{total - good} of {total} samples before the tables were in: "
+          f"~{(total - good) / 99 * 1000:.0f} ms at 99 Hz")
+    check(total >= 100, f"the 2 s process was sampled ({total})")
+    check(total - good <= 12,
+          f"tables ready within about 100 ms of the first sample ({total - good} samples without)")
+
+
 def t_dwarf_nofp():
     """Acceptance 1: a -O2 -fomit-frame-pointer workload with a known chain
     and a 40-deep recursion unwinds completely by DWARF; frame pointers
