@@ -41,6 +41,13 @@ int main(int argc, char **argv)
 		printf("brasa %s\n", BRASA_VERSION);
 		return EXIT_OK;
 	}
+	/* getopt names the program in its messages: "brasa run: ..." */
+	if (!strcmp(cmd, "run") || !strcmp(cmd, "capture") || !strcmp(cmd, "check")) {
+		static char name[32];
+
+		snprintf(name, sizeof(name), "brasa %s", cmd);
+		argv[1] = name;
+	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "capture"))
