@@ -216,6 +216,9 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	bpf_map__set_max_entries(s->skel->maps.stacks0, clamp_entries(per_drain * 2, 8192, 1u << 21));
 	bpf_map__set_max_entries(s->skel->maps.stacks1, clamp_entries(per_drain * 2, 8192, 1u << 21));
 
+	/* an LRU map is preallocated: size it from the bound on tracked
+	 * processes rather than a fixed large number */
+	bpf_map__set_max_entries(s->skel->maps.known, MAX(opts->max_processes, (uint32_t)1024));
 	if (opts->dwarf) {
 		size_t chunks = MAX(opts->unwind_max_bytes, (size_t)1 << 20) /
 				sizeof(struct unwind_chunk);
