@@ -35,6 +35,7 @@ struct proc_entry {
 	int pid;
 	uint32_t image;
 	char comm[PROFILE_COMM_LEN]; /* process name, "" if unreadable */
+	char exe[256];               /* its executable as it sees it, "" if unknown */
 };
 
 struct window {
@@ -43,6 +44,7 @@ struct window {
 	struct pprof *pprof;
 	bool started, done;
 	bool cut_short; /* ended early by finish_window or shutdown */
+	bool named;     /* its first mapping is chosen */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
 	struct window *next;
 };
@@ -140,6 +142,19 @@ static void read_comm(struct profiler *p, int pid, char comm[PROFILE_COMM_LEN])
 	buf_release(&b);
 }
 
+static void read_exe(struct profiler *p, int pid, char *exe, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%d/exe", p->opts.proc_root, pid);
+	n = readlink(path, exe, len - 1);
+	exe[n > 0 ? n : 0] = 0;
+	/* /proc/PID/maps shows a deleted file the same way */
+	if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
+		exe[n - 10] = 0;
+}
+
 /* Takes a snapshot of tgid now; replaces any entry with the same key. */
 static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image)
 {
@@ -159,6 +174,7 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 	e->uid = ++p->next_uid;
 	e->last_drain = p->stats.drains;
 	read_comm(p, (int)tgid, e->comm);
+	read_exe(p, (int)tgid, e->exe, sizeof(e->exe));
 	e->snap = symbolizer__snapshot(p->sym, (int)tgid);
 	if (!e->snap) {
 		p->stats.snapshots_failed++;
@@ -328,12 +344,22 @@ static bool window_wants(const struct window *w, uint32_t tgid)
 }
 
 static void add_to_window(struct window *w, const struct sample_key *key, const char *comm,
-			  uint64_t count, const struct frame *frames, size_t nframes,
-			  uint64_t *locs)
+			  const char *exe, uint64_t count, const struct frame *frames,
+			  size_t nframes, uint64_t *locs)
 {
 	struct pprof_label labels[4];
 	size_t nlocs = 0;
 
+	/* Readers name a profile after its first mapping (go tool pprof's
+	 * "File:"): let it be the main executable of the first sample that
+	 * has a frame in it. */
+	for (size_t i = 0; !w->named && exe && i < nframes; i++) {
+		if (frames[i].has_mapping && frames[i].mapping.filename &&
+		    !strcmp(frames[i].mapping.filename, exe)) {
+			pprof__mapping(w->pprof, frames[i].mapping_key, &frames[i].mapping);
+			w->named = true;
+		}
+	}
 	/* pprof wants leaf first: kernel frames (leaf part) come first in
 	 * frames[], then user frames, each already leaf first. */
 	for (size_t i = 0; i < nframes; i++) {
@@ -394,7 +420,8 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 
 	for (w = p->windows; w; w = w->next)
 		if (window_wants(w, key->tgid))
-			add_to_window(w, key, comm, count, p->frames, nframes, p->locs);
+			add_to_window(w, key, comm, e && e->exe[0] ? e->exe : NULL, count,
+				      p->frames, nframes, p->locs);
 }
 
 static void start_window(struct window *w, uint64_t mono)

@@ -173,11 +173,13 @@ def t_fp_chain_capture():
         # the same capture as pprof, read back by go tool pprof
         pb = os.path.join(TMP, "fp.pb.gz")
         capture("--seconds", "2", "--pid", str(w.pid), "-o", pb)
-        traces, _ = pprof_traces(pb)
+        traces, text = pprof_traces(pb)
         good = sum(c for f, c in traces if f[:4] == list(reversed(CHAIN)))
         total = sum(c for _, c in traces)
         check(total > 50 and good >= 0.9 * total,
               f"go tool pprof reads the pprof capture with the chain ({good}/{total})")
+        check(re.search(r"^File: fp_chain$", text, re.M),
+              "pprof names the profile after the main executable (its first mapping)")
         # and protoc, from the vendored schema alone, decodes it too
         proto_dir = os.path.join(os.environ.get("BRASA_SOURCE_ROOT", "."), "proto")
         r = subprocess.run(["protoc", "--decode", "perftools.profiles.Profile", "-I", proto_dir,
