@@ -40,7 +40,8 @@ enum profile_event_type {
 	PROFILE_EVENT_EXEC = 2,        /* a known process exec'd: new image */
 	PROFILE_EVENT_EXIT = 3,        /* a known process exited */
 	PROFILE_EVENT_UNCOVERED = 4,   /* a real pc outside the loaded mappings
-					* (a library mapped since: dlopen, ld.so) */
+					* (a library mapped since: dlopen, ld.so),
+					* or in one whose table was evicted */
 };
 
 struct profile_event {

@@ -130,8 +130,11 @@ find_mapping(const struct proc_unwind *pm, __u64 pc)
 	return &pm->maps[i];
 }
 
-/* The rule id covering the ELF address vaddr in a table, or
- * UNWIND_RULE_NONE. A global function: the verifier checks it once, on
+/* Not a rule id: the table a mapping names was evicted. */
+#define RULE_TABLE_GONE 0x10000u
+
+/* The rule id covering the ELF address vaddr in a table, UNWIND_RULE_NONE,
+ * or RULE_TABLE_GONE. A global function: the verifier checks it once, on
  * its own, instead of once for every path of the unwinding loop that
  * calls it (which took it close to its budget of a million
  * instructions). */
@@ -143,7 +146,9 @@ __noinline __u32 find_rule(__u32 table_id, __u64 vaddr)
 	__u32 top, row, off;
 
 	info = bpf_map_lookup_elem(&unwind_info, &table_id);
-	if (!info || !info->chunk_count || vaddr < info->base_vaddr ||
+	if (!info)
+		return RULE_TABLE_GONE;
+	if (!info->chunk_count || vaddr < info->base_vaddr ||
 	    vaddr - info->base_vaddr >= UNWIND_PC_PAD)
 		return UNWIND_RULE_NONE;
 	off = (__u32)(vaddr - info->base_vaddr);
@@ -296,7 +301,11 @@ static long unwind_frame(__u32 index, void *ctx)
 		return fp_step(st) ? 0 : 1;
 	}
 	rule_id = find_rule(m->table_id, lookup_pc - m->bias);
-	if (rule_id == UNWIND_RULE_NONE) {
+	if (rule_id == RULE_TABLE_GONE || rule_id == UNWIND_RULE_NONE) {
+		/* an evicted table: the process's tables need reloading, as
+		 * for code mapped since they were loaded */
+		if (rule_id == RULE_TABLE_GONE && (n == 0 || st->reliable))
+			st->uncovered = true;
 		st->used_fp = true;
 		return fp_step(st) ? 0 : 1;
 	}

@@ -611,6 +611,59 @@ def t_dwarf_tables_ready():
           f"tables ready within about 100 ms of the first sample ({total - good} samples without)")
 
 
+def metric(agent, name):
+    for line in agent.get("/metrics")[2].decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def t_dwarf_eviction():
+    """Past --unwind-table-memory the least recently used tables are
+    evicted, never everything; a running process whose table went away
+    asks for it again when it runs code its cached rules do not cover,
+    and gets whole stacks back."""
+    agent = Agent("--no-kernel", "--unwind-table-memory", "1M")
+    # phase one while the bound fills up, phase two (new code) after
+    w = workload("nofp_phases", 6, 6)
+    big = os.path.join(TMP, "big")
+    with open(big, "wb") as f:
+        f.write(os.urandom(8 << 20))
+    try:
+        time.sleep(1.0)
+        # other programs, each sampled for a moment, fill the bound
+        for cmd in (["perl", "-e", "my $x; $x += $_ for 1..3e6"], ["xz", "-1", "-c", big],
+                    ["gzip", "-c", big], ["bzip2", "-c", big], ["sha256sum", big],
+                    ["python3", "-c", "sum(range(5000000))"], ["md5sum", big]):
+            if shutil.which(cmd[0]):
+                subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        evicted = metric(agent, "brasa_unwind_table_evictions_total")
+        used = metric(agent, "brasa_unwind_table_bytes")
+        check(evicted and evicted > 0, f"tables were evicted under a 1 MiB bound ({evicted})")
+        check(used is not None and 0 < used <= 1 << 20, f"table memory stays under the bound ({used})")
+        while w.poll() is None and not phase_two(w.pid):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        stacks = window_stacks(agent, w.pid, 3, "evict")
+        print(f"evictions {metric(agent, 'brasa_unwind_table_evictions_total')}, "
+              f"reloads {metric(agent, 'brasa_unwind_uncovered_reloads_total')}")
+    finally:
+        w.kill()
+        w.wait()
+        agent.stop()
+    total = sum(c for _, c in stacks)
+    good = sum(c for f, c in stacks
+               if complete_from_main(f) == ["main", "second_phase", "spin_two"])
+    print_top(stacks, 3)
+    check(total >= 100 and good >= 0.95 * total,
+          f"new code of a process whose tables were evicted unwinds whole ({good}/{total})")
+
+
+def phase_two(pid):
+    """True once nofp_phases runs its second phase (by elapsed CPU time)."""
+    return cpu_seconds(pid) >= 6.0
+
+
 def t_dwarf_nofp():
     """Acceptance 1: a -O2 -fomit-frame-pointer workload with a known chain
     and a 40-deep recursion unwinds completely by DWARF; frame pointers
