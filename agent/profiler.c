@@ -155,13 +155,18 @@ static void read_exe(struct profiler *p, int pid, char *exe, size_t len)
 		exe[n - 10] = 0;
 }
 
-/* Takes a snapshot of tgid now; replaces any entry with the same key. */
+/* Takes a snapshot of tgid now and loads its unwind tables; replaces any
+ * entry with the same key. */
 static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image)
 {
 	uint64_t key = proc_key(tgid, image);
 	struct proc_entry *e;
 
 	forget_process(p, key);
+	/* The sampler's mapping table, dropped just above, comes back even
+	 * when our table is full: unwinding has its own bound. */
+	if (p->unwinder)
+		unwinder__load_process(p->unwinder, tgid, image);
 	if (p->procs.len >= p->opts.max_processes) {
 		p->stats.processes_dropped++;
 		return NULL;
@@ -228,8 +233,6 @@ static void on_event(void *ctx, const struct profile_event *ev)
 		if (ev->old_image != ev->image)
 			expire_image(p, ev->tgid, ev->old_image);
 		track_process(p, ev->tgid, ev->image);
-		if (p->unwinder)
-			unwinder__load_process(p->unwinder, ev->tgid, ev->image);
 		break;
 	case PROFILE_EVENT_EXIT:
 		expire_image(p, ev->tgid, ev->image);
@@ -402,10 +405,8 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 
 	if (u64map_get(&p->procs, proc_key(key->tgid, key->image), &v))
 		e = (struct proc_entry *)(uintptr_t)v;
-	else if ((e = track_process(p, key->tgid, key->image)) && p->unwinder)
-		/* its new-process event was lost (or it was forgotten): the
-		 * sampler needs its tables as much as we need its snapshot */
-		unwinder__load_process(p->unwinder, key->tgid, key->image);
+	else /* its new-process event was lost, or it was forgotten */
+		e = track_process(p, key->tgid, key->image);
 	if (e)
 		e->last_drain = p->stats.drains + 1;
 	/* a process we could not read keeps its thread's name */
