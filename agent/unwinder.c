@@ -203,7 +203,7 @@ static int mapping_bias(Elf *elf, const struct procmaps_entry *m, uint64_t *bias
 static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_entry *m,
 			  uint64_t *bias)
 {
-	char path[PATH_MAX], key[160];
+	char key[160];
 	const struct unwind_table *cached;
 	struct unwind_table *t = NULL;
 	struct cfi_rows *rows = NULL;
@@ -214,14 +214,7 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 	uint64_t t0;
 	int err;
 
-	/* map_files works for deleted files and other mount namespaces */
-	snprintf(path, sizeof(path), "%s/%d/map_files/%lx-%lx", u->opts.proc_root, pid,
-		 (unsigned long)m->start, (unsigned long)m->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && m->path) {
-		snprintf(path, sizeof(path), "%s/%d/root%s", u->opts.proc_root, pid, m->path);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
+	fd = procmaps__open(u->opts.proc_root, pid, m);
 	if (fd < 0)
 		return 0;
 	elf_version(EV_CURRENT);
@@ -252,8 +245,8 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 		err = sync_rules(u);
 	if (err) {
 		u->stats.tables_failed++;
-		log_debug("failed to build the unwind table of '%s': %s", m->path ? m->path : path,
-			  strerror(-err));
+		log_debug("failed to build the unwind table of '%s': %s",
+			  m->path ? m->path : "(no path)", strerror(-err));
 		unwind_table__free(t);
 		if (u->failed.len >= FAILED_MAX)
 			u64map_clear(&u->failed);

@@ -1,6 +1,10 @@
 #include "symbolize/procmaps.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,4 +233,34 @@ const struct procmaps_entry *procmaps__find(const struct procmaps *maps,
 			return e;
 	}
 	return NULL;
+}
+
+int procmaps__open(const char *proc_root, int pid, const struct procmaps_entry *e)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+	int fd;
+
+	/* map_files reaches the very file that is mapped, even when it was
+	 * deleted or lives in another mount namespace (needs CAP_SYS_ADMIN) */
+	if (asprintf(&path, "%s/%d/map_files/%" PRIx64 "-%" PRIx64, proc_root,
+		     pid, e->start, e->end) < 0)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 || e->kind != PROCMAPS_FILE || e->deleted)
+		return fd >= 0 ? fd : -errno;
+	free(path);
+	if (asprintf(&path, "%s/%d/root%s", proc_root, pid, e->path) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* the path may name a newer file than the one mapped */
+	if (fstat(fd, &st) != 0 || (e->inode && st.st_ino != e->inode)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
 }

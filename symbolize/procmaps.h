@@ -1,5 +1,5 @@
 /* procmaps: parses /proc/PID/maps into an address-sorted array of
- * mappings and finds the mapping holding an address.
+ * mappings, finds the mapping holding an address and opens its file.
  *
  *   procmaps__read(proc_root, pid, &maps)  0, -ENOENT/-ESRCH (no such
  *                                          process), -EINVAL, -ENOMEM...
@@ -7,6 +7,9 @@
  *                                          unsorted or overlapping), -ENOMEM
  *   procmaps__find(maps, addr)             entry holding addr or NULL
  *   procmaps__free(maps)                   NULL-safe
+ *   procmaps__open(proc_root, pid, entry)  the mapped file, read-only: fd
+ *        (the caller's), or -errno; -ESTALE when only the path was left
+ *        and it now names another file
  *
  * Paths keep their spelling from the kernel (including its "\012"
  * escapes), minus the " (deleted)" suffix, which sets `deleted`.
@@ -58,5 +61,6 @@ int procmaps__read(const char *proc_root, int pid, struct procmaps **out);
 const struct procmaps_entry *procmaps__find(const struct procmaps *maps,
 					    uint64_t addr);
 void procmaps__free(struct procmaps *maps);
+int procmaps__open(const char *proc_root, int pid, const struct procmaps_entry *e);
 
 #endif

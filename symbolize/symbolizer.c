@@ -200,37 +200,6 @@ static void object_put(struct symbolizer *s, struct sym_object *o)
 		sym_object_free(o);
 }
 
-static int open_mapping_file(struct symbolizer *s, int pid,
-			     const struct procmaps_entry *e)
-{
-	_cleanup_free_ char *path = NULL;
-	struct stat st;
-	int fd;
-
-	/* map_files reaches the very file that is mapped, even when it was
-	 * deleted or lives in another mount namespace (needs CAP_SYS_ADMIN) */
-	if (asprintf(&path, "%s/%d/map_files/%" PRIx64 "-%" PRIx64, s->proc_root,
-		     pid, e->start, e->end) < 0)
-		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 || e->kind != PROCMAPS_FILE || e->deleted)
-		return fd >= 0 ? fd : -errno;
-	free(path);
-	if (asprintf(&path, "%s/%d/root%s", s->proc_root, pid, e->path) < 0) {
-		path = NULL;
-		return -ENOMEM;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* the path may name a newer file than the one mapped */
-	if (fstat(fd, &st) != 0 || (e->inode && st.st_ino != e->inode)) {
-		close(fd);
-		return -ESTALE;
-	}
-	return fd;
-}
-
 /* The object behind an executable file mapping, with a reference taken;
  * NULL if it cannot be opened or is no ELF file. */
 static struct sym_object *object_get(struct symbolizer *s, int pid,
@@ -243,7 +212,7 @@ static struct sym_object *object_get(struct symbolizer *s, int pid,
 	struct file_key key;
 	struct stat st;
 
-	fd = open_mapping_file(s, pid, e);
+	fd = procmaps__open(s->proc_root, pid, e);
 	if (fd < 0) {
 		log_debug("failed to open mapping '%s' of pid %d: %s",
 			  e->path, pid, strerror(-fd));
