@@ -177,23 +177,29 @@ static int open_debug_file(const char *build_id)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-/* bias = process address - ELF vaddr, for the segment the mapping maps. */
+/* bias = process address - ELF vaddr, for the segment the mapping maps.
+ * lld and gold let two segments share a file page, so the mapping's page
+ * can hold the end of a read-only segment too: executable segments win
+ * (only executable mappings come here), as in elf_object__vaddr. */
 static int mapping_bias(Elf *elf, const struct procmaps_entry *m, uint64_t *bias)
 {
 	size_t n;
 
 	if (elf_getphdrnum(elf, &n))
 		return -ENOEXEC;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-		uint64_t page_off;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			GElf_Phdr ph;
+			uint64_t page_off;
 
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		page_off = ph.p_offset & ~(uint64_t)0xfff;
-		if (m->offset >= page_off && m->offset < ph.p_offset + ph.p_filesz) {
-			*bias = m->start - m->offset + ph.p_offset - ph.p_vaddr;
-			return 0;
+			if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD ||
+			    (pass == 0 && !(ph.p_flags & PF_X)))
+				continue;
+			page_off = ph.p_offset & ~(uint64_t)0xfff;
+			if (m->offset >= page_off && m->offset < ph.p_offset + ph.p_filesz) {
+				*bias = m->start - m->offset + ph.p_offset - ph.p_vaddr;
+				return 0;
+			}
 		}
 	}
 	return -ENOENT;

@@ -684,6 +684,16 @@ def t_dwarf_nofp():
           f"frame pointers alone: below 10 % ({fgood}/{ftotal}), so the check above measures the tables")
 
 
+def t_dwarf_lld():
+    """The same chain linked by lld, whose read-only and executable
+    segments share the first file page: whole stacks only if the unwinder
+    maps addresses with the executable segment's offsets."""
+    r = dwarf_and_fp(lambda: workload("nofp_chain_lld", 7), 4, nofp_share)
+    good, total, _ = r["dwarf"]
+    check(total >= 100 and good >= 0.99 * total,
+          f"lld-linked: at least 99 % carry the whole chain down to main ({good}/{total})")
+
+
 def t_dwarf_xz():
     """Acceptance 2: Debian's xz (built without frame pointers) compressing
     random data: stacks reach __libc_start_call_main with DWARF, not with
