@@ -280,8 +280,9 @@ static void refresh_if_unmapped(struct profiler *p, struct proc_entry *e,
 	e->snap = fresh;
 	e->uid = ++p->next_uid; /* new mappings, new pprof mapping keys */
 	p->stats.snapshots_refreshed++;
-	if (p->unwinder)
-		unwinder__load_process(p->unwinder, (uint32_t)e->pid, e->image);
+	/* the sampler usually asked already (uncovered event): one reload
+	 * per UNCOVERED_RELOAD_NS serves both */
+	reload_uncovered(p, (uint32_t)e->pid, e->image);
 }
 
 static void resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, bool caller,
