@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "common/buf.h"
+#include "common/labels.h"
 #include "common/parse.h"
 #include "common/u64map.h"
 
@@ -142,8 +143,51 @@ static void test_u64map(void)
 	u64map_release(NULL);
 }
 
+static void test_labels(void)
+{
+	struct labels a = { 0 }, b = { 0 };
+
+	CHECK_INT(labels__set(&a, "zeta", "1"), ==, 0);
+	CHECK_INT(labels__set(&a, "alpha", "2"), ==, 0);
+	CHECK_INT(labels__set(&a, "mid", "3"), ==, 0);
+	CHECK_INT(a.n, ==, 3);
+	CHECK_STR(a.v[0].name, "alpha");
+	CHECK_STR(a.v[2].name, "zeta");
+	CHECK_STR(labels__get(&a, "mid"), "3");
+	CHECK(labels__get(&a, "nope") == NULL);
+	/* replace keeps one entry; "" removes, as in Prometheus */
+	CHECK_INT(labels__set(&a, "mid", "4"), ==, 0);
+	CHECK_STR(labels__get(&a, "mid"), "4");
+	CHECK_INT(labels__set(&a, "mid", ""), ==, 0);
+	CHECK_INT(a.n, ==, 2);
+	labels__del(&a, "absent");
+	CHECK_INT(a.n, ==, 2);
+	CHECK_INT(labels__copy(&b, &a), ==, 0);
+	CHECK(labels__equal(&a, &b));
+	CHECK_U64(labels__hash(&a), ==, labels__hash(&b));
+	CHECK_INT(labels__set(&b, "alpha", "x"), ==, 0);
+	CHECK(!labels__equal(&a, &b));
+	CHECK_U64(labels__hash(&a), !=, labels__hash(&b));
+	/* name/value boundaries are part of the hash */
+	labels__clear(&a);
+	labels__clear(&b);
+	labels__set(&a, "a", "bc");
+	labels__set(&b, "ab", "c");
+	CHECK_U64(labels__hash(&a), !=, labels__hash(&b));
+	labels__clear(&a);
+	labels__clear(&b);
+	labels__clear(NULL);
+	CHECK(labels__valid_name("__meta_kubernetes_pod_label_app"));
+	CHECK(labels__valid_name("a1"));
+	CHECK(!labels__valid_name("1a"));
+	CHECK(!labels__valid_name("a-b"));
+	CHECK(!labels__valid_name(""));
+	CHECK(!labels__valid_name(NULL));
+}
+
 int main(void)
 {
+	test_labels();
 	test_u64map();
 	test_parse();
 	test_buf();
