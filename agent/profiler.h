@@ -20,7 +20,11 @@
  *   window__done(w)                  true once its span has been drained
  *   window__wait(w)                  blocks until done (other threads)
  *   window__pprof(w)                 the builder; only after done; NULL if
- *                                    it could not be allocated
+ *                                    it could not be allocated (or by_series)
+ *   window__nseries(w), window__series(w, i, &labels)
+ *                                    by_series windows: one profile per
+ *                                    process label set; only after done
+ *   window__start_unix_ns(w)         when its span began (after done)
  *   window__close(w)                 NULL-safe; removes and frees it
  *   profiler__finish_window(p, w)    end w at the next step (after one
  *                                    last drain), e.g. on Ctrl-C
@@ -29,6 +33,11 @@
  *   profiler__health(p, msg, len)    0, or -ETIMEDOUT with a message when
  *                                    drains stopped happening (any thread)
  *   profiler__stats(p, &st)          counters for `brasa check` and metrics
+ *   profiler__set_labeling(p, l)     new labeling config (SIGHUP): every
+ *                                    process is labeled again at the next
+ *                                    drain; rules in l are borrowed until
+ *                                    the next call or profiler__free;
+ *                                    0 or -ENOMEM (old config kept)
  */
 #ifndef BRASA_AGENT_PROFILER_H
 #define BRASA_AGENT_PROFILER_H
@@ -38,6 +47,7 @@
 #include <stdint.h>
 
 #include "agent/pprof.h"
+#include "agent/proclabels.h"
 #include "bpf/profile.h"
 #include "agent/unwinder.h"
 #include "symbolize/symbolizer.h"
@@ -61,11 +71,14 @@ struct profiler_opts {
 	size_t max_processes;       /* tracked processes, default 16384 */
 	enum unwind_mode unwind;
 	size_t unwind_max_bytes;    /* kernel memory for unwind tables, default 128 MiB */
+	struct profiler_labeling labeling; /* borrowed, see profiler__set_labeling */
+	struct k8s *k8s;            /* NULL: no Kubernetes metadata; borrowed */
 };
 
 struct window_opts {
 	uint32_t seconds;
 	int32_t pid; /* -1: every process */
+	bool by_series; /* one profile per process label set (uploads) */
 };
 
 struct profiler_stats {
@@ -74,6 +87,8 @@ struct profiler_stats {
 	uint64_t snapshots_refreshed; /* re-read after an address outside every mapping */
 	uint64_t uncovered_reloads;   /* unwind tables reloaded for new code */
 	uint64_t processes_dropped; /* table full */
+	uint64_t processes_relabel_dropped; /* dropped by relabel_configs */
+	uint64_t samples_relabel_dropped;   /* their samples seen in user space */
 	size_t max_processes;
 	size_t windows, max_windows;
 	uint32_t frequency, ncpus;
@@ -90,10 +105,14 @@ int profiler__window_open(struct profiler *p, const struct window_opts *o,
 bool window__done(struct window *w);
 void window__wait(struct window *w);
 struct pprof *window__pprof(struct window *w);
+size_t window__nseries(struct window *w);
+struct pprof *window__series(struct window *w, size_t i, const struct labels **labels);
+int64_t window__start_unix_ns(struct window *w);
 void window__close(struct window *w);
 void profiler__finish_window(struct profiler *p, struct window *w);
 void profiler__cancel_windows(struct profiler *p);
 int profiler__health(struct profiler *p, char *msg, size_t len);
 void profiler__stats(struct profiler *p, struct profiler_stats *st);
+int profiler__set_labeling(struct profiler *p, const struct profiler_labeling *l);
 
 #endif

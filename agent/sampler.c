@@ -219,6 +219,7 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	/* an LRU map is preallocated: size it from the bound on tracked
 	 * processes rather than a fixed large number */
 	bpf_map__set_max_entries(s->skel->maps.known, MAX(opts->max_processes, (uint32_t)1024));
+	bpf_map__set_max_entries(s->skel->maps.dropped, MAX(opts->max_processes, (uint32_t)1024));
 	if (opts->dwarf) {
 		size_t chunks = MAX(opts->unwind_max_bytes, (size_t)1 << 20) /
 				sizeof(struct unwind_chunk);
@@ -447,6 +448,23 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 	if (err)
 		log_error("failed to drain the counts map: %s", strerror(-err));
 	return err;
+}
+
+int sampler__set_dropped(struct sampler *s, uint32_t tgid, uint32_t image, bool drop)
+{
+	int fd = bpf_map__fd(s->skel->maps.dropped);
+	uint32_t old;
+	bool had = bpf_map_lookup_elem(fd, &tgid, &old) == 0;
+
+	if (drop) {
+		if (bpf_map_update_elem(fd, &tgid, &image, BPF_ANY))
+			return -errno;
+	} else if (had && bpf_map_delete_elem(fd, &tgid) && errno != ENOENT) {
+		return -errno;
+	}
+	if (drop != had)
+		s->skel->bss->ndropped += drop ? 1 : -1;
+	return 0;
 }
 
 int sampler__stats(const struct sampler *s, uint64_t out[PROFILE_STAT_MAX])

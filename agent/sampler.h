@@ -11,6 +11,10 @@
  *                                  programs, hand every (key, count, stacks)
  *                                  of the old generation to fn; -errno
  *   sampler__stats(s, out)         sum of per-CPU counters, PROFILE_STAT_MAX entries
+ *   sampler__set_dropped(s, tgid, image, drop)
+ *                                  drop: samples of tgid while it runs image
+ *                                  are discarded in BPF; !drop: sampled again;
+ *                                  0 or -errno (-E2BIG: map full)
  *   sampler__ncpus(s)              perf events attached
  *   sampler__unwind_maps(s, &maps) fds of the DWARF unwinder's maps
  *   sampler__has_bpf_loop()        feature probe: can DWARF mode load here
@@ -51,6 +55,7 @@ int sampler__events_fd(const struct sampler *s);
 int sampler__consume_events(struct sampler *s);
 int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
 int sampler__stats(const struct sampler *s, uint64_t out[PROFILE_STAT_MAX]);
+int sampler__set_dropped(struct sampler *s, uint32_t tgid, uint32_t image, bool drop);
 unsigned sampler__ncpus(const struct sampler *s);
 struct unwinder_maps;
 void sampler__unwind_maps(const struct sampler *s, struct unwinder_maps *maps);

@@ -384,6 +384,16 @@ int proc_snapshot__pid(const struct proc_snapshot *snap)
 	return snap->pid;
 }
 
+const struct sym_mapping *proc_snapshot__find_file(const struct proc_snapshot *snap,
+						   const char *filename)
+{
+	for (size_t i = 0; snap && filename && i < snap->maps->count; i++)
+		if (snap->entries[i].mapping.filename &&
+		    !strcmp(snap->entries[i].mapping.filename, filename))
+			return &snap->entries[i].mapping;
+	return NULL;
+}
+
 int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
 			   struct sym_ref *ref)
 {
