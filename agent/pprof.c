@@ -931,7 +931,9 @@ static int encode_fill(const struct pprof *p, struct encode_arrays *a,
 	return 0;
 }
 
-int pprof__encode(struct pprof *p, struct buf *out)
+/* Encodes p, refusing (-EFBIG) past max_size uncompressed bytes; the packed
+ * size goes to *packed_size when not NULL, also on -EFBIG. */
+static int encode_profile(struct pprof *p, struct buf *out, size_t max_size, size_t *packed_size)
 {
 	Perftools__Profiles__Profile prof = PERFTOOLS__PROFILES__PROFILE__INIT;
 	Perftools__Profiles__ValueType sample_count = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
@@ -939,7 +941,7 @@ int pprof__encode(struct pprof *p, struct buf *out)
 	Perftools__Profiles__ValueType period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
 	Perftools__Profiles__ValueType *sample_types[2] = { &sample_count, &sample_cpu };
 	struct encode_arrays arrays = {};
-	size_t start;
+	size_t start, size;
 	int err;
 
 	if (!p || !out)
@@ -962,8 +964,11 @@ int pprof__encode(struct pprof *p, struct buf *out)
 	err = encode_fill(p, &arrays, &prof);
 	if (err)
 		goto cleanup;
-	if (protobuf_c_message_get_packed_size(&prof.base) > PPROF_MAX_ENCODED_SIZE) {
-		err = -E2BIG;
+	size = protobuf_c_message_get_packed_size(&prof.base);
+	if (packed_size)
+		*packed_size = size;
+	if (size > max_size) {
+		err = -EFBIG;
 		goto cleanup;
 	}
 	err = gzip_message(&prof.base, out);
@@ -975,6 +980,136 @@ cleanup:
 		if (out->data)
 			out->data[start] = 0;
 	}
+	return err;
+}
+
+int pprof__encode(struct pprof *p, struct buf *out)
+{
+	int err = encode_profile(p, out, PPROF_MAX_ENCODED_SIZE, NULL);
+
+	return err == -EFBIG ? -E2BIG : err;
+}
+
+/* ---- one range of samples as a profile of its own ---- */
+
+/* Re-adds samples [first, first + count) of src to dst through the public
+ * interning calls, so dst holds only what they use, with sequential ids.
+ * Mappings and locations are added in src's order, not first use, so the
+ * main executable stays the first mapping (readers name the profile after
+ * it). */
+static int copy_samples(const struct pprof *src, size_t first, size_t count, struct pprof *dst)
+{
+	_cleanup_free_ uint64_t *mapping_ids = calloc(src->nmappings + 1, sizeof(*mapping_ids));
+	_cleanup_free_ uint64_t *location_ids = calloc(src->nlocations + 1, sizeof(*location_ids));
+	_cleanup_free_ uint64_t *locs = NULL;
+	struct pprof_line lines[PPROF_MAX_LINES];
+	struct pprof_label labels[PPROF_MAX_LABELS];
+	size_t max_depth = 0;
+
+	if (!mapping_ids || !location_ids)
+		return -ENOMEM;
+	/* mark what the range uses: 1 for now, the new id below */
+	for (size_t i = first; i < first + count; i++) {
+		const struct sample_rec *s = &src->samples[i];
+
+		max_depth = MAX(max_depth, (size_t)s->nlocs);
+		for (size_t j = 0; j < s->nlocs; j++) {
+			uint64_t loc = src->sample_locs[s->first_loc + j];
+
+			location_ids[loc - 1] = 1;
+			if (src->locations[loc - 1].mapping_id)
+				mapping_ids[src->locations[loc - 1].mapping_id - 1] = 1;
+		}
+	}
+	for (size_t i = 0; i < src->nmappings; i++) {
+		const struct mapping_rec *r = &src->mappings[i];
+		struct pprof_mapping m = {
+			.memory_start = r->memory_start,
+			.memory_limit = r->memory_limit,
+			.file_offset = r->file_offset,
+			.filename = src->strings[r->filename],
+			.build_id = src->strings[r->build_id],
+			.has_functions = r->has_functions,
+			.has_filenames = r->has_filenames,
+			.has_line_numbers = r->has_line_numbers,
+			.has_inline_frames = r->has_inline_frames,
+			.is_kernel = r->is_kernel,
+		};
+
+		if (!mapping_ids[i])
+			continue;
+		mapping_ids[i] = pprof__mapping(dst, r->key, &m);
+		if (!mapping_ids[i])
+			return -errno;
+	}
+	for (size_t i = 0; i < src->nlocations; i++) {
+		const struct location_rec *r = &src->locations[i];
+
+		if (!location_ids[i])
+			continue;
+		for (size_t j = 0; j < r->nlines; j++) {
+			const struct line_rec *l = &src->lines[r->first_line + j];
+			const struct function_rec *f = &src->functions[l->function_idx];
+
+			lines[j] = (struct pprof_line){
+				.function = src->strings[f->name],
+				.filename = src->strings[f->filename],
+				.line = l->line,
+			};
+		}
+		location_ids[i] = pprof__location(dst, r->mapping_id ? mapping_ids[r->mapping_id - 1] : 0,
+						  r->address, lines, r->nlines);
+		if (!location_ids[i])
+			return -errno;
+	}
+	locs = calloc(max_depth + 1, sizeof(*locs));
+	if (!locs)
+		return -ENOMEM;
+	for (size_t i = first; i < first + count; i++) {
+		const struct sample_rec *s = &src->samples[i];
+		int err;
+
+		for (size_t j = 0; j < s->nlocs; j++)
+			locs[j] = location_ids[src->sample_locs[s->first_loc + j] - 1];
+		for (size_t j = 0; j < s->nlabels; j++) {
+			const struct label_rec *l = &src->labels[s->first_label + j];
+
+			/* str 0 ("") is how a numeric label is recorded */
+			labels[j] = (struct pprof_label){
+				.key = src->strings[l->key],
+				.str = l->str ? src->strings[l->str] : NULL,
+				.num = l->num,
+				.num_unit = l->num_unit ? src->strings[l->num_unit] : NULL,
+			};
+		}
+		err = pprof__add_sample(dst, locs, s->nlocs, s->count, labels, s->nlabels);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int pprof__encode_samples(struct pprof *p, size_t first, size_t count, size_t max_uncompressed,
+			  struct buf *out, size_t *uncompressed_len)
+{
+	struct pprof *part;
+	int err;
+
+	if (!p || !out || first > p->nsamples || count > p->nsamples - first)
+		return -EINVAL;
+	if (!max_uncompressed || max_uncompressed > PPROF_MAX_ENCODED_SIZE)
+		max_uncompressed = PPROF_MAX_ENCODED_SIZE;
+	/* the whole profile needs no copy; its tables are all in use but for
+	 * entries no sample refers to, which readers accept */
+	if (first == 0 && count == p->nsamples)
+		return encode_profile(p, out, max_uncompressed, uncompressed_len);
+	part = pprof__new(&p->opts);
+	if (!part)
+		return -errno;
+	err = copy_samples(p, first, count, part);
+	if (!err)
+		err = encode_profile(part, out, max_uncompressed, uncompressed_len);
+	pprof__free(part);
 	return err;
 }
 

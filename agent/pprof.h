@@ -33,6 +33,19 @@
  *   pprof__encode(p, out)                appends the gzipped profile; 0 or -errno
  *                                        (E2BIG past PPROF_MAX_ENCODED_SIZE);
  *                                        out is unchanged on error
+ *   pprof__encode_samples(p, first, count, max, out, &len)
+ *                                        appends samples [first, first +
+ *                                        count) gzipped as a profile of their
+ *                                        own: only the mappings, locations,
+ *                                        functions and strings they use, ids
+ *                                        renumbered, time and period kept (for
+ *                                        splitting a profile over a backend's
+ *                                        limits); *len (may be NULL) gets the
+ *                                        uncompressed size, also on -EFBIG;
+ *                                        max 0 means PPROF_MAX_ENCODED_SIZE;
+ *                                        0 or -errno (EINVAL: range past the
+ *                                        samples; EFBIG: uncompressed size over
+ *                                        max); out is unchanged on error
  *   pprof__write_folded(p, out)          appends "comm;root;...;leaf COUNT\n"
  *                                        lines (kernel frames suffixed _[k]);
  *                                        0 or -errno, out unchanged on error
@@ -127,6 +140,8 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t c
 size_t pprof__sample_count(const struct pprof *p);
 void pprof__stats(const struct pprof *p, struct pprof_stats *st);
 int pprof__encode(struct pprof *p, struct buf *out);
+int pprof__encode_samples(struct pprof *p, size_t first, size_t count, size_t max_uncompressed,
+			  struct buf *out, size_t *uncompressed_len);
 int pprof__write_folded(struct pprof *p, struct buf *out);
 
 #endif

@@ -605,6 +605,202 @@ static void test_utf8_and_unknown_frames(void)
 	buf_release(&out);
 }
 
+static bool has_string(const Profile *prof, const char *s)
+{
+	for (size_t i = 0; i < prof->n_string_table; i++)
+		if (strcmp(prof->string_table[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Decodes a gzipped profile at the start of in. */
+static Profile *decode(const struct buf *in)
+{
+	struct buf raw = {};
+	Profile *prof;
+
+	REQUIRE(gunzip(in, 0, &raw) == 0);
+	prof = perftools__profiles__profile__unpack(NULL, raw.len, raw.data);
+	buf_release(&raw);
+	REQUIRE(prof);
+	return prof;
+}
+
+static void test_encode_samples(void)
+{
+	struct sample_ids ids;
+	_cleanup_(cleanup_pprof__free) struct pprof *p = build_sample_profile(&ids);
+	struct buf whole = {}, out = {};
+	size_t len = 0, whole_len = 0;
+	Profile *prof;
+
+	/* the whole range is the ordinary encoding, byte for byte */
+	CHECK_INT(pprof__encode(p, &whole), ==, 0);
+	CHECK_INT(pprof__encode_samples(p, 0, 6, 0, &out, &whole_len), ==, 0);
+	CHECK_U64(out.len, ==, whole.len);
+	CHECK(out.len == whole.len && memcmp(out.data, whole.data, out.len) == 0);
+	CHECK_U64(whole_len, >, whole.len / 4);
+	buf_reset(&out);
+
+	/* samples 3..5: main, the odd name, two comms; app mapping only */
+	CHECK_INT(pprof__encode_samples(p, 3, 3, 0, &out, &len), ==, 0);
+	CHECK_U64(len, <, whole_len);
+	prof = decode(&out);
+	check_profile_rules(prof);
+	CHECK_U64(prof->n_sample, ==, 3);
+	CHECK_U64(prof->n_mapping, ==, 1);
+	CHECK_U64(prof->n_location, ==, 2);
+	CHECK_U64(prof->n_function, ==, 2);
+	if (prof->n_mapping == 1) {
+		CHECK_STR(str_at(prof, prof->mapping[0]->filename), "/usr/bin/app");
+		CHECK_STR(str_at(prof, prof->mapping[0]->build_id), "abcdef0123456789");
+		CHECK(prof->mapping[0]->has_functions);
+		CHECK(prof->mapping[0]->has_inline_frames);
+		CHECK_U64(prof->mapping[0]->memory_start, ==, 0x400000);
+		CHECK_U64(prof->mapping[0]->file_offset, ==, 0x1000);
+	}
+	CHECK(has_string(prof, "a;b c\nd"));
+	CHECK(has_string(prof, "my prog;x"));
+	CHECK(!has_string(prof, "do_syscall_64"));
+	CHECK(!has_string(prof, "compute_inner"));
+	CHECK(!has_string(prof, "/usr/lib/x86_64-linux-gnu/libc.so.6"));
+	if (prof->n_sample == 3) {
+		int64_t total = 0;
+
+		for (size_t i = 0; i < 3; i++)
+			total += prof->sample[i]->value[0];
+		CHECK_INT(total, ==, 1 + 1 + 2);
+		/* sample order kept: the odd stack, then main twice */
+		CHECK_U64(prof->sample[0]->n_location_id, ==, 2);
+		CHECK_STR(function_name(prof, prof->location[prof->sample[0]->location_id[0] - 1]
+							->line[0]->function_id), "a;b c\nd");
+		CHECK_INT(prof->sample[2]->value[0], ==, 2);
+		CHECK(find_label(prof, prof->sample[2], "pid") &&
+		      find_label(prof, prof->sample[2], "pid")->num == 7);
+		CHECK(find_label(prof, prof->sample[1], "comm") &&
+		      strcmp(str_at(prof, find_label(prof, prof->sample[1], "comm")->str),
+			     "my prog;x") == 0);
+	}
+	perftools__profiles__profile__free_unpacked(prof, NULL);
+	buf_reset(&out);
+
+	/* sample 2 crosses into libc and the kernel: the executable stays the
+	 * first mapping, and libc (unsymbolized) has no has_functions */
+	CHECK_INT(pprof__encode_samples(p, 2, 1, 0, &out, NULL), ==, 0);
+	prof = decode(&out);
+	check_profile_rules(prof);
+	CHECK_U64(prof->n_sample, ==, 1);
+	REQUIRE(prof->n_mapping == 3);
+	CHECK_STR(str_at(prof, prof->mapping[0]->filename), "/usr/bin/app");
+	CHECK_STR(str_at(prof, prof->mapping[1]->filename), "/usr/lib/x86_64-linux-gnu/libc.so.6");
+	CHECK(!prof->mapping[1]->has_functions);
+	CHECK_STR(str_at(prof, prof->mapping[2]->filename), "[kernel.kallsyms]");
+	CHECK_U64(prof->n_location, ==, 5);
+	CHECK_U64(prof->sample[0]->n_location_id, ==, 5);
+	CHECK_STR(function_name(prof, prof->location[prof->sample[0]->location_id[0] - 1]
+						->line[0]->function_id), "do_syscall_64");
+	/* two labels (comm, pid): it was added with l42's first two */
+	CHECK_U64(prof->sample[0]->n_label, ==, 2);
+	perftools__profiles__profile__free_unpacked(prof, NULL);
+	buf_reset(&out);
+
+	/* over the size bound: refused with the size, out untouched */
+	CHECK_INT(buf_append(&out, "XY", 2), ==, 0);
+	len = 0;
+	CHECK_INT(pprof__encode_samples(p, 0, 6, 100, &out, &len), ==, -EFBIG);
+	CHECK_U64(len, ==, whole_len);
+	CHECK_U64(out.len, ==, 2);
+	len = 0;
+	CHECK_INT(pprof__encode_samples(p, 1, 2, 100, &out, &len), ==, -EFBIG);
+	CHECK_U64(len, >, 100);
+	CHECK_U64(out.len, ==, 2);
+
+	/* ranges past the samples */
+	CHECK_INT(pprof__encode_samples(p, 7, 0, 0, &out, NULL), ==, -EINVAL);
+	CHECK_INT(pprof__encode_samples(p, 5, 2, 0, &out, NULL), ==, -EINVAL);
+	CHECK_INT(pprof__encode_samples(p, 1, SIZE_MAX, 0, &out, NULL), ==, -EINVAL);
+	CHECK_INT(pprof__encode_samples(NULL, 0, 0, 0, &out, NULL), ==, -EINVAL);
+	CHECK_INT(pprof__encode_samples(p, 0, 1, 0, NULL, NULL), ==, -EINVAL);
+	CHECK_U64(out.len, ==, 2);
+	/* an empty range is an empty, valid profile */
+	buf_reset(&out);
+	CHECK_INT(pprof__encode_samples(p, 6, 0, 0, &out, NULL), ==, 0);
+	prof = decode(&out);
+	check_profile_rules(prof);
+	CHECK_U64(prof->n_sample, ==, 0);
+	CHECK_U64(prof->n_location, ==, 0);
+	perftools__profiles__profile__free_unpacked(prof, NULL);
+
+	buf_release(&out);
+	buf_release(&whole);
+}
+
+/* A profile the size a busy process gives (20,000 distinct stacks over
+ * 2,000 functions) split in two: each half is a whole profile, the counts
+ * add up, and each half's tables are smaller than the whole's (printed, as
+ * the measure of pruning). */
+static void test_encode_samples_split(void)
+{
+	enum { NFUNC = 2000, NSAMPLES = 20000, DEPTH = 12 };
+	_cleanup_(cleanup_pprof__free) struct pprof *p = pprof__new(&test_opts);
+	const struct pprof_mapping exe = { .memory_start = 0x400000, .memory_limit = 0x800000,
+					   .filename = "/usr/bin/big", .has_functions = true };
+	static uint64_t loc_ids[NFUNC];
+	uint64_t seed = 42, m;
+	size_t whole_len = 0, part_len[2] = {};
+	int64_t total = 0;
+	struct buf out = {};
+
+	REQUIRE(p);
+	m = pprof__mapping(p, 1, &exe);
+	REQUIRE(m == 1);
+	for (size_t i = 0; i < NFUNC; i++) {
+		char name[64];
+		struct pprof_line line = { name, "big.c", (int64_t)i };
+
+		snprintf(name, sizeof(name), "function_number_%zu", i);
+		loc_ids[i] = pprof__location(p, m, 0x400000 + 16 * i, &line, 1);
+		REQUIRE(loc_ids[i]);
+	}
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		uint64_t stack[DEPTH];
+
+		/* the sample index in the leaf pair keeps every stack distinct */
+		stack[0] = loc_ids[i % NFUNC];
+		stack[1] = loc_ids[(i / NFUNC) % NFUNC];
+		for (size_t d = 2; d < DEPTH; d++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			stack[d] = loc_ids[(seed >> 33) % NFUNC];
+		}
+		REQUIRE(pprof__add_sample(p, stack, DEPTH, 1 + (int64_t)(i % 3), NULL, 0) == 0);
+		total += 1 + (int64_t)(i % 3);
+	}
+	REQUIRE(pprof__sample_count(p) == NSAMPLES);
+	CHECK_INT(pprof__encode_samples(p, 0, NSAMPLES, 0, &out, &whole_len), ==, 0);
+	for (size_t half = 0; half < 2; half++) {
+		Profile *prof;
+		int64_t sum = 0;
+
+		buf_reset(&out);
+		CHECK_INT(pprof__encode_samples(p, half * NSAMPLES / 2, NSAMPLES / 2, 0, &out,
+						&part_len[half]), ==, 0);
+		prof = decode(&out);
+		check_profile_rules(prof);
+		CHECK_U64(prof->n_sample, ==, NSAMPLES / 2);
+		for (size_t i = 0; i < prof->n_sample; i++)
+			sum += prof->sample[i]->value[0];
+		total -= sum;
+		CHECK_U64(prof->n_location, <=, NFUNC);
+		perftools__profiles__profile__free_unpacked(prof, NULL);
+	}
+	CHECK_INT(total, ==, 0);
+	CHECK_U64(part_len[0], <, whole_len);
+	CHECK_U64(part_len[1], <, whole_len);
+	fprintf(stderr, "split of %d samples: whole %zu bytes, halves %zu + %zu bytes\n",
+		NSAMPLES, whole_len, part_len[0], part_len[1]);
+	buf_release(&out);
+}
+
 static int write_profile(const char *path)
 {
 	struct sample_ids ids;
@@ -640,5 +836,7 @@ int main(int argc, char **argv)
 	test_invalid_arguments();
 	test_bounds();
 	test_utf8_and_unknown_frames();
+	test_encode_samples();
+	test_encode_samples_split();
 	return test_done();
 }
