@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/macros.h"
@@ -33,8 +34,18 @@ int output__write(const char *path, const void *data, size_t len)
 	_cleanup_close_ int fd = -1;
 	int err;
 
+	struct stat st;
+
 	if (!strcmp(path, "-"))
 		return write_all(STDOUT_FILENO, data, len);
+	/* A device, fifo or socket (-o /dev/null, -o /dev/stdout) is written
+	 * as it is: renaming over it would replace the device node itself. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		return write_all(fd, data, len);
+	}
 	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
 		return -ENOMEM;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
