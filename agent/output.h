@@ -2,7 +2,9 @@
  *
  *   output__write(path, data, len)  "-" is stdout; a file is written to a
  *                                   temporary name and renamed, so readers
- *                                   never see half a profile. 0 or -errno.
+ *                                   never see half a profile; an existing
+ *                                   device or fifo (/dev/null) is written
+ *                                   in place, not renamed over. 0 or -errno.
  */
 #ifndef BRASA_AGENT_OUTPUT_H
 #define BRASA_AGENT_OUTPUT_H

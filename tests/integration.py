@@ -189,6 +189,10 @@ def t_fp_chain_capture():
         check(r.returncode == 0 and 'string_table: "leaf"' in text and 'string_table: "cpu"' in text
               and 'string_table: "nanoseconds"' in text and "period: 10101010" in text,
               f"protoc --decode reads the capture (period 1e9/99 ns, leaf named) {r.stderr.decode()[:200]}")
+        # a device is written, not renamed over (-o /dev/null once replaced the node)
+        import stat as stat_mod
+        capture("--seconds", "1", "--pid", str(w.pid), "-o", "/dev/null")
+        check(stat_mod.S_ISCHR(os.stat("/dev/null").st_mode), "-o /dev/null leaves the device node in place")
     finally:
         w.kill()
         w.wait()
@@ -942,6 +946,171 @@ def t_bpf_load_failure():
     print(r.stderr)
     check(r.returncode in (3, 4) and "failed to" in r.stderr and "Segmentation" not in r.stderr,
           f"BPF load failure -> clear error and exit {r.returncode}")
+
+
+# --- labels (issue 4) ---
+
+def pprof_raw_samples(path):
+    """[(count, {label: value})] of a profile, read by `go tool pprof -raw`."""
+    r = subprocess.run(["go", "tool", "pprof", "-raw", path], capture_output=True, text=True,
+                       env=go_env(), timeout=120)
+    if r.returncode != 0:
+        fail(f"go tool pprof -raw failed: {r.stderr}")
+    body = r.stdout.split("Samples:", 1)[1].split("\nLocations", 1)[0]
+    samples = []
+    for line in body.splitlines():
+        m = re.match(r"^\s+(\d+)\s+\d+: ", line)
+        if m:
+            samples.append((int(m.group(1)), {}))
+        elif samples:
+            for k, v in re.findall(r"(\w+):\[([^\]]*)\]", line):
+                samples[-1][1][k] = v
+    return samples
+
+
+def profile_labels(agent, query, tag):
+    status, _, body = agent.get(f"/debug/pprof/profile?{query}")
+    if status != 200:
+        fail(f"profile request {query} answered {status}: {body[:200]!r}")
+    path = os.path.join(TMP, f"{tag}.pb.gz")
+    open(path, "wb").write(body)
+    return pprof_raw_samples(path)
+
+
+def cgroup_roots():
+    """Where a cgroup must be made for /proc/PID/cgroup to show it: the
+    root of a pure v2 machine; on a hybrid one the name=systemd hierarchy
+    and the unified (v2) one, as systemd itself does."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return ["/sys/fs/cgroup"]
+    roots = [r for r in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
+             if os.path.exists(os.path.join(r, "cgroup.procs"))]
+    if not roots:
+        fail("no cgroup v2 or name=systemd hierarchy mounted")
+    return roots
+
+
+class Cgroup:
+    """A cgroup path made in every hierarchy of cgroup_roots(); processes
+    moved into it go back to the root and the directories are removed on
+    exit."""
+
+    def __init__(self, path):
+        self.path = path.strip("/")
+        self.dirs = []
+        for root in cgroup_roots():
+            parts = self.path.split("/")
+            for i in range(1, len(parts) + 1):
+                d = os.path.join(root, *parts[:i])
+                if not os.path.isdir(d):
+                    os.mkdir(d)
+                    self.dirs.append(d)
+        self.roots = cgroup_roots()
+
+    def add(self, pid):
+        for root in self.roots:
+            with open(os.path.join(root, self.path, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for root in self.roots:
+            leaf = os.path.join(root, self.path, "cgroup.procs")
+            try:
+                pids = open(leaf).read().split()
+            except OSError:
+                pids = []
+            for pid in pids:
+                try:
+                    with open(os.path.join(root, "cgroup.procs"), "w") as f:
+                        f.write(pid)
+                except OSError:
+                    pass
+        for d in reversed(self.dirs):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+def label_values(samples, name):
+    """{value: samples} of one label over samples."""
+    out = {}
+    for count, labels in samples:
+        v = labels.get(name)
+        out[v] = out.get(v, 0) + count
+    return out
+
+
+def check_all_labeled(samples, name, want):
+    vals = label_values(samples, name)
+    total = sum(vals.values())
+    check(total > 0 and vals.get(want, 0) == total,
+          f"every sample carries {name}={want!r} ({vals})")
+
+
+def t_labels_systemd():
+    w = workload("fp_chain", 10)
+    try:
+        with Cgroup("brasa-test.slice/brasa-demo.service") as cg:
+            cg.add(w.pid)
+            print(open(f"/proc/{w.pid}/cgroup").read())
+            agent = Agent()
+            try:
+                samples = profile_labels(agent, f"seconds=2&pid={w.pid}", "systemd")
+            finally:
+                agent.stop()
+        check_all_labeled(samples, "systemd_unit", "brasa-demo.service")
+        check_all_labeled(samples, "systemd_slice", "brasa-test.slice")
+        check_all_labeled(samples, "service_name", "brasa-demo.service")
+        check_all_labeled(samples, "cgroup", "/brasa-test.slice/brasa-demo.service")
+        check_all_labeled(samples, "node", socket.gethostname())
+        check_all_labeled(samples, "comm", "fp_chain")
+        check_all_labeled(samples, "executable", os.path.realpath(os.path.join(WORKLOADS, "fp_chain")))
+        build_id = label_values(samples, "build_id")
+        check(len(build_id) == 1 and re.fullmatch(r"[0-9a-f]{40}", next(iter(build_id)) or ""),
+              f"the executable's GNU build id ({build_id})")
+        check(all("container_id" not in l for _, l in samples), "no container id outside containers")
+    finally:
+        w.kill()
+        w.wait()
+
+
+POD_UID = "0f5c2ad4-9b1e-4c3a-8f5e-2b7d9e6a1c30"
+CONTAINER_ID = "6c1f3e0b2a9d4c8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e"
+
+
+def containerd_cgroup():
+    """The cgroup kubelet's systemd driver gives a containerd container."""
+    return ("kubepods.slice/kubepods-besteffort.slice/"
+            f"kubepods-besteffort-pod{POD_UID.replace('-', '_')}.slice/"
+            f"cri-containerd-{CONTAINER_ID}.scope")
+
+
+def t_labels_containerd():
+    w = workload("fp_chain", 10)
+    try:
+        with Cgroup(containerd_cgroup()) as cg:
+            cg.add(w.pid)
+            agent = Agent()
+            try:
+                samples = profile_labels(agent, f"seconds=2&pid={w.pid}", "containerd")
+            finally:
+                agent.stop()
+        check_all_labeled(samples, "container_id", CONTAINER_ID)
+        check_all_labeled(samples, "pod_uid", POD_UID)
+        check_all_labeled(samples, "systemd_slice", f"kubepods-besteffort-pod{POD_UID.replace('-', '_')}.slice")
+        # no API server: the service is named after the process
+        check_all_labeled(samples, "service_name", "fp_chain")
+        check(all("systemd_unit" not in l for _, l in samples),
+              "a container's own scope is not reported as its systemd unit")
+    finally:
+        w.kill()
+        w.wait()
 
 
 def main():
