@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/proclabels.h"
 #include "agent/sampler.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -36,15 +37,32 @@ struct proc_entry {
 	uint32_t image;
 	char comm[PROFILE_COMM_LEN]; /* process name, "" if unreadable */
 	char exe[256];               /* its executable as it sees it, "" if unknown */
+	struct labels labels;        /* after relabeling (agent/proclabels.h) */
+	uint64_t labels_hash;        /* of labels: the series key of uploads */
+	uint64_t labels_gen;         /* proclabels generation they were made in */
+	bool dropped;                /* relabeling dropped it: samples discarded */
+	bool k8s_pending;            /* its pod was not known yet */
+};
+
+/* One profile a window builds: the whole window, or one series (one
+ * process label set) of it. */
+struct wprof {
+	struct pprof *pprof;
+	bool named; /* its first mapping is chosen */
+	struct labels labels;
 };
 
 struct window {
 	struct profiler *p;
 	struct window_opts o;
-	struct pprof *pprof;
+	struct pprof *pprof;  /* the whole window, unless o.by_series */
+	bool named;           /* its first mapping is chosen */
+	struct wprof *series; /* o.by_series: one profile per label set */
+	size_t nseries, cap_series;
+	struct u64map series_index; /* labels hash -> index + 1 */
+	int64_t time_nanos;   /* Unix start, for series profiles */
 	bool started, done;
 	bool cut_short; /* ended early by finish_window or shutdown */
-	bool named;     /* its first mapping is chosen */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
 	struct window *next;
 };
@@ -73,6 +91,9 @@ struct profiler {
 	struct sampler *sampler;
 	struct symbolizer *sym;
 	struct unwinder *unwinder; /* NULL: frame pointers only */
+	struct proclabels *labeler;
+	bool thread_labels;
+	uint64_t labels_gen;       /* proclabels generation seen at the last drain */
 	struct u64map procs; /* (tgid << 32 | image) -> struct proc_entry * */
 	uint64_t next_uid;
 	int epfd, wakefd;
@@ -108,6 +129,7 @@ static void proc_entry_free(struct proc_entry *e)
 	if (!e)
 		return;
 	proc_snapshot__put(e->snap);
+	labels__clear(&e->labels);
 	free(e);
 }
 
@@ -118,7 +140,11 @@ static void forget_process(struct profiler *p, uint64_t key)
 	if (p->unwinder)
 		unwinder__forget_process(p->unwinder, (uint32_t)(key >> 32), (uint32_t)key);
 	if (u64map_get(&p->procs, key, &v)) {
-		proc_entry_free((struct proc_entry *)(uintptr_t)v);
+		struct proc_entry *e = (struct proc_entry *)(uintptr_t)v;
+
+		if (e->dropped)
+			sampler__set_dropped(p->sampler, (uint32_t)e->pid, e->image, false);
+		proc_entry_free(e);
 		u64map_del(&p->procs, key);
 	}
 }
@@ -155,6 +181,57 @@ static void read_exe(struct profiler *p, int pid, char *exe, size_t len)
 		exe[n - 10] = 0;
 }
 
+/* (Re)computes a process's labels and keep/drop decision; a dropped
+ * process is filtered in BPF from then on. */
+static void label_process(struct profiler *p, struct proc_entry *e)
+{
+	const struct sym_mapping *m = proc_snapshot__find_file(e->snap, e->exe);
+	struct proc_identity id = {
+		.pid = e->pid, .comm = e->comm, .exe = e->exe,
+		.build_id = m ? m->build_id : NULL,
+	};
+	struct proclabels_result res = { 0 };
+	bool was_dropped = e->dropped;
+	int err;
+
+	e->labels_gen = proclabels__generation(p->labeler);
+	err = proclabels__compute(p->labeler, &id, &res);
+	if (err) {
+		/* keep what we had: a sample with fewer labels beats none */
+		labels__clear(&res.labels);
+		log_debug("failed to label process %d: %s", e->pid, strerror(-err));
+		return;
+	}
+	labels__clear(&e->labels);
+	e->labels = res.labels;
+	e->labels_hash = labels__hash(&e->labels);
+	e->k8s_pending = res.k8s_pending;
+	e->dropped = !res.keep;
+	if (e->dropped != was_dropped) {
+		err = sampler__set_dropped(p->sampler, (uint32_t)e->pid, e->image, e->dropped);
+		if (err)
+			log_debug("failed to update the BPF drop filter for %d: %s", e->pid,
+				  strerror(-err));
+		p->stats.processes_relabel_dropped += e->dropped ? 1 : 0;
+	}
+}
+
+/* After a SIGHUP or new Kubernetes data: label every process again. */
+static void relabel_all(struct profiler *p)
+{
+	uint64_t gen = proclabels__generation(p->labeler);
+
+	if (gen == p->labels_gen)
+		return;
+	p->labels_gen = gen;
+	u64map_foreach(&p->procs, i) {
+		struct proc_entry *e = (struct proc_entry *)(uintptr_t)p->procs.values[i];
+
+		if (e->labels_gen != gen)
+			label_process(p, e);
+	}
+}
+
 /* Takes a snapshot of tgid now and loads its unwind tables; replaces any
  * entry with the same key. */
 static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image)
@@ -185,6 +262,7 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 		p->stats.snapshots_failed++;
 		log_debug("failed to snapshot process %u: %s", tgid, strerror(errno));
 	}
+	label_process(p, e);
 	if (u64map_set(&p->procs, key, (uintptr_t)e)) {
 		proc_entry_free(e);
 		return NULL;
@@ -347,23 +425,117 @@ static bool window_wants(const struct window *w, uint32_t tgid)
 	return w->started && !w->done && (w->o.pid < 0 || (uint32_t)w->o.pid == tgid);
 }
 
-static void add_to_window(struct window *w, const struct sample_key *key, const char *comm,
-			  const char *exe, uint64_t count, const struct frame *frames,
-			  size_t nframes, uint64_t *locs)
+static struct pprof *new_pprof(struct window *w)
 {
-	struct pprof_label labels[4];
-	size_t nlocs = 0;
+	struct pprof_opts po = {
+		.period_ns = 1000000000ull / w->p->opts.frequency,
+		.time_nanos = w->time_nanos,
+		.duration_nanos = (int64_t)w->o.seconds * 1000000000ll,
+	};
 
+	return pprof__new(&po);
+}
+
+/* The profile of a series window for a process's label set, created on
+ * its first sample. NULL on allocation failure (the sample is lost). */
+static struct wprof *series_of(struct window *w, const struct proc_entry *e)
+{
+	static const struct labels none;
+	const struct labels *ls = e ? &e->labels : &none;
+	uint64_t h = e ? e->labels_hash : labels__hash(&none), v;
+	struct wprof *sp;
+
+	/* equal hashes of different sets are as unlikely as for any 64-bit
+	 * hash; checking keeps two processes' samples apart regardless */
+	if (u64map_get(&w->series_index, h, &v)) {
+		if (labels__equal(&w->series[v - 1].labels, ls))
+			return &w->series[v - 1];
+		for (size_t i = 0; i < w->nseries; i++) /* a hash collision */
+			if (labels__equal(&w->series[i].labels, ls))
+				return &w->series[i];
+	}
+	if (w->nseries == w->cap_series) {
+		size_t cap = w->cap_series ? w->cap_series * 2 : 16;
+		struct wprof *ns = realloc(w->series, cap * sizeof(*ns));
+
+		if (!ns)
+			return NULL;
+		w->series = ns;
+		w->cap_series = cap;
+	}
+	sp = &w->series[w->nseries];
+	*sp = (struct wprof){ 0 };
+	if (labels__copy(&sp->labels, ls) || !(sp->pprof = new_pprof(w))) {
+		labels__clear(&sp->labels);
+		return NULL;
+	}
+	/* on a collision the first set keeps the index; the other's samples
+	 * still get their own profile, found by the walk above next time */
+	if (!u64map_get(&w->series_index, h, &v))
+		u64map_set(&w->series_index, h, w->nseries + 1);
+	w->nseries++;
+	return sp;
+}
+
+/* The profile a sample of e goes to in w. */
+static struct wprof *wprof_of(struct window *w, const struct proc_entry *e, struct wprof *whole)
+{
+	if (!w->o.by_series) {
+		*whole = (struct wprof){ .pprof = w->pprof, .named = w->named };
+		return whole;
+	}
+	return series_of(w, e);
+}
+
+/* Sample labels: in a series profile only the thread; in a whole-window
+ * profile also the process's labels (so -tagfocus can pick a process). */
+static size_t sample_labels(const struct profiler *p, const struct window *w,
+			    const struct sample_key *key, const struct proc_entry *e,
+			    const char *comm, struct pprof_label *labels, size_t max)
+{
+	size_t n = 0;
+
+	if (p->thread_labels) {
+		labels[n++] = (struct pprof_label){ .key = "thread_id", .num = key->tid };
+		labels[n++] = (struct pprof_label){ .key = "thread_name", .str = key->thread_comm };
+	}
+	if (w->o.by_series)
+		return n;
+	labels[n++] = (struct pprof_label){ .key = "pid", .num = key->tgid };
+	if (!e || !labels__get(&e->labels, "comm"))
+		labels[n++] = (struct pprof_label){ .key = "comm", .str = comm };
+	for (size_t i = 0; e && i < e->labels.n && n < max; i++) {
+		if (!strcmp(e->labels.v[i].name, "pid"))
+			continue; /* a number above */
+		labels[n++] = (struct pprof_label){ .key = e->labels.v[i].name,
+						    .str = e->labels.v[i].value };
+	}
+	return n;
+}
+
+static void add_to_window(struct profiler *p, struct window *w, const struct sample_key *key,
+			  const struct proc_entry *e, const char *comm, uint64_t count,
+			  const struct frame *frames, size_t nframes, uint64_t *locs)
+{
+	struct pprof_label labels[PPROF_MAX_LABELS];
+	const char *exe = e && e->exe[0] ? e->exe : NULL;
+	struct wprof whole, *wp = wprof_of(w, e, &whole);
+	size_t nlocs = 0, nlabels;
+
+	if (!wp)
+		return;
 	/* Readers name a profile after its first mapping (go tool pprof's
 	 * "File:"): let it be the main executable of the first sample that
 	 * has a frame in it. */
-	for (size_t i = 0; !w->named && exe && i < nframes; i++) {
+	for (size_t i = 0; !wp->named && exe && i < nframes; i++) {
 		if (frames[i].has_mapping && frames[i].mapping.filename &&
 		    !strcmp(frames[i].mapping.filename, exe)) {
-			pprof__mapping(w->pprof, frames[i].mapping_key, &frames[i].mapping);
-			w->named = true;
+			pprof__mapping(wp->pprof, frames[i].mapping_key, &frames[i].mapping);
+			wp->named = true;
 		}
 	}
+	if (wp == &whole)
+		w->named = whole.named;
 	/* pprof wants leaf first: kernel frames (leaf part) come first in
 	 * frames[], then user frames, each already leaf first. */
 	for (size_t i = 0; i < nframes; i++) {
@@ -371,20 +543,17 @@ static void add_to_window(struct window *w, const struct sample_key *key, const 
 		uint64_t mid = 0, loc;
 
 		if (f->has_mapping) {
-			mid = pprof__mapping(w->pprof, f->mapping_key, &f->mapping);
+			mid = pprof__mapping(wp->pprof, f->mapping_key, &f->mapping);
 			if (!mid)
 				return;
 		}
-		loc = pprof__location(w->pprof, mid, f->address, f->lines, f->nlines);
+		loc = pprof__location(wp->pprof, mid, f->address, f->lines, f->nlines);
 		if (!loc)
 			return;
 		locs[nlocs++] = loc;
 	}
-	labels[0] = (struct pprof_label){ .key = "pid", .num = key->tgid };
-	labels[1] = (struct pprof_label){ .key = "tid", .num = key->tid };
-	labels[2] = (struct pprof_label){ .key = "comm", .str = comm };
-	labels[3] = (struct pprof_label){ .key = "thread_name", .str = key->thread_comm };
-	pprof__add_sample(w->pprof, locs, nlocs, (int64_t)count, labels, ARRAY_SIZE(labels));
+	nlabels = sample_labels(p, w, key, e, comm, labels, ARRAY_SIZE(labels));
+	pprof__add_sample(wp->pprof, locs, nlocs, (int64_t)count, labels, nlabels);
 }
 
 static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
@@ -410,6 +579,11 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 		e = track_process(p, key->tgid, key->image);
 	if (e)
 		e->last_drain = p->stats.drains + 1;
+	if (e && e->dropped) {
+		/* sampled before the BPF filter knew: discarded unsymbolized */
+		p->stats.samples_relabel_dropped += count;
+		return;
+	}
 	/* a process we could not read keeps its thread's name */
 	comm = e && e->comm[0] ? e->comm : key->thread_comm;
 	refresh_if_unmapped(p, e, ustack);
@@ -422,26 +596,30 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 
 	for (w = p->windows; w; w = w->next)
 		if (window_wants(w, key->tgid))
-			add_to_window(w, key, comm, e && e->exe[0] ? e->exe : NULL, count,
-				      p->frames, nframes, p->locs);
+			add_to_window(p, w, key, e, comm, count, p->frames, nframes, p->locs);
 }
 
 static void start_window(struct window *w, uint64_t mono)
 {
-	struct pprof_opts po = {
-		.period_ns = 1000000000ull / w->p->opts.frequency,
-		.time_nanos = (int64_t)now_ns(CLOCK_REALTIME),
-		.duration_nanos = (int64_t)w->o.seconds * 1000000000ll,
-	};
-
-	w->pprof = pprof__new(&po);
+	w->time_nanos = (int64_t)now_ns(CLOCK_REALTIME);
 	w->started = true;
 	w->start_ns = mono;
 	w->end_ns = mono + (uint64_t)w->o.seconds * 1000000000ull;
+	if (w->o.by_series)
+		return; /* profiles come with their series */
+	w->pprof = new_pprof(w);
 	if (!w->pprof) {
 		log_error("failed to allocate a profile: %s", strerror(errno));
 		w->done = true;
 	}
+}
+
+static void window_set_duration(struct window *w, int64_t ns)
+{
+	if (w->pprof)
+		pprof__set_duration(w->pprof, ns);
+	for (size_t i = 0; i < w->nseries; i++)
+		pprof__set_duration(w->series[i].pprof, ns);
 }
 
 static bool entry_gone(struct profiler *p, const struct proc_entry *e, bool check_stale)
@@ -483,6 +661,7 @@ static int drain(struct profiler *p)
 	int err;
 
 	pthread_mutex_lock(&p->lock);
+	relabel_all(p);
 	err = sampler__drain(p->sampler, on_sample, p);
 	p->stats.drains++;
 	mono = now_ns(CLOCK_MONOTONIC);
@@ -493,7 +672,7 @@ static int drain(struct profiler *p)
 			w->done = true;
 			/* ended early (Ctrl-C): say what it covers */
 			if (w->cut_short)
-				pprof__set_duration(w->pprof, (int64_t)(mono - w->start_ns));
+				window_set_duration(w, (int64_t)(mono - w->start_ns));
 		}
 	}
 	p->want_start = false;
@@ -587,6 +766,7 @@ int profiler__window_open(struct profiler *p, const struct window_opts *o, struc
 		return -ENOMEM;
 	w->p = p;
 	w->o = *o;
+	u64map_init(&w->series_index);
 	pthread_mutex_lock(&p->lock);
 	if (p->nwindows >= p->opts.max_windows) {
 		pthread_mutex_unlock(&p->lock);
@@ -629,6 +809,24 @@ struct pprof *window__pprof(struct window *w)
 	return w->pprof;
 }
 
+size_t window__nseries(struct window *w)
+{
+	return w->nseries;
+}
+
+struct pprof *window__series(struct window *w, size_t i, const struct labels **labels)
+{
+	if (i >= w->nseries)
+		return NULL;
+	*labels = &w->series[i].labels;
+	return w->series[i].pprof;
+}
+
+int64_t window__start_unix_ns(struct window *w)
+{
+	return w->time_nanos;
+}
+
 void window__close(struct window *w)
 {
 	struct profiler *p;
@@ -646,6 +844,12 @@ void window__close(struct window *w)
 	}
 	pthread_mutex_unlock(&p->lock);
 	pprof__free(w->pprof);
+	for (size_t i = 0; i < w->nseries; i++) {
+		pprof__free(w->series[i].pprof);
+		labels__clear(&w->series[i].labels);
+	}
+	free(w->series);
+	u64map_release(&w->series_index);
 	free(w);
 }
 
@@ -667,8 +871,8 @@ void profiler__cancel_windows(struct profiler *p)
 	for (struct window *w = p->windows; w; w = w->next) {
 		if (!w->started)
 			start_window(w, mono);
-		if (!w->done && w->pprof)
-			pprof__set_duration(w->pprof, (int64_t)(mono - w->start_ns));
+		if (!w->done)
+			window_set_duration(w, (int64_t)(mono - w->start_ns));
 		w->done = true;
 	}
 	pthread_cond_broadcast(&p->done_cond);
@@ -724,6 +928,16 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	pthread_cond_init(&p->done_cond, NULL);
 	u64map_init(&p->procs);
 
+	{
+		struct proclabels_opts lo = { .proc_root = p->opts.proc_root,
+					      .k8s = p->opts.k8s,
+					      .labeling = &p->opts.labeling };
+
+		err = proclabels__new(&lo, &p->labeler);
+		if (err)
+			goto fail;
+		p->thread_labels = p->opts.labeling.thread_labels;
+	}
 	so.proc_root = p->opts.proc_root;
 	p->sym = symbolizer__new(&so);
 	if (!p->sym) {
@@ -808,6 +1022,7 @@ void profiler__free(struct profiler *p)
 		proc_entry_free((struct proc_entry *)(uintptr_t)p->procs.values[i]);
 	u64map_release(&p->procs);
 	symbolizer__free(p->sym);
+	proclabels__free(p->labeler);
 	if (p->epfd >= 0)
 		close(p->epfd);
 	if (p->wakefd >= 0)
@@ -815,4 +1030,17 @@ void profiler__free(struct profiler *p)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->done_cond);
 	free(p);
+}
+
+int profiler__set_labeling(struct profiler *p, const struct profiler_labeling *l)
+{
+	int err;
+
+	/* the next drain labels every process again (relabel_all) */
+	pthread_mutex_lock(&p->lock);
+	err = proclabels__configure(p->labeler, l);
+	if (!err)
+		p->thread_labels = l->thread_labels;
+	pthread_mutex_unlock(&p->lock);
+	return err;
 }

@@ -387,11 +387,20 @@ int proc_snapshot__pid(const struct proc_snapshot *snap)
 const struct sym_mapping *proc_snapshot__find_file(const struct proc_snapshot *snap,
 						   const char *filename)
 {
-	for (size_t i = 0; snap && filename && i < snap->maps->count; i++)
-		if (snap->entries[i].mapping.filename &&
-		    !strcmp(snap->entries[i].mapping.filename, filename))
-			return &snap->entries[i].mapping;
-	return NULL;
+	const struct sym_mapping *first = NULL;
+
+	/* only executable mappings carry the object's details (build id) */
+	for (size_t i = 0; snap && filename && i < snap->maps->count; i++) {
+		const struct sym_mapping *m = &snap->entries[i].mapping;
+
+		if (!m->filename || strcmp(m->filename, filename))
+			continue;
+		if (snap->entries[i].source == SOURCE_OBJECT)
+			return m;
+		if (!first)
+			first = m;
+	}
+	return first;
 }
 
 int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
