@@ -7,7 +7,8 @@
  *   cli_have_bpf_privileges() true if we may load and attach the sampler
  *   cli_start_profiler(popts, &p, &sigfd)  privilege check, stop signals,
  *                             profiler; EXIT_OK or the exit code (logged)
- *   cli_parse_frequency(s, &hz)  strict, 1..1000; logs the error
+ *   cli_profiler_opts(c, &popts)  the profiler's options from a
+ *                             configuration (labeling borrowed from c)
  *   cli_stop_signals_fd()     blocks SIGINT/SIGTERM (and SIGPIPE), returns a
  *                             non-blocking signalfd for the first two, or -errno
  */
@@ -30,17 +31,18 @@ int cmd_capture(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
 bool cli_have_bpf_privileges(void);
-int cli_parse_frequency(const char *s, uint32_t *hz);
-int cli_parse_log_level(const char *s);
 int cli_stop_signals_fd(void);
+struct config;
 struct profiler;
 struct profiler_opts;
 int cli_start_profiler(const struct profiler_opts *popts, struct profiler **p, int *sigfd);
-/* The sampling options of capture and run, by getopt code: 'F'
- * --frequency, 'K' --no-kernel, 'U' --unwind, 'L' --log-level,
- * 'T' --unwind-table-memory. Returns 1
+/* The sampling options of capture, by getopt code: 'F' --frequency,
+ * 'K' --no-kernel, 'U' --unwind, 'L' --log-level (set at once),
+ * 'T' --unwind-table-memory; parsed and checked as the settings of the
+ * same names (agent/config.h), which is how run takes them. Returns 1
  * when opt was one of them, 0 when not, -EINVAL (logged) on a bad value. */
 int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts);
+void cli_profiler_opts(const struct config *c, struct profiler_opts *popts);
 /* Maps a profiler__new() error to an exit code. */
 int cli_exit_for_error(int err);
 

@@ -7,9 +7,10 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/config.h"
 #include "agent/profiler.h"
 #include "common/log.h"
-#include "common/parse.h"
+#include "common/macros.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -34,27 +35,6 @@ bool cli_have_bpf_privileges(void)
 	 * suffice for perf_event programs and their maps. */
 	return cap_effective(CAP_SYS_ADMIN) ||
 	       (cap_effective(CAP_BPF) && cap_effective(CAP_PERFMON));
-}
-
-int cli_parse_frequency(const char *s, uint32_t *hz)
-{
-	int err = parse_u32_range(s, 1, 1000, hz);
-
-	if (err)
-		log_error("invalid --frequency '%s': expected a whole number of Hz from 1 to 1000", s);
-	return err;
-}
-
-int cli_parse_log_level(const char *s)
-{
-	enum log_level lvl;
-
-	if (log_level_parse(s, &lvl)) {
-		log_error("invalid --log-level '%s': expected error, warn, info or debug", s);
-		return -EINVAL;
-	}
-	log_set_level(lvl);
-	return 0;
 }
 
 int cli_exit_for_error(int err)
@@ -89,51 +69,79 @@ int cli_stop_signals_fd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static int parse_unwind(const char *s, enum unwind_mode *mode)
+static enum unwind_mode unwind_mode(enum config_unwind u)
 {
-	static const char *const names[] = {
-		[UNWIND_MODE_AUTO] = "auto",
-		[UNWIND_MODE_FP] = "fp",
-		[UNWIND_MODE_DWARF] = "dwarf",
-	};
-
-	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(s, names[i])) {
-			*mode = (enum unwind_mode)i;
-			return 0;
-		}
+	switch (u) {
+	case CONFIG_UNWIND_FP:
+		return UNWIND_MODE_FP;
+	case CONFIG_UNWIND_DWARF:
+		return UNWIND_MODE_DWARF;
+	case CONFIG_UNWIND_AUTO:
+		break;
 	}
-	log_error("invalid --unwind '%s': expected auto, fp or dwarf", s);
-	return -EINVAL;
+	return UNWIND_MODE_AUTO;
 }
 
+/* capture's sampling flags go through the settings table too, so both
+ * commands accept the same values and say the same about bad ones. */
 int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts)
 {
-	switch (opt) {
-	case 'F':
-		return cli_parse_frequency(arg, &popts->frequency) ? -EINVAL : 1;
-	case 'K':
+	static const struct {
+		int opt;
+		const char *key;
+	} keys[] = {
+		{ 'F', "sampling.frequency" },
+		{ 'U', "sampling.unwind" },
+		{ 'L', "log_level" },
+		{ 'T', "sampling.unwind_table_memory" },
+	};
+	const struct config_setting *s = NULL;
+	union {
+		uint32_t u32;
+		uint64_t u64;
+		int e;
+	} v;
+	char err[256];
+
+	if (opt == 'K') {
 		popts->kernel_stacks = false;
 		return 1;
-	case 'U':
-		return parse_unwind(arg, &popts->unwind) ? -EINVAL : 1;
-	case 'L':
-		return cli_parse_log_level(arg) ? -EINVAL : 1;
-	case 'T': {
-		uint64_t bytes;
-
-		/* below 1 MiB not even libc's table fits */
-		if (parse_size(arg, &bytes) || bytes < (1u << 20) || bytes > (64ull << 30)) {
-			log_error("invalid --unwind-table-memory '%s': expected a size from 1M to 64G "
-				  "(suffix K, M or G)", arg);
-			return -EINVAL;
-		}
-		popts->unwind_max_bytes = (size_t)bytes;
-		return 1;
 	}
-	default:
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (keys[i].opt == opt)
+			s = config__find(keys[i].key);
+	if (!s)
 		return 0;
+	if (config__parse_value(s, arg, &v, err, sizeof(err))) {
+		log_error("invalid --%s '%s': %s", s->flag, arg, err);
+		return -EINVAL;
 	}
+	switch (opt) {
+	case 'F':
+		popts->frequency = v.u32;
+		break;
+	case 'U':
+		popts->unwind = unwind_mode((enum config_unwind)v.e);
+		break;
+	case 'L':
+		log_set_level((enum log_level)v.e);
+		break;
+	case 'T':
+		popts->unwind_max_bytes = (size_t)v.u64;
+		break;
+	}
+	return 1;
+}
+
+void cli_profiler_opts(const struct config *c, struct profiler_opts *popts)
+{
+	*popts = (struct profiler_opts){
+		.frequency = c->sampling.frequency,
+		.kernel_stacks = c->sampling.kernel_stacks,
+		.unwind = unwind_mode(c->sampling.unwind),
+		.unwind_max_bytes = (size_t)c->sampling.unwind_table_memory,
+	};
+	config__labeling(c, &popts->labeling);
 }
 
 int cli_start_profiler(const struct profiler_opts *popts, struct profiler **p, int *sigfd)

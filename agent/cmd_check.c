@@ -1,7 +1,7 @@
 /* brasa check: probes, one by one, what the sampler needs, and says for
  * each missing piece what to do about it. Probes features (never kernel
  * versions). Exit 0 when `brasa run` can work, else 3 (privileges) or 4
- * (kernel). */
+ * (kernel). With --config FILE it checks that file instead (exit 0 or 2). */
 #include <errno.h>
 #include <getopt.h>
 #include <linux/perf_event.h>
@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/cli.h"
+#include "agent/config.h"
 #include "agent/profiler.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -90,32 +91,59 @@ static int silent_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* brasa check --config FILE: the file as `brasa run --config FILE` would
+ * read it (no flags on top), without BPF or privileges. */
+static int check_config(const char *path)
+{
+	char *argv[] = { "brasa check", NULL };
+	struct config c;
+	char err[1024];
+
+	if (config__read(&c, path, 1, argv, err, sizeof(err))) {
+		log_error("%s", err);
+		return EXIT_USAGE;
+	}
+	config__free(&c);
+	printf("%s: ok\n", path);
+	return EXIT_OK;
+}
+
 int cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "config", required_argument, NULL, 'c' },
 		{},
 	};
 	struct check_state st = { 0 };
 	bool priv = cli_have_bpf_privileges(), btf;
 	long paranoid = 99, kptr = -1;
+	const char *config_path = NULL;
 	char detail[256];
 	int opt, err;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (opt == 'h') {
-			printf("Usage: brasa check\n\nReport what this kernel and these privileges "
-			       "allow, and what to do about what is missing.\n");
+			printf("Usage: brasa check [--config FILE]\n\nReport what this kernel and these "
+			       "privileges allow, and what to do about what is missing.\n"
+			       "With --config, only check the configuration file instead: print\n"
+			       "'FILE: ok' or its first error.\n");
 			return EXIT_OK;
 		}
-		fprintf(stderr, "Usage: brasa check\n");
+		if (opt == 'c') {
+			config_path = optarg;
+			continue;
+		}
+		fprintf(stderr, "Usage: brasa check [--config FILE]\n");
 		return EXIT_USAGE;
 	}
 	if (optind < argc) {
 		log_error("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (config_path)
+		return check_config(config_path);
 
 	snprintf(detail, sizeof(detail), "euid %d", (int)geteuid());
 	report(priv, true, "privileges (BPF, perfmon)", detail,

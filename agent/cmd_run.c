@@ -13,13 +13,14 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/config.h"
 #include "agent/http_api.h"
 #include "agent/metrics.h"
 #include "agent/pprof.h"
 #include "agent/profiler.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
-#include "common/parse.h"
 
 static void usage(FILE *f)
 {
@@ -27,19 +28,11 @@ static void usage(FILE *f)
 		"Usage: brasa run [OPTIONS]\n"
 		"\n"
 		"Sample every process continuously and serve profiles over HTTP.\n"
-		"\n"
-		"      --http-address ADDR    listen address (default 127.0.0.1:7071;\n"
-		"                             [::1]:7071 for IPv6)\n"
-		"  -F, --frequency HZ         samples per second per CPU (default 99)\n"
-		"      --max-profile-seconds N   longest on-demand profile (default 600)\n"
-		"      --no-kernel            do not record kernel stacks\n"
-		"      --unwind MODE          user stacks: auto (DWARF tables where the kernel\n"
-		"                             allows, else frame pointers; default), fp, dwarf\n"
-		"      --unwind-table-memory SIZE\n"
-		"                             bound on kernel memory for unwind tables\n"
-		"                             (default 128M; least recently used evicted)\n"
-		"      --log-level LEVEL      error, warn, info (default) or debug\n"
-		"  -h, --help                 show this help\n");
+		"Each option but --config and --help has a key in the YAML file that\n"
+		"--config names (docs/configuration.md); options win over the file.\n"
+		"SIGHUP reads the file again.\n"
+		"\n");
+	config__help(f);
 }
 
 static int profile_request(void *ctx, const struct profile_query *q, struct buf *out,
@@ -122,82 +115,129 @@ static int metrics_request(void *ctx, struct buf *out)
 	return metrics__write_agent(out, &st);
 }
 
+/* SIGHUP handling: what cmd_run needs to reload. boot is the
+ * configuration brasa started with (the HTTP server and the sampler still
+ * run with it, and hold pointers into it); live is the last one reloaded,
+ * whose labeling the profiler borrows (empty before the first reload). */
+struct reload_state {
+	const char *path;
+	int argc;
+	char **argv;
+	struct config boot, live;
+	struct profiler *profiler;
+};
+
+static void reload(struct reload_state *r)
+{
+	const struct config *running = r->live.file ? &r->live : &r->boot;
+	struct profiler_labeling labeling;
+	struct config next;
+	struct buf applied = { 0 }, needs_restart = { 0 };
+	struct timespec now;
+	char msg[1024];
+	size_t n;
+	const struct config_setting *s = config__settings(&n);
+	int err;
+
+	if (!r->path) {
+		log_info("received SIGHUP, but brasa runs without --config: nothing to reload");
+		return;
+	}
+	/* systemd (Type=notify-reload) wants the time the reload began */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
+	if (config__read(&next, r->path, r->argc, r->argv, msg, sizeof(msg))) {
+		log_warn("failed to reload the configuration: %s; keeping the running one", msg);
+		goto out;
+	}
+	config__labeling(&next, &labeling);
+	err = profiler__set_labeling(r->profiler, &labeling);
+	if (err) {
+		log_warn("failed to apply the reloaded labeling: %s; keeping the running "
+			 "configuration", strerror(-err));
+		config__free(&next);
+		goto out;
+	}
+	/* one line for what changed, one for what waits for a restart (the
+	 * rest runs with what brasa started with) */
+	for (size_t i = 0; i < n; i++) {
+		bool restart = !s[i].reloadable;
+		struct buf *b = restart ? &needs_restart : &applied;
+
+		if (!config__setting_equal(restart ? &r->boot : running, &next, &s[i]))
+			buf_printf(b, "%s%s", b->len ? ", " : "", s[i].key);
+	}
+	log_info("reloaded '%s': %s%s", r->path, applied.len ? "applied " : "nothing changed",
+		 applied.len ? (char *)applied.data : "");
+	if (needs_restart.len)
+		log_warn("'%s' changes what only a restart applies (%s): running on with the "
+			 "values brasa started with", r->path, (char *)needs_restart.data);
+	buf_release(&applied);
+	buf_release(&needs_restart);
+	log_set_level(next.log_level);
+	/* the profiler no longer uses the old rules */
+	config__free(&r->live);
+	r->live = next;
+out:
+	sd_notify(0, "READY=1\nSTATUS=sampling");
+}
+
 int cmd_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "http-address", required_argument, NULL, 'a' },
-		{ "frequency", required_argument, NULL, 'F' },
-		{ "max-profile-seconds", required_argument, NULL, 'M' },
-		{ "no-kernel", no_argument, NULL, 'K' },
-		{ "unwind", required_argument, NULL, 'U' },
-		{ "unwind-table-memory", required_argument, NULL, 'T' },
-		{ "log-level", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true };
+	struct config_cmdline cmdline;
+	struct reload_state rs = { .argc = argc, .argv = argv };
+	struct profiler_opts popts;
 	struct http_api_opts hopts = {
-		.address = "127.0.0.1:7071",
 		.default_seconds = 30,
-		.max_seconds = 600,
 		.max_connections = 32,
 	};
 	struct profiler *p = NULL;
 	struct http_api *http = NULL;
-	_cleanup_close_ int sigfd = -1;
+	_cleanup_close_ int sigfd = -1, hupfd = -1;
 	uint64_t watchdog_usec = 0;
 	time_t last_ping = 0, last_report = time(NULL);
 	uint64_t reported[PROFILE_STAT_MAX] = { 0 };
-	int opt, err, rc = EXIT_FAILURE_RUNTIME;
+	char msg[1024];
+	sigset_t hup;
+	int err, rc = EXIT_FAILURE_RUNTIME;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "F:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'a':
-			hopts.address = optarg;
-			break;
-		case 'M':
-			if (parse_u32_range(optarg, 1, 86400, &hopts.max_seconds)) {
-				log_error("invalid --max-profile-seconds '%s': expected 1 to 86400", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		default:
-			/* the sampling options both commands share */
-			switch (cli_parse_sampling_opt(opt, optarg, &popts)) {
-			case 1:
-				break;
-			case 0:
-				usage(stderr);
-				return EXIT_USAGE;
-			default:
-				return EXIT_USAGE;
-			}
-		}
-	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s'", argv[optind]);
+	/* --config first: the other flags go on top of the file */
+	if (config__scan_args(argc, argv, &cmdline, msg, sizeof(msg))) {
+		log_error("%s (see 'brasa run --help')", msg);
 		return EXIT_USAGE;
 	}
-	{
-		struct sockaddr_storage ss;
-		socklen_t sslen;
-
-		/* a typo in the address should not wait for the BPF load */
-		if (http_api__parse_address(hopts.address, &ss, &sslen)) {
-			log_error("invalid --http-address '%s': expected IPv4:PORT or [IPv6]:PORT",
-				  hopts.address);
-			return EXIT_USAGE;
-		}
+	if (cmdline.help) {
+		usage(stdout);
+		return EXIT_OK;
 	}
+	rs.path = cmdline.config_path;
+	/* every value is checked here: a typo should not wait for the BPF load */
+	if (config__read(&rs.boot, rs.path, argc, argv, msg, sizeof(msg))) {
+		log_error("%s", msg);
+		return EXIT_USAGE;
+	}
+	log_set_level(rs.boot.log_level);
+	cli_profiler_opts(&rs.boot, &popts);
+	hopts.address = rs.boot.http.address;
+	hopts.max_seconds = rs.boot.http.max_profile_seconds;
 	if (getenv("JOURNAL_STREAM"))
 		log_set_journal(true);
+
+	/* blocked before any thread starts, so none of them takes it */
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &hup, NULL) < 0 ||
+	    (hupfd = signalfd(-1, &hup, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+		log_error("failed to set up signal handling: %s", strerror(errno));
+		config__free(&rs.boot);
+		return EXIT_FAILURE_RUNTIME;
+	}
 	rc = cli_start_profiler(&popts, &p, &sigfd);
 	if (rc != EXIT_OK)
-		return rc;
+		goto out;
+	rs.profiler = p;
+	rc = EXIT_FAILURE_RUNTIME;
 
 	hopts.profile = profile_request;
 	hopts.metrics = metrics_request;
@@ -228,6 +268,8 @@ int cmd_run(int argc, char **argv)
 			log_info("received %s, stopping", strsignal((int)si.ssi_signo));
 			break;
 		}
+		if (read(hupfd, &si, sizeof(si)) == sizeof(si))
+			reload(&rs);
 		if (time(NULL) - last_report >= REPORT_INTERVAL) {
 			report_losses(p, reported);
 			last_report = time(NULL);
@@ -246,5 +288,7 @@ out:
 		profiler__cancel_windows(p);
 	http_api__stop(http);
 	profiler__free(p);
+	config__free(&rs.live);
+	config__free(&rs.boot);
 	return rc;
 }
