@@ -68,6 +68,49 @@ static const char *const bpf_loss_reasons[PROFILE_STAT_MAX] = {
 	[PROFILE_STAT_KNOWN_FULL] = "process_map_full",
 };
 
+static int write_labeling(struct buf *out, const struct profiler_stats *st)
+{
+	const struct k8s_stats *k = &st->k8s_stats;
+	const struct metric_def defs[] = {
+		{ "brasa_relabel_dropped_processes_total", "counter",
+		  "Process images relabel_configs dropped (their samples are discarded in BPF).",
+		  (double)st->processes_relabel_dropped },
+		{ "brasa_relabel_dropped_samples_total", "counter",
+		  "Samples of dropped processes: discarded in BPF, or in user space when "
+		  "taken before the filter knew.",
+		  (double)(st->bpf[PROFILE_STAT_DROPPED] + st->samples_relabel_dropped) },
+	};
+	const struct metric_def k8s_defs[] = {
+		{ "brasa_kubernetes_polls_total", "counter",
+		  "Pod lists requested from the Kubernetes API server.", (double)k->polls },
+		{ "brasa_kubernetes_pods", "gauge",
+		  "Pods on this node known from the last good pod list.", (double)k->pods },
+		{ "brasa_kubernetes_up", "gauge",
+		  "1 once a pod list has been read from the API server.", k->ever_succeeded },
+	};
+	const struct { const char *reason; uint64_t n; } reasons[] = {
+		{ "connect", k->failures_connect }, { "http", k->failures_http },
+		{ "parse", k->failures_parse }, { "too_large", k->failures_too_large },
+	};
+	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
+
+	if (err || !st->k8s)
+		return err;
+	err = write_defs(out, k8s_defs, sizeof(k8s_defs) / sizeof(k8s_defs[0]));
+	if (!err)
+		err = metrics__family(out, "brasa_kubernetes_failures_total", "counter",
+				      "Failed pod list requests, by reason (profiling goes on with "
+				      "cgroup-derived labels).");
+	for (size_t i = 0; !err && i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		char labels[64];
+
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", reasons[i].reason);
+		err = metrics__sample(out, "brasa_kubernetes_failures_total", labels,
+				      (double)reasons[i].n);
+	}
+	return err;
+}
+
 /* How DWARF-unwound user stacks ended, one label value each. */
 static const char *const unwind_endings[PROFILE_STAT_MAX] = {
 	[PROFILE_STAT_UNWIND_COMPLETE] = "complete",
@@ -190,5 +233,7 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 		snprintf(labels, sizeof(labels), "reason=\"%s\"", bpf_loss_reasons[i]);
 		err = metrics__sample(out, "brasa_bpf_lost_total", labels, (double)st->bpf[i]);
 	}
-	return err ? err : write_unwind(out, st);
+	if (!err)
+		err = write_unwind(out, st);
+	return err ? err : write_labeling(out, st);
 }

@@ -896,6 +896,9 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	if (p->unwinder)
 		unwinder__stats(p->unwinder, &st->unwind);
 	pthread_mutex_unlock(&p->lock);
+	st->k8s = p->opts.k8s != NULL;
+	if (p->opts.k8s)
+		k8s__stats(p->opts.k8s, &st->k8s_stats);
 	sampler__stats(p->sampler, st->bpf);
 }
 

@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/k8s.h"
 #include "agent/pprof.h"
 #include "agent/proclabels.h"
 #include "bpf/profile.h"
@@ -95,6 +96,8 @@ struct profiler_stats {
 	struct symbolizer_stats sym;
 	bool dwarf;                 /* DWARF unwinding active */
 	struct unwinder_stats unwind;
+	bool k8s;                   /* a Kubernetes API client runs */
+	struct k8s_stats k8s_stats;
 };
 
 int profiler__new(const struct profiler_opts *opts, struct profiler **out);

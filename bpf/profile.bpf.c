@@ -77,6 +77,19 @@ struct {
 	__type(value, __u32);
 } known SEC(".maps");
 
+/* tgid -> image of processes relabeling dropped (agent/proclabels.c):
+ * their samples cost one lookup and nothing after. Keyed by tgid with the
+ * image as value, so an exec'd process is sampled again until user space
+ * decides on its new image. Looked up only while ndropped != 0, so an
+ * agent without drop rules pays nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} dropped SEC(".maps");
+__u32 ndropped = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
@@ -339,6 +352,14 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	key.tgid = tgid;
 	key.tid = (__u32)id;
 	key.image = image_of((struct task_struct *)bpf_get_current_task());
+	if (ndropped) {
+		__u32 *img = bpf_map_lookup_elem(&dropped, &tgid);
+
+		if (img && *img == key.image) {
+			stat_inc(PROFILE_STAT_DROPPED);
+			return 0;
+		}
+	}
 
 	/* The process name comes from user space (read with the process's
 	 * snapshot): reading the group leader's task here would cost a cold

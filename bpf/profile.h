@@ -69,6 +69,7 @@ enum profile_stat {
 	PROFILE_STAT_UNWIND_UNSUPPORTED, /* a rule the unwinder cannot apply */
 	PROFILE_STAT_UNWIND_READ_FAULT,  /* user stack memory unreadable */
 	PROFILE_STAT_UNWIND_TRUNCATED,   /* hit the depth limit */
+	PROFILE_STAT_DROPPED,          /* samples of processes relabeling dropped */
 	PROFILE_STAT_MAX,
 };
 

@@ -6,6 +6,7 @@ WORKLOADS (where the test workloads are built). Exit 0 pass, 1 fail, 77
 skip (only where the machine truly cannot run BPF: not root).
 """
 import gzip
+import json
 import os
 import re
 import shutil
@@ -1111,6 +1112,182 @@ def t_labels_containerd():
     finally:
         w.kill()
         w.wait()
+
+
+SRC = os.environ.get("BRASA_SOURCE_ROOT", ".")
+
+
+class FakeKubeAPI:
+    """tests/fake-kube-api.py serving a pod list with this test's pod."""
+
+    def __init__(self, node, token, mode="ok"):
+        pod = {
+            "metadata": {"name": "checkout-7d9f", "namespace": "payments", "uid": POD_UID,
+                         "labels": {"app": "checkout", "app.kubernetes.io/version": "1.2"}},
+            "spec": {"nodeName": node, "containers": [{"name": "server"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "server", "containerID": f"containerd://{CONTAINER_ID}"}]},
+        }
+        other = {
+            "metadata": {"name": "elsewhere", "namespace": "default",
+                         "uid": "11111111-2222-3333-4444-555555555555"},
+            "spec": {"nodeName": "another-node"},
+            "status": {"phase": "Running"},
+        }
+        fixture = os.path.join(TMP, "pods.json")
+        json.dump({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+                   "items": [pod, other]}, open(fixture, "w"))
+        self.token_file = os.path.join(TMP, "token")
+        open(self.token_file, "w").write(token + "\n")
+        ready = os.path.join(TMP, "kube.port")
+        self.log = os.path.join(TMP, "kube.log")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(SRC, "tests", "fake-kube-api.py"),
+                                      "--fixture", fixture, "--ready-file", ready,
+                                      "--token", token, "--mode", mode, "--request-log", self.log])
+        deadline = time.time() + 10
+        while not os.path.exists(ready) and time.time() < deadline:
+            time.sleep(0.05)
+        if not os.path.exists(ready):
+            fail("fake kube API server did not start")
+        self.url = f"http://127.0.0.1:{open(ready).read().strip()}"
+
+    def requests(self):
+        try:
+            return open(self.log).read().splitlines()
+        except OSError:
+            return []
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def t_labels_kubernetes():
+    node = "brasa-test-node"
+    api = FakeKubeAPI(node, "s3cret")
+    config = os.path.join(TMP, "brasa.yaml")
+    open(config, "w").write(
+        "relabel_configs:\n"
+        "  - source_labels: [__meta_kubernetes_pod_label_app]\n"
+        "    target_label: app\n")
+    w = workload("fp_chain", 12)
+    try:
+        with Cgroup(containerd_cgroup()) as cg:
+            cg.add(w.pid)
+            agent = Agent("--config", config, "--node", node, "--kubernetes-api-url", api.url,
+                          "--kubernetes-token-file", api.token_file)
+            try:
+                time.sleep(1)
+                samples = profile_labels(agent, f"seconds=2&pid={w.pid}", "k8s")
+                metrics = agent.get("/metrics")[2].decode()
+            finally:
+                agent.stop()
+        for name, want in [("namespace", "payments"), ("pod", "checkout-7d9f"),
+                           ("container", "server"), ("service_name", "payments/server"),
+                           ("app", "checkout"), ("node", node), ("container_id", CONTAINER_ID),
+                           ("pod_uid", POD_UID)]:
+            check_all_labeled(samples, name, want)
+        check(all(not k.startswith("__") for _, l in samples for k in l),
+              "discovery-only __meta_* labels are dropped after relabeling")
+        reqs = api.requests()
+        print("\n".join(reqs[:3]))
+        check(reqs and all("token=s3cret" in r for r in reqs) and
+              all("spec.nodeName" in r and node in r for r in reqs),
+              "the agent lists the pods of its node with the bearer token")
+        check(re.search(r"^brasa_kubernetes_up 1$", metrics, re.M), "metrics say the API server answered")
+    finally:
+        w.kill()
+        w.wait()
+        api.stop()
+
+
+def t_labels_kubernetes_down():
+    # a garbage-answering API server, then none at all: profiling goes on
+    api = FakeKubeAPI("n", "t", mode="garbage")
+    w = workload("fp_chain", 8)
+    try:
+        with Cgroup(containerd_cgroup()) as cg:
+            cg.add(w.pid)
+            agent = Agent("--node", "n", "--kubernetes-api-url", api.url,
+                          "--kubernetes-token-file", api.token_file)
+            try:
+                time.sleep(1)
+                samples = profile_labels(agent, f"seconds=2&pid={w.pid}", "k8sdown")
+                api.stop()
+                samples2 = profile_labels(agent, f"seconds=2&pid={w.pid}", "k8sdown2")
+                metrics = agent.get("/metrics")[2].decode()
+                out = agent.output()
+            finally:
+                agent.stop()
+        check(sum(c for c, _ in samples) > 50 and sum(c for c, _ in samples2) > 50,
+              "profiles keep coming with the API server answering garbage, then gone")
+        check_all_labeled(samples2, "container_id", CONTAINER_ID)
+        check(all("namespace" not in l for _, l in samples + samples2), "no Kubernetes labels without a pod list")
+        parse = re.search(r'^brasa_kubernetes_failures_total\{reason="parse"\} (\d+)', metrics, re.M)
+        conn = re.search(r'^brasa_kubernetes_failures_total\{reason="connect"\} (\d+)', metrics, re.M)
+        print(metrics[metrics.find("brasa_kubernetes"):][:600])
+        check(parse and int(parse.group(1)) >= 1, "garbage answers are counted as parse failures")
+        check(conn and int(conn.group(1)) >= 1, "a dead API server is counted as connect failures")
+        check(out.count("kubernetes API server") >= 1, f"the log says so: {out[-400:]}")
+    finally:
+        w.kill()
+        w.wait()
+        api.stop()
+
+
+def t_relabel_keep():
+    config = os.path.join(TMP, "keep.yaml")
+    open(config, "w").write(
+        "relabel_configs:\n"
+        "  - source_labels: [comm]\n"
+        "    regex: spinner\n"
+        "    action: keep\n")
+    spinner = workload("spinner", 10)
+    other = workload("fp_chain", 10)
+    try:
+        agent = Agent("--config", config)
+        try:
+            time.sleep(0.5)
+            before = cpu_seconds(spinner.pid)
+            samples = profile_labels(agent, "seconds=3", "keep")
+            used = cpu_seconds(spinner.pid) - before
+            metrics = agent.get("/metrics")[2].decode()
+        finally:
+            agent.stop()
+        comms = label_values(samples, "comm")
+        print(comms)
+        got = comms.get("spinner", 0)
+        check(got > 30 and got >= 0.8 * 99 * used,
+              f"the spinner is profiled ({got} samples for {used:.2f} CPU s)")
+        check(set(comms) == {"spinner"}, f"only the spinner is profiled ({sorted(comms)})")
+        dropped = re.search(r"^brasa_relabel_dropped_samples_total (\d+)", metrics, re.M)
+        check(dropped and int(dropped.group(1)) > 150,
+              f"the other processes' samples are counted as dropped ({dropped and dropped.group(1)})")
+        procs = re.search(r"^brasa_relabel_dropped_processes_total (\d+)", metrics, re.M)
+        check(procs and int(procs.group(1)) >= 1, "dropped processes are counted")
+    finally:
+        for p in (spinner, other):
+            p.kill()
+            p.wait()
+
+
+def t_bad_config():
+    cases = {
+        "malformed": ("sampling:\n  frequency: [1,\n", r":\d+: "),
+        "unknown": ("sampling:\n  frequncy: 99\n", r"bad\.yaml:2: sampling\.frequncy: "),
+        "regex": ("relabel_configs:\n  - source_labels: [comm]\n    regex: 'a('\n    action: keep\n",
+                  r"bad\.yaml:3: relabel_configs\[0\]\.regex: "),
+        "label": ("labels:\n  external:\n    1bad: x\n", r"bad\.yaml:3: labels\.external"),
+    }
+    for name, (text, pattern) in cases.items():
+        path = os.path.join(TMP, "bad.yaml")
+        open(path, "w").write(text)
+        r = subprocess.run([BRASA, "run", "--config", path], capture_output=True, text=True, timeout=30)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        check(r.returncode == 2 and len(lines) == 1 and re.search(pattern, lines[0]),
+              f"{name}: exit 2 with one error naming file, line and key ({r.returncode}: {r.stderr.strip()})")
+        r = subprocess.run([BRASA, "check", "--config", path], capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2 and re.search(pattern, r.stderr), f"{name}: brasa check --config says the same")
 
 
 def main():
