@@ -15,12 +15,22 @@
 #include "agent/cli.h"
 #include "agent/config.h"
 #include "agent/http_api.h"
+#include "agent/k8s.h"
 #include "agent/metrics.h"
 #include "agent/pprof.h"
 #include "agent/profiler.h"
+#include "agent/remote.h"
+#include "agent/shipper.h"
+#include "agent/uploader.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
+
+/* What the HTTP handlers look at. */
+struct run_ctx {
+	struct profiler *profiler;
+	struct uploader *uploader; /* NULL: no remote.url */
+};
 
 static void usage(FILE *f)
 {
@@ -38,7 +48,7 @@ static void usage(FILE *f)
 static int profile_request(void *ctx, const struct profile_query *q, struct buf *out,
 			   char *errmsg, size_t errlen)
 {
-	struct profiler *p = ctx;
+	struct profiler *p = ((struct run_ctx *)ctx)->profiler;
 	struct window_opts o = { .seconds = q->seconds, .pid = q->pid };
 	struct window *w = NULL;
 	int err;
@@ -67,7 +77,7 @@ static int profile_request(void *ctx, const struct profile_query *q, struct buf 
 
 static int health_request(void *ctx, char *msg, size_t len)
 {
-	return profiler__health(ctx, msg, len);
+	return profiler__health(((struct run_ctx *)ctx)->profiler, msg, len);
 }
 
 /* Losses and incomplete stacks are in /metrics; the log says so too, at
@@ -109,10 +119,116 @@ static void report_losses(struct profiler *p, uint64_t last[PROFILE_STAT_MAX])
 
 static int metrics_request(void *ctx, struct buf *out)
 {
+	struct run_ctx *rc = ctx;
 	struct profiler_stats st;
+	struct uploader_stats ust;
+	int err;
 
-	profiler__stats(ctx, &st);
-	return metrics__write_agent(out, &st);
+	profiler__stats(rc->profiler, &st);
+	err = metrics__write_agent(out, &st);
+	if (!err && rc->uploader) {
+		uploader__stats(rc->uploader, &ust);
+		err = metrics__write_uploads(out, &ust);
+	}
+	return err;
+}
+
+/* The Kubernetes API client, when kubernetes.enabled says so (auto: an
+ * api_url is set or brasa runs in a pod). 0 with *out NULL when disabled. */
+static int start_k8s(const struct config *c, struct k8s **out)
+{
+	char url[512], host[256];
+	struct k8s_opts o = {
+		.token_file = c->kubernetes.token_file,
+		.ca_file = c->kubernetes.ca_file,
+		.poll_interval_ms = (uint32_t)c->kubernetes.poll_interval_ms,
+	};
+	int err;
+
+	*out = NULL;
+	if (!config__kubernetes_enabled(c))
+		return 0;
+	o.api_url = c->kubernetes.api_url;
+	if (!o.api_url) {
+		err = k8s__in_cluster_url(url, sizeof(url));
+		if (err) {
+			log_error("kubernetes.enabled is true but no kubernetes.api_url is set and "
+				  "KUBERNETES_SERVICE_HOST/PORT are not in the environment");
+			return err;
+		}
+		o.api_url = url;
+	}
+	if (c->node) {
+		o.node = c->node;
+	} else {
+		if (gethostname(host, sizeof(host)) != 0)
+			return -errno;
+		host[sizeof(host) - 1] = 0;
+		o.node = host;
+	}
+	err = k8s__new(&o, out);
+	if (err)
+		log_error("failed to start the Kubernetes API client: %s", strerror(-err));
+	else
+		log_info("kubernetes: labeling the pods of node '%s' from %s", o.node, o.api_url);
+	return err;
+}
+
+/* Uploads: the uploader (spool, sender) and the shipper feeding it one
+ * window per remote.upload_interval. 0 with both NULL without remote.url. */
+static int start_uploads(const struct config *c, struct profiler *p, struct uploader **up,
+			 struct shipper **sh)
+{
+	static const enum remote_protocol protocols[] = {
+		[CONFIG_REMOTE_PYROSCOPE] = REMOTE_PYROSCOPE,
+		[CONFIG_REMOTE_PYROSCOPE_INGEST] = REMOTE_PYROSCOPE_INGEST,
+		[CONFIG_REMOTE_PARCA] = REMOTE_PARCA,
+	};
+	struct uploader_opts uo = {
+		.remote = {
+			.protocol = protocols[c->remote.protocol],
+			.url = c->remote.url,
+			.ca_file = c->remote.tls_ca_file,
+			.cert_file = c->remote.tls_cert_file,
+			.key_file = c->remote.tls_key_file,
+			.insecure_skip_verify = c->remote.tls_insecure_skip_verify,
+			.bearer_token_file = c->remote.bearer_token_file,
+			.basic_auth_username = c->remote.basic_auth_username,
+			.basic_auth_password_file = c->remote.basic_auth_password_file,
+			.tenant_id = c->remote.tenant_id,
+			.headers = &c->remote.headers,
+			.timeout_ms = (uint32_t)c->remote.timeout_ms,
+		},
+		.spool_dir = c->remote.spool_dir,
+		.spool_max_bytes = c->remote.spool_max_bytes,
+		.frequency_hz = c->sampling.frequency,
+		.node = c->node,
+	};
+	struct shipper_opts so = {
+		.profiler = p,
+		.interval_s = (uint32_t)((c->remote.upload_interval_ms + 999) / 1000),
+	};
+	int err;
+
+	*up = NULL;
+	*sh = NULL;
+	if (!c->remote.url)
+		return 0;
+	err = uploader__new(&uo, up);
+	if (err) {
+		log_error("failed to start uploads to %s: %s%s", c->remote.url, strerror(-err),
+			  err == -EBUSY ? " (another brasa uses the spool directory)" : "");
+		return err;
+	}
+	so.uploader = *up;
+	err = shipper__start(&so, sh);
+	if (err) {
+		log_error("failed to start the upload loop: %s", strerror(-err));
+		return err;
+	}
+	log_info("uploading profiles every %u s to %s (%s); spool %s", so.interval_s,
+		 c->remote.url, remote__protocol_name(uo.remote.protocol), uo.spool_dir);
+	return 0;
 }
 
 /* SIGHUP handling: what cmd_run needs to reload. boot is the
@@ -194,6 +310,10 @@ int cmd_run(int argc, char **argv)
 	};
 	struct profiler *p = NULL;
 	struct http_api *http = NULL;
+	struct k8s *k8s = NULL;
+	struct uploader *uploader = NULL;
+	struct shipper *shipper = NULL;
+	struct run_ctx ctx = { 0 };
 	_cleanup_close_ int sigfd = -1, hupfd = -1;
 	uint64_t watchdog_usec = 0;
 	time_t last_ping = 0, last_report = time(NULL);
@@ -233,16 +353,24 @@ int cmd_run(int argc, char **argv)
 		config__free(&rs.boot);
 		return EXIT_FAILURE_RUNTIME;
 	}
+	if (start_k8s(&rs.boot, &k8s)) {
+		rc = EXIT_FAILURE_RUNTIME;
+		goto out;
+	}
+	popts.k8s = k8s;
 	rc = cli_start_profiler(&popts, &p, &sigfd);
 	if (rc != EXIT_OK)
 		goto out;
 	rs.profiler = p;
 	rc = EXIT_FAILURE_RUNTIME;
+	if (start_uploads(&rs.boot, p, &uploader, &shipper))
+		goto out;
+	ctx = (struct run_ctx){ .profiler = p, .uploader = uploader };
 
 	hopts.profile = profile_request;
 	hopts.metrics = metrics_request;
 	hopts.health = health_request;
-	hopts.ctx = p;
+	hopts.ctx = &ctx;
 	http = http_api__start(&hopts);
 	if (!http) {
 		err = -errno;
@@ -286,8 +414,13 @@ out:
 	 * join their threads. */
 	if (p)
 		profiler__cancel_windows(p);
+	/* the last upload window, cut short, is queued; then the uploader
+	 * spools whatever it could not send */
+	shipper__stop(shipper);
+	uploader__free(uploader);
 	http_api__stop(http);
 	profiler__free(p);
+	k8s__free(k8s);
 	config__free(&rs.live);
 	config__free(&rs.boot);
 	return rc;

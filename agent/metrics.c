@@ -237,3 +237,60 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 		err = write_unwind(out, st);
 	return err ? err : write_labeling(out, st);
 }
+
+int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
+{
+	const struct metric_def defs[] = {
+		{ "brasa_upload_windows_total", "counter",
+		  "Upload windows whose every request was delivered or rejected.",
+		  (double)st->windows_sent },
+		{ "brasa_upload_windows_submitted_total", "counter",
+		  "Upload windows encoded and queued (empty ones included).",
+		  (double)st->windows_submitted },
+		{ "brasa_upload_requests_total", "counter", "Requests delivered to the backend.",
+		  (double)st->requests_sent },
+		{ "brasa_upload_bytes_total", "counter", "Request bytes delivered to the backend.",
+		  (double)st->bytes_sent },
+		{ "brasa_upload_retries_total", "counter", "Sends of spooled windows.",
+		  (double)st->retries },
+		{ "brasa_upload_queued_windows", "gauge", "Windows waiting in memory.",
+		  (double)st->queued },
+		{ "brasa_upload_backing_off", "gauge",
+		  "1 while the sender waits before retrying a failed send.", st->backing_off },
+		{ "brasa_spool_records", "gauge", "Windows waiting in the on-disk spool.",
+		  (double)st->spool_records },
+		{ "brasa_spool_bytes", "gauge", "Bytes of the on-disk spool.",
+		  (double)st->spool_bytes },
+	};
+	const struct { const char *reason; uint64_t n; } dropped[] = {
+		{ "rejected", st->dropped_rejected },
+		{ "unsendable", st->dropped_unsendable },
+		{ "spool_write", st->dropped_spool_write },
+		{ "spool_full", st->spool_dropped },
+		{ "spool_corrupt", st->spool_corrupt },
+	};
+	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
+
+	if (!err)
+		err = metrics__family(out, "brasa_upload_failures_total", "counter",
+				      "Failed sends by reason (each is retried or spooled unless "
+				      "rejected).");
+	for (int i = REMOTE_FAIL_NONE + 1; !err && i < REMOTE_FAIL__COUNT; i++) {
+		char labels[64];
+
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", remote__failure_name(i));
+		err = metrics__sample(out, "brasa_upload_failures_total", labels,
+				      (double)st->failures[i]);
+	}
+	if (!err)
+		err = metrics__family(out, "brasa_upload_dropped_total", "counter",
+				      "Upload windows (or requests) lost, by reason.");
+	for (size_t i = 0; !err && i < sizeof(dropped) / sizeof(dropped[0]); i++) {
+		char labels[64];
+
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", dropped[i].reason);
+		err = metrics__sample(out, "brasa_upload_dropped_total", labels,
+				      (double)dropped[i].n);
+	}
+	return err;
+}

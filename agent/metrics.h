@@ -6,7 +6,8 @@
  *   metrics__sample(out, name, labels, value) one sample; labels is a
  *                                            preformatted `k="v",...` or NULL
  *   metrics__escape(out, value)              label value escaping (\\ \" \n)
- *   metrics__write_agent(out, stats, limits) the whole /metrics body
+ *   metrics__write_agent(out, stats)         the profiler's part of /metrics
+ *   metrics__write_uploads(out, stats)       the uploader's (with remote.url)
  * All append to out and return 0 or -ENOMEM.
  */
 #ifndef BRASA_AGENT_METRICS_H
@@ -15,11 +16,13 @@
 #include <stdint.h>
 
 #include "agent/profiler.h"
+#include "agent/uploader.h"
 #include "common/buf.h"
 
 int metrics__family(struct buf *out, const char *name, const char *type, const char *help);
 int metrics__sample(struct buf *out, const char *name, const char *labels, double value);
 int metrics__escape(struct buf *out, const char *value);
 int metrics__write_agent(struct buf *out, const struct profiler_stats *st);
+int metrics__write_uploads(struct buf *out, const struct uploader_stats *st);
 
 #endif

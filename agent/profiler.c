@@ -64,6 +64,8 @@ struct window {
 	bool started, done;
 	bool cut_short; /* ended early by finish_window or shutdown */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+	struct window *successor; /* o.chain: the window that took over */
+	uint64_t ended_ns;        /* CLOCK_MONOTONIC of the drain that ended it */
 	struct window *next;
 };
 
@@ -105,6 +107,7 @@ struct profiler {
 	struct window *windows;
 	size_t nwindows;
 	bool want_start; /* a window waits for its starting drain */
+	bool stopping;   /* cancel_windows: chained windows end for good */
 
 	struct profiler_stats stats;
 	struct frame frames[2 * PROFILE_MAX_DEPTH];
@@ -654,6 +657,39 @@ static void forget_dead(struct profiler *p)
 	} while (n == ARRAY_SIZE(dead));
 }
 
+static struct window *window_alloc(struct profiler *p, const struct window_opts *o)
+{
+	struct window *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->p = p;
+	w->o = *o;
+	u64map_init(&w->series_index);
+	return w;
+}
+
+/* A chained window hands over at the very drain that ends it, so the
+ * successor's span starts where this one's ended: no sample falls between
+ * two upload windows. Called under the lock. */
+static void chain_window(struct profiler *p, struct window *w, uint64_t mono)
+{
+	struct window *n;
+
+	if (!w->o.chain || p->stopping)
+		return;
+	n = window_alloc(p, &w->o);
+	if (!n) {
+		log_error("failed to continue a profile window: out of memory");
+		return;
+	}
+	start_window(n, mono);
+	n->next = p->windows;
+	p->windows = n;
+	p->nwindows++;
+	w->successor = n;
+}
+
 static int drain(struct profiler *p)
 {
 	uint64_t mono;
@@ -670,6 +706,8 @@ static int drain(struct profiler *p)
 			start_window(w, mono);
 		else if (!w->done && mono + 1000000 >= w->end_ns) {
 			w->done = true;
+			w->ended_ns = mono;
+			chain_window(p, w, mono);
 			/* ended early (Ctrl-C): say what it covers */
 			if (w->cut_short)
 				window_set_duration(w, (int64_t)(mono - w->start_ns));
@@ -761,12 +799,9 @@ int profiler__window_open(struct profiler *p, const struct window_opts *o, struc
 		if (p->opts.target_tgid && (uint32_t)o->pid != p->opts.target_tgid)
 			return -ESRCH;
 	}
-	w = calloc(1, sizeof(*w));
+	w = window_alloc(p, o);
 	if (!w)
 		return -ENOMEM;
-	w->p = p;
-	w->o = *o;
-	u64map_init(&w->series_index);
 	pthread_mutex_lock(&p->lock);
 	if (p->nwindows >= p->opts.max_windows) {
 		pthread_mutex_unlock(&p->lock);
@@ -827,6 +862,21 @@ int64_t window__start_unix_ns(struct window *w)
 	return w->time_nanos;
 }
 
+int64_t window__duration_ns(struct window *w)
+{
+	return (int64_t)(w->ended_ns - w->start_ns);
+}
+
+struct window *window__successor(struct window *w)
+{
+	struct window *n;
+
+	pthread_mutex_lock(&w->p->lock);
+	n = w->successor;
+	pthread_mutex_unlock(&w->p->lock);
+	return n;
+}
+
 void window__close(struct window *w)
 {
 	struct profiler *p;
@@ -866,13 +916,16 @@ void profiler__finish_window(struct profiler *p, struct window *w)
 void profiler__cancel_windows(struct profiler *p)
 {
 	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
 	uint64_t mono = now_ns(CLOCK_MONOTONIC);
 
 	for (struct window *w = p->windows; w; w = w->next) {
 		if (!w->started)
 			start_window(w, mono);
-		if (!w->done)
+		if (!w->done) {
 			window_set_duration(w, (int64_t)(mono - w->start_ns));
+			w->ended_ns = mono;
+		}
 		w->done = true;
 	}
 	pthread_cond_broadcast(&p->done_cond);

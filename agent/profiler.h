@@ -25,6 +25,12 @@
  *                                    by_series windows: one profile per
  *                                    process label set; only after done
  *   window__start_unix_ns(w)         when its span began (after done)
+ *   window__duration_ns(w)           how long it really ran (after done)
+ *   window__successor(w)             o.chain: the window that continues it
+ *                                    from the drain that ended it (after
+ *                                    done; NULL once the profiler stops or
+ *                                    if it could not be allocated); the
+ *                                    caller closes both
  *   window__close(w)                 NULL-safe; removes and frees it
  *   profiler__finish_window(p, w)    end w at the next step (after one
  *                                    last drain), e.g. on Ctrl-C
@@ -80,6 +86,7 @@ struct window_opts {
 	uint32_t seconds;
 	int32_t pid; /* -1: every process */
 	bool by_series; /* one profile per process label set (uploads) */
+	bool chain;     /* when it ends a successor starts at the same drain */
 };
 
 struct profiler_stats {
@@ -111,6 +118,8 @@ struct pprof *window__pprof(struct window *w);
 size_t window__nseries(struct window *w);
 struct pprof *window__series(struct window *w, size_t i, const struct labels **labels);
 int64_t window__start_unix_ns(struct window *w);
+int64_t window__duration_ns(struct window *w);
+struct window *window__successor(struct window *w);
 void window__close(struct window *w);
 void profiler__finish_window(struct profiler *p, struct window *w);
 void profiler__cancel_windows(struct profiler *p);
