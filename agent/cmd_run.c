@@ -202,6 +202,7 @@ static int start_uploads(const struct config *c, struct profiler *p, struct uplo
 		.spool_dir = c->remote.spool_dir,
 		.spool_max_bytes = c->remote.spool_max_bytes,
 		.frequency_hz = c->sampling.frequency,
+		.backoff_max_ms = (uint32_t)c->remote.max_retry_backoff_ms,
 		.node = c->node,
 	};
 	struct shipper_opts so = {

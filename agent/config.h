@@ -127,6 +127,7 @@ struct config {
 		enum config_remote_protocol protocol;
 		uint64_t upload_interval_ms;
 		uint64_t timeout_ms;
+		uint64_t max_retry_backoff_ms;
 		char *bearer_token_file;
 		char *basic_auth_username;
 		char *basic_auth_password_file;

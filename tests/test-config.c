@@ -75,7 +75,7 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 31);
+	CHECK_INT(n, ==, 32);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
@@ -96,6 +96,7 @@ static void test_defaults(void)
 	CHECK_INT(c.remote.protocol, ==, CONFIG_REMOTE_PYROSCOPE);
 	CHECK_U64(c.remote.upload_interval_ms, ==, 15000);
 	CHECK_U64(c.remote.timeout_ms, ==, 30000);
+	CHECK_U64(c.remote.max_retry_backoff_ms, ==, 300000);
 	CHECK(c.remote.bearer_token_file == NULL);
 	CHECK(c.remote.basic_auth_username == NULL);
 	CHECK(c.remote.basic_auth_password_file == NULL);
@@ -193,6 +194,7 @@ static void test_full_file(void)
 	CHECK_INT(c.remote.protocol, ==, CONFIG_REMOTE_PARCA);
 	CHECK_U64(c.remote.upload_interval_ms, ==, 60000);
 	CHECK_U64(c.remote.timeout_ms, ==, 45000);
+	CHECK_U64(c.remote.max_retry_backoff_ms, ==, 120000);
 	CHECK_STR(c.remote.bearer_token_file, "/etc/brasa/remote-token");
 	CHECK_STR(c.remote.tenant_id, "team-a");
 	CHECK_INT(c.remote.headers.n, ==, 2);
@@ -207,7 +209,7 @@ static void test_full_file(void)
 	/* lines where each was set */
 	CHECK_INT(c.origin[config__find("node") - s], ==, 2);
 	CHECK_INT(c.origin[config__find("sampling.frequency") - s], ==, 8);
-	CHECK_INT(c.origin[config__find("remote.spool_max_bytes") - s], ==, 54);
+	CHECK_INT(c.origin[config__find("remote.spool_max_bytes") - s], ==, 55);
 
 	/* basic auth excludes a bearer token: its own fixture */
 	REQUIRE(config__defaults(&b) == 0);
