@@ -1460,6 +1460,9 @@ enum remote_result remote__send(struct remote *r, struct remote_batch *b, size_t
 		err = add_header(&headers, "Authorization", auth);
 	if (!err && b->protocol == REMOTE_PARCA)
 		err = add_header(&headers, "X-Grpc-Web", "1");
+	/* Connect unary; servers may insist on the version header */
+	if (!err && b->protocol == REMOTE_PYROSCOPE)
+		err = add_header(&headers, "Connect-Protocol-Version", "1");
 	if (err)
 		goto nomem;
 

@@ -330,7 +330,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "query": {k: v[0] for k, v in query.items()},
             "headers": {k.lower(): v for k, v in self.headers.items()
                         if k.lower() in ("authorization", "x-scope-orgid", "content-type",
-                                         "x-grpc-web", "user-agent") or k.lower().startswith("x-test")},
+                                         "x-grpc-web", "user-agent", "connect-protocol-version")
+                        or k.lower().startswith("x-test")},
         }
         try:
             # the IDs of refused requests too (cheap: protoc only), so a test

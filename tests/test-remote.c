@@ -487,6 +487,7 @@ static void test_pyroscope_receiver(struct receiver *rc)
 	CHECK_STR(jstr(jget(rec, "headers"), "x-scope-orgid"), "team-a");
 	CHECK_STR(jstr(jget(rec, "headers"), "x-test-extra"), "yes");
 	CHECK_STR(jstr(jget(rec, "headers"), "content-type"), "application/proto");
+	CHECK_STR(jstr(jget(rec, "headers"), "connect-protocol-version"), "1");
 	CHECK(strncmp(jstr(jget(rec, "headers"), "user-agent"), "brasa/", 6) == 0);
 	CHECK_U64(json_object_array_length(jget(rec, "series")), ==, 3);
 
@@ -773,7 +774,8 @@ static void test_send_failures(struct receiver *rc)
 	CHECK_INT(send_one(rc, r, REMOTE_PYROSCOPE, "{\"modes\":[\"slow\"],\"delay\":2}", &st), ==,
 		  REMOTE_RETRY);
 	CHECK_INT(st.reason, ==, REMOTE_FAIL_TIMEOUT);
-	CHECK(now_s() - t < 1.8);
+	/* the answer would have come after 2 s */
+	CHECK(now_s() - t < 1.9);
 
 	/* gRPC status in the trailer frame and in the headers */
 	CHECK_INT(send_one(rc, parca, REMOTE_PARCA,
@@ -815,10 +817,11 @@ static void test_send_failures(struct receiver *rc)
 
 		REQUIRE(pthread_create(&th, NULL, cancel_later, &a) == 0);
 		t = now_s();
-		CHECK_INT(send_one(rc, parca, REMOTE_PARCA, "{\"modes\":[\"slow\"],\"delay\":4}", &st),
+		CHECK_INT(send_one(rc, parca, REMOTE_PARCA, "{\"modes\":[\"slow\"],\"delay\":6}", &st),
 			  ==, REMOTE_RETRY);
 		CHECK_INT(st.reason, ==, REMOTE_FAIL_CANCELLED);
-		CHECK(now_s() - t < 2.0);
+		/* curl calls back about once a second; loaded machines lag */
+		CHECK(now_s() - t < 3.5);
 		pthread_join(th, NULL);
 		CHECK_INT(send_one(rc, parca, REMOTE_PARCA, "{\"modes\":[\"ok\"]}", &st), ==, REMOTE_RETRY);
 		CHECK_INT(st.reason, ==, REMOTE_FAIL_CANCELLED);
