@@ -62,7 +62,6 @@ struct window {
 	struct u64map series_index; /* labels hash -> index + 1 */
 	int64_t time_nanos;   /* Unix start, for series profiles */
 	bool started, done;
-	bool cut_short; /* ended early by finish_window or shutdown */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
 	struct window *successor; /* o.chain: the window that took over */
 	uint64_t ended_ns;        /* CLOCK_MONOTONIC of the drain that ended it */
@@ -708,9 +707,10 @@ static int drain(struct profiler *p)
 			w->done = true;
 			w->ended_ns = mono;
 			chain_window(p, w, mono);
-			/* ended early (Ctrl-C): say what it covers */
-			if (w->cut_short)
-				window_set_duration(w, (int64_t)(mono - w->start_ns));
+			/* what it really covers: ended early (Ctrl-C), or a drain
+			 * some ms past its deadline, which a chained successor
+			 * starts from */
+			window_set_duration(w, (int64_t)(mono - w->start_ns));
 		}
 	}
 	p->want_start = false;
@@ -908,7 +908,6 @@ void profiler__finish_window(struct profiler *p, struct window *w)
 	pthread_mutex_lock(&p->lock);
 	if (w->started) {
 		w->end_ns = 0; /* due now: the next step drains and ends it */
-		w->cut_short = true;
 	}
 	pthread_mutex_unlock(&p->lock);
 }

@@ -14,7 +14,7 @@ by `protoc --decode` against proto/push.proto and proto/profilestore.proto
 `go tool pprof -raw` on a temporary file. One JSON line per request goes to
 the output file: protocol, the status it was answered with, headers,
 series (labels, and per profile its ID, sample types, sample count, total
-count and function names).
+count, function names, time_nanos and duration_nanos).
 
 Behaviour ("mode") is set at start (--mode) and at run time through the
 admin port:
@@ -143,6 +143,22 @@ class Decoder:
             raise ValueError(f"protoc --decode={message} failed: {r.stderr.decode(errors='replace')}")
         return parse_text_format(r.stdout.decode("utf-8"))
 
+    def span(self, raw):
+        """time_nanos (9) and duration_nanos (10) of a gzipped pprof, by
+        protoc --decode_raw: what span of time the profile says it covers."""
+        import gzip
+        try:
+            data = gzip.decompress(raw)
+        except OSError:
+            return {}
+        r = subprocess.run(["protoc", "--decode_raw"], input=data, capture_output=True, timeout=60)
+        out = {}
+        for line in r.stdout.decode(errors="replace").splitlines():
+            m = re.match(r"^(9|10): (\d+)$", line)  # top level: not indented
+            if m:
+                out["time_nanos" if m.group(1) == "9" else "duration_nanos"] = int(m.group(2))
+        return out
+
     def pprof(self, raw):
         """Sample types, samples, total count, functions of a gzipped pprof."""
         fd, path = tempfile.mkstemp(dir=self.tmp, suffix=".pb.gz")
@@ -157,6 +173,7 @@ class Decoder:
             return {"error": f"go tool pprof -raw failed: {r.stderr.strip()}"}
         info = {"sample_types": [], "samples": 0, "total": 0, "functions": [],
                 "period_type": None, "period": None}
+        info.update(self.span(raw))
         section = None
         functions = set()
         for line in r.stdout.splitlines():
