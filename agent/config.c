@@ -167,7 +167,7 @@ static const struct config_setting settings[] = {
 	  .help = "where uploads wait while the remote cannot take them",
 	  .offset = OFF(remote.spool_dir) },
 	{ .key = "remote.spool_max_bytes", .flag = "spool-max-bytes", .metavar = "SIZE",
-	  .type = CONFIG_SIZE, .def = "512M", .min = MIB, .max = 1024 * GIB,
+	  .type = CONFIG_SIZE, .def = "512M", .min = 16 << 10, .max = 1024 * GIB,
 	  .help = "bound on the spool's size on disk; past it the oldest uploads are dropped",
 	  .offset = OFF(remote.spool_max_bytes) },
 };

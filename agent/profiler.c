@@ -1,6 +1,7 @@
 #include "profiler.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
+#include "symbolize/elf_object.h"
 #include "symbolize/symbolizer.h"
 
 #define MAX_INLINE 16
@@ -37,6 +39,7 @@ struct proc_entry {
 	uint32_t image;
 	char comm[PROFILE_COMM_LEN]; /* process name, "" if unreadable */
 	char exe[256];               /* its executable as it sees it, "" if unknown */
+	char build_id[ELF_BUILD_ID_HEX_MAX]; /* of exe, "" if unknown */
 	struct labels labels;        /* after relabeling (agent/proclabels.h) */
 	uint64_t labels_hash;        /* of labels: the series key of uploads */
 	uint64_t labels_gen;         /* proclabels generation they were made in */
@@ -185,12 +188,47 @@ static void read_exe(struct profiler *p, int pid, char *exe, size_t len)
 
 /* (Re)computes a process's labels and keep/drop decision; a dropped
  * process is filtered in BPF from then on. */
+static void read_build_id(struct profiler *p, struct proc_entry *e)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+
+	e->build_id[0] = 0;
+	snprintf(path, sizeof(path), "%s/%d/exe", p->opts.proc_root, e->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		elf_object__read_build_id(fd, e->build_id);
+}
+
+/* What symbolizing and unwinding a process needs: its mappings and
+ * their unwind tables. Only for processes relabeling keeps. */
+static void load_process(struct profiler *p, struct proc_entry *e)
+{
+	if (p->unwinder)
+		unwinder__load_process(p->unwinder, (uint32_t)e->pid, e->image);
+	if (e->snap)
+		return;
+	e->snap = symbolizer__snapshot(p->sym, e->pid);
+	if (!e->snap) {
+		p->stats.snapshots_failed++;
+		log_debug("failed to snapshot process %d: %s", e->pid, strerror(errno));
+	}
+}
+
+/* A dropped process costs nothing from now on: its samples stop in BPF
+ * and what was loaded for it goes. */
+static void unload_process(struct profiler *p, struct proc_entry *e)
+{
+	if (p->unwinder)
+		unwinder__forget_process(p->unwinder, (uint32_t)e->pid, e->image);
+	proc_snapshot__put(e->snap);
+	e->snap = NULL;
+}
+
 static void label_process(struct profiler *p, struct proc_entry *e)
 {
-	const struct sym_mapping *m = proc_snapshot__find_file(e->snap, e->exe);
 	struct proc_identity id = {
-		.pid = e->pid, .comm = e->comm, .exe = e->exe,
-		.build_id = m ? m->build_id : NULL,
+		.pid = e->pid, .comm = e->comm, .exe = e->exe, .build_id = e->build_id,
 	};
 	struct proclabels_result res = { 0 };
 	bool was_dropped = e->dropped;
@@ -215,6 +253,10 @@ static void label_process(struct profiler *p, struct proc_entry *e)
 			log_debug("failed to update the BPF drop filter for %d: %s", e->pid,
 				  strerror(-err));
 		p->stats.processes_relabel_dropped += e->dropped ? 1 : 0;
+		if (e->dropped)
+			unload_process(p, e);
+		else
+			load_process(p, e);
 	}
 }
 
@@ -242,11 +284,12 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 	struct proc_entry *e;
 
 	forget_process(p, key);
-	/* The sampler's mapping table, dropped just above, comes back even
-	 * when our table is full: unwinding has its own bound. */
-	if (p->unwinder)
-		unwinder__load_process(p->unwinder, tgid, image);
 	if (p->procs.len >= p->opts.max_processes) {
+		/* The sampler's mapping table, dropped just above, comes
+		 * back even when our table is full: unwinding has its own
+		 * bound. */
+		if (p->unwinder)
+			unwinder__load_process(p->unwinder, tgid, image);
 		p->stats.processes_dropped++;
 		return NULL;
 	}
@@ -259,12 +302,11 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 	e->last_drain = p->stats.drains;
 	read_comm(p, (int)tgid, e->comm);
 	read_exe(p, (int)tgid, e->exe, sizeof(e->exe));
-	e->snap = symbolizer__snapshot(p->sym, (int)tgid);
-	if (!e->snap) {
-		p->stats.snapshots_failed++;
-		log_debug("failed to snapshot process %u: %s", tgid, strerror(errno));
-	}
+	read_build_id(p, e);
+	/* labels first: a process relabeling drops is never loaded */
 	label_process(p, e);
+	if (!e->dropped)
+		load_process(p, e);
 	if (u64map_set(&p->procs, key, (uintptr_t)e)) {
 		proc_entry_free(e);
 		return NULL;

@@ -158,6 +158,27 @@ static void read_build_id(Elf *elf, char *out)
 	}
 }
 
+int elf_object__read_build_id(int fd, char out[ELF_BUILD_ID_HEX_MAX])
+{
+	struct stat st;
+	Elf *elf;
+
+	out[0] = '\0';
+	if (!libelf_ready())
+		return -ENOSYS;
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENOEXEC;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		return -ENOEXEC;
+	if (elf_kind(elf) == ELF_K_ELF)
+		read_build_id(elf, out);
+	elf_end(elf);
+	return out[0] ? 0 : -ENOENT;
+}
+
 static void scan_sections(Elf *elf, struct elf_sections *sec)
 {
 	Elf_Scn *scn = NULL;

@@ -11,6 +11,9 @@
  *                                         (copied)
  *   elf_object__free(obj)                 NULL-safe
  *   elf_object__build_id(obj)             lower-case hex, "" if none
+ *   elf_object__read_build_id(fd, out)    just the build id of a file, without
+ *                                         loading it: 0, -ENOENT (none),
+ *                                         -ENOEXEC (not ELF), -errno
  *   elf_object__has_symbols / __has_lines / __has_inlines
  *   elf_object__vaddr(obj, map_start, map_offset, addr, &vaddr)
  *                                         process address -> ELF vaddr:
@@ -54,6 +57,8 @@ struct elf_object *elf_object__open_memory(const void *image, size_t size,
 void elf_object__free(struct elf_object *obj);
 
 const char *elf_object__build_id(const struct elf_object *obj);
+#define ELF_BUILD_ID_HEX_MAX 129 /* 64 bytes as hex, and the NUL */
+int elf_object__read_build_id(int fd, char out[ELF_BUILD_ID_HEX_MAX]);
 bool elf_object__has_symbols(const struct elf_object *obj);
 bool elf_object__has_lines(const struct elf_object *obj);
 bool elf_object__has_inlines(const struct elf_object *obj);

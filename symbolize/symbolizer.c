@@ -384,25 +384,6 @@ int proc_snapshot__pid(const struct proc_snapshot *snap)
 	return snap->pid;
 }
 
-const struct sym_mapping *proc_snapshot__find_file(const struct proc_snapshot *snap,
-						   const char *filename)
-{
-	const struct sym_mapping *first = NULL;
-
-	/* only executable mappings carry the object's details (build id) */
-	for (size_t i = 0; snap && filename && i < snap->maps->count; i++) {
-		const struct sym_mapping *m = &snap->entries[i].mapping;
-
-		if (!m->filename || strcmp(m->filename, filename))
-			continue;
-		if (snap->entries[i].source == SOURCE_OBJECT)
-			return m;
-		if (!first)
-			first = m;
-	}
-	return first;
-}
-
 int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
 			   struct sym_ref *ref)
 {

@@ -100,11 +100,6 @@ struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid);
 struct proc_snapshot *proc_snapshot__get(struct proc_snapshot *snap);
 void proc_snapshot__put(struct proc_snapshot *snap);
 int proc_snapshot__pid(const struct proc_snapshot *snap);
-/* A mapping of a file by its path as the process sees it (e.g. its
- * executable, for the build id): an executable one if any, since only
- * those carry the object's details; NULL if it maps no such file. */
-const struct sym_mapping *proc_snapshot__find_file(const struct proc_snapshot *snap,
-						   const char *filename);
 int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
 			   struct sym_ref *ref);
 

@@ -383,7 +383,7 @@ static void test_flag_errors(void)
 		{ { "--external-label", "1x=y" }, "invalid --external-label '1x=y': invalid label name '1x': expected letters, digits and _, not starting with a digit" },
 		{ { "--remote-header", "X Y: z" }, "invalid --remote-header 'X Y: z': invalid header name 'X Y'" },
 		{ { "--remote-header", "novalue" }, "invalid --remote-header 'novalue': expected 'NAME: VALUE' with an HTTP header name" },
-		{ { "--spool-max-bytes", "0" }, "invalid --spool-max-bytes '0': expected a size from 1M to 1024G (suffix K, M or G)" },
+		{ { "--spool-max-bytes", "0" }, "invalid --spool-max-bytes '0': expected a size from 16K to 1024G (suffix K, M or G)" },
 		{ { "--bogus" }, "unrecognized option '--bogus'" },
 		{ { "-x" }, "invalid option '-x'" },
 		{ { "--no-kernel=1" }, "option '--no-kernel' takes no value" },
@@ -500,7 +500,7 @@ static void test_file_errors(void)
 		  "from 1s to 1d, such as 30s, 1m30s or 2h");
 	CHECK_STR(load_error("remote:\n  spool_max_bytes: 1T\n"),
 		  "t.yaml:2: remote.spool_max_bytes: invalid value '1T': expected a size from "
-		  "1M to 1024G (suffix K, M or G)");
+		  "16K to 1024G (suffix K, M or G)");
 	CHECK_STR(load_error("sampling:\n  kernel_stacks: yes\n"),
 		  "t.yaml:2: sampling.kernel_stacks: invalid value 'yes': expected true or false");
 	CHECK_STR(load_error("labels:\n  external: [a]\n"),
