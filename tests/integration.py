@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -1269,6 +1270,74 @@ def t_relabel_keep():
         for p in (spinner, other):
             p.kill()
             p.wait()
+
+
+def t_config_reload():
+    """SIGHUP: a new labeling applies to running processes; a bad file is
+    refused and the running configuration stays."""
+    config = os.path.join(TMP, "reload.yaml")
+
+    def write(comm, external="prod"):
+        open(config, "w").write(
+            "labels:\n"
+            f"  external:\n    env: {external}\n"
+            "relabel_configs:\n"
+            "  - source_labels: [comm]\n"
+            f"    regex: {comm}\n"
+            "    action: keep\n")
+    write("spinner")
+    spinner = workload("spinner", 30)
+    other = workload("fp_chain", 30)
+    agent = Agent("--config", config)
+    try:
+        time.sleep(0.5)
+        comms = label_values(profile_labels(agent, "seconds=2", "r1"), "comm")
+        check(set(comms) == {"spinner"}, f"before the reload only the spinner ({sorted(comms)})")
+        write("fp_chain", external="staging")
+        agent.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)  # the next drain labels every process again
+        samples = profile_labels(agent, "seconds=2", "r2")
+        comms = label_values(samples, "comm")
+        check(set(comms) == {"fp_chain"} and comms["fp_chain"] > 30,
+              f"after SIGHUP the new rule applies to running processes ({comms})")
+        check_all_labeled(samples, "env", "staging")
+        check(re.search(r"reloaded '.*reload\.yaml': applied", agent.output()), "the reload is logged")
+        open(config, "w").write("relabel_configs:\n  - action: nonsense\n")
+        agent.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        comms = label_values(profile_labels(agent, "seconds=2", "r3"), "comm")
+        check(set(comms) == {"fp_chain"}, f"a bad file is refused: the running rules stay ({sorted(comms)})")
+        check(re.search(r"warning: failed to reload the configuration: .*reload\.yaml:2: "
+                        r"relabel_configs\[0\]\.action: .*keeping the running one", agent.output()),
+              "with one log line saying why")
+        check(agent.proc.poll() is None and agent.get("/healthz")[0] == 200, "and the agent runs on")
+    finally:
+        agent.stop()
+        for p in (spinner, other):
+            p.kill()
+            p.wait()
+
+
+def t_thread_labels():
+    w = workload("fp_chain", 8)
+    try:
+        agent = Agent()
+        try:
+            samples = profile_labels(agent, f"seconds=2&pid={w.pid}", "thr")
+        finally:
+            agent.stop()
+        check(samples and all(l.get("thread_id") == str(w.pid) and l.get("thread_name") == "fp_chain"
+                              for _, l in samples), "samples carry thread_id and thread_name")
+        agent = Agent("--no-thread-labels")
+        try:
+            samples = profile_labels(agent, f"seconds=2&pid={w.pid}", "nothr")
+        finally:
+            agent.stop()
+        check(samples and all("thread_id" not in l and "thread_name" not in l for _, l in samples),
+              "--no-thread-labels leaves them out")
+    finally:
+        w.kill()
+        w.wait()
 
 
 def t_bad_config():
