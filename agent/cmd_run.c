@@ -320,7 +320,7 @@ int cmd_run(int argc, char **argv)
 	time_t last_ping = 0, last_report = time(NULL);
 	uint64_t reported[PROFILE_STAT_MAX] = { 0 };
 	char msg[1024];
-	sigset_t hup;
+	sigset_t hup, all;
 	int err, rc = EXIT_FAILURE_RUNTIME;
 
 	/* --config first: the other flags go on top of the file */
@@ -345,10 +345,16 @@ int cmd_run(int argc, char **argv)
 	if (getenv("JOURNAL_STREAM"))
 		log_set_journal(true);
 
-	/* blocked before any thread starts, so none of them takes it */
+	/* blocked before any thread starts (the Kubernetes client's is the
+	 * first), so none of them takes them: SIGHUP here, SIGINT and SIGTERM
+	 * by the signalfd cli_start_profiler opens */
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &hup, NULL) < 0 ||
+	sigemptyset(&all);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &all, NULL) < 0 ||
 	    (hupfd = signalfd(-1, &hup, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		log_error("failed to set up signal handling: %s", strerror(errno));
 		config__free(&rs.boot);

@@ -1196,6 +1196,7 @@ def t_labels_kubernetes():
               all("spec.nodeName" in r and node in r for r in reqs),
               "the agent lists the pods of its node with the bearer token")
         check(re.search(r"^brasa_kubernetes_up 1$", metrics, re.M), "metrics say the API server answered")
+        promtool_check(metrics, "/metrics with the Kubernetes client")
     finally:
         w.kill()
         w.wait()
@@ -1210,7 +1211,8 @@ def t_labels_kubernetes_down():
         with Cgroup(containerd_cgroup()) as cg:
             cg.add(w.pid)
             agent = Agent("--node", "n", "--kubernetes-api-url", api.url,
-                          "--kubernetes-token-file", api.token_file)
+                          "--kubernetes-token-file", api.token_file,
+                          "--kubernetes-poll-interval", "1s")
             try:
                 time.sleep(1)
                 samples = profile_labels(agent, f"seconds=2&pid={w.pid}", "k8sdown")
@@ -1469,10 +1471,19 @@ def finish(rx, agent, w):
     rx.stop()
 
 
+def promtool_check(text, what):
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    check(r.returncode == 0, f"promtool check metrics accepts {what} ({r.stdout.strip()} {r.stderr.strip()})")
+
+
 def t_upload_pyroscope():
     rx, agent, w = upload_protocol("pyroscope", {"__name__": "process_cpu", "service_name": "fp_chain",
                                                  "node": socket.gethostname(), "__delta__": "false"})
     try:
+        m = agent.get("/metrics")[2].decode()
+        promtool_check(m, "/metrics with uploads")
+        sent = re.search(r"^brasa_upload_windows_total (\d+)", m, re.M)
+        check(sent and int(sent.group(1)) >= 2, "windows sent are counted")
         recs = [r for r in rx.records() if r["accepted"]]
         ids = [p["id"] for r in recs for s in r["series"] for p in s["profiles"]]
         check(len(ids) == len(set(ids)) and all(re.fullmatch(
