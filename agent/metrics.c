@@ -253,6 +253,9 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		  (double)st->bytes_sent },
 		{ "brasa_upload_retries_total", "counter", "Sends of spooled windows.",
 		  (double)st->retries },
+		{ "brasa_upload_samples_dropped_total", "counter",
+		  "Samples alone over the backend's profile size bound, left out.",
+		  (double)st->samples_dropped },
 		{ "brasa_upload_queued_windows", "gauge", "Windows waiting in memory.",
 		  (double)st->queued },
 		{ "brasa_upload_backing_off", "gauge",
@@ -267,7 +270,7 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		{ "unsendable", st->dropped_unsendable },
 		{ "spool_write", st->dropped_spool_write },
 		{ "spool_full", st->spool_dropped },
-		{ "spool_corrupt", st->spool_corrupt },
+		{ "corrupt", st->spool_corrupt },
 	};
 	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
 
@@ -278,6 +281,8 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 	for (int i = REMOTE_FAIL_NONE + 1; !err && i < REMOTE_FAIL__COUNT; i++) {
 		char labels[64];
 
+		if (i == REMOTE_FAIL_CANCELLED) /* stops, not failures: never counted */
+			continue;
 		snprintf(labels, sizeof(labels), "reason=\"%s\"", remote__failure_name(i));
 		err = metrics__sample(out, "brasa_upload_failures_total", labels,
 				      (double)st->failures[i]);

@@ -1632,7 +1632,7 @@ def t_upload_restart():
             check(re.search(r"corrupt|checksum", out) and recs[1][:16] in out,
                   f"the corrupt record is named in the log")
             m = agent.get("/metrics")[2].decode()
-            check(re.search(r'^brasa_upload_dropped_total\{reason="spool_corrupt"\} 1$', m, re.M),
+            check(re.search(r'^brasa_upload_dropped_total\{reason="corrupt"\} 1$', m, re.M),
                   "and counted")
         finally:
             agent.stop()
