@@ -720,6 +720,7 @@ struct k8s {
 	bool token_warned;
 	struct buf body;
 	bool body_too_large;
+	CURLcode curl_code;    /* of the last POLL_CONNECT */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -858,6 +859,7 @@ static enum poll_result request(struct k8s *k, long *code)
 	*code = 0;
 	buf_reset(&k->body);
 	k->body_too_large = false;
+	k->curl_code = CURLE_OK;
 	k->curl_err[0] = '\0';
 
 	h = curl_slist_append(headers, "Accept: application/json");
@@ -899,6 +901,7 @@ static enum poll_result request(struct k8s *k, long *code)
 		return res;
 	if (k->body_too_large)
 		return POLL_TOO_LARGE;
+	k->curl_code = cc;
 	if (cc != CURLE_OK) {
 		if (!k->curl_err[0])
 			snprintf(k->curl_err, sizeof(k->curl_err), "%s",
@@ -926,6 +929,33 @@ static void status_message(const struct buf *body, char *out, size_t len)
 				*c = ' ';
 	}
 	json_object_put(root);
+}
+
+/* A transport failure in words: curl's, after what kind of TLS problem it
+ * is, so an untrusted certificate does not read like a server that is
+ * down. */
+static void connect_detail(const struct k8s *k, char *out, size_t len)
+{
+	switch (k->curl_code) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		if (k->ca_file)
+			snprintf(out, len, "TLS: the server's certificate failed verification "
+				 "against the CA file '%s': %s", k->ca_file, k->curl_err);
+		else
+			snprintf(out, len, "TLS: the server's certificate failed verification "
+				 "against the system's CAs: %s", k->curl_err);
+		break;
+	case CURLE_SSL_CACERT_BADFILE:
+		snprintf(out, len, "TLS: unusable CA file '%s': %s",
+			 k->ca_file ? k->ca_file : "(system)", k->curl_err);
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		snprintf(out, len, "TLS: handshake failed: %s", k->curl_err);
+		break;
+	default:
+		snprintf(out, len, "%s", k->curl_err);
+		break;
+	}
 }
 
 /* Logs a failure when a streak starts or its kind changes, so a server
@@ -972,7 +1002,8 @@ static void log_failure(struct k8s *k, enum poll_result res, long code,
 static void poll_once(struct k8s *k)
 {
 	struct k8s_pods *fresh = NULL, *old = NULL;
-	char detail[STATUS_MESSAGE_MAX + 64] = "";
+	/* a status message, or curl's error with a CA file's path */
+	char detail[STATUS_MESSAGE_MAX + CURL_ERROR_SIZE + 256] = "";
 	enum poll_result res;
 	bool changed = false, had_table;
 	size_t pods;
@@ -992,7 +1023,7 @@ static void poll_once(struct k8s *k)
 	} else if (res == POLL_HTTP) {
 		status_message(&k->body, detail, sizeof(detail));
 	} else if (res == POLL_CONNECT) {
-		snprintf(detail, sizeof(detail), "%s", k->curl_err);
+		connect_detail(k, detail, sizeof(detail));
 	}
 	/* the body can be megabytes; keep no more than a small one around */
 	if (k->body.cap > (1u << 20))

@@ -124,7 +124,9 @@ struct k8s_pods;
  * "kubernetes API server unreachable (...): profiles carry cgroup-derived
  * labels only" (or "keeping the last pod list (N pods)" once one was
  * loaded), and the first good list after them once (info); lookups answer
- * from the last good table meanwhile, however old. */
+ * from the last good table meanwhile, however old. A TLS failure counts as
+ * failures_connect, and its "(...)" says "TLS: " and which kind, e.g. "the
+ * server's certificate failed verification against the CA file '...'". */
 int k8s__new(const struct k8s_opts *opts, struct k8s **out);
 void k8s__free(struct k8s *k);
 

@@ -29,6 +29,8 @@
 /* responses are empty or carry an error message: keep the start only */
 #define RESPONSE_KEEP (64u << 10)
 #define DEFAULT_TIMEOUT_MS 30000
+/* a certificate bundle, however long its chain, is far below this */
+#define TLS_FILE_MAX ((size_t)1 << 20)
 
 static const char *const protocol_names[] = {
 	[REMOTE_PYROSCOPE] = "pyroscope",
@@ -951,6 +953,7 @@ struct remote {
 	struct curl_slist *headers;    /* tenant and extra headers, fixed */
 	struct auth_file bearer, password;
 	char *username;
+	char *ca_file, *cert_file, *key_file; /* for messages; NULL: unset */
 	atomic_bool cancelled;
 
 	/* per response */
@@ -1141,6 +1144,63 @@ static int setopt_str(CURL *c, CURLoption opt, const char *v)
 	return v && curl_easy_setopt(c, opt, v) != CURLE_OK ? -EINVAL : 0;
 }
 
+/* The TLS files are checked once here, so a wrong path or a certificate
+ * without its key is an error at start, not a retry loop; curl reads them
+ * again for every new connection (so rotated files are picked up). Logs
+ * what is wrong, naming the file. */
+static int check_tls_files(const struct remote_opts *o)
+{
+	const struct {
+		const char *path, *what;
+	} files[] = { { o->ca_file, "CA file" },
+		      { o->cert_file, "client certificate" },
+		      { o->key_file, "client key" } };
+	struct buf cert = {};
+	int err;
+
+	if (o->key_file && !o->cert_file) {
+		log_error("remote TLS client key '%s' is set without a client certificate",
+			  o->key_file);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_close_ int fd = -1;
+
+		if (!files[i].path)
+			continue;
+		fd = open(files[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			log_error("failed to read remote TLS %s '%s': %s", files[i].what,
+				  files[i].path, strerror(-err));
+			return err;
+		}
+	}
+	if (!o->cert_file || o->key_file)
+		return 0;
+	/* without key_file curl takes the key from the certificate's file */
+	err = buf_read_file(o->cert_file, &cert, TLS_FILE_MAX);
+	if (err) {
+		buf_release(&cert);
+		log_error("failed to read remote TLS client certificate '%s': %s", o->cert_file,
+			  strerror(-err));
+		return err;
+	}
+	if (!memmem(cert.data, cert.len, "PRIVATE KEY-----", 16)) {
+		log_error("remote TLS client certificate '%s' holds no private key and no key file "
+			  "is set", o->cert_file);
+		err = -EINVAL;
+	}
+	buf_release(&cert);
+	return err;
+}
+
+static int strdup_opt(const char *s, char **out)
+{
+	*out = NULL;
+	return s && !(*out = strdup(s)) ? -ENOMEM : 0;
+}
+
 int remote__new(const struct remote_opts *o, struct remote **out)
 {
 	struct remote *r;
@@ -1157,6 +1217,10 @@ int remote__new(const struct remote_opts *o, struct remote **out)
 		if (!header_name_ok(o->headers->v[i].name) ||
 		    strpbrk(o->headers->v[i].value, "\r\n"))
 			return -EINVAL;
+	err = check_tls_files(o);
+	if (err)
+		return err;
+	err = -EINVAL; /* what a curl option refused below returns */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -ENOMEM;
 	r = calloc(1, sizeof(*r));
@@ -1176,6 +1240,9 @@ int remote__new(const struct remote_opts *o, struct remote **out)
 	if (o->basic_auth_username &&
 	    (!(r->username = strdup(o->basic_auth_username)) ||
 	     !(r->password.path = strdup(o->basic_auth_password_file))))
+		goto nomem;
+	if (strdup_opt(o->ca_file, &r->ca_file) || strdup_opt(o->cert_file, &r->cert_file) ||
+	    strdup_opt(o->key_file, &r->key_file))
 		goto nomem;
 	/* curl's own "Expect: 100-continue" would hold every large body back
 	 * for a second waiting for a reply servers here never send */
@@ -1237,6 +1304,9 @@ void remote__free(struct remote *r)
 	auth_file_release(&r->bearer);
 	auth_file_release(&r->password);
 	free(r->username);
+	free(r->ca_file);
+	free(r->cert_file);
+	free(r->key_file);
 	free(r->url);
 	buf_release(&r->response);
 	free(r);
@@ -1334,6 +1404,59 @@ static bool grpc_retryable(int code)
 	return code == 14 || code == 8 || code == 4 || code == 10 || code == 13;
 }
 
+/* A TLS peer's alert, as OpenSSL words it in curl's message, and what it
+ * tells the user; a server that wants a client certificate says so only
+ * after the handshake in TLS 1.3, on the first read. */
+static const struct {
+	const char *alert, *meaning;
+} tls_alerts[] = {
+	{ "alert certificate required", "the server requires a client certificate" },
+	{ "alert unknown ca", "the server does not trust the client certificate's CA" },
+	{ "alert bad certificate", "the server rejected the client certificate" },
+	{ "alert certificate unknown", "the server rejected the client certificate" },
+	{ "alert certificate expired", "the server says the client certificate expired" },
+	{ "alert handshake failure", "the server refused the TLS handshake" },
+};
+
+/* The message for a failed transfer: curl's words, after what kind of TLS
+ * problem it is, so "certificate not trusted" cannot be mistaken for
+ * "nothing listens there". */
+static void transfer_failure(const struct remote *r, CURLcode rc, const char *why, char *out,
+			     size_t outlen)
+{
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		if (r->ca_file)
+			snprintf(out, outlen, "TLS: the server's certificate failed verification "
+				 "against the CA file '%s': %s", r->ca_file, why);
+		else
+			snprintf(out, outlen, "TLS: the server's certificate failed verification "
+				 "against the system's CAs: %s", why);
+		return;
+	case CURLE_SSL_CACERT_BADFILE:
+		snprintf(out, outlen, "TLS: unusable CA file '%s': %s",
+			 r->ca_file ? r->ca_file : "(system)", why);
+		return;
+	case CURLE_SSL_CERTPROBLEM:
+		snprintf(out, outlen, "TLS: unusable client certificate '%s' or key '%s': %s",
+			 r->cert_file ? r->cert_file : "",
+			 r->key_file ? r->key_file : r->cert_file ? r->cert_file : "", why);
+		return;
+	default:
+		break;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(tls_alerts); i++) {
+		if (strstr(why, tls_alerts[i].alert)) {
+			snprintf(out, outlen, "TLS: %s: %s", tls_alerts[i].meaning, why);
+			return;
+		}
+	}
+	if (rc == CURLE_SSL_CONNECT_ERROR)
+		snprintf(out, outlen, "TLS: handshake failed: %s", why);
+	else
+		snprintf(out, outlen, "%s", why);
+}
+
 static void classify(struct remote *r, const struct remote_batch *b, CURLcode rc,
 		     struct remote_status *st)
 {
@@ -1343,12 +1466,14 @@ static void classify(struct remote *r, const struct remote_batch *b, CURLcode rc
 	if (rc != CURLE_OK) {
 		const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
 
-		if (rc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&r->cancelled))
+		if (rc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&r->cancelled)) {
 			set_status(st, REMOTE_RETRY, REMOTE_FAIL_CANCELLED, "cancelled (stopping)");
-		else if (rc == CURLE_OPERATION_TIMEDOUT)
+		} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 			set_status(st, REMOTE_RETRY, REMOTE_FAIL_TIMEOUT, "%s", why);
-		else
-			set_status(st, REMOTE_RETRY, REMOTE_FAIL_NETWORK, "%s", why);
+		} else {
+			set_status(st, REMOTE_RETRY, REMOTE_FAIL_NETWORK, "%s", "");
+			transfer_failure(r, rc, why, st->message, sizeof(st->message));
+		}
 		return;
 	}
 	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);

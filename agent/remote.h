@@ -54,9 +54,15 @@
  *   remote__batch_pending(b)        requests not yet done
  *   remote__new(opts, &r)           0 or -errno (EINVAL: bad URL, protocol,
  *                                   header, both bearer and basic auth, basic
- *                                   auth without a password file; ENOMEM);
- *                                   strings are copied; files are read at
- *                                   send time, not here
+ *                                   auth without a password file, key_file
+ *                                   without cert_file, cert_file without
+ *                                   key_file that holds no private key;
+ *                                   -errno of open(), e.g. ENOENT, for a
+ *                                   ca_file, cert_file or key_file that
+ *                                   cannot be read, logged with its name;
+ *                                   ENOMEM); strings are copied; auth files
+ *                                   are read at send time, TLS files (by
+ *                                   curl) for every new connection
  *   remote__free(r)                 NULL-safe
  *   remote__send(r, b, i, &st)      sends request i of b; returns st->result:
  *                                   REMOTE_OK, REMOTE_RETRY or REMOTE_DROP
@@ -67,11 +73,16 @@
  *                                   one returns RETRY/cancelled at once
  *
  * Classification of a send: curl errors (refused, reset, DNS, TLS) are
- * RETRY/network, timeouts RETRY/timeout; HTTP 429 RETRY/http_429, 5xx
- * RETRY/http_5xx, other non-2xx DROP/http_4xx with the server's message
- * (Pyroscope's JSON "message", else the body's start); for parca a 2xx
- * needs grpc-status 0, read from the HTTP headers (trailers-only response)
- * or from the trailer frame (flag 0x80) in the body: UNAVAILABLE,
+ * RETRY/network, timeouts RETRY/timeout; a TLS failure's message starts
+ * with "TLS: " and says which kind (the server's certificate failed
+ * verification against the CA file, an unusable CA file or client
+ * certificate/key, the server requires or rejected the client
+ * certificate, the handshake failed), then curl's words. HTTP 429 is
+ * RETRY/http_429, 5xx RETRY/http_5xx, other non-2xx DROP/http_4xx with the
+ * server's message (Pyroscope's JSON "message", else the body's start);
+ * for parca a 2xx needs grpc-status 0, read from the HTTP headers
+ * (trailers-only response) or from the trailer frame (flag 0x80) in the
+ * body: UNAVAILABLE,
  * RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED, INTERNAL are RETRY/grpc,
  * other codes DROP/grpc with grpc-message; no status at all is RETRY/grpc.
  * A bearer token or password file that cannot be read (or is empty) is

@@ -9,6 +9,7 @@ the token while the server runs. Errors are Kubernetes Status objects.
   fake-kube-api.py --fixture PODLIST.json [--port N] [--ready-file PATH]
                    [--token TOKEN | --token-file PATH] [--mode MODE]
                    [--slow-seconds S] [--request-log PATH]
+                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
   --port N          listen on 127.0.0.1:N (0, the default: a free port)
   --ready-file PATH once listening, the port number is written here
@@ -23,7 +24,11 @@ the token while the server runs. Errors are Kubernetes Status objects.
   --request-log PATH
                     one line per request, appended once answered:
                     "t=<arrival, unix seconds> status=<code> token=<bearer or -> "
-                    "accept=<Accept or -> gzip=<0|1> path=<path and query>"
+                    "accept=<Accept or -> gzip=<0|1> path=<path and query>";
+                    a failed TLS handshake is a line "tls_error=<reason>"
+  --tls-cert, --tls-key
+                    serve HTTPS with this certificate and key (PEM)
+  --tls-client-ca   also require a client certificate signed by this CA
 
 Answers gzip-encoded when the client accepts it, as the API server does for
 large lists. Stops on SIGTERM or SIGINT.
@@ -34,6 +39,8 @@ import gzip
 import json
 import os
 import signal
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -126,6 +133,52 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, json.dumps(doc).encode(), presented)
 
 
+class Server(ThreadingHTTPServer):
+    """HTTP, or HTTPS when tls is a server context. The handshake runs on
+    the connection's thread, so a stalled client never blocks accept()."""
+
+    daemon_threads = True
+    tls = None
+
+    def finish_request(self, request, client_address):
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(10)
+        conn = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            conn.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            log = self.opts.request_log
+            if log:
+                with open(log, "a", encoding="utf-8") as f:
+                    f.write("tls_error=%s\n" % (getattr(e, "reason", None) or str(e)).replace(" ", "_"))
+            # the client's alert or ours is out; close without a reset
+            try:
+                conn.shutdown(socket.SHUT_WR)
+                conn.settimeout(1.0)
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+            conn.close()
+            return
+        conn.settimeout(None)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
+
+
+def tls_context(opts):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(opts.tls_cert, opts.tls_key)
+    if opts.tls_client_ca:
+        ctx.load_verify_locations(cafile=opts.tls_client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fixture", required=True)
@@ -137,11 +190,17 @@ def main():
     ap.add_argument("--mode", choices=["ok", "garbage", "500", "slow"], default="ok")
     ap.add_argument("--slow-seconds", type=float, default=30.0)
     ap.add_argument("--request-log")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca")
     opts = ap.parse_args()
+    if bool(opts.tls_cert) != bool(opts.tls_key) or (opts.tls_client_ca and not opts.tls_cert):
+        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs them")
 
-    server = ThreadingHTTPServer(("127.0.0.1", opts.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", opts.port), Handler)
     server.opts = opts
+    if opts.tls_cert:
+        server.tls = tls_context(opts)
     # serve_forever must be stopped from another thread, and the signal
     # handler runs on this one: shut down from a helper thread.
     def stop(_sig, _frame):

@@ -6,6 +6,11 @@
  *
  *   receiver_start(&rc, mode)   spawns it; exits 77 (skip) when python3,
  *                               protoc or go are missing
+ *   receiver_start_tls(&rc, mode, cert, key, client_ca)
+ *                               the same over HTTPS (rc.url https://...);
+ *                               client_ca NULL: no client certificate asked
+ *   receiver_tls_errors(&rc)    the failed handshakes' reasons, a json-c
+ *                               array of strings (caller puts)
  *   receiver_stop(&rc)          kills it, removes its files
  *   receiver_mode(&rc, json)    POST /mode, e.g. {"modes":["503"]}
  *   receiver_clear(&rc)         forgets what it recorded
@@ -64,10 +69,13 @@ static inline bool have_program(const char *name)
 	return system(cmd) == 0;
 }
 
-static inline void receiver_start(struct receiver *rc, const char *mode)
+static inline void receiver_start_tls(struct receiver *rc, const char *mode, const char *cert,
+				      const char *key, const char *client_ca)
 {
 	const char *src = getenv("BRASA_SOURCE_ROOT");
 	char script[PATH_MAX], protos[PATH_MAX], ready[PATH_MAX + 32];
+	const char *argv[24];
+	size_t argc = 0;
 	struct buf b = {};
 	double deadline;
 
@@ -83,11 +91,31 @@ static inline void receiver_start(struct receiver *rc, const char *mode)
 	snprintf(protos, sizeof(protos), "%s/proto", src);
 	snprintf(rc->out, sizeof(rc->out), "%s/records.jsonl", rc->dir);
 	snprintf(ready, sizeof(ready), "%s/ready.json", rc->dir);
+	argv[argc++] = "python3";
+	argv[argc++] = script;
+	argv[argc++] = "--proto-dir";
+	argv[argc++] = protos;
+	argv[argc++] = "--out";
+	argv[argc++] = rc->out;
+	argv[argc++] = "--ready";
+	argv[argc++] = ready;
+	argv[argc++] = "--mode";
+	argv[argc++] = mode;
+	if (cert) {
+		argv[argc++] = "--tls-cert";
+		argv[argc++] = cert;
+		argv[argc++] = "--tls-key";
+		argv[argc++] = key;
+	}
+	if (client_ca) {
+		argv[argc++] = "--tls-client-ca";
+		argv[argc++] = client_ca;
+	}
+	argv[argc] = NULL;
 	rc->pid = fork();
 	REQUIRE(rc->pid >= 0);
 	if (rc->pid == 0) {
-		execlp("python3", "python3", script, "--proto-dir", protos, "--out", rc->out,
-		       "--ready", ready, "--mode", mode, (char *)NULL);
+		execvp("python3", (char *const *)argv);
 		_exit(127);
 	}
 	deadline = now_s() + 20;
@@ -110,7 +138,12 @@ static inline void receiver_start(struct receiver *rc, const char *mode)
 		json_object_put(obj);
 	}
 	buf_release(&b);
-	snprintf(rc->url, sizeof(rc->url), "http://127.0.0.1:%d", rc->port);
+	snprintf(rc->url, sizeof(rc->url), "%s://127.0.0.1:%d", cert ? "https" : "http", rc->port);
+}
+
+static inline void receiver_start(struct receiver *rc, const char *mode)
+{
+	receiver_start_tls(rc, mode, NULL, NULL, NULL);
 }
 
 static inline void receiver_stop(struct receiver *rc)
@@ -151,6 +184,36 @@ static inline void receiver_admin(struct receiver *rc, const char *path, const c
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	REQUIRE(code == 200);
 	curl_easy_cleanup(c);
+}
+
+static inline size_t keep_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	return buf_append(userdata, data, size * nmemb) == 0 ? size * nmemb : 0;
+}
+
+static inline json_object *receiver_tls_errors(struct receiver *rc)
+{
+	CURL *c = curl_easy_init();
+	struct buf b = {};
+	char url[128];
+	long code = 0;
+	json_object *arr;
+
+	REQUIRE(c);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/tls-errors", rc->admin_port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	REQUIRE(curl_easy_perform(c) == CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	REQUIRE(code == 200);
+	curl_easy_cleanup(c);
+	REQUIRE(buf_append(&b, "", 1) == 0);
+	arr = json_tokener_parse((const char *)b.data);
+	REQUIRE(arr && json_object_is_type(arr, json_type_array));
+	buf_release(&b);
+	return arr;
 }
 
 static inline void receiver_mode(struct receiver *rc, const char *json)

@@ -32,10 +32,18 @@ admin port:
   POST /clear  empties the output file
   GET  /count  the number of requests recorded
 
+  GET  /tls-errors  the TLS handshakes the protocol port failed, as a JSON
+               list of OpenSSL's reasons, oldest first
+
 The ports are written as JSON {"port": P, "admin_port": A} to the --ready
 file once both listen.
 
+With --tls-cert and --tls-key the protocol port speaks HTTPS (the admin
+port stays plain HTTP); with --tls-client-ca as well, it requires a client
+certificate signed by that CA and fails the handshake without one.
+
   receiver.py --proto-dir DIR --out FILE --ready FILE [--mode MODE]
+              [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 """
 import argparse
 import http.server
@@ -43,6 +51,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -217,6 +226,8 @@ class State:
         self.delay = 2.0
         self.out = args.out
         self.count = 0
+        self.tls = tls_context(args)
+        self.tls_errors = []
         self.decoder = Decoder(args.proto_dir, tempfile.mkdtemp(prefix="receiver-"))
 
     def next_mode(self):
@@ -235,6 +246,33 @@ class State:
 
 STATE = None
 LISTENER = None
+
+
+def tls_context(args):
+    """A server context from --tls-*, or None for plain HTTP."""
+    if not args.tls_cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.tls_client_ca:
+        ctx.load_verify_locations(cafile=args.tls_client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def close_after_alert(conn):
+    """Closes a connection whose handshake failed without a reset: unread
+    bytes (a TLS 1.3 client sends its request before the server has judged
+    its certificate) would make close() send RST, and the client could see
+    "connection reset" instead of the alert that says why."""
+    try:
+        conn.shutdown(socket.SHUT_WR)  # plain socket from here on
+        conn.settimeout(1.0)
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
+    conn.close()
 
 
 def grpc_frame(flag, payload):
@@ -399,6 +437,27 @@ class Server(http.server.ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)
 
+    def finish_request(self, request, client_address):
+        # the handshake runs here, on the connection's own thread, so a
+        # slow or failing client never holds up accept()
+        if STATE.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(10)
+        conn = STATE.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            conn.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            with STATE.lock:
+                STATE.tls_errors.append(getattr(e, "reason", None) or str(e))
+            close_after_alert(conn)
+            return
+        conn.settimeout(None)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
+
     def track(self, conn, add):
         with self.conns_lock:
             if add:
@@ -460,6 +519,9 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
         if self.path == "/count":
             with STATE.lock:
                 self.reply(200, str(STATE.count))
+        elif self.path == "/tls-errors":
+            with STATE.lock:
+                self.reply(200, json.dumps(STATE.tls_errors))
         else:
             self.reply(404, "no such path")
 
@@ -496,7 +558,12 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--ready", required=True)
     ap.add_argument("--mode", default="ok")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
     args = ap.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs them")
 
     STATE = State(args)
     open(args.out, "a").close()

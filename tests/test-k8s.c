@@ -3,7 +3,9 @@
  * pod's mirror, sanitized names), malformed and truncated input; then the
  * poller against tests/fake-kube-api.py on a loopback port: first list,
  * early re-list on a miss and its bounds, 401 and token rotation, garbage,
- * 500, a killed and a slow server, an oversized list, what is logged.
+ * 500, a killed and a slow server, an oversized list, what is logged; and
+ * over HTTPS (certificates made for the run by tests/make-test-certs.sh):
+ * the CA file lists pods, a wrong CA is a connect failure logged once.
  *
  * argv: python3, fake-kube-api.py, fixtures/k8s/pods.json
  */
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -520,15 +523,18 @@ static int read_port(void)
 	return port;
 }
 
-/* port 0: a free one. mode: ok, garbage, 500, slow. */
-static struct server start_server(int port, const char *mode)
+/* port 0: a free one. mode: ok, garbage, 500, slow. cert and key: serve
+ * HTTPS with them (NULL: plain HTTP). */
+static struct server start_server_tls(int port, const char *mode, const char *cert,
+				      const char *key)
 {
 	char port_arg[16];
 	const char *argv[] = {
 		python, server_script, "--fixture", server_fixture,
 		"--port", port_arg, "--ready-file", ready_file,
 		"--token-file", server_token, "--mode", mode,
-		"--slow-seconds", "30", "--request-log", request_log, NULL,
+		"--slow-seconds", "30", "--request-log", request_log,
+		cert ? "--tls-cert" : NULL, cert, "--tls-key", key, NULL,
 	};
 	struct server s = { -1, -1 };
 	int err;
@@ -541,6 +547,11 @@ static struct server start_server(int port, const char *mode)
 	s.port = read_port();
 	REQUIRE(s.port > 0);
 	return s;
+}
+
+static struct server start_server(int port, const char *mode)
+{
+	return start_server_tls(port, mode, NULL, NULL);
 }
 
 static void stop_server(struct server *s, int sig)
@@ -959,6 +970,98 @@ static void test_live_misc(struct server *srv)
 	k8s__free(NULL);
 }
 
+/* Lines of the fake server's request log that contain needle. */
+static int request_log_count(const char *needle)
+{
+	struct buf b = { 0 };
+	int n;
+
+	if (buf_read_file(request_log, &b, 1 << 20) != 0)
+		return 0;
+	n = count_of(&b, needle);
+	buf_release(&b);
+	return n;
+}
+
+/* Over HTTPS: the CA that signed the server's certificate lists pods; an
+ * unrelated CA fails every poll as a connect failure, logged once with the
+ * certificate problem, and never reaches the handler. */
+static void test_live_tls(void)
+{
+	char certs[96], script[PATH_MAX], ca[128], other_ca[128], crt[128], key[128];
+	char url[64], want[512];
+	const char *argv[] = { "sh", script, certs, NULL };
+	struct server srv;
+	struct k8s_opts o;
+	struct k8s *k = NULL;
+	struct k8s_stats st;
+	struct logged log[16];
+	struct buf captured = { 0 };
+	int saved_stderr, status;
+	const char *slash = strrchr(server_script, '/');
+	pid_t pid;
+
+	/* make-test-certs.sh sits next to fake-kube-api.py */
+	snprintf(script, sizeof(script), "%.*s/make-test-certs.sh",
+		 slash ? (int)(slash - server_script) : 1, slash ? server_script : ".");
+	snprintf(certs, sizeof(certs), "%s/certs", tmpdir);
+	REQUIRE(posix_spawnp(&pid, "sh", NULL, NULL, (char *const *)argv, environ) == 0);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	snprintf(other_ca, sizeof(other_ca), "%s/other-ca.crt", certs);
+	snprintf(crt, sizeof(crt), "%s/server.crt", certs);
+	snprintf(key, sizeof(key), "%s/server.key", certs);
+	write_file_atomic(server_fixture, (const char *)fixture.data);
+	write_file_atomic(server_token, "tok-tls\n");
+	write_file_atomic(client_token, "tok-tls\n");
+	unlink(request_log);
+	srv = start_server_tls(0, "ok", crt, key);
+
+	make_opts(&o, url, sizeof(url), srv.port);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", srv.port);
+	o.ca_file = ca;
+	o.poll_interval_ms = 100;
+	REQUIRE(k8s__new(&o, &k) == 0);
+	CHECK(WAIT_FOR(stats_of(k).ever_succeeded, 10000));
+	st = stats_of(k);
+	CHECK_U64(st.pods, ==, 5);
+	CHECK_U64(st.failures, ==, 0);
+	CHECK(lookup_ok(k, UID_CHECKOUT, "containerd://" ID_CHECKOUT, "container", "checkout"));
+	k8s__free(k);
+	CHECK(read_request_log(log, ARRAY_SIZE(log)) >= 1);
+	CHECK_INT(log[0].status, ==, 200);
+	CHECK_STR(log[0].token, "tok-tls");
+	CHECK_INT(request_log_count("tls_error="), ==, 0);
+
+	/* the wrong CA */
+	unlink(request_log);
+	o.ca_file = other_ca;
+	saved_stderr = redirect_stderr();
+	REQUIRE(k8s__new(&o, &k) == 0);
+	CHECK(WAIT_FOR(stats_of(k).failures_connect >= 3, 5000));
+	restore_stderr(saved_stderr, &captured);
+	st = stats_of(k);
+	CHECK(!st.ever_succeeded);
+	CHECK_U64(st.pods, ==, 0);
+	CHECK_U64(st.failures_http + st.failures_parse + st.failures_too_large, ==, 0);
+	check_sums(k);
+	k8s__free(k);
+	snprintf(want, sizeof(want), "kubernetes API server unreachable (%s", url);
+	CHECK_INT(count_of(&captured, want), ==, 1);
+	snprintf(want, sizeof(want),
+		 ": TLS: the server's certificate failed verification against the CA file '%s': "
+		 "SSL certificate problem: ", other_ca);
+	CHECK_INT(count_of(&captured, want), ==, 1);
+	CHECK_INT(count_of(&captured, "): profiles carry cgroup-derived labels only"), ==, 1);
+	CHECK_INT(count_of(&captured, "warning:"), ==, 1);
+	/* the handshake failed, so no request was ever answered */
+	CHECK_INT(read_request_log(log, ARRAY_SIZE(log)), ==, 0);
+	CHECK_INT(request_log_count("tls_error=TLSV1_ALERT_UNKNOWN_CA"), >=, 3);
+	buf_release(&captured);
+	stop_server(&srv, SIGTERM);
+}
+
 static void test_live(void)
 {
 	struct server srv;
@@ -982,6 +1085,7 @@ static void test_live(void)
 	test_live_failures(&srv);
 	test_live_misc(&srv);
 	stop_server(&srv, SIGTERM);
+	test_live_tls();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (!test_failures && system(cmd) != 0)
