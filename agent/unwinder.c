@@ -33,7 +33,7 @@ struct unwinder {
 	 * full, which only costs a retry. */
 	struct u64map failed;
 	struct unwinder_stats stats;
-	struct proc_unwind scratch; /* 8 KiB: not on the stack */
+	struct proc_unwind scratch; /* 10-11 KiB: not on the stack */
 };
 
 static uint64_t mono_ns(void)
@@ -292,9 +292,11 @@ int unwinder__load_process(struct unwinder *u, uint32_t tgid, uint32_t image)
 		u->stats.processes_failed++;
 		return err;
 	}
-	for (size_t i = 0; i < PROFILE_PROC_MAPS_MAX; i++)
+	for (size_t i = 0; i < PROFILE_PROC_MAPS_MAX; i++) {
+		pu->start[i] = PROFILE_PROC_MAP_PAD;
 		pu->maps[i] = (struct proc_map_entry){ .start = PROFILE_PROC_MAP_PAD,
 						       .end = PROFILE_PROC_MAP_PAD };
+	}
 	/* /proc/PID/maps is sorted by address, so the table is too */
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct procmaps_entry *m = &maps->entries[i];
@@ -310,6 +312,7 @@ int unwinder__load_process(struct unwinder *u, uint32_t tgid, uint32_t image)
 			u->stats.too_many_mappings++;
 			break;
 		}
+		pu->start[n] = m->start;
 		e = &pu->maps[n++];
 		e->start = m->start;
 		e->end = m->end;
@@ -321,6 +324,7 @@ int unwinder__load_process(struct unwinder *u, uint32_t tgid, uint32_t image)
 			u->stats.mappings_without_table++;
 	}
 	procmaps__free(maps);
+	pu->count = (uint32_t)n;
 	{
 		size_t with = 0;
 

@@ -8,6 +8,12 @@
  * covers (JIT code, binaries without CFI) takes one frame-pointer step.
  * Runs under bpf_loop, one iteration a frame, at most PROFILE_MAX_DEPTH.
  *
+ * Nearly all of the cost is cold memory: xz and its kind evict the caches
+ * and TLB between two samples, so every distinct cache line the walk
+ * touches costs 100-500 ns on the development VM, and a frame's searches
+ * took a dozen. So most frames never search: a frame's rule comes from
+ * the frame cache (one line).
+ *
  * All searches are fixed-step binary searches over power-of-two arrays
  * padded with values larger than any key, which the verifier accepts
  * without bounds gymnastics and which cost the same for every pc. */
@@ -56,27 +62,71 @@ struct {
 	__type(value, struct unwind_chunk);
 } unwind_chunks SEC(".maps");
 
-/* Rules of recently unwound pcs: a hot loop's frames skip the mapping,
- * index and chunk searches (a dozen cold cache lines each) for one hash
- * lookup. Only found rules are kept: a pc without one may gain a table
- * once its library's mappings are loaded. Shared by all CPUs: an element
- * a BPF program adds to a per-CPU map is zero on every other CPU. */
-struct frame_cache_key {
-	__u32 tgid;
-	__u32 image;
-	__u64 pc;
+/* Rules of recently unwound code, keyed by (table id, ELF vaddr) so they
+ * serve every process that maps the same object, a restarted one too,
+ * and survive exec. A hit replaces the index, chunk and rule lookups (a
+ * dozen cold cache lines) with one 16-byte slot. Direct-mapped, shared by
+ * all CPUs and written without locks: an array lookup is inlined by the
+ * verifier (no helper call, no hashing of a key, no LRU bookkeeping).
+ * 4096 slots (64 KiB): the frames of a busy host's hot code.
+ *
+ * A slot is two words: the key ((table id << 40) | vaddr; 0 is never a
+ * key since table ids start at 1) and the rule packed with 8 bits of the
+ * key's hash. Two CPUs filling one slot at once can leave one's key with
+ * the other's rule; the check bits catch that (but for 1 in 256), and a
+ * reader then takes the slow path. Table ids are never reused by user
+ * space, so an entry of an evicted table stays right for its object.
+ * Objects with vaddrs past 2^40, ids past 2^24 or offsets that do not
+ * pack are simply not cached. */
+#define FRAME_CACHE_LOG2 12
+#define FRAME_CACHE_SLOTS (1u << FRAME_CACHE_LOG2)
+#define FRAME_CACHE_VADDR_BITS 40
+
+struct frame_cache_slot {
+	__u64 key;
+	__u64 rule; /* frame_rule_pack() */
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct frame_cache_key);
-	__type(value, struct unwind_rule);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FRAME_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct frame_cache_slot);
 } frame_cache SEC(".maps");
+
+/* A rule as the walk needs it (no reason), unpacked in registers. */
+struct frame_rule {
+	__s32 cfa_offset;
+	__s16 rbp_offset;
+	__u8 cfa_kind, rbp_kind, plt_threshold;
+};
+
+/* cfa_offset in bits 0-31, rbp_offset 32-47, cfa_kind 48-50, rbp_kind
+ * 51, plt_threshold 52-55, check 56-63. */
+static __always_inline __u64 frame_rule_pack(const struct unwind_rule *r, __u64 check)
+{
+	return (__u64)(__u32)r->cfa_offset | (__u64)(__u16)r->rbp_offset << 32 |
+	       (__u64)(r->cfa_kind & 7) << 48 | (__u64)(r->rbp_kind & 1) << 51 |
+	       (__u64)(r->plt_threshold & 15) << 52 | check << 56;
+}
+
+static __always_inline void frame_rule_unpack(__u64 w, struct frame_rule *r)
+{
+	r->cfa_offset = (__s32)(__u32)w;
+	r->rbp_offset = (__s16)(__u16)(w >> 32);
+	r->cfa_kind = (w >> 48) & 7;
+	r->rbp_kind = (w >> 51) & 1;
+	r->plt_threshold = (w >> 52) & 15;
+}
+
+/* Rules whose every field survives the packing. */
+static __always_inline bool frame_rule_packs(const struct unwind_rule *r)
+{
+	return r->cfa_kind <= 7 && r->rbp_kind <= 1 && r->plt_threshold <= 15;
+}
 
 struct user_unwind_state {
 	__u64 pc, sp, bp;
-	__u32 tgid, image;
 	struct stack_trace *out;
 	const struct proc_unwind *maps;
 	__u32 stop;   /* PROFILE_STAT_UNWIND_* reason, or 0 */
@@ -113,19 +163,30 @@ static __always_inline __u32 le_bit(__u64 a, __u64 b)
 	})
 
 /* The entry of the mapping containing pc, or NULL. Mapping addresses are
- * user addresses (< 2^47), so the 64-bit difference trick holds. */
+ * user addresses (< 2^47), so the 64-bit difference trick holds. The
+ * search reads start[] only: its first PROFILE_PROC_MAPS_SMALL values
+ * (one cache line) when the process has no more mappings. */
 static __always_inline const struct proc_map_entry *
 find_mapping(const struct proc_unwind *pm, __u64 pc)
 {
 	__u32 i = 0;
 
-	for (int s = PROFILE_PROC_MAPS_LOG2 - 1; s >= 0; s--) {
-		__u32 j = (i + (1u << s)) & (PROFILE_PROC_MAPS_MAX - 1);
+	if (pm->count <= PROFILE_PROC_MAPS_SMALL) {
+		for (int s = PROFILE_PROC_MAPS_SMALL_LOG2 - 1; s >= 0; s--) {
+			__u32 j = i + (1u << s);
 
-		i += le_bit(pm->maps[j].start, pc) << s;
+			i += le_bit(pm->start[j & (PROFILE_PROC_MAPS_SMALL - 1)], pc) << s;
+		}
+		i &= PROFILE_PROC_MAPS_SMALL - 1;
+	} else {
+		for (int s = PROFILE_PROC_MAPS_LOG2 - 1; s >= 0; s--) {
+			__u32 j = (i + (1u << s)) & (PROFILE_PROC_MAPS_MAX - 1);
+
+			i += le_bit(pm->start[j], pc) << s;
+		}
+		i &= PROFILE_PROC_MAPS_MAX - 1;
 	}
-	i &= PROFILE_PROC_MAPS_MAX - 1;
-	if (pm->maps[i].start > pc || pc >= pm->maps[i].end)
+	if (pm->start[i] > pc || pc >= pm->maps[i].end)
 		return NULL;
 	return &pm->maps[i];
 }
@@ -208,7 +269,7 @@ static __always_inline bool fp_step(struct user_unwind_state *st)
 #define SIGFRAME_SP 160
 #define SIGFRAME_IP 168
 
-static __always_inline bool dwarf_step(struct user_unwind_state *st, const struct unwind_rule *r)
+static __always_inline bool dwarf_step(struct user_unwind_state *st, const struct frame_rule *r)
 {
 	__u64 cfa, ra, bp;
 
@@ -260,15 +321,23 @@ static __always_inline bool dwarf_step(struct user_unwind_state *st, const struc
 	return true;
 }
 
+/* Slot and check bits of a frame cache key: the top bits of a
+ * multiplicative hash, the best mixed. */
+static __always_inline __u64 frame_cache_hash(__u64 key)
+{
+	return key * 0x9e3779b97f4a7c15ull;
+}
+
 static long unwind_frame(__u32 index, void *ctx)
 {
 	struct user_unwind_state *st = ctx;
 	const struct proc_map_entry *m;
 	const struct unwind_rule *r;
+	struct frame_cache_slot *slot = NULL;
 	struct stack_trace *out = st->out;
-	struct frame_cache_key ck;
+	struct frame_rule fr;
 	__u32 rule_id, key, n;
-	__u64 lookup_pc;
+	__u64 lookup_pc, vaddr, ck = 0, h = 0, w;
 
 	(void)index;
 	if (!st->pc) {
@@ -286,12 +355,6 @@ static long unwind_frame(__u32 index, void *ctx)
 	out->len = n + 1;
 
 	lookup_pc = st->caller ? st->pc - 1 : st->pc;
-	ck.tgid = st->tgid;
-	ck.image = st->image;
-	ck.pc = lookup_pc;
-	r = bpf_map_lookup_elem(&frame_cache, &ck);
-	if (r)
-		return dwarf_step(st, r) ? 0 : 1;
 	m = st->maps ? find_mapping(st->maps, lookup_pc) : NULL;
 	if (!m && (n == 0 || st->reliable))
 		st->uncovered = true;
@@ -300,7 +363,24 @@ static long unwind_frame(__u32 index, void *ctx)
 		st->used_fp = true;
 		return fp_step(st) ? 0 : 1;
 	}
-	rule_id = find_rule(m->table_id, lookup_pc - m->bias);
+	vaddr = lookup_pc - m->bias;
+	if (vaddr < (1ull << FRAME_CACHE_VADDR_BITS) &&
+	    m->table_id < (1u << (64 - FRAME_CACHE_VADDR_BITS))) {
+		ck = (__u64)m->table_id << FRAME_CACHE_VADDR_BITS | vaddr;
+		h = frame_cache_hash(ck);
+		key = h >> (64 - FRAME_CACHE_LOG2);
+		slot = bpf_map_lookup_elem(&frame_cache, &key);
+		if (slot) {
+			w = slot->rule;
+
+			if (slot->key == ck &&
+			    w >> 56 == ((h >> (56 - FRAME_CACHE_LOG2)) & 0xff)) {
+				frame_rule_unpack(w, &fr);
+				return dwarf_step(st, &fr) ? 0 : 1;
+			}
+		}
+	}
+	rule_id = find_rule(m->table_id, vaddr);
 	if (rule_id == RULE_TABLE_GONE || rule_id == UNWIND_RULE_NONE) {
 		/* an evicted table: the process's tables need reloading, as
 		 * for code mapped since they were loaded */
@@ -315,8 +395,19 @@ static long unwind_frame(__u32 index, void *ctx)
 		st->stop = PROFILE_STAT_UNWIND_UNSUPPORTED;
 		return 1;
 	}
-	bpf_map_update_elem(&frame_cache, &ck, r, BPF_ANY);
-	return dwarf_step(st, r) ? 0 : 1;
+	if (slot && frame_rule_packs(r)) {
+		/* the key last: a reader matching it finds a complete rule,
+		 * unless another CPU writes the slot at once (check bits) */
+		*(volatile __u64 *)&slot->rule =
+			frame_rule_pack(r, (h >> (56 - FRAME_CACHE_LOG2)) & 0xff);
+		*(volatile __u64 *)&slot->key = ck;
+	}
+	fr.cfa_offset = r->cfa_offset;
+	fr.rbp_offset = r->rbp_offset;
+	fr.cfa_kind = r->cfa_kind;
+	fr.rbp_kind = r->rbp_kind;
+	fr.plt_threshold = r->plt_threshold;
+	return dwarf_step(st, &fr) ? 0 : 1;
 }
 
 /* Unwinds the user stack of the current sample with the tables of its
@@ -355,8 +446,6 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 c
 	out->len = 0;
 	st.out = out;
 	st.maps = pm;
-	st.tgid = key->tgid;
-	st.image = key->image;
 	bpf_loop(PROFILE_MAX_DEPTH, unwind_frame, &st, 0);
 	/* user space reloads the process's mappings (rate-limited there) */
 	if (st.uncovered)
