@@ -17,6 +17,7 @@
 #include "bpf/profile.h"
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/parse.h"
 #include "common/u64map.h"
 #include "symbolize/procmaps.h"
 #include "unwind/cfi_rows.h"
@@ -279,6 +280,35 @@ out:
 	return id;
 }
 
+/* mm->start_stack of a process, field 28 of /proc/PID/stat: the BPF side
+ * copies the main thread's stack up to there at every sample. 0 when it
+ * cannot be read (the copy then has a fixed size). */
+static uint64_t stack_top(const char *proc_root, uint32_t tgid)
+{
+	char path[PATH_MAX], buf[1024], *p, *tok, *save = NULL;
+	uint64_t top = 0;
+	ssize_t n;
+	int field = 2;
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "%s/%u/stat", proc_root, tgid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* the command name (field 2) may hold spaces and parentheses */
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	for (tok = strtok_r(p + 1, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		if (++field == 28)
+			return parse_u64(tok, 10, &top) ? 0 : top;
+	return 0;
+}
+
 int unwinder__load_process(struct unwinder *u, uint32_t tgid, uint32_t image)
 {
 	struct proc_unwind_key key = { .tgid = tgid, .image = image };
@@ -325,6 +355,7 @@ int unwinder__load_process(struct unwinder *u, uint32_t tgid, uint32_t image)
 	}
 	procmaps__free(maps);
 	pu->count = (uint32_t)n;
+	pu->stack_top = stack_top(u->opts.proc_root, tgid);
 	{
 		size_t with = 0;
 

@@ -104,6 +104,8 @@ struct proc_map_entry {
 struct proc_unwind {
 	__u32 count;  /* mappings used, at most PROFILE_PROC_MAPS_MAX */
 	__u32 pad;
+	__u64 stack_top; /* mm->start_stack: the main thread's frames lie
+			  * below it (0: unknown) */
 	__u64 start[PROFILE_PROC_MAPS_MAX]; /* maps[i].start */
 	struct proc_map_entry maps[PROFILE_PROC_MAPS_MAX];
 };
