@@ -69,13 +69,14 @@ def ensure_tool(binary, package):
         raise BenchError(f"failed to install '{package}' for '{binary}'")
 
 
-def build_spinner(tmpdir):
-    """build/tests/fp_chain if meson built it, else compile the same source."""
-    built = REPO_ROOT / "build" / "tests" / "fp_chain"
+def build_spinner(tmpdir, name="fp_chain"):
+    """build/tests/NAME if meson built it, else tests/workloads/fp_chain.c
+    compiled as TMPDIR/NAME (the name is the process's comm)."""
+    built = REPO_ROOT / "build" / "tests" / name
     if built.is_file() and os.access(built, os.X_OK):
         return str(built)
     src = REPO_ROOT / "tests" / "workloads" / "fp_chain.c"
-    out = Path(tmpdir) / "fp_chain"
+    out = Path(tmpdir) / name
     # Same flags as tests/meson.build uses for workloads.
     subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer",
                     "-fno-optimize-sibling-calls", "-fno-inline",
@@ -424,10 +425,12 @@ def _log_tail(path, lines=15):
 
 class BrasaDaemon:
     """`brasa run --http-address 127.0.0.1:PORT`, its stderr to a file;
-    killed on the way out if it was not stopped cleanly."""
+    killed on the way out if it was not stopped cleanly. extra_args go
+    after the other flags (relabel-filter.py passes --config FILE)."""
 
-    def __init__(self, brasa, log_path, unwind="fp"):
+    def __init__(self, brasa, log_path, unwind="fp", extra_args=()):
         self.brasa, self.log_path, self.unwind = brasa, log_path, unwind
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.proc = None
 
@@ -435,7 +438,7 @@ class BrasaDaemon:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [self.brasa, "run", "--http-address", f"127.0.0.1:{self.port}",
-             "--unwind", self.unwind],
+             "--unwind", self.unwind] + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
