@@ -356,6 +356,10 @@ int unwinder__load_process(struct unwinder *u, uint32_t tgid, uint32_t image)
 	procmaps__free(maps);
 	pu->count = (uint32_t)n;
 	pu->stack_top = stack_top(u->opts.proc_root, tgid);
+	/* the BPF side's memo of the last stack starts empty: the
+	 * mappings may have changed under it */
+	pu->memo_cur = 0;
+	memset(pu->memo, 0, sizeof(pu->memo));
 	{
 		size_t with = 0;
 

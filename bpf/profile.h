@@ -101,13 +101,28 @@ struct proc_map_entry {
 	__u32 pad;
 };
 
+/* The rules of the frames of the process's last unwound stack, by depth
+ * (the leaf first), written by the BPF side only (user space writes
+ * zeros): consecutive samples of a process share most of their stack,
+ * and its frames' rules then come from a few cache lines instead of one
+ * frame cache slot each. Two copies: a walk reads one and writes the
+ * other, then makes it current. */
+#define PROFILE_PROC_MEMO_LOG2 5
+#define PROFILE_PROC_MEMO (1u << PROFILE_PROC_MEMO_LOG2)
+
+struct proc_frame_memo {
+	__u64 pc;   /* the lookup pc: a return address - 1, or the leaf */
+	__u64 rule; /* packed by the BPF side, with check bits of pc */
+};
+
 struct proc_unwind {
 	__u32 count;  /* mappings used, at most PROFILE_PROC_MAPS_MAX */
-	__u32 pad;
+	__u32 memo_cur; /* BPF: which memo holds the last stack */
 	__u64 stack_top; /* mm->start_stack: the main thread's frames lie
 			  * below it (0: unknown) */
 	__u64 start[PROFILE_PROC_MAPS_MAX]; /* maps[i].start */
 	struct proc_map_entry maps[PROFILE_PROC_MAPS_MAX];
+	struct proc_frame_memo memo[2][PROFILE_PROC_MEMO];
 };
 
 #endif

@@ -12,8 +12,9 @@
  * and TLB between two samples, so every distinct cache line the walk
  * touches costs 100-500 ns on the development VM, and a frame's searches
  * took a dozen. So most frames never search: a frame's rule comes from
- * the frame cache (one line), and the stack words it needs from one copy
- * of the top of the stack made at the start.
+ * the memo of its process's last stack (a few cache lines for the whole
+ * stack), else from the frame cache (one line), and the stack words it
+ * needs from one copy of the top of the stack made at the start.
  *
  * All searches are fixed-step binary searches over power-of-two arrays
  * padded with values larger than any key, which the verifier accepts
@@ -148,7 +149,9 @@ struct {
 struct user_unwind_state {
 	__u64 pc, sp, bp;
 	struct stack_trace *out;
-	const struct proc_unwind *maps;
+	struct proc_unwind *maps;
+	const struct proc_frame_memo *memo_last; /* in maps: read */
+	struct proc_frame_memo *memo_next;       /* written */
 	const struct stack_window *win; /* [win_base, win_base + win_len) */
 	__u64 win_base;
 	__u64 win_len;
@@ -370,6 +373,53 @@ static __always_inline __u64 frame_cache_hash(__u64 key)
 	return key * 0x9e3779b97f4a7c15ull;
 }
 
+/* Check bits of a memo entry: a torn entry (two CPUs writing it at once)
+ * is taken for a miss. */
+static __always_inline __u64 memo_check(__u64 pc)
+{
+	return (pc * 0x9e3779b97f4a7c15ull) >> 56;
+}
+
+static __always_inline bool memo_hit(const struct proc_frame_memo *e, __u64 pc, __u64 *rule)
+{
+	__u64 w = e->rule;
+
+	if (e->pc != pc || w >> 56 != memo_check(pc))
+		return false;
+	*rule = w;
+	return true;
+}
+
+/* The rule of pc at depth n if the process's last stack had pc at about
+ * that depth: the part of a stack below the leaf usually is the same,
+ * give or take a frame or two. */
+static __always_inline bool memo_find(const struct user_unwind_state *st, __u32 n, __u64 pc,
+				      __u64 *rule)
+{
+	const struct proc_frame_memo *m = st->memo_last;
+
+	if (!m)
+		return false;
+	return memo_hit(&m[n & (PROFILE_PROC_MEMO - 1)], pc, rule) ||
+	       memo_hit(&m[(n + 1) & (PROFILE_PROC_MEMO - 1)], pc, rule) ||
+	       memo_hit(&m[(n - 1) & (PROFILE_PROC_MEMO - 1)], pc, rule) ||
+	       memo_hit(&m[(n + 2) & (PROFILE_PROC_MEMO - 1)], pc, rule) ||
+	       memo_hit(&m[(n - 2) & (PROFILE_PROC_MEMO - 1)], pc, rule);
+}
+
+/* Notes the rule of the frame at depth n in the next memo. */
+static __always_inline void memo_put(const struct user_unwind_state *st, __u32 n, __u64 pc,
+				     __u64 rule)
+{
+	struct proc_frame_memo *e;
+
+	if (!st->memo_next || n >= PROFILE_PROC_MEMO)
+		return;
+	e = &st->memo_next[n & (PROFILE_PROC_MEMO - 1)];
+	e->pc = pc;
+	e->rule = (rule & ~(0xffull << 56)) | memo_check(pc) << 56;
+}
+
 static long unwind_frame(__u32 index, void *ctx)
 {
 	struct user_unwind_state *st = ctx;
@@ -397,6 +447,11 @@ static long unwind_frame(__u32 index, void *ctx)
 	out->len = n + 1;
 
 	lookup_pc = st->caller ? st->pc - 1 : st->pc;
+	if (memo_find(st, n, lookup_pc, &w)) {
+		memo_put(st, n, lookup_pc, w);
+		frame_rule_unpack(w, &fr);
+		return dwarf_step(st, &fr) ? 0 : 1;
+	}
 	m = st->maps ? find_mapping(st->maps, lookup_pc) : NULL;
 	if (!m && (n == 0 || st->reliable))
 		st->uncovered = true;
@@ -417,6 +472,7 @@ static long unwind_frame(__u32 index, void *ctx)
 
 			if (slot->key == ck &&
 			    w >> 56 == ((h >> (56 - FRAME_CACHE_LOG2)) & 0xff)) {
+				memo_put(st, n, lookup_pc, w);
 				frame_rule_unpack(w, &fr);
 				return dwarf_step(st, &fr) ? 0 : 1;
 			}
@@ -437,12 +493,16 @@ static long unwind_frame(__u32 index, void *ctx)
 		st->stop = PROFILE_STAT_UNWIND_UNSUPPORTED;
 		return 1;
 	}
-	if (slot && frame_rule_packs(r)) {
-		/* the key last: a reader matching it finds a complete rule,
-		 * unless another CPU writes the slot at once (check bits) */
-		*(volatile __u64 *)&slot->rule =
-			frame_rule_pack(r, (h >> (56 - FRAME_CACHE_LOG2)) & 0xff);
-		*(volatile __u64 *)&slot->key = ck;
+	if (frame_rule_packs(r)) {
+		w = frame_rule_pack(r, (h >> (56 - FRAME_CACHE_LOG2)) & 0xff);
+		memo_put(st, n, lookup_pc, w);
+		if (slot) {
+			/* the key last: a reader matching it finds a complete
+			 * rule, unless another CPU writes the slot at once
+			 * (check bits) */
+			*(volatile __u64 *)&slot->rule = w;
+			*(volatile __u64 *)&slot->key = ck;
+		}
 	}
 	fr.cfa_offset = r->cfa_offset;
 	fr.rbp_offset = r->rbp_offset;
@@ -491,7 +551,8 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 c
 {
 	struct proc_unwind_key pk = { .tgid = key->tgid, .image = key->image };
 	struct user_unwind_state st = {};
-	const struct proc_unwind *pm;
+	struct proc_unwind *pm;
+	__u32 cur;
 
 	pm = bpf_map_lookup_elem(&proc_unwind, &pk);
 	if (!pm)
@@ -518,8 +579,16 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 c
 	out->len = 0;
 	st.out = out;
 	st.maps = pm;
+	/* read one memo, write the other: a walk never overwrites entries
+	 * its own deeper frames may look up (the stack may have grown by a
+	 * frame); two CPUs walking the same process at once at worst make
+	 * each other miss */
+	cur = pm->memo_cur & 1;
+	st.memo_last = pm->memo[cur];
+	st.memo_next = pm->memo[cur ^ 1];
 	copy_stack(&st, pm->stack_top);
 	bpf_loop(PROFILE_MAX_DEPTH, unwind_frame, &st, 0);
+	pm->memo_cur = cur ^ 1;
 	/* user space reloads the process's mappings (rate-limited there) */
 	if (st.uncovered)
 		emit_event(PROFILE_EVENT_UNCOVERED, key->tgid, key->image, 0);
