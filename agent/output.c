@@ -8,25 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/macros.h"
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int output__write(const char *path, const void *data, size_t len)
 {
@@ -37,21 +20,21 @@ int output__write(const char *path, const void *data, size_t len)
 	struct stat st;
 
 	if (!strcmp(path, "-"))
-		return write_all(STDOUT_FILENO, data, len);
+		return buf_write_fd(STDOUT_FILENO, data, len);
 	/* A device, fifo or socket (-o /dev/null, -o /dev/stdout) is written
 	 * as it is: renaming over it would replace the device node itself. */
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
-		return write_all(fd, data, len);
+		return buf_write_fd(fd, data, len);
 	}
 	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
 		return -ENOMEM;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	err = write_all(fd, data, len);
+	err = buf_write_fd(fd, data, len);
 	if (!err && fsync(fd) < 0)
 		err = -errno;
 	if (!err && rename(tmp, path) < 0)

@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "common/macros.h"
+#include "common/utf8.h"
 #include "proto/profile.pb-c.h"
 
 /* Records refer to strings and functions by index (uint32: every table is
@@ -207,39 +208,6 @@ static int array_reserve(void **arr, size_t *cap, size_t len, size_t extra, size
 		      (extra), (max), sizeof(*(p)->field))
 
 /* ---- strings ---- */
-
-/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid.
- * Proto3 strings must be UTF-8 and strict decoders (Go's protobuf, hence
- * Parca) reject the whole profile otherwise; comm and symbol names are
- * arbitrary bytes. */
-static size_t utf8_seq_len(const uint8_t *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, past U+10FFFF */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
 
 /* A copy of s with every byte not part of valid UTF-8 replaced by '?'. */
 static char *utf8_sanitized_dup(const char *s, size_t n)

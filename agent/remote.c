@@ -18,6 +18,7 @@
 #include "agent/pprof.h"
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/utf8.h"
 #include "proto/profilestore.pb-c.h"
 #include "proto/push.pb-c.h"
 
@@ -74,37 +75,6 @@ const char *remote__failure_name(enum remote_failure f)
 
 /* ---- label mapping ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
- * Go's protobuf (Pyroscope, Parca) rejects a whole request over one bad
- * string, and label values come from process names and paths. */
-static size_t utf8_len(const uint8_t *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 /* A copy of s as valid UTF-8 ('?' for each bad byte), cut to at most max
  * bytes on a character boundary; *cut says whether it was. */
 static char *clean_value(const char *s, size_t max, bool *cut)
@@ -116,7 +86,7 @@ static char *clean_value(const char *s, size_t max, bool *cut)
 		return NULL;
 	*cut = false;
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len((const uint8_t *)s + i, n - i);
+		size_t len = utf8_seq_len((const uint8_t *)s + i, n - i);
 
 		if (j + MAX(len, (size_t)1) > max) {
 			*cut = true;

@@ -15,6 +15,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/parse.h"
@@ -440,24 +441,6 @@ void spool__free(struct spool *s)
 
 /* ---- put ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Temp file, fsync, rename, directory fsync; on any failure nothing of
  * this record is left in the directory. Caller holds the lock. */
 static int write_record(struct spool *s, uint64_t seq, const uint8_t *file,
@@ -472,7 +455,7 @@ static int write_record(struct spool *s, uint64_t seq, const uint8_t *file,
 		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	err = write_all(fd, file, size);
+	err = buf_write_fd(fd, file, size);
 	if (!err && fsync(fd) < 0)
 		err = -errno;
 	/* delayed write errors may only show up here (NFS) */

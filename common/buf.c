@@ -112,3 +112,23 @@ int buf_read_file(const char *path, struct buf *b, size_t max)
 		return -errno;
 	return buf_read_fd(fd, b, max);
 }
+
+int buf_write_fd(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -5,6 +5,8 @@
  *   buf_reset(b)           length to 0, memory kept
  *   buf_release(b)         frees, NULL-safe, leaves b empty
  *   buf_read_file(path, b, max)  whole file (stops at max bytes: -EFBIG)
+ *   buf_write_fd(fd, data, len)  all of data to fd, across short writes and
+ *                                EINTR: 0, -errno, -EIO if write() returns 0
  *
  * A zero-initialized struct buf is empty and valid.
  */
@@ -28,5 +30,6 @@ void buf_reset(struct buf *b);
 void buf_release(struct buf *b);
 int buf_read_fd(int fd, struct buf *b, size_t max);
 int buf_read_file(const char *path, struct buf *b, size_t max);
+int buf_write_fd(int fd, const void *data, size_t len);
 
 #endif

@@ -6,6 +6,10 @@
 #include "common/labels.h"
 #include "common/parse.h"
 #include "common/u64map.h"
+#include "common/utf8.h"
+
+#include <signal.h>
+#include <unistd.h>
 
 static void test_parse(void)
 {
@@ -185,8 +189,36 @@ static void test_labels(void)
 	CHECK(!labels__valid_name(NULL));
 }
 
+static void test_utf8(void)
+{
+	const uint8_t ok2[] = { 0xc3, 0xa9 }, ok4[] = { 0xf0, 0x9f, 0x98, 0x80 };
+	const uint8_t overlong[] = { 0xe0, 0x80, 0xaf }, surrogate[] = { 0xed, 0xa0, 0x80 };
+	const uint8_t past[] = { 0xf4, 0x90, 0x80, 0x80 }, cont[] = { 0x80 };
+	int fds[2];
+	char got[8] = { 0 };
+
+	CHECK_INT(utf8_seq_len((const uint8_t *)"a", 1), ==, 1);
+	CHECK_INT(utf8_seq_len(ok2, 2), ==, 2);
+	CHECK_INT(utf8_seq_len(ok2, 1), ==, 0); /* cut short */
+	CHECK_INT(utf8_seq_len(ok4, 4), ==, 4);
+	CHECK_INT(utf8_seq_len(overlong, 3), ==, 0);
+	CHECK_INT(utf8_seq_len(surrogate, 3), ==, 0);
+	CHECK_INT(utf8_seq_len(past, 4), ==, 0);
+	CHECK_INT(utf8_seq_len(cont, 1), ==, 0);
+
+	REQUIRE(pipe(fds) == 0);
+	CHECK_INT(buf_write_fd(fds[1], "abcdef", 6), ==, 0);
+	CHECK_INT(read(fds[0], got, sizeof(got)), ==, 6);
+	CHECK_STR(got, "abcdef");
+	close(fds[0]);
+	CHECK_INT(buf_write_fd(fds[1], "x", 1), ==, -EPIPE);
+	close(fds[1]);
+}
+
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN);
+	test_utf8();
 	test_labels();
 	test_u64map();
 	test_parse();
