@@ -104,12 +104,21 @@ def folded_completeness(path, comm="xz"):
     return total, reached
 
 
+def part1_load(args, xz_input):
+    """The load of part 1: args.xz loops of xz, or with --fp-chain one xz
+    loop and fp_chain (cpu-sampling.py's load: a process that stays, with
+    frame pointers, next to xz restarting)."""
+    if args.fp_chain:
+        return XzLoad(xz_input, 1, [[args.fp_chain, str(args.seconds + 30)]])
+    return XzLoad(xz_input, args.xz)
+
+
 def run_brasa_mode(args, tmpdir, xz_input, mode):
     out = Path(tmpdir) / f"{mode}.folded"
     errlog = Path(tmpdir) / f"{mode}.log"
     watcher = cs.BpfProgWatcher()
     try:
-        with XzLoad(xz_input, args.xz), cs.BpfStatsEnabled(), \
+        with part1_load(args, xz_input), cs.BpfStatsEnabled(), \
                 open(errlog, "w") as err:
             proc_argv = [args.brasa, "capture", "--seconds", str(args.seconds),
                          "--format", "folded", "-o", str(out),
@@ -187,7 +196,7 @@ def perf_script_completeness(data, comm="xz"):
 
 def run_perf_dwarf(args, tmpdir, xz_input):
     data = str(Path(tmpdir) / "perf-dwarf.data")
-    with XzLoad(xz_input, args.xz):
+    with part1_load(args, xz_input):
         st, ru_rec, wall = cs.run_child(
             ["perf", "record", "-q", "-F", "99", "-a", "--call-graph", "dwarf",
              "-o", data, "--", "sleep", str(args.seconds)])
@@ -413,8 +422,10 @@ def _pct(v):
 def report(r, args):
     fp, dw, perf = r["fp"], r["dwarf"], r["perf"]
     la = r["loadavg_before"]
+    load = ("fp_chain + xz -9 -T1 in a loop" if args.fp_chain else
+            f"{args.xz} x (xz -9 -T1 in a loop)")
     print(f"\nunwinding: 99 Hz, every CPU, {args.seconds} s per run, load = "
-          f"{args.xz} x (xz -9 -T1 in a loop), {os.cpu_count()} CPUs; "
+          f"{load}, {os.cpu_count()} CPUs; "
           f"load average before: {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}\n")
     print("1. BPF cost per sample and completeness on the xz load")
     if args.repeat > 1:
@@ -536,6 +547,10 @@ def main():
     ap.add_argument("--xz", type=int, default=2, choices=(1, 2),
                     help="xz loops in the load of part 1 (default 2: both "
                     "CPUs busy; 1 leaves a CPU idle)")
+    ap.add_argument("--fp-chain", action="store_true",
+                    help="part 1's load is one xz loop and fp_chain (a "
+                    "process that stays, built with frame pointers), as in "
+                    "cpu-sampling.py, instead of --xz loops")
     ap.add_argument("--repeat", type=int, default=1,
                     help="brasa fp/dwarf runs, alternating (default 1); "
                     "with more, the run of median BPF ns/sample is used")
@@ -562,6 +577,8 @@ def main():
         cs.ensure_tool("bpftool", "bpftool")
         cs.ensure_tool("xz", "xz-utils")
         xz_input = cs.make_xz_input(tmpdir)
+        if args.fp_chain:
+            args.fp_chain = cs.build_spinner(tmpdir)
         r = {"loadavg_before": os.getloadavg(), "runs": []}
         # fp and dwarf alternate, so drifting background load hits both
         for i in range(args.repeat):
