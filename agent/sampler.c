@@ -240,9 +240,9 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 		bpf_map__set_max_entries(s->skel->maps.unwind_info, 1);
 		bpf_map__set_max_entries(s->skel->maps.proc_unwind, 1);
 		bpf_map__set_max_entries(s->skel->maps.unwind_rules, 1);
-		/* LRU maps are preallocated and want an entry per CPU */
-		bpf_map__set_max_entries(s->skel->maps.frame_cache,
-					 (uint32_t)MAX(s->ncpus_possible, 1));
+		/* the frame cache is an array the walk indexes by hash: one
+		 * slot is enough for dead code */
+		bpf_map__set_max_entries(s->skel->maps.frame_cache, 1);
 	}
 	/* --log-level debug: the verifier's statistics (instructions
 	 * processed, against its budget of a million) for every program */
