@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -36,6 +37,7 @@ struct sampler {
 	struct stack_trace *stack_store; /* drained stacks of one generation */
 	size_t stack_store_cap;
 	struct u64map stack_index;       /* hash -> index in stack_store */
+	uint64_t consume_start_ns; /* budget of the running consume_events */
 };
 
 int sampler__parse_cpu_list(const char *text, int *cpus, int max)
@@ -96,6 +98,21 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* One call consumes events for at most this long. Handling one may build
+ * unwind tables (milliseconds), and libbpf keeps consuming while the BPF
+ * side keeps producing: without a budget a flood of events (a table
+ * bound smaller than the working set) could hold the loop, and with it
+ * drains and shutdown, indefinitely. */
+#define EVENTS_BUDGET_NS 50000000ull
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct sampler *s = ctx;
@@ -104,7 +121,9 @@ static int handle_event(void *ctx, void *data, size_t size)
 		return 0;
 	if (s->on_event)
 		s->on_event(s->event_ctx, data);
-	return 0;
+	/* < 0 stops libbpf after this record; the rest stays in the ring
+	 * and its fd stays readable for the next step */
+	return mono_ns() - s->consume_start_ns > EVENTS_BUDGET_NS ? -EAGAIN : 0;
 }
 
 static int open_perf_event(int cpu, uint32_t freq)
@@ -310,7 +329,11 @@ int sampler__events_fd(const struct sampler *s)
 
 int sampler__consume_events(struct sampler *s)
 {
-	return ring_buffer__consume(s->events);
+	int n;
+
+	s->consume_start_ns = mono_ns();
+	n = ring_buffer__consume(s->events);
+	return n == -EAGAIN ? 0 : n;
 }
 
 unsigned sampler__ncpus(const struct sampler *s)

@@ -6,7 +6,9 @@
  *   sampler__new(opts, &s)         0 or -errno; logs the reason it failed
  *   sampler__free(s)               NULL-safe; detaches everything
  *   sampler__events_fd(s)          epoll-able fd: readable when events wait
- *   sampler__consume_events(s)     calls opts->on_event for each; >= 0 count or -errno
+ *   sampler__consume_events(s)     calls opts->on_event for each, for at most
+ *                                  ~50 ms (the rest waits for the next call;
+ *                                  events_fd stays readable); >= 0 or -errno
  *   sampler__drain(s, fn, ctx)     flip generation, wait for in-flight
  *                                  programs, hand every (key, count, stacks)
  *                                  of the old generation to fn; -errno
