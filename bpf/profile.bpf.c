@@ -84,6 +84,7 @@ struct {
  * agent without drop rules pays nothing. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* empty without drop rules */
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u32);
