@@ -597,7 +597,11 @@ def t_dwarf_tables_ready():
         t.start()
         time.sleep(1.0)
         w = workload("nofp_chain", 2)
-        w.wait()
+        # its CPU time, not 2 s of wall time, is what can be sampled on a
+        # busy machine
+        _, _, ru = os.wait4(w.pid, 0)
+        w.returncode = 0
+        cpu = ru.ru_utime + ru.ru_stime
         t.join()
         status, _, body = got["r"]
         check(status == 200, f"whole-host window answered ({status})")
@@ -612,7 +616,7 @@ def t_dwarf_tables_ready():
     print_top([(f, c) for f, c in mine if complete_from_main(f) != NOFP_CHAIN], 3)
     print(f"{total - good} of {total} samples before the tables were in: "
           f"~{(total - good) / 99 * 1000:.0f} ms at 99 Hz")
-    check(total >= 100, f"the 2 s process was sampled ({total})")
+    check(total >= 0.8 * 99 * cpu, f"the 2 s process was sampled ({total} samples for {cpu:.2f} CPU s)")
     check(total - good <= 12,
           f"tables ready within about 100 ms of the first sample ({total - good} samples without)")
 
@@ -631,7 +635,9 @@ def t_dwarf_eviction():
     and gets whole stacks back."""
     agent = Agent("--no-kernel", "--unwind-table-memory", "1M")
     # phase one while the bound fills up, phase two (new code) after
-    w = workload("nofp_phases", 6, 6)
+    # phase two runs long: on a busy machine the fillers below take a while,
+    # and the process is killed once measured anyway
+    w = workload("nofp_phases", 6, 30)
     big = os.path.join(TMP, "big")
     with open(big, "wb") as f:
         f.write(os.urandom(8 << 20))
