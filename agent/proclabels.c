@@ -22,10 +22,6 @@ struct proclabels {
 	uint64_t config_generation;
 };
 
-/* Labels whose names start with "__" but survive relabeling: none of ours.
- * Backends add __name__ themselves when they send. */
-static const char *const keep_internal[] = { NULL };
-
 static char *host_name(void)
 {
 	char h[256];
@@ -176,7 +172,8 @@ int proclabels__compute(struct proclabels *pl, const struct proc_identity *id,
 	if (!res->keep)
 		labels__clear(ls);
 	else
-		relabel__drop_internal(ls, keep_internal);
+		/* no "__" label survives: backends add __name__ themselves */
+		relabel__drop_internal(ls, NULL);
 out:
 	cgroup_info__clear(&ci);
 	return err;

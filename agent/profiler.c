@@ -58,8 +58,7 @@ struct wprof {
 struct window {
 	struct profiler *p;
 	struct window_opts o;
-	struct pprof *pprof;  /* the whole window, unless o.by_series */
-	bool named;           /* its first mapping is chosen */
+	struct wprof whole;   /* the whole window, unless o.by_series (no labels) */
 	struct wprof *series; /* o.by_series: one profile per label set */
 	size_t nseries, cap_series;
 	struct u64map series_index; /* labels hash -> index + 1 */
@@ -522,13 +521,9 @@ static struct wprof *series_of(struct window *w, const struct proc_entry *e)
 }
 
 /* The profile a sample of e goes to in w. */
-static struct wprof *wprof_of(struct window *w, const struct proc_entry *e, struct wprof *whole)
+static struct wprof *wprof_of(struct window *w, const struct proc_entry *e)
 {
-	if (!w->o.by_series) {
-		*whole = (struct wprof){ .pprof = w->pprof, .named = w->named };
-		return whole;
-	}
-	return series_of(w, e);
+	return w->o.by_series ? series_of(w, e) : &w->whole;
 }
 
 /* Sample labels: in a series profile only the thread; in a whole-window
@@ -563,7 +558,7 @@ static void add_to_window(struct profiler *p, struct window *w, const struct sam
 {
 	struct pprof_label labels[PPROF_MAX_LABELS];
 	const char *exe = e && e->exe[0] ? e->exe : NULL;
-	struct wprof whole, *wp = wprof_of(w, e, &whole);
+	struct wprof *wp = wprof_of(w, e);
 	size_t nlocs = 0, nlabels;
 
 	if (!wp)
@@ -578,8 +573,6 @@ static void add_to_window(struct profiler *p, struct window *w, const struct sam
 			wp->named = true;
 		}
 	}
-	if (wp == &whole)
-		w->named = whole.named;
 	/* pprof wants leaf first: kernel frames (leaf part) come first in
 	 * frames[], then user frames, each already leaf first. */
 	for (size_t i = 0; i < nframes; i++) {
@@ -651,8 +644,8 @@ static void start_window(struct window *w, uint64_t mono)
 	w->end_ns = mono + (uint64_t)w->o.seconds * 1000000000ull;
 	if (w->o.by_series)
 		return; /* profiles come with their series */
-	w->pprof = new_pprof(w);
-	if (!w->pprof) {
+	w->whole.pprof = new_pprof(w);
+	if (!w->whole.pprof) {
 		log_error("failed to allocate a profile: %s", strerror(errno));
 		w->done = true;
 	}
@@ -660,8 +653,8 @@ static void start_window(struct window *w, uint64_t mono)
 
 static void window_set_duration(struct window *w, int64_t ns)
 {
-	if (w->pprof)
-		pprof__set_duration(w->pprof, ns);
+	if (w->whole.pprof)
+		pprof__set_duration(w->whole.pprof, ns);
 	for (size_t i = 0; i < w->nseries; i++)
 		pprof__set_duration(w->series[i].pprof, ns);
 }
@@ -883,7 +876,7 @@ void window__wait(struct window *w)
 
 struct pprof *window__pprof(struct window *w)
 {
-	return w->pprof;
+	return w->whole.pprof;
 }
 
 size_t window__nseries(struct window *w)
@@ -935,7 +928,7 @@ void window__close(struct window *w)
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
-	pprof__free(w->pprof);
+	pprof__free(w->whole.pprof);
 	for (size_t i = 0; i < w->nseries; i++) {
 		pprof__free(w->series[i].pprof);
 		labels__clear(&w->series[i].labels);
