@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "common/macros.h"
+
 int metrics__family(struct buf *out, const char *name, const char *type, const char *help)
 {
 	return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -57,6 +59,24 @@ static int write_defs(struct buf *out, const struct metric_def *defs, size_t n)
 	return 0;
 }
 
+/* One counter family with a sample per label value: values[i] as
+ * key="names[i]"; entries whose name is NULL are not part of it. */
+static int write_by_label(struct buf *out, const char *name, const char *help, const char *key,
+			  const char *const *names, const uint64_t *values, size_t n)
+{
+	int err = metrics__family(out, name, "counter", help);
+
+	for (size_t i = 0; !err && i < n; i++) {
+		char labels[96];
+
+		if (!names[i])
+			continue;
+		snprintf(labels, sizeof(labels), "%s=\"%s\"", key, names[i]);
+		err = metrics__sample(out, name, labels, (double)values[i]);
+	}
+	return err;
+}
+
 /* Every way the BPF side can lose or skip a sample, one label value each. */
 static const char *const bpf_loss_reasons[PROFILE_STAT_MAX] = {
 	[PROFILE_STAT_COUNTS_FULL] = "counts_map_full",
@@ -88,27 +108,18 @@ static int write_labeling(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_kubernetes_up", "gauge",
 		  "1 once a pod list has been read from the API server.", k->ever_succeeded },
 	};
-	const struct { const char *reason; uint64_t n; } reasons[] = {
-		{ "connect", k->failures_connect }, { "http", k->failures_http },
-		{ "parse", k->failures_parse }, { "too_large", k->failures_too_large },
-	};
+	static const char *const reasons[] = { "connect", "http", "parse", "too_large" };
+	const uint64_t failures[] = { k->failures_connect, k->failures_http, k->failures_parse,
+				      k->failures_too_large };
 	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
 
 	if (err || !st->k8s)
 		return err;
 	err = write_defs(out, k8s_defs, sizeof(k8s_defs) / sizeof(k8s_defs[0]));
-	if (!err)
-		err = metrics__family(out, "brasa_kubernetes_failures_total", "counter",
-				      "Failed pod list requests, by reason (profiling goes on with "
-				      "cgroup-derived labels).");
-	for (size_t i = 0; !err && i < sizeof(reasons) / sizeof(reasons[0]); i++) {
-		char labels[64];
-
-		snprintf(labels, sizeof(labels), "reason=\"%s\"", reasons[i].reason);
-		err = metrics__sample(out, "brasa_kubernetes_failures_total", labels,
-				      (double)reasons[i].n);
-	}
-	return err;
+	return err ? err : write_by_label(out, "brasa_kubernetes_failures_total",
+					  "Failed pod list requests, by reason (profiling goes on "
+					  "with cgroup-derived labels).",
+					  "reason", reasons, failures, ARRAY_SIZE(reasons));
 }
 
 /* How DWARF-unwound user stacks ended, one label value each. */
@@ -161,18 +172,9 @@ static int write_unwind(struct buf *out, const struct profiler_stats *st)
 	};
 	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
 
-	if (!err)
-		err = metrics__family(out, "brasa_unwind_stacks_total", "counter",
-				      "DWARF-unwound user stacks by how they ended.");
-	for (int i = 0; !err && i < PROFILE_STAT_MAX; i++) {
-		char labels[64];
-
-		if (!unwind_endings[i])
-			continue;
-		snprintf(labels, sizeof(labels), "end=\"%s\"", unwind_endings[i]);
-		err = metrics__sample(out, "brasa_unwind_stacks_total", labels, (double)st->bpf[i]);
-	}
-	return err;
+	return err ? err : write_by_label(out, "brasa_unwind_stacks_total",
+					  "DWARF-unwound user stacks by how they ended.", "end",
+					  unwind_endings, st->bpf, PROFILE_STAT_MAX);
 }
 
 int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
@@ -223,16 +225,9 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 
 	if (err)
 		return err;
-	err = metrics__family(out, "brasa_bpf_lost_total", "counter",
-			      "Samples, stacks or events lost in the kernel, by reason.");
-	for (int i = 0; !err && i < PROFILE_STAT_MAX; i++) {
-		char labels[64];
-
-		if (!bpf_loss_reasons[i])
-			continue;
-		snprintf(labels, sizeof(labels), "reason=\"%s\"", bpf_loss_reasons[i]);
-		err = metrics__sample(out, "brasa_bpf_lost_total", labels, (double)st->bpf[i]);
-	}
+	err = write_by_label(out, "brasa_bpf_lost_total",
+			     "Samples, stacks or events lost in the kernel, by reason.", "reason",
+			     bpf_loss_reasons, st->bpf, PROFILE_STAT_MAX);
 	if (!err)
 		err = write_unwind(out, st);
 	return err ? err : write_labeling(out, st);
@@ -265,37 +260,25 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		{ "brasa_spool_bytes", "gauge", "Bytes of the on-disk spool.",
 		  (double)st->spool_bytes },
 	};
-	const struct { const char *reason; uint64_t n; } dropped[] = {
-		{ "rejected", st->dropped_rejected },
-		{ "unsendable", st->dropped_unsendable },
-		{ "spool_write", st->dropped_spool_write },
-		{ "spool_full", st->spool_dropped },
-		{ "corrupt", st->spool_corrupt },
-	};
+	static const char *const dropped_reasons[] = { "rejected", "unsendable", "spool_write",
+						       "spool_full", "corrupt" };
+	const uint64_t dropped[] = { st->dropped_rejected, st->dropped_unsendable,
+				     st->dropped_spool_write, st->spool_dropped, st->spool_corrupt };
+	const char *failure_reasons[REMOTE_FAIL__COUNT] = { 0 };
 	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
 
+	/* cancelled sends are stops, not failures: never counted */
+	for (int i = REMOTE_FAIL_NONE + 1; i < REMOTE_FAIL__COUNT; i++)
+		if (i != REMOTE_FAIL_CANCELLED)
+			failure_reasons[i] = remote__failure_name(i);
 	if (!err)
-		err = metrics__family(out, "brasa_upload_failures_total", "counter",
-				      "Failed sends by reason (each is retried or spooled unless "
-				      "rejected).");
-	for (int i = REMOTE_FAIL_NONE + 1; !err && i < REMOTE_FAIL__COUNT; i++) {
-		char labels[64];
-
-		if (i == REMOTE_FAIL_CANCELLED) /* stops, not failures: never counted */
-			continue;
-		snprintf(labels, sizeof(labels), "reason=\"%s\"", remote__failure_name(i));
-		err = metrics__sample(out, "brasa_upload_failures_total", labels,
-				      (double)st->failures[i]);
-	}
+		err = write_by_label(out, "brasa_upload_failures_total",
+				     "Failed sends by reason (each is retried or spooled unless "
+				     "rejected).", "reason", failure_reasons, st->failures,
+				     REMOTE_FAIL__COUNT);
 	if (!err)
-		err = metrics__family(out, "brasa_upload_dropped_total", "counter",
-				      "Upload windows (or requests) lost, by reason.");
-	for (size_t i = 0; !err && i < sizeof(dropped) / sizeof(dropped[0]); i++) {
-		char labels[64];
-
-		snprintf(labels, sizeof(labels), "reason=\"%s\"", dropped[i].reason);
-		err = metrics__sample(out, "brasa_upload_dropped_total", labels,
-				      (double)dropped[i].n);
-	}
+		err = write_by_label(out, "brasa_upload_dropped_total",
+				     "Upload windows (or requests) lost, by reason.", "reason",
+				     dropped_reasons, dropped, ARRAY_SIZE(dropped_reasons));
 	return err;
 }
