@@ -4,7 +4,10 @@
  *   buf_printf(b, fmt...)  0 or -ENOMEM
  *   buf_reset(b)           length to 0, memory kept
  *   buf_release(b)         frees, NULL-safe, leaves b empty
- *   buf_read_file(path, b, max)  whole file (stops at max bytes: -EFBIG)
+ *   buf_read_file(path, b, max)  whole regular file (stops at max bytes:
+ *                                -EFBIG); never blocks in open(): a
+ *                                directory gives -EISDIR, a FIFO, socket or
+ *                                device -EBADFD
  *   buf_write_fd(fd, data, len)  all of data to fd, across short writes and
  *                                EINTR: 0, -errno, -EIO if write() returns 0
  *

@@ -9,6 +9,7 @@
 #include "common/utf8.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void test_parse(void)
@@ -90,6 +91,20 @@ static void test_buf(void)
 	buf_reset(&b);
 	CHECK_INT(buf_read_file("/proc/self/maps", &b, 10), ==, -EFBIG);
 	CHECK_INT(buf_read_file("/nonexistent/x", &b, 10), ==, -ENOENT);
+	CHECK_INT(buf_read_file("/proc/self", &b, 10), ==, -EISDIR);
+	{
+		/* a FIFO with no writer: open() must not block, and it is refused */
+		char fifo[] = "/tmp/brasa-test-fifo-XXXXXX";
+		int fd = mkstemp(fifo);
+
+		REQUIRE(fd >= 0);
+		close(fd);
+		unlink(fifo);
+		REQUIRE(mkfifo(fifo, 0600) == 0);
+		CHECK_INT(buf_read_file(fifo, &b, 10), ==, -EBADFD);
+		unlink(fifo);
+	}
+	CHECK_INT(buf_read_file("/dev/null", &b, 10), ==, -EBADFD);
 	buf_release(&b);
 }
 
