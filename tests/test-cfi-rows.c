@@ -71,7 +71,7 @@ static struct cfi_rows *build_path(const char *path, const char *debug_path, int
 		debug_fd = open(debug_path, O_RDONLY | O_CLOEXEC);
 		REQUIRE(debug_fd >= 0);
 	}
-	*err = cfi_rows__build_fd(fd, debug_fd, &rows);
+	*err = cfi_rows__build_fd(fd, debug_fd, NULL, &rows);
 	return rows;
 }
 
@@ -279,7 +279,7 @@ static int build_memory(uint8_t *image, size_t size, struct cfi_rows **rows)
 
 	if (!elf)
 		return -ENOEXEC;
-	err = cfi_rows__build(elf, NULL, rows);
+	err = cfi_rows__build(elf, NULL, NULL, rows);
 	elf_end(elf);
 	return err;
 }
@@ -302,9 +302,9 @@ static void test_malformed(void)
 	/* an empty file through the fd path */
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	REQUIRE(fd >= 0);
-	CHECK_INT(cfi_rows__build_fd(fd, -1, &rows), ==, -ENOEXEC);
+	CHECK_INT(cfi_rows__build_fd(fd, -1, NULL, &rows), ==, -ENOEXEC);
 	close(fd);
-	CHECK_INT(cfi_rows__build(NULL, NULL, &rows), ==, -ENOEXEC);
+	CHECK_INT(cfi_rows__build(NULL, NULL, NULL, &rows), ==, -ENOEXEC);
 
 	REQUIRE(buf_read_file(nofp_path, &file, 64 << 20) == 0);
 	/* where .eh_frame is, read independently of the code under test */

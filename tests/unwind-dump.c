@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		t0 = now_ms();
-		err = cfi_rows__build_fd(fd, debug_fd, &rows);
+		err = cfi_rows__build_fd(fd, debug_fd, NULL, &rows);
 		t1 = now_ms();
 		if (err) {
 			if (!table) {

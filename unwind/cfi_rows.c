@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/macros.h"
@@ -40,7 +41,16 @@ struct builder {
 	struct cfi_rows *rows;
 	size_t rows_cap;
 	size_t rows_max;	/* bound from the CFI size, see add_fde_starts */
+	uint64_t deadline_ns;	/* CLOCK_MONOTONIC, 0: none */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static bool libelf_ready(void)
 {
@@ -458,9 +468,13 @@ static int walk_rows(struct builder *b)
 	bool any = false;
 	int err;
 
-	qsort(b->starts.pcs, b->starts.len, sizeof(uint64_t), u64_cmp);
+	if (b->starts.len)
+		qsort(b->starts.pcs, b->starts.len, sizeof(uint64_t), u64_cmp);
 	for (size_t i = 0; i < b->starts.len; i++) {
 		uint64_t start = b->starts.pcs[i], pc;
+
+		if (b->deadline_ns && i % 256 == 0 && mono_ns() > b->deadline_ns)
+			return -ETIMEDOUT;
 
 		if (start < r->exec_lo || start >= r->exec_hi) {
 			r->fde_skipped++;
@@ -566,7 +580,8 @@ static int add_debug_frame(struct builder *b, Elf *elf, size_t slot)
 	return err;
 }
 
-int cfi_rows__build(Elf *elf, Elf *debug_elf, struct cfi_rows **out)
+int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
+		    struct cfi_rows **out)
 {
 	struct builder b = { 0 };
 	GElf_Ehdr ehdr;
@@ -585,6 +600,7 @@ int cfi_rows__build(Elf *elf, Elf *debug_elf, struct cfi_rows **out)
 	b.rows = calloc(1, sizeof(*b.rows));
 	if (!b.rows)
 		return -ENOMEM;
+	b.deadline_ns = limits ? limits->deadline_ns : 0;
 	err = exec_range(elf, &b.rows->exec_lo, &b.rows->exec_hi);
 	if (err)
 		goto fail;
@@ -625,7 +641,8 @@ static void elf_endp(Elf **e)
 		elf_end(*e);
 }
 
-int cfi_rows__build_fd(int fd, int debug_fd, struct cfi_rows **out)
+int cfi_rows__build_fd(int fd, int debug_fd, const struct cfi_limits *limits,
+		       struct cfi_rows **out)
 {
 	_cleanup_(elf_endp) Elf *elf = NULL;
 	_cleanup_(elf_endp) Elf *debug_elf = NULL;
@@ -638,7 +655,7 @@ int cfi_rows__build_fd(int fd, int debug_fd, struct cfi_rows **out)
 		return -ENOEXEC;
 	if (debug_fd >= 0)
 		debug_elf = elf_begin(debug_fd, ELF_C_READ_MMAP, NULL);
-	return cfi_rows__build(elf, debug_elf, out);
+	return cfi_rows__build(elf, debug_elf, limits, out);
 }
 
 void cfi_rows__free(struct cfi_rows *rows)

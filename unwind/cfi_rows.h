@@ -4,7 +4,8 @@
  * through libdw's CFI API — libdw interprets the CFI, this module only
  * enumerates FDEs and classifies each row's rule (see unwind_abi.h).
  *
- *   cfi_rows__build(elf, debug_elf, &rows)   0 or negative errno:
+ *   cfi_rows__build(elf, debug_elf, limits, &rows)   0 or negative errno:
+ *        -ETIMEDOUT past limits->deadline_ns
  *        -ENOEXEC  not a usable ELF (no executable PT_LOAD, garbage)
  *        -ENOTSUP  not an x86-64 ELFCLASS64 object
  *        -ENOENT   no CFI at all
@@ -57,8 +58,16 @@ struct cfi_rows {
 	size_t fde_count, fde_skipped;
 };
 
-int cfi_rows__build(Elf *elf, Elf *debug_elf, struct cfi_rows **out);
-int cfi_rows__build_fd(int fd, int debug_fd, struct cfi_rows **out);
+/* Bounds on one build (NULL: defaults). */
+struct cfi_limits {
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	size_t max_bytes;     /* memory the build may hold (rows, lists); 0: a default */
+};
+
+int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
+		    struct cfi_rows **out);
+int cfi_rows__build_fd(int fd, int debug_fd, const struct cfi_limits *limits,
+		       struct cfi_rows **out);
 void cfi_rows__free(struct cfi_rows *rows);
 const struct cfi_row *cfi_rows__find(const struct cfi_rows *rows, uint64_t vaddr);
 
