@@ -73,7 +73,7 @@
 struct relabel_rule;
 struct profiler_labeling;
 
-#define CONFIG_MAX_SETTINGS 40
+#define CONFIG_MAX_SETTINGS 64
 
 enum config_unwind {
 	CONFIG_UNWIND_AUTO = 0,
@@ -107,6 +107,15 @@ struct config {
 		enum config_unwind unwind;
 		uint64_t unwind_table_memory;
 	} sampling;
+	struct {                     /* docs/how-it-works.md#memory */
+		uint64_t symbol_memory;
+		uint64_t perf_map_memory;
+		uint64_t process_table_memory;
+		uint64_t profile_memory;
+		uint64_t held_sample_memory;
+		uint64_t load_timeout_ms;
+		uint64_t unwind_table_build_timeout_ms;
+	} limits;
 	struct {
 		struct labels external;
 		bool thread_labels;

@@ -1426,6 +1426,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	so.proc_root = p->opts.proc_root;
 	so.max_bytes = p->opts.symbol_max_bytes;
 	so.max_perfmap_bytes = p->opts.perfmap_max_bytes;
+	so.load_timeout_ms = p->opts.load_timeout_ms;
 	so.wq = p->wq;
 	p->sym = symbolizer__new(&so);
 	if (!p->sym) {
@@ -1463,7 +1464,8 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	if (err)
 		goto fail;
 	if (sa.dwarf) {
-		struct unwinder_opts uo = { .max_bytes = p->opts.unwind_max_bytes, .wq = p->wq };
+		struct unwinder_opts uo = { .max_bytes = p->opts.unwind_max_bytes, .wq = p->wq,
+					    .build_timeout_ms = p->opts.unwind_build_timeout_ms };
 		struct unwinder_maps um;
 
 		sampler__unwind_maps(p->sampler, &um);

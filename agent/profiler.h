@@ -90,6 +90,8 @@ struct profiler_opts {
 	size_t symbol_max_bytes;    /* symbolizer objects (symbolizer.h), default 32 MiB */
 	size_t perfmap_max_bytes;   /* every perf map, default 16 MiB */
 	unsigned load_workers;      /* threads loading objects and tables, default 1 */
+	unsigned load_timeout_ms;   /* one object's symbols, default 5000 */
+	unsigned unwind_build_timeout_ms; /* one unwind table, default 10000 */
 	enum unwind_mode unwind;
 	size_t unwind_max_bytes;    /* kernel memory for unwind tables, default 128 MiB */
 	struct profiler_labeling labeling; /* borrowed, see profiler__set_labeling */

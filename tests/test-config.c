@@ -75,7 +75,7 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 32);
+	CHECK_INT(n, ==, 39);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
@@ -84,6 +84,13 @@ static void test_defaults(void)
 	CHECK(c.sampling.kernel_stacks);
 	CHECK_INT(c.sampling.unwind, ==, CONFIG_UNWIND_AUTO);
 	CHECK_U64(c.sampling.unwind_table_memory, ==, 128ull << 20);
+	CHECK_U64(c.limits.symbol_memory, ==, 32ull << 20);
+	CHECK_U64(c.limits.perf_map_memory, ==, 16ull << 20);
+	CHECK_U64(c.limits.process_table_memory, ==, 16ull << 20);
+	CHECK_U64(c.limits.profile_memory, ==, 64ull << 20);
+	CHECK_U64(c.limits.held_sample_memory, ==, 4ull << 20);
+	CHECK_U64(c.limits.load_timeout_ms, ==, 5000);
+	CHECK_U64(c.limits.unwind_table_build_timeout_ms, ==, 10000);
 	CHECK_INT(c.labels.external.n, ==, 0);
 	CHECK(c.labels.thread_labels);
 	CHECK_INT(c.nrelabel_rules, ==, 0);
@@ -206,6 +213,8 @@ static void test_full_file(void)
 	CHECK(c.remote.tls_insecure_skip_verify);
 	CHECK_STR(c.remote.spool_dir, "/tmp/brasa-spool");
 	CHECK_U64(c.remote.spool_max_bytes, ==, 1ull << 30);
+	CHECK_U64(c.limits.symbol_memory, ==, 48ull << 20);
+	CHECK_U64(c.limits.load_timeout_ms, ==, 2500);
 	/* lines where each was set */
 	CHECK_INT(c.origin[config__find("node") - s], ==, 2);
 	CHECK_INT(c.origin[config__find("sampling.frequency") - s], ==, 8);
