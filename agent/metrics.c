@@ -292,7 +292,8 @@ static int write_memory(struct buf *out, const struct profiler_stats *st)
 static int write_workers(struct buf *out, const struct profiler_stats *st)
 {
 	static const char *const classes[WORKQ_CLASSES] = { [WORKQ_FAST] = "process",
-							    [WORKQ_SLOW] = "object" };
+							    [WORKQ_LOAD] = "symbols",
+							    [WORKQ_BUILD] = "unwind_table" };
 	const struct workq_stats *w = &st->workq;
 	uint64_t queued[WORKQ_CLASSES], threads[WORKQ_CLASSES], busy_ns[WORKQ_CLASSES];
 	const struct metric_def defs[] = {

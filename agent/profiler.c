@@ -365,16 +365,17 @@ static void proc_job_done(struct workq_job *base)
 	struct profiler *p = j->p;
 	struct proc_entry *e = j->e;
 
+	if (e) {
+		e->job = NULL;
+		e->refreshing = false;
+	}
 	if (!e || j->base.cancelled) {
-		if (e) {
-			e->job = NULL;
+		if (e)
 			e->state = e->snap ? PROC_READY : PROC_FAILED;
-		}
 		proc_info__free(j->info);
 		free(j);
 		return;
 	}
-	e->job = NULL;
 	if (j->err) {
 		if (!e->snap) {
 			e->state = PROC_FAILED;
@@ -1417,7 +1418,8 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		p->thread_labels = p->opts.labeling.thread_labels;
 	}
 	wo.threads[WORKQ_FAST] = 1;
-	wo.threads[WORKQ_SLOW] = p->opts.load_workers ? p->opts.load_workers : 1;
+	wo.threads[WORKQ_LOAD] = p->opts.load_workers ? p->opts.load_workers : 1;
+	wo.threads[WORKQ_BUILD] = 1;
 	err = workq__new(&wo, &p->wq);
 	if (err) {
 		log_error("failed to start the worker threads: %s", strerror(-err));

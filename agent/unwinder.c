@@ -481,7 +481,7 @@ static void start_build(struct unwinder *u, struct file_ref *r, int fd)
 		build_done(&j->base);
 		return;
 	}
-	if (workq__submit(u->opts.wq, WORKQ_SLOW, &j->base) != 0) {
+	if (workq__submit(u->opts.wq, WORKQ_BUILD, &j->base) != 0) {
 		/* queue full: the next load of a process mapping it retries */
 		r->job = NULL;
 		r->state = REF_NEW;

@@ -11,7 +11,7 @@
  * real binary's table nor leave it without one; failures are remembered
  * by identity and by content in the same way.
  *
- * Building a table runs on the SLOW class of the work queue with a
+ * Building a table runs on the BUILD class of the work queue with a
  * deadline and a memory bound (cfi_limits); until it is done, the mapping
  * has table id 0 (the BPF side walks it by frame pointers) and the
  * process waits for it: the table is patched into its mapping table as

@@ -11,10 +11,12 @@
  * on the owner's thread, which keeps every cache single-threaded. Workers
  * share nothing but the queues.
  *
- * Two classes of jobs, each with its own threads, so a slow build never
- * delays the inspection of a new (maybe short-lived) process:
- *   WORKQ_FAST  short work whose latency matters (a process's /proc files)
- *   WORKQ_SLOW  long work bounded by its own time cap (objects, tables)
+ * Three classes of jobs, each with its own threads, so a slow build never
+ * delays the inspection of a new (maybe short-lived) process, nor the
+ * loading of the symbols a profile waits for:
+ *   WORKQ_FAST   short work whose latency matters (a process's /proc files)
+ *   WORKQ_LOAD   objects' symbols, bounded by their own time cap
+ *   WORKQ_BUILD  unwind tables, the longest work, bounded by their own cap
  * A job that runs past stuck_ms is counted as stuck and, up to max_spare
  * threads per class, a spare thread takes over the class's queue; the stuck
  * thread ends once its job returns and the class has threads enough.
@@ -40,7 +42,8 @@
 
 enum workq_class {
 	WORKQ_FAST = 0,
-	WORKQ_SLOW,
+	WORKQ_LOAD,
+	WORKQ_BUILD,
 	WORKQ_CLASSES,
 };
 

@@ -314,7 +314,7 @@ static void start_load(struct symbolizer *s, struct sym_object *o)
 		load_done(&j->base);
 		return;
 	}
-	if (workq__submit(s->opts.wq, WORKQ_SLOW, &j->base) != 0) {
+	if (workq__submit(s->opts.wq, WORKQ_LOAD, &j->base) != 0) {
 		/* queue full: try again when an address asks for it */
 		o->job = NULL;
 		o->state = OBJ_UNLOADED;

@@ -11,7 +11,7 @@
  * file they were read from (device, inode, size, modification and change
  * times; procinfo.h): never by build id alone, so a file of one tenant
  * can never stand in for another's. Loading an object (its symbols, its
- * debug file) runs on the SLOW class of the work queue, with a deadline;
+ * debug file) runs on the LOAD class of the work queue, with a deadline;
  * until it is done, symbolizer__user answers -EAGAIN for its addresses
  * and the caller holds the sample back. Without a work queue, loads run
  * at once (tools, tests).
