@@ -220,8 +220,6 @@ static int write_memory(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_symbolizer_unloads_total", "counter",
 		  "Loaded objects given back under the memory bound (loaded again when needed).",
 		  (double)y->unloads },
-		{ "brasa_symbolizer_dwarf_drops_total", "counter",
-		  "Times decoded DWARF was given back under the memory bound.", (double)y->dwarf_drops },
 		{ "brasa_symbolizer_dwarf_budget_exceeded_total", "counter",
 		  "Drains whose DWARF lookup time budget ran out (ELF symbols only for the rest).",
 		  (double)y->dwarf_budget_exceeded },
@@ -268,6 +266,10 @@ static int write_memory(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_processes_unread_total", "counter",
 		  "Processes not read because the read queue was full.",
 		  (double)st->processes_unread },
+		{ "brasa_processes_exec_raced_total", "counter",
+		  "Process images that had exec'd another program by the time they were read "
+		  "(their samples keep addresses rather than another image's names).",
+		  (double)st->processes_exec_raced },
 	};
 	static const char *const failures[SYM_LOAD_FAILURES] = {
 		[SYM_LOAD_TIMEOUT] = "timeout", [SYM_LOAD_TOO_LARGE] = "too_large",

@@ -60,6 +60,7 @@ struct proc_entry {
 	uint64_t last_drain;        /* last drain that carried its samples */
 	uint64_t refresh_drain;     /* drain of the last re-snapshot */
 	uint64_t reload_ns;         /* last reload for an uncovered pc */
+	uint64_t start_stack;       /* of its image, from the sampler; 0 unknown */
 	unsigned refreshes;
 	size_t bytes;               /* counted in profiler.proc_bytes */
 	int pid;
@@ -77,6 +78,7 @@ struct proc_entry {
 enum proc_job_kind {
 	JOB_IDENTIFY,  /* then labels decide whether to inspect */
 	JOB_INSPECT,   /* after identify: the mappings */
+	JOB_READ,      /* both at once, when no rule can drop a process */
 	JOB_REREAD,    /* a known process's mappings again (new code) */
 };
 
@@ -86,6 +88,7 @@ struct proc_job {
 	struct proc_entry *e;       /* NULL once the entry is gone */
 	enum proc_job_kind kind;
 	int pid;
+	uint64_t start_stack;       /* the image meant, 0 if unknown */
 	struct proc_info *info;
 	int err;
 };
@@ -328,13 +331,22 @@ static void proc_job_run(struct workq_job *base)
 	case JOB_INSPECT:
 		j->err = proc_info__inspect(j->info, NULL);
 		break;
+	case JOB_READ:
 	case JOB_REREAD:
 		j->err = proc_info__identify(j->p->opts.proc_root, j->pid, &j->info);
 		if (!j->err)
 			j->err = proc_info__inspect(j->info, NULL);
 		break;
 	}
+	/* The process is read some time after the sampler saw it: if it has
+	 * exec'd since, what was read is another image's, and names from it
+	 * would be wrong for these samples. */
+	if (!j->err && j->start_stack && j->info->stack_top &&
+	    j->info->stack_top != j->start_stack)
+		j->err = -ESTALE;
 }
+
+static uint64_t windows_wanting(const struct profiler *p, uint32_t tgid);
 
 /* The mappings of a process have been read: snapshot and unwind tables. */
 static void install(struct profiler *p, struct proc_entry *e, struct proc_info *info)
@@ -355,6 +367,10 @@ static void install(struct profiler *p, struct proc_entry *e, struct proc_info *
 		proc_snapshot__put(e->snap);
 		e->snap = snap;
 		e->uid = ++p->next_uid; /* new mappings, new pprof mapping keys */
+		/* its samples go to a profile: load what they will need now
+		 * rather than when the first of them asks */
+		if (windows_wanting(p, (uint32_t)e->pid))
+			symbolizer__preload(p->sym, snap);
 	}
 	account(p, e);
 }
@@ -385,9 +401,12 @@ static void proc_job_done(struct workq_job *base)
 		}
 		/* gone before it could be read: labeled with what is known
 		 * (nothing), so relabeling still decides about its samples */
-		if (j->kind == JOB_IDENTIFY)
+		if (j->kind == JOB_IDENTIFY || j->kind == JOB_READ)
 			label_process(p, e);
-		log_debug("failed to read process %d: %s", e->pid, strerror(-j->err));
+		if (j->err == -ESTALE)
+			p->stats.processes_exec_raced++;
+		log_debug("failed to read process %d: %s", e->pid,
+			  j->err == -ESTALE ? "it ran another image by then" : strerror(-j->err));
 		proc_info__free(j->info);
 		free(j);
 		return;
@@ -405,6 +424,20 @@ static void proc_job_done(struct workq_job *base)
 			break;
 		}
 		submit(p, e, JOB_INSPECT, TAKE_PTR(j->info));
+		break;
+	case JOB_READ:
+		memcpy(e->comm, j->info->comm, sizeof(e->comm));
+		e->comm[sizeof(e->comm) - 1] = 0;
+		memcpy(e->exe, j->info->exe, sizeof(e->exe));
+		memcpy(e->build_id, j->info->build_id, sizeof(e->build_id));
+		label_process(p, e);
+		if (e->dropped) {
+			/* a reload brought a drop rule meanwhile */
+			e->state = PROC_READY;
+			break;
+		}
+		install(p, e, j->info);
+		e->state = PROC_READY;
 		break;
 	case JOB_INSPECT:
 	case JOB_REREAD:
@@ -435,10 +468,11 @@ static void submit(struct profiler *p, struct proc_entry *e, enum proc_job_kind 
 	j->e = e;
 	j->kind = kind;
 	j->pid = e->pid;
+	j->start_stack = e->start_stack;
 	j->info = info;
 	e->job = j;
 	e->refreshing = kind == JOB_REREAD;
-	e->state = kind == JOB_IDENTIFY ? PROC_IDENTIFYING
+	e->state = kind == JOB_IDENTIFY || kind == JOB_READ ? PROC_IDENTIFYING
 		   : kind == JOB_INSPECT ? PROC_INSPECTING : e->state;
 	if (workq__submit(p->wq, WORKQ_FAST, &j->base) != 0) {
 		/* the queue is full (a flood of new processes): this one stays
@@ -454,13 +488,18 @@ static void submit(struct profiler *p, struct proc_entry *e, enum proc_job_kind 
 
 /* A new (tgid, image): its entry, read on a worker from now on. NULL when
  * the table is full. */
-static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image)
+static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image,
+					 uint64_t start_stack)
 {
 	uint64_t key = proc_key(tgid, image), v;
 	struct proc_entry *e;
 
-	if (u64map_get(&p->procs, key, &v))
-		return (struct proc_entry *)(uintptr_t)v;
+	if (u64map_get(&p->procs, key, &v)) {
+		e = (struct proc_entry *)(uintptr_t)v;
+		if (!e->start_stack)
+			e->start_stack = start_stack;
+		return e;
+	}
 	if (p->procs.len >= p->opts.max_processes || p->proc_bytes >= p->opts.max_process_bytes) {
 		p->stats.processes_dropped++;
 		return NULL;
@@ -470,6 +509,7 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 		return NULL;
 	e->pid = (int)tgid;
 	e->image = image;
+	e->start_stack = start_stack;
 	e->uid = ++p->next_uid;
 	e->last_drain = p->stats.drains;
 	if (u64map_set(&p->procs, key, (uintptr_t)e)) {
@@ -477,7 +517,9 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 		return NULL;
 	}
 	account(p, e);
-	submit(p, e, JOB_IDENTIFY, NULL);
+	/* labels first when a rule may drop it: a dropped process is never
+	 * inspected; else both steps at once, sooner */
+	submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ, NULL);
 	return e;
 }
 
@@ -519,7 +561,7 @@ static void on_event(void *ctx, const struct profile_event *ev)
 	case PROFILE_EVENT_EXEC:
 		if (ev->old_image != ev->image)
 			expire_image(p, ev->tgid, ev->old_image);
-		track_process(p, ev->tgid, ev->image);
+		track_process(p, ev->tgid, ev->image, ev->start_stack);
 		break;
 	case PROFILE_EVENT_EXIT:
 		expire_image(p, ev->tgid, ev->image);
@@ -931,7 +973,7 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 	if (u64map_get(&p->procs, proc_key(key->tgid, key->image), &v))
 		e = (struct proc_entry *)(uintptr_t)v;
 	else /* its new-process event was lost, or it was forgotten */
-		e = track_process(p, key->tgid, key->image);
+		e = track_process(p, key->tgid, key->image, 0);
 	if (e)
 		e->last_drain = p->stats.drains + 1;
 	if (e && e->dropped) {
@@ -948,8 +990,13 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 		add_resolved(p, windows, key, e, count, nframes);
 		return;
 	}
-	if (defer(p, windows, key, e, count, ustack, kstack))
+	if (defer(p, windows, key, e, count, ustack, kstack)) {
+		/* a profile waits for this process now: read it before the
+		 * processes nothing waits for */
+		if (e && e->job && e->deferred == 1)
+			workq__promote(p->wq, &e->job->base);
 		return;
+	}
 	/* too many held back: now, with what is known */
 	p->stats.samples_deferred_late += count;
 	resolve_sample(p, e, ustack ? ustack->ips : NULL, ustack ? ustack->len : 0,
@@ -1420,6 +1467,9 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	wo.threads[WORKQ_FAST] = 1;
 	wo.threads[WORKQ_LOAD] = p->opts.load_workers ? p->opts.load_workers : 1;
 	wo.threads[WORKQ_BUILD] = 1;
+	/* the newest builds first: under process churn they are the ones a
+	 * live process waits for, older ones' processes may be gone */
+	wo.lifo[WORKQ_BUILD] = true;
 	err = workq__new(&wo, &p->wq);
 	if (err) {
 		log_error("failed to start the worker threads: %s", strerror(-err));

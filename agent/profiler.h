@@ -112,6 +112,7 @@ struct profiler_stats {
 	uint64_t uncovered_reloads;   /* unwind tables reloaded for new code */
 	uint64_t processes_dropped; /* table full (count or bytes) */
 	uint64_t processes_unread;  /* the read queue was full */
+	uint64_t processes_exec_raced; /* exec'd before they could be read */
 	uint64_t samples_deferred;      /* held back for a process or object being read */
 	uint64_t samples_deferred_late; /* added before that was done (waited too long) */
 	uint64_t window_samples_dropped; /* past max_window_bytes */

@@ -64,6 +64,15 @@ static void list_push(struct job_list *l, struct workq_job *job)
 	l->len++;
 }
 
+static void list_push_front(struct job_list *l, struct workq_job *job)
+{
+	job->next = l->head;
+	l->head = job;
+	if (!l->tail)
+		l->tail = job;
+	l->len++;
+}
+
 static struct workq_job *list_pop(struct job_list *l)
 {
 	struct workq_job *job = l->head;
@@ -274,6 +283,7 @@ int workq__submit(struct workq *wq, enum workq_class cls, struct workq_job *job)
 	int err = 0;
 
 	job->cancelled = false;
+	job->cls = cls;
 	pthread_mutex_lock(&wq->lock);
 	if (wq->stopping) {
 		err = -ESHUTDOWN;
@@ -281,12 +291,37 @@ int workq__submit(struct workq *wq, enum workq_class cls, struct workq_job *job)
 		wq->stats.rejected[cls]++;
 		err = -EAGAIN;
 	} else {
-		list_push(&wq->queue[cls], job);
+		if (wq->opts.lifo[cls])
+			list_push_front(&wq->queue[cls], job);
+		else
+			list_push(&wq->queue[cls], job);
 		wq->stats.submitted[cls]++;
 		pthread_cond_signal(&wq->cond[cls]);
 	}
 	pthread_mutex_unlock(&wq->lock);
 	return err;
+}
+
+void workq__promote(struct workq *wq, struct workq_job *job)
+{
+	struct job_list *l = &wq->queue[job->cls];
+
+	pthread_mutex_lock(&wq->lock);
+	/* linear, but only the queue's length, and only when something
+	 * waits: a profile for a process whose read is still queued */
+	for (struct workq_job **pp = &l->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+		if (*pp != job)
+			continue;
+		if (pp == &l->head)
+			break;
+		*pp = job->next;
+		if (l->tail == job)
+			l->tail = prev;
+		job->next = l->head;
+		l->head = job;
+		break;
+	}
+	pthread_mutex_unlock(&wq->lock);
 }
 
 int workq__fd(const struct workq *wq)

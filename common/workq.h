@@ -27,6 +27,9 @@
  *                                 cancelled set (done() runs for every job)
  *   workq__submit(wq, class, job) 0, -EAGAIN (that class's queue is full:
  *                                 the job is not taken); owner thread only
+ *   workq__promote(wq, job)       moves a job still waiting in its queue
+ *                                 to the front (something waits for it
+ *                                 now); owner thread only
  *   workq__fd(wq)                 readable when jobs have completed
  *   workq__complete(wq)           runs done() of each completed job, in
  *                                 completion order; checks for stuck jobs;
@@ -54,6 +57,7 @@ struct workq_job {
 	bool cancelled;                      /* done() without run(): queue stopped */
 	/* private */
 	struct workq_job *next;
+	int cls;  /* queue it was submitted to */
 };
 
 struct workq_opts {
@@ -61,6 +65,7 @@ struct workq_opts {
 	size_t max_queued;               /* per class, default 4096 */
 	unsigned stuck_ms;               /* default 10000 */
 	unsigned max_spare;              /* extra threads per class for stuck jobs, default 2 */
+	bool lifo[WORKQ_CLASSES];        /* newest job first (default: oldest first) */
 };
 
 struct workq_stats {
@@ -77,6 +82,7 @@ struct workq;
 int workq__new(const struct workq_opts *opts, struct workq **out);
 void workq__free(struct workq *wq);
 int workq__submit(struct workq *wq, enum workq_class cls, struct workq_job *job);
+void workq__promote(struct workq *wq, struct workq_job *job);
 int workq__fd(const struct workq *wq);
 size_t workq__complete(struct workq *wq);
 void workq__stats(struct workq *wq, struct workq_stats *st);

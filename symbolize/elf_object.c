@@ -538,6 +538,8 @@ static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
 	return 0;
 }
 
+static Dwarf *get_dwarf(struct elf_object *obj);
+
 /* Loads the symbols and decides about DWARF; then lets go of every file
  * mapping DWARF does not need. */
 static int finish_open(struct elf_object *obj, const struct stat *self,
@@ -595,7 +597,11 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 		elf_end(obj->elf);
 		obj->elf = NULL;
 	}
-	return 0;
+	/* libdw's first lookup reads every address range of the object:
+	 * done here, by the loader, not by the first lookup */
+	if (obj->dwarf_elf && !obj->image)
+		get_dwarf(obj);
+	return past(opts ? opts->deadline_ns : 0) ? -ETIMEDOUT : 0;
 }
 
 static struct elf_object *open_fail(struct elf_object *obj, int err)
@@ -714,11 +720,6 @@ size_t elf_object__bytes(const struct elf_object *obj)
 	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes;
 }
 
-size_t elf_object__dwarf_bytes(const struct elf_object *obj)
-{
-	return obj ? obj->dwarf_bytes : 0;
-}
-
 int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
 		      uint64_t map_offset, uint64_t addr, uint64_t *vaddr)
 {
@@ -791,25 +792,6 @@ static Dwarf *get_dwarf(struct elf_object *obj)
 			obj->dwarf_bytes += n * DWARF_ARANGE_BYTES;
 	}
 	return obj->dwarf;
-}
-
-size_t elf_object__drop_dwarf(struct elf_object *obj)
-{
-	size_t freed;
-
-	if (!obj || !obj->dwarf_opened)
-		return 0;
-	freed = obj->dwarf_bytes;
-	if (obj->dwarf)
-		dwarf_end(obj->dwarf);
-	obj->dwarf = NULL;
-	obj->dwarf_opened = false;
-	obj->dwarf_bytes = 0;
-	u64map_release(&obj->dwarf_cus);
-	/* cached lines may point into what libdw decoded */
-	if (obj->cache)
-		memset(obj->cache, 0, CACHE_SLOTS * sizeof(*obj->cache));
-	return freed;
 }
 
 void elf_object__release_pages(struct elf_object *obj)

@@ -8,9 +8,9 @@
  * function symbols are copied into one compact table (16 bytes each and
  * their names), so an object without DWARF holds no mapping of its file
  * afterwards. An object with DWARF keeps its file (and debug file) mapped
- * for libdw, which parses lazily; what libdw has decoded (line tables,
- * address ranges) is estimated in elf_object__bytes and can be given back
- * with elf_object__drop_dwarf (parsed again on the next lookup).
+ * for libdw: its address ranges are read at load, and each unit's line
+ * table and scopes on the first lookup in it; what libdw has decoded is
+ * estimated in elf_object__bytes (freeing the object gives it back).
  *
  * A separate debug file is used only if it is world-readable: objects are
  * shared by every process that maps the same file, and a debug file only
@@ -43,17 +43,12 @@
  *   elf_object__symbol_count(obj)         function symbols held
  *   elf_object__bytes(obj)                memory held: symbols, names and
  *                                         the estimate of libdw's decoding
- *   elf_object__dwarf_bytes(obj)          the DWARF part of that
- *   elf_object__drop_dwarf(obj)           frees what libdw decoded (and the
- *                                         lookups cached from it); returns
- *                                         the bytes given back
  *   elf_object__release_pages(obj)        drops the file pages this process
  *                                         has touched in its mappings from
  *                                         its resident memory (they are read
  *                                         again from the page cache on use)
  *
- * Strings written to sym_line stay valid until the next __drop_dwarf or
- * __free of the object. Not thread-safe: one thread at a time.
+ * Strings written to sym_line stay valid until the object is freed. Not thread-safe: one thread at a time.
  */
 #ifndef BRASA_SYMBOLIZE_ELF_OBJECT_H
 #define BRASA_SYMBOLIZE_ELF_OBJECT_H
@@ -100,8 +95,6 @@ int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
 int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr, bool use_dwarf,
 			  struct sym_line *lines, int max);
 size_t elf_object__bytes(const struct elf_object *obj);
-size_t elf_object__dwarf_bytes(const struct elf_object *obj);
-size_t elf_object__drop_dwarf(struct elf_object *obj);
 void elf_object__release_pages(struct elf_object *obj);
 
 #endif

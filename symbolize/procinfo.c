@@ -79,6 +79,20 @@ static void read_comm(struct proc_info *info)
 	buf_release(&b);
 }
 
+/* mm->start_stack: where the main thread's stack starts, and a mark of the
+ * image (a new one at every exec) */
+static void read_stack_top(struct proc_info *info)
+{
+	char path[64];
+	struct buf b = { 0 };
+
+	snprintf(path, sizeof(path), "%s/%d/stat", info->access.proc_root, info->pid);
+	if (buf_read_file(path, &b, STAT_MAX_BYTES) != 0 ||
+	    proc_stat__start_stack((const char *)b.data, b.len, &info->stack_top) != 0)
+		info->stack_top = 0;
+	buf_release(&b);
+}
+
 static void read_exe(struct proc_info *info)
 {
 	char path[64];
@@ -116,6 +130,7 @@ int proc_info__identify(const char *proc_root, int pid, struct proc_info **out)
 		return err == -ESRCH ? -ENOENT : err;
 	read_comm(info);
 	read_exe(info);
+	read_stack_top(info);
 	*out = TAKE_PTR(info);
 	return 0;
 }
@@ -212,8 +227,6 @@ static int open_mapping(struct proc_info *info, const struct procmaps_entry *e,
 int proc_info__inspect(struct proc_info *info, const struct proc_info_opts *opts)
 {
 	struct proc_info_opts o = opts ? *opts : (struct proc_info_opts){ 0 };
-	char path[64];
-	struct buf b = { 0 };
 	int err;
 
 	if (!o.max_mappings)
@@ -268,11 +281,8 @@ int proc_info__inspect(struct proc_info *info, const struct proc_info_opts *opts
 		if (m->fd >= 0)
 			m->has_bias = mapping_bias(m->fd, e, &m->bias) == 0;
 	}
-	snprintf(path, sizeof(path), "%s/%d/stat", info->access.proc_root, info->pid);
-	if (buf_read_file(path, &b, STAT_MAX_BYTES) == 0 &&
-	    proc_stat__start_stack((const char *)b.data, b.len, &info->stack_top) != 0)
-		info->stack_top = 0;
-	buf_release(&b);
+	/* read again: the mappings belong to the image it runs now */
+	read_stack_top(info);
 	return 0;
 }
 

@@ -61,12 +61,14 @@ struct proc_info {
 	char build_id[PROC_INFO_BUILD_ID_LEN];
 	struct proc_access access;
 
+	uint64_t stack_top;           /* mm->start_stack, 0 if unknown (read by
+				       * both steps: it changes at every exec) */
+
 	/* after inspect */
 	struct procmaps *maps;        /* executable mappings only */
 	struct proc_info_map *exec;   /* parallel to maps->entries */
 	size_t nexec;                 /* entries of exec (maps may be taken) */
 	size_t exec_dropped;          /* past max_mappings */
-	uint64_t stack_top;           /* mm->start_stack, 0 if unknown */
 };
 
 struct proc_info_opts {

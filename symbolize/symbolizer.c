@@ -24,6 +24,10 @@
 #define DEFAULT_MAX_OBJECTS 4096
 #define DEFAULT_LOAD_TIMEOUT_MS 5000
 #define DEFAULT_DWARF_BUDGET_MS 200
+/* One DWARF lookup taking longer than this disables the object's DWARF:
+ * a lookup decodes at most one unit's lines and scopes, so only a
+ * pathological unit gets there (the address ranges are read at load). */
+#define DWARF_SLOW_NS 1000000000ull
 /* A process whose perf map did not exist at snapshot time may create it
  * later (JITs start writing it lazily); retry opening it this often. */
 #define PERFMAP_RETRY_NS 2000000000ull
@@ -59,6 +63,7 @@ struct sym_object {
 	char build_id[ELF_BUILD_ID_HEX_MAX];
 	bool has_symbols, has_lines, has_inlines;
 	bool dwarf_disabled;        /* a lookup took longer than the budget */
+	bool promoted;              /* its load job was moved ahead */
 	unsigned refs;              /* snapshot mappings pointing at it */
 	uint64_t last_used;         /* symbolizer tick */
 	bool cached;                /* in by_id; else freed at refs 0 */
@@ -263,6 +268,8 @@ static void load_done(struct workq_job *base)
 			o->has_inlines = elf_object__has_inlines(o->elf);
 			s->st.loads++;
 			s->st.load_ns += j->ns;
+			log_debug("loaded the symbols of '%s' in %.0f ms (%zu bytes)",
+				  o->path ? o->path : "(no path)", (double)j->ns / 1e6, o->bytes);
 		} else {
 			o->state = OBJ_FAILED;
 			s->st.load_failures[failure_of(j->err)]++;
@@ -309,6 +316,7 @@ static void start_load(struct symbolizer *s, struct sym_object *o)
 	}
 	o->state = OBJ_LOADING;
 	o->job = j;
+	o->promoted = false;
 	if (!s->opts.wq) {
 		load_run(&j->base);
 		load_done(&j->base);
@@ -378,7 +386,8 @@ static struct sym_object *object_get(struct symbolizer *s, struct proc_info *inf
 		o->cached = true;
 		s->objects[s->object_count++] = o;
 	}
-	start_load(s, o);
+	/* loaded when an address first needs it: most mapped objects of
+	 * most processes are never in a profile */
 found:
 	o->refs++;
 	o->last_used = s->tick;
@@ -568,6 +577,16 @@ struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid)
 	return snap;
 }
 
+void symbolizer__preload(struct symbolizer *s, struct proc_snapshot *snap)
+{
+	for (size_t i = 0; snap && i < snap->maps->count; i++) {
+		struct sym_object *o = snap->entries[i].obj;
+
+		if (o && o->state == OBJ_UNLOADED)
+			start_load(s, o);
+	}
+}
+
 int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
 			   struct sym_ref *ref)
 {
@@ -637,7 +656,7 @@ static int symbolize_object(struct symbolizer *s, struct sym_object *o, uint64_t
 	n = elf_object__symbolize(o->elf, vaddr, true, lines, max);
 	took = now_ns() - t0;
 	s->dwarf_ns += took;
-	if (took > budget) {
+	if (took > DWARF_SLOW_NS) {
 		o->dwarf_disabled = true;
 		s->st.dwarf_disabled++;
 		log_warn("a DWARF lookup in '%s' took %.0f ms: using its ELF symbols only from now on",
@@ -670,6 +689,11 @@ int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 		if (o->state == OBJ_UNLOADED)
 			start_load(s, o);
 		if (o->state == OBJ_LOADING) {
+			/* a sample waits for it: ahead of loads nothing waits for */
+			if (o->job && s->opts.wq && !o->promoted) {
+				workq__promote(s->opts.wq, &o->job->base);
+				o->promoted = true;
+			}
 			s->st.pending++;
 			return -EAGAIN;
 		}
@@ -752,11 +776,6 @@ static struct sym_object *lru(struct symbolizer *s, bool (*pred)(const struct sy
 	return best;
 }
 
-static bool has_dwarf_bytes(const struct sym_object *o)
-{
-	return o->elf && elf_object__dwarf_bytes(o->elf) > 0;
-}
-
 static bool unused_loaded(const struct sym_object *o)
 {
 	return !o->refs && o->state == OBJ_READY;
@@ -783,22 +802,27 @@ static void recount(struct symbolizer *s)
 	}
 }
 
+/* The loaded object holding the most, NULL if none. */
+static struct sym_object *largest(struct symbolizer *s)
+{
+	struct sym_object *best = NULL;
+
+	for (size_t i = 0; i < s->object_count; i++) {
+		struct sym_object *o = s->objects[i];
+
+		if (o->state == OBJ_READY && (!best || o->bytes > best->bytes))
+			best = o;
+	}
+	return best;
+}
+
 void symbolizer__tick(struct symbolizer *s)
 {
 	struct sym_object *o;
 
 	recount(s);
-	/* this tick's objects stay: what the current drain needs */
 	while (s->bytes > s->opts.max_bytes) {
-		size_t freed;
-
-		if ((o = lru(s, has_dwarf_bytes, s->tick)) &&
-		    (freed = elf_object__drop_dwarf(o->elf)) > 0) {
-			s->bytes -= MIN(freed, s->bytes);
-			o->bytes -= MIN(freed, o->bytes);
-			s->st.dwarf_drops++;
-			continue;
-		}
+		/* objects no process uses go first, least recently used first */
 		if ((o = lru(s, unused_loaded, s->tick + 1))) {
 			for (size_t i = 0; i < s->object_count; i++) {
 				if (s->objects[i] == o) {
@@ -811,13 +835,17 @@ void symbolizer__tick(struct symbolizer *s)
 			s->st.evictions++;
 			continue;
 		}
-		if ((o = lru(s, loaded, s->tick))) {
-			unload(s, o);
-			o->state = OBJ_UNLOADED;
-			s->st.unloads++;
-			continue;
-		}
-		break; /* only this tick's objects left */
+		/* then the contents of used ones, loaded again (on a worker, with
+		 * no decoded DWARF) when an address needs them: first those this
+		 * drain did not use, then the largest */
+		o = lru(s, loaded, s->tick);
+		if (!o)
+			o = largest(s);
+		if (!o)
+			break;
+		unload(s, o);
+		o->state = OBJ_UNLOADED;
+		s->st.unloads++;
 	}
 	s->dwarf_ns = 0;
 	s->tick++;

@@ -10,22 +10,23 @@
  * Objects are shared between processes and cached by the identity of the
  * file they were read from (device, inode, size, modification and change
  * times; procinfo.h): never by build id alone, so a file of one tenant
- * can never stand in for another's. Loading an object (its symbols, its
- * debug file) runs on the LOAD class of the work queue, with a deadline;
- * until it is done, symbolizer__user answers -EAGAIN for its addresses
- * and the caller holds the sample back. Without a work queue, loads run
- * at once (tools, tests).
+ * can never stand in for another's. An object is loaded (its symbols, its
+ * debug file) when an address first needs it, on the LOAD class of the
+ * work queue, with a deadline; until it is done, symbolizer__user answers
+ * -EAGAIN for its addresses and the caller holds the sample back. Without
+ * a work queue, loads run at once (tools, tests).
  *
  * Memory is bounded in bytes (max_bytes): symbols, names and what libdw
  * decoded for every loaded object. symbolizer__tick, run after each
- * drain, brings the total back under the bound: DWARF of the least
- * recently used objects first, then whole objects no snapshot uses, then
- * the loaded contents of used ones (loaded again when needed). Perf maps
+ * drain, brings the total back under the bound: objects no snapshot uses
+ * first, then the loaded contents of used ones (loaded again, without
+ * what DWARF decoded, when an address needs them): those the drain did
+ * not use, least recently used first, then the largest. Perf maps
  * have their own bound (max_perfmap_bytes, all maps together; one map
  * gets at most a quarter of it). The time spent in DWARF lookups is
  * bounded per tick (dwarf_budget_ms): past it, lookups use ELF symbols
  * only until the next tick; an object whose single lookup takes longer
- * than that has its DWARF disabled for good (logged once).
+ * than a second has its DWARF disabled for good (logged once).
  *
  *   symbolizer__new(opts)              NULL + errno
  *   symbolizer__free(s)                NULL-safe; the work queue must be
@@ -35,6 +36,8 @@
  *                                      it keeps), NULL + errno
  *   symbolizer__snapshot(s, pid)       identify, inspect and snapshot at
  *                                      once (blocking: tools and tests)
+ *   symbolizer__preload(s, snap)       starts loading every object of snap
+ *                                      (a profile wants the process now)
  *   proc_snapshot__get / __put         refcounting, __put NULL-safe
  *   proc_snapshot__bytes(snap)         memory held by the snapshot itself
  *   proc_snapshot__resolve(snap, addr, &ref)
@@ -134,7 +137,7 @@ struct symbolizer_stats {
 	uint64_t pending;              /* lookups answered -EAGAIN */
 	uint64_t loads, load_ns;       /* completed loads and their time */
 	uint64_t load_failures[SYM_LOAD_FAILURES];
-	uint64_t evictions, dwarf_drops, unloads;
+	uint64_t evictions, unloads;
 	uint64_t dwarf_budget_exceeded, dwarf_disabled;
 	uint64_t perfmap_full;         /* refreshes refused by the perf map bound */
 };
@@ -146,6 +149,7 @@ void symbolizer__free(struct symbolizer *s);
 
 struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct proc_info *info);
 struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid);
+void symbolizer__preload(struct symbolizer *s, struct proc_snapshot *snap);
 struct proc_snapshot *proc_snapshot__get(struct proc_snapshot *snap);
 void proc_snapshot__put(struct proc_snapshot *snap);
 int proc_snapshot__pid(const struct proc_snapshot *snap);
