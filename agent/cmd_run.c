@@ -215,10 +215,11 @@ static int start_uploads(const struct config *c, struct profiler *p, struct uplo
 	*sh = NULL;
 	if (!c->remote.url)
 		return 0;
+	/* an unusable spool is not an error: the uploader logs it, runs
+	 * without it and tries it again */
 	err = uploader__new(&uo, up);
 	if (err) {
-		log_error("failed to start uploads to %s: %s%s", c->remote.url, strerror(-err),
-			  err == -EBUSY ? " (another brasa uses the spool directory)" : "");
+		log_error("failed to start uploads to %s: %s", c->remote.url, strerror(-err));
 		return err;
 	}
 	so.uploader = *up;
