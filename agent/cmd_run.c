@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/caps.h"
 #include "agent/cli.h"
 #include "agent/config.h"
 #include "agent/http_api.h"
@@ -369,6 +370,9 @@ int cmd_run(int argc, char **argv)
 	rc = cli_start_profiler(&popts, &p, &sigfd);
 	if (rc != EXIT_OK)
 		goto out;
+	/* what each missing capability costs, once (CAP_SYSLOG: the profiler
+	 * said so when it loaded kernel symbols) */
+	caps__log_missing(false);
 	rs.profiler = p;
 	rc = EXIT_FAILURE_RUNTIME;
 	if (start_uploads(&rs.boot, p, &uploader, &shipper))
