@@ -782,10 +782,12 @@ static void spool_at_stop(struct uploader *u)
 	if (u->held) {
 		int err = spool_put_locked(u, u->held, NULL);
 
-		if (err == -EAGAIN)
-			lost_no_spool(u, u->held), lost++;
-		else if (err)
+		if (err == -EAGAIN) {
+			lost_no_spool(u, u->held);
+			lost++;
+		} else if (err) {
 			lost_spool_write(u, u->held, err);
+		}
 		remote__batch_free(u->held);
 		u->held = NULL;
 	}
