@@ -210,6 +210,7 @@ static int start_uploads(const struct config *c, struct profiler *p, struct uplo
 		.profiler = p,
 		.interval_s = (uint32_t)((c->remote.upload_interval_ms + 999) / 1000),
 	};
+	struct uploader_stats ust;
 	int err;
 
 	*up = NULL;
@@ -229,8 +230,10 @@ static int start_uploads(const struct config *c, struct profiler *p, struct uplo
 		log_error("failed to start the upload loop: %s", strerror(-err));
 		return err;
 	}
-	log_info("uploading profiles every %u s to %s (%s); spool %s", so.interval_s,
-		 c->remote.url, remote__protocol_name(uo.remote.protocol), uo.spool_dir);
+	uploader__stats(*up, &ust);
+	log_info("uploading profiles every %u s to %s (%s); spool %s%s", so.interval_s,
+		 c->remote.url, remote__protocol_name(uo.remote.protocol), uo.spool_dir,
+		 ust.spool_usable ? "" : " (not usable for now: see above)");
 	return 0;
 }
 

@@ -123,7 +123,7 @@ static uint64_t lost_so_far(struct uploader *u)
 static void spool_failed(struct uploader *u, const char *verb, int err, bool put)
 {
 	uint64_t delay = u->spool_retry_min_ms;
-	char problem[160];
+	char problem[768], why[512];
 
 	for (uint32_t i = 0; i < u->spool_attempt && delay < u->spool_retry_max_ms; i++)
 		delay *= 2;
@@ -145,6 +145,12 @@ static void spool_failed(struct uploader *u, const char *verb, int err, bool put
 	if (err == -EBUSY)
 		snprintf(problem, sizeof(problem), "another process holds its lock (a second brasa "
 			 "with the same remote.spool_dir?)");
+	else if (!put && spool__check_dir(u->spool_opts.dir, why, sizeof(why)))
+		/* says which path is wrong and why, as brasa check would */
+		snprintf(problem, sizeof(problem), "%s", why);
+	else if (err == -ENOENT)
+		snprintf(problem, sizeof(problem), "%s (and it could not be created)",
+			 strerror(-err));
 	else if (err == -EACCES || err == -EPERM)
 		snprintf(problem, sizeof(problem), "%s (brasa runs as uid %u)", strerror(-err),
 			 (unsigned)geteuid());

@@ -1704,8 +1704,9 @@ def t_spool_unusable():
     try:
         check(agent.get("/healthz")[0] == 200, "the agent runs with an unusable spool")
         out = agent.output()
-        check(re.search(r"warning: failed to open spool directory '" + re.escape(spool) +
-                        r"': Not a directory; uploads go on without it: .*dropped past that", out),
+        check(re.search(r"warning: failed to open spool directory '" + re.escape(spool) + "': '" +
+                        re.escape(spool) + r"' is not a directory; uploads go on without it: "
+                        r".*dropped past that", out),
               f"the log says which directory, what is wrong and what is lost: {out[-600:]}")
         status, _, body = agent.get(f"/debug/pprof/profile?seconds=2&pid={w.pid}")
         pb = os.path.join(TMP, "nospool.pb.gz")
