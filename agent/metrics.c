@@ -408,7 +408,8 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		  (double)st->requests_sent },
 		{ "brasa_upload_bytes_total", "counter", "Request bytes delivered to the backend.",
 		  (double)st->bytes_sent },
-		{ "brasa_upload_retries_total", "counter", "Sends of spooled windows.",
+		{ "brasa_upload_retries_total", "counter",
+		  "Sends of spooled windows (or of windows held in memory without a spool).",
 		  (double)st->retries },
 		{ "brasa_upload_samples_dropped_total", "counter",
 		  "Samples alone over the backend's profile size bound, left out.",
@@ -421,11 +422,19 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		  (double)st->spool_records },
 		{ "brasa_spool_bytes", "gauge", "Bytes of the on-disk spool.",
 		  (double)st->spool_bytes },
+		{ "brasa_spool_usable", "gauge",
+		  "1 while the spool directory takes records, 0 while it cannot be opened "
+		  "or written (retried with a backoff).", st->spool_usable },
+		{ "brasa_spool_errors_total", "counter",
+		  "Failed attempts to open or write the spool directory.",
+		  (double)st->spool_errors },
 	};
 	static const char *const dropped_reasons[] = { "rejected", "unsendable", "spool_write",
-						       "spool_full", "corrupt" };
+						       "spool_full", "corrupt",
+						       "spool_unavailable" };
 	const uint64_t dropped[] = { st->dropped_rejected, st->dropped_unsendable,
-				     st->dropped_spool_write, st->spool_dropped, st->spool_corrupt };
+				     st->dropped_spool_write, st->spool_dropped, st->spool_corrupt,
+				     st->dropped_spool_unavailable };
 	const char *failure_reasons[REMOTE_FAIL__COUNT] = { 0 };
 	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
 
