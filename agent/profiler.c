@@ -1221,6 +1221,9 @@ int profiler__step(struct profiler *p, int max_wait_ms)
 	pthread_mutex_lock(&p->lock);
 	sampler__consume_events(p->sampler);
 	completed = workq__complete(p->wq);
+	/* loads and builds free what they held on their way */
+	if (completed)
+		p->trim_wanted = true;
 	if (completed || (p->deferred && now_ns(CLOCK_MONOTONIC) >=
 					   p->deferred->since_ns + DEFER_MAX_NS))
 		retry_deferred(p, false);

@@ -65,6 +65,7 @@ struct elf_sections {
 	Elf_Scn *symtab, *dynsym;
 	bool debug_info, debug_line;
 	uint64_t debug_bytes; /* every .debug_* / .zdebug_* section */
+	uint64_t inflated;    /* what libdw decompresses of them into memory */
 };
 
 struct elf_object {
@@ -82,6 +83,7 @@ struct elf_object {
 	size_t names_len;
 
 	Elf *dwarf_elf;   /* elf or debug_elf: where DWARF is read, NULL for none */
+	uint64_t dwarf_inflated; /* its compressed sections' size once inflated */
 	bool dwarf_opened;
 	Dwarf *dwarf;
 	size_t dwarf_bytes;      /* estimate of what libdw decoded */
@@ -238,8 +240,25 @@ static void scan_sections(Elf *elf, struct elf_sections *sec)
 		name = elf_strptr(elf, shstrndx, sh.sh_name);
 		if (!name)
 			continue;
-		if (!strncmp(name, ".debug_", 7) || !strncmp(name, ".zdebug_", 8))
+		if (!strncmp(name, ".debug_", 7) || !strncmp(name, ".zdebug_", 8)) {
 			sec->debug_bytes += sh.sh_size;
+			/* libdw inflates a compressed section whole on its first
+			 * use and keeps it with the Dwarf */
+			if (sh.sh_flags & SHF_COMPRESSED) {
+				GElf_Chdr ch;
+
+				if (gelf_getchdr(scn, &ch))
+					sec->inflated += ch.ch_size;
+			} else if (name[1] == 'z') {
+				/* .zdebug: "ZLIB" and a big-endian 64-bit size */
+				Elf_Data *d = elf_rawdata(scn, NULL);
+
+				if (d && d->d_size >= 12 && !memcmp(d->d_buf, "ZLIB", 4))
+					for (int i = 4; i < 12; i++)
+						sec->inflated = (sec->inflated << 8) |
+								((const uint8_t *)d->d_buf)[i];
+			}
+		}
 		if (strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0)
 			sec->debug_info = true;
 		else if (strcmp(name, ".debug_line") == 0 || strcmp(name, ".zdebug_line") == 0)
@@ -576,13 +595,16 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 		log_debug("failed to load ELF symbols: %s", strerror(-err));
 	obj->has_symbols = obj->sym_count > 0;
 
-	if (sec.debug_info && sec.debug_bytes <= max_debug) {
+	/* what libdw maps and inflates of it must fit */
+	if (sec.debug_info && sec.debug_bytes + sec.inflated <= max_debug) {
 		obj->dwarf_elf = obj->elf;
 		obj->has_lines = sec.debug_line;
-	} else if (debug_sec.debug_info && debug_sec.debug_bytes <= max_debug) {
+		obj->dwarf_inflated = sec.inflated;
+	} else if (debug_sec.debug_info && debug_sec.debug_bytes + debug_sec.inflated <= max_debug) {
 		obj->dwarf_elf = obj->debug_elf;
 		obj->has_lines = debug_sec.debug_line;
-	} else if (sec.debug_bytes > max_debug || debug_sec.debug_bytes > max_debug) {
+		obj->dwarf_inflated = debug_sec.inflated;
+	} else if (sec.debug_info || debug_sec.debug_info) {
 		log_debug("DWARF of %s is over %llu bytes, using ELF symbols only",
 			  obj->build_id[0] ? obj->build_id : "an object",
 			  (unsigned long long)max_debug);
@@ -783,6 +805,7 @@ static Dwarf *get_dwarf(struct elf_object *obj)
 		log_debug("failed to read DWARF: %s", dwarf_errmsg(-1));
 		return NULL;
 	}
+	obj->dwarf_bytes += obj->dwarf_inflated;
 	{
 		Dwarf_Aranges *ar;
 		size_t n = 0;

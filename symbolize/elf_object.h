@@ -74,7 +74,8 @@ struct elf_object_opts {
 	const struct proc_access *access;
 	uint64_t deadline_ns;     /* CLOCK_MONOTONIC; 0: none */
 	size_t max_symbol_bytes;  /* 0: 256 MiB */
-	uint64_t max_debug_bytes; /* DWARF larger than this is not used; 0: 1 GiB */
+	uint64_t max_debug_bytes; /* DWARF whose sections, mapped and inflated,
+				   * exceed this is not used; 0: 1 GiB */
 };
 
 struct elf_object *elf_object__open_fd(int fd, const struct elf_object_opts *opts);

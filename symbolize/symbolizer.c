@@ -238,8 +238,10 @@ static void load_run(struct workq_job *base)
 		.path = j->path,
 		.access = j->access.root_fd >= 0 ? &j->access : NULL,
 		.deadline_ns = t0 + j->timeout_ns,
-		/* one object may take the whole bound, never more */
+		/* one object may take the whole bound, never more; its DWARF
+		 * a quarter of it, so a few objects' lines fit together */
 		.max_symbol_bytes = j->s->opts.max_object_bytes,
+		.max_debug_bytes = j->s->opts.max_bytes / 4,
 	};
 
 	j->elf = elf_object__open_fd(j->fd, &eo);

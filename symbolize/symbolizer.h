@@ -17,7 +17,9 @@
  * a work queue, loads run at once (tools, tests).
  *
  * Memory is bounded in bytes (max_bytes): symbols, names and what libdw
- * decoded for every loaded object. symbolizer__tick, run after each
+ * decoded for every loaded object. An object's DWARF is used only when its
+ * sections (mapped, and inflated where compressed) take at most a quarter
+ * of max_bytes: larger ones are named by their ELF symbols alone. symbolizer__tick, run after each
  * drain, brings the total back under the bound: objects no snapshot uses
  * first, then the loaded contents of used ones (loaded again, without
  * what DWARF decoded, when an address needs them): those the drain did
