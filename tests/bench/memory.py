@@ -162,9 +162,12 @@ class Load:
 
     def start_hostile(self):
         """What an unprivileged tenant can do to an agent's memory."""
-        hostile = REPO_ROOT / "tests" / "bench" / "hostile-tenant.sh"
-        p = subprocess.Popen(["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
-                              "sh", str(hostile), self.tmp], start_new_session=True,
+        hostile = REPO_ROOT / "tests" / "bench" / "hostile-tenant.py"
+        jit = REPO_ROOT / "build" / "tests" / "jit_spin"
+        if not jit.exists():
+            raise RuntimeError(f"{jit} is missing: build the tests first (ninja -C build)")
+        p = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              sys.executable, str(hostile), str(jit), "20"], start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(p)
         # many live processes mapping a large binary each
