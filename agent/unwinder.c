@@ -547,8 +547,14 @@ static uint32_t table_for(struct unwinder *u, uint32_t tgid, uint32_t image,
 		start_build(u, r, m->fd);
 	if (r->state == REF_READY) /* built again at once (no work queue) */
 		return (t = unwind_cache__get(u->cache, r->key)) ? t->table_id : 0;
-	if (r->state == REF_BUILDING)
+	if (r->state == REF_BUILDING) {
 		add_waiter(r, tgid, image, m->entry->start);
+		/* the most recently needed build first: a table many
+		 * processes keep asking for (libc) is never left behind
+		 * newer ones */
+		if (r->job && u->opts.wq)
+			workq__promote(u->opts.wq, &r->job->base);
+	}
 	return 0;
 }
 

@@ -351,6 +351,60 @@ def t_hostile_debuglink_fifo():
             agent.proc.kill()
 
 
+def t_hostile_slow_cfi():
+    """A binary whose CFI takes an unbounded builder minutes, run by nobody
+    from its own directory: the build is given up at its time cap, the
+    loop never waits for it, and a process started meanwhile gets its
+    tables and whole stacks."""
+    d = nobody_dir("bomb")
+    bomb = os.path.join(d, "cfi_bomb")
+    shutil.copy(os.path.join(WORKLOADS, "cfi_bomb"), bomb)
+    own_by_nobody(bomb)
+    os.chmod(bomb, 0o755)
+    agent = Agent("--no-kernel", "--unwind-table-build-timeout", "3s")
+    watch = Watch(agent)
+    p = as_nobody([bomb, "40"])
+    real = None
+    try:
+        time.sleep(1)
+        # the build is under way; another process needs its own table now
+        real = workload("nofp_chain", 30)
+        t0 = time.time()
+        status, _ = whole_profile(agent, 3, "during")
+        took = time.time() - t0
+        check(status == 200 and took < 10,
+              f"a 3 s profile taken during the build answers in {took:.1f} s (under 10 s)")
+        deadline = time.time() + 20
+        while time.time() < deadline and not metric(agent, "brasa_unwind_tables_timed_out_total"):
+            time.sleep(0.5)
+        timed_out = metric(agent, "brasa_unwind_tables_timed_out_total")
+        check(timed_out and timed_out >= 1, f"the build was given up at its time cap ({timed_out})")
+        check("gave up building an unwind table" in agent.output(), "and logged")
+        time.sleep(1)
+        stacks, want = sampled_window(agent, real.pid, 3, "real")
+        good, total = it.nofp_share(stacks)
+        it.print_top([(f, c) for f, c in stacks if it.complete_from_main(f) != it.NOFP_CHAIN], 3)
+        print("\n".join(l for l in agent.get("/metrics")[2].decode().splitlines()
+                        if re.match(r"brasa_unwind_(tables|waiting|mappings_without)", l)))
+        check(total >= want and good >= 0.95 * total,
+              f"a process started meanwhile unwinds whole ({good}/{total}, at least {want} "
+              f"samples for its CPU time)")
+        bstacks, bwant = sampled_window(agent, p.pid, 3, "bomb")
+        btotal = sum(c for _, c in bstacks)
+        check(btotal >= bwant, f"the bomb itself is still sampled, by frame pointers "
+                               f"({btotal} samples, at least {bwant})")
+        watch.finish()
+        stop_promptly(agent)
+    finally:
+        watch.stop_flag.set()
+        for q in (p, real):
+            if q:
+                q.kill()
+                q.wait()
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+
+
 def main():
     if os.geteuid() != 0:
         print("SKIP: needs root to load BPF")

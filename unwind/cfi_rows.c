@@ -484,10 +484,16 @@ static int walk_rows(struct builder *b)
 			continue; /* duplicate, or inside an FDE already walked */
 		pc = start;
 		while (pc < r->exec_hi) {
-			Dwarf_Frame *frame = frame_at(b, pc);
+			Dwarf_Frame *frame;
 			Dwarf_Addr fstart, fend;
 			bool signal = false;
 			struct unwind_rule rule;
+
+			/* libdw interprets an FDE from its start for every row:
+			 * one long FDE alone can take long */
+			if (b->deadline_ns && r->count % 64 == 0 && mono_ns() > b->deadline_ns)
+				return -ETIMEDOUT;
+			frame = frame_at(b, pc);
 
 			if (!frame)
 				break;
