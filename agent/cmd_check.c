@@ -103,6 +103,11 @@ static int check_config(const char *path)
 		log_error("%s", err);
 		return EXIT_USAGE;
 	}
+	/* allowed, but to be seen by whoever checks the file */
+	if (config__http_exposure(&c))
+		log_warn("%s: http.allow_insecure: http.address %s is served %s: whoever reaches "
+			 "it can read the profiles of every process of this host",
+			 path, c.http.address, config__http_exposure(&c));
 	config__free(&c);
 	printf("%s: ok\n", path);
 	return EXIT_OK;
