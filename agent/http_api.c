@@ -14,8 +14,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -31,6 +33,9 @@
 #define DEFAULT_MAX_CONNECTIONS 64
 #define DEFAULT_MAX_PROFILE_REQUESTS 16
 #define DEFAULT_READ_TIMEOUT_MS 5000
+/* A profile of a busy host is a few MB: a minute covers slow links (and
+ * kubectl port-forward); a reader slower than that holds a thread. */
+#define DEFAULT_REPLY_TIMEOUT_MS 60000
 /* /metrics reads the profiler's counters under the lock the sampling loop
  * drains under: a stuck loop holds every /metrics request, so only this
  * many may wait at once. */
@@ -47,7 +52,15 @@
  * use a few KiB of stack; GnuTLS handshakes some tens. */
 #define CONNECTION_MEMORY (16u << 10)
 #define THREAD_STACK (512u << 10)
-#define LISTEN_BACKLOG 64
+/* Connections the kernel completes before we accept them. A burst of new
+ * connections outruns accepting (a thread each): past the backlog the
+ * kernel drops SYNs and clients, a probe among them, wait a second or
+ * more for the retry; within it they wait their turn. Kernel memory, and
+ * capped by net.core.somaxconn. */
+#define LISTEN_BACKLOG 1024
+/* A connection younger than this is evicted only after older ones: it
+ * may be a client whose request is a moment away. */
+#define EVICT_GRACE_MS 250
 /* Bound on how much of a bad parameter value is echoed back. */
 #define ECHO_MAX 32
 /* A profile request's query string ("seconds=30&pid=1234") is tiny. */
@@ -121,6 +134,7 @@ struct http_api {
 	unsigned max_profile_requests;
 	unsigned per_ip_limit;      /* 0: none (loopback) */
 	unsigned read_timeout_ms;
+	unsigned reply_timeout_ms;
 	http_profile_fn profile;
 	http_metrics_fn metrics;
 	http_health_fn health;
@@ -1038,24 +1052,56 @@ static bool same_peer(const struct conn *a, const struct conn *b)
 	return a->peer_family == b->peer_family && memcmp(a->peer, b->peer, sizeof(a->peer)) == 0;
 }
 
-/* The connection to close to make room for skip, under h->lock: the one
- * that has waited longest for its request, else the one that has been
- * replying longest; only among those of like's address when like is not
- * NULL. A connection running a profile or /metrics callback is never one:
- * those have their own limits. NULL when there is none. */
+/* How readily c is closed to make room, under h->lock: lowest first, -1
+ * never. First connections that have sat EVICT_GRACE_MS without
+ * delivering a request (held idle or trickling: what an attacker holds),
+ * then newer such ones, then replies that have dragged on. Never: a
+ * request the kernel holds bytes of that microhttpd has not read yet (a
+ * probe's arrives whole with its connection, and would otherwise be the
+ * victim of any burst of new connections that outnumbers the old ones),
+ * a reply just queued (it is on its way out), and a profile or /metrics
+ * callback (they have limits of their own). */
+static int eviction_rank(const struct conn *c, uint64_t now)
+{
+	bool young = now - c->since_ms < EVICT_GRACE_MS;
+	int pending = 0;
+
+	if (c->closing)
+		return -1;
+	switch (c->phase) {
+	case PHASE_READING:
+		if (ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0)
+			return -1;
+		return young ? 1 : 0;
+	case PHASE_REPLYING:
+		return young ? -1 : 2;
+	default:
+		return -1;
+	}
+}
+
+/* The connection to close to make room for skip, under h->lock: the
+ * lowest rank, the oldest of it; only among those of like's address when
+ * like is not NULL. NULL when there is none. */
 static struct conn *pick_victim(struct http_api *h, const struct conn *skip, const struct conn *like)
 {
+	uint64_t now = now_ms();
 	struct conn *best = NULL;
+	int best_rank = INT_MAX;
 
 	for (size_t i = 0; i < h->nslots; i++) {
 		struct conn *c = &h->conns[i];
+		int rank;
 
-		if (c == skip || c->phase == PHASE_FREE || c->phase == PHASE_RUNNING || c->closing ||
-		    (like && !same_peer(c, like)))
+		if (c == skip || c->phase == PHASE_FREE || (like && !same_peer(c, like)))
 			continue;
-		if (!best || (c->phase == PHASE_READING && best->phase != PHASE_READING) ||
-		    (c->phase == best->phase && c->order < best->order))
+		rank = eviction_rank(c, now);
+		if (rank < 0)
+			continue;
+		if (rank < best_rank || (rank == best_rank && c->order < best->order)) {
 			best = c;
+			best_rank = rank;
+		}
 	}
 	return best;
 }
@@ -1189,10 +1235,11 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
 		set_phase(cls, c, PHASE_READING);
 }
 
-/* Enforces read_timeout: closes every connection whose request is not all
+/* Keeps the deadlines: closes every connection whose request is not all
  * in within read_timeout_ms of the start of its wait, however slowly it
- * trickles in (microhttpd's own timeout restarts with every byte). Wakes
- * at the earliest deadline, or every quarter timeout for new ones. */
+ * trickles in (microhttpd's own timeout would restart with every byte),
+ * and every reply not sent within reply_timeout_ms. Wakes at the earliest
+ * deadline, or every quarter read timeout for new ones. */
 static void *reaper_main(void *arg)
 {
 	struct http_api *h = arg;
@@ -1204,12 +1251,15 @@ static void *reaper_main(void *arg)
 
 		for (size_t i = 0; i < h->nslots; i++) {
 			struct conn *c = &h->conns[i];
-			uint64_t deadline = c->since_ms + h->read_timeout_ms;
+			bool reading = c->phase == PHASE_READING;
+			uint64_t deadline = c->since_ms + (reading ? h->read_timeout_ms
+								   : h->reply_timeout_ms);
 
-			if (c->phase != PHASE_READING || c->closing)
+			if ((!reading && c->phase != PHASE_REPLYING) || c->closing)
 				continue;
 			if (now >= deadline)
-				conn_close(h, c, HTTP_CLOSE_READ_TIMEOUT);
+				conn_close(h, c, reading ? HTTP_CLOSE_READ_TIMEOUT
+							 : HTTP_CLOSE_REPLY_TIMEOUT);
 			else
 				next = MIN(next, deadline);
 		}
@@ -1268,14 +1318,9 @@ static enum MHD_Result serve_profile(struct http_api *h, struct conn *c,
 	}
 
 	/* Blocks this connection's thread for the profile window; other
-	 * requests have threads of their own. The connection may not be
-	 * closed for inactivity meanwhile; afterwards the timeout starts
-	 * afresh (setting one after none restarts microhttpd's timer). */
+	 * requests have threads of their own. No deadline runs meanwhile. */
 	set_phase(h, c, PHASE_RUNNING);
-	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
 	err = h->profile(h->ctx, &q, &out, errmsg, sizeof(errmsg));
-	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
-				  (h->read_timeout_ms + 999) / 1000);
 	set_phase(h, c, PHASE_REPLYING);
 	atomic_fetch_sub(&h->profile_requests, 1);
 	if (err != 0) {
@@ -1718,10 +1763,12 @@ static int check_opts(struct http_api *h, const struct http_api_opts *opts, char
 	h->max_connections = opts->max_connections ?: DEFAULT_MAX_CONNECTIONS;
 	h->max_profile_requests = opts->max_profile_requests ?: DEFAULT_MAX_PROFILE_REQUESTS;
 	h->read_timeout_ms = opts->read_timeout_ms ?: DEFAULT_READ_TIMEOUT_MS;
+	h->reply_timeout_ms = opts->reply_timeout_ms ?: DEFAULT_REPLY_TIMEOUT_MS;
 	if (h->default_seconds > h->max_seconds || h->max_seconds > UINT32_MAX / 2)
 		return errf(err, errlen, EINVAL, "the default profile length %u s exceeds the "
 			    "longest, %u s", h->default_seconds, h->max_seconds);
-	if (h->max_profile_requests > 4096 || h->read_timeout_ms > 3600 * 1000)
+	if (h->max_profile_requests > 4096 || h->read_timeout_ms > 3600 * 1000 ||
+	    h->reply_timeout_ms > 3600 * 1000)
 		return errf(err, errlen, EINVAL, "limits out of range");
 	/* every connection a callback may hold, plus room for the rest */
 	least = h->max_profile_requests + MAX_METRICS_REQUESTS + RESERVED_CONNECTIONS;
@@ -1798,8 +1845,11 @@ struct http_api *http_api__start(const struct http_api_opts *opts, char *err, si
 	OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL);
 	OPT(MHD_OPTION_LISTEN_SOCKET, fd, NULL);
 	OPT(MHD_OPTION_CONNECTION_LIMIT, h->nslots, NULL);
-	/* between a request's bytes, and while a reply does not move */
-	OPT(MHD_OPTION_CONNECTION_TIMEOUT, (h->read_timeout_ms + 999) / 1000, NULL);
+	/* none: the reaper keeps the deadlines. microhttpd 0.9.75 counts its
+	 * own in whole seconds and, in the second before one expires, its
+	 * connection thread polls without sleeping: 100 idle connections
+	 * timing out cost the agent 0.75 s of CPU, a flood of them a CPU. */
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, 0, NULL);
 	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL);
 	OPT(MHD_OPTION_THREAD_STACK_SIZE, THREAD_STACK, NULL);
 	OPT(MHD_OPTION_NOTIFY_CONNECTION, notify_connection, h);

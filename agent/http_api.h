@@ -20,15 +20,16 @@
  * Bounds:
  *   - at most max_connections open connections. A new one past that
  *     closes the oldest connection that is not running a profile or
- *     /metrics callback (one still sending its request first, then one
- *     receiving a reply); only when every one is running such a callback
- *     does the new one get a 503. Profile requests (max_profile_requests)
+ *     /metrics callback (first one that has sent no complete request for
+ *     250 ms, then a newer one, then a reply that has dragged on 250 ms;
+ *     never one whose request bytes wait unread in the kernel); only when
+ *     there is none does the new one get a 503. Profile requests (max_profile_requests)
  *     and /metrics requests (4) have their own limits, well under
  *     max_connections, so holding connections never locks /healthz out.
  *   - a request (line, headers and body) must be complete within
  *     read_timeout_ms of its connection opening or of the previous reply,
- *     however slowly it trickles in; a stalled reply is dropped after
- *     read_timeout_ms without progress.
+ *     however slowly it trickles in; a reply must be out within
+ *     reply_timeout_ms. Neither runs while a profile is collected.
  *   - on a non-loopback address, one client address holds at most a
  *     quarter of max_connections: its own oldest connection makes room.
  *   - Host check: on a loopback address a request's Host must name a
@@ -106,6 +107,7 @@ struct http_api_opts {
 				     * max_profile_requests + 4 + 8 */
 	unsigned max_profile_requests; /* 16 at a time; more get a 503 */
 	unsigned read_timeout_ms;   /* 5000: see Bounds above */
+	unsigned reply_timeout_ms;  /* 60000: see Bounds above */
 	/* TLS: certificate chain and its key (PEM), both or neither; not
 	 * kept (read at start). */
 	const char *tls_cert_file;
@@ -126,6 +128,7 @@ struct http_api_opts {
  * closed_total{reason}). */
 enum http_close_reason {
 	HTTP_CLOSE_READ_TIMEOUT,    /* request incomplete after read_timeout */
+	HTTP_CLOSE_REPLY_TIMEOUT,   /* reply not out after reply_timeout */
 	HTTP_CLOSE_EVICTED,         /* oldest idle one, for a new connection */
 	HTTP_CLOSE_PER_IP,          /* for a newer one from the same address */
 	HTTP_CLOSE_OVER_LIMIT,      /* answered 503: nothing could be closed */

@@ -295,6 +295,7 @@ int metrics__write_http(struct buf *out, const struct http_api_stats *st)
 	};
 	static const char *const closed_reasons[HTTP_CLOSE__COUNT] = {
 		[HTTP_CLOSE_READ_TIMEOUT] = "read_timeout",
+		[HTTP_CLOSE_REPLY_TIMEOUT] = "reply_timeout",
 		[HTTP_CLOSE_EVICTED] = "evicted",
 		[HTTP_CLOSE_PER_IP] = "per_ip_limit",
 		[HTTP_CLOSE_OVER_LIMIT] = "over_limit",

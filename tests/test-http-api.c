@@ -31,6 +31,7 @@
 #define PID_EIO 4003
 #define PID_EINVAL_SILENT 4004
 #define PID_EMPTY 4005
+#define PID_BIG 4006 /* a 32 MiB profile at once: more than socket buffers hold */
 
 /* Binary on purpose: NUL and gzip magic must come through untouched. */
 static const char PROFILE_BODY[] = "\x1f\x8b\x08\x00PROFILE\x00\xff" "end";
@@ -135,6 +136,14 @@ static int fake_profile(void *ctx, const struct profile_query *q,
 		err = -EINVAL;
 		break;
 	case PID_EMPTY:
+		break;
+	case PID_BIG:
+		if (buf_reserve(out, 32u << 20) < 0) {
+			err = -ENOMEM;
+			break;
+		}
+		memset(out->data, 'p', 32u << 20);
+		out->len = 32u << 20;
 		break;
 	default:
 		sleep_ms(q->seconds * 1000);
@@ -1275,6 +1284,72 @@ static void test_held_connections(void)
 	http_api__stop(h);
 }
 
+struct burst {
+	uint16_t port;
+	int fds[400];
+	size_t n;
+	volatile bool stop;
+	pthread_t thread;
+};
+
+/* Opens connections as fast as it can, keeping them, until told to stop. */
+static void *burst_main(void *arg)
+{
+	struct burst *b = arg;
+
+	while (!b->stop && b->n < ARRAY_SIZE(b->fds))
+		b->fds[b->n++] = connect_raw(b->port);
+	return NULL;
+}
+
+/* A burst of new connections outnumbering the limit many times over:
+ * each evicts someone, but never a request already on its way in. */
+static void test_connection_burst(void)
+{
+	struct http_api_opts o;
+	struct http_api *h;
+	struct http_api_stats st;
+	struct burst b = { 0 };
+	int held[16], ok = 0, probes = 0;
+	double worst = 0;
+
+	base_opts(&o, "127.0.0.1:0");
+	o.max_connections = 16;
+	o.max_profile_requests = 2;
+	o.read_timeout_ms = 30000;
+	h = start_opts(&o);
+	REQUIRE(h);
+	b.port = http_api__port(h);
+	for (size_t i = 0; i < ARRAY_SIZE(held); i++)
+		held[i] = connect_raw(b.port);
+	sleep_ms(300);
+	REQUIRE(pthread_create(&b.thread, NULL, burst_main, &b) == 0);
+	/* probes until the burst is over */
+	while (probes < 1000 && (b.n < ARRAY_SIZE(b.fds) || probes < 20)) {
+		struct reply r;
+
+		http_request("127.0.0.1", b.port, "GET", "/healthz", &r);
+		ok += r.status == 200;
+		if (r.status != 200)
+			fprintf(stderr, "/healthz during the burst: %ld (%s)\n", r.status, r.curl_msg);
+		worst = MAX(worst, r.elapsed);
+		probes++;
+		reply_release(&r);
+	}
+	b.stop = true;
+	pthread_join(b.thread, NULL);
+	http_api__stats(h, &st);
+	fprintf(stderr, "burst of %zu new connections: %d/%d /healthz answered 200, slowest "
+		"%.3f s; %llu connections evicted\n", b.n, ok, probes, worst,
+		(unsigned long long)st.closed[HTTP_CLOSE_EVICTED]);
+	CHECK_INT(ok, ==, probes);
+	CHECK(worst < 2.0);
+	CHECK_INT(st.connections, <=, 16);
+	close_all(b.fds, b.n);
+	close_all(held, ARRAY_SIZE(held));
+	http_api__stop(h);
+}
+
 /* On a non-loopback address one client address gets a quarter of the
  * connections: its own oldest make room, others' stay. */
 static void test_per_address_limit(void)
@@ -1379,6 +1454,7 @@ static void test_read_timeout(void)
 
 	base_opts(&o, "127.0.0.1:0");
 	o.read_timeout_ms = 1000;
+	o.reply_timeout_ms = 2000;
 	h = start_opts(&o);
 	REQUIRE(h);
 	p = http_api__port(h);
@@ -1428,6 +1504,18 @@ static void test_read_timeout(void)
 	CHECK(send_text(fd, "Host: 127.0.0.1\r\n\r\n"));
 	CHECK(read_reply(fd, &reply, 3000));
 	CHECK(reply.data && strncmp((char *)reply.data, "HTTP/1.1 200", 12) == 0);
+	close(fd);
+
+	/* a client that stops reading its reply is dropped after the reply
+	 * timeout, counted from the end of the window */
+	fd = connect_raw(p);
+	CHECK(send_text(fd, "GET /debug/pprof/profile?pid=4006 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+	t0 = now_s();
+	sleep_ms(4000);
+	http_api__stats(h, &st);
+	CHECK_U64(st.closed[HTTP_CLOSE_REPLY_TIMEOUT], ==, 1);
+	fprintf(stderr, "a reply nobody reads: %llu closed for it within %.1f s (reply timeout 2 s)\n",
+		(unsigned long long)st.closed[HTTP_CLOSE_REPLY_TIMEOUT], now_s() - t0);
 	close(fd);
 
 	/* a 2 s profile outlasts the 1 s timeout and is answered */
@@ -1868,6 +1956,7 @@ int main(void)
 	http_api__stop(h);
 
 	test_held_connections();
+	test_connection_burst();
 	test_per_address_limit();
 	test_read_timeout();
 	test_ipv6();
