@@ -8,6 +8,7 @@
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -100,6 +101,7 @@ struct conn {
 	uint64_t order;             /* of phase starts, for oldest-first */
 	int fd;
 	bool closing;               /* shut down by us, waiting for cleanup */
+	bool line_in;               /* its request line has arrived */
 	bool over_limit;            /* nothing could make room: 503 */
 	enum http_close_reason over_reason; /* which limit, then */
 	int peer_family;
@@ -335,12 +337,12 @@ bool http_api__host_is_loopback(const char *host, size_t len)
 
 /* Returns a listening socket or a negative errno. */
 static int open_listener(const struct sockaddr_storage *addr, socklen_t len,
-			 uint16_t *bound_port)
+			 unsigned defer_s, uint16_t *bound_port)
 {
 	_cleanup_close_ int fd = -1;
 	struct sockaddr_storage bound;
 	socklen_t bound_len = sizeof(bound);
-	int one = 1;
+	int one = 1, defer = (int)defer_s;
 
 	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -352,6 +354,13 @@ static int open_listener(const struct sockaddr_storage *addr, socklen_t len,
 	/* [::]:port must not silently take the IPv4 port as well */
 	if (addr->ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return -errno;
+	/* the kernel hands us a connection once its client has sent
+	 * something (or defer_s has passed): every client that sends its
+	 * request at once (probes, scrapers, TLS hellos) arrives with it
+	 * already waiting, which eviction spares, and idle ones wait in the
+	 * kernel rather than in a thread */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)) < 0)
 		return -errno;
 	if (bind(fd, (const struct sockaddr *)addr, len) < 0)
 		return -errno;
@@ -1053,14 +1062,16 @@ static bool same_peer(const struct conn *a, const struct conn *b)
 }
 
 /* How readily c is closed to make room, under h->lock: lowest first, -1
- * never. First connections that have sat EVICT_GRACE_MS without
- * delivering a request (held idle or trickling: what an attacker holds),
- * then newer such ones, then replies that have dragged on. Never: a
- * request the kernel holds bytes of that microhttpd has not read yet (a
- * probe's arrives whole with its connection, and would otherwise be the
- * victim of any burst of new connections that outnumbers the old ones),
- * a reply just queued (it is on its way out), and a profile or /metrics
- * callback (they have limits of their own). */
+ * never. Connections that have sat EVICT_GRACE_MS without delivering a
+ * whole request go first (held idle or trickling: what an attacker
+ * holds); then newer ones without even a request line; replies that have
+ * dragged on; newer ones whose request line is in (a probe being parsed);
+ * newer ones whose bytes wait unread in the kernel (a probe's request
+ * arrives whole with its connection); last, replies just queued. Never a
+ * profile or /metrics callback: they have limits of their own, so there
+ * is always another. A burst of new connections thus evicts a probe only
+ * once every older connection is gone and every one of them looks as
+ * much like a real request. */
 static int eviction_rank(const struct conn *c, uint64_t now)
 {
 	bool young = now - c->since_ms < EVICT_GRACE_MS;
@@ -1070,11 +1081,13 @@ static int eviction_rank(const struct conn *c, uint64_t now)
 		return -1;
 	switch (c->phase) {
 	case PHASE_READING:
+		if (!young)
+			return 0;
 		if (ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0)
-			return -1;
-		return young ? 1 : 0;
+			return 4;
+		return c->line_in ? 3 : 1;
 	case PHASE_REPLYING:
-		return young ? -1 : 2;
+		return young ? 5 : 2;
 	default:
 		return -1;
 	}
@@ -1113,6 +1126,7 @@ static void set_phase(struct http_api *h, struct conn *c, enum conn_phase phase)
 		c->phase = phase;
 		c->since_ms = now_ms();
 		c->order = ++h->phase_starts;
+		c->line_in = false;
 	}
 	pthread_mutex_unlock(&h->lock);
 }
@@ -1198,12 +1212,15 @@ static void notify_connection(void *cls, struct MHD_Connection *conn,
  * the request's first *req_cls. */
 static void *request_target(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	struct http_api *h = cls;
 	struct conn *c = conn_of(conn);
 	const char *q;
 
-	(void)cls;
 	if (!c)
 		return NULL;
+	pthread_mutex_lock(&h->lock);
+	c->line_in = true;
+	pthread_mutex_unlock(&h->lock);
 	q = strchr(uri, '?');
 	c->has_query = q != NULL;
 	c->query_too_long = false;
@@ -1833,7 +1850,7 @@ struct http_api *http_api__start(const struct http_api_opts *opts, char *err, si
 		return NULL;
 	}
 
-	fd = open_listener(&addr, addr_len, &h->port);
+	fd = open_listener(&addr, addr_len, (h->read_timeout_ms + 999) / 1000, &h->port);
 	if (fd < 0) {
 		errno = -errf(err, errlen, -fd, "failed to listen on '%s': %s", opts->address,
 			      strerror(-fd));

@@ -20,9 +20,9 @@
  * Bounds:
  *   - at most max_connections open connections. A new one past that
  *     closes the oldest connection that is not running a profile or
- *     /metrics callback (first one that has sent no complete request for
- *     250 ms, then a newer one, then a reply that has dragged on 250 ms;
- *     never one whose request bytes wait unread in the kernel); only when
+ *     /metrics callback, by how little it looks like a client about to
+ *     be served (first one that has held its slot 250 ms without a whole
+ *     request; last a reply just queued: see eviction_rank); only when
  *     there is none does the new one get a 503. Profile requests (max_profile_requests)
  *     and /metrics requests (4) have their own limits, well under
  *     max_connections, so holding connections never locks /healthz out.
