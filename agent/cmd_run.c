@@ -345,6 +345,11 @@ int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level(rs.boot.log_level);
+	/* allowed by http.allow_insecure, and said before anything else */
+	if (config__http_exposure(&rs.boot))
+		log_warn("http.allow_insecure: serving %s %s: whoever reaches it can read the "
+			 "profiles of every process of this host (docs/http-api.md)",
+			 rs.boot.http.address, config__http_exposure(&rs.boot));
 	cli_profiler_opts(&rs.boot, &popts);
 	hopts.address = rs.boot.http.address;
 	hopts.max_seconds = rs.boot.http.max_profile_seconds;
@@ -405,10 +410,7 @@ int cmd_run(int argc, char **argv)
 		 : hopts.bearer_token_file ? " (clients present a bearer token)"
 		 : hopts.tls_client_ca_file ? " (clients present a client certificate)"
 					    : "");
-	if (config__http_exposure(&rs.boot))
-		log_warn("http.allow_insecure: serving %s %s: whoever reaches it can read the "
-			 "profiles of every process of this host (docs/http-api.md)",
-			 hopts.address, config__http_exposure(&rs.boot));
+
 	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
 		watchdog_usec = 0;
 	sd_notify(0, "READY=1\nSTATUS=sampling");
