@@ -18,7 +18,6 @@
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -101,7 +100,6 @@ struct conn {
 	uint64_t order;             /* of phase starts, for oldest-first */
 	int fd;
 	bool closing;               /* shut down by us, waiting for cleanup */
-	bool line_in;               /* its request line has arrived */
 	bool over_limit;            /* nothing could make room: 503 */
 	enum http_close_reason over_reason; /* which limit, then */
 	int peer_family;
@@ -1062,32 +1060,29 @@ static bool same_peer(const struct conn *a, const struct conn *b)
 }
 
 /* How readily c is closed to make room, under h->lock: lowest first, -1
- * never. Connections that have sat EVICT_GRACE_MS without delivering a
- * whole request go first (held idle or trickling: what an attacker
- * holds); then newer ones without even a request line; replies that have
- * dragged on; newer ones whose request line is in (a probe being parsed);
- * newer ones whose bytes wait unread in the kernel (a probe's request
- * arrives whole with its connection); last, replies just queued. Never a
- * profile or /metrics callback: they have limits of their own, so there
- * is always another. A burst of new connections thus evicts a probe only
- * once every older connection is gone and every one of them looks as
- * much like a real request. */
+ * never; the oldest first within a rank. Requests that have not come in
+ * whole EVICT_GRACE_MS after their connection opened go first (held idle
+ * or trickling: what someone holding connections has), then replies that
+ * have taken that long (a client that reads slowly), then younger
+ * requests, then replies just queued. Within the young ones the newest
+ * lasts longest: a burst of new connections reaches a probe only once
+ * every connection older than the probe is gone, and as many newer ones
+ * have come in as the limit, before the probe was served. Nothing else
+ * tells a probe from an attacker's connection while its request is being
+ * read: both have sent bytes, neither is complete. Never a profile or
+ * /metrics callback: they have limits of their own, so there is always
+ * another. */
 static int eviction_rank(const struct conn *c, uint64_t now)
 {
 	bool young = now - c->since_ms < EVICT_GRACE_MS;
-	int pending = 0;
 
 	if (c->closing)
 		return -1;
 	switch (c->phase) {
 	case PHASE_READING:
-		if (!young)
-			return 0;
-		if (ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0)
-			return 4;
-		return c->line_in ? 3 : 1;
+		return young ? 2 : 0;
 	case PHASE_REPLYING:
-		return young ? 5 : 2;
+		return young ? 3 : 1;
 	default:
 		return -1;
 	}
@@ -1126,7 +1121,6 @@ static void set_phase(struct http_api *h, struct conn *c, enum conn_phase phase)
 		c->phase = phase;
 		c->since_ms = now_ms();
 		c->order = ++h->phase_starts;
-		c->line_in = false;
 	}
 	pthread_mutex_unlock(&h->lock);
 }
@@ -1212,15 +1206,12 @@ static void notify_connection(void *cls, struct MHD_Connection *conn,
  * the request's first *req_cls. */
 static void *request_target(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct http_api *h = cls;
 	struct conn *c = conn_of(conn);
 	const char *q;
 
+	(void)cls;
 	if (!c)
 		return NULL;
-	pthread_mutex_lock(&h->lock);
-	c->line_in = true;
-	pthread_mutex_unlock(&h->lock);
 	q = strchr(uri, '?');
 	c->has_query = q != NULL;
 	c->query_too_long = false;

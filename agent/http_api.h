@@ -19,11 +19,12 @@
  *
  * Bounds:
  *   - at most max_connections open connections. A new one past that
- *     closes the oldest connection that is not running a profile or
- *     /metrics callback, by how little it looks like a client about to
- *     be served (first one that has held its slot 250 ms without a whole
- *     request; last a reply just queued: see eviction_rank); only when
- *     there is none does the new one get a 503. Profile requests (max_profile_requests)
+ *     closes an older connection that is not running a profile or
+ *     /metrics callback: first one that has held its slot 250 ms without
+ *     a whole request, then a reply that has taken 250 ms, then younger
+ *     ones, oldest first (see eviction_rank); only when there is none does
+ *     the new one get a 503. Connections reach us only once their client
+ *     has sent something (TCP_DEFER_ACCEPT of read_timeout). Profile requests (max_profile_requests)
  *     and /metrics requests (4) have their own limits, well under
  *     max_connections, so holding connections never locks /healthz out.
  *   - a request (line, headers and body) must be complete within
