@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -15,7 +16,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -43,9 +43,9 @@
 /* Connections max_connections must leave over for the requests that only
  * ever take a moment (/healthz, /, errors) on top of those two limits. */
 #define RESERVED_CONNECTIONS 8
-/* A client can hold a connection open once it has closed it (the socket
- * waits for microhttpd's cleanup); such ones are not counted against
- * max_connections but still take a slot and a thread. */
+/* A connection we have closed keeps its slot and, for a moment, its
+ * thread until microhttpd has cleaned it up; it no longer counts against
+ * max_connections. Slots for that many of them. */
 #define CLOSING_SLOTS(max) ((max) / 2 + 16)
 /* Per connection: microhttpd's memory pool (request line, headers, reply
  * headers; bodies are not in it) and the thread's stack. Our handlers
@@ -85,15 +85,14 @@
 enum conn_phase {
 	PHASE_FREE = 0,
 	PHASE_READING,   /* its request is not all in yet (or none started):
-			  * the read deadline runs; the first to evict */
+			  * the read deadline runs */
 	PHASE_RUNNING,   /* a profile or /metrics callback holds it: never
 			  * evicted, bounded by those requests' own limits */
-	PHASE_REPLYING,  /* its reply is being sent: evicted only when no
-			  * connection is reading */
+	PHASE_REPLYING,  /* its reply is being sent: the reply deadline runs */
 };
 
-/* One open connection. phase, since, fd, closing and peer are under
- * http_api.lock; the request fields belong to the connection's thread. */
+/* One open connection. Everything but the request fields is under
+ * http_api.lock; those belong to the connection's thread. */
 struct conn {
 	enum conn_phase phase;
 	uint64_t since_ms;          /* when the phase began (monotonic) */
