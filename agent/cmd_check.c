@@ -104,6 +104,12 @@ static int check_config(const char *path)
 		       "(docs/backends.md)\n", UPLOADER_QUEUE_MAX + 1);
 		warnings++;
 	}
+	/* allowed, but to be seen by whoever checks the file */
+	if (config__http_exposure(&c))
+		log_warn("%s: http.allow_insecure: http.address %s is served %s: whoever reaches "
+			 "it can read the profiles of every process of this host",
+			 path, c.http.address, config__http_exposure(&c));
+	warnings += config__http_exposure(&c) != NULL;
 	config__free(&c);
 	if (warnings)
 		printf("%s: ok, with %d warning%s\n", path, warnings, warnings > 1 ? "s" : "");

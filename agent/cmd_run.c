@@ -31,6 +31,7 @@
 struct run_ctx {
 	struct profiler *profiler;
 	struct uploader *uploader; /* NULL: no remote.url */
+	struct http_api *http;     /* set (atomically) once it serves */
 };
 
 static void usage(FILE *f)
@@ -123,6 +124,8 @@ static int metrics_request(void *ctx, struct buf *out)
 	struct run_ctx *rc = ctx;
 	struct profiler_stats st;
 	struct uploader_stats ust;
+	struct http_api_stats hst;
+	struct http_api *http = __atomic_load_n(&rc->http, __ATOMIC_ACQUIRE);
 	int err;
 
 	profiler__stats(rc->profiler, &st);
@@ -130,6 +133,10 @@ static int metrics_request(void *ctx, struct buf *out)
 	if (!err && rc->uploader) {
 		uploader__stats(rc->uploader, &ust);
 		err = metrics__write_uploads(out, &ust);
+	}
+	if (!err && http) {
+		http_api__stats(http, &hst);
+		err = metrics__write_http(out, &hst);
 	}
 	return err;
 }
@@ -312,7 +319,6 @@ int cmd_run(int argc, char **argv)
 	struct profiler_opts popts;
 	struct http_api_opts hopts = {
 		.default_seconds = 30,
-		.max_connections = 32,
 	};
 	struct profiler *p = NULL;
 	struct http_api *http = NULL;
@@ -344,9 +350,20 @@ int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level(rs.boot.log_level);
+	/* allowed by http.allow_insecure, and said before anything else */
+	if (config__http_exposure(&rs.boot))
+		log_warn("http.allow_insecure: serving %s %s: whoever reaches it can read the "
+			 "profiles of every process of this host (docs/http-api.md)",
+			 rs.boot.http.address, config__http_exposure(&rs.boot));
 	cli_profiler_opts(&rs.boot, &popts);
 	hopts.address = rs.boot.http.address;
 	hopts.max_seconds = rs.boot.http.max_profile_seconds;
+	hopts.read_timeout_ms = (unsigned)rs.boot.http.read_timeout_ms;
+	hopts.max_connections = rs.boot.http.max_connections;
+	hopts.tls_cert_file = rs.boot.http.tls_cert_file;
+	hopts.tls_key_file = rs.boot.http.tls_key_file;
+	hopts.tls_client_ca_file = rs.boot.http.tls_client_ca_file;
+	hopts.bearer_token_file = rs.boot.http.bearer_token_file;
 	if (getenv("JOURNAL_STREAM"))
 		log_set_journal(true);
 
@@ -386,15 +403,22 @@ int cmd_run(int argc, char **argv)
 	hopts.metrics = metrics_request;
 	hopts.health = health_request;
 	hopts.ctx = &ctx;
-	http = http_api__start(&hopts);
+	http = http_api__start(&hopts, msg, sizeof(msg));
 	if (!http) {
 		err = -errno;
-		log_error("failed to listen on '%s': %s", hopts.address, strerror(-err));
+		log_error("%s", msg[0] ? msg : strerror(-err));
 		rc = err == -EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
 		goto out;
 	}
-	log_info("sampling every process at %u Hz; endpoint http://%s/", popts.frequency,
-		 hopts.address);
+	__atomic_store_n(&ctx.http, http, __ATOMIC_RELEASE);
+	log_info("sampling every process at %u Hz; endpoint %s://%s/%s", popts.frequency,
+		 hopts.tls_cert_file ? "https" : "http", hopts.address,
+		 hopts.bearer_token_file && hopts.tls_client_ca_file
+			 ? " (clients present a bearer token or a client certificate)"
+		 : hopts.bearer_token_file ? " (clients present a bearer token)"
+		 : hopts.tls_client_ca_file ? " (clients present a client certificate)"
+					    : "");
+
 	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
 		watchdog_usec = 0;
 	sd_notify(0, "READY=1\nSTATUS=sampling");

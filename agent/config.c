@@ -76,6 +76,31 @@ static const struct config_setting settings[] = {
 	  .type = CONFIG_U32, .def = "600", .min = 1, .max = 86400,
 	  .help = "longest on-demand profile, in seconds",
 	  .offset = OFF(http.max_profile_seconds) },
+	{ .key = "http.read_timeout", .flag = "http-read-timeout", .metavar = "DURATION",
+	  .type = CONFIG_DURATION, .def = "5s", .min = SEC, .max = 300 * SEC,
+	  .help = "time a client has to send a whole request; slower ones are closed",
+	  .offset = OFF(http.read_timeout_ms) },
+	{ .key = "http.max_connections", .flag = "http-max-connections", .metavar = "N",
+	  .type = CONFIG_U32, .def = "64", .min = 32, .max = 1024,
+	  .help = "open HTTP connections; a new one past it closes the oldest idle one",
+	  .offset = OFF(http.max_connections) },
+	{ .key = "http.tls.cert_file", .flag = "http-tls-cert-file", .metavar = "PATH",
+	  .type = CONFIG_PATH, .help = "serve HTTPS with this certificate chain (PEM), with "
+				      "--http-tls-key-file",
+	  .offset = OFF(http.tls_cert_file) },
+	{ .key = "http.tls.key_file", .flag = "http-tls-key-file", .metavar = "PATH",
+	  .type = CONFIG_PATH, .help = "the HTTPS certificate's private key (PEM)",
+	  .offset = OFF(http.tls_key_file) },
+	{ .key = "http.tls.client_ca_file", .flag = "http-client-ca-file", .metavar = "PATH",
+	  .type = CONFIG_PATH, .help = "accept client certificates signed by these CAs (PEM)",
+	  .offset = OFF(http.tls_client_ca_file) },
+	{ .key = "http.bearer_token_file", .flag = "http-bearer-token-file", .metavar = "PATH",
+	  .type = CONFIG_PATH, .help = "accept the bearer tokens in this file, one per line",
+	  .offset = OFF(http.bearer_token_file) },
+	{ .key = "http.allow_insecure", .switch_flag = "http-allow-insecure",
+	  .switch_value = "true", .type = CONFIG_BOOL, .def = "false",
+	  .help = "serve a non-loopback address without TLS and authentication",
+	  .offset = OFF(http.allow_insecure) },
 	{ .key = "sampling.frequency", .flag = "frequency", .short_flag = 'F', .metavar = "HZ",
 	  .type = CONFIG_U32, .def = "99", .min = 1, .max = 1000,
 	  .expect = "expected a whole number of Hz from 1 to 1000",
@@ -1612,11 +1637,37 @@ static int check_pair(const struct config *c, const char *a, const char *b, char
 	return 0;
 }
 
+const char *config__http_exposure(const struct config *c)
+{
+	bool auth = c->http.bearer_token_file || c->http.tls_client_ca_file;
+
+	if (http_api__address_is_loopback(c->http.address) != 0)
+		return NULL;
+	if (!c->http.tls_cert_file)
+		return auth ? "without TLS" : "without TLS or authentication";
+	return auth ? NULL : "without authentication";
+}
+
 int config__check(const struct config *c, char *err, size_t errlen)
 {
+	const char *exposure = config__http_exposure(c);
 	char name[128];
 	int rc;
 
+	if ((rc = check_pair(c, "http.tls.cert_file", "http.tls.key_file", err, errlen)))
+		return rc;
+	if (c->http.tls_client_ca_file && !c->http.tls_cert_file)
+		return check_fail(c, config__find("http.tls.client_ca_file"), err, errlen,
+				  "client certificates need TLS: set %s too",
+				  named("http.tls.cert_file", name, sizeof(name)));
+	/* profiles name every process, binary and function of the host */
+	if (exposure && !c->http.allow_insecure)
+		return check_fail(c, config__find("http.address"), err, errlen,
+				  "%s is not a loopback address: serving it needs TLS "
+				  "(http.tls.cert_file, http.tls.key_file) and authentication "
+				  "(http.bearer_token_file or http.tls.client_ca_file), or "
+				  "http.allow_insecure: true to serve it %s (docs/http-api.md)",
+				  c->http.address, exposure);
 	if ((rc = check_pair(c, "remote.tls.cert_file", "remote.tls.key_file", err, errlen)) ||
 	    (rc = check_pair(c, "remote.basic_auth.username", "remote.basic_auth.password_file",
 			     err, errlen)))

@@ -60,6 +60,11 @@
  *   config__kubernetes_enabled(c)    kubernetes.enabled resolved ("auto":
  *                                    on when kubernetes.api_url is set or
  *                                    $KUBERNETES_SERVICE_HOST is)
+ *   config__http_exposure(c)         NULL, or how http.address is served
+ *                                    to the network unprotected ("without
+ *                                    TLS", "without authentication"...):
+ *                                    config__check refuses it unless
+ *                                    http.allow_insecure is true
  *   config__labeling(c, &l)          the labeling part (agent/proclabels.h)
  *                                    for profiler__set_labeling; l borrows
  *                                    from c: valid while c is
@@ -109,6 +114,13 @@ struct config {
 	struct {
 		char *address;
 		uint32_t max_profile_seconds;
+		uint64_t read_timeout_ms;
+		uint32_t max_connections;
+		char *tls_cert_file;
+		char *tls_key_file;
+		char *tls_client_ca_file;
+		char *bearer_token_file;
+		bool allow_insecure;
 	} http;
 	struct {
 		uint32_t frequency;
@@ -232,6 +244,7 @@ int config__parse_value(const struct config_setting *s, const char *text, void *
 int config__parse_duration(const char *text, uint64_t *ms);
 void config__help(FILE *f);
 bool config__kubernetes_enabled(const struct config *c);
+const char *config__http_exposure(const struct config *c);
 void config__labeling(const struct config *c, struct profiler_labeling *out);
 
 #endif

@@ -453,3 +453,70 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 				     dropped_reasons, dropped, ARRAY_SIZE(dropped_reasons));
 	return err;
 }
+
+/* The endpoint's bounds and what each turned away (docs/http-api.md). */
+int metrics__write_http(struct buf *out, const struct http_api_stats *st)
+{
+	const struct metric_def defs[] = {
+		{ "brasa_http_connections", "gauge", "Open HTTP connections.",
+		  (double)st->connections },
+		{ "brasa_http_connections_max", "gauge",
+		  "Bound on open HTTP connections; past it the oldest idle one is closed.",
+		  (double)st->max_connections },
+	};
+	static const char *const closed_reasons[HTTP_CLOSE__COUNT] = {
+		[HTTP_CLOSE_READ_TIMEOUT] = "read_timeout",
+		[HTTP_CLOSE_REPLY_TIMEOUT] = "reply_timeout",
+		[HTTP_CLOSE_EVICTED] = "evicted",
+		[HTTP_CLOSE_PER_IP] = "per_ip_limit",
+		[HTTP_CLOSE_OVER_LIMIT] = "over_limit",
+	};
+	static const char *const rejected_reasons[HTTP_REJECT__COUNT] = {
+		[HTTP_REJECT_HOST] = "host",
+		[HTTP_REJECT_UNAUTHORIZED] = "unauthorized",
+		[HTTP_REJECT_TOO_LARGE] = "too_large",
+		[HTTP_REJECT_PROFILE_LIMIT] = "profile_limit",
+		[HTTP_REJECT_METRICS_LIMIT] = "metrics_limit",
+	};
+	int err = write_defs(out, defs, ARRAY_SIZE(defs));
+
+	if (!err)
+		err = metrics__family(out, "brasa_http_requests_in_flight", "gauge",
+				      "Profile and /metrics requests being served.");
+	if (!err)
+		err = metrics__sample(out, "brasa_http_requests_in_flight", "path=\"profile\"",
+				      st->profile_requests);
+	if (!err)
+		err = metrics__sample(out, "brasa_http_requests_in_flight", "path=\"metrics\"",
+				      st->metrics_requests);
+	if (!err)
+		err = metrics__family(out, "brasa_http_requests_in_flight_max", "gauge",
+				      "Bound on each kind of request in flight; past it a 503.");
+	if (!err)
+		err = metrics__sample(out, "brasa_http_requests_in_flight_max", "path=\"profile\"",
+				      st->max_profile_requests);
+	if (!err)
+		err = metrics__sample(out, "brasa_http_requests_in_flight_max", "path=\"metrics\"",
+				      st->max_metrics_requests);
+	if (!err)
+		err = write_by_label(out, "brasa_http_connections_closed_total",
+				     "HTTP connections the server closed (or answered 503), by reason.",
+				     "reason", closed_reasons, st->closed, HTTP_CLOSE__COUNT);
+	if (!err)
+		err = write_by_label(out, "brasa_http_requests_rejected_total",
+				     "HTTP requests refused before their route ran, by reason.",
+				     "reason", rejected_reasons, st->rejected, HTTP_REJECT__COUNT);
+	if (!err && st->token_file) {
+		const struct metric_def tokens[] = {
+			{ "brasa_http_bearer_tokens", "gauge",
+			  "Bearer tokens accepted now (0: the token file is unusable).",
+			  (double)st->bearer_tokens },
+			{ "brasa_http_token_file_reloads_total", "counter",
+			  "Times the bearer token file was read again after a change.",
+			  (double)st->token_reloads },
+		};
+
+		err = write_defs(out, tokens, ARRAY_SIZE(tokens));
+	}
+	return err;
+}

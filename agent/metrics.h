@@ -8,6 +8,7 @@
  *   metrics__escape(out, value)              label value escaping (\\ \" \n)
  *   metrics__write_agent(out, stats)         the profiler's part of /metrics
  *   metrics__write_uploads(out, stats)       the uploader's (with remote.url)
+ *   metrics__write_http(out, stats)          the HTTP endpoint's
  * All append to out and return 0 or -ENOMEM.
  */
 #ifndef BRASA_AGENT_METRICS_H
@@ -15,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "agent/http_api.h"
 #include "agent/profiler.h"
 #include "agent/uploader.h"
 #include "common/buf.h"
@@ -24,5 +26,6 @@ int metrics__sample(struct buf *out, const char *name, const char *labels, doubl
 int metrics__escape(struct buf *out, const char *value);
 int metrics__write_agent(struct buf *out, const struct profiler_stats *st);
 int metrics__write_uploads(struct buf *out, const struct uploader_stats *st);
+int metrics__write_http(struct buf *out, const struct http_api_stats *st);
 
 #endif

@@ -78,7 +78,7 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 39);
+	CHECK_INT(n, ==, 46);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
@@ -183,7 +183,7 @@ static void test_full_file(void)
 	CHECK_STR(c.file, fixture("full.yaml"));
 	CHECK_STR(c.node, "node-a");
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_DEBUG);
-	CHECK_STR(c.http.address, "0.0.0.0:7072");
+	CHECK_STR(c.http.address, "127.0.0.2:7072");
 	CHECK_INT(c.http.max_profile_seconds, ==, 120);
 	CHECK_INT(c.sampling.frequency, ==, 49);
 	CHECK(!c.sampling.kernel_stacks);
@@ -231,6 +231,14 @@ static void test_full_file(void)
 	CHECK_STR(b.remote.basic_auth_password_file, "/etc/brasa/password");
 	CHECK_STR(b.remote.url, "http://127.0.0.1:4040");
 	CHECK_INT(b.remote.protocol, ==, CONFIG_REMOTE_PYROSCOPE_INGEST);
+	CHECK_U64(b.http.read_timeout_ms, ==, 10000);
+	CHECK_INT(b.http.max_connections, ==, 128);
+	CHECK_STR(b.http.tls_cert_file, "/etc/brasa/http.crt");
+	CHECK_STR(b.http.tls_key_file, "/etc/brasa/http.key");
+	CHECK_STR(b.http.tls_client_ca_file, "/etc/brasa/http-clients-ca.crt");
+	CHECK_STR(b.http.bearer_token_file, "/etc/brasa/http-tokens");
+	CHECK(b.http.allow_insecure);
+	CHECK(config__http_exposure(&b) == NULL);
 
 	/* together the two fixtures set every key to something else than its
 	 * default: a new setting needs a line in one of them */
@@ -843,6 +851,64 @@ static void test_yaml_bounds(void)
 	}
 }
 
+/* A non-loopback http.address needs TLS and authentication, or the
+ * explicit http.allow_insecure. */
+static void test_http_exposure(void)
+{
+	static const char refused[] =
+		"--http-address: %s is not a loopback address: serving it needs TLS "
+		"(http.tls.cert_file, http.tls.key_file) and authentication "
+		"(http.bearer_token_file or http.tls.client_ca_file), or http.allow_insecure: "
+		"true to serve it %s (docs/http-api.md)";
+	struct config c;
+	char err[1024];
+
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "0.0.0.0:7071", NULL),
+		  ==, -EINVAL);
+	CHECK_STR(err, fmt(refused, "0.0.0.0:7071", "without TLS or authentication"));
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "[::]:7071",
+			    "--http-bearer-token-file", "/t", NULL), ==, -EINVAL);
+	CHECK_STR(err, fmt(refused, "[::]:7071", "without TLS"));
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "10.0.0.1:7071",
+			    "--http-tls-cert-file", "/c", "--http-tls-key-file", "/k", NULL),
+		  ==, -EINVAL);
+	CHECK_STR(err, fmt(refused, "10.0.0.1:7071", "without authentication"));
+	/* allowed when asked for, and still reported */
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "0.0.0.0:7071",
+			    "--http-allow-insecure", NULL), ==, 0);
+	CHECK_STR(config__http_exposure(&c), "without TLS or authentication");
+	config__free(&c);
+	/* TLS with either kind of authentication */
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "0.0.0.0:7071",
+			    "--http-tls-cert-file", "/c", "--http-tls-key-file", "/k",
+			    "--http-bearer-token-file", "/t", NULL), ==, 0);
+	CHECK(config__http_exposure(&c) == NULL);
+	config__free(&c);
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "0.0.0.0:7071",
+			    "--http-tls-cert-file", "/c", "--http-tls-key-file", "/k",
+			    "--http-client-ca-file", "/ca", NULL), ==, 0);
+	config__free(&c);
+	/* loopback needs nothing, and may still have it */
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-bearer-token-file", "/t", NULL),
+		  ==, 0);
+	CHECK(config__http_exposure(&c) == NULL);
+	config__free(&c);
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-tls-cert-file", "/c", NULL),
+		  ==, -EINVAL);
+	CHECK_STR(err, "--http-tls-cert-file: needs http.tls.key_file (--http-tls-key-file) too");
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-client-ca-file", "/ca", NULL),
+		  ==, -EINVAL);
+	CHECK_STR(err, "--http-client-ca-file: client certificates need TLS: set "
+		  "http.tls.cert_file (--http-tls-cert-file) too");
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-max-connections", "31", NULL),
+		  ==, -EINVAL);
+	CHECK_STR(err, "invalid --http-max-connections '31': expected a whole number from 32 to 1024");
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-read-timeout", "500ms", NULL),
+		  ==, -EINVAL);
+	CHECK_STR(err, "invalid --http-read-timeout '500ms': expected a duration from 1s to 5m, "
+		  "such as 30s, 1m30s or 2h");
+}
+
 int main(int argc, char **argv)
 {
 	REQUIRE(argc == 2);
@@ -856,5 +922,6 @@ int main(int argc, char **argv)
 	test_yaml_bounds();
 	test_durations_and_sizes();
 	test_help();
+	test_http_exposure();
 	return test_done();
 }

@@ -1,0 +1,49 @@
+/* libFuzzer target: the profile request's query string
+ * (http_api__parse_profile_query) and the Host check
+ * (http_api__host_is_loopback) on arbitrary bytes. Beyond not crashing,
+ * what they promise: a parsed query is in range, and an error is one line
+ * of valid UTF-8 without control characters, whatever the input (it goes
+ * back to the client in the 400's body). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/http_api.h"
+#include "common/utf8.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_line(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0)
+		abort();
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_seq_len((const uint8_t *)s + i, n - i);
+
+		if (k == 0 || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			abort();
+		i += k;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct profile_query q;
+	char err[256];
+
+	memset(err, 0, sizeof(err));
+	if (http_api__parse_profile_query((const char *)data, size, 30, 600, &q, err,
+					  sizeof(err)) == 0) {
+		if (q.seconds < 1 || q.seconds > 600 || (q.pid != -1 && q.pid < 1))
+			abort();
+	} else {
+		check_line(err);
+	}
+	/* a Host the check accepts is short and has no NUL */
+	if (http_api__host_is_loopback((const char *)data, size) &&
+	    (size > 64 || memchr(data, 0, size)))
+		abort();
+	return 0;
+}
