@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "agent/cli.h"
 
@@ -38,11 +39,26 @@ static void tune_malloc(void)
 	mallopt(M_ARENA_MAX, 2);
 }
 
+/* Every known object keeps its file open (to load it again after giving
+ * it back under the memory bound) and the root of the process that
+ * mapped it: up to twice limits' 4096 objects, more than the 1024 a
+ * service gets by default. The hard limit is the administrator's bound. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
 	tune_malloc();
+	raise_fd_limit();
 	if (!cmd) {
 		usage(stderr);
 		return EXIT_USAGE;

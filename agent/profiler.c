@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -1479,6 +1480,15 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		goto fail;
 	}
 	so.proc_root = p->opts.proc_root;
+	{
+		struct rlimit rl;
+
+		/* each known object holds two descriptors (its file, its
+		 * mapper's root): stay well within what the process may open */
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		    rl.rlim_cur < 2 * 4096 + 1024)
+			so.max_objects = rl.rlim_cur > 1024 + 64 ? (rl.rlim_cur - 1024) / 2 : 32;
+	}
 	so.max_bytes = p->opts.symbol_max_bytes;
 	so.max_perfmap_bytes = p->opts.perfmap_max_bytes;
 	so.load_timeout_ms = p->opts.load_timeout_ms;
