@@ -444,17 +444,6 @@ static void echo_value(char *out, size_t cap, const char *value, size_t avail, s
 
 /* --- the profile query string --- */
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The next byte of src[0..n) decoded as application/x-www-form-urlencoded,
  * as Go's url.ParseQuery does for net/http/pprof ('+' is a space, %XX a
  * byte), except that a '%' without two hex digits stays as it is (Go would
@@ -468,8 +457,8 @@ static char form_next(const char *src, size_t n, size_t *i)
 		(*i)++;
 		return ' ';
 	}
-	if (c == '%' && n - *i >= 3 && (hi = hex_digit(src[*i + 1])) >= 0 &&
-	    (lo = hex_digit(src[*i + 2])) >= 0) {
+	if (c == '%' && n - *i >= 3 && (hi = parse_hex_digit(src[*i + 1])) >= 0 &&
+	    (lo = parse_hex_digit(src[*i + 2])) >= 0) {
 		*i += 3;
 		return (char)(hi << 4 | lo);
 	}

@@ -376,6 +376,18 @@ static void install(struct profiler *p, struct proc_entry *e, struct proc_info *
 	account(p, e);
 }
 
+/* Who the process is, from what a worker read; then its labels. false
+ * when relabeling drops it. */
+static bool take_identity(struct profiler *p, struct proc_entry *e, const struct proc_info *info)
+{
+	memcpy(e->comm, info->comm, sizeof(e->comm));
+	e->comm[sizeof(e->comm) - 1] = 0;
+	memcpy(e->exe, info->exe, sizeof(e->exe));
+	memcpy(e->build_id, info->build_id, sizeof(e->build_id));
+	label_process(p, e);
+	return !e->dropped;
+}
+
 static void proc_job_done(struct workq_job *base)
 {
 	struct proc_job *j = (struct proc_job *)base;
@@ -414,27 +426,16 @@ static void proc_job_done(struct workq_job *base)
 	}
 	switch (j->kind) {
 	case JOB_IDENTIFY:
-		memcpy(e->comm, j->info->comm, sizeof(e->comm));
-		e->comm[sizeof(e->comm) - 1] = 0;
-		memcpy(e->exe, j->info->exe, sizeof(e->exe));
-		memcpy(e->build_id, j->info->build_id, sizeof(e->build_id));
-		/* labels first: a process relabeling drops is never inspected */
-		label_process(p, e);
-		if (e->dropped) {
+	case JOB_READ:
+		/* labels first: a process relabeling drops is never
+		 * inspected (with JOB_READ, a reload brought a drop rule
+		 * while it was read) */
+		if (!take_identity(p, e, j->info)) {
 			e->state = PROC_READY;
 			break;
 		}
-		submit(p, e, JOB_INSPECT, TAKE_PTR(j->info));
-		break;
-	case JOB_READ:
-		memcpy(e->comm, j->info->comm, sizeof(e->comm));
-		e->comm[sizeof(e->comm) - 1] = 0;
-		memcpy(e->exe, j->info->exe, sizeof(e->exe));
-		memcpy(e->build_id, j->info->build_id, sizeof(e->build_id));
-		label_process(p, e);
-		if (e->dropped) {
-			/* a reload brought a drop rule meanwhile */
-			e->state = PROC_READY;
+		if (j->kind == JOB_IDENTIFY) {
+			submit(p, e, JOB_INSPECT, TAKE_PTR(j->info));
 			break;
 		}
 		install(p, e, j->info);

@@ -54,7 +54,7 @@ int parse_u32_range(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 	return 0;
 }
 
-static int hex_digit(char c)
+int parse_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -71,9 +71,9 @@ int parse_hex_prefix(const char **p, const char *end, uint64_t *out)
 	uint64_t v = 0;
 	int d;
 
-	if (s >= end || hex_digit(*s) < 0)
+	if (s >= end || parse_hex_digit(*s) < 0)
 		return -EINVAL;
-	for (; s < end && (d = hex_digit(*s)) >= 0; s++) {
+	for (; s < end && (d = parse_hex_digit(*s)) >= 0; s++) {
 		if (v >> 60)
 			return -EINVAL;
 		v = (v << 4) | (uint64_t)d;

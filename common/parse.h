@@ -10,6 +10,7 @@
  *                                 text, e.g. a /proc line): at least one,
  *                                 no overflow; advances *p past them;
  *                                 0 or -EINVAL
+ *   parse_hex_digit(c)            0-15, or -1 for anything but [0-9a-fA-F]
  */
 #ifndef BRASA_COMMON_PARSE_H
 #define BRASA_COMMON_PARSE_H
@@ -21,5 +22,6 @@ int parse_i64(const char *s, int base, int64_t *out);
 int parse_u32_range(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 int parse_hex_prefix(const char **p, const char *end, uint64_t *out);
 int parse_size(const char *s, uint64_t *out);
+int parse_hex_digit(char c);
 
 #endif

@@ -256,7 +256,8 @@ int proc_access__dup(struct proc_access *dst, const struct proc_access *src)
 
 /* ---- opening ---------------------------------------------------------- */
 
-/* Checks an fd just opened on pa's behalf; closes it on refusal. */
+/* Checks an fd just opened on pa's behalf (NULL: the agent's own file);
+ * closes it on refusal. */
 static int check_fd(int fd, const struct proc_access *pa, const struct procfile_opts *o,
 		    bool switched)
 {
@@ -276,11 +277,11 @@ static int check_fd(int fd, const struct proc_access *pa, const struct procfile_
 		close(fd);
 		return refuse(PROCFILE_TOO_LARGE, -EFBIG);
 	}
-	if (o && o->owner_check && st.st_uid != pa->status.fsuid && st.st_uid != 0) {
+	if (pa && o && o->owner_check && st.st_uid != pa->status.fsuid && st.st_uid != 0) {
 		close(fd);
 		return refuse(PROCFILE_OWNER, -EPERM);
 	}
-	if (!switched && !readable_by(&st, &pa->status)) {
+	if (pa && !switched && !readable_by(&st, &pa->status)) {
 		close(fd);
 		return refuse(PROCFILE_PERMISSION, -EACCES);
 	}
@@ -352,24 +353,8 @@ int procfile__open_link(const struct proc_access *pa, const char *name, uint32_t
 
 int procfile__open_trusted(const char *path, uint64_t max_size)
 {
+	struct procfile_opts o = { .max_size = max_size };
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	struct stat st;
-	int err;
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) != 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return refuse(PROCFILE_NOT_REGULAR, -EBADFD);
-	}
-	if (max_size && (uint64_t)st.st_size > max_size) {
-		close(fd);
-		return refuse(PROCFILE_TOO_LARGE, -EFBIG);
-	}
-	return fd;
+	return fd < 0 ? -errno : check_fd(fd, NULL, &o, true);
 }

@@ -405,19 +405,5 @@ def t_hostile_slow_cfi():
             agent.proc.kill()
 
 
-def main():
-    if os.geteuid() != 0:
-        print("SKIP: needs root to load BPF")
-        sys.exit(77)
-    name = sys.argv[1]
-    fn = globals().get("t_" + name)
-    if not fn:
-        fail("no such test " + name)
-    try:
-        fn()
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    main()
+    it.main(globals())

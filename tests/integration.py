@@ -2132,12 +2132,14 @@ def t_http_flood():
             agent.stop()
 
 
-def main():
+def main(tests=None):
+    """Runs the test named by argv[1], t_NAME of tests (default: this
+    module's), and removes TMP after it."""
     if os.geteuid() != 0:
         print("SKIP: needs root to load BPF")
         sys.exit(77)
     name = sys.argv[1]
-    fn = globals().get("t_" + name)
+    fn = (tests if tests is not None else globals()).get("t_" + name)
     if not fn:
         fail("no such test " + name)
     try:
