@@ -458,7 +458,8 @@ static int walk_rows(struct builder *b)
 	bool any = false;
 	int err;
 
-	qsort(b->starts.pcs, b->starts.len, sizeof(uint64_t), u64_cmp);
+	if (b->starts.len) /* pcs is NULL when no FDE was found */
+		qsort(b->starts.pcs, b->starts.len, sizeof(uint64_t), u64_cmp);
 	for (size_t i = 0; i < b->starts.len; i++) {
 		uint64_t start = b->starts.pcs[i], pc;
 
