@@ -245,7 +245,7 @@ static uint32_t table_for(struct unwinder *u, int pid, const struct procmaps_ent
 	debug_fd = open_debug_file(key);
 	if (debug_fd >= 0)
 		debug_elf = elf_begin(debug_fd, ELF_C_READ_MMAP, NULL);
-	err = cfi_rows__build(elf, debug_elf, &rows);
+	err = cfi_rows__build(elf, debug_elf, NULL, &rows);
 	if (!err)
 		err = unwind_table__build(rows, u->rules, &t);
 	if (!err)

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(image, data, size);
 	elf = elf_memory(image, size);
-	if (elf && cfi_rows__build(elf, NULL, &rows) == 0) {
+	if (elf && cfi_rows__build(elf, NULL, NULL, &rows) == 0) {
 		for (size_t i = 1; i < rows->count; i++)
 			if (rows->rows[i].pc <= rows->rows[i - 1].pc)
 				abort();

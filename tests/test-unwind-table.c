@@ -218,7 +218,7 @@ static struct cfi_rows *rows_of(const char *path, int *err)
 		*err = -errno;
 		return NULL;
 	}
-	*err = cfi_rows__build_fd(fd, -1, &rows);
+	*err = cfi_rows__build_fd(fd, -1, NULL, &rows);
 	return rows;
 }
 
