@@ -406,6 +406,7 @@ static void test_crafted_skipped(void)
 		"cfi-quadratic-rows",	/* 34000 rows: 1.6 s before */
 		"cfi-huge-register",	/* register 2^22: 66 s and 429 MB before */
 		"cfi-deep-remember",	/* 30000 nested remember_state: 1 s before */
+		"cfi-long-call",	/* one libdw call copying 20 MB of states */
 	};
 	struct rusage ru;
 

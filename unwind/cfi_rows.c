@@ -586,7 +586,7 @@ static int check_fde(struct section_check *c, Dwarf_Off off, const Dwarf_FDE *fd
 	max_reg = MAX(scan.max_reg, ci->scan.max_reg);
 	frame = frame_bytes(max_reg);
 	call = CALL_OVERHEAD + scan.len + (scan.remembers + 1) * frame / 4;
-	if (call > CFI_FDE_WORK_MAX || scan.advances + 3 > CFI_FDE_WORK_MAX / call)
+	if (call > CFI_CALL_WORK_MAX || scan.advances + 3 > CFI_FDE_WORK_MAX / call)
 		goto over;
 	work = (scan.advances + 3) * call;
 	/* only what a walk of the executable segments can reach costs */

@@ -37,8 +37,9 @@
  * names (16 bytes each; DW_CFA_remember_state copies it). So each CFI
  * section is copied and checked before libdw sees it: an FDE that names
  * a register above CFI_REG_MAX, nests DW_CFA_remember_state deeper than
- * CFI_REMEMBER_MAX, costs more than CFI_FDE_WORK_MAX to walk (its rows
- * times the bytes libdw interprets per row), or whose CIE cannot be read
+ * CFI_REMEMBER_MAX, costs more than CFI_CALL_WORK_MAX per libdw call or
+ * CFI_FDE_WORK_MAX to walk (its rows times the bytes libdw interprets
+ * per row), or whose CIE cannot be read
  * the way libdw reads it, is made invisible to libdw and counted in
  * fde_skipped and fde_over_limits; the rest of the object is used. libdw
  * then reads the checked copy (no .eh_frame_hdr: it finds FDEs by a
@@ -70,12 +71,16 @@
  * libglut). */
 #define CFI_REMEMBER_MAX 4096
 /* Work units: about one byte of CFI interpreted by libdw (a frame-state
- * copy counts its size / 16), 1 to 2.5 ns each. One FDE's walk costs its
+ * copy counts its size / 4), 1 to 2.5 ns each. One FDE's walk costs its
  * rows times the units of each libdw call (see cfi_rows.c). The largest
- * on a Debian 12 install: one FDE 134 M (a 6679-row function of GCC 12's
- * cc1, 0.14 s), a whole object 362 M (cc1plus; libLLVM-15: 158 M). */
+ * among the 1697 ELF objects of a Debian 12 development install: one FDE
+ * 224 M (valgrind's tools), a whole object 673 M (gnat1; cc1plus 665 M,
+ * libLLVM-15 233 M), one call 105 k; none is over these bounds. */
 #define CFI_FDE_WORK_MAX (512ull << 20)
 #define CFI_WORK_MAX (2ull << 30)
+/* One libdw call, so that a deadline is never overrun by more than about
+ * 10 ms. */
+#define CFI_CALL_WORK_MAX (4ull << 20)
 /* max_bytes when the limits leave it 0 (libLLVM-15 peaks at 44 MB). */
 #define CFI_MAX_BYTES_DEFAULT (256u << 20)
 

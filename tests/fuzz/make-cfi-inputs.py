@@ -106,6 +106,12 @@ def inputs():
     deep = bytes([DW_CFA_offset | 6, 2]) + bytes([DW_CFA_remember_state]) * 30000
     deep += bytes([DW_CFA_advance_loc | 1]) * 512
     yield "cfi-deep-remember", [normal_fde(TEXT), (TEXT + 16, 1024, deep)], 1040
+    # One row, but each libdw call on it copies a 4 KiB state 5000 times
+    # (register 255, remember/restore pairs): one call longer than
+    # CFI_CALL_WORK_MAX, which would make a deadline overrun.
+    pairs = bytes([DW_CFA_remember_state, DW_CFA_restore_state]) * 5000
+    long_call = bytes([DW_CFA_undefined]) + uleb(255) + pairs
+    yield "cfi-long-call", [normal_fde(TEXT), (TEXT + 16, 16, long_call)], 32
     # FDEs each under the per-FDE bound of cfi_rows (CFI_FDE_WORK_MAX)
     # that together pass the whole object's (CFI_WORK_MAX): 300 copies of
     # a 4 KiB frame state (register 255) for each of 1200 rows, six times.
