@@ -47,7 +47,7 @@ test: deps-test $(BUILD)/build.ninja $(SAN_BUILD)/build.ninja $(FUZZ_BUILD)/buil
 fuzz: deps-test $(FUZZ_BUILD)/build.ninja
 	@ninja -C $(FUZZ_BUILD)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_KEEP_CORPUS=1 meson test -C $(FUZZ_BUILD) \
-		--no-rebuild --print-errorlogs --timeout-multiplier 0 --num-processes 2 \
+		--no-rebuild --verbose --timeout-multiplier 0 --num-processes 2 \
 		$(if $(FUZZ),$(addprefix fuzz-,$(FUZZ)),--suite fuzz)
 
 clean:
