@@ -45,7 +45,7 @@ test: deps-test $(BUILD)/build.ninja $(SAN_BUILD)/build.ninja $(FUZZ_BUILD)/buil
 # every target (or FUZZ's) for FUZZ_SECONDS, two at a time, each from the
 # corpus kept in $(FUZZ_BUILD)/fuzz/NAME/corpus by earlier runs
 fuzz: deps-test $(FUZZ_BUILD)/build.ninja
-	@ninja -C $(FUZZ_BUILD)
+	@ninja -C $(FUZZ_BUILD) fuzzers
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_KEEP_CORPUS=1 meson test -C $(FUZZ_BUILD) \
 		--no-rebuild --verbose --timeout-multiplier 0 --num-processes 2 \
 		$(if $(FUZZ),$(addprefix fuzz-,$(FUZZ)),--suite fuzz)

@@ -43,9 +43,10 @@ phase() {
 	logs="$logs $dir/meson-logs/$logbase.json"
 }
 
+# compile DIR [TARGET...]
 compile() {
 	echo "== build $1"
-	ninja -C "$1" >>"$build/suite.log" 2>&1 || {
+	ninja -C "$@" >>"$build/suite.log" 2>&1 || {
 		tail -n 40 "$build/suite.log"
 		echo "0 passed, 1 failed, 0 skipped"
 		exit 1
@@ -55,7 +56,7 @@ compile() {
 compile "$build"
 if [ -n "$san" ]; then
 	compile "$san"
-	compile "$fuzz"
+	compile "$fuzz" fuzzers # the fuzz targets and their seeds only
 fi
 phase "unit tests" "$build" unit --suite unit "$@"
 if [ -n "$san" ]; then
