@@ -140,6 +140,13 @@ void cli_profiler_opts(const struct config *c, struct profiler_opts *popts)
 		.kernel_stacks = c->sampling.kernel_stacks,
 		.unwind = unwind_mode(c->sampling.unwind),
 		.unwind_max_bytes = (size_t)c->sampling.unwind_table_memory,
+		.symbol_max_bytes = (size_t)c->limits.symbol_memory,
+		.perfmap_max_bytes = (size_t)c->limits.perf_map_memory,
+		.max_process_bytes = (size_t)c->limits.process_table_memory,
+		.max_window_bytes = (size_t)c->limits.profile_memory,
+		.max_deferred_bytes = (size_t)c->limits.held_sample_memory,
+		.load_timeout_ms = (unsigned)c->limits.load_timeout_ms,
+		.unwind_build_timeout_ms = (unsigned)c->limits.unwind_table_build_timeout_ms,
 	};
 	config__labeling(c, &popts->labeling);
 }

@@ -1,7 +1,10 @@
 /* brasa check: probes, one by one, what the sampler needs, and says for
- * each missing piece what to do about it. Probes features (never kernel
- * versions). Exit 0 when `brasa run` can work, else 3 (privileges) or 4
- * (kernel). With --config FILE it checks that file instead (exit 0 or 2). */
+ * each missing piece what to do about it; then each optional capability
+ * (agent/caps.h) and what profiles lose without it. Probes features (never
+ * kernel versions). Exit 0 when `brasa run` can work, degraded or not (the
+ * warn lines say how), else 3 (privileges) or 4 (kernel). With --config
+ * FILE it checks that file instead (exit 0 or 2; a spool directory that
+ * would not work is a warning). */
 #include <errno.h>
 #include <getopt.h>
 #include <linux/perf_event.h>
@@ -13,9 +16,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/caps.h"
 #include "agent/cli.h"
 #include "agent/config.h"
 #include "agent/profiler.h"
+#include "agent/spool.h"
+#include "agent/uploader.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
@@ -52,20 +58,6 @@ static int read_int_file(const char *path, long *out)
 	return err;
 }
 
-static bool kallsyms_has_addresses(void)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/kallsyms", "re");
-	char line[256];
-	int nonzero = 0;
-
-	if (!f)
-		return false;
-	for (int i = 0; i < 64 && fgets(line, sizeof(line), f); i++)
-		if (strncmp(line, "0000000000000000", 16) != 0)
-			nonzero++;
-	return nonzero > 0;
-}
-
 static int try_perf_event(void)
 {
 	struct perf_event_attr attr = {
@@ -92,20 +84,54 @@ static int silent_print(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 /* brasa check --config FILE: the file as `brasa run --config FILE` would
- * read it (no flags on top), without BPF or privileges. */
+ * read it (no flags on top), without BPF or privileges. What would run
+ * degraded (a spool directory that does not work) is a warning. */
 static int check_config(const char *path)
 {
 	char *argv[] = { "brasa check", NULL };
 	struct config c;
-	char err[1024];
+	char err[1024], why[768];
+	int warnings = 0;
 
 	if (config__read(&c, path, 1, argv, err, sizeof(err))) {
 		log_error("%s", err);
 		return EXIT_USAGE;
 	}
+	if (c.remote.url && spool__check_dir(c.remote.spool_dir, why, sizeof(why))) {
+		report(false, false, "remote.spool_dir", why, NULL);
+		printf("      -> brasa would upload without a spool until this is fixed: windows the "
+		       "backend cannot take are kept in memory (up to %d) and dropped past that "
+		       "(docs/backends.md)\n", UPLOADER_QUEUE_MAX + 1);
+		warnings++;
+	}
 	config__free(&c);
-	printf("%s: ok\n", path);
+	if (warnings)
+		printf("%s: ok, with %d warning%s\n", path, warnings, warnings > 1 ? "s" : "");
+	else
+		printf("%s: ok\n", path);
 	return EXIT_OK;
+}
+
+/* One line per optional capability; the number missing. */
+static int report_capabilities(void)
+{
+	struct caps_entry e[CAPS_MAX];
+	size_t n = caps__check(e, CAPS_MAX);
+	char detail[512], fix[1024];
+	int missing = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].held)
+			snprintf(detail, sizeof(detail), "%s", e[i].used_for);
+		else
+			snprintf(detail, sizeof(detail), "missing%s%s%s", e[i].instead ? " (nor " : "",
+				 e[i].instead ? e[i].instead : "", e[i].instead ? ")" : "");
+		snprintf(fix, sizeof(fix), "without %s: %s", strchr(e[i].name, ',') ? "them" : "it",
+			 e[i].lost);
+		report(e[i].held, false, e[i].name, detail, fix);
+		missing += !e[i].held;
+	}
+	return missing;
 }
 
 int cmd_check(int argc, char **argv)
@@ -117,6 +143,7 @@ int cmd_check(int argc, char **argv)
 	};
 	struct check_state st = { 0 };
 	bool priv = cli_have_bpf_privileges(), btf;
+	int degraded;
 	long paranoid = 99, kptr = -1;
 	const char *config_path = NULL;
 	char detail[256];
@@ -128,7 +155,11 @@ int cmd_check(int argc, char **argv)
 			printf("Usage: brasa check [--config FILE]\n\nReport what this kernel and these "
 			       "privileges allow, and what to do about what is missing.\n"
 			       "With --config, only check the configuration file instead: print\n"
-			       "'FILE: ok' or its first error.\n");
+			       "'FILE: ok' or its first error.\n"
+			       "\n"
+			       "Exit status: 0 brasa can sample (warn lines say what is degraded),\n"
+			       "3 missing privileges, 4 missing kernel feature; with --config, 0 for\n"
+			       "a usable file (warnings included), 2 for an error.\n");
 			return EXIT_OK;
 		}
 		if (opt == 'c') {
@@ -147,9 +178,9 @@ int cmd_check(int argc, char **argv)
 
 	snprintf(detail, sizeof(detail), "euid %d", (int)geteuid());
 	report(priv, true, "privileges (BPF, perfmon)", detail,
-	       "run as root, or grant CAP_BPF, CAP_PERFMON (and CAP_SYS_PTRACE, "
-	       "CAP_SYSLOG for symbols) to brasa");
+	       "run as root, or grant CAP_BPF, CAP_PERFMON (and the capabilities below) to brasa");
 	st.missing_privilege += !priv;
+	degraded = report_capabilities();
 
 	btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 	report(btf, true, "kernel BTF", btf ? "/sys/kernel/btf/vmlinux" : "not found",
@@ -198,7 +229,7 @@ int cmd_check(int argc, char **argv)
 	}
 
 	if (read_int_file("/proc/sys/kernel/kptr_restrict", &kptr) == 0) {
-		bool ok = kallsyms_has_addresses();
+		bool ok = caps__kallsyms_visible();
 
 		snprintf(detail, sizeof(detail), "kernel.kptr_restrict = %ld, /proc/kallsyms %s", kptr,
 			 ok ? "has addresses" : "shows zero addresses");
@@ -233,6 +264,10 @@ int cmd_check(int argc, char **argv)
 		printf("\nbrasa cannot sample here: the kernel lacks a required feature\n");
 		return EXIT_UNSUPPORTED;
 	}
-	printf("\nbrasa can sample here\n");
+	if (degraded)
+		printf("\nbrasa can sample here, with %d capabilit%s missing: see the warnings "
+		       "above\n", degraded, degraded > 1 ? "ies" : "y");
+	else
+		printf("\nbrasa can sample here\n");
 	return EXIT_OK;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/caps.h"
 #include "agent/cli.h"
 #include "agent/config.h"
 #include "agent/http_api.h"
@@ -209,16 +210,18 @@ static int start_uploads(const struct config *c, struct profiler *p, struct uplo
 		.profiler = p,
 		.interval_s = (uint32_t)((c->remote.upload_interval_ms + 999) / 1000),
 	};
+	struct uploader_stats ust;
 	int err;
 
 	*up = NULL;
 	*sh = NULL;
 	if (!c->remote.url)
 		return 0;
+	/* an unusable spool is not an error: the uploader logs it, runs
+	 * without it and tries it again */
 	err = uploader__new(&uo, up);
 	if (err) {
-		log_error("failed to start uploads to %s: %s%s", c->remote.url, strerror(-err),
-			  err == -EBUSY ? " (another brasa uses the spool directory)" : "");
+		log_error("failed to start uploads to %s: %s", c->remote.url, strerror(-err));
 		return err;
 	}
 	so.uploader = *up;
@@ -227,8 +230,10 @@ static int start_uploads(const struct config *c, struct profiler *p, struct uplo
 		log_error("failed to start the upload loop: %s", strerror(-err));
 		return err;
 	}
-	log_info("uploading profiles every %u s to %s (%s); spool %s", so.interval_s,
-		 c->remote.url, remote__protocol_name(uo.remote.protocol), uo.spool_dir);
+	uploader__stats(*up, &ust);
+	log_info("uploading profiles every %u s to %s (%s); spool %s%s", so.interval_s,
+		 c->remote.url, remote__protocol_name(uo.remote.protocol), uo.spool_dir,
+		 ust.spool_usable ? "" : " (not usable for now: see above)");
 	return 0;
 }
 
@@ -368,6 +373,9 @@ int cmd_run(int argc, char **argv)
 	rc = cli_start_profiler(&popts, &p, &sigfd);
 	if (rc != EXIT_OK)
 		goto out;
+	/* what each missing capability costs, once (CAP_SYSLOG: the profiler
+	 * said so when it loaded kernel symbols) */
+	caps__log_missing(false);
 	rs.profiler = p;
 	rc = EXIT_FAILURE_RUNTIME;
 	if (start_uploads(&rs.boot, p, &uploader, &shipper))

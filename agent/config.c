@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "agent/config.h"
@@ -20,6 +21,18 @@
 /* A configuration file is a few kilobytes; the bound keeps a wrong path
  * (a log, a binary) from being read whole. */
 #define MAX_FILE_BYTES (1u << 20)
+/* What a small file may make libyaml build, checked on its event stream
+ * first (yaml_parser_load would build it all, and slowly: its scanner is
+ * quadratic in the nesting depth and its anchor table in the anchors, so
+ * 1 MiB of '[' took minutes and 100k anchors 19 s). Values count every
+ * scalar, list and map with aliases expanded, as the loader walks them;
+ * the text bound is on all scalars so expanded. A real configuration has
+ * a depth of 5 and a few hundred values. */
+#define MAX_DEPTH 32
+#define MAX_VALUES 65536
+#define MAX_VALUE_BYTES (64u << 10)
+#define MAX_TEXT_BYTES MAX_FILE_BYTES
+#define MAX_ANCHORS 256
 #define MAX_MAP_ENTRIES 256
 #define MAX_RELABEL_RULES 1024
 #define MAX_SOURCE_LABELS 64
@@ -82,6 +95,36 @@ static const struct config_setting settings[] = {
 	  .help = "bound on kernel memory for unwind tables; past it the least recently used "
 		  "are evicted",
 	  .offset = OFF(sampling.unwind_table_memory) },
+	{ .key = "limits.symbol_memory", .flag = "symbol-memory", .metavar = "SIZE",
+	  .type = CONFIG_SIZE, .def = "32M", .min = MIB, .max = 64 * GIB,
+	  .help = "bound on the symbols and decoded DWARF of loaded objects",
+	  .offset = OFF(limits.symbol_memory) },
+	{ .key = "limits.perf_map_memory", .flag = "perf-map-memory", .metavar = "SIZE",
+	  .type = CONFIG_SIZE, .def = "16M", .min = MIB, .max = 64 * GIB,
+	  .help = "bound on the JIT perf maps read, all together (a quarter per process)",
+	  .offset = OFF(limits.perf_map_memory) },
+	{ .key = "limits.process_table_memory", .flag = "process-table-memory",
+	  .metavar = "SIZE", .type = CONFIG_SIZE, .def = "16M", .min = MIB, .max = 64 * GIB,
+	  .help = "bound on the memory of tracked processes; past it new ones are not tracked",
+	  .offset = OFF(limits.process_table_memory) },
+	{ .key = "limits.profile_memory", .flag = "profile-memory", .metavar = "SIZE",
+	  .type = CONFIG_SIZE, .def = "64M", .min = MIB, .max = 64 * GIB,
+	  .help = "bound on the profiles being collected, all together; past it samples are "
+		  "left out",
+	  .offset = OFF(limits.profile_memory) },
+	{ .key = "limits.held_sample_memory", .flag = "held-sample-memory", .metavar = "SIZE",
+	  .type = CONFIG_SIZE, .def = "4M", .min = 64 << 10, .max = 64 * GIB,
+	  .help = "bound on samples held back while their process or objects are read",
+	  .offset = OFF(limits.held_sample_memory) },
+	{ .key = "limits.load_timeout", .flag = "load-timeout", .metavar = "DURATION",
+	  .type = CONFIG_DURATION, .def = "5s", .min = SEC / 10, .max = 600 * SEC,
+	  .help = "time cap on loading one object's symbols; past it the object is given up",
+	  .offset = OFF(limits.load_timeout_ms) },
+	{ .key = "limits.unwind_table_build_timeout", .flag = "unwind-table-build-timeout",
+	  .metavar = "DURATION", .type = CONFIG_DURATION, .def = "10s", .min = SEC / 10,
+	  .max = 600 * SEC,
+	  .help = "time cap on building one unwind table; past it frame pointers are used",
+	  .offset = OFF(limits.unwind_table_build_timeout_ms) },
 	{ .key = "labels.external", .flag = "external-label", .metavar = "NAME=VALUE",
 	  .type = CONFIG_LABELS, .def_doc = "{}", .reloadable = true, .repeatable = true,
 	  .help = "a label for every process (repeatable)", .offset = OFF(labels.external) },
@@ -1115,6 +1158,182 @@ static int load_mapping(struct loader *l, yaml_node_t *map, const char *prefix)
 	return 0;
 }
 
+/* --- bounds, before libyaml builds the document --- */
+
+struct yaml_anchor {
+	char *name;
+	uint64_t values, bytes; /* what an alias to it repeats */
+	bool open;              /* its list or map is not closed yet */
+};
+
+struct prescan {
+	const char *name;
+	char *err;
+	size_t errlen;
+	struct yaml_anchor anchors[MAX_ANCHORS];
+	size_t nanchors;
+	/* the open lists and maps: their anchor (-1: none), and the counts
+	 * before them */
+	struct {
+		int anchor;
+		uint64_t values, bytes;
+	} open[MAX_DEPTH];
+	int depth;
+	uint64_t values, bytes;
+};
+
+static int too_much(struct prescan *ps, const yaml_event_t *ev, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* "FILE:LINE: message" */
+static int too_much(struct prescan *ps, const yaml_event_t *ev, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return errf(ps->err, ps->errlen, "%s:%zu: %s", ps->name, ev->start_mark.line + 1, msg);
+}
+
+static int count(struct prescan *ps, const yaml_event_t *ev, uint64_t values, uint64_t bytes)
+{
+	ps->values += values;
+	ps->bytes += bytes;
+	if (ps->values > MAX_VALUES)
+		return too_much(ps, ev, "more than %d values (scalars, lists and maps, with aliases "
+				"counted as what they repeat)", MAX_VALUES);
+	if (ps->bytes > MAX_TEXT_BYTES)
+		return too_much(ps, ev, "more than %u bytes of values (with aliases counted as "
+				"what they repeat)", MAX_TEXT_BYTES);
+	return 0;
+}
+
+/* Index of the new anchor, -1 for none, or an error (< -1). */
+static int add_anchor(struct prescan *ps, const yaml_event_t *ev, const yaml_char_t *name,
+		      bool open)
+{
+	struct yaml_anchor *a;
+
+	if (!name)
+		return -1;
+	if (ps->nanchors == MAX_ANCHORS)
+		return too_much(ps, ev, "more than %d anchors", MAX_ANCHORS) - 1;
+	a = &ps->anchors[ps->nanchors];
+	a->name = strdup((const char *)name);
+	if (!a->name)
+		return errf(ps->err, ps->errlen, "%s: out of memory", ps->name), -ENOMEM;
+	a->open = open;
+	return (int)ps->nanchors++;
+}
+
+static int prescan_event(struct prescan *ps, const yaml_event_t *ev)
+{
+	struct yaml_anchor *a = NULL;
+	int rc, i;
+
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		if (ev->data.scalar.length > MAX_VALUE_BYTES)
+			return too_much(ps, ev, "a value of %zu bytes: at most %u",
+					ev->data.scalar.length, MAX_VALUE_BYTES);
+		if ((rc = count(ps, ev, 1, ev->data.scalar.length)))
+			return rc;
+		i = add_anchor(ps, ev, ev->data.scalar.anchor, false);
+		if (i < -1)
+			return i + 1;
+		if (i >= 0) {
+			ps->anchors[i].values = 1;
+			ps->anchors[i].bytes = ev->data.scalar.length;
+		}
+		return 0;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		if (ps->depth == MAX_DEPTH)
+			return too_much(ps, ev, "lists and maps nested deeper than %d levels",
+					MAX_DEPTH);
+		ps->open[ps->depth].values = ps->values;
+		ps->open[ps->depth].bytes = ps->bytes;
+		if ((rc = count(ps, ev, 1, 0)))
+			return rc;
+		i = add_anchor(ps, ev, ev->type == YAML_SEQUENCE_START_EVENT
+					       ? ev->data.sequence_start.anchor
+					       : ev->data.mapping_start.anchor, true);
+		if (i < -1)
+			return i + 1;
+		ps->open[ps->depth++].anchor = i;
+		return 0;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		if (!ps->depth)
+			return 0;
+		ps->depth--;
+		if (ps->open[ps->depth].anchor >= 0) {
+			a = &ps->anchors[ps->open[ps->depth].anchor];
+			a->values = ps->values - ps->open[ps->depth].values;
+			a->bytes = ps->bytes - ps->open[ps->depth].bytes;
+			a->open = false;
+		}
+		return 0;
+	case YAML_ALIAS_EVENT:
+		/* the last anchor of that name: YAML lets a name be reused */
+		for (size_t k = ps->nanchors; k-- > 0;)
+			if (!strcmp(ps->anchors[k].name, (const char *)ev->data.alias.anchor)) {
+				a = &ps->anchors[k];
+				break;
+			}
+		if (!a)
+			return 0; /* undefined: the loader says so */
+		if (a->open)
+			return too_much(ps, ev, "alias '*%.*s' inside the value it names", QUOTE_MAX,
+					a->name);
+		return count(ps, ev, a->values, a->bytes);
+	default:
+		return 0;
+	}
+}
+
+/* Walks text's events and checks the bounds above; 0 also for malformed
+ * YAML (the loader reports it, having read no more than was checked). */
+static int prescan(const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct prescan *ps = calloc(1, sizeof(*ps));
+	yaml_parser_t parser;
+	int rc = 0;
+
+	if (!ps)
+		return errf(err, errlen, "%s: out of memory", name), -ENOMEM;
+	*ps = (struct prescan){ .name = name, .err = err, .errlen = errlen };
+	if (!yaml_parser_initialize(&parser)) {
+		free(ps);
+		return errf(err, errlen, "%s: out of memory", name), -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	for (;;) {
+		yaml_event_t ev;
+		bool end;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			if (parser.error == YAML_MEMORY_ERROR) {
+				errf(err, errlen, "%s: out of memory", name);
+				rc = -ENOMEM;
+			}
+			break;
+		}
+		end = ev.type == YAML_STREAM_END_EVENT;
+		rc = prescan_event(ps, &ev);
+		yaml_event_delete(&ev);
+		if (rc || end)
+			break;
+	}
+	yaml_parser_delete(&parser);
+	for (size_t i = 0; i < ps->nanchors; i++)
+		free(ps->anchors[i].name);
+	free(ps);
+	return rc;
+}
+
 int config__load_buffer(struct config *c, const char *name, const char *text, size_t len,
 			char *err, size_t errlen)
 {
@@ -1123,8 +1342,11 @@ int config__load_buffer(struct config *c, const char *name, const char *text, si
 	yaml_document_t doc, extra;
 	yaml_node_t *root;
 	char *file;
-	int rc = 0;
+	int rc;
 
+	rc = prescan(name, text, len, err, errlen);
+	if (rc)
+		return rc;
 	if (!yaml_parser_initialize(&parser))
 		return errf(err, errlen, "%s: out of memory", name), -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -1169,12 +1391,33 @@ int config__load_buffer(struct config *c, const char *name, const char *text, si
 	return 0;
 }
 
+/* What path is, when it is not a regular file: "a FIFO"... or NULL. */
+static const char *special_file(const char *path)
+{
+	struct stat st;
+
+	/* stat, not open: it never blocks, whatever the file is */
+	if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+		return NULL;
+	return S_ISDIR(st.st_mode)    ? "a directory" :
+	       S_ISFIFO(st.st_mode)   ? "a FIFO" :
+	       S_ISSOCK(st.st_mode)   ? "a socket" :
+	       S_ISCHR(st.st_mode)    ? "a character device" :
+	       S_ISBLK(st.st_mode)    ? "a block device" : "not a file";
+}
+
 int config__load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
 	struct buf b = { 0 };
+	/* the type is checked before a byte is read: a FIFO or a device
+	 * must not block brasa run, brasa check or a reload */
 	int rc = buf_read_file(path, &b, MAX_FILE_BYTES);
+	const char *special = rc ? special_file(path) : NULL;
 
-	if (rc == -EFBIG)
+	if (special)
+		errf(err, errlen, "failed to read configuration file '%s': not a regular file (%s)",
+		     path, special);
+	else if (rc == -EFBIG)
 		errf(err, errlen, "failed to read configuration file '%s': larger than %u bytes",
 		     path, MAX_FILE_BYTES);
 	else if (rc)

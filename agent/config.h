@@ -13,10 +13,19 @@
  *                                    of c; 0, -EINVAL (bad file: err is
  *                                    "PATH:LINE: KEY: message"), or -errno
  *                                    (unreadable: "failed to read ...",
- *                                    -EFBIG over 1 MiB); on error c may
- *                                    hold part of the file: free it
+ *                                    -EFBIG over 1 MiB; a directory, FIFO,
+ *                                    socket or device: "... not a regular
+ *                                    file (a FIFO)", never blocking); on
+ *                                    error c may hold part of the file:
+ *                                    free it
  *   config__load_buffer(c, name, text, n, err, len)   the same for text in
- *                                    memory, named name in errors
+ *                                    memory, named name in errors. Before
+ *                                    libyaml builds the document, its events
+ *                                    are checked against bounds (nesting
+ *                                    depth 32, 65536 values and 1 MiB of
+ *                                    text with aliases expanded, 64 KiB per
+ *                                    value, 256 anchors, no alias inside
+ *                                    its own anchor): "PATH:LINE: message"
  *   config__scan_args(argc, argv, &cmdline, err, len)   first pass over
  *                                    the flags: finds --config and --help,
  *                                    rejects unknown options, missing
@@ -73,7 +82,7 @@
 struct relabel_rule;
 struct profiler_labeling;
 
-#define CONFIG_MAX_SETTINGS 40
+#define CONFIG_MAX_SETTINGS 64
 
 enum config_unwind {
 	CONFIG_UNWIND_AUTO = 0,
@@ -107,6 +116,15 @@ struct config {
 		enum config_unwind unwind;
 		uint64_t unwind_table_memory;
 	} sampling;
+	struct {                     /* docs/how-it-works.md#memory */
+		uint64_t symbol_memory;
+		uint64_t perf_map_memory;
+		uint64_t process_table_memory;
+		uint64_t profile_memory;
+		uint64_t held_sample_memory;
+		uint64_t load_timeout_ms;
+		uint64_t unwind_table_build_timeout_ms;
+	} limits;
 	struct {
 		struct labels external;
 		bool thread_labels;

@@ -1,4 +1,5 @@
 /* brasa: continuous-profiling node agent. main() only dispatches. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,10 +26,23 @@ static void usage(FILE *f)
 		"privileges, 4 kernel feature missing. See docs/cli.md.\n");
 }
 
+/* The agent's memory is bounded in bytes (docs/how-it-works.md#memory);
+ * malloc must give freed memory back for those bounds to be what the
+ * host sees. Large blocks (a table build's rows, a profile's arrays) are
+ * always mapped and unmapped, rather than glibc raising its threshold
+ * after the first and keeping later ones in a heap; two arenas, rather
+ * than eight per CPU, for the loop and its few worker threads. */
+static void tune_malloc(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
+	mallopt(M_ARENA_MAX, 2);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
+	tune_malloc();
 	if (!cmd) {
 		usage(stderr);
 		return EXIT_USAGE;

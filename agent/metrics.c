@@ -59,12 +59,13 @@ static int write_defs(struct buf *out, const struct metric_def *defs, size_t n)
 	return 0;
 }
 
-/* One counter family with a sample per label value: values[i] as
+/* One family with a sample per label value: values[i] as
  * key="names[i]"; entries whose name is NULL are not part of it. */
-static int write_by_label(struct buf *out, const char *name, const char *help, const char *key,
-			  const char *const *names, const uint64_t *values, size_t n)
+static int write_typed_by_label(struct buf *out, const char *name, const char *type,
+				const char *help, const char *key, const char *const *names,
+				const uint64_t *values, size_t n)
 {
-	int err = metrics__family(out, name, "counter", help);
+	int err = metrics__family(out, name, type, help);
 
 	for (size_t i = 0; !err && i < n; i++) {
 		char labels[96];
@@ -75,6 +76,12 @@ static int write_by_label(struct buf *out, const char *name, const char *help, c
 		err = metrics__sample(out, name, labels, (double)values[i]);
 	}
 	return err;
+}
+
+static int write_by_label(struct buf *out, const char *name, const char *help, const char *key,
+			  const char *const *names, const uint64_t *values, size_t n)
+{
+	return write_typed_by_label(out, name, "counter", help, key, names, values, n);
 }
 
 /* Every way the BPF side can lose or skip a sample, one label value each. */
@@ -154,6 +161,21 @@ static int write_unwind(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_unwind_tables_failed_total", "counter",
 		  "Executables whose unwind table could not be built (frame pointers used).",
 		  (double)u->tables_failed },
+		{ "brasa_unwind_tables_timed_out_total", "counter",
+		  "Of the failed builds, those given up at the build time cap.",
+		  (double)u->tables_timed_out },
+		{ "brasa_unwind_tables_too_large_total", "counter",
+		  "Of the failed builds, those given up at the build memory cap.",
+		  (double)u->tables_too_large },
+		{ "brasa_unwind_tables_shared_total", "counter",
+		  "Builds whose CFI matched a loaded table (another copy of the same file).",
+		  (double)u->tables_shared },
+		{ "brasa_unwind_tables_pending", "gauge",
+		  "Unwind table builds in flight (their mappings use frame pointers meanwhile).",
+		  (double)u->tables_pending },
+		{ "brasa_unwind_waiting_mappings_patched_total", "counter",
+		  "Mappings of running processes given their table when its build finished.",
+		  (double)u->waiters_patched },
 		{ "brasa_unwind_rules", "gauge", "Distinct unwind rules in the shared rule table.",
 		  (double)u->rules },
 		{ "brasa_unwind_processes_loaded_total", "counter",
@@ -177,6 +199,141 @@ static int write_unwind(struct buf *out, const struct profiler_stats *st)
 					  unwind_endings, st->bpf, PROFILE_STAT_MAX);
 }
 
+/* Every memory bound in bytes, with how full it is, and what was given
+ * back or refused to stay under it. */
+static int write_memory(struct buf *out, const struct profiler_stats *st)
+{
+	const struct symbolizer_stats *y = &st->sym;
+	const struct metric_def defs[] = {
+		{ "brasa_symbolizer_bytes", "gauge",
+		  "Memory of loaded objects' symbols and decoded DWARF.", (double)y->bytes },
+		{ "brasa_symbolizer_bytes_max", "gauge",
+		  "Bound on brasa_symbolizer_bytes, enforced after every drain.", (double)y->max_bytes },
+		{ "brasa_symbolizer_objects_loaded", "gauge",
+		  "Objects whose symbols are in memory.", (double)y->objects_loaded },
+		{ "brasa_symbolizer_loads_total", "counter",
+		  "Objects loaded (symbols read, debug file found) on a worker.", (double)y->loads },
+		{ "brasa_symbolizer_load_seconds_total", "counter",
+		  "Time spent loading objects.", (double)y->load_ns / 1e9 },
+		{ "brasa_symbolizer_evictions_total", "counter",
+		  "Objects no process used, forgotten to stay under a bound.", (double)y->evictions },
+		{ "brasa_symbolizer_unloads_total", "counter",
+		  "Loaded objects given back under the memory bound (loaded again when needed).",
+		  (double)y->unloads },
+		{ "brasa_symbolizer_dwarf_budget_exceeded_total", "counter",
+		  "Drains whose DWARF lookup time budget ran out (ELF symbols only for the rest).",
+		  (double)y->dwarf_budget_exceeded },
+		{ "brasa_symbolizer_dwarf_disabled_total", "counter",
+		  "Objects whose DWARF is no longer used because one lookup took too long.",
+		  (double)y->dwarf_disabled },
+		{ "brasa_symbolizer_pending_total", "counter",
+		  "Lookups that waited for their object to load.", (double)y->pending },
+		{ "brasa_perf_map_bytes", "gauge", "Memory of every JIT perf map read.",
+		  (double)y->perfmap_bytes },
+		{ "brasa_perf_map_bytes_max", "gauge",
+		  "Bound on brasa_perf_map_bytes (one map gets at most a quarter).",
+		  (double)y->max_perfmap_bytes },
+		{ "brasa_perf_map_full_total", "counter",
+		  "Perf maps that stopped growing at their memory bound.", (double)y->perfmap_full },
+		{ "brasa_process_table_bytes", "gauge",
+		  "Memory of the tracked processes (labels and mapping snapshots).",
+		  (double)st->process_bytes },
+		{ "brasa_process_table_bytes_max", "gauge",
+		  "Bound on brasa_process_table_bytes; past it new processes are not tracked.",
+		  (double)st->max_process_bytes },
+		{ "brasa_profile_window_bytes", "gauge",
+		  "Memory of the profiles being collected.", (double)st->window_bytes },
+		{ "brasa_profile_window_bytes_max", "gauge",
+		  "Bound on brasa_profile_window_bytes; past it samples are left out.",
+		  (double)st->max_window_bytes },
+		{ "brasa_profile_window_samples_dropped_total", "counter",
+		  "Samples left out of profiles at the window memory bound.",
+		  (double)st->window_samples_dropped },
+		{ "brasa_deferred_samples", "gauge",
+		  "Samples held back while their process or objects are read.", (double)st->deferred },
+		{ "brasa_deferred_bytes", "gauge", "Memory of the held-back samples.",
+		  (double)st->deferred_bytes },
+		{ "brasa_deferred_bytes_max", "gauge",
+		  "Bound on brasa_deferred_bytes; past it samples are added at once.",
+		  (double)st->max_deferred_bytes },
+		{ "brasa_samples_deferred_total", "counter",
+		  "Samples held back for a process or object being read.",
+		  (double)st->samples_deferred },
+		{ "brasa_samples_deferred_late_total", "counter",
+		  "Held-back samples added before their process or object was ready "
+		  "(waited too long, or the bound was reached): some frames unsymbolized.",
+		  (double)st->samples_deferred_late },
+		{ "brasa_processes_unread_total", "counter",
+		  "Processes not read because the read queue was full.",
+		  (double)st->processes_unread },
+		{ "brasa_processes_exec_raced_total", "counter",
+		  "Process images that had exec'd another program by the time they were read "
+		  "(their samples keep addresses rather than another image's names).",
+		  (double)st->processes_exec_raced },
+	};
+	static const char *const failures[SYM_LOAD_FAILURES] = {
+		[SYM_LOAD_TIMEOUT] = "timeout", [SYM_LOAD_TOO_LARGE] = "too_large",
+		[SYM_LOAD_INVALID] = "invalid", [SYM_LOAD_OTHER] = "other",
+	};
+	int err = write_defs(out, defs, ARRAY_SIZE(defs));
+
+	if (!err)
+		err = write_by_label(out, "brasa_symbolizer_load_failures_total",
+				     "Objects that could not be loaded, by reason (their frames "
+				     "stay addresses; never retried).", "reason", failures,
+				     y->load_failures, SYM_LOAD_FAILURES);
+	if (!err)
+		err = write_by_label(out, "brasa_files_refused_total",
+				     "Files of profiled processes not opened, by reason "
+				     "(docs/security.md).", "reason", procfile_refusal_names,
+				     st->files.refused, PROCFILE_REFUSALS);
+	return err;
+}
+
+/* The worker threads that read processes and files off the sampling loop. */
+static int write_workers(struct buf *out, const struct profiler_stats *st)
+{
+	static const char *const classes[WORKQ_CLASSES] = { [WORKQ_FAST] = "process",
+							    [WORKQ_LOAD] = "symbols",
+							    [WORKQ_BUILD] = "unwind_table" };
+	const struct workq_stats *w = &st->workq;
+	uint64_t queued[WORKQ_CLASSES], threads[WORKQ_CLASSES], busy_ns[WORKQ_CLASSES];
+	const struct metric_def defs[] = {
+		{ "brasa_worker_jobs_stuck_total", "counter",
+		  "Jobs that ran past the stuck threshold (a spare thread took over).",
+		  (double)w->stuck },
+	};
+	int err;
+
+	for (int c = 0; c < WORKQ_CLASSES; c++) {
+		queued[c] = w->queued[c];
+		threads[c] = w->threads[c];
+		busy_ns[c] = w->run_ns[c] / 1000000000ull;
+	}
+	err = write_defs(out, defs, ARRAY_SIZE(defs));
+	if (!err)
+		err = write_by_label(out, "brasa_worker_jobs_total",
+				     "Jobs completed by the worker threads, by queue.", "queue",
+				     classes, w->completed, WORKQ_CLASSES);
+	if (!err)
+		err = write_by_label(out, "brasa_worker_jobs_rejected_total",
+				     "Jobs refused because their queue was full, by queue.", "queue",
+				     classes, w->rejected, WORKQ_CLASSES);
+	if (!err)
+		err = write_by_label(out, "brasa_worker_busy_seconds_total",
+				     "Seconds the worker threads spent running jobs, by queue.",
+				     "queue", classes, busy_ns, WORKQ_CLASSES);
+	if (!err)
+		err = write_typed_by_label(out, "brasa_worker_queued_jobs", "gauge",
+					   "Jobs waiting for a worker, by queue.", "queue", classes,
+					   queued, WORKQ_CLASSES);
+	if (!err)
+		err = write_typed_by_label(out, "brasa_worker_threads", "gauge",
+					   "Worker threads, by queue (more while one is stuck).",
+					   "queue", classes, threads, WORKQ_CLASSES);
+	return err;
+}
+
 int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 {
 	const struct metric_def defs[] = {
@@ -194,7 +351,8 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_processes_max", "gauge",
 		  "Bound on tracked processes.", (double)st->max_processes },
 		{ "brasa_processes_dropped_total", "counter",
-		  "Processes not tracked because the table was full (frames unsymbolized).",
+		  "Processes not tracked because the table was full, in entries or bytes "
+		  "(frames unsymbolized).",
 		  (double)st->processes_dropped },
 		{ "brasa_snapshots_failed_total", "counter",
 		  "Process snapshots that failed (process gone or unreadable).",
@@ -207,9 +365,9 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_profile_windows_max", "gauge",
 		  "Bound on concurrent profiles; more get HTTP 503.", (double)st->max_windows },
 		{ "brasa_symbolizer_objects", "gauge",
-		  "ELF objects in the symbolizer cache.", (double)st->sym.objects },
+		  "ELF objects known to the symbolizer (loaded or not).", (double)st->sym.objects },
 		{ "brasa_symbolizer_objects_max", "gauge",
-		  "Bound on the symbolizer cache.", (double)st->sym.max_objects },
+		  "Bound on known objects.", (double)st->sym.max_objects },
 		{ "brasa_symbolizer_kernel_symbols", "gauge",
 		  "Kernel symbols loaded from kallsyms.", (double)st->sym.kernel_symbols },
 		{ "brasa_symbolizer_lookups_total", "counter",
@@ -230,6 +388,10 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 			     bpf_loss_reasons, st->bpf, PROFILE_STAT_MAX);
 	if (!err)
 		err = write_unwind(out, st);
+	if (!err)
+		err = write_memory(out, st);
+	if (!err)
+		err = write_workers(out, st);
 	return err ? err : write_labeling(out, st);
 }
 
@@ -246,7 +408,8 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		  (double)st->requests_sent },
 		{ "brasa_upload_bytes_total", "counter", "Request bytes delivered to the backend.",
 		  (double)st->bytes_sent },
-		{ "brasa_upload_retries_total", "counter", "Sends of spooled windows.",
+		{ "brasa_upload_retries_total", "counter",
+		  "Sends of spooled windows (or of windows held in memory without a spool).",
 		  (double)st->retries },
 		{ "brasa_upload_samples_dropped_total", "counter",
 		  "Samples alone over the backend's profile size bound, left out.",
@@ -259,11 +422,19 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		  (double)st->spool_records },
 		{ "brasa_spool_bytes", "gauge", "Bytes of the on-disk spool.",
 		  (double)st->spool_bytes },
+		{ "brasa_spool_usable", "gauge",
+		  "1 while the spool directory takes records, 0 while it cannot be opened "
+		  "or written (retried with a backoff).", st->spool_usable },
+		{ "brasa_spool_errors_total", "counter",
+		  "Failed attempts to open or write the spool directory.",
+		  (double)st->spool_errors },
 	};
 	static const char *const dropped_reasons[] = { "rejected", "unsendable", "spool_write",
-						       "spool_full", "corrupt" };
+						       "spool_full", "corrupt",
+						       "spool_unavailable" };
 	const uint64_t dropped[] = { st->dropped_rejected, st->dropped_unsendable,
-				     st->dropped_spool_write, st->spool_dropped, st->spool_corrupt };
+				     st->dropped_spool_write, st->spool_dropped, st->spool_corrupt,
+				     st->dropped_spool_unavailable };
 	const char *failure_reasons[REMOTE_FAIL__COUNT] = { 0 };
 	int err = write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
 

@@ -372,6 +372,27 @@ size_t pprof__sample_count(const struct pprof *p)
 	return p ? p->nsamples : 0;
 }
 
+size_t pprof__bytes(const struct pprof *p)
+{
+	size_t n;
+
+	if (!p)
+		return 0;
+	const struct index_table *idx[] = { &p->string_index, &p->mapping_index,
+					    &p->function_index, &p->location_index,
+					    &p->sample_index };
+
+	/* what is allocated, not what is used: the arrays grow by doubling */
+	n = sizeof(*p) + p->strings_cap * sizeof(*p->strings) + p->string_bytes + p->nstrings +
+	    p->mappings_cap * sizeof(*p->mappings) + p->functions_cap * sizeof(*p->functions) +
+	    p->locations_cap * sizeof(*p->locations) + p->lines_cap * sizeof(*p->lines) +
+	    p->samples_cap * sizeof(*p->samples) + p->sample_locs_cap * sizeof(*p->sample_locs) +
+	    p->labels_cap * sizeof(*p->labels);
+	for (size_t i = 0; i < ARRAY_SIZE(idx); i++)
+		n += idx[i]->cap * sizeof(*idx[i]->slots);
+	return n;
+}
+
 void pprof__stats(const struct pprof *p, struct pprof_stats *st)
 {
 	*st = (struct pprof_stats){};

@@ -50,6 +50,7 @@
  *                                        lines (kernel frames suffixed _[k]);
  *                                        0 or -errno, out unchanged on error
  *   pprof__sample_count(p)               distinct samples so far (0 for NULL)
+ *   pprof__bytes(p)                      memory the builder holds (0 for NULL)
  *   pprof__stats(p, &st)                 table sizes, to compare with the
  *                                        PPROF_MAX_* bounds (zeros for NULL)
  *
@@ -138,6 +139,7 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t count,
 		      const struct pprof_label *labels, size_t nlabels);
 size_t pprof__sample_count(const struct pprof *p);
+size_t pprof__bytes(const struct pprof *p);
 void pprof__stats(const struct pprof *p, struct pprof_stats *st);
 int pprof__encode(struct pprof *p, struct buf *out);
 int pprof__encode_samples(struct pprof *p, size_t first, size_t count, size_t max_uncompressed,

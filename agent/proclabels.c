@@ -82,6 +82,14 @@ void proclabels__free(struct proclabels *pl)
 	free(pl);
 }
 
+bool proclabels__may_drop(const struct proclabels *pl)
+{
+	for (size_t i = 0; i < pl->nrules; i++)
+		if (relabel__can_drop(pl->rules[i]))
+			return true;
+	return false;
+}
+
 uint64_t proclabels__generation(struct proclabels *pl)
 {
 	struct k8s_stats st = { 0 };

@@ -22,6 +22,8 @@
  *                                         res->k8s_pending when the pod is
  *                                         not known to the API client yet
  *                                         (compute again later)
+ *   proclabels__may_drop(pl)              whether a rule can drop a process
+ *                                         (keep, drop, keepequal, dropequal)
  *   proclabels__generation(pl)            changes when k8s data or the
  *                                         labeling changed: results computed
  *                                         before may be stale
@@ -77,6 +79,7 @@ void proclabels__free(struct proclabels *pl);
 int proclabels__configure(struct proclabels *pl, const struct profiler_labeling *l);
 int proclabels__compute(struct proclabels *pl, const struct proc_identity *id,
 			struct proclabels_result *res);
+bool proclabels__may_drop(const struct proclabels *pl);
 uint64_t proclabels__generation(struct proclabels *pl);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,9 @@
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
+#include "common/workq.h"
 #include "symbolize/elf_object.h"
+#include "symbolize/procinfo.h"
 #include "symbolize/symbolizer.h"
 
 #define MAX_INLINE 16
@@ -26,25 +29,68 @@
 /* A process not sampled for this many drains is checked for existence and
  * forgotten if gone (its exit event may have been lost). */
 #define STALE_DRAINS 60
+/* Window slots: a held-back sample names the windows that want it in a
+ * 64-bit mask. */
+#define MAX_WINDOW_SLOTS 64
+/* How long a sample may wait for its process's files to be read and its
+ * objects loaded before it is added with what is known. Loads have their
+ * own, longer caps; past this their samples are not held back. */
+#define DEFER_MAX_NS 3000000000ull
+/* malloc keeps freed memory for reuse; give it back to the system after
+ * big frees, at most this often. */
+#define TRIM_INTERVAL_NS 10000000000ull
+
+enum proc_state {
+	PROC_IDENTIFYING = 0, /* who it is: being read on a worker */
+	PROC_INSPECTING,      /* its mappings and files: being read */
+	PROC_READY,           /* snap is set (or the process is dropped) */
+	PROC_FAILED,          /* it could not be read (gone, refused) */
+};
+
+struct proc_job;
 
 struct proc_entry {
-	struct proc_snapshot *snap; /* NULL: snapshot failed */
+	struct proc_snapshot *snap; /* NULL: not (yet) read */
+	enum proc_state state;
+	struct proc_job *job;       /* identify or inspect in flight */
+	bool refreshing;            /* the job re-reads a known process */
+	unsigned deferred;          /* held-back samples pointing here */
 	uint64_t uid;               /* unique per snapshot, keys pprof mappings */
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
 	uint64_t last_drain;        /* last drain that carried its samples */
 	uint64_t refresh_drain;     /* drain of the last re-snapshot */
-	uint64_t reload_ns;         /* last unwind reload for an uncovered pc */
+	uint64_t reload_ns;         /* last reload for an uncovered pc */
+	uint64_t start_stack;       /* of its image, from the sampler; 0 unknown */
 	unsigned refreshes;
+	size_t bytes;               /* counted in profiler.proc_bytes */
 	int pid;
 	uint32_t image;
 	char comm[PROFILE_COMM_LEN]; /* process name, "" if unreadable */
-	char exe[256];               /* its executable as it sees it, "" if unknown */
+	char exe[PROC_INFO_EXE_LEN]; /* its executable as it sees it, "" if unknown */
 	char build_id[ELF_BUILD_ID_HEX_MAX]; /* of exe, "" if unknown */
 	struct labels labels;        /* after relabeling (agent/proclabels.h) */
 	uint64_t labels_hash;        /* of labels: the series key of uploads */
 	uint64_t labels_gen;         /* proclabels generation they were made in */
 	bool dropped;                /* relabeling dropped it: samples discarded */
 	bool k8s_pending;            /* its pod was not known yet */
+};
+
+enum proc_job_kind {
+	JOB_IDENTIFY,  /* then labels decide whether to inspect */
+	JOB_INSPECT,   /* after identify: the mappings */
+	JOB_READ,      /* both at once, when no rule can drop a process */
+	JOB_REREAD,    /* a known process's mappings again (new code) */
+};
+
+struct proc_job {
+	struct workq_job base;
+	struct profiler *p;
+	struct proc_entry *e;       /* NULL once the entry is gone */
+	enum proc_job_kind kind;
+	int pid;
+	uint64_t start_stack;       /* the image meant, 0 if unknown */
+	struct proc_info *info;
+	int err;
 };
 
 /* One profile a window builds: the whole window, or one series (one
@@ -58,16 +104,33 @@ struct wprof {
 struct window {
 	struct profiler *p;
 	struct window_opts o;
+	unsigned slot;        /* index in profiler.slots */
 	struct wprof whole;   /* the whole window, unless o.by_series (no labels) */
 	struct wprof *series; /* o.by_series: one profile per label set */
 	size_t nseries, cap_series;
 	struct u64map series_index; /* labels hash -> index + 1 */
 	int64_t time_nanos;   /* Unix start, for series profiles */
-	bool started, done;
+	bool started, ended, done;
+	unsigned pending;     /* held-back samples it still waits for */
+	size_t bytes;         /* its profiles' memory, counted in window_bytes */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
 	struct window *successor; /* o.chain: the window that took over */
 	uint64_t ended_ns;        /* CLOCK_MONOTONIC of the drain that ended it */
 	struct window *next;
+};
+
+/* A sample held back until its process's files are read and its objects
+ * loaded (or DEFER_MAX_NS passed). */
+struct deferred {
+	struct deferred *next;
+	struct proc_entry *e;
+	struct sample_key key;
+	uint64_t count;
+	uint64_t windows;   /* slots of the windows that want it */
+	uint64_t since_ns;
+	uint32_t ulen, klen;
+	bool has_ustack, has_kstack;
+	__u64 ips[];        /* ulen user frames, then klen kernel frames */
 };
 
 /* A snapshot taken at exec or at a process's first sample may predate
@@ -92,23 +155,32 @@ struct frame {
 struct profiler {
 	struct profiler_opts opts;
 	struct sampler *sampler;
+	struct workq *wq;
 	struct symbolizer *sym;
 	struct unwinder *unwinder; /* NULL: frame pointers only */
 	struct proclabels *labeler;
 	bool thread_labels;
 	uint64_t labels_gen;       /* proclabels generation seen at the last drain */
 	struct u64map procs; /* (tgid << 32 | image) -> struct proc_entry * */
+	size_t proc_bytes;
 	uint64_t next_uid;
 	int epfd, wakefd;
 	uint64_t next_drain_ns;
 	uint64_t last_drain_ns; /* read by other threads (health) */
+	uint64_t trim_ns;
+	bool trim_wanted;
 
 	pthread_mutex_t lock; /* windows list and stats */
 	pthread_cond_t done_cond;
 	struct window *windows;
+	struct window *slots[MAX_WINDOW_SLOTS];
 	size_t nwindows;
+	size_t window_bytes;
 	bool want_start; /* a window waits for its starting drain */
 	bool stopping;   /* cancel_windows: chained windows end for good */
+
+	struct deferred *deferred, **deferred_tail;
+	size_t deferred_count, deferred_bytes;
 
 	struct profiler_stats stats;
 	struct frame frames[2 * PROFILE_MAX_DEPTH];
@@ -128,10 +200,33 @@ static uint64_t proc_key(uint32_t tgid, uint32_t image)
 	return (uint64_t)tgid << 32 | image;
 }
 
-static void proc_entry_free(struct proc_entry *e)
+/* ---- the process table ------------------------------------------------ */
+
+static size_t labels_bytes(const struct labels *ls)
+{
+	size_t n = ls->cap * sizeof(*ls->v);
+
+	for (size_t i = 0; i < ls->n; i++)
+		n += strlen(ls->v[i].name) + strlen(ls->v[i].value) + 2;
+	return n;
+}
+
+/* What an entry holds, counted against max_process_bytes. */
+static void account(struct profiler *p, struct proc_entry *e)
+{
+	size_t bytes = sizeof(*e) + labels_bytes(&e->labels) + proc_snapshot__bytes(e->snap);
+
+	p->proc_bytes += bytes - e->bytes;
+	e->bytes = bytes;
+}
+
+static void proc_entry_free(struct profiler *p, struct proc_entry *e)
 {
 	if (!e)
 		return;
+	if (e->job)
+		e->job->e = NULL; /* it finds the entry gone when it completes */
+	p->proc_bytes -= e->bytes;
 	proc_snapshot__put(e->snap);
 	labels__clear(&e->labels);
 	free(e);
@@ -148,71 +243,15 @@ static void forget_process(struct profiler *p, uint64_t key)
 
 		if (e->dropped)
 			sampler__set_dropped(p->sampler, (uint32_t)e->pid, e->image, false);
-		proc_entry_free(e);
+		proc_entry_free(p, e);
 		u64map_del(&p->procs, key);
+		p->trim_wanted = true;
 	}
 }
 
-static void read_comm(struct profiler *p, int pid, char comm[PROFILE_COMM_LEN])
-{
-	char path[64];
-	struct buf b = { 0 };
-
-	comm[0] = 0;
-	snprintf(path, sizeof(path), "%s/%d/comm", p->opts.proc_root, pid);
-	if (buf_read_file(path, &b, 64) == 0) {
-		size_t n = b.len;
-
-		while (n && b.data[n - 1] == '\n')
-			n--;
-		n = MIN(n, (size_t)PROFILE_COMM_LEN - 1);
-		memcpy(comm, b.data, n);
-		comm[n] = 0;
-	}
-	buf_release(&b);
-}
-
-static void read_exe(struct profiler *p, int pid, char *exe, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "%s/%d/exe", p->opts.proc_root, pid);
-	n = readlink(path, exe, len - 1);
-	exe[n > 0 ? n : 0] = 0;
-	/* /proc/PID/maps shows a deleted file the same way */
-	if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
-		exe[n - 10] = 0;
-}
-
-/* (Re)computes a process's labels and keep/drop decision; a dropped
- * process is filtered in BPF from then on. */
-static void read_build_id(struct profiler *p, struct proc_entry *e)
-{
-	char path[64];
-	_cleanup_close_ int fd = -1;
-
-	e->build_id[0] = 0;
-	snprintf(path, sizeof(path), "%s/%d/exe", p->opts.proc_root, e->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		elf_object__read_build_id(fd, e->build_id);
-}
-
-/* What symbolizing and unwinding a process needs: its mappings and
- * their unwind tables. Only for processes relabeling keeps. */
-static void load_process(struct profiler *p, struct proc_entry *e)
-{
-	if (p->unwinder)
-		unwinder__load_process(p->unwinder, (uint32_t)e->pid, e->image);
-	if (e->snap)
-		return;
-	e->snap = symbolizer__snapshot(p->sym, e->pid);
-	if (!e->snap) {
-		p->stats.snapshots_failed++;
-		log_debug("failed to snapshot process %d: %s", e->pid, strerror(errno));
-	}
-}
+static void label_process(struct profiler *p, struct proc_entry *e);
+static void submit(struct profiler *p, struct proc_entry *e, enum proc_job_kind kind,
+		   struct proc_info *info);
 
 /* A dropped process costs nothing from now on: its samples stop in BPF
  * and what was loaded for it goes. */
@@ -222,6 +261,7 @@ static void unload_process(struct profiler *p, struct proc_entry *e)
 		unwinder__forget_process(p->unwinder, (uint32_t)e->pid, e->image);
 	proc_snapshot__put(e->snap);
 	e->snap = NULL;
+	account(p, e);
 }
 
 static void label_process(struct profiler *p, struct proc_entry *e)
@@ -246,6 +286,7 @@ static void label_process(struct profiler *p, struct proc_entry *e)
 	e->labels_hash = labels__hash(&e->labels);
 	e->k8s_pending = res.k8s_pending;
 	e->dropped = !res.keep;
+	account(p, e);
 	if (e->dropped != was_dropped) {
 		err = sampler__set_dropped(p->sampler, (uint32_t)e->pid, e->image, e->dropped);
 		if (err)
@@ -254,8 +295,9 @@ static void label_process(struct profiler *p, struct proc_entry *e)
 		p->stats.processes_relabel_dropped += e->dropped ? 1 : 0;
 		if (e->dropped)
 			unload_process(p, e);
-		else
-			load_process(p, e);
+		else if (e->state == PROC_READY && !e->job)
+			/* kept again by a new configuration: read it now */
+			submit(p, e, JOB_REREAD, NULL);
 	}
 }
 
@@ -270,25 +312,195 @@ static void relabel_all(struct profiler *p)
 	u64map_foreach(&p->procs, i) {
 		struct proc_entry *e = (struct proc_entry *)(uintptr_t)p->procs.values[i];
 
-		if (e->labels_gen != gen)
+		/* one still being identified is labeled when it is */
+		if (e->labels_gen != gen && e->state != PROC_IDENTIFYING)
 			label_process(p, e);
 	}
 }
 
-/* Takes a snapshot of tgid now and loads its unwind tables; replaces any
- * entry with the same key. */
-static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image)
+/* ---- reading processes on workers --------------------------------------- */
+
+static void proc_job_run(struct workq_job *base)
 {
-	uint64_t key = proc_key(tgid, image);
+	struct proc_job *j = (struct proc_job *)base;
+
+	switch (j->kind) {
+	case JOB_IDENTIFY:
+		j->err = proc_info__identify(j->p->opts.proc_root, j->pid, &j->info);
+		break;
+	case JOB_INSPECT:
+		j->err = proc_info__inspect(j->info, NULL);
+		break;
+	case JOB_READ:
+	case JOB_REREAD:
+		j->err = proc_info__identify(j->p->opts.proc_root, j->pid, &j->info);
+		if (!j->err)
+			j->err = proc_info__inspect(j->info, NULL);
+		break;
+	}
+	/* The process is read some time after the sampler saw it: if it has
+	 * exec'd since, what was read is another image's, and names from it
+	 * would be wrong for these samples. */
+	if (!j->err && j->start_stack && j->info->stack_top &&
+	    j->info->stack_top != j->start_stack)
+		j->err = -ESTALE;
+}
+
+static uint64_t windows_wanting(const struct profiler *p, uint32_t tgid);
+
+/* The mappings of a process have been read: snapshot and unwind tables. */
+static void install(struct profiler *p, struct proc_entry *e, struct proc_info *info)
+{
+	struct proc_snapshot *snap;
+
+	/* the unwinder dups the fds it needs; the symbolizer takes them */
+	if (p->unwinder)
+		unwinder__load(p->unwinder, (uint32_t)e->pid, e->image, info);
+	snap = symbolizer__snapshot_from(p->sym, info);
+	if (!snap) {
+		if (!e->snap)
+			p->stats.snapshots_failed++;
+		log_debug("failed to snapshot process %d: %s", e->pid, strerror(errno));
+	} else {
+		/* samples already added copied their strings; held-back ones
+		 * resolve against the new snapshot */
+		proc_snapshot__put(e->snap);
+		e->snap = snap;
+		e->uid = ++p->next_uid; /* new mappings, new pprof mapping keys */
+		/* its samples go to a profile: load what they will need now
+		 * rather than when the first of them asks */
+		if (windows_wanting(p, (uint32_t)e->pid))
+			symbolizer__preload(p->sym, snap);
+	}
+	account(p, e);
+}
+
+static void proc_job_done(struct workq_job *base)
+{
+	struct proc_job *j = (struct proc_job *)base;
+	struct profiler *p = j->p;
+	struct proc_entry *e = j->e;
+
+	if (e) {
+		e->job = NULL;
+		e->refreshing = false;
+	}
+	if (!e || j->base.cancelled) {
+		if (e)
+			e->state = e->snap ? PROC_READY : PROC_FAILED;
+		proc_info__free(j->info);
+		free(j);
+		return;
+	}
+	if (j->err) {
+		if (!e->snap) {
+			e->state = PROC_FAILED;
+			p->stats.snapshots_failed++;
+		} else {
+			e->state = PROC_READY;
+		}
+		/* gone before it could be read: labeled with what is known
+		 * (nothing), so relabeling still decides about its samples */
+		if (j->kind == JOB_IDENTIFY || j->kind == JOB_READ)
+			label_process(p, e);
+		if (j->err == -ESTALE)
+			p->stats.processes_exec_raced++;
+		log_debug("failed to read process %d: %s", e->pid,
+			  j->err == -ESTALE ? "it ran another image by then" : strerror(-j->err));
+		proc_info__free(j->info);
+		free(j);
+		return;
+	}
+	switch (j->kind) {
+	case JOB_IDENTIFY:
+		memcpy(e->comm, j->info->comm, sizeof(e->comm));
+		e->comm[sizeof(e->comm) - 1] = 0;
+		memcpy(e->exe, j->info->exe, sizeof(e->exe));
+		memcpy(e->build_id, j->info->build_id, sizeof(e->build_id));
+		/* labels first: a process relabeling drops is never inspected */
+		label_process(p, e);
+		if (e->dropped) {
+			e->state = PROC_READY;
+			break;
+		}
+		submit(p, e, JOB_INSPECT, TAKE_PTR(j->info));
+		break;
+	case JOB_READ:
+		memcpy(e->comm, j->info->comm, sizeof(e->comm));
+		e->comm[sizeof(e->comm) - 1] = 0;
+		memcpy(e->exe, j->info->exe, sizeof(e->exe));
+		memcpy(e->build_id, j->info->build_id, sizeof(e->build_id));
+		label_process(p, e);
+		if (e->dropped) {
+			/* a reload brought a drop rule meanwhile */
+			e->state = PROC_READY;
+			break;
+		}
+		install(p, e, j->info);
+		e->state = PROC_READY;
+		break;
+	case JOB_INSPECT:
+	case JOB_REREAD:
+		install(p, e, j->info);
+		e->state = PROC_READY;
+		break;
+	}
+	proc_info__free(j->info);
+	free(j);
+}
+
+/* Queues a read of e on the FAST workers; with JOB_INSPECT, info (from
+ * the identify step) goes with it. */
+static void submit(struct profiler *p, struct proc_entry *e, enum proc_job_kind kind,
+		   struct proc_info *info)
+{
+	struct proc_job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		proc_info__free(info);
+		e->state = e->snap ? PROC_READY : PROC_FAILED;
+		return;
+	}
+	j->base.run = proc_job_run;
+	j->base.done = proc_job_done;
+	j->base.what = kind == JOB_IDENTIFY ? "identifying a process" : "reading a process's mappings";
+	j->p = p;
+	j->e = e;
+	j->kind = kind;
+	j->pid = e->pid;
+	j->start_stack = e->start_stack;
+	j->info = info;
+	e->job = j;
+	e->refreshing = kind == JOB_REREAD;
+	e->state = kind == JOB_IDENTIFY || kind == JOB_READ ? PROC_IDENTIFYING
+		   : kind == JOB_INSPECT ? PROC_INSPECTING : e->state;
+	if (workq__submit(p->wq, WORKQ_FAST, &j->base) != 0) {
+		/* the queue is full (a flood of new processes): this one stays
+		 * unread; its frames are left as addresses */
+		p->stats.processes_unread++;
+		e->job = NULL;
+		e->refreshing = false;
+		e->state = e->snap ? PROC_READY : PROC_FAILED;
+		proc_info__free(j->info);
+		free(j);
+	}
+}
+
+/* A new (tgid, image): its entry, read on a worker from now on. NULL when
+ * the table is full. */
+static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image,
+					 uint64_t start_stack)
+{
+	uint64_t key = proc_key(tgid, image), v;
 	struct proc_entry *e;
 
-	forget_process(p, key);
-	if (p->procs.len >= p->opts.max_processes) {
-		/* The sampler's mapping table, dropped just above, comes
-		 * back even when our table is full: unwinding has its own
-		 * bound. */
-		if (p->unwinder)
-			unwinder__load_process(p->unwinder, tgid, image);
+	if (u64map_get(&p->procs, key, &v)) {
+		e = (struct proc_entry *)(uintptr_t)v;
+		if (!e->start_stack)
+			e->start_stack = start_stack;
+		return e;
+	}
+	if (p->procs.len >= p->opts.max_processes || p->proc_bytes >= p->opts.max_process_bytes) {
 		p->stats.processes_dropped++;
 		return NULL;
 	}
@@ -297,19 +509,17 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 		return NULL;
 	e->pid = (int)tgid;
 	e->image = image;
+	e->start_stack = start_stack;
 	e->uid = ++p->next_uid;
 	e->last_drain = p->stats.drains;
-	read_comm(p, (int)tgid, e->comm);
-	read_exe(p, (int)tgid, e->exe, sizeof(e->exe));
-	read_build_id(p, e);
-	/* labels first: a process relabeling drops is never loaded */
-	label_process(p, e);
-	if (!e->dropped)
-		load_process(p, e);
 	if (u64map_set(&p->procs, key, (uintptr_t)e)) {
-		proc_entry_free(e);
+		free(e);
 		return NULL;
 	}
+	account(p, e);
+	/* labels first when a rule may drop it: a dropped process is never
+	 * inspected; else both steps at once, sooner */
+	submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ, NULL);
 	return e;
 }
 
@@ -323,91 +533,90 @@ static void expire_image(struct profiler *p, uint32_t tgid, uint32_t image)
 		((struct proc_entry *)(uintptr_t)v)->exit_drain = p->stats.drains + 1;
 }
 
-/* New code in a process (a library just mapped): reload its mappings and
- * unwind tables now, not at the next drain, at most every
+/* New code in a process (a library just mapped): read its mappings and
+ * load its unwind tables now, not at the next drain, at most every
  * UNCOVERED_RELOAD_NS per process (the sampler keeps reporting until the
  * tables are in). */
 #define UNCOVERED_RELOAD_NS 100000000ull
 
-static void reload_uncovered(struct profiler *p, uint32_t tgid, uint32_t image)
+static void reload_uncovered(struct profiler *p, struct proc_entry *e)
 {
-	struct proc_entry *e;
-	uint64_t v, now = now_ns(CLOCK_MONOTONIC);
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
 
-	if (!p->unwinder || !u64map_get(&p->procs, proc_key(tgid, image), &v))
-		return;
-	e = (struct proc_entry *)(uintptr_t)v;
-	if (now - e->reload_ns < UNCOVERED_RELOAD_NS)
+	if (!p->unwinder || e->state != PROC_READY || e->job || e->dropped ||
+	    now - e->reload_ns < UNCOVERED_RELOAD_NS)
 		return;
 	e->reload_ns = now;
-	unwinder__load_process(p->unwinder, tgid, image);
+	submit(p, e, JOB_REREAD, NULL);
 	p->stats.uncovered_reloads++;
 }
 
 static void on_event(void *ctx, const struct profile_event *ev)
 {
 	struct profiler *p = ctx;
+	uint64_t v;
 
 	switch (ev->type) {
 	case PROFILE_EVENT_NEW_PROCESS:
 	case PROFILE_EVENT_EXEC:
 		if (ev->old_image != ev->image)
 			expire_image(p, ev->tgid, ev->old_image);
-		track_process(p, ev->tgid, ev->image);
+		track_process(p, ev->tgid, ev->image, ev->start_stack);
 		break;
 	case PROFILE_EVENT_EXIT:
 		expire_image(p, ev->tgid, ev->image);
 		break;
 	case PROFILE_EVENT_UNCOVERED:
-		reload_uncovered(p, ev->tgid, ev->image);
+		if (u64map_get(&p->procs, proc_key(ev->tgid, ev->image), &v))
+			reload_uncovered(p, (struct proc_entry *)(uintptr_t)v);
 		break;
 	default:
 		break;
 	}
 }
 
-static void refresh_if_unmapped(struct profiler *p, struct proc_entry *e,
-				const struct stack_trace *ustack)
+/* Whether an address of the user stack lies outside the snapshot; if so
+ * (and not too often), the process's mappings are read again, and the
+ * sample waits for them. */
+static bool refresh_if_unmapped(struct profiler *p, struct proc_entry *e,
+				const __u64 *ips, uint32_t len)
 {
-	struct proc_snapshot *fresh;
 	struct sym_ref ref;
 	bool unmapped = false;
 
-	if (!e || !e->snap || !ustack || !ustack->len)
-		return;
-	if (proc_snapshot__resolve(e->snap, ustack->ips[0], &ref) != 0) {
+	if (!e || !e->snap || !len || e->dropped)
+		return false;
+	if (e->job)
+		return e->refreshing; /* a re-read is on its way */
+	if (proc_snapshot__resolve(e->snap, ips[0], &ref) != 0) {
 		/* The leaf pc is always a real one: a library mapped since
 		 * the snapshot (dlopen). Re-read at most once a drain, so new
 		 * code gets its tables within one drain interval. */
 		if (e->refreshes && e->refresh_drain == p->stats.drains)
-			return;
+			return false;
 		unmapped = true;
 	} else {
 		if (e->refreshes && p->stats.drains - e->refresh_drain < REFRESH_DRAINS)
-			return;
-		for (uint32_t i = 1; i < ustack->len && i < PROFILE_MAX_DEPTH && !unmapped; i++)
-			unmapped = proc_snapshot__resolve(e->snap, ustack->ips[i], &ref) != 0;
+			return false;
+		for (uint32_t i = 1; i < len && i < PROFILE_MAX_DEPTH && !unmapped; i++)
+			unmapped = proc_snapshot__resolve(e->snap, ips[i], &ref) != 0;
 	}
 	if (!unmapped)
-		return;
+		return false;
 	e->refreshes++;
 	e->refresh_drain = p->stats.drains;
-	fresh = symbolizer__snapshot(p->sym, e->pid);
-	if (!fresh)
-		return; /* gone: keep what we had */
-	/* Earlier samples of this drain already copied their strings into
-	 * the windows' profiles, so the old snapshot can go now. */
-	proc_snapshot__put(e->snap);
-	e->snap = fresh;
-	e->uid = ++p->next_uid; /* new mappings, new pprof mapping keys */
 	p->stats.snapshots_refreshed++;
-	/* the sampler usually asked already (uncovered event): one reload
-	 * per UNCOVERED_RELOAD_NS serves both */
-	reload_uncovered(p, (uint32_t)e->pid, e->image);
+	e->reload_ns = now_ns(CLOCK_MONOTONIC);
+	submit(p, e, JOB_REREAD, NULL);
+	return e->job != NULL;
 }
 
-static void resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, bool caller,
-			 struct frame *f)
+/* ---- frames ----------------------------------------------------------- */
+
+/* Resolves one user frame; -EAGAIN while its object loads (force: then
+ * it stays an address). */
+static int resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, bool caller,
+			bool force, struct frame *f)
 {
 	struct sym_line lines[MAX_INLINE];
 	struct sym_ref ref;
@@ -417,7 +626,14 @@ static void resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, 
 	f->nlines = 0;
 	f->has_mapping = false;
 	if (!e || !e->snap || proc_snapshot__resolve(e->snap, ip, &ref))
-		return;
+		return 0;
+	/* A caller's address is a return address, one past the call: look up
+	 * the call instruction so lines and inlining describe the call site. */
+	if (caller)
+		ref.addr = ip - 1;
+	n = symbolizer__user(p->sym, &ref, lines, MAX_INLINE);
+	if (n == -EAGAIN && !force)
+		return -EAGAIN;
 	f->has_mapping = true;
 	f->mapping_key = e->uid << 20 | (ref.map_index & UNMAPPED_INDEX);
 	f->mapping = (struct pprof_mapping){
@@ -431,14 +647,10 @@ static void resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, 
 		.has_line_numbers = ref.mapping->has_lines,
 		.has_inline_frames = ref.mapping->has_inlines,
 	};
-	/* A caller's address is a return address, one past the call: look up
-	 * the call instruction so lines and inlining describe the call site. */
-	if (caller)
-		ref.addr = ip - 1;
-	n = symbolizer__user(p->sym, &ref, lines, MAX_INLINE);
 	for (int i = 0; i < n; i++)
 		f->lines[i] = (struct pprof_line){ lines[i].function, lines[i].file, lines[i].line };
 	f->nlines = (size_t)MAX(n, 0);
+	return 0;
 }
 
 static void resolve_kernel(struct profiler *p, uint64_t ip, bool caller, struct frame *f)
@@ -463,9 +675,15 @@ static void resolve_kernel(struct profiler *p, uint64_t ip, bool caller, struct 
 		f->mapping.has_functions = false;
 }
 
-static bool window_wants(const struct window *w, uint32_t tgid)
+/* The windows that want a sample of tgid now, as a slot mask. */
+static uint64_t windows_wanting(const struct profiler *p, uint32_t tgid)
 {
-	return w->started && !w->done && (w->o.pid < 0 || (uint32_t)w->o.pid == tgid);
+	uint64_t mask = 0;
+
+	for (const struct window *w = p->windows; w; w = w->next)
+		if (w->started && !w->ended && (w->o.pid < 0 || (uint32_t)w->o.pid == tgid))
+			mask |= 1ull << w->slot;
+	return mask;
 }
 
 static struct pprof *new_pprof(struct window *w)
@@ -552,17 +770,25 @@ static size_t sample_labels(const struct profiler *p, const struct window *w,
 	return n;
 }
 
+/* Adds one resolved sample to w, unless the windows' memory bound is
+ * reached (then it is counted as dropped). */
 static void add_to_window(struct profiler *p, struct window *w, const struct sample_key *key,
 			  const struct proc_entry *e, const char *comm, uint64_t count,
 			  const struct frame *frames, size_t nframes, uint64_t *locs)
 {
 	struct pprof_label labels[PPROF_MAX_LABELS];
 	const char *exe = e && e->exe[0] ? e->exe : NULL;
-	struct wprof *wp = wprof_of(w, e);
-	size_t nlocs = 0, nlabels;
+	struct wprof *wp;
+	size_t nlocs = 0, nlabels, before;
 
+	if (p->window_bytes >= p->opts.max_window_bytes) {
+		p->stats.window_samples_dropped += count;
+		return;
+	}
+	wp = wprof_of(w, e);
 	if (!wp)
 		return;
+	before = pprof__bytes(wp->pprof);
 	/* Readers name a profile after its first mapping (go tool pprof's
 	 * "File:"): let it be the main executable of the first sample that
 	 * has a frame in it. */
@@ -582,15 +808,152 @@ static void add_to_window(struct profiler *p, struct window *w, const struct sam
 		if (f->has_mapping) {
 			mid = pprof__mapping(wp->pprof, f->mapping_key, &f->mapping);
 			if (!mid)
-				return;
+				goto out;
 		}
 		loc = pprof__location(wp->pprof, mid, f->address, f->lines, f->nlines);
 		if (!loc)
-			return;
+			goto out;
 		locs[nlocs++] = loc;
 	}
 	nlabels = sample_labels(p, w, key, e, comm, labels, ARRAY_SIZE(labels));
 	pprof__add_sample(wp->pprof, locs, nlocs, (int64_t)count, labels, nlabels);
+out:
+	{
+		size_t after = pprof__bytes(wp->pprof);
+
+		w->bytes += after - before;
+		p->window_bytes += after - before;
+	}
+}
+
+/* Resolves a sample's frames into p->frames: the kernel part (the leaf
+ * end) first, then the user part. -EAGAIN when a user frame's object is
+ * still loading, unless force. */
+static int resolve_sample(struct profiler *p, struct proc_entry *e, const __u64 *uips,
+			  uint32_t ulen, const __u64 *kips, uint32_t klen, bool force,
+			  size_t *nframes)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < klen && i < PROFILE_MAX_DEPTH; i++)
+		resolve_kernel(p, kips[i], i > 0, &p->frames[n++]);
+	for (uint32_t i = 0; i < ulen && i < PROFILE_MAX_DEPTH; i++)
+		if (resolve_user(p, e, uips[i], i > 0, force, &p->frames[n++]) == -EAGAIN)
+			return -EAGAIN;
+	*nframes = n;
+	return 0;
+}
+
+static void add_resolved(struct profiler *p, uint64_t windows, const struct sample_key *key,
+			 struct proc_entry *e, uint64_t count, size_t nframes)
+{
+	/* a process we could not read keeps its thread's name */
+	const char *comm = e && e->comm[0] ? e->comm : key->thread_comm;
+
+	for (unsigned s = 0; s < MAX_WINDOW_SLOTS; s++)
+		if ((windows >> s & 1) && p->slots[s])
+			add_to_window(p, p->slots[s], key, e, comm, count, p->frames, nframes,
+				      p->locs);
+}
+
+static bool entry_pending(const struct proc_entry *e)
+{
+	return e && (e->state == PROC_IDENTIFYING || e->state == PROC_INSPECTING);
+}
+
+/* Holds a sample back until what it needs is read and loaded. false when
+ * the bound on held-back samples is reached (the caller adds it now). */
+static bool defer(struct profiler *p, uint64_t windows, const struct sample_key *key,
+		  struct proc_entry *e, uint64_t count, const struct stack_trace *ustack,
+		  const struct stack_trace *kstack)
+{
+	uint32_t ulen = ustack ? MIN(ustack->len, (uint32_t)PROFILE_MAX_DEPTH) : 0;
+	uint32_t klen = kstack ? MIN(kstack->len, (uint32_t)PROFILE_MAX_DEPTH) : 0;
+	size_t size = sizeof(struct deferred) + (ulen + klen) * sizeof(__u64);
+	struct deferred *d;
+
+	if (p->deferred_bytes + size > p->opts.max_deferred_bytes)
+		return false;
+	d = malloc(size);
+	if (!d)
+		return false;
+	*d = (struct deferred){
+		.e = e, .key = *key, .count = count, .windows = windows,
+		.since_ns = now_ns(CLOCK_MONOTONIC), .ulen = ulen, .klen = klen,
+		.has_ustack = ustack != NULL, .has_kstack = kstack != NULL,
+	};
+	if (ulen)
+		memcpy(d->ips, ustack->ips, ulen * sizeof(__u64));
+	if (klen)
+		memcpy(d->ips + ulen, kstack->ips, klen * sizeof(__u64));
+	*p->deferred_tail = d;
+	p->deferred_tail = &d->next;
+	p->deferred_count++;
+	p->deferred_bytes += size;
+	if (e)
+		e->deferred++;
+	for (unsigned s = 0; s < MAX_WINDOW_SLOTS; s++)
+		if ((windows >> s & 1) && p->slots[s])
+			p->slots[s]->pending++;
+	p->stats.samples_deferred += count;
+	return true;
+}
+
+static void finish_ended_windows(struct profiler *p)
+{
+	bool any = false;
+
+	for (struct window *w = p->windows; w; w = w->next) {
+		if (w->ended && !w->done && !w->pending) {
+			w->done = true;
+			any = true;
+		}
+	}
+	if (any)
+		pthread_cond_broadcast(&p->done_cond);
+}
+
+/* Adds the held-back samples whose process and objects are ready, and
+ * those that waited long enough (or all, with force) with what is known. */
+static void retry_deferred(struct profiler *p, bool force)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	struct deferred **pp = &p->deferred;
+
+	while (*pp) {
+		struct deferred *d = *pp;
+		bool late = force || now - d->since_ns >= DEFER_MAX_NS;
+		size_t nframes = 0;
+
+		bool dropped = d->e && d->e->dropped;
+
+		if (!dropped &&
+		    ((!late && (entry_pending(d->e) || (d->e && d->e->refreshing))) ||
+		     resolve_sample(p, d->e, d->ips, d->ulen, d->ips + d->ulen, d->klen, late,
+				    &nframes) == -EAGAIN)) {
+			pp = &d->next;
+			continue;
+		}
+		if (d->e && d->e->dropped)
+			/* identified meanwhile as a process relabeling drops */
+			p->stats.samples_relabel_dropped += d->count;
+		else if (late)
+			p->stats.samples_deferred_late += d->count;
+		if (!d->e || !d->e->dropped)
+			add_resolved(p, d->windows, &d->key, d->e, d->count, nframes);
+		for (unsigned s = 0; s < MAX_WINDOW_SLOTS; s++)
+			if ((d->windows >> s & 1) && p->slots[s] && p->slots[s]->pending)
+				p->slots[s]->pending--;
+		if (d->e)
+			d->e->deferred--;
+		*pp = d->next;
+		if (p->deferred_tail == &d->next)
+			p->deferred_tail = pp;
+		p->deferred_count--;
+		p->deferred_bytes -= sizeof(*d) + (d->ulen + d->klen) * sizeof(__u64);
+		free(d);
+	}
+	finish_ended_windows(p);
 }
 
 static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
@@ -598,22 +961,19 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 {
 	struct profiler *p = ctx;
 	struct proc_entry *e = NULL;
-	struct window *w;
+	uint64_t windows, v;
 	size_t nframes = 0;
-	bool wanted = false;
-	const char *comm;
-	uint64_t v;
+	bool pending;
 
 	p->stats.samples_drained += count;
-	for (w = p->windows; w; w = w->next)
-		wanted |= window_wants(w, key->tgid);
-	if (!wanted)
+	windows = windows_wanting(p, key->tgid);
+	if (!windows)
 		return;
 
 	if (u64map_get(&p->procs, proc_key(key->tgid, key->image), &v))
 		e = (struct proc_entry *)(uintptr_t)v;
 	else /* its new-process event was lost, or it was forgotten */
-		e = track_process(p, key->tgid, key->image);
+		e = track_process(p, key->tgid, key->image, 0);
 	if (e)
 		e->last_drain = p->stats.drains + 1;
 	if (e && e->dropped) {
@@ -621,20 +981,30 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 		p->stats.samples_relabel_dropped += count;
 		return;
 	}
-	/* a process we could not read keeps its thread's name */
-	comm = e && e->comm[0] ? e->comm : key->thread_comm;
-	refresh_if_unmapped(p, e, ustack);
-
-	/* A sample in kernel mode: the kernel stack is the leaf end. */
-	for (uint32_t i = 0; kstack && i < kstack->len && i < PROFILE_MAX_DEPTH; i++)
-		resolve_kernel(p, kstack->ips[i], i > 0, &p->frames[nframes++]);
-	for (uint32_t i = 0; ustack && i < ustack->len && i < PROFILE_MAX_DEPTH; i++)
-		resolve_user(p, e, ustack->ips[i], i > 0, &p->frames[nframes++]);
-
-	for (w = p->windows; w; w = w->next)
-		if (window_wants(w, key->tgid))
-			add_to_window(p, w, key, e, comm, count, p->frames, nframes, p->locs);
+	pending = entry_pending(e) ||
+		  (ustack && refresh_if_unmapped(p, e, ustack->ips, ustack->len));
+	if (!pending &&
+	    resolve_sample(p, e, ustack ? ustack->ips : NULL, ustack ? ustack->len : 0,
+			   kstack ? kstack->ips : NULL, kstack ? kstack->len : 0, false,
+			   &nframes) == 0) {
+		add_resolved(p, windows, key, e, count, nframes);
+		return;
+	}
+	if (defer(p, windows, key, e, count, ustack, kstack)) {
+		/* a profile waits for this process now: read it before the
+		 * processes nothing waits for */
+		if (e && e->job && e->deferred == 1)
+			workq__promote(p->wq, &e->job->base);
+		return;
+	}
+	/* too many held back: now, with what is known */
+	p->stats.samples_deferred_late += count;
+	resolve_sample(p, e, ustack ? ustack->ips : NULL, ustack ? ustack->len : 0,
+		       kstack ? kstack->ips : NULL, kstack ? kstack->len : 0, true, &nframes);
+	add_resolved(p, windows, key, e, count, nframes);
 }
+
+/* ---- windows ---------------------------------------------------------- */
 
 static void start_window(struct window *w, uint64_t mono)
 {
@@ -647,7 +1017,7 @@ static void start_window(struct window *w, uint64_t mono)
 	w->whole.pprof = new_pprof(w);
 	if (!w->whole.pprof) {
 		log_error("failed to allocate a profile: %s", strerror(errno));
-		w->done = true;
+		w->ended = w->done = true;
 	}
 }
 
@@ -663,6 +1033,9 @@ static bool entry_gone(struct profiler *p, const struct proc_entry *e, bool chec
 {
 	char path[64];
 
+	/* held-back samples and reads in flight still need it */
+	if (e->deferred || e->job)
+		return false;
 	if (e->exit_drain && e->exit_drain <= p->stats.drains)
 		return true;
 	if (!check_stale || e->last_drain + STALE_DRAINS >= p->stats.drains)
@@ -703,6 +1076,23 @@ static struct window *window_alloc(struct profiler *p, const struct window_opts 
 	return w;
 }
 
+/* Gives w a slot and puts it on the list; false when every slot is
+ * taken. Called under the lock. */
+static bool window_link(struct profiler *p, struct window *w)
+{
+	for (unsigned s = 0; s < MAX_WINDOW_SLOTS; s++) {
+		if (!p->slots[s]) {
+			p->slots[s] = w;
+			w->slot = s;
+			w->next = p->windows;
+			p->windows = w;
+			p->nwindows++;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* A chained window hands over at the very drain that ends it, so the
  * successor's span starts where this one's ended: no sample falls between
  * two upload windows. Called under the lock. */
@@ -713,15 +1103,26 @@ static void chain_window(struct profiler *p, struct window *w, uint64_t mono)
 	if (!w->o.chain || p->stopping)
 		return;
 	n = window_alloc(p, &w->o);
-	if (!n) {
+	if (!n || !window_link(p, n)) {
+		free(n);
 		log_error("failed to continue a profile window: out of memory");
 		return;
 	}
 	start_window(n, mono);
-	n->next = p->windows;
-	p->windows = n;
-	p->nwindows++;
 	w->successor = n;
+}
+
+static void maybe_trim(struct profiler *p)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	/* freed windows, processes and loads leave malloc's arenas holding
+	 * memory the agent no longer uses */
+	if (p->trim_wanted && now - p->trim_ns >= TRIM_INTERVAL_NS) {
+		p->trim_wanted = false;
+		p->trim_ns = now;
+		malloc_trim(0);
+	}
 }
 
 static int drain(struct profiler *p)
@@ -736,10 +1137,10 @@ static int drain(struct profiler *p)
 	p->stats.drains++;
 	mono = now_ns(CLOCK_MONOTONIC);
 	for (w = p->windows; w; w = w->next) {
-		if (!w->started)
+		if (!w->started) {
 			start_window(w, mono);
-		else if (!w->done && mono + 1000000 >= w->end_ns) {
-			w->done = true;
+		} else if (!w->ended && mono + 1000000 >= w->end_ns) {
+			w->ended = true;
 			w->ended_ns = mono;
 			chain_window(p, w, mono);
 			/* what it really covers: ended early (Ctrl-C), or a drain
@@ -749,8 +1150,10 @@ static int drain(struct profiler *p)
 		}
 	}
 	p->want_start = false;
-	pthread_cond_broadcast(&p->done_cond);
+	retry_deferred(p, false);
 	forget_dead(p);
+	symbolizer__tick(p->sym);
+	maybe_trim(p);
 	pthread_mutex_unlock(&p->lock);
 	p->next_drain_ns = mono + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
 	if (!err)
@@ -782,9 +1185,12 @@ static uint64_t next_deadline(struct profiler *p)
 	for (struct window *w = p->windows; w; w = w->next) {
 		if (!w->started)
 			d = 0;
-		else if (!w->done && w->end_ns < d)
+		else if (!w->ended && w->end_ns < d)
 			d = w->end_ns;
 	}
+	/* held-back samples are added when they have waited long enough */
+	if (p->deferred && p->deferred->since_ns + DEFER_MAX_NS < d)
+		d = p->deferred->since_ns + DEFER_MAX_NS;
 	pthread_mutex_unlock(&p->lock);
 	return d;
 }
@@ -794,6 +1200,7 @@ int profiler__step(struct profiler *p, int max_wait_ms)
 	struct epoll_event evs[4];
 	uint64_t deadline = next_deadline(p), mono = now_ns(CLOCK_MONOTONIC);
 	int timeout = 0, n;
+	size_t completed;
 
 	if (deadline > mono)
 		timeout = (int)MIN((deadline - mono + 999999) / 1000000, (uint64_t)max_wait_ms);
@@ -808,10 +1215,18 @@ int profiler__step(struct profiler *p, int max_wait_ms)
 				return -errno;
 		}
 	}
-	/* Snapshots touch the process table and the symbolizer, which stats
-	 * readers on other threads look at under the same lock. */
+	/* Events and completed reads touch the process table and the
+	 * symbolizer, which stats readers on other threads look at under
+	 * the same lock. */
 	pthread_mutex_lock(&p->lock);
 	sampler__consume_events(p->sampler);
+	completed = workq__complete(p->wq);
+	/* loads and builds free what they held on their way */
+	if (completed)
+		p->trim_wanted = true;
+	if (completed || (p->deferred && now_ns(CLOCK_MONOTONIC) >=
+					   p->deferred->since_ns + DEFER_MAX_NS))
+		retry_deferred(p, false);
 	pthread_mutex_unlock(&p->lock);
 	if (now_ns(CLOCK_MONOTONIC) >= next_deadline(p))
 		return drain(p);
@@ -838,14 +1253,11 @@ int profiler__window_open(struct profiler *p, const struct window_opts *o, struc
 	if (!w)
 		return -ENOMEM;
 	pthread_mutex_lock(&p->lock);
-	if (p->nwindows >= p->opts.max_windows) {
+	if (p->nwindows >= p->opts.max_windows || !window_link(p, w)) {
 		pthread_mutex_unlock(&p->lock);
 		free(w);
 		return -EBUSY;
 	}
-	w->next = p->windows;
-	p->windows = w;
-	p->nwindows++;
 	p->want_start = true;
 	pthread_mutex_unlock(&p->lock);
 	/* The loop drains at once so the window starts now, not up to one
@@ -927,6 +1339,13 @@ void window__close(struct window *w)
 			break;
 		}
 	}
+	if (p->slots[w->slot] == w)
+		p->slots[w->slot] = NULL;
+	/* held-back samples no longer go to it */
+	for (struct deferred *d = p->deferred; d; d = d->next)
+		d->windows &= ~(1ull << w->slot);
+	p->window_bytes -= MIN(w->bytes, p->window_bytes);
+	p->trim_wanted = true;
 	pthread_mutex_unlock(&p->lock);
 	pprof__free(w->whole.pprof);
 	for (size_t i = 0; i < w->nseries; i++) {
@@ -953,14 +1372,16 @@ void profiler__cancel_windows(struct profiler *p)
 	p->stopping = true;
 	uint64_t mono = now_ns(CLOCK_MONOTONIC);
 
+	/* what is held back goes in with what is known now */
+	retry_deferred(p, true);
 	for (struct window *w = p->windows; w; w = w->next) {
 		if (!w->started)
 			start_window(w, mono);
-		if (!w->done) {
+		if (!w->ended) {
 			window_set_duration(w, (int64_t)(mono - w->start_ns));
 			w->ended_ns = mono;
 		}
-		w->done = true;
+		w->ended = w->done = true;
 	}
 	pthread_cond_broadcast(&p->done_cond);
 	pthread_mutex_unlock(&p->lock);
@@ -972,8 +1393,15 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	*st = p->stats;
 	st->processes = p->procs.len;
 	st->max_processes = p->opts.max_processes;
+	st->process_bytes = p->proc_bytes;
+	st->max_process_bytes = p->opts.max_process_bytes;
 	st->windows = p->nwindows;
 	st->max_windows = p->opts.max_windows;
+	st->window_bytes = p->window_bytes;
+	st->max_window_bytes = p->opts.max_window_bytes;
+	st->deferred = p->deferred_count;
+	st->deferred_bytes = p->deferred_bytes;
+	st->max_deferred_bytes = p->opts.max_deferred_bytes;
 	st->frequency = p->opts.frequency;
 	st->ncpus = sampler__ncpus(p->sampler);
 	/* the symbolizer belongs to the loop thread, which runs drains under
@@ -983,6 +1411,8 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	if (p->unwinder)
 		unwinder__stats(p->unwinder, &st->unwind);
 	pthread_mutex_unlock(&p->lock);
+	workq__stats(p->wq, &st->workq);
+	procfile__stats(&st->files);
 	st->k8s = p->opts.k8s != NULL;
 	if (p->opts.k8s)
 		k8s__stats(p->opts.k8s, &st->k8s_stats);
@@ -993,6 +1423,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 {
 	struct symbolizer_opts so = { 0 };
 	struct sampler_opts sa = { 0 };
+	struct workq_opts wo = { 0 };
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct profiler *p;
 	int err;
@@ -1009,11 +1440,19 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		p->opts.proc_root = "/proc";
 	if (!p->opts.max_windows)
 		p->opts.max_windows = 16;
+	p->opts.max_windows = MIN(p->opts.max_windows, (size_t)MAX_WINDOW_SLOTS);
 	if (!p->opts.max_processes)
 		p->opts.max_processes = 16384;
+	if (!p->opts.max_process_bytes)
+		p->opts.max_process_bytes = PROFILER_DEFAULT_PROCESS_BYTES;
+	if (!p->opts.max_window_bytes)
+		p->opts.max_window_bytes = PROFILER_DEFAULT_WINDOW_BYTES;
+	if (!p->opts.max_deferred_bytes)
+		p->opts.max_deferred_bytes = PROFILER_DEFAULT_DEFERRED_BYTES;
 	if (!p->opts.unwind_max_bytes)
 		p->opts.unwind_max_bytes = 128u << 20;
 	p->epfd = p->wakefd = -1;
+	p->deferred_tail = &p->deferred;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->done_cond, NULL);
 	u64map_init(&p->procs);
@@ -1028,7 +1467,22 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 			goto fail;
 		p->thread_labels = p->opts.labeling.thread_labels;
 	}
+	wo.threads[WORKQ_FAST] = 1;
+	wo.threads[WORKQ_LOAD] = p->opts.load_workers ? p->opts.load_workers : 1;
+	wo.threads[WORKQ_BUILD] = 1;
+	/* the newest builds first: under process churn they are the ones a
+	 * live process waits for, older ones' processes may be gone */
+	wo.lifo[WORKQ_BUILD] = true;
+	err = workq__new(&wo, &p->wq);
+	if (err) {
+		log_error("failed to start the worker threads: %s", strerror(-err));
+		goto fail;
+	}
 	so.proc_root = p->opts.proc_root;
+	so.max_bytes = p->opts.symbol_max_bytes;
+	so.max_perfmap_bytes = p->opts.perfmap_max_bytes;
+	so.load_timeout_ms = p->opts.load_timeout_ms;
+	so.wq = p->wq;
 	p->sym = symbolizer__new(&so);
 	if (!p->sym) {
 		err = -errno;
@@ -1065,8 +1519,8 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	if (err)
 		goto fail;
 	if (sa.dwarf) {
-		struct unwinder_opts uo = { .proc_root = p->opts.proc_root,
-					    .max_bytes = p->opts.unwind_max_bytes };
+		struct unwinder_opts uo = { .max_bytes = p->opts.unwind_max_bytes, .wq = p->wq,
+					    .build_timeout_ms = p->opts.unwind_build_timeout_ms };
 		struct unwinder_maps um;
 
 		sampler__unwind_maps(p->sampler, &um);
@@ -1091,6 +1545,12 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		err = -errno;
 		goto fail;
 	}
+	/* workers hand their results back through this fd */
+	ev.data.fd = workq__fd(p->wq);
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+		err = -errno;
+		goto fail;
+	}
 	p->next_drain_ns = now_ns(CLOCK_MONOTONIC) + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
 	p->last_drain_ns = now_ns(CLOCK_MONOTONIC);
 	*out = p;
@@ -1106,10 +1566,18 @@ void profiler__free(struct profiler *p)
 		return;
 	while (p->windows)
 		window__close(p->windows);
+	/* jobs first: their completions touch the tables below */
+	workq__free(p->wq);
+	while (p->deferred) {
+		struct deferred *d = p->deferred;
+
+		p->deferred = d->next;
+		free(d);
+	}
 	sampler__free(p->sampler);
 	unwinder__free(p->unwinder);
 	u64map_foreach(&p->procs, i)
-		proc_entry_free((struct proc_entry *)(uintptr_t)p->procs.values[i]);
+		proc_entry_free(p, (struct proc_entry *)(uintptr_t)p->procs.values[i]);
 	u64map_release(&p->procs);
 	symbolizer__free(p->sym);
 	proclabels__free(p->labeler);

@@ -57,7 +57,15 @@
 #include "agent/proclabels.h"
 #include "bpf/profile.h"
 #include "agent/unwinder.h"
+#include "common/workq.h"
+#include "symbolize/procfile.h"
 #include "symbolize/symbolizer.h"
+
+/* Memory bounds of the process table, the open windows' profiles and the
+ * samples held back for a process being read (see docs/how-it-works.md). */
+#define PROFILER_DEFAULT_PROCESS_BYTES ((size_t)16 << 20)
+#define PROFILER_DEFAULT_WINDOW_BYTES ((size_t)64 << 20)
+#define PROFILER_DEFAULT_DEFERRED_BYTES ((size_t)4 << 20)
 
 struct profiler;
 struct window;
@@ -76,6 +84,14 @@ struct profiler_opts {
 	const char *proc_root;      /* default "/proc" */
 	size_t max_windows;         /* concurrently open windows, default 16 */
 	size_t max_processes;       /* tracked processes, default 16384 */
+	size_t max_process_bytes;   /* their entries and snapshots, default 16 MiB */
+	size_t max_window_bytes;    /* every open window's profiles, default 64 MiB */
+	size_t max_deferred_bytes;  /* samples held back, default 4 MiB */
+	size_t symbol_max_bytes;    /* symbolizer objects (symbolizer.h), default 32 MiB */
+	size_t perfmap_max_bytes;   /* every perf map, default 16 MiB */
+	unsigned load_workers;      /* threads loading objects and tables, default 1 */
+	unsigned load_timeout_ms;   /* one object's symbols, default 5000 */
+	unsigned unwind_build_timeout_ms; /* one unwind table, default 10000 */
 	enum unwind_mode unwind;
 	size_t unwind_max_bytes;    /* kernel memory for unwind tables, default 128 MiB */
 	struct profiler_labeling labeling; /* borrowed, see profiler__set_labeling */
@@ -94,13 +110,23 @@ struct profiler_stats {
 	uint64_t drains, samples_drained, processes, snapshots_failed;
 	uint64_t snapshots_refreshed; /* re-read after an address outside every mapping */
 	uint64_t uncovered_reloads;   /* unwind tables reloaded for new code */
-	uint64_t processes_dropped; /* table full */
+	uint64_t processes_dropped; /* table full (count or bytes) */
+	uint64_t processes_unread;  /* the read queue was full */
+	uint64_t processes_exec_raced; /* exec'd before they could be read */
+	uint64_t samples_deferred;      /* held back for a process or object being read */
+	uint64_t samples_deferred_late; /* added before that was done (waited too long) */
+	uint64_t window_samples_dropped; /* past max_window_bytes */
 	uint64_t processes_relabel_dropped; /* dropped by relabel_configs */
 	uint64_t samples_relabel_dropped;   /* their samples seen in user space */
 	size_t max_processes;
+	size_t process_bytes, max_process_bytes;
 	size_t windows, max_windows;
+	size_t window_bytes, max_window_bytes;
+	size_t deferred, deferred_bytes, max_deferred_bytes;
 	uint32_t frequency, ncpus;
 	struct symbolizer_stats sym;
+	struct workq_stats workq;
+	struct procfile_stats files;
 	bool dwarf;                 /* DWARF unwinding active */
 	struct unwinder_stats unwind;
 	bool k8s;                   /* a Kubernetes API client runs */

@@ -95,6 +95,12 @@ const char *relabel__action_name(enum relabel_action a)
 	return action_names[a];
 }
 
+bool relabel__can_drop(const struct relabel_rule *r)
+{
+	return r->action == RELABEL_KEEP || r->action == RELABEL_DROP ||
+	       r->action == RELABEL_KEEPEQUAL || r->action == RELABEL_DROPEQUAL;
+}
+
 /* ---- UTF-8, as Go's unicode/utf8 sees it ---- */
 
 /* Length (1-4) of the valid UTF-8 sequence at s with its code point, or 0

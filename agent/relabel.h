@@ -66,6 +66,8 @@ struct relabel_rule; /* compiled */
 
 int relabel__parse_action(const char *s, enum relabel_action *out);
 const char *relabel__action_name(enum relabel_action a);
+/* keep, drop, keepequal or dropequal: the rule may drop what it sees */
+bool relabel__can_drop(const struct relabel_rule *r);
 int relabel__compile(const struct relabel_spec *s, struct relabel_rule **out,
 		     char *err, size_t errlen);
 void relabel__free(struct relabel_rule *r);

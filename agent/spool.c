@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -619,6 +620,136 @@ void spool__stats(struct spool *s, struct spool_stats *st)
 	pthread_mutex_lock(&s->lock);
 	*st = s->st;
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- probe, check ---- */
+
+int spool__probe(struct spool *s)
+{
+	static const uint8_t zeros[SPOOL_HEADER_SIZE];
+	char tmp[SPOOL_NAME_MAX];
+	int fd, err;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	/* the very name a put would write next: a crash between the open and
+	 * the unlink leaves a temporary file the next spool__open removes */
+	record_name(tmp, s->next_seq, true);
+	fd = openat(s->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	/* a byte needs a block: on a full tmpfs or ext4 this fails now */
+	err = buf_write_fd(fd, zeros, sizeof(zeros));
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	if (unlinkat(s->dir_fd, tmp, 0) < 0 && !err)
+		err = -errno;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+/* path's parent in place ("a/b" -> "a", "/a" -> "/", "a" -> "."); false
+ * when path is already "/" or ".". */
+static bool to_parent(char *path)
+{
+	size_t len = strlen(path);
+	char *slash;
+
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = 0;
+	if (!strcmp(path, "/") || !strcmp(path, "."))
+		return false;
+	slash = strrchr(path, '/');
+	if (!slash)
+		strcpy(path, ".");
+	else if (slash == path)
+		path[1] = 0;
+	else
+		*slash = 0;
+	return true;
+}
+
+int spool__check_dir(const char *dir, char *why, size_t len)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -1;
+	struct statvfs vfs;
+	struct stat st;
+	bool exists = true;
+	int err;
+
+	if (!dir || !*dir) {
+		snprintf(why, len, "no spool directory set");
+		return -EINVAL;
+	}
+	/* room for "." in place of a relative name */
+	path = malloc(strlen(dir) + 2);
+	if (!path) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	strcpy(path, dir);
+	/* the directory, or the nearest parent mkdir -p would create it in */
+	while (stat(path, &st) != 0) {
+		err = -errno;
+		if (err == -ENOENT && lstat(path, &st) == 0) {
+			snprintf(why, len, "'%s' is a symbolic link to nothing", path);
+			return err;
+		}
+		/* ENOTDIR: a parent is a file, found as the walk goes up */
+		if (err != -ENOENT && err != -ENOTDIR) {
+			snprintf(why, len, "cannot reach '%s': %s", path, strerror(-err));
+			return err;
+		}
+		exists = false;
+		if (!to_parent(path)) {
+			snprintf(why, len, "'%s' does not exist", path);
+			return err;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (exists)
+			snprintf(why, len, "'%s' is not a directory", path);
+		else
+			snprintf(why, len, "'%s' cannot be created: '%s' is not a directory", dir, path);
+		return -ENOTDIR;
+	}
+	/* effective IDs and capabilities, as the agent's own open and mkdir */
+	if (faccessat(AT_FDCWD, path, W_OK | X_OK | (exists ? R_OK : 0), AT_EACCESS) != 0) {
+		err = -errno;
+		if (err == -EROFS)
+			snprintf(why, len, "'%s' is on a read-only file system", path);
+		else if (exists)
+			snprintf(why, len, "'%s' is not readable and writable by uid %u: %s", path,
+				 (unsigned)geteuid(), strerror(-err));
+		else
+			snprintf(why, len, "'%s' cannot be created: '%s' is not writable by uid %u: %s",
+				 dir, path, (unsigned)geteuid(), strerror(-err));
+		return err;
+	}
+	if (statvfs(path, &vfs) == 0 && vfs.f_blocks && !vfs.f_bavail) {
+		snprintf(why, len, "the file system of '%s' is full", path);
+		return -ENOSPC;
+	}
+	if (!exists)
+		return 0;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, len, "failed to open '%s': %s", path, strerror(-err));
+		return err;
+	}
+	/* taken and released at once (the close): it only asks */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		snprintf(why, len, "'%s' is locked by another process (another brasa using it?)",
+			 path);
+		return -EBUSY;
+	}
+	return 0;
 }
 
 /* ---- get ---- */

@@ -32,6 +32,11 @@
  *   spool__get(s, seq, out)      0, -ENOENT, -EBADMSG, -EFBIG, -errno
  *   spool__remove(s, seq)        0 or -ENOENT
  *   spool__stats(s, &st)         counters (zeros for NULL s)
+ *   spool__probe(s)              0 if a record file can be written now, else
+ *                                -errno (-EACCES, -EROFS, -ENOSPC, -ENOENT...)
+ *   spool__check_dir(dir, why, len)  what would stop spool__open and
+ *                                spool__put in dir, without creating or
+ *                                writing anything: 0 or -errno with why
  *
  * Sequence numbers start at 1 in an empty spool (so spool__next(s, 0, ...)
  * is the oldest) and continue after the highest one on disk.
@@ -120,5 +125,20 @@ int spool__remove(struct spool *s, uint64_t seq);
 
 /* A consistent snapshot of the counters; zeros for NULL s. */
 void spool__stats(struct spool *s, struct spool_stats *st);
+
+/* Writes a few bytes to the next record's temporary file and removes it,
+ * so a directory opened fine but unwritable (permissions, a read-only or
+ * full file system, a directory removed behind the spool's back) is found
+ * before a record is at stake. Returns 0 or -errno; leaves nothing behind.
+ * A full disk may still fail a larger put later. */
+int spool__probe(struct spool *s);
+
+/* For `brasa check`: whether dir (or, when it does not exist, the nearest
+ * existing parent it would be created in) is a directory this process may
+ * write to (effective IDs and capabilities), on a writable file system with
+ * free space, and not locked by another spool. Creates and writes nothing.
+ * Returns 0, or -errno with why[] saying what is wrong in words
+ * ("'/x' is not a directory"); -EINVAL for a NULL or empty dir. */
+int spool__check_dir(const char *dir, char *why, size_t len);
 
 #endif

@@ -1,19 +1,37 @@
 /* unwinder: feeds the BPF DWARF unwinder. For each process image the
- * sampler announces, reads its executable mappings, builds (or finds in
- * the cache, by build id) the unwind table of each mapped file, loads
- * tables and the global rule table into the BPF maps, and writes the
- * process's sorted mapping table. Kernel memory follows need: tables are
- * loaded on demand, and past max_bytes the least recently used tables are
- * evicted (their map entries deleted; processes that used them fall back
- * to frame pointers for those frames until they are loaded again).
+ * profiler has inspected (symbolize/procinfo.h: executable mappings with
+ * their files opened on the process's behalf), it writes the process's
+ * sorted mapping table, each mapping naming the unwind table of its file.
  *
- *   unwinder__new(skel maps, opts, &u)     0 or -errno
- *   unwinder__free(u)                      NULL-safe
- *   unwinder__load_process(u, tgid, image) 0, -ESRCH (gone), -errno
- *   unwinder__forget_process(u, tgid, image)  drop its mapping table
+ * Tables are found by the identity of the file (device, inode, size,
+ * times) and, once built, shared by content: the SHA-256 of the CFI they
+ * come from (.eh_frame, .debug_frame, a debug file's .debug_frame) and
+ * of the executable segments' layout. A build id is never trusted alone,
+ * so a tenant's copy of a binary with garbage CFI can neither take the
+ * real binary's table nor leave it without one; failures are remembered
+ * by identity and by content in the same way.
+ *
+ * Building a table runs on the BUILD class of the work queue with a
+ * deadline and a memory bound (cfi_limits); until it is done, the mapping
+ * has table id 0 (the BPF side walks it by frame pointers) and the
+ * process waits for it: the table is patched into its mapping table as
+ * soon as it is loaded. Without a work queue, builds run at once.
+ *
+ * Kernel memory follows need: tables are loaded on demand, and past
+ * max_bytes the least recently used tables are evicted (their map entries
+ * deleted; processes that used them fall back to frame pointers for those
+ * frames until they are loaded again). The rows of a loaded table are
+ * not kept in user space.
+ *
+ *   unwinder__new(skel maps, opts, &u)          0 or -errno
+ *   unwinder__free(u)                           NULL-safe (work queue first)
+ *   unwinder__load(u, tgid, image, info)        writes the process's mapping
+ *                                               table: 0 or -errno; takes no
+ *                                               fd (dups what it needs)
+ *   unwinder__forget_process(u, tgid, image)    drop its mapping table
  *   unwinder__stats(u, &st)
  *
- * Runs in the profiler's loop thread only.
+ * Runs in the profiler's loop thread only (the work queue's owner).
  */
 #ifndef BRASA_AGENT_UNWINDER_H
 #define BRASA_AGENT_UNWINDER_H
@@ -22,20 +40,29 @@
 #include <stdint.h>
 
 struct unwinder;
+struct proc_info;
+struct workq;
 
 struct unwinder_maps {
 	int proc_unwind, rules, info, index, chunks; /* BPF map fds */
 };
 
 struct unwinder_opts {
-	const char *proc_root; /* default "/proc" */
-	size_t max_bytes;      /* bound on table memory in the kernel */
+	size_t max_bytes;           /* bound on table memory in the kernel */
+	unsigned build_timeout_ms;  /* one table's build, default 10000 */
+	size_t build_max_bytes;     /* memory one build may hold, default 256 MiB */
+	const char *debug_root;     /* default "/usr/lib/debug" */
+	struct workq *wq;           /* NULL: builds run in the caller */
 };
 
 struct unwinder_stats {
 	uint64_t processes_loaded, processes_failed;
 	uint64_t tables_built, tables_failed, table_build_ns;
+	uint64_t tables_timed_out, tables_too_large; /* of tables_failed */
+	uint64_t tables_shared;      /* built, then found identical to a loaded one */
 	size_t tables, table_bytes, max_bytes;
+	size_t tables_pending;       /* builds in flight */
+	uint64_t waiters_patched;    /* mappings given their table after a build */
 	uint64_t evictions;
 	size_t rules;
 	uint64_t mappings_without_table; /* executable mappings left to frame pointers */
@@ -45,7 +72,8 @@ struct unwinder_stats {
 int unwinder__new(const struct unwinder_maps *maps, const struct unwinder_opts *opts,
 		  struct unwinder **out);
 void unwinder__free(struct unwinder *u);
-int unwinder__load_process(struct unwinder *u, uint32_t tgid, uint32_t image);
+int unwinder__load(struct unwinder *u, uint32_t tgid, uint32_t image,
+		   const struct proc_info *info);
 void unwinder__forget_process(struct unwinder *u, uint32_t tgid, uint32_t image);
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/spool.h"
 #include "common/log.h"
@@ -24,8 +25,29 @@ enum pass_result {
 struct uploader {
 	struct remote_encode_opts encode;
 	struct remote *remote;
-	struct spool *spool;
 	uint32_t backoff_min_ms, backoff_max_ms;
+
+	/* The spool. spool_lock guards these, and is held across every write
+	 * so records go in in order; it is taken before lock, never after. */
+	pthread_mutex_t spool_lock;
+	struct spool *spool;            /* NULL: could not be opened */
+	struct spool_opts spool_opts;   /* dir owned */
+	int spool_err;                  /* 0: takes records; else -errno of the
+					   last failure: no writes until reopened */
+	uint64_t spool_retry_ms;        /* monotonic: when to reopen it */
+	uint32_t spool_attempt;         /* failures since it last worked */
+	uint32_t spool_retry_min_ms, spool_retry_max_ms;
+	bool spool_streak;              /* a failure was logged, recovery not yet */
+	bool spool_streak_put;          /* the streak's last failure was a put:
+					   only a put ends it */
+	uint64_t spool_streak_ms;       /* when the streak began */
+	uint64_t spool_streak_lost;     /* dropped_spool_unavailable then */
+	uint64_t spool_errors;
+	struct spool_stats spool_closed; /* counters of instances closed since */
+	uint64_t delivered_upto;        /* records up to this one were delivered
+					   but could not be removed (a read-only
+					   spool): skipped, removed once it works */
+	bool remove_failing;            /* logged a failed removal */
 
 	pthread_t thread;
 	bool thread_started;
@@ -40,6 +62,8 @@ struct uploader {
 	uint64_t corrupt;               /* records remote__batch_parse refused */
 
 	/* sender thread only */
+	struct remote_batch *held;      /* failed while the spool could not
+					   take it: retried from memory */
 	struct remote_batch *current;   /* the spool's oldest record, parsed */
 	uint64_t current_seq;
 	bool current_dirty;             /* delivered parts the record lacks */
@@ -67,50 +91,315 @@ static size_t batch_bytes(const struct remote_batch *b)
 
 /* ---- spool ---- */
 
-/* Writes b to the spool; b stays the caller's. A window the spool cannot
- * take is lost: counted and logged here. */
-static int spool_batch(struct uploader *u, const struct remote_batch *b, uint64_t *seq)
+/* Errors of spool__put that say this record cannot be stored (it alone
+ * is larger than the spool's bound, memory): the spool itself works. */
+static bool spool_fault(int err)
+{
+	return err != -EFBIG && err != -ENOMEM && err != -EINVAL && err != -EOVERFLOW;
+}
+
+static void add_closed_stats(struct uploader *u)
+{
+	struct spool_stats ss;
+
+	spool__stats(u->spool, &ss);
+	u->spool_closed.dropped += ss.dropped;
+	u->spool_closed.dropped_bytes += ss.dropped_bytes;
+	u->spool_closed.corrupt += ss.corrupt;
+}
+
+static uint64_t lost_so_far(struct uploader *u)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&u->lock);
+	n = u->stats.dropped_spool_unavailable;
+	pthread_mutex_unlock(&u->lock);
+	return n;
+}
+
+/* spool_lock held. After a failed open, probe or put: counted, logged at
+ * the start of a streak (what is wrong, what is lost), retried later. */
+static void spool_failed(struct uploader *u, const char *verb, int err, bool put)
+{
+	uint64_t delay = u->spool_retry_min_ms;
+	char problem[768], why[512];
+
+	for (uint32_t i = 0; i < u->spool_attempt && delay < u->spool_retry_max_ms; i++)
+		delay *= 2;
+	delay = MIN(delay, (uint64_t)u->spool_retry_max_ms);
+	if (u->spool_attempt < 64)
+		u->spool_attempt++;
+	u->spool_retry_ms = now_ms() + delay;
+	u->spool_err = err;
+	u->spool_errors++;
+	u->spool_streak_put = put;
+	if (u->spool_streak) {
+		log_debug("spool directory '%s' still unusable (%s): %s; next try in %" PRIu64 " ms",
+			  u->spool_opts.dir, verb, strerror(-err), delay);
+		return;
+	}
+	u->spool_streak = true;
+	u->spool_streak_ms = now_ms();
+	u->spool_streak_lost = lost_so_far(u);
+	if (err == -EBUSY)
+		snprintf(problem, sizeof(problem), "another process holds its lock (a second brasa "
+			 "with the same remote.spool_dir?)");
+	else if (!put && spool__check_dir(u->spool_opts.dir, why, sizeof(why)))
+		/* says which path is wrong and why, as brasa check would */
+		snprintf(problem, sizeof(problem), "%s", why);
+	else if (err == -ENOENT)
+		snprintf(problem, sizeof(problem), "%s (and it could not be created)",
+			 strerror(-err));
+	else if (err == -EACCES || err == -EPERM)
+		snprintf(problem, sizeof(problem), "%s (brasa runs as uid %u)", strerror(-err),
+			 (unsigned)geteuid());
+	else
+		snprintf(problem, sizeof(problem), "%s", strerror(-err));
+	log_warn("failed to %s spool directory '%s': %s; uploads go on without it: windows "
+		 "the backend cannot take now are kept in memory (up to %d) and dropped past "
+		 "that (brasa_upload_dropped_total{reason=\"spool_unavailable\"}); trying the "
+		 "spool again every %.3g s at most",
+		 err == -EBUSY ? "lock" : verb, u->spool_opts.dir, problem, UPLOADER_QUEUE_MAX + 1,
+		 u->spool_retry_max_ms / 1000.0);
+}
+
+/* spool_lock held: the end of a streak. */
+static void spool_recovered(struct uploader *u)
+{
+	u->spool_attempt = 0;
+	if (!u->spool_streak)
+		return;
+	u->spool_streak = false;
+	log_info("spool directory '%s' works again after %" PRIu64 " s; %" PRIu64
+		 " upload window(s) were lost meanwhile", u->spool_opts.dir,
+		 (now_ms() - u->spool_streak_ms) / 1000, lost_so_far(u) - u->spool_streak_lost);
+}
+
+/* spool_lock held: records delivered while the spool could not remove
+ * them go now that it is writable again. */
+static void purge_delivered(struct uploader *u)
+{
+	uint64_t seq;
+
+	while (u->delivered_upto && spool__oldest(u->spool, &seq) == 0 &&
+	       seq <= u->delivered_upto) {
+		if (spool__remove(u->spool, seq) != 0)
+			return;
+	}
+	u->delivered_upto = 0;
+	u->remove_failing = false;
+}
+
+/* spool_lock held. Opens the spool (again) and probes that it takes
+ * records. A spool that opens but cannot be written stays open: the
+ * records it holds can still be sent. */
+static void spool_reopen(struct uploader *u)
+{
+	int err;
+
+	if (u->spool) {
+		add_closed_stats(u);
+		spool__free(u->spool);
+		u->spool = NULL;
+	}
+	err = spool__open(&u->spool_opts, &u->spool);
+	if (err) {
+		u->spool = NULL;
+		spool_failed(u, "open", err, false);
+		return;
+	}
+	err = spool__probe(u->spool);
+	if (err) {
+		spool_failed(u, "write to", err, false);
+		return;
+	}
+	u->spool_err = 0;
+	if (!u->spool_streak_put)
+		spool_recovered(u);
+	purge_delivered(u);
+}
+
+/* spool_lock held: puts b. 0; -EAGAIN: the spool cannot take records
+ * (now or any more), nothing written; another -errno: b alone cannot be
+ * stored. Logs and counts only the spool's own failure. */
+static int spool_put_locked(struct uploader *u, const struct remote_batch *b, uint64_t *seq)
 {
 	struct buf rec = {};
 	uint64_t unused;
 	int err;
 
+	if (!u->spool || u->spool_err)
+		return -EAGAIN;
 	err = remote__batch_serialize(b, &rec);
 	if (!err)
 		err = spool__put(u->spool, rec.data, rec.len, seq ? seq : &unused);
 	buf_release(&rec);
-	if (err) {
-		log_error("failed to spool the upload window at %" PRId64 " s (%zu bytes), dropping it: %s",
-			  b->start_ns / 1000000000, rec.len, strerror(-err));
-		pthread_mutex_lock(&u->lock);
-		u->stats.dropped_spool_write++;
-		pthread_mutex_unlock(&u->lock);
+	if (!err) {
+		if (u->spool_streak)
+			spool_recovered(u);
+		u->spool_attempt = 0;
+	} else if (spool_fault(err)) {
+		spool_failed(u, "write to", err, true);
+		err = -EAGAIN;
 	}
 	return err;
 }
 
-/* Moves every queued batch to the spool, oldest first, plus extra (may be
- * NULL) after them. Takes and releases the lock. */
-static void spool_queue(struct uploader *u, struct remote_batch *extra)
+/* A window lost because it could not be stored: counted and logged. */
+static void lost_spool_write(struct uploader *u, const struct remote_batch *b, int err)
 {
-	struct remote_batch *batches[UPLOADER_QUEUE_MAX + 1];
-	size_t n = 0;
-
+	log_error("failed to spool the upload window at %" PRId64 " s, dropping it: %s",
+		  b->start_ns / 1000000000, strerror(-err));
 	pthread_mutex_lock(&u->lock);
-	while (u->queue_len) {
-		batches[n++] = u->queue[u->queue_head];
+	u->stats.dropped_spool_write++;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* A window lost for want of a usable spool: counted (the streak's warning
+ * said what this means), logged at debug. */
+static void lost_no_spool(struct uploader *u, const struct remote_batch *b)
+{
+	log_debug("no usable spool: dropping the upload window at %" PRId64 " s",
+		  b->start_ns / 1000000000);
+	pthread_mutex_lock(&u->lock);
+	u->stats.dropped_spool_unavailable++;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Writes b to the spool; b stays the caller's. 0, -EAGAIN (no usable
+ * spool: the caller keeps b or drops it), or another -errno when b alone
+ * cannot be stored (it is lost: counted and logged here). */
+static int spool_batch(struct uploader *u, const struct remote_batch *b, uint64_t *seq)
+{
+	int err;
+
+	pthread_mutex_lock(&u->spool_lock);
+	err = spool_put_locked(u, b, seq);
+	pthread_mutex_unlock(&u->spool_lock);
+	if (err && err != -EAGAIN)
+		lost_spool_write(u, b, err);
+	return err;
+}
+
+/* Moves queued batches to the spool, oldest first, while it takes them;
+ * what it cannot take stays queued, in order. spool_lock is held
+ * throughout so two movers cannot interleave. */
+static void spool_queue(struct uploader *u)
+{
+	pthread_mutex_lock(&u->spool_lock);
+	for (;;) {
+		struct remote_batch *b;
+		int err;
+
+		pthread_mutex_lock(&u->lock);
+		if (!u->queue_len || !u->spool || u->spool_err) {
+			pthread_mutex_unlock(&u->lock);
+			break;
+		}
+		b = u->queue[u->queue_head];
 		u->queue_head = (u->queue_head + 1) % UPLOADER_QUEUE_MAX;
 		u->queue_len--;
+		u->queue_bytes -= MIN(u->queue_bytes, batch_bytes(b));
+		u->stats.queued = u->queue_len;
+		pthread_mutex_unlock(&u->lock);
+
+		err = spool_put_locked(u, b, NULL);
+		if (err == -EAGAIN) {
+			/* back in front, unless the other thread filled the
+			 * queue meanwhile */
+			pthread_mutex_lock(&u->lock);
+			if (u->queue_len < UPLOADER_QUEUE_MAX) {
+				u->queue_head = (u->queue_head + UPLOADER_QUEUE_MAX - 1) % UPLOADER_QUEUE_MAX;
+				u->queue[u->queue_head] = b;
+				u->queue_len++;
+				u->queue_bytes += batch_bytes(b);
+				u->stats.queued = u->queue_len;
+				b = NULL;
+			}
+			pthread_mutex_unlock(&u->lock);
+			if (b)
+				lost_no_spool(u, b);
+			remote__batch_free(b);
+			break;
+		}
+		if (err)
+			lost_spool_write(u, b, err);
+		remote__batch_free(b);
 	}
-	u->queue_bytes = 0;
-	u->stats.queued = 0;
-	pthread_mutex_unlock(&u->lock);
-	if (extra)
-		batches[n++] = extra;
-	for (size_t i = 0; i < n; i++) {
-		spool_batch(u, batches[i], NULL);
-		remote__batch_free(batches[i]);
+	pthread_mutex_unlock(&u->spool_lock);
+}
+
+/* Sender thread: reopens an unusable spool when it is time, and then at
+ * once moves a held batch into it, before any other writer can put a
+ * newer one ahead of it. Says whether the spool has records, whether it
+ * takes new ones, and when it is next tried (0: not needed). */
+static void spool_poll(struct uploader *u, bool *spooled, bool *writable, uint64_t *retry_ms)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&u->spool_lock);
+	if (u->spool_err && now_ms() >= u->spool_retry_ms)
+		spool_reopen(u);
+	if (u->held && u->spool && !u->spool_err) {
+		int err = spool_put_locked(u, u->held, NULL);
+
+		if (err != -EAGAIN) {
+			if (err)
+				lost_spool_write(u, u->held, err);
+			remote__batch_free(u->held);
+			u->held = NULL;
+		}
 	}
+	*spooled = u->spool && spool__next(u->spool, u->delivered_upto, &seq) == 0;
+	*writable = u->spool && !u->spool_err;
+	*retry_ms = u->spool_err ? u->spool_retry_ms : 0;
+	pthread_mutex_unlock(&u->spool_lock);
+}
+
+static bool spool_usable(struct uploader *u)
+{
+	bool usable;
+
+	pthread_mutex_lock(&u->spool_lock);
+	usable = u->spool && !u->spool_err;
+	pthread_mutex_unlock(&u->spool_lock);
+	return usable;
+}
+
+/* spool__next, __get and __remove under spool_lock: a reopen may swap
+ * the spool meanwhile. The oldest record not yet delivered. */
+static int spool_oldest(struct uploader *u, uint64_t *seq)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&u->spool_lock);
+	if (u->spool)
+		err = spool__next(u->spool, u->delivered_upto, seq);
+	pthread_mutex_unlock(&u->spool_lock);
+	return err;
+}
+
+static int spool_get(struct uploader *u, uint64_t seq, struct buf *out)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&u->spool_lock);
+	if (u->spool)
+		err = spool__get(u->spool, seq, out);
+	pthread_mutex_unlock(&u->spool_lock);
+	return err;
+}
+
+static int spool_remove(struct uploader *u, uint64_t seq)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&u->spool_lock);
+	if (u->spool)
+		err = spool__remove(u->spool, seq);
+	pthread_mutex_unlock(&u->spool_lock);
+	return err;
 }
 
 /* ---- sending ---- */
@@ -148,9 +437,12 @@ static enum pass_result send_pending(struct uploader *u, struct remote_batch *b,
 				return PASS_STOPPED;
 			if (!u->failing)
 				log_warn("failed to upload the window at %" PRId64 " s to %s (%s), "
-					 "spooling and retrying: %s",
+					 "%s: %s",
 					 b->start_ns / 1000000000, remote__protocol_name(b->protocol),
-					 remote__failure_name(st.reason), st.message);
+					 remote__failure_name(st.reason),
+					 spool_usable(u) ? "spooling and retrying"
+							 : "retrying (no usable spool: kept in memory)",
+					 st.message);
 			else
 				log_debug("upload retry failed (%s): %s", remote__failure_name(st.reason),
 					  st.message);
@@ -230,13 +522,13 @@ static enum pass_result replay_oldest(struct uploader *u)
 	uint64_t seq;
 	int err;
 
-	err = spool__oldest(u->spool, &seq);
+	err = spool_oldest(u, &seq);
 	if (err)
 		return PASS_DONE;
 	if (u->current && u->current_seq != seq)
 		forget_current(u); /* dropped for room meanwhile */
 	if (!u->current) {
-		err = spool__get(u->spool, seq, &rec);
+		err = spool_get(u, seq, &rec);
 		if (!err) {
 			err = remote__batch_parse(rec.data, rec.len, &u->current);
 			if (err == -EBADMSG) {
@@ -250,7 +542,7 @@ static enum pass_result replay_oldest(struct uploader *u)
 		if (err == -EBADMSG || err == -EFBIG || err == -ENOENT) {
 			/* spool__get logged and counted a corrupt one */
 			if (err != -ENOENT)
-				spool__remove(u->spool, seq);
+				spool_remove(u, seq);
 			if (err == -EFBIG) {
 				pthread_mutex_lock(&u->lock);
 				u->corrupt++;
@@ -272,19 +564,27 @@ static enum pass_result replay_oldest(struct uploader *u)
 	if (progress)
 		u->current_dirty = true;
 	if (res == PASS_DONE) {
-		err = spool__remove(u->spool, seq);
-		if (err && err != -ENOENT) {
-			/* kept in memory as done: waits, rather than a busy loop */
-			log_error("failed to remove spooled upload record %" PRIu64 ": %s", seq,
-				  strerror(-err));
-			return PASS_RETRY;
-		}
+		err = spool_remove(u, seq);
 		forget_current(u);
+		if (err && err != -ENOENT) {
+			/* skipped rather than retried: the next records, and new
+			 * windows, must not wait on a read-only directory */
+			pthread_mutex_lock(&u->spool_lock);
+			u->delivered_upto = seq;
+			if (!u->remove_failing)
+				log_error("failed to remove delivered upload record %" PRIu64
+					  " from spool directory '%s': %s; skipping it (it is "
+					  "sent again if brasa restarts before it can be removed)",
+					  seq, u->spool_opts.dir, strerror(-err));
+			u->remove_failing = true;
+			pthread_mutex_unlock(&u->spool_lock);
+		}
 	}
 	return res;
 }
 
-/* A new batch, the spool being empty: sent at once, spooled on failure. */
+/* A new batch, the spool being empty: sent at once, spooled on failure,
+ * held in memory when the spool cannot take it. */
 static enum pass_result send_new(struct uploader *u, struct remote_batch *b)
 {
 	bool progress = false;
@@ -292,16 +592,40 @@ static enum pass_result send_new(struct uploader *u, struct remote_batch *b)
 
 	if (res != PASS_DONE) {
 		uint64_t seq;
+		int err;
 
 		/* with its delivered parts marked, so they are not sent twice */
-		if (spool_batch(u, b, &seq) == 0) {
+		err = spool_batch(u, b, &seq);
+		if (!err) {
 			forget_current(u);
 			u->current = b;
 			u->current_seq = seq;
 			return res;
 		}
+		if (err == -EAGAIN) {
+			u->held = b;
+			return res;
+		}
 	}
 	remote__batch_free(b);
+	return res;
+}
+
+/* The held batch again, straight to the backend (the spool still cannot
+ * take it). */
+static enum pass_result resend_held(struct uploader *u)
+{
+	bool progress = false;
+	enum pass_result res;
+
+	pthread_mutex_lock(&u->lock);
+	u->stats.retries++;
+	pthread_mutex_unlock(&u->lock);
+	res = send_pending(u, u->held, &progress);
+	if (res == PASS_DONE) {
+		remote__batch_free(u->held);
+		u->held = NULL;
+	}
 	return res;
 }
 
@@ -315,8 +639,19 @@ static void persist_progress(struct uploader *u)
 	if (!u->current || !u->current_dirty)
 		return;
 	if (remote__batch_pending(u->current) && spool_batch(u, u->current, &seq) == 0)
-		spool__remove(u->spool, u->current_seq);
+		spool_remove(u, u->current_seq);
 	forget_current(u);
+}
+
+/* Waits on cond until wake_ms (monotonic; 0: no deadline). Lock held. */
+static void wait_until(struct uploader *u, uint64_t wake_ms)
+{
+	struct timespec ts = { (time_t)(wake_ms / 1000), (long)(wake_ms % 1000) * 1000000L };
+
+	if (wake_ms)
+		pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+	else
+		pthread_cond_wait(&u->cond, &u->lock);
 }
 
 static void *sender_main(void *arg)
@@ -325,31 +660,35 @@ static void *sender_main(void *arg)
 
 	pthread_mutex_lock(&u->lock);
 	while (!u->stopping) {
-		uint64_t seq;
-		bool spooled = spool__oldest(u->spool, &seq) == 0;
+		bool spooled, writable;
+		uint64_t retry_ms;
 		enum pass_result res;
 
-		if (spooled) {
+		pthread_mutex_unlock(&u->lock);
+		spool_poll(u, &spooled, &writable, &retry_ms);
+		pthread_mutex_lock(&u->lock);
+		if (u->stopping)
+			break;
+		if (spooled || u->held) {
 			uint64_t now = now_ms();
 
-			/* order: nothing new goes out before what waits on disk */
-			if (u->queue_len) {
+			/* order: nothing new goes out before what waits */
+			if (spooled && writable && u->queue_len) {
 				pthread_mutex_unlock(&u->lock);
-				spool_queue(u, NULL);
+				spool_queue(u);
 				pthread_mutex_lock(&u->lock);
 				continue;
 			}
 			if (now < u->next_attempt_ms) {
-				uint64_t wake = u->next_attempt_ms;
-				struct timespec ts = { (time_t)(wake / 1000), (long)(wake % 1000) * 1000000L };
-
 				u->stats.backing_off = true;
-				pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+				/* an unusable spool is tried again meanwhile */
+				wait_until(u, retry_ms ? MIN(retry_ms, u->next_attempt_ms) : u->next_attempt_ms);
 				continue;
 			}
 			u->stats.backing_off = false;
 			pthread_mutex_unlock(&u->lock);
-			res = replay_oldest(u);
+			/* what is on disk is older than what is held */
+			res = spooled ? replay_oldest(u) : resend_held(u);
 		} else if (u->queue_len) {
 			struct remote_batch *b = u->queue[u->queue_head];
 
@@ -361,7 +700,7 @@ static void *sender_main(void *arg)
 			res = send_new(u, b);
 		} else {
 			u->stats.backing_off = false;
-			pthread_cond_wait(&u->cond, &u->lock);
+			wait_until(u, retry_ms);
 			continue;
 		}
 		if (res == PASS_RETRY)
@@ -379,7 +718,6 @@ static void *sender_main(void *arg)
 
 int uploader__new(const struct uploader_opts *o, struct uploader **out)
 {
-	struct spool_opts so;
 	pthread_condattr_t attr;
 	struct uploader *u;
 	int err;
@@ -389,39 +727,42 @@ int uploader__new(const struct uploader_opts *o, struct uploader **out)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_mutex_init(&u->spool_lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&u->cond, &attr);
+	pthread_condattr_destroy(&attr);
 	u->backoff_min_ms = o->backoff_min_ms ? o->backoff_min_ms : UPLOADER_BACKOFF_MIN_MS;
 	u->backoff_max_ms = o->backoff_max_ms ? o->backoff_max_ms : UPLOADER_BACKOFF_MAX_MS;
-	if (u->backoff_min_ms > u->backoff_max_ms) {
-		free(u);
-		return -EINVAL;
+	u->spool_retry_min_ms = o->spool_retry_min_ms ? o->spool_retry_min_ms
+						      : UPLOADER_SPOOL_RETRY_MIN_MS;
+	u->spool_retry_max_ms = o->spool_retry_max_ms ? o->spool_retry_max_ms
+						      : UPLOADER_SPOOL_RETRY_MAX_MS;
+	if (u->backoff_min_ms > u->backoff_max_ms || u->spool_retry_min_ms > u->spool_retry_max_ms) {
+		err = -EINVAL;
+		goto fail;
 	}
 	u->encode = (struct remote_encode_opts){
 		.protocol = o->remote.protocol,
 		.frequency_hz = o->frequency_hz,
 	};
-	if (o->node) {
-		u->encode.node = strdup(o->node);
-		if (!u->encode.node) {
-			free(u);
-			return -ENOMEM;
-		}
+	u->spool_opts = (struct spool_opts){
+		.dir = strdup(o->spool_dir),
+		.max_bytes = o->spool_max_bytes ? o->spool_max_bytes : DEFAULT_SPOOL_MAX_BYTES,
+	};
+	if ((o->node && !(u->encode.node = strdup(o->node))) || !u->spool_opts.dir) {
+		err = -ENOMEM;
+		goto fail;
 	}
-	pthread_mutex_init(&u->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&u->cond, &attr);
-	pthread_condattr_destroy(&attr);
-
 	err = remote__new(&o->remote, &u->remote);
 	if (err)
 		goto fail;
-	so = (struct spool_opts){
-		.dir = o->spool_dir,
-		.max_bytes = o->spool_max_bytes ? o->spool_max_bytes : DEFAULT_SPOOL_MAX_BYTES,
-	};
-	err = spool__open(&so, &u->spool);
-	if (err)
-		goto fail;
+	/* a spool that does not work is logged and retried, not fatal:
+	 * uploads, and the agent, go on without it */
+	pthread_mutex_lock(&u->spool_lock);
+	spool_reopen(u);
+	pthread_mutex_unlock(&u->spool_lock);
 	err = -pthread_create(&u->thread, NULL, sender_main, u);
 	if (err)
 		goto fail;
@@ -431,6 +772,46 @@ int uploader__new(const struct uploader_opts *o, struct uploader **out)
 fail:
 	uploader__free(u);
 	return err;
+}
+
+/* At stop: what is still in memory goes to the spool if it can be had
+ * (one more try), else it is lost: counted and logged once. */
+static void spool_at_stop(struct uploader *u)
+{
+	uint64_t lost = 0;
+
+	if (!u->spool_opts.dir)
+		return;
+	pthread_mutex_lock(&u->spool_lock);
+	if (u->spool_err && (u->held || u->queue_len))
+		spool_reopen(u);
+	if (u->held) {
+		int err = spool_put_locked(u, u->held, NULL);
+
+		if (err == -EAGAIN) {
+			lost_no_spool(u, u->held);
+			lost++;
+		} else if (err) {
+			lost_spool_write(u, u->held, err);
+		}
+		remote__batch_free(u->held);
+		u->held = NULL;
+	}
+	pthread_mutex_unlock(&u->spool_lock);
+	spool_queue(u);
+	for (; u->queue_len; u->queue_len--) {
+		struct remote_batch *b = u->queue[u->queue_head];
+
+		u->queue_head = (u->queue_head + 1) % UPLOADER_QUEUE_MAX;
+		lost_no_spool(u, b);
+		lost++;
+		remote__batch_free(b);
+	}
+	u->queue_bytes = 0;
+	u->stats.queued = 0;
+	if (lost)
+		log_warn("stopping without a usable spool directory '%s': %" PRIu64
+			 " upload window(s) not yet delivered are lost", u->spool_opts.dir, lost);
 }
 
 void uploader__free(struct uploader *u)
@@ -446,15 +827,14 @@ void uploader__free(struct uploader *u)
 		remote__cancel(u->remote);
 		pthread_join(u->thread, NULL);
 	}
-	if (u->spool)
-		spool_queue(u, NULL);
+	spool_at_stop(u);
 	forget_current(u);
-	for (size_t i = 0; i < u->queue_len; i++)
-		remote__batch_free(u->queue[(u->queue_head + i) % UPLOADER_QUEUE_MAX]);
 	spool__free(u->spool);
 	remote__free(u->remote);
 	free((char *)u->encode.node);
+	free((char *)u->spool_opts.dir);
 	pthread_cond_destroy(&u->cond);
+	pthread_mutex_destroy(&u->spool_lock);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
 }
@@ -482,17 +862,29 @@ int uploader__submit(struct uploader *u, const struct upload_window *w)
 	}
 	if (u->queue_len == UPLOADER_QUEUE_MAX ||
 	    (u->queue_len && u->queue_bytes + bytes > UPLOADER_QUEUE_MAX_BYTES)) {
-		/* the sender is stuck in a slow request: memory stays bounded,
-		 * the spool keeps the order */
+		/* the sender is stuck in a slow request or the backend is
+		 * down: memory stays bounded, the spool keeps the order */
 		pthread_mutex_unlock(&u->lock);
-		spool_queue(u, b);
+		spool_queue(u);
 		pthread_mutex_lock(&u->lock);
-	} else {
-		u->queue[(u->queue_head + u->queue_len) % UPLOADER_QUEUE_MAX] = b;
-		u->queue_len++;
-		u->queue_bytes += bytes;
-		u->stats.queued = u->queue_len;
+		/* what an unusable spool could not take: the oldest go */
+		while (u->queue_len == UPLOADER_QUEUE_MAX ||
+		       (u->queue_len && u->queue_bytes + bytes > UPLOADER_QUEUE_MAX_BYTES)) {
+			struct remote_batch *old = u->queue[u->queue_head];
+
+			u->queue_head = (u->queue_head + 1) % UPLOADER_QUEUE_MAX;
+			u->queue_len--;
+			u->queue_bytes -= MIN(u->queue_bytes, batch_bytes(old));
+			pthread_mutex_unlock(&u->lock);
+			lost_no_spool(u, old);
+			remote__batch_free(old);
+			pthread_mutex_lock(&u->lock);
+		}
 	}
+	u->queue[(u->queue_head + u->queue_len) % UPLOADER_QUEUE_MAX] = b;
+	u->queue_len++;
+	u->queue_bytes += bytes;
+	u->stats.queued = u->queue_len;
 	pthread_cond_signal(&u->cond);
 	pthread_mutex_unlock(&u->lock);
 	return 0;
@@ -509,10 +901,15 @@ void uploader__stats(struct uploader *u, struct uploader_stats *st)
 	*st = u->stats;
 	st->spool_corrupt = u->corrupt;
 	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_lock(&u->spool_lock);
 	spool__stats(u->spool, &ss);
 	st->spool_records = ss.records;
 	st->spool_bytes = ss.bytes;
-	st->spool_dropped = ss.dropped;
-	st->spool_dropped_bytes = ss.dropped_bytes;
-	st->spool_corrupt += ss.corrupt;
+	/* a reopened spool counts from zero: add what the closed ones had */
+	st->spool_dropped = ss.dropped + u->spool_closed.dropped;
+	st->spool_dropped_bytes = ss.dropped_bytes + u->spool_closed.dropped_bytes;
+	st->spool_corrupt += ss.corrupt + u->spool_closed.corrupt;
+	st->spool_errors = u->spool_errors;
+	st->spool_usable = u->spool && !u->spool_err;
+	pthread_mutex_unlock(&u->spool_lock);
 }

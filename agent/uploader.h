@@ -22,15 +22,29 @@
  * run. A full in-memory queue (UPLOADER_QUEUE_MAX windows or
  * UPLOADER_QUEUE_MAX_BYTES) is moved to the spool by the submitting thread.
  *
+ * An unusable spool never stops uploads (nor the caller): when the
+ * directory cannot be opened (missing and not creatable, not a directory,
+ * no permission, locked by another agent) or written (a read-only or full
+ * file system, permissions changed, the directory removed), the failure is
+ * logged once per streak and counted (spool_errors), and the uploader runs
+ * on without it: new windows still go straight to the backend; one that
+ * fails is held in memory and retried with the usual backoff, the queue
+ * waits behind it, and past UPLOADER_QUEUE_MAX windows the oldest queued
+ * one is dropped (dropped_spool_unavailable). The spool is opened and
+ * probed again after spool_retry_min_ms, doubling to spool_retry_max_ms,
+ * and used as soon as that works; records it already holds are still
+ * replayed while only its writes fail.
+ *
  *   uploader__new(opts, &u)    0 or -errno (EINVAL: no spool_dir, bad remote
  *                              options (see remote__new), backoff_min_ms >
- *                              backoff_max_ms; spool__open's errors, e.g.
- *                              EBUSY when another uploader has the
- *                              directory); *u owned by the caller
+ *                              backoff_max_ms; ENOMEM); a spool that cannot
+ *                              be used is not an error (see above);
+ *                              *u owned by the caller
  *   uploader__free(u)          NULL-safe; stops the sender (an in-flight
  *                              request is cancelled within about a second)
  *                              and spools everything still queued, so a
- *                              clean stop loses nothing
+ *                              clean stop loses nothing (but what an
+ *                              unusable spool cannot take: counted, logged)
  *   uploader__submit(u, w)     encodes w now and queues it; 0 or -errno
  *                              (EINVAL, ENOMEM, EIO from gzip); a window with
  *                              no samples is counted and not sent
@@ -55,6 +69,8 @@
 #define UPLOADER_QUEUE_MAX_BYTES ((size_t)64 << 20)
 #define UPLOADER_BACKOFF_MIN_MS 1000
 #define UPLOADER_BACKOFF_MAX_MS (5 * 60 * 1000)
+#define UPLOADER_SPOOL_RETRY_MIN_MS 1000
+#define UPLOADER_SPOOL_RETRY_MAX_MS (30 * 1000)
 
 struct uploader_opts {
 	struct remote_opts remote;
@@ -64,6 +80,8 @@ struct uploader_opts {
 	const char *node;               /* parca's node label for series without
 					   one; NULL: the host name */
 	uint32_t backoff_min_ms, backoff_max_ms; /* 0: 1 s and 5 min */
+	uint32_t spool_retry_min_ms, spool_retry_max_ms; /* an unusable spool is
+					   opened again after these; 0: 1 s, 30 s */
 };
 
 /* Counters since uploader__new; windows are upload windows (batches). */
@@ -81,7 +99,11 @@ struct uploader_stats {
 	uint64_t dropped_unsendable;    /* spooled windows no longer sendable
 					   (protocol changed, unreadable) */
 	uint64_t dropped_spool_write;   /* windows the spool could not take
-					   (too big, disk full, I/O error) */
+					   (larger than the spool's bound, out of
+					   memory) */
+	uint64_t dropped_spool_unavailable; /* windows lost for want of a usable
+					   spool: not sent, and no room left
+					   in memory (or the agent stopped) */
 	uint64_t samples_dropped;       /* samples alone over the size limit */
 	uint64_t queued;                /* windows in memory now */
 	bool backing_off;               /* waiting before the next retry */
@@ -89,6 +111,9 @@ struct uploader_stats {
 	uint64_t spool_records, spool_bytes;
 	uint64_t spool_dropped, spool_dropped_bytes; /* oldest dropped for room */
 	uint64_t spool_corrupt;         /* corrupt records skipped */
+	uint64_t spool_errors;          /* failed attempts to open or write the
+					   spool */
+	bool spool_usable;              /* the spool is open and takes records */
 };
 
 struct uploader;

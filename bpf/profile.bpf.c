@@ -132,7 +132,8 @@ static __always_inline void stat_inc(__u32 idx)
 }
 
 
-static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 image, __u32 old)
+static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 image, __u32 old,
+				       __u64 start_stack)
 {
 	struct profile_event *e;
 
@@ -145,6 +146,7 @@ static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 image, __u3
 	e->tgid = tgid;
 	e->image = image;
 	e->old_image = old;
+	e->start_stack = start_stack;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -230,7 +232,8 @@ static __always_inline void announce(__u32 tgid, __u32 image)
 	}
 	if (bpf_map_update_elem(&known, &tgid, &image, BPF_ANY))
 		stat_inc(PROFILE_STAT_KNOWN_FULL);
-	emit_event(PROFILE_EVENT_NEW_PROCESS, tgid, image, old);
+	emit_event(PROFILE_EVENT_NEW_PROCESS, tgid, image, old,
+		   BPF_CORE_READ(bpf_get_current_task_btf(), mm, start_stack));
 }
 
 static __always_inline void count_new(void *counts, struct sample_key *key)
@@ -386,7 +389,7 @@ int BPF_PROG(profile_exec, struct task_struct *p)
 		return 0;
 	old = *known_image;
 	*known_image = image;
-	emit_event(PROFILE_EVENT_EXEC, tgid, image, old);
+	emit_event(PROFILE_EVENT_EXEC, tgid, image, old, BPF_CORE_READ(p, mm, start_stack));
 	return 0;
 }
 
@@ -401,7 +404,7 @@ int BPF_PROG(profile_exit, struct task_struct *p)
 	known_image = bpf_map_lookup_elem(&known, &tgid);
 	if (!known_image)
 		return 0;
-	emit_event(PROFILE_EVENT_EXIT, tgid, *known_image, 0);
+	emit_event(PROFILE_EVENT_EXIT, tgid, *known_image, 0, 0);
 	bpf_map_delete_elem(&known, &tgid);
 	return 0;
 }

@@ -49,6 +49,10 @@ struct profile_event {
 	__u32 tgid;
 	__u32 image;     /* the process's image now */
 	__u32 old_image; /* EXEC, NEW_PROCESS: the image it had before, or 0 */
+	__u64 start_stack; /* mm->start_stack of image (0 for EXIT): user
+			    * space reads the process later, and tells by
+			    * this (field 28 of /proc/PID/stat, new at every
+			    * exec) whether it still runs that image */
 };
 
 /* Per-CPU counters, indexes into the stats map. */

@@ -591,7 +591,7 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 c
 	pm->memo_cur = cur ^ 1;
 	/* user space reloads the process's mappings (rate-limited there) */
 	if (st.uncovered)
-		emit_event(PROFILE_EVENT_UNCOVERED, key->tgid, key->image, 0);
+		emit_event(PROFILE_EVENT_UNCOVERED, key->tgid, key->image, 0, 0);
 	if (st.done)
 		stat_inc(st.used_fp ? PROFILE_STAT_UNWIND_MIXED : PROFILE_STAT_UNWIND_COMPLETE);
 	else if (st.stop)

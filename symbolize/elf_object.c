@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/u64map.h"
 
 /* Longest build id we keep: GNU ld emits 20 bytes (sha1), some linkers
  * 16 (md5/uuid); 64 leaves room for anything sane. */
@@ -25,47 +28,82 @@
  * construction; results deeper than CACHE_LINES are not cached. */
 #define CACHE_SLOTS 64
 #define CACHE_LINES 6
+/* Symbol names longer than this (template soup) are cut: pprof readers
+ * and flame graphs have no use for more. */
+#define NAME_MAX_LEN 4096
+#define DEFAULT_MAX_SYMBOL_BYTES ((size_t)256 << 20)
+#define DEFAULT_MAX_DEBUG_BYTES (1ull << 30)
+/* What libdw holds per decoded line-table row, address range and unit,
+ * measured with heaptrack on Debian's elfutils 0.188 (rounded up). */
+#define DWARF_LINE_BYTES 64
+#define DWARF_ARANGE_BYTES 48
+#define DWARF_CU_BYTES 4096
+/* Deadline checks every this many symbols or CRC bytes. */
+#define CHECK_EVERY 4096
+#define CRC_CHUNK ((size_t)1 << 20)
 
 struct elf_load {
 	uint64_t offset, vaddr, filesz;
 	bool exec;
 };
 
+/* 16 bytes: the name is an offset into the object's names. */
 struct elf_sym {
-	uint64_t addr, size;
-	const char *name;
-	uint8_t bind;
+	uint64_t addr;
+	uint32_t size;
+	uint32_t name;
 };
 
 struct cache_slot {
 	uint64_t vaddr;
 	int count; /* 0: empty slot; -1: cached miss */
+	bool dwarf; /* computed with DWARF */
 	struct sym_line lines[CACHE_LINES];
 };
 
 struct elf_sections {
 	Elf_Scn *symtab, *dynsym;
 	bool debug_info, debug_line;
+	uint64_t debug_bytes; /* every .debug_* / .zdebug_* section */
+	uint64_t inflated;    /* what libdw decompresses of them into memory */
 };
 
 struct elf_object {
-	Elf *elf;
+	Elf *elf;         /* kept only while needed (DWARF here, or an image) */
 	void *image;      /* copy behind an elf_memory() object */
-	Elf *debug_elf;   /* separate debug file, NULL if none */
+	Elf *debug_elf;   /* separate debug file, kept only for its DWARF */
 	char build_id[2 * BUILD_ID_MAX + 1];
 	struct elf_load *loads;
 	size_t load_count;
-	struct elf_sections sec, debug_sec;
+	bool has_symbols, has_lines, has_inlines;
 
-	bool syms_loaded;
 	struct elf_sym *syms;
 	size_t sym_count;
+	char *names;
+	size_t names_len;
 
-	bool dwarf_loaded;
+	Elf *dwarf_elf;   /* elf or debug_elf: where DWARF is read, NULL for none */
+	uint64_t dwarf_inflated; /* its compressed sections' size once inflated */
+	bool dwarf_opened;
 	Dwarf *dwarf;
+	size_t dwarf_bytes;      /* estimate of what libdw decoded */
+	struct u64map dwarf_cus; /* unit offsets whose lines are counted */
 
 	struct cache_slot *cache;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool past(uint64_t deadline_ns)
+{
+	return deadline_ns && mono_ns() > deadline_ns;
+}
 
 static void elf_endp(Elf **e)
 {
@@ -185,7 +223,7 @@ static void scan_sections(Elf *elf, struct elf_sections *sec)
 	size_t shstrndx;
 
 	memset(sec, 0, sizeof(*sec));
-	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0)
 		return;
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
@@ -202,6 +240,25 @@ static void scan_sections(Elf *elf, struct elf_sections *sec)
 		name = elf_strptr(elf, shstrndx, sh.sh_name);
 		if (!name)
 			continue;
+		if (!strncmp(name, ".debug_", 7) || !strncmp(name, ".zdebug_", 8)) {
+			sec->debug_bytes += sh.sh_size;
+			/* libdw inflates a compressed section whole on its first
+			 * use and keeps it with the Dwarf */
+			if (sh.sh_flags & SHF_COMPRESSED) {
+				GElf_Chdr ch;
+
+				if (gelf_getchdr(scn, &ch))
+					sec->inflated += ch.ch_size;
+			} else if (name[1] == 'z') {
+				/* .zdebug: "ZLIB" and a big-endian 64-bit size */
+				Elf_Data *d = elf_rawdata(scn, NULL);
+
+				if (d && d->d_size >= 12 && !memcmp(d->d_buf, "ZLIB", 4))
+					for (int i = 4; i < 12; i++)
+						sec->inflated = (sec->inflated << 8) |
+								((const uint8_t *)d->d_buf)[i];
+			}
+		}
 		if (strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0)
 			sec->debug_info = true;
 		else if (strcmp(name, ".debug_line") == 0 || strcmp(name, ".zdebug_line") == 0)
@@ -255,21 +312,45 @@ static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
 	return ~crc;
 }
 
-/* Opens a candidate debug file; NULL unless it is an ELF file that is
- * not the object itself and matches build_id (if given) or crc (if
- * want_crc). */
-static Elf *open_debug_candidate(const char *path, const struct stat *self,
-				 const char *build_id, bool want_crc, uint32_t crc)
+/* The CRC of a whole debug file, by chunks so the deadline is kept. */
+static int file_crc(Elf *elf, uint64_t deadline_ns, uint32_t *crc)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t size;
+	const uint8_t *raw = (const uint8_t *)elf_rawfile(elf, &size);
+	uint32_t c = 0;
+
+	if (!raw)
+		return -ENOEXEC;
+	for (size_t off = 0; off < size; off += CRC_CHUNK) {
+		if (past(deadline_ns))
+			return -ETIMEDOUT;
+		c = crc32_update(c, raw + off, MIN(CRC_CHUNK, size - off));
+	}
+	*crc = c;
+	return 0;
+}
+
+/* Takes a candidate debug file's fd; the Elf unless it is the object
+ * itself, not world-readable (see the header), or does not match build_id
+ * (if given) or crc (if want_crc). */
+static Elf *check_debug_candidate(int fd, const char *path, const struct stat *self,
+				  const char *build_id, bool want_crc, uint32_t crc,
+				  const struct elf_object_opts *opts)
+{
+	_cleanup_close_ int owned = fd;
 	_cleanup_(elf_endp) Elf *elf = NULL;
 	char candidate_id[2 * BUILD_ID_MAX + 1];
 	struct stat st;
+	uint32_t got;
 
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return NULL;
 	if (self && st.st_dev == self->st_dev && st.st_ino == self->st_ino)
 		return NULL;
+	if (!(st.st_mode & S_IROTH)) {
+		log_debug("debug file '%s' is not world-readable, ignoring", path);
+		return NULL;
+	}
 	elf = elf_from_fd(fd);
 	if (!elf)
 		return NULL;
@@ -277,10 +358,7 @@ static Elf *open_debug_candidate(const char *path, const struct stat *self,
 	if (build_id && build_id[0] && candidate_id[0])
 		return strcmp(build_id, candidate_id) == 0 ? TAKE_PTR(elf) : NULL;
 	if (want_crc) {
-		size_t size;
-		char *raw = elf_rawfile(elf, &size);
-
-		if (!raw || crc32_update(0, (const uint8_t *)raw, size) != crc) {
+		if (file_crc(elf, opts ? opts->deadline_ns : 0, &got) != 0 || got != crc) {
 			log_debug("debug file '%s' has the wrong CRC, ignoring", path);
 			return NULL;
 		}
@@ -328,11 +406,19 @@ static bool read_debuglink(Elf *elf, const char **name, uint32_t *crc)
 	return false;
 }
 
+/* A debug link candidate in the process's view: through its root, with
+ * its credentials (procfile.h); without a process, the agent's own. */
+static int open_in_view(const struct elf_object_opts *opts, const char *path)
+{
+	if (opts && opts->access)
+		return procfile__open(opts->access, path, NULL);
+	return procfile__open_trusted(path, 0);
+}
+
 static void find_debug_file(struct elf_object *obj, const struct stat *self,
 			    const struct elf_object_opts *opts)
 {
 	const char *debug_root = opts ? opts->debug_root : NULL;
-	const char *root = opts && opts->root ? opts->root : "";
 	const char *link_name;
 	uint32_t crc;
 
@@ -342,8 +428,8 @@ static void find_debug_file(struct elf_object *obj, const struct stat *self,
 		if (asprintf(&path, "%s/.build-id/%.2s/%s.debug", debug_root,
 			     obj->build_id, obj->build_id + 2) < 0)
 			return;
-		obj->debug_elf = open_debug_candidate(path, self, obj->build_id,
-						      false, 0);
+		obj->debug_elf = check_debug_candidate(procfile__open_trusted(path, 0), path, self,
+						       obj->build_id, false, 0, opts);
 		if (obj->debug_elf)
 			return;
 	}
@@ -355,39 +441,193 @@ static void find_debug_file(struct elf_object *obj, const struct stat *self,
 	if (!dir)
 		return;
 	*strrchr(dir, '/') = '\0'; /* "" for files in "/" */
-	const char *formats[] = { "%s%s/%s", "%s%s/.debug/%s" };
+	const char *formats[] = { "%s/%s", "%s/.debug/%s" };
 	for (size_t i = 0; i < ARRAY_SIZE(formats) + 1 && !obj->debug_elf; i++) {
 		_cleanup_free_ char *path = NULL;
-		int n;
+		int fd, n;
 
-		if (i < ARRAY_SIZE(formats))
-			n = asprintf(&path, formats[i], root, dir, link_name);
-		else if (debug_root)
+		if (past(opts->deadline_ns))
+			return;
+		if (i < ARRAY_SIZE(formats)) {
+			n = asprintf(&path, formats[i], dir, link_name);
+			fd = n < 0 ? -1 : open_in_view(opts, path);
+		} else if (debug_root) {
 			n = asprintf(&path, "%s%s/%s", debug_root, dir, link_name);
-		else
+			fd = n < 0 ? -1 : procfile__open_trusted(path, 0);
+		} else {
 			break;
+		}
 		if (n < 0)
 			return;
-		obj->debug_elf = open_debug_candidate(path, self, obj->build_id,
-						      true, crc);
+		obj->debug_elf = check_debug_candidate(fd, path, self, obj->build_id, true, crc, opts);
 	}
 }
 
-static struct elf_object *finish_open(struct elf_object *obj)
+/* qsort has no context argument: the sort keys carry what they need. */
+struct sym_sort {
+	struct elf_sym sym;
+	const char *name;
+	int rank;
+};
+
+static int sym_cmp(const void *a, const void *b)
 {
+	const struct sym_sort *x = a, *y = b;
+
+	if (x->sym.addr != y->sym.addr)
+		return x->sym.addr < y->sym.addr ? -1 : 1;
+	if (x->rank != y->rank)
+		return y->rank - x->rank; /* best first */
+	return strcmp(x->name, y->name);
+}
+
+/* Copies the function symbols of one symbol table into the object's
+ * compact table: entries sorted by address, one name per address (the
+ * best ranked), names in one block. */
+static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
+		       const struct elf_object_opts *opts)
+{
+	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
+							   : DEFAULT_MAX_SYMBOL_BYTES;
+	uint64_t deadline = opts ? opts->deadline_ns : 0;
+	Elf_Data *data = elf_getdata(scn, NULL);
+	_cleanup_free_ struct sym_sort *tmp = NULL;
+	size_t count, n = 0, names_len = 0, kept = 0;
+	GElf_Shdr sh;
+
+	if (!data || !gelf_getshdr(scn, &sh) || sh.sh_entsize == 0)
+		return -ENOEXEC;
+	count = MIN(sh.sh_size / sh.sh_entsize, data->d_size / sizeof(Elf64_Sym) + 1);
+	/* the symbol table itself bounds the sort's working set */
+	if (count > max_bytes / sizeof(struct elf_sym))
+		return -E2BIG;
+	tmp = calloc(count ? count : 1, sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		GElf_Sym sym;
+		const char *name;
+		int type;
+
+		if (i % CHECK_EVERY == 0 && past(deadline))
+			return -ETIMEDOUT;
+		if (!gelf_getsym(data, (int)i, &sym))
+			break;
+		type = GELF_ST_TYPE(sym.st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
+		    sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+			continue;
+		name = elf_strptr(elf, sh.sh_link, sym.st_name);
+		if (!name || !name[0])
+			continue;
+		tmp[n++] = (struct sym_sort){
+			.sym = { .addr = sym.st_value,
+				 .size = (uint32_t)MIN(sym.st_size, (uint64_t)UINT32_MAX) },
+			.name = name,
+			.rank = (GELF_ST_BIND(sym.st_info) == STB_GLOBAL ? 8 :
+				 GELF_ST_BIND(sym.st_info) == STB_WEAK ? 4 : 0) +
+				(sym.st_size ? 2 : 0) + (name[0] != '_' ? 1 : 0),
+		};
+	}
+	if (n)
+		qsort(tmp, n, sizeof(*tmp), sym_cmp);
+	/* keep the best-ranked name of each address */
+	for (size_t i = 0; i < n; i++) {
+		if (kept && tmp[kept - 1].sym.addr == tmp[i].sym.addr)
+			continue;
+		tmp[kept++] = tmp[i];
+		names_len += strnlen(tmp[i].name, NAME_MAX_LEN) + 1;
+	}
+	if (kept * sizeof(struct elf_sym) + names_len > max_bytes)
+		return -E2BIG;
+	obj->syms = malloc((kept ? kept : 1) * sizeof(*obj->syms));
+	obj->names = malloc(names_len ? names_len : 1);
+	if (!obj->syms || !obj->names)
+		return -ENOMEM;
+	for (size_t i = 0; i < kept; i++) {
+		size_t len = strnlen(tmp[i].name, NAME_MAX_LEN);
+
+		obj->syms[i] = tmp[i].sym;
+		obj->syms[i].name = (uint32_t)obj->names_len;
+		memcpy(obj->names + obj->names_len, tmp[i].name, len);
+		obj->names[obj->names_len + len] = 0;
+		obj->names_len += len + 1;
+	}
+	obj->sym_count = kept;
+	return 0;
+}
+
+static Dwarf *get_dwarf(struct elf_object *obj);
+
+/* Loads the symbols and decides about DWARF; then lets go of every file
+ * mapping DWARF does not need. */
+static int finish_open(struct elf_object *obj, const struct stat *self,
+		       const struct elf_object_opts *opts)
+{
+	uint64_t max_debug = opts && opts->max_debug_bytes ? opts->max_debug_bytes
+							    : DEFAULT_MAX_DEBUG_BYTES;
+	struct elf_sections sec, debug_sec;
 	int err;
 
-	if (gelf_getclass(obj->elf) == ELFCLASSNONE) {
-		err = -ENOEXEC;
-		goto fail;
-	}
+	if (gelf_getclass(obj->elf) == ELFCLASSNONE)
+		return -ENOEXEC;
 	err = read_loads(obj);
 	if (err)
-		goto fail;
+		return err;
 	read_build_id(obj->elf, obj->build_id);
-	scan_sections(obj->elf, &obj->sec);
-	return obj;
-fail:
+	scan_sections(obj->elf, &sec);
+	/* only worth a separate file when the object lacks DWARF */
+	if (self && !sec.debug_info)
+		find_debug_file(obj, self, opts);
+	if (past(opts ? opts->deadline_ns : 0))
+		return -ETIMEDOUT;
+	scan_sections(obj->debug_elf, &debug_sec);
+
+	if (sec.symtab)
+		err = load_symtab(obj, obj->elf, sec.symtab, opts);
+	else if (debug_sec.symtab)
+		err = load_symtab(obj, obj->debug_elf, debug_sec.symtab, opts);
+	else if (sec.dynsym)
+		err = load_symtab(obj, obj->elf, sec.dynsym, opts);
+	if (err == -ETIMEDOUT || err == -E2BIG || err == -ENOMEM)
+		return err;
+	if (err)
+		log_debug("failed to load ELF symbols: %s", strerror(-err));
+	obj->has_symbols = obj->sym_count > 0;
+
+	/* what libdw maps and inflates of it must fit */
+	if (sec.debug_info && sec.debug_bytes + sec.inflated <= max_debug) {
+		obj->dwarf_elf = obj->elf;
+		obj->has_lines = sec.debug_line;
+		obj->dwarf_inflated = sec.inflated;
+	} else if (debug_sec.debug_info && debug_sec.debug_bytes + debug_sec.inflated <= max_debug) {
+		obj->dwarf_elf = obj->debug_elf;
+		obj->has_lines = debug_sec.debug_line;
+		obj->dwarf_inflated = debug_sec.inflated;
+	} else if (sec.debug_info || debug_sec.debug_info) {
+		log_debug("DWARF of %s is over %llu bytes, using ELF symbols only",
+			  obj->build_id[0] ? obj->build_id : "an object",
+			  (unsigned long long)max_debug);
+	}
+	obj->has_inlines = obj->dwarf_elf != NULL;
+	/* what DWARF does not read is unmapped now */
+	if (obj->debug_elf && obj->dwarf_elf != obj->debug_elf) {
+		elf_end(obj->debug_elf);
+		obj->debug_elf = NULL;
+	}
+	if (!obj->image && obj->dwarf_elf != obj->elf) {
+		elf_end(obj->elf);
+		obj->elf = NULL;
+	}
+	/* libdw's first lookup reads every address range of the object:
+	 * done here, by the loader, not by the first lookup */
+	if (obj->dwarf_elf && !obj->image)
+		get_dwarf(obj);
+	return past(opts ? opts->deadline_ns : 0) ? -ETIMEDOUT : 0;
+}
+
+static struct elf_object *open_fail(struct elf_object *obj, int err)
+{
 	elf_object__free(obj);
 	errno = -err;
 	return NULL;
@@ -412,27 +652,17 @@ struct elf_object *elf_object__open_fd(int fd, const struct elf_object_opts *opt
 	if (!obj)
 		return NULL;
 	obj->elf = elf_from_fd(fd);
-	if (!obj->elf) {
-		free(obj);
-		errno = ENOEXEC;
-		return NULL;
-	}
-	obj = finish_open(obj);
-	if (!obj)
-		return NULL;
-	/* Only worth a separate file when the object lacks DWARF. */
-	if (!obj->sec.debug_info) {
-		find_debug_file(obj, &st, opts);
-		if (obj->debug_elf)
-			scan_sections(obj->debug_elf, &obj->debug_sec);
-	}
-	return obj;
+	if (!obj->elf)
+		return open_fail(obj, -ENOEXEC);
+	int err = finish_open(obj, &st, opts);
+	return err ? open_fail(obj, err) : obj;
 }
 
 struct elf_object *elf_object__open_memory(const void *image, size_t size,
 					   const char *name)
 {
 	struct elf_object *obj;
+	int err;
 
 	if (!libelf_ready()) {
 		errno = ENOSYS;
@@ -453,11 +683,10 @@ struct elf_object *elf_object__open_memory(const void *image, size_t size,
 	if (!obj->elf || elf_kind(obj->elf) != ELF_K_ELF) {
 		log_debug("failed to open in-memory ELF '%s': %s",
 			  name ? name : "?", elf_errmsg(-1));
-		elf_object__free(obj);
-		errno = ENOEXEC;
-		return NULL;
+		return open_fail(obj, -ENOEXEC);
 	}
-	return finish_open(obj);
+	err = finish_open(obj, NULL, NULL);
+	return err ? open_fail(obj, err) : obj;
 }
 
 void elf_object__free(struct elf_object *obj)
@@ -466,6 +695,7 @@ void elf_object__free(struct elf_object *obj)
 		return;
 	if (obj->dwarf)
 		dwarf_end(obj->dwarf);
+	u64map_release(&obj->dwarf_cus);
 	if (obj->debug_elf)
 		elf_end(obj->debug_elf);
 	if (obj->elf)
@@ -473,6 +703,7 @@ void elf_object__free(struct elf_object *obj)
 	free(obj->image);
 	free(obj->loads);
 	free(obj->syms);
+	free(obj->names);
 	free(obj->cache);
 	free(obj);
 }
@@ -484,22 +715,31 @@ const char *elf_object__build_id(const struct elf_object *obj)
 
 bool elf_object__has_symbols(const struct elf_object *obj)
 {
-	return obj->sec.symtab || obj->sec.dynsym || obj->debug_sec.symtab;
+	return obj->has_symbols;
 }
 
 bool elf_object__has_lines(const struct elf_object *obj)
 {
-	return obj->sec.debug_line || obj->debug_sec.debug_line;
+	return obj->has_lines;
 }
 
 bool elf_object__has_inlines(const struct elf_object *obj)
 {
-	return obj->sec.debug_info || obj->debug_sec.debug_info;
+	return obj->has_inlines;
 }
 
 size_t elf_object__symbol_count(const struct elf_object *obj)
 {
 	return obj->sym_count;
+}
+
+size_t elf_object__bytes(const struct elf_object *obj)
+{
+	if (!obj)
+		return 0;
+	return sizeof(*obj) + obj->sym_count * sizeof(*obj->syms) + obj->names_len +
+	       obj->load_count * sizeof(*obj->loads) +
+	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes;
 }
 
 int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
@@ -530,86 +770,6 @@ int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
 	return -ENOENT;
 }
 
-static int sym_rank(const struct elf_sym *s)
-{
-	int rank = s->bind == STB_GLOBAL ? 8 : s->bind == STB_WEAK ? 4 : 0;
-
-	if (s->size)
-		rank += 2;
-	if (s->name[0] != '_')
-		rank += 1;
-	return rank;
-}
-
-static int sym_cmp(const void *a, const void *b)
-{
-	const struct elf_sym *x = a, *y = b;
-
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	if (sym_rank(x) != sym_rank(y))
-		return sym_rank(y) - sym_rank(x); /* best first */
-	return strcmp(x->name, y->name);
-}
-
-static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn)
-{
-	Elf_Data *data = elf_getdata(scn, NULL);
-	GElf_Shdr sh;
-	size_t count, n = 0;
-
-	if (!data || !gelf_getshdr(scn, &sh) || sh.sh_entsize == 0)
-		return -ENOEXEC;
-	count = sh.sh_size / sh.sh_entsize;
-	obj->syms = calloc(count ? count : 1, sizeof(*obj->syms));
-	if (!obj->syms)
-		return -ENOMEM;
-	for (size_t i = 0; i < count; i++) {
-		GElf_Sym sym;
-		const char *name;
-		int type;
-
-		if (!gelf_getsym(data, (int)i, &sym))
-			break;
-		type = GELF_ST_TYPE(sym.st_info);
-		if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
-		    sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
-			continue;
-		name = elf_strptr(elf, sh.sh_link, sym.st_name);
-		if (!name || !name[0])
-			continue;
-		obj->syms[n++] = (struct elf_sym){
-			.addr = sym.st_value,
-			.size = sym.st_size,
-			.name = name,
-			.bind = GELF_ST_BIND(sym.st_info),
-		};
-	}
-	qsort(obj->syms, n, sizeof(*obj->syms), sym_cmp);
-	/* keep the best-ranked name of each address */
-	size_t kept = 0;
-	for (size_t i = 0; i < n; i++)
-		if (kept == 0 || obj->syms[kept - 1].addr != obj->syms[i].addr)
-			obj->syms[kept++] = obj->syms[i];
-	obj->sym_count = kept;
-	return 0;
-}
-
-static void load_symbols(struct elf_object *obj)
-{
-	int err = 0;
-
-	obj->syms_loaded = true;
-	if (obj->sec.symtab)
-		err = load_symtab(obj, obj->elf, obj->sec.symtab);
-	else if (obj->debug_sec.symtab)
-		err = load_symtab(obj, obj->debug_elf, obj->debug_sec.symtab);
-	else if (obj->sec.dynsym)
-		err = load_symtab(obj, obj->elf, obj->sec.dynsym);
-	if (err)
-		log_debug("failed to load ELF symbols: %s", strerror(-err));
-}
-
 static const struct elf_sym *find_symbol(const struct elf_object *obj,
 					 uint64_t vaddr)
 {
@@ -633,17 +793,45 @@ static const struct elf_sym *find_symbol(const struct elf_object *obj,
 	return s;
 }
 
-static void load_dwarf(struct elf_object *obj)
+static Dwarf *get_dwarf(struct elf_object *obj)
 {
-	Elf *elf = obj->sec.debug_info ? obj->elf
-		   : obj->debug_sec.debug_info ? obj->debug_elf : NULL;
-
-	obj->dwarf_loaded = true;
-	if (!elf)
-		return;
-	obj->dwarf = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
-	if (!obj->dwarf)
+	if (obj->dwarf_opened)
+		return obj->dwarf;
+	obj->dwarf_opened = true;
+	if (!obj->dwarf_elf)
+		return NULL;
+	obj->dwarf = dwarf_begin_elf(obj->dwarf_elf, DWARF_C_READ, NULL);
+	if (!obj->dwarf) {
 		log_debug("failed to read DWARF: %s", dwarf_errmsg(-1));
+		return NULL;
+	}
+	obj->dwarf_bytes += obj->dwarf_inflated;
+	{
+		Dwarf_Aranges *ar;
+		size_t n = 0;
+
+		/* libdw reads every address range once, on the first lookup */
+		if (dwarf_getaranges(obj->dwarf, &ar, &n) == 0)
+			obj->dwarf_bytes += n * DWARF_ARANGE_BYTES;
+	}
+	return obj->dwarf;
+}
+
+void elf_object__release_pages(struct elf_object *obj)
+{
+	Elf *elfs[2] = { obj ? obj->elf : NULL, obj ? obj->debug_elf : NULL };
+
+	if (!obj || obj->image)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(elfs); i++) {
+		size_t size;
+		char *raw = elfs[i] ? elf_rawfile(elfs[i], &size) : NULL;
+
+		/* a read-only private file mapping: its pages come back from
+		 * the page cache, unchanged, when libdw reads them again */
+		if (raw && size && ((uintptr_t)raw & 4095) == 0)
+			madvise(raw, size, MADV_DONTNEED);
+	}
 }
 
 static const char *die_function_name(Dwarf_Die *die)
@@ -675,6 +863,22 @@ static const char *call_site(Dwarf_Die *inlined, Dwarf_Files *files,
 	return file;
 }
 
+/* Counts what libdw decodes for a unit the first time one of its
+ * addresses is looked up: its line table and the unit itself. */
+static void account_unit(struct elf_object *obj, Dwarf_Die *cudie)
+{
+	uint64_t off = dwarf_dieoffset(cudie);
+	Dwarf_Lines *lines;
+	size_t n = 0;
+
+	if (u64map_get(&obj->dwarf_cus, off, NULL))
+		return;
+	if (dwarf_getsrclines(cudie, &lines, &n) != 0)
+		n = 0;
+	if (u64map_set(&obj->dwarf_cus, off, 1) == 0)
+		obj->dwarf_bytes += n * DWARF_LINE_BYTES + DWARF_CU_BYTES;
+}
+
 /* Fills frames (innermost first) from DWARF; returns how many, 0 if DWARF
  * does not cover vaddr. */
 static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
@@ -683,13 +887,15 @@ static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
 	Dwarf_Die cudie, innermost, *scopes = NULL;
 	Dwarf_Files *files = NULL;
 	Dwarf_Line *line;
+	Dwarf *dwarf = get_dwarf(obj);
 	const char *file = NULL;
 	uint32_t line_no = 0;
 	int nscopes, count = 0;
 	size_t nfiles;
 
-	if (!obj->dwarf || !dwarf_addrdie(obj->dwarf, vaddr, &cudie))
+	if (!dwarf || !dwarf_addrdie(dwarf, vaddr, &cudie))
 		return 0;
+	account_unit(obj, &cudie);
 	line = dwarf_getsrc_die(&cudie, vaddr);
 	if (line) {
 		int l;
@@ -709,7 +915,7 @@ static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
 		free(scopes);
 		return 0;
 	}
-	if (!dwarf_offdie(obj->dwarf, dwarf_dieoffset(&scopes[0]), &innermost)) {
+	if (!dwarf_offdie(dwarf, dwarf_dieoffset(&scopes[0]), &innermost)) {
 		free(scopes);
 		return 0;
 	}
@@ -740,26 +946,20 @@ static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
 	return count;
 }
 
-static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr,
+static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_dwarf,
 			      struct sym_line *frames, int max)
 {
-	const struct elf_sym *sym;
+	const struct elf_sym *sym = find_symbol(obj, vaddr);
 	uint64_t outer_low = 0;
-	int count;
+	int count = use_dwarf ? dwarf_frames(obj, vaddr, frames, max, &outer_low) : 0;
 
-	if (!obj->syms_loaded)
-		load_symbols(obj);
-	if (!obj->dwarf_loaded)
-		load_dwarf(obj);
-	sym = find_symbol(obj, vaddr);
-	count = dwarf_frames(obj, vaddr, frames, max, &outer_low);
 	if (count > 0) {
 		struct sym_line *outer = &frames[count - 1];
 
 		/* The ELF symbol names the real function the way profiles
 		 * of stripped builds name it too. */
 		if (sym) {
-			outer->function = sym->name;
+			outer->function = obj->names + sym->name;
 			outer->sym_offset = vaddr - sym->addr;
 		} else if (outer_low && outer_low <= vaddr) {
 			outer->sym_offset = vaddr - outer_low;
@@ -769,13 +969,13 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr,
 	if (!sym)
 		return 0;
 	frames[0] = (struct sym_line){
-		.function = sym->name,
+		.function = obj->names + sym->name,
 		.sym_offset = vaddr - sym->addr,
 	};
 	return 1;
 }
 
-int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr,
+int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr, bool use_dwarf,
 			  struct sym_line *lines, int max)
 {
 	struct sym_line frames[INLINE_MAX];
@@ -784,6 +984,7 @@ int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr,
 
 	if (!obj || max <= 0)
 		return 0;
+	use_dwarf = use_dwarf && obj->dwarf_elf;
 	if (!obj->cache)
 		obj->cache = calloc(CACHE_SLOTS, sizeof(*obj->cache));
 	if (obj->cache) {
@@ -792,14 +993,15 @@ int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr,
 
 		slot = &obj->cache[h >> 58 & (CACHE_SLOTS - 1)];
 	}
-	if (slot && slot->count != 0 && slot->vaddr == vaddr) {
+	if (slot && slot->count != 0 && slot->vaddr == vaddr && slot->dwarf == use_dwarf) {
 		count = slot->count < 0 ? 0 : slot->count;
 		memcpy(frames, slot->lines, (size_t)count * sizeof(frames[0]));
 	} else {
-		count = symbolize_uncached(obj, vaddr, frames, INLINE_MAX);
+		count = symbolize_uncached(obj, vaddr, use_dwarf, frames, INLINE_MAX);
 		if (slot && count <= CACHE_LINES) {
 			slot->vaddr = vaddr;
 			slot->count = count ? count : -1;
+			slot->dwarf = use_dwarf;
 			memcpy(slot->lines, frames, (size_t)count * sizeof(frames[0]));
 		}
 	}

@@ -3,9 +3,27 @@
  * line and inlined frames from DWARF, found in the object itself or in a
  * separate debug file (by build id, then by .gnu_debuglink).
  *
+ * Loading reads everything but DWARF at once, within the caps of
+ * elf_object_opts (a deadline and a bound on the symbol table's bytes):
+ * function symbols are copied into one compact table (16 bytes each and
+ * their names), so an object without DWARF holds no mapping of its file
+ * afterwards. An object with DWARF keeps its file (and debug file) mapped
+ * for libdw: its address ranges are read at load, and each unit's line
+ * table and scopes on the first lookup in it; what libdw has decoded is
+ * estimated in elf_object__bytes (freeing the object gives it back).
+ *
+ * A separate debug file is used only if it is world-readable: objects are
+ * shared by every process that maps the same file, and a debug file only
+ * some of their owners could read must not name frames for the others.
+ * .gnu_debuglink candidates next to the object are opened through
+ * opts->access (the process's root and credentials, see procfile.h); the
+ * system debug directory (opts->debug_root) is the agent's own.
+ *
  *   elf_object__open_fd(fd, &opts)        NULL + errno (ENOEXEC: not a
- *                                         usable ELF file); fd stays the
- *                                         caller's and may be closed after
+ *                                         usable ELF file, ETIMEDOUT: past
+ *                                         the deadline, E2BIG: symbols over
+ *                                         their cap); fd stays the caller's
+ *                                         and may be closed after
  *   elf_object__open_memory(image, size, name)
  *                                         same, from an in-memory image
  *                                         (copied)
@@ -18,15 +36,19 @@
  *   elf_object__vaddr(obj, map_start, map_offset, addr, &vaddr)
  *                                         process address -> ELF vaddr:
  *                                         0 or -ENOENT (not in a PT_LOAD)
- *   elf_object__symbolize(obj, vaddr, lines, max)
+ *   elf_object__symbolize(obj, vaddr, use_dwarf, lines, max)
  *                                         frames written, innermost first
- *                                         (0: unknown address)
- *   elf_object__symbol_count(obj)         symbols loaded so far (0 before
- *                                         the first lookup)
+ *                                         (0: unknown address); use_dwarf
+ *                                         false: ELF symbols only
+ *   elf_object__symbol_count(obj)         function symbols held
+ *   elf_object__bytes(obj)                memory held: symbols, names and
+ *                                         the estimate of libdw's decoding
+ *   elf_object__release_pages(obj)        drops the file pages this process
+ *                                         has touched in its mappings from
+ *                                         its resident memory (they are read
+ *                                         again from the page cache on use)
  *
- * Symbols and DWARF are loaded on the first symbolize call. Strings
- * written to sym_line point into the object and stay valid until __free.
- * Not thread-safe.
+ * Strings written to sym_line stay valid until the object is freed. Not thread-safe: one thread at a time.
  */
 #ifndef BRASA_SYMBOLIZE_ELF_OBJECT_H
 #define BRASA_SYMBOLIZE_ELF_OBJECT_H
@@ -35,6 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbolize/procfile.h"
 #include "symbolize/symbolizer.h"
 
 struct elf_object;
@@ -46,9 +69,13 @@ struct elf_object_opts {
 	/* The object's path as its process sees it (for .gnu_debuglink's
 	 * directory), NULL if unknown. */
 	const char *path;
-	/* Prefix that makes `path` reachable from here, e.g. "/proc/PID/root"
-	 * for a process in another mount namespace; NULL or "" for none. */
-	const char *root;
+	/* The process whose view `path` is in, for .gnu_debuglink candidates
+	 * (NULL: the agent's own view, for tools and tests). Borrowed. */
+	const struct proc_access *access;
+	uint64_t deadline_ns;     /* CLOCK_MONOTONIC; 0: none */
+	size_t max_symbol_bytes;  /* 0: 256 MiB */
+	uint64_t max_debug_bytes; /* DWARF whose sections, mapped and inflated,
+				   * exceed this is not used; 0: 1 GiB */
 };
 
 struct elf_object *elf_object__open_fd(int fd, const struct elf_object_opts *opts);
@@ -66,7 +93,9 @@ size_t elf_object__symbol_count(const struct elf_object *obj);
 
 int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
 		      uint64_t map_offset, uint64_t addr, uint64_t *vaddr);
-int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr,
+int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr, bool use_dwarf,
 			  struct sym_line *lines, int max);
+size_t elf_object__bytes(const struct elf_object *obj);
+void elf_object__release_pages(struct elf_object *obj);
 
 #endif

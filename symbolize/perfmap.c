@@ -2,21 +2,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/buf.h"
 #include "common/macros.h"
 #include "common/parse.h"
 
-/* Bytes of map file we are willing to read in total. */
-#define PERFMAP_MAX_BYTES (256u << 20)
-#define NAME_BLOCK_SIZE (64u << 10)
+#define NAME_BLOCK_SIZE ((size_t)64 << 10)
 /* How many earlier-starting entries a lookup examines for one that
  * overlaps the address; only overlapping (re-JITted) code needs more
  * than one. */
@@ -37,13 +31,26 @@ struct name_block {
 };
 
 struct perfmap {
-	int fd;
-	uint64_t consumed; /* bytes of complete lines parsed */
+	int fd;             /* -1 for a parsed buffer */
+	uint64_t consumed;  /* bytes of the file dealt with */
+	bool skipping;      /* inside an overlong line: drop up to its newline */
 	struct pm_entry *entries;
 	size_t count, cap;
 	uint32_t next_seq;
 	struct name_block *blocks;
+	size_t block_bytes;
 };
+
+static void free_blocks(struct perfmap *pm)
+{
+	while (pm->blocks) {
+		struct name_block *next = pm->blocks->next;
+
+		free(pm->blocks);
+		pm->blocks = next;
+	}
+	pm->block_bytes = 0;
+}
 
 void perfmap__free(struct perfmap *pm)
 {
@@ -51,17 +58,22 @@ void perfmap__free(struct perfmap *pm)
 		return;
 	if (pm->fd >= 0)
 		close(pm->fd);
-	while (pm->blocks) {
-		struct name_block *next = pm->blocks->next;
-
-		free(pm->blocks);
-		pm->blocks = next;
-	}
+	free_blocks(pm);
 	free(pm->entries);
 	free(pm);
 }
 
 DEFINE_CLEANUP(struct perfmap, perfmap__free);
+
+size_t perfmap__bytes(const struct perfmap *pm)
+{
+	return pm ? sizeof(*pm) + pm->cap * sizeof(*pm->entries) + pm->block_bytes : 0;
+}
+
+size_t perfmap__count(const struct perfmap *pm)
+{
+	return pm ? pm->count : 0;
+}
 
 static const char *store_name(struct perfmap *pm, const char *s, size_t n)
 {
@@ -78,6 +90,7 @@ static const char *store_name(struct perfmap *pm, const char *s, size_t n)
 		b->cap = cap;
 		b->next = pm->blocks;
 		pm->blocks = b;
+		pm->block_bytes += sizeof(*b) + cap;
 	}
 	p = b->data + b->used;
 	memcpy(p, s, n);
@@ -97,23 +110,50 @@ static int take_hex(const char **p, const char *end, uint64_t *out)
 	return 0;
 }
 
-/* "START SIZE name": 0 and the entry, or -EINVAL. */
-static int parse_line(struct perfmap *pm, const char *p, const char *end,
-		      struct pm_entry *e)
+/* Room for one more entry and its name within max_bytes (0: no bound). */
+static int reserve(struct perfmap *pm, size_t name_len, size_t max_bytes)
+{
+	size_t ncap = pm->cap ? pm->cap * 2 : 256;
+	size_t grow = pm->count == pm->cap ? (ncap - pm->cap) * sizeof(*pm->entries) : 0;
+	bool new_block = !pm->blocks || pm->blocks->cap - pm->blocks->used < name_len + 1;
+	size_t block = new_block ? sizeof(struct name_block) + MAX(NAME_BLOCK_SIZE, name_len + 1) : 0;
+
+	if (max_bytes && perfmap__bytes(pm) + grow + block > max_bytes)
+		return -ENOSPC;
+	if (grow) {
+		void *n = reallocarray(pm->entries, ncap, sizeof(*pm->entries));
+
+		if (!n)
+			return -ENOMEM;
+		pm->entries = n;
+		pm->cap = ncap;
+	}
+	return 0;
+}
+
+/* "START SIZE name": adds the entry; -EINVAL for a malformed line. */
+static int add_line(struct perfmap *pm, const char *p, const char *end, size_t max_bytes)
 {
 	uint64_t start, size;
+	struct pm_entry *e;
+	int err;
 
 	if (take_hex(&p, end, &start) || take_hex(&p, end, &size))
 		return -EINVAL;
 	if (p == end || size == 0 || start + size < start ||
 	    memchr(p, '\0', (size_t)(end - p)))
 		return -EINVAL;
+	err = reserve(pm, (size_t)(end - p), max_bytes);
+	if (err)
+		return err;
+	e = &pm->entries[pm->count];
 	e->name = store_name(pm, p, (size_t)(end - p));
 	if (!e->name)
 		return -ENOMEM;
 	e->start = start;
 	e->size = size;
 	e->seq = pm->next_seq++;
+	pm->count++;
 	return 0;
 }
 
@@ -126,143 +166,141 @@ static int entry_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int perfmap__refresh(struct perfmap *pm)
+/* Parses the complete lines of [text, text + len); returns how many bytes
+ * were dealt with (a trailing partial line is left, unless it is already
+ * too long to be a line worth keeping). */
+static size_t parse_lines(struct perfmap *pm, const char *text, size_t len, size_t max_bytes,
+			  int *err)
 {
-	struct buf chunk = { 0 };
-	const char *p, *end;
+	const char *p = text, *end = text + len;
 	size_t added = 0;
-	struct stat st;
-	int err = 0;
 
-	if (fstat(pm->fd, &st) != 0)
-		return -errno;
-	if ((uint64_t)st.st_size < pm->consumed) {
-		/* rewritten from scratch (a restarted JIT in the same pid
-		 * namespace): old names stay allocated, entries go */
-		pm->count = 0;
-		pm->consumed = 0;
-	}
-	if ((uint64_t)st.st_size == pm->consumed ||
-	    pm->consumed >= PERFMAP_MAX_BYTES || pm->count >= PERFMAP_MAX_ENTRIES)
-		return 0;
-	if (lseek(pm->fd, (off_t)pm->consumed, SEEK_SET) < 0)
-		return -errno;
-	err = buf_read_fd(pm->fd, &chunk, PERFMAP_MAX_BYTES - pm->consumed);
-	if (err == -EFBIG)
-		err = 0; /* parse what fits under the cap */
-	if (err)
-		goto out;
-	p = (const char *)chunk.data;
-	end = p + chunk.len;
-	while (p < end && pm->count < PERFMAP_MAX_ENTRIES) {
+	*err = 0;
+	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		int r;
 
-		if (!eol)
-			break; /* a line still being written */
-		if (pm->count == pm->cap) {
-			size_t ncap = pm->cap ? pm->cap * 2 : 256;
-			void *n = reallocarray(pm->entries, ncap, sizeof(*pm->entries));
-
-			if (!n) {
-				err = -ENOMEM;
+		if (pm->skipping) {
+			if (!eol)
+				return len; /* still inside the overlong line */
+			pm->skipping = false;
+			p = eol + 1;
+			continue;
+		}
+		if (!eol) {
+			if ((size_t)(end - p) <= PERFMAP_MAX_LINE)
+				break; /* a line still being written */
+			pm->skipping = true;
+			p = end;
+			break;
+		}
+		if ((size_t)(eol - p) <= PERFMAP_MAX_LINE) {
+			r = add_line(pm, p, eol, max_bytes);
+			if (r == -ENOSPC || r == -ENOMEM) {
+				*err = r;
 				break;
 			}
-			pm->entries = n;
-			pm->cap = ncap;
+			added += r == 0;
 		}
-		err = parse_line(pm, p, eol, &pm->entries[pm->count]);
-		if (err == -ENOMEM)
-			break;
-		if (!err) {
-			pm->count++;
-			added++;
-		}
-		err = 0;
-		pm->consumed += (uint64_t)(eol + 1 - p);
 		p = eol + 1;
 	}
 	if (added)
 		qsort(pm->entries, pm->count, sizeof(*pm->entries), entry_cmp);
-out:
-	buf_release(&chunk);
-	return err;
+	return (size_t)(p - text);
+}
+
+static int new_map(int fd, struct perfmap **out)
+{
+	struct perfmap *pm = calloc(1, sizeof(*pm));
+
+	if (!pm) {
+		if (fd >= 0)
+			close(fd);
+		return -ENOMEM;
+	}
+	pm->fd = fd;
+	*out = pm;
+	return 0;
+}
+
+int perfmap__from_fd(int fd, struct perfmap **out)
+{
+	return new_map(fd, out);
 }
 
 int perfmap__open(const char *path, struct perfmap **out)
 {
-	_cleanup_(cleanup_perfmap__free) struct perfmap *pm = NULL;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 	int err;
 
-	pm = calloc(1, sizeof(*pm));
-	if (!pm)
-		return -ENOMEM;
-	pm->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (pm->fd < 0)
+	if (fd < 0)
 		return -errno;
-	err = perfmap__refresh(pm);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EBADFD;
+	}
+	err = new_map(fd, out);
+	if (!err)
+		perfmap__refresh(*out, 0);
+	return err;
+}
+
+int perfmap__parse(const char *text, size_t len, struct perfmap **out)
+{
+	_cleanup_(cleanup_perfmap__free) struct perfmap *pm = NULL;
+	int err = new_map(-1, &pm);
+
+	if (err)
+		return err;
+	parse_lines(pm, text, len, 0, &err);
 	if (err)
 		return err;
 	*out = TAKE_PTR(pm);
 	return 0;
 }
 
-int perfmap__nspid(const char *proc_root, int pid, int *nspid)
+bool perfmap__grew(const struct perfmap *pm)
 {
-	_cleanup_free_ char *path = NULL;
-	struct buf status = { 0 };
-	const char *line;
-	int err;
+	struct stat st;
 
-	if (asprintf(&path, "%s/%d/status", proc_root ? proc_root : "/proc", pid) < 0) {
-		path = NULL;
-		return -ENOMEM;
-	}
-	err = buf_read_file(path, &status, 1u << 20);
-	if (err)
-		goto out;
-	line = strstr((const char *)status.data, "\nNSpid:");
-	if (!line) {
-		/* kernels before 4.1 have no NSpid: no nesting to undo */
-		*nspid = pid;
-		goto out;
-	}
-	{
-		const char *eol = strchrnul(line + 1, '\n');
-		const char *last = eol;
-		char digits[16];
-		uint32_t v;
-
-		while (last > line && last[-1] != '\t' && last[-1] != ' ')
-			last--;
-		if ((size_t)(eol - last) >= sizeof(digits) || eol == last) {
-			err = -EINVAL;
-			goto out;
-		}
-		memcpy(digits, last, (size_t)(eol - last));
-		digits[eol - last] = '\0';
-		err = parse_u32_range(digits, 1, INT_MAX, &v);
-		if (!err)
-			*nspid = (int)v;
-	}
-out:
-	buf_release(&status);
-	return err;
+	return pm && pm->fd >= 0 && fstat(pm->fd, &st) == 0 &&
+	       (uint64_t)st.st_size != pm->consumed;
 }
 
-int perfmap__open_pid(const char *proc_root, int pid, struct perfmap **out)
+int perfmap__refresh(struct perfmap *pm, size_t max_bytes)
 {
-	_cleanup_free_ char *path = NULL;
-	int nspid, err;
+	_cleanup_free_ char *chunk = NULL;
+	struct stat st;
+	ssize_t n;
+	size_t used;
+	int err;
 
-	err = perfmap__nspid(proc_root, pid, &nspid);
-	if (err)
-		return err;
-	if (asprintf(&path, "%s/%d/root/tmp/perf-%d.map",
-		     proc_root ? proc_root : "/proc", pid, nspid) < 0) {
-		path = NULL;
-		return -ENOMEM;
+	if (!pm || pm->fd < 0)
+		return 0;
+	if (fstat(pm->fd, &st) != 0)
+		return -errno;
+	if ((uint64_t)st.st_size < pm->consumed) {
+		/* rewritten from scratch (a restarted JIT in the same pid
+		 * namespace) */
+		pm->count = 0;
+		pm->consumed = 0;
+		pm->skipping = false;
+		free_blocks(pm);
 	}
-	return perfmap__open(path, out);
+	if ((uint64_t)st.st_size == pm->consumed)
+		return 0;
+	chunk = malloc(PERFMAP_READ_CHUNK);
+	if (!chunk)
+		return -ENOMEM;
+	do
+		n = pread(pm->fd, chunk, PERFMAP_READ_CHUNK, (off_t)pm->consumed);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	used = parse_lines(pm, chunk, (size_t)n, max_bytes, &err);
+	pm->consumed += used;
+	return err;
 }
 
 static const struct pm_entry *find(const struct perfmap *pm, uint64_t addr)
@@ -287,25 +325,14 @@ static const struct pm_entry *find(const struct perfmap *pm, uint64_t addr)
 	return best;
 }
 
-int perfmap__lookup(struct perfmap *pm, uint64_t addr,
-		    struct perfmap_entry *entry)
+int perfmap__lookup(const struct perfmap *pm, uint64_t addr, struct perfmap_entry *entry)
 {
-	const struct pm_entry *e;
+	const struct pm_entry *e = pm ? find(pm, addr) : NULL;
 
-	if (!pm)
-		return -ENOENT;
-	e = find(pm, addr);
-	if (!e && perfmap__refresh(pm) == 0)
-		e = find(pm, addr);
 	if (!e)
 		return -ENOENT;
 	entry->start = e->start;
 	entry->size = e->size;
 	entry->name = e->name;
 	return 0;
-}
-
-size_t perfmap__count(const struct perfmap *pm)
-{
-	return pm ? pm->count : 0;
 }

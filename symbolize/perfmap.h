@@ -1,32 +1,44 @@
 /* perfmap: a JIT's symbol map, /tmp/perf-PID.map, with lines
  * "START SIZE name" (START and SIZE in hex). JITs append as they compile,
- * so the file is read incrementally: a lookup that misses first reads
- * whatever was appended since.
+ * so the file is read incrementally, a bounded chunk at a time.
  *
- *   perfmap__open(path, &pm)             0, -ENOENT, -ENOMEM...; keeps
- *                                        the file open for later growth
- *   perfmap__open_pid(proc_root, pid, &pm)
- *                                        <proc_root>/PID/root/tmp/perf-NSPID.map,
- *                                        NSPID being the pid in the
- *                                        process's own pid namespace
- *   perfmap__nspid(proc_root, pid, &nspid)  innermost NSpid from status
- *   perfmap__refresh(pm)                 reads appended lines: 0 or -errno
- *   perfmap__lookup(pm, addr, &entry)    0 or -ENOENT (refreshes on a miss)
- *   perfmap__count(pm)                   entries held
+ * The file is written by the profiled process, so it is untrusted:
+ * malformed lines are skipped; a line longer than PERFMAP_MAX_LINE is
+ * skipped up to its newline without being held (a file that never writes
+ * one costs one pass, not a re-read per lookup); a refresh reads at most
+ * PERFMAP_READ_CHUNK bytes; and the map stops growing once its memory
+ * (entries and names) would pass the budget the caller gives.
+ *
+ *   perfmap__from_fd(fd, &pm)            takes fd (opened by the caller, see
+ *                                        procfile.h): 0 or -ENOMEM; reads
+ *                                        nothing yet
+ *   perfmap__open(path, &pm)             the same from a path of the agent's
+ *                                        own (tests, tools): 0, -ENOENT...
+ *   perfmap__parse(text, len, &pm)       a map from a buffer (fuzzing):
+ *                                        every complete line of text
+ *   perfmap__refresh(pm, max_bytes)      reads what was appended, up to one
+ *                                        chunk: 0, -ENOSPC (the map's memory
+ *                                        reached max_bytes: not read further),
+ *                                        -errno; a file shorter than what was
+ *                                        read (rewritten) starts over
+ *   perfmap__grew(pm)                    true if the file is larger than what
+ *                                        was read (cheap: one fstat)
+ *   perfmap__lookup(pm, addr, &entry)    0 or -ENOENT; never reads the file
+ *   perfmap__count(pm), perfmap__bytes(pm)
  *   perfmap__free(pm)                    NULL-safe
  *
- * Malformed lines are skipped (the file is written by the profiled
- * process, so it is untrusted). Reading stops at PERFMAP_MAX_ENTRIES.
- * When entries overlap (code memory reused), the later line wins.
- * Names never move: they stay valid until __free.
+ * When entries overlap (code memory reused), the later line wins. Names
+ * stay valid until the next refresh or __free. Not thread-safe.
  */
 #ifndef BRASA_SYMBOLIZE_PERFMAP_H
 #define BRASA_SYMBOLIZE_PERFMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define PERFMAP_MAX_ENTRIES (1u << 20)
+#define PERFMAP_MAX_LINE 4096
+#define PERFMAP_READ_CHUNK ((size_t)1 << 20)
 
 struct perfmap;
 
@@ -35,13 +47,14 @@ struct perfmap_entry {
 	const char *name;
 };
 
+int perfmap__from_fd(int fd, struct perfmap **out);
 int perfmap__open(const char *path, struct perfmap **out);
-int perfmap__open_pid(const char *proc_root, int pid, struct perfmap **out);
-int perfmap__nspid(const char *proc_root, int pid, int *nspid);
-int perfmap__refresh(struct perfmap *pm);
-int perfmap__lookup(struct perfmap *pm, uint64_t addr,
-		    struct perfmap_entry *entry);
+int perfmap__parse(const char *text, size_t len, struct perfmap **out);
+int perfmap__refresh(struct perfmap *pm, size_t max_bytes);
+bool perfmap__grew(const struct perfmap *pm);
+int perfmap__lookup(const struct perfmap *pm, uint64_t addr, struct perfmap_entry *entry);
 size_t perfmap__count(const struct perfmap *pm);
+size_t perfmap__bytes(const struct perfmap *pm);
 void perfmap__free(struct perfmap *pm);
 
 #endif

@@ -2,52 +2,97 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/u64map.h"
+#include "common/workq.h"
 #include "symbolize/elf_object.h"
 #include "symbolize/kallsyms.h"
 #include "symbolize/perfmap.h"
+#include "symbolize/procinfo.h"
 #include "symbolize/procmaps.h"
 #include "symbolize/vdso.h"
 
-#define DEFAULT_MAX_OBJECTS 512
+#define DEFAULT_MAX_BYTES ((size_t)32 << 20)
+#define DEFAULT_MAX_PERFMAP_BYTES ((size_t)16 << 20)
+#define DEFAULT_MAX_OBJECTS 4096
+#define DEFAULT_LOAD_TIMEOUT_MS 5000
+#define DEFAULT_DWARF_BUDGET_MS 200
+/* One DWARF lookup taking longer than this disables the object's DWARF:
+ * a lookup decodes at most one unit's lines and scopes, so only a
+ * pathological unit gets there (the address ranges are read at load). */
+#define DWARF_SLOW_NS 1000000000ull
 /* A process whose perf map did not exist at snapshot time may create it
  * later (JITs start writing it lazily); retry opening it this often. */
 #define PERFMAP_RETRY_NS 2000000000ull
-/* Identities under which one object is known: the same build id seen
- * through several containers' files. */
-#define FILE_KEYS 4
+/* A lookup that misses reads what the JIT appended since, at most this
+ * often per map. */
+#define PERFMAP_REFRESH_NS 250000000ull
 
-/* What makes "the same file" without trusting inode numbers alone,
- * which are reused after a file is deleted. */
-struct file_key {
-	uint64_t dev, ino, size;
-	int64_t mtime_sec, mtime_nsec;
+const char *const sym_load_failure_names[SYM_LOAD_FAILURES] = {
+	[SYM_LOAD_TIMEOUT] = "timeout",
+	[SYM_LOAD_TOO_LARGE] = "too_large",
+	[SYM_LOAD_INVALID] = "invalid",
+	[SYM_LOAD_OTHER] = "other",
 };
 
+enum obj_state {
+	OBJ_LOADING = 0, /* a load job is in flight */
+	OBJ_READY,       /* elf holds its contents */
+	OBJ_UNLOADED,    /* contents given back under the bound: load again */
+	OBJ_FAILED,      /* its file is no usable ELF, or broke a cap */
+};
+
+struct load_job;
+
 struct sym_object {
+	struct file_id id;
+	uint64_t hash;
+	int fd;                     /* the file, for loads and reloads */
+	struct proc_access access;  /* its first mapper's view, for debug links */
+	char *path;                 /* as its first mapper saw it, NULL if none */
+	enum obj_state state;
 	struct elf_object *elf;
-	struct file_key keys[FILE_KEYS];
-	unsigned key_count, next_key;
-	unsigned refs;       /* snapshot mappings pointing at it */
-	uint64_t last_used;  /* symbolizer tick */
-	bool cached;         /* in symbolizer.objects; else freed at refs 0 */
+	size_t bytes;               /* what elf holds, as last counted */
+	char build_id[ELF_BUILD_ID_HEX_MAX];
+	bool has_symbols, has_lines, has_inlines;
+	bool dwarf_disabled;        /* a lookup took longer than the budget */
+	bool promoted;              /* its load job was moved ahead */
+	unsigned refs;              /* snapshot mappings pointing at it */
+	uint64_t last_used;         /* symbolizer tick */
+	bool cached;                /* in by_id; else freed at refs 0 */
+	struct load_job *job;
+};
+
+struct load_job {
+	struct workq_job base;
+	struct symbolizer *s;
+	struct sym_object *o;       /* NULL once the object is gone */
+	int fd;
+	struct proc_access access;
+	char *path;
+	uint64_t timeout_ns;
+	struct elf_object *elf;
+	int err;
+	uint64_t ns;
 };
 
 struct symbolizer {
 	char *proc_root, *debug_root, *kallsyms_path;
-	size_t max_objects;
+	struct symbolizer_opts opts;
 	struct sym_object **objects; /* cached, at most max_objects */
 	size_t object_count;
+	struct u64map by_id;         /* file id hash -> object */
 	uint64_t tick;
+	size_t bytes;                /* sum of loaded objects' bytes */
+	size_t perfmap_bytes;
+	uint64_t dwarf_ns;           /* DWARF lookup time this tick */
 
 	bool kernel_tried;
 	int kernel_err;
@@ -56,7 +101,7 @@ struct symbolizer {
 	bool vdso_tried;
 	struct elf_object *vdso;
 
-	uint64_t lookups, misses;
+	struct symbolizer_stats st;
 };
 
 enum snap_source {
@@ -69,6 +114,7 @@ enum snap_source {
 struct snap_map {
 	struct sym_mapping mapping;
 	enum snap_source source;
+	bool jit_fallback;  /* a memfd: its perf map if it is no ELF file */
 	struct sym_object *obj;
 };
 
@@ -76,11 +122,14 @@ struct proc_snapshot {
 	unsigned refcount;
 	int pid;
 	struct symbolizer *s;
-	struct procmaps *maps;
+	struct procmaps *maps;    /* executable mappings */
 	struct snap_map *entries; /* parallel to maps->entries */
-	struct perfmap *perfmap;
 	bool wants_perfmap;
-	uint64_t perfmap_retry_at;
+	struct proc_access access; /* for the perf map */
+	struct perfmap *perfmap;
+	size_t perfmap_bytes;     /* counted in s->perfmap_bytes */
+	bool perfmap_full;
+	uint64_t perfmap_retry_at, perfmap_refresh_at;
 };
 
 static uint64_t now_ns(void)
@@ -91,28 +140,30 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void sym_object_free(struct sym_object *o)
-{
-	if (!o)
-		return;
-	elf_object__free(o->elf);
-	free(o);
-}
-
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	s->proc_root = strdup(opts && opts->proc_root ? opts->proc_root : "/proc");
-	s->debug_root = strdup(opts && opts->debug_root ? opts->debug_root
-							: "/usr/lib/debug");
-	s->kallsyms_path = strdup(opts && opts->kallsyms_path ? opts->kallsyms_path
-							      : "/proc/kallsyms");
-	s->max_objects = opts && opts->max_objects ? opts->max_objects
-						    : DEFAULT_MAX_OBJECTS;
-	s->objects = calloc(s->max_objects, sizeof(*s->objects));
+	if (opts)
+		s->opts = *opts;
+	s->proc_root = strdup(s->opts.proc_root ? s->opts.proc_root : "/proc");
+	s->debug_root = strdup(s->opts.debug_root ? s->opts.debug_root : "/usr/lib/debug");
+	s->kallsyms_path = strdup(s->opts.kallsyms_path ? s->opts.kallsyms_path : "/proc/kallsyms");
+	if (!s->opts.max_bytes)
+		s->opts.max_bytes = DEFAULT_MAX_BYTES;
+	if (!s->opts.max_object_bytes)
+		s->opts.max_object_bytes = s->opts.max_bytes;
+	if (!s->opts.max_perfmap_bytes)
+		s->opts.max_perfmap_bytes = DEFAULT_MAX_PERFMAP_BYTES;
+	if (!s->opts.max_objects)
+		s->opts.max_objects = DEFAULT_MAX_OBJECTS;
+	if (!s->opts.load_timeout_ms)
+		s->opts.load_timeout_ms = DEFAULT_LOAD_TIMEOUT_MS;
+	if (!s->opts.dwarf_budget_ms)
+		s->opts.dwarf_budget_ms = DEFAULT_DWARF_BUDGET_MS;
+	s->objects = calloc(s->opts.max_objects, sizeof(*s->objects));
 	if (!s->proc_root || !s->debug_root || !s->kallsyms_path || !s->objects) {
 		symbolizer__free(s);
 		errno = ENOMEM;
@@ -121,13 +172,39 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	return s;
 }
 
+/* Gives back an object's loaded contents. */
+static void unload(struct symbolizer *s, struct sym_object *o)
+{
+	if (!o->elf)
+		return;
+	s->bytes -= o->bytes;
+	o->bytes = 0;
+	elf_object__free(o->elf);
+	o->elf = NULL;
+}
+
+static void object_free(struct symbolizer *s, struct sym_object *o)
+{
+	if (!o)
+		return;
+	unload(s, o);
+	if (o->job)
+		o->job->o = NULL; /* the job finds it gone when it completes */
+	if (o->fd >= 0)
+		close(o->fd);
+	proc_access__release(&o->access);
+	free(o->path);
+	free(o);
+}
+
 void symbolizer__free(struct symbolizer *s)
 {
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->object_count; i++)
-		sym_object_free(s->objects[i]);
+		object_free(s, s->objects[i]);
 	free(s->objects);
+	u64map_release(&s->by_id);
 	kallsyms__free(s->kallsyms);
 	elf_object__free(s->vdso);
 	free(s->proc_root);
@@ -136,138 +213,198 @@ void symbolizer__free(struct symbolizer *s)
 	free(s);
 }
 
-static bool key_equal(const struct file_key *a, const struct file_key *b)
+/* ---- loading ---------------------------------------------------------- */
+
+static enum sym_load_failure failure_of(int err)
 {
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
+	switch (err) {
+	case -ETIMEDOUT:
+		return SYM_LOAD_TIMEOUT;
+	case -E2BIG:
+		return SYM_LOAD_TOO_LARGE;
+	case -ENOEXEC:
+		return SYM_LOAD_INVALID;
+	default:
+		return SYM_LOAD_OTHER;
+	}
 }
 
-static void add_key(struct sym_object *o, const struct file_key *key)
+static void load_run(struct workq_job *base)
 {
-	o->keys[o->next_key] = *key;
-	o->next_key = (o->next_key + 1) % FILE_KEYS;
-	if (o->key_count < FILE_KEYS)
-		o->key_count++;
+	struct load_job *j = (struct load_job *)base;
+	uint64_t t0 = now_ns();
+	struct elf_object_opts eo = {
+		.debug_root = j->s->debug_root,
+		.path = j->path,
+		.access = j->access.root_fd >= 0 ? &j->access : NULL,
+		.deadline_ns = t0 + j->timeout_ns,
+		/* one object may take the whole bound, never more; its DWARF
+		 * a quarter of it, so a few objects' lines fit together */
+		.max_symbol_bytes = j->s->opts.max_object_bytes,
+		.max_debug_bytes = j->s->opts.max_bytes / 4,
+	};
+
+	j->elf = elf_object__open_fd(j->fd, &eo);
+	j->err = j->elf ? 0 : -(errno ? errno : EIO);
+	j->ns = now_ns() - t0;
 }
 
-/* A linear scan: at most max_objects entries, and it only runs when a
- * snapshot is taken, once per executable mapping. */
-static struct sym_object *find_by_key(struct symbolizer *s, const struct file_key *key)
+static void load_done(struct workq_job *base)
 {
-	for (size_t i = 0; i < s->object_count; i++)
-		for (unsigned k = 0; k < s->objects[i]->key_count; k++)
-			if (key_equal(&s->objects[i]->keys[k], key))
-				return s->objects[i];
-	return NULL;
+	struct load_job *j = (struct load_job *)base;
+	struct symbolizer *s = j->s;
+	struct sym_object *o = j->o;
+
+	if (o) {
+		o->job = NULL;
+		if (j->base.cancelled) {
+			o->state = OBJ_UNLOADED;
+		} else if (j->elf) {
+			o->elf = TAKE_PTR(j->elf);
+			o->state = OBJ_READY;
+			o->bytes = elf_object__bytes(o->elf);
+			s->bytes += o->bytes;
+			snprintf(o->build_id, sizeof(o->build_id), "%s", elf_object__build_id(o->elf));
+			o->has_symbols = elf_object__has_symbols(o->elf);
+			o->has_lines = elf_object__has_lines(o->elf);
+			o->has_inlines = elf_object__has_inlines(o->elf);
+			s->st.loads++;
+			s->st.load_ns += j->ns;
+			log_debug("loaded the symbols of '%s' in %.0f ms (%zu bytes)",
+				  o->path ? o->path : "(no path)", (double)j->ns / 1e6, o->bytes);
+		} else {
+			o->state = OBJ_FAILED;
+			s->st.load_failures[failure_of(j->err)]++;
+			/* once per object: it is never retried */
+			if (j->err == -ETIMEDOUT || j->err == -E2BIG)
+				log_warn("gave up loading symbols of '%s' after %.1f s: %s",
+					 o->path ? o->path : "(no path)", (double)j->ns / 1e9,
+					 j->err == -ETIMEDOUT ? "took too long" : "too large");
+			else
+				log_debug("failed to load symbols of '%s': %s",
+					  o->path ? o->path : "(no path)", strerror(-j->err));
+		}
+	}
+	elf_object__free(j->elf);
+	if (j->fd >= 0)
+		close(j->fd);
+	proc_access__release(&j->access);
+	free(j->path);
+	free(j);
 }
 
-static struct sym_object *find_by_build_id(struct symbolizer *s, const char *build_id)
+/* Starts loading o's contents (on a worker, or here without one). */
+static void start_load(struct symbolizer *s, struct sym_object *o)
 {
-	for (size_t i = 0; i < s->object_count; i++)
-		if (strcmp(elf_object__build_id(s->objects[i]->elf), build_id) == 0)
-			return s->objects[i];
-	return NULL;
+	struct load_job *j;
+
+	if (o->job || o->fd < 0)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->base.run = load_run;
+	j->base.done = load_done;
+	j->base.what = "loading symbols";
+	j->s = s;
+	j->o = o;
+	j->timeout_ns = (uint64_t)s->opts.load_timeout_ms * 1000000ull;
+	j->fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 3);
+	j->access.root_fd = -1;
+	if (j->fd < 0 || (o->access.root_fd >= 0 && proc_access__dup(&j->access, &o->access)) ||
+	    (o->path && !(j->path = strdup(o->path)))) {
+		load_done(&j->base);
+		return;
+	}
+	o->state = OBJ_LOADING;
+	o->job = j;
+	o->promoted = false;
+	if (!s->opts.wq) {
+		load_run(&j->base);
+		load_done(&j->base);
+		return;
+	}
+	if (workq__submit(s->opts.wq, WORKQ_LOAD, &j->base) != 0) {
+		/* queue full: try again when an address asks for it */
+		o->job = NULL;
+		o->state = OBJ_UNLOADED;
+		j->o = NULL;
+		load_done(&j->base);
+	}
 }
 
-/* Makes room for one more object; false when every cached object is in
- * use by some snapshot. */
+/* ---- the object cache ------------------------------------------------- */
+
 static bool evict_one(struct symbolizer *s)
 {
 	size_t victim = SIZE_MAX;
 
-	if (s->object_count < s->max_objects)
-		return true;
-	for (size_t i = 0; i < s->object_count; i++)
-		if (!s->objects[i]->refs &&
-		    (victim == SIZE_MAX ||
-		     s->objects[i]->last_used < s->objects[victim]->last_used))
+	for (size_t i = 0; i < s->object_count; i++) {
+		struct sym_object *o = s->objects[i];
+
+		if (!o->refs && (victim == SIZE_MAX || o->last_used < s->objects[victim]->last_used))
 			victim = i;
+	}
 	if (victim == SIZE_MAX)
 		return false;
-	sym_object_free(s->objects[victim]);
+	u64map_del(&s->by_id, s->objects[victim]->hash);
+	object_free(s, s->objects[victim]);
 	s->objects[victim] = s->objects[--s->object_count];
+	s->st.evictions++;
 	return true;
+}
+
+/* The object of an inspected mapping, with a reference taken; it takes
+ * the mapping's fd when it is new. NULL when out of memory. */
+static struct sym_object *object_get(struct symbolizer *s, struct proc_info *info, size_t i)
+{
+	const struct proc_info_map *m = &info->exec[i];
+	uint64_t hash = file_id__hash(&m->id), v;
+	struct sym_object *o = NULL;
+
+	if (u64map_get(&s->by_id, hash, &v) &&
+	    file_id__equal(&((struct sym_object *)(uintptr_t)v)->id, &m->id))
+		o = (struct sym_object *)(uintptr_t)v;
+	if (o)
+		goto found;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->id = m->id;
+	o->hash = hash;
+	o->fd = proc_info__take_fd(info, i);
+	o->access.root_fd = -1;
+	o->state = OBJ_UNLOADED;
+	if ((m->entry->path && m->entry->kind == PROCMAPS_FILE && !m->entry->deleted &&
+	     !(o->path = strdup(m->entry->path))) ||
+	    proc_access__dup(&o->access, &info->access)) {
+		object_free(s, o);
+		return NULL;
+	}
+	/* a hash shared by two files (2^-64) leaves the second uncached */
+	if (!u64map_get(&s->by_id, hash, NULL) &&
+	    (s->object_count < s->opts.max_objects || evict_one(s)) &&
+	    u64map_set(&s->by_id, hash, (uintptr_t)o) == 0) {
+		o->cached = true;
+		s->objects[s->object_count++] = o;
+	}
+	/* loaded when an address first needs it: most mapped objects of
+	 * most processes are never in a profile */
+found:
+	o->refs++;
+	o->last_used = s->tick;
+	return o;
 }
 
 static void object_put(struct symbolizer *s, struct sym_object *o)
 {
-	(void)s;
-	if (!o)
+	if (!o || !o->refs)
 		return;
-	if (o->refs == 0)
-		return; /* unbalanced put: a bug, but not worth a crash */
 	if (--o->refs == 0 && !o->cached)
-		sym_object_free(o);
+		object_free(s, o);
 }
 
-/* The object behind an executable file mapping, with a reference taken;
- * NULL if it cannot be opened or is no ELF file. */
-static struct sym_object *object_get(struct symbolizer *s, int pid,
-				     const struct procmaps_entry *e)
-{
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *root = NULL;
-	struct elf_object_opts opts;
-	struct sym_object *o;
-	struct file_key key;
-	struct stat st;
-
-	fd = procmaps__open(s->proc_root, pid, e);
-	if (fd < 0) {
-		log_debug("failed to open mapping '%s' of pid %d: %s",
-			  e->path, pid, strerror(-fd));
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0)
-		return NULL;
-	key = (struct file_key){
-		.dev = st.st_dev, .ino = st.st_ino, .size = (uint64_t)st.st_size,
-		.mtime_sec = st.st_mtim.tv_sec, .mtime_nsec = st.st_mtim.tv_nsec,
-	};
-	o = find_by_key(s, &key);
-	if (o)
-		goto found;
-
-	if (asprintf(&root, "%s/%d/root", s->proc_root, pid) < 0) {
-		root = NULL;
-		return NULL;
-	}
-	opts = (struct elf_object_opts){
-		.debug_root = s->debug_root,
-		/* a deleted or memfd file has no path to find debuglinks by */
-		.path = e->kind == PROCMAPS_FILE && !e->deleted ? e->path : NULL,
-		.root = root,
-	};
-	struct elf_object *elf = elf_object__open_fd(fd, &opts);
-	if (!elf) {
-		log_debug("failed to load ELF '%s' of pid %d: %s", e->path, pid,
-			  strerror(errno));
-		return NULL;
-	}
-	if (elf_object__build_id(elf)[0]) {
-		o = find_by_build_id(s, elf_object__build_id(elf));
-		if (o) {
-			elf_object__free(elf);
-			add_key(o, &key);
-			goto found;
-		}
-	}
-	o = calloc(1, sizeof(*o));
-	if (!o) {
-		elf_object__free(elf);
-		return NULL;
-	}
-	o->elf = elf;
-	add_key(o, &key);
-	if (evict_one(s)) {
-		o->cached = true;
-		s->objects[s->object_count++] = o;
-	}
-found:
-	o->refs++;
-	o->last_used = ++s->tick;
-	return o;
-}
+/* ---- snapshots -------------------------------------------------------- */
 
 struct proc_snapshot *proc_snapshot__get(struct proc_snapshot *snap)
 {
@@ -285,22 +422,76 @@ void proc_snapshot__put(struct proc_snapshot *snap)
 			object_put(snap->s, snap->entries[i].obj);
 	free(snap->entries);
 	procmaps__free(snap->maps);
+	snap->s->perfmap_bytes -= snap->perfmap_bytes;
 	perfmap__free(snap->perfmap);
+	proc_access__release(&snap->access);
 	free(snap);
 }
 
 DEFINE_CLEANUP(struct proc_snapshot, proc_snapshot__put);
 
-static void try_perfmap(struct proc_snapshot *snap)
+int proc_snapshot__pid(const struct proc_snapshot *snap)
 {
+	return snap->pid;
+}
+
+size_t proc_snapshot__bytes(const struct proc_snapshot *snap)
+{
+	size_t n;
+
+	if (!snap)
+		return 0;
+	n = sizeof(*snap) + snap->maps->count * (sizeof(struct procmaps_entry) +
+						 sizeof(struct snap_map));
+	for (size_t i = 0; i < snap->maps->count; i++)
+		n += snap->maps->entries[i].path ? strlen(snap->maps->entries[i].path) + 1 : 0;
+	return n;
+}
+
+/* The perf map's share of the bound: a quarter, so one process cannot
+ * take every other JIT's room. */
+static size_t perfmap_room(const struct proc_snapshot *snap)
+{
+	const struct symbolizer *s = snap->s;
+	size_t others = s->perfmap_bytes - snap->perfmap_bytes;
+	size_t left = s->opts.max_perfmap_bytes > others ? s->opts.max_perfmap_bytes - others : 0;
+
+	return MIN(left, s->opts.max_perfmap_bytes / 4);
+}
+
+static void perfmap_refresh(struct proc_snapshot *snap)
+{
+	struct symbolizer *s = snap->s;
 	int err;
 
-	snap->perfmap_retry_at = now_ns() + PERFMAP_RETRY_NS;
-	err = perfmap__open_pid(snap->s->proc_root, snap->pid, &snap->perfmap);
-	if (err) {
-		snap->perfmap = NULL;
-		log_debug("no perf map for pid %d: %s", snap->pid, strerror(-err));
+	snap->perfmap_refresh_at = now_ns() + PERFMAP_REFRESH_NS;
+	err = perfmap__refresh(snap->perfmap, perfmap_room(snap));
+	s->perfmap_bytes += perfmap__bytes(snap->perfmap) - snap->perfmap_bytes;
+	snap->perfmap_bytes = perfmap__bytes(snap->perfmap);
+	if (err == -ENOSPC) {
+		snap->perfmap_full = true;
+		s->st.perfmap_full++;
+		log_debug("perf map of pid %d reached its memory bound (%zu bytes), reading no more",
+			  snap->pid, snap->perfmap_bytes);
 	}
+}
+
+static void try_perfmap(struct proc_snapshot *snap)
+{
+	struct procfile_opts fo = { .owner_check = true };
+	char path[64];
+	int fd;
+
+	snap->perfmap_retry_at = now_ns() + PERFMAP_RETRY_NS;
+	/* /tmp in its own mount namespace, named by its own pid */
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", snap->access.status.nspid);
+	fd = procfile__open(&snap->access, path, &fo);
+	if (fd < 0) {
+		log_debug("no perf map for pid %d: %s", snap->pid, strerror(-fd));
+		return;
+	}
+	if (perfmap__from_fd(fd, &snap->perfmap) == 0)
+		perfmap_refresh(snap);
 }
 
 static const char *mapping_name(const struct procmaps_entry *e)
@@ -308,30 +499,28 @@ static const char *mapping_name(const struct procmaps_entry *e)
 	return e->path ? e->path : "[anon]";
 }
 
-struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid)
+struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct proc_info *info)
 {
 	_cleanup_(cleanup_proc_snapshot__put) struct proc_snapshot *snap = NULL;
-	int err;
 
+	if (!info || !info->maps || !info->exec) {
+		errno = EINVAL;
+		return NULL;
+	}
 	snap = calloc(1, sizeof(*snap));
 	if (!snap)
 		return NULL;
 	snap->refcount = 1;
-	snap->pid = pid;
+	snap->pid = info->pid;
 	snap->s = s;
-	err = procmaps__read(s->proc_root, pid, &snap->maps);
-	if (err) {
-		errno = err == -ENOENT ? ESRCH : -err;
-		return NULL;
-	}
-	snap->entries = calloc(snap->maps->count ? snap->maps->count : 1,
-			       sizeof(*snap->entries));
+	snap->access.root_fd = -1;
+	snap->maps = TAKE_PTR(info->maps);
+	snap->entries = calloc(snap->maps->count ? snap->maps->count : 1, sizeof(*snap->entries));
 	if (!snap->entries)
 		return NULL;
 	for (size_t i = 0; i < snap->maps->count; i++) {
 		const struct procmaps_entry *e = &snap->maps->entries[i];
 		struct snap_map *m = &snap->entries[i];
-		const struct elf_object *elf = NULL;
 
 		m->mapping = (struct sym_mapping){
 			.start = e->start,
@@ -340,14 +529,13 @@ struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid)
 			.filename = mapping_name(e),
 			.build_id = "",
 		};
-		if (!(e->perms & PROCMAPS_PERM_EXEC))
-			continue;
-		if (e->kind == PROCMAPS_FILE || e->kind == PROCMAPS_MEMFD) {
-			m->obj = object_get(s, pid, e);
-			if (m->obj) {
+		if ((e->kind == PROCMAPS_FILE || e->kind == PROCMAPS_MEMFD) && info->exec[i].fd >= 0) {
+			m->obj = object_get(s, info, i);
+			if (m->obj)
 				m->source = SOURCE_OBJECT;
-				elf = m->obj->elf;
-			}
+			/* JIT code in a memfd that is no ELF file */
+			m->jit_fallback = e->kind == PROCMAPS_MEMFD;
+			snap->wants_perfmap |= m->jit_fallback;
 		} else if (e->kind == PROCMAPS_VDSO) {
 			if (!s->vdso_tried) {
 				s->vdso_tried = true;
@@ -355,33 +543,50 @@ struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid)
 			}
 			if (s->vdso) {
 				m->source = SOURCE_VDSO;
-				elf = s->vdso;
+				m->mapping.build_id = elf_object__build_id(s->vdso);
+				m->mapping.has_symbols = elf_object__has_symbols(s->vdso);
 			}
-		}
-		if (elf) {
-			m->mapping.build_id = elf_object__build_id(elf);
-			m->mapping.has_symbols = elf_object__has_symbols(elf);
-			m->mapping.has_lines = elf_object__has_lines(elf);
-			m->mapping.has_inlines = elf_object__has_inlines(elf);
 		} else if (e->kind == PROCMAPS_ANON || e->kind == PROCMAPS_ANON_NAMED ||
 			   e->kind == PROCMAPS_MEMFD || e->kind == PROCMAPS_HEAP) {
-			/* JIT code: anonymous, or a memfd that is no ELF file */
 			m->source = SOURCE_JIT;
 			snap->wants_perfmap = true;
 		}
 	}
-	if (snap->wants_perfmap) {
+	if (snap->wants_perfmap && proc_access__dup(&snap->access, &info->access) == 0)
 		try_perfmap(snap);
-		for (size_t i = 0; i < snap->maps->count; i++)
-			if (snap->entries[i].source == SOURCE_JIT)
-				snap->entries[i].mapping.has_symbols = snap->perfmap != NULL;
-	}
+	for (size_t i = 0; i < snap->maps->count; i++)
+		if (snap->entries[i].source == SOURCE_JIT)
+			snap->entries[i].mapping.has_symbols = snap->perfmap != NULL;
 	return TAKE_PTR(snap);
 }
 
-int proc_snapshot__pid(const struct proc_snapshot *snap)
+struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid)
 {
-	return snap->pid;
+	struct proc_info *info = NULL;
+	struct proc_snapshot *snap;
+	int err;
+
+	err = proc_info__identify(s->proc_root, pid, &info);
+	if (!err)
+		err = proc_info__inspect(info, NULL);
+	if (err) {
+		proc_info__free(info);
+		errno = err == -ENOENT ? ESRCH : -err;
+		return NULL;
+	}
+	snap = symbolizer__snapshot_from(s, info);
+	proc_info__free(info);
+	return snap;
+}
+
+void symbolizer__preload(struct symbolizer *s, struct proc_snapshot *snap)
+{
+	for (size_t i = 0; snap && i < snap->maps->count; i++) {
+		struct sym_object *o = snap->entries[i].obj;
+
+		if (o && o->state == OBJ_UNLOADED)
+			start_load(s, o);
+	}
 }
 
 int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
@@ -405,15 +610,23 @@ int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
 	return 0;
 }
 
+/* ---- lookups ---------------------------------------------------------- */
+
 static int symbolize_jit(struct proc_snapshot *snap, struct snap_map *m,
 			 uint64_t addr, struct sym_line *lines)
 {
 	struct perfmap_entry pe;
+	uint64_t now = now_ns();
 
-	if (!snap->perfmap && now_ns() >= snap->perfmap_retry_at) {
+	if (!snap->perfmap && snap->access.root_fd >= 0 && now >= snap->perfmap_retry_at) {
 		try_perfmap(snap);
 		if (snap->perfmap)
 			m->mapping.has_symbols = true;
+	}
+	if (perfmap__lookup(snap->perfmap, addr, &pe) != 0 && snap->perfmap &&
+	    !snap->perfmap_full && now >= snap->perfmap_refresh_at && perfmap__grew(snap->perfmap)) {
+		/* new code since the last read: read what was appended */
+		perfmap_refresh(snap);
 	}
 	if (perfmap__lookup(snap->perfmap, addr, &pe) != 0)
 		return 0;
@@ -424,16 +637,46 @@ static int symbolize_jit(struct proc_snapshot *snap, struct snap_map *m,
 	return 1;
 }
 
+/* ELF symbols and, within this tick's time budget, DWARF. */
+static int symbolize_object(struct symbolizer *s, struct sym_object *o, uint64_t vaddr,
+			    struct sym_line *lines, int max)
+{
+	uint64_t budget = (uint64_t)s->opts.dwarf_budget_ms * 1000000ull, t0, took;
+	bool dwarf = o->has_inlines && !o->dwarf_disabled;
+	int n;
+
+	if (dwarf && s->dwarf_ns >= budget) {
+		if (s->dwarf_ns != UINT64_MAX) {
+			s->st.dwarf_budget_exceeded++;
+			s->dwarf_ns = UINT64_MAX; /* counted once a tick */
+		}
+		dwarf = false;
+	}
+	if (!dwarf)
+		return elf_object__symbolize(o->elf, vaddr, false, lines, max);
+	t0 = now_ns();
+	n = elf_object__symbolize(o->elf, vaddr, true, lines, max);
+	took = now_ns() - t0;
+	s->dwarf_ns += took;
+	if (took > DWARF_SLOW_NS) {
+		o->dwarf_disabled = true;
+		s->st.dwarf_disabled++;
+		log_warn("a DWARF lookup in '%s' took %.0f ms: using its ELF symbols only from now on",
+			 o->path ? o->path : "(no path)", (double)took / 1e6);
+	}
+	return n;
+}
+
 int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 		     struct sym_line *lines, int max)
 {
 	struct proc_snapshot *snap;
 	struct snap_map *m;
-	struct elf_object *elf = NULL;
+	struct sym_object *o;
 	uint64_t vaddr;
 	int count = 0;
 
-	s->lookups++;
+	s->st.lookups++;
 	if (!ref || !ref->snap || max <= 0 || ref->map_index >= ref->snap->maps->count)
 		goto out;
 	/* lookups fill the snapshot's lazily-read state (perf map) */
@@ -443,24 +686,48 @@ int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 		goto out;
 	switch (m->source) {
 	case SOURCE_OBJECT:
-		m->obj->last_used = ++s->tick;
-		elf = m->obj->elf;
+		o = m->obj;
+		o->last_used = s->tick;
+		if (o->state == OBJ_UNLOADED)
+			start_load(s, o);
+		if (o->state == OBJ_LOADING) {
+			/* a sample waits for it: ahead of loads nothing waits for */
+			if (o->job && s->opts.wq && !o->promoted) {
+				workq__promote(s->opts.wq, &o->job->base);
+				o->promoted = true;
+			}
+			s->st.pending++;
+			return -EAGAIN;
+		}
+		if (o->state == OBJ_FAILED) {
+			if (m->jit_fallback)
+				count = symbolize_jit(snap, m, ref->addr, lines);
+			goto out;
+		}
+		if (o->state != OBJ_READY)
+			goto out;
+		m->mapping.build_id = o->build_id;
+		m->mapping.has_symbols = o->has_symbols;
+		m->mapping.has_lines = o->has_lines && !o->dwarf_disabled;
+		m->mapping.has_inlines = o->has_inlines && !o->dwarf_disabled;
+		if (elf_object__vaddr(o->elf, m->mapping.start, m->mapping.file_offset,
+				      ref->addr, &vaddr) == 0)
+			count = symbolize_object(s, o, vaddr, lines, max);
 		break;
 	case SOURCE_VDSO:
-		elf = s->vdso;
+		if (elf_object__vaddr(s->vdso, m->mapping.start, m->mapping.file_offset,
+				      ref->addr, &vaddr) == 0)
+			count = elf_object__symbolize(s->vdso, vaddr, true, lines, max);
 		break;
 	case SOURCE_JIT:
 		count = symbolize_jit(snap, m, ref->addr, lines);
-		goto out;
+		break;
 	case SOURCE_NONE:
-		goto out;
+		break;
 	}
-	if (elf_object__vaddr(elf, m->mapping.start, m->mapping.file_offset,
-			      ref->addr, &vaddr) == 0)
-		count = elf_object__symbolize(elf, vaddr, lines, max);
 out:
 	if (count == 0)
-		s->misses++;
+		s->st.misses++;
 	return count;
 }
 
@@ -481,10 +748,10 @@ int symbolizer__kernel(struct symbolizer *s, uint64_t addr,
 {
 	struct kallsyms_sym ksym;
 
-	s->lookups++;
+	s->st.lookups++;
 	if (max <= 0 || symbolizer__load_kernel(s) != 0 ||
 	    kallsyms__lookup(s->kallsyms, addr, &ksym) != 0) {
-		s->misses++;
+		s->st.misses++;
 		return 0;
 	}
 	lines[0] = (struct sym_line){
@@ -494,13 +761,109 @@ int symbolizer__kernel(struct symbolizer *s, uint64_t addr,
 	return 1;
 }
 
+/* ---- the bound -------------------------------------------------------- */
+
+/* The least recently used object that pred accepts, NULL if none. */
+static struct sym_object *lru(struct symbolizer *s, bool (*pred)(const struct sym_object *),
+			      uint64_t before)
+{
+	struct sym_object *best = NULL;
+
+	for (size_t i = 0; i < s->object_count; i++) {
+		struct sym_object *o = s->objects[i];
+
+		if (o->last_used < before && pred(o) && (!best || o->last_used < best->last_used))
+			best = o;
+	}
+	return best;
+}
+
+static bool unused_loaded(const struct sym_object *o)
+{
+	return !o->refs && o->state == OBJ_READY;
+}
+
+static bool loaded(const struct sym_object *o)
+{
+	return o->state == OBJ_READY;
+}
+
+/* Re-counts what each loaded object holds (DWARF grows with lookups). */
+static void recount(struct symbolizer *s)
+{
+	s->bytes = 0;
+	for (size_t i = 0; i < s->object_count; i++) {
+		struct sym_object *o = s->objects[i];
+
+		o->bytes = o->elf ? elf_object__bytes(o->elf) : 0;
+		s->bytes += o->bytes;
+		/* pages libdw touched in the file mappings come back from the
+		 * page cache on the next lookup */
+		if (o->elf && o->has_inlines)
+			elf_object__release_pages(o->elf);
+	}
+}
+
+/* The loaded object holding the most, NULL if none. */
+static struct sym_object *largest(struct symbolizer *s)
+{
+	struct sym_object *best = NULL;
+
+	for (size_t i = 0; i < s->object_count; i++) {
+		struct sym_object *o = s->objects[i];
+
+		if (o->state == OBJ_READY && (!best || o->bytes > best->bytes))
+			best = o;
+	}
+	return best;
+}
+
+void symbolizer__tick(struct symbolizer *s)
+{
+	struct sym_object *o;
+
+	recount(s);
+	while (s->bytes > s->opts.max_bytes) {
+		/* objects no process uses go first, least recently used first */
+		if ((o = lru(s, unused_loaded, s->tick + 1))) {
+			for (size_t i = 0; i < s->object_count; i++) {
+				if (s->objects[i] == o) {
+					u64map_del(&s->by_id, o->hash);
+					s->objects[i] = s->objects[--s->object_count];
+					break;
+				}
+			}
+			object_free(s, o);
+			s->st.evictions++;
+			continue;
+		}
+		/* then the contents of used ones, loaded again (on a worker, with
+		 * no decoded DWARF) when an address needs them: first those this
+		 * drain did not use, then the largest */
+		o = lru(s, loaded, s->tick);
+		if (!o)
+			o = largest(s);
+		if (!o)
+			break;
+		unload(s, o);
+		o->state = OBJ_UNLOADED;
+		s->st.unloads++;
+	}
+	s->dwarf_ns = 0;
+	s->tick++;
+}
+
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st)
 {
-	*st = (struct symbolizer_stats){
-		.objects = s->object_count,
-		.max_objects = s->max_objects,
-		.kernel_symbols = kallsyms__count(s->kallsyms),
-		.lookups = s->lookups,
-		.misses = s->misses,
-	};
+	*st = s->st;
+	st->objects = s->object_count;
+	st->max_objects = s->opts.max_objects;
+	st->objects_loaded = 0;
+	for (size_t i = 0; i < s->object_count; i++)
+		st->objects_loaded += s->objects[i]->state == OBJ_READY;
+	st->bytes = s->bytes;
+	st->max_bytes = s->opts.max_bytes;
+	st->perfmap_bytes = s->perfmap_bytes;
+	st->max_perfmap_bytes = s->opts.max_perfmap_bytes;
+	st->kernel_symbols = kallsyms__count(s->kallsyms);
 }

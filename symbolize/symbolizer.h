@@ -2,45 +2,72 @@
  *
  * The agent takes a proc_snapshot of a process when it first sees it
  * (and again after exec or when an address falls outside every known
- * mapping). A snapshot holds the process's mappings and a reference to a
- * loaded object for every executable file-backed mapping, so it keeps
- * working after the process exits: binaries are opened through
- * /proc/PID/map_files (or /proc/PID/root/PATH) at snapshot time, which
- * also covers containers and deleted-but-running files.
+ * mapping), from what procinfo read about it on a worker thread: its
+ * executable mappings, each with its file already opened on the
+ * process's behalf. A snapshot keeps a reference to a loaded object for
+ * every file mapping, so it keeps working after the process exits.
  *
- * Objects are shared between processes and cached by build id (and by
- * the device, inode, size and mtime of the files they were read from, so
- * a file is not parsed again), bounded by max_objects: the least recently
- * used object that no snapshot references is dropped first. Objects that
- * live snapshots still need stay loaded past the bound, uncached, until
- * their last snapshot is put.
+ * Objects are shared between processes and cached by the identity of the
+ * file they were read from (device, inode, size, modification and change
+ * times; procinfo.h): never by build id alone, so a file of one tenant
+ * can never stand in for another's. An object is loaded (its symbols, its
+ * debug file) when an address first needs it, on the LOAD class of the
+ * work queue, with a deadline; until it is done, symbolizer__user answers
+ * -EAGAIN for its addresses and the caller holds the sample back. Without
+ * a work queue, loads run at once (tools, tests).
+ *
+ * Memory is bounded in bytes (max_bytes): symbols, names and what libdw
+ * decoded for every loaded object. An object's DWARF is used only when its
+ * sections (mapped, and inflated where compressed) take at most a quarter
+ * of max_bytes: larger ones are named by their ELF symbols alone. symbolizer__tick, run after each
+ * drain, brings the total back under the bound: objects no snapshot uses
+ * first, then the loaded contents of used ones (loaded again, without
+ * what DWARF decoded, when an address needs them): those the drain did
+ * not use, least recently used first, then the largest. Perf maps
+ * have their own bound (max_perfmap_bytes, all maps together; one map
+ * gets at most a quarter of it). The time spent in DWARF lookups is
+ * bounded per tick (dwarf_budget_ms): past it, lookups use ELF symbols
+ * only until the next tick; an object whose single lookup takes longer
+ * than a second has its DWARF disabled for good (logged once).
  *
  *   symbolizer__new(opts)              NULL + errno
- *   symbolizer__free(s)                NULL-safe
- *   symbolizer__snapshot(s, pid)       new snapshot (refcount 1), NULL + errno
- *                                      (ESRCH: process gone)
+ *   symbolizer__free(s)                NULL-safe; the work queue must be
+ *                                      freed first (its jobs are done)
+ *   symbolizer__snapshot_from(s, info) new snapshot from an inspected
+ *                                      process (refcount 1; takes the fds
+ *                                      it keeps), NULL + errno
+ *   symbolizer__snapshot(s, pid)       identify, inspect and snapshot at
+ *                                      once (blocking: tools and tests)
+ *   symbolizer__preload(s, snap)       starts loading every object of snap
+ *                                      (a profile wants the process now)
  *   proc_snapshot__get / __put         refcounting, __put NULL-safe
+ *   proc_snapshot__bytes(snap)         memory held by the snapshot itself
  *   proc_snapshot__resolve(snap, addr, &ref)
  *                                      which mapping an address is in: 0 or -ENOENT
  *   symbolizer__user(s, ref, lines, max)
- *                                      symbolize a resolved user address
+ *                                      symbolize a resolved user address:
+ *                                      lines written (0: unknown), or
+ *                                      -EAGAIN while its object loads;
+ *                                      ref->mapping is brought up to date
  *   symbolizer__kernel(s, addr, lines, max)
  *                                      symbolize a kernel address (kallsyms)
  *   symbolizer__load_kernel(s)         load kallsyms now (else on first use):
  *                                      0 or -errno, the same on every call;
  *                                      -EPERM: all addresses are zero
  *                                      (kptr_restrict), no kernel symbols
- *   symbolizer__stats(s, &stats)       cache fill levels for metrics
+ *   symbolizer__tick(s)                end of a drain: bounds, budgets
+ *   symbolizer__stats(s, &stats)
  *
  * Executable anonymous mappings (JIT code) are symbolized from the
  * process's perf map, /tmp/perf-PID.map in its own mount and pid
- * namespace; [vdso] from the agent's own vdso (same kernel, same image).
+ * namespace (owned by its user or root, opened as in procfile.h); [vdso]
+ * from the agent's own vdso (same kernel, same image).
  *
  * Strings in sym_line and sym_mapping point into the symbolizer's caches;
- * they stay valid while the snapshot (user) or the symbolizer (kernel)
- * they came from is alive. Every snapshot must be put before
- * symbolizer__free. Not thread-safe: callers serialize all calls,
- * including proc_snapshot__get/__put.
+ * they stay valid until the next symbolizer__tick (user) or while the
+ * symbolizer lives (kernel). Every snapshot must be put before
+ * symbolizer__free. Not thread-safe: all calls from one thread (the
+ * work queue's owner).
  */
 #ifndef BRASA_SYMBOLIZE_SYMBOLIZER_H
 #define BRASA_SYMBOLIZE_SYMBOLIZER_H
@@ -51,12 +78,20 @@
 
 struct symbolizer;
 struct proc_snapshot;
+struct proc_info;
+struct workq;
 
 struct symbolizer_opts {
-	const char *proc_root;     /* default "/proc" */
-	const char *debug_root;    /* default "/usr/lib/debug" */
-	const char *kallsyms_path; /* default "/proc/kallsyms" */
-	size_t max_objects;        /* default 512 */
+	const char *proc_root;      /* default "/proc" */
+	const char *debug_root;     /* default "/usr/lib/debug" */
+	const char *kallsyms_path;  /* default "/proc/kallsyms" */
+	size_t max_bytes;           /* objects' symbols and DWARF, default 32 MiB */
+	size_t max_object_bytes;    /* one object's symbols, default max_bytes */
+	size_t max_perfmap_bytes;   /* every perf map together, default 16 MiB */
+	size_t max_objects;         /* objects known (loaded or not), default 4096 */
+	unsigned load_timeout_ms;   /* one object's load, default 5000 */
+	unsigned dwarf_budget_ms;   /* DWARF lookups per tick, default 200 */
+	struct workq *wq;           /* NULL: loads run in the caller */
 };
 
 /* One frame of a symbolized address. For inlined code, lines[0] is the
@@ -86,30 +121,50 @@ struct sym_ref {
 	const struct sym_mapping *mapping;
 };
 
+enum sym_load_failure {
+	SYM_LOAD_TIMEOUT = 0,  /* past load_timeout_ms */
+	SYM_LOAD_TOO_LARGE,    /* symbols over the whole budget */
+	SYM_LOAD_INVALID,      /* not a usable ELF file */
+	SYM_LOAD_OTHER,
+	SYM_LOAD_FAILURES,
+};
+
 struct symbolizer_stats {
-	size_t objects, max_objects; /* objects: cached (not counting any kept
-				      * past the bound by live snapshots) */
+	size_t objects, max_objects;   /* known objects */
+	size_t objects_loaded;         /* with their contents in memory */
+	size_t bytes, max_bytes;       /* symbols and DWARF of loaded objects */
+	size_t perfmap_bytes, max_perfmap_bytes;
 	size_t kernel_symbols;
 	uint64_t lookups, misses;
+	uint64_t pending;              /* lookups answered -EAGAIN */
+	uint64_t loads, load_ns;       /* completed loads and their time */
+	uint64_t load_failures[SYM_LOAD_FAILURES];
+	uint64_t evictions, unloads;
+	uint64_t dwarf_budget_exceeded, dwarf_disabled;
+	uint64_t perfmap_full;         /* refreshes refused by the perf map bound */
 };
+
+extern const char *const sym_load_failure_names[SYM_LOAD_FAILURES];
 
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
 void symbolizer__free(struct symbolizer *s);
 
+struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct proc_info *info);
 struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid);
+void symbolizer__preload(struct symbolizer *s, struct proc_snapshot *snap);
 struct proc_snapshot *proc_snapshot__get(struct proc_snapshot *snap);
 void proc_snapshot__put(struct proc_snapshot *snap);
 int proc_snapshot__pid(const struct proc_snapshot *snap);
+size_t proc_snapshot__bytes(const struct proc_snapshot *snap);
 int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
 			   struct sym_ref *ref);
 
-/* Returns the number of lines written (>= 1) or 0 when the address could
- * not be symbolized; never more than max. */
 int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 		     struct sym_line *lines, int max);
 int symbolizer__kernel(struct symbolizer *s, uint64_t addr,
 		       struct sym_line *lines, int max);
 int symbolizer__load_kernel(struct symbolizer *s);
+void symbolizer__tick(struct symbolizer *s);
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st);
 
 #endif

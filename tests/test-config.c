@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "agent/config.h"
 #include "agent/proclabels.h"
@@ -75,7 +78,7 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 32);
+	CHECK_INT(n, ==, 39);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
@@ -84,6 +87,13 @@ static void test_defaults(void)
 	CHECK(c.sampling.kernel_stacks);
 	CHECK_INT(c.sampling.unwind, ==, CONFIG_UNWIND_AUTO);
 	CHECK_U64(c.sampling.unwind_table_memory, ==, 128ull << 20);
+	CHECK_U64(c.limits.symbol_memory, ==, 32ull << 20);
+	CHECK_U64(c.limits.perf_map_memory, ==, 16ull << 20);
+	CHECK_U64(c.limits.process_table_memory, ==, 16ull << 20);
+	CHECK_U64(c.limits.profile_memory, ==, 64ull << 20);
+	CHECK_U64(c.limits.held_sample_memory, ==, 4ull << 20);
+	CHECK_U64(c.limits.load_timeout_ms, ==, 5000);
+	CHECK_U64(c.limits.unwind_table_build_timeout_ms, ==, 10000);
 	CHECK_INT(c.labels.external.n, ==, 0);
 	CHECK(c.labels.thread_labels);
 	CHECK_INT(c.nrelabel_rules, ==, 0);
@@ -206,6 +216,8 @@ static void test_full_file(void)
 	CHECK(c.remote.tls_insecure_skip_verify);
 	CHECK_STR(c.remote.spool_dir, "/tmp/brasa-spool");
 	CHECK_U64(c.remote.spool_max_bytes, ==, 1ull << 30);
+	CHECK_U64(c.limits.symbol_memory, ==, 48ull << 20);
+	CHECK_U64(c.limits.load_timeout_ms, ==, 2500);
 	/* lines where each was set */
 	CHECK_INT(c.origin[config__find("node") - s], ==, 2);
 	CHECK_INT(c.origin[config__find("sampling.frequency") - s], ==, 8);
@@ -470,6 +482,8 @@ static void test_file_errors(void)
 	CHECK_STR(err, fmt("failed to read configuration file '%s': No such file or directory",
 			   fixture("missing.yaml")));
 	CHECK_INT(read_with(&c, fixtures, err, sizeof(err), NULL), ==, -EISDIR);
+	CHECK_STR(err, fmt("failed to read configuration file '%s': not a regular file (a "
+			   "directory)", fixtures));
 
 	/* everything else, in memory */
 	CHECK_STR(load_error("node: a\nnode: b\n"), "t.yaml:2: node: key given twice (first on line 1)");
@@ -667,6 +681,168 @@ static void test_help(void)
 	free(text);
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* text of n copies of unit after prefix and before suffix; caller frees */
+static char *repeat(const char *prefix, const char *unit, size_t n, const char *suffix)
+{
+	size_t plen = strlen(prefix), ulen = strlen(unit), slen = strlen(suffix);
+	char *t = malloc(plen + ulen * n + slen + 1), *p = t;
+
+	REQUIRE(t);
+	memcpy(p, prefix, plen);
+	p += plen;
+	for (size_t i = 0; i < n; i++, p += ulen)
+		memcpy(p, unit, ulen);
+	memcpy(p, suffix, slen + 1);
+	return t;
+}
+
+/* prefix, then n levels of open ... close */
+static char *nested(const char *prefix, const char *open, const char *close, size_t n)
+{
+	char *head = repeat(prefix, open, n, ""), *t = repeat(head, close, n, "");
+
+	free(head);
+	return t;
+}
+
+/* "node: [&a0 0, &a1 0, ...]" with n anchors */
+static char *anchors(size_t n)
+{
+	char *t = malloc(16 + 16 * n), *p = t;
+
+	REQUIRE(t);
+	p += sprintf(p, "node: [");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s&a%zu 0", i ? ", " : "", i);
+	strcpy(p, "]");
+	return t;
+}
+
+static const char *load_error_free(char *text)
+{
+	const char *e = load_error(text);
+
+	free(text);
+	return e;
+}
+
+/* Files that are not regular files are refused before a byte is read,
+ * without blocking (a FIFO with no writer would block open() and read()). */
+static void test_file_types(void)
+{
+	char dir[] = "/tmp/brasa-config-XXXXXX", fifo[64], err[1024];
+	struct config c;
+	double t;
+
+	CHECK_INT(read_with(&c, "/dev/null", err, sizeof(err), NULL), ==, -EBADFD);
+	CHECK_STR(err, "failed to read configuration file '/dev/null': not a regular file (a "
+		       "character device)");
+	REQUIRE(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/brasa.yaml", dir);
+	REQUIRE(mkfifo(fifo, 0600) == 0);
+	t = mono_s();
+	CHECK_INT(read_with(&c, fifo, err, sizeof(err), NULL), ==, -EBADFD);
+	t = mono_s() - t;
+	CHECK_STR(err, fmt("failed to read configuration file '%s': not a regular file (a FIFO)",
+			   fifo));
+	fprintf(stderr, "FIFO refused in %.3f s\n", t);
+	CHECK(t < 2.0);
+	unlink(fifo);
+	rmdir(dir);
+}
+
+/* What a small file may make the loader build is bounded, each bound with
+ * an error naming the line, checked before libyaml builds the document. */
+static void test_yaml_bounds(void)
+{
+	struct config c;
+	char err[1024];
+	double t;
+
+	/* fixtures: deep nesting, an alias bomb, an alias loop */
+	CHECK_INT(read_with(&c, fixture("deep-nesting.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
+	CHECK_STR(err, fmt("%s:34: lists and maps nested deeper than 32 levels",
+			   fixture("deep-nesting.yaml")));
+	CHECK_INT(read_with(&c, fixture("alias-bomb.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
+	CHECK_STR(err, fmt("%s:8: more than 65536 values (scalars, lists and maps, with aliases "
+			   "counted as what they repeat)", fixture("alias-bomb.yaml")));
+	CHECK_INT(read_with(&c, fixture("alias-loop.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
+	CHECK_STR(err, fmt("%s:3: alias '*r' inside the value it names", fixture("alias-loop.yaml")));
+	/* anchors and aliases within the bounds work */
+	REQUIRE(read_with(&c, fixture("aliases-ok.yaml"), err, sizeof(err), NULL) == 0);
+	CHECK_INT(c.nrelabel_rules, ==, 2);
+	CHECK_STR(labels__get(&c.labels.external, "cluster"), "prod");
+	CHECK_STR(labels__get(&c.labels.external, "env"), "prod");
+	config__free(&c);
+
+	/* depth: 32 levels pass the bound (and fail as a value), 33 do not */
+	CHECK_STR(load_error_free(nested("node: ", "[", "]", 31)),
+		  "t.yaml:1: node: expected a single value, not a list");
+	CHECK_STR(load_error_free(nested("node: ", "[", "]", 32)),
+		  "t.yaml:1: lists and maps nested deeper than 32 levels");
+	CHECK_STR(load_error_free(nested("node: ", "{a: ", "}", 40)),
+		  "t.yaml:1: lists and maps nested deeper than 32 levels");
+	/* 1 MiB of '[' took libyaml minutes: now it stops at level 33 */
+	t = mono_s();
+	CHECK_STR(load_error_free(repeat("", "[", (1 << 20) - 2, "")),
+		  "t.yaml:1: lists and maps nested deeper than 32 levels");
+	t = mono_s() - t;
+	fprintf(stderr, "1 MiB of '[' refused in %.3f s\n", t);
+	CHECK(t < 2.0);
+
+	/* values: the root map, the key and the list are 3 */
+	CHECK_STR(load_error_free(repeat("node: [0", ",0", 65532, "]")),
+		  "t.yaml:1: node: expected a single value, not a list");
+	CHECK_STR(load_error_free(repeat("node: [0", ",0", 65533, "]")),
+		  "t.yaml:1: more than 65536 values (scalars, lists and maps, with aliases "
+		  "counted as what they repeat)");
+	/* one value's size */
+	{
+		char *text = repeat("node: ", "a", 65536, "\n");
+
+		REQUIRE(config__defaults(&c) == 0);
+		CHECK_INT(config__load_buffer(&c, "t.yaml", text, strlen(text), err, sizeof(err)),
+			  ==, 0);
+		CHECK_U64(strlen(c.node), ==, 65536);
+		config__free(&c);
+		free(text);
+	}
+	CHECK_STR(load_error_free(repeat("node: ", "a", 65537, "\n")),
+		  "t.yaml:1: a value of 65537 bytes: at most 65536");
+	/* the text, aliases expanded: the anchor and 16 aliases of 64 KiB */
+	{
+		char *big = repeat("labels:\n  external:\n    a: &big ", "b", 65536,
+				   "\nrelabel_configs:\n");
+		char *text = repeat(big, "  - {regex: *big, action: drop}\n", 16, "");
+
+		/* line 4 is relabel_configs: with the keys' bytes, the 15th
+		 * alias (line 19) goes over */
+		CHECK_STR(load_error_free(text),
+			  "t.yaml:19: more than 1048576 bytes of values (with aliases counted as "
+			  "what they repeat)");
+		free(big);
+	}
+	/* anchors: 256 pass, 257 do not */
+	CHECK_STR(load_error_free(anchors(256)),
+		  "t.yaml:1: node: expected a single value, not a list");
+	CHECK_STR(load_error_free(anchors(257)), "t.yaml:1: more than 256 anchors");
+	/* an undefined alias is libyaml's error */
+	{
+		const char *e = load_error("node: *nowhere\n");
+
+		fprintf(stderr, "undefined alias: %s\n", e);
+		CHECK(!strncmp(e, "t.yaml:1: malformed YAML: ", 26));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	REQUIRE(argc == 2);
@@ -676,6 +852,8 @@ int main(int argc, char **argv)
 	test_flags();
 	test_flag_errors();
 	test_file_errors();
+	test_file_types();
+	test_yaml_bounds();
 	test_durations_and_sizes();
 	test_help();
 	return test_done();

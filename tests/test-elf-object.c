@@ -63,7 +63,7 @@ static void check_fixture_symbols(struct elf_object *obj, uint64_t outer,
 	int n;
 
 	memset(lines, 0, sizeof(lines));
-	n = elf_object__symbolize(obj, outer, lines, 8);
+	n = elf_object__symbolize(obj, outer, true, lines, 8);
 	CHECK_INT(n, ==, 1);
 	CHECK_STR(lines[0].function, "sym_outer");
 	CHECK_U64(lines[0].sym_offset, ==, 0);
@@ -74,7 +74,7 @@ static void check_fixture_symbols(struct elf_object *obj, uint64_t outer,
 
 	/* a return address points after the call: step back into it */
 	memset(lines, 0, sizeof(lines));
-	n = elf_object__symbolize(obj, recorded - 1, lines, 8);
+	n = elf_object__symbolize(obj, recorded - 1, true, lines, 8);
 	if (!want_lines) {
 		CHECK_INT(n, ==, 1);
 		CHECK_STR(lines[0].function, "sym_outer");
@@ -91,14 +91,14 @@ static void check_fixture_symbols(struct elf_object *obj, uint64_t outer,
 
 	/* the cache answers the same, and a short buffer keeps the real
 	 * function as its last entry */
-	n = elf_object__symbolize(obj, recorded - 1, lines, 8);
+	n = elf_object__symbolize(obj, recorded - 1, true, lines, 8);
 	CHECK_INT(n, ==, 2);
 	CHECK_STR(lines[0].function, "sym_inlined_leaf");
-	n = elf_object__symbolize(obj, recorded - 1, lines, 1);
+	n = elf_object__symbolize(obj, recorded - 1, true, lines, 1);
 	CHECK_INT(n, ==, 1);
 	CHECK_STR(lines[0].function, "sym_outer");
 	CHECK_INT(lines[0].line, ==, outer_line);
-	CHECK_INT(elf_object__symbolize(obj, recorded - 1, lines, 0), ==, 0);
+	CHECK_INT(elf_object__symbolize(obj, recorded - 1, true, lines, 0), ==, 0);
 }
 
 static void test_nopie(void)
@@ -117,7 +117,8 @@ static void test_nopie(void)
 	CHECK(elf_object__has_symbols(obj));
 	CHECK(elf_object__has_lines(obj));
 	CHECK(elf_object__has_inlines(obj));
-	CHECK_INT(elf_object__symbol_count(obj), ==, 0); /* lazy */
+	/* symbols are read when the object is loaded */
+	CHECK_INT(elf_object__symbol_count(obj), >, 2);
 	/* non-PIE: process addresses are ELF addresses */
 	CHECK_INT(child_vaddr(&c, obj, outer, &vaddr), ==, 0);
 	CHECK_U64(vaddr, ==, outer);
@@ -150,7 +151,7 @@ static void test_build_id_debug(void)
 	CHECK_U64(outer, <, sym_child__get(&c, "outer"));
 	check_fixture_symbols(obj, outer, recorded, true);
 	/* without the debug file, the stripped binary knows nothing */
-	CHECK_INT(elf_object__symbolize(bare, outer, lines, 4), ==, 0);
+	CHECK_INT(elf_object__symbolize(bare, outer, true, lines, 4), ==, 0);
 	CHECK_STR(elf_object__build_id(obj), elf_object__build_id(bare));
 	elf_object__free(obj);
 	elf_object__free(bare);
@@ -172,6 +173,14 @@ static int copy_file(const char *from, const char *to)
 	if (out >= 0)
 		close(out);
 	return err;
+}
+
+static const char *real_debug_copy_path(const char *debugfile)
+{
+	static char path[600];
+
+	snprintf(path, sizeof(path), "%s.moved", debugfile);
+	return path;
 }
 
 static void test_debuglink(void)
@@ -216,13 +225,30 @@ static void test_debuglink(void)
 	REQUIRE(obj);
 	CHECK(elf_object__has_lines(obj));
 	elf_object__free(obj);
-	/* the same, seen through a root prefix (a container's /proc/PID/root) */
-	opts = (struct elf_object_opts){ .path = "/sym-target-debuglink", .root = tmpdir };
+	/* the same, seen through a process's root (a container's view) */
+	struct proc_access pa;
+	REQUIRE(proc_access__open_dir(tmpdir, &pa) == 0);
+	opts = (struct elf_object_opts){ .path = "/sym-target-debuglink", .access = &pa };
 	/* debuglink dir is "/" + .debug under the root */
 	obj = open_path(exe, &opts);
 	REQUIRE(obj);
 	CHECK(elf_object__has_lines(obj));
 	elf_object__free(obj);
+	/* a debug file only its owner may read names nothing for others */
+	REQUIRE(chmod(debugfile, 0600) == 0);
+	obj = open_path(exe, &opts);
+	REQUIRE(obj);
+	CHECK(!elf_object__has_lines(obj));
+	elf_object__free(obj);
+	/* a symlink in its place is not followed */
+	REQUIRE(rename(debugfile, real_debug_copy_path(debugfile)) == 0);
+	REQUIRE(symlink(real_debug, debugfile) == 0);
+	obj = open_path(exe, &opts);
+	REQUIRE(obj);
+	CHECK(!elf_object__has_lines(obj));
+	elf_object__free(obj);
+	unlink(real_debug_copy_path(debugfile));
+	proc_access__release(&pa);
 	unlink(debugfile);
 	rmdir(debugdir);
 	unlink(exe);
@@ -282,7 +308,7 @@ static void test_malformed(void)
 		obj = open_path(path, NULL);
 		if (obj) {
 			for (uint64_t a = 0; a < 0x2000; a += 0x101)
-				elf_object__symbolize(obj, a, lines, 4);
+				elf_object__symbolize(obj, a, true, lines, 4);
 			elf_object__free(obj);
 		}
 	}
@@ -294,7 +320,7 @@ static void test_malformed(void)
 		obj = open_path(path, NULL);
 		if (obj) {
 			for (uint64_t a = 0x401000; a < 0x402000; a += 0x10)
-				elf_object__symbolize(obj, a, lines, 4);
+				elf_object__symbolize(obj, a, true, lines, 4);
 			elf_object__free(obj);
 		}
 	}
@@ -351,7 +377,7 @@ static void test_vdso(void)
 	REQUIRE(obj);
 	REQUIRE(value != 0);
 	CHECK(elf_object__has_symbols(obj));
-	n = elf_object__symbolize(obj, value + 4, lines, 4);
+	n = elf_object__symbolize(obj, value + 4, true, lines, 4);
 	CHECK_INT(n, ==, 1);
 	/* the kernel exports it under both names; either is right */
 	CHECK(lines[0].function && strstr(lines[0].function, "clock_gettime"));

@@ -4,6 +4,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
@@ -27,6 +28,21 @@
 static char base_dir[128];
 
 /* ---- helpers ---- */
+
+static const char *fmt_buf(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static const char *fmt_buf(const char *f, ...)
+{
+	static char out[4][1024];
+	static int next;
+	char *p = out[next++ % 4];
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(p, sizeof(out[0]), f, ap);
+	va_end(ap);
+	return p;
+}
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
 		    struct FTW *ftw)
@@ -681,6 +697,70 @@ static void test_stray_files(void)
 	spool__free(s);
 }
 
+/* spool__probe leaves nothing behind; spool__check_dir names what is
+ * wrong without creating anything. */
+static void test_probe_and_check(void)
+{
+	char dir[256], path[400], file[400], why[512];
+	struct spool *s;
+	struct stat sb;
+	uint64_t seq;
+	int tmp_files;
+	FILE *f;
+
+	fresh_dir(dir, sizeof(dir), "probe");
+	s = open_spool(dir, 1 << 20);
+	CHECK_INT(spool__probe(s), ==, 0);
+	CHECK_INT(spool__put(s, "one", 3, &seq), ==, 0);
+	CHECK_INT(spool__probe(s), ==, 0);
+	CHECK_U64(seq, ==, 1);
+	CHECK_U64(dir_total(dir, &tmp_files), ==, file_size(fmt_buf("%s/%016x.rec", dir, 1)));
+	CHECK_INT(tmp_files, ==, 0);
+	/* the probe does not take a sequence number */
+	CHECK_INT(spool__put(s, "two", 3, &seq), ==, 0);
+	CHECK_U64(seq, ==, 2);
+	CHECK_INT(spool__probe(NULL), ==, -EINVAL);
+	spool__free(s);
+
+	CHECK_INT(spool__check_dir(dir, why, sizeof(why)), ==, 0);
+	CHECK_INT(spool__check_dir("", why, sizeof(why)), ==, -EINVAL);
+	CHECK_INT(spool__check_dir(NULL, why, sizeof(why)), ==, -EINVAL);
+	/* missing: would be created, and is not by the check */
+	snprintf(path, sizeof(path), "%s/a/b/", dir);
+	CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, 0);
+	CHECK(stat(path, &sb) < 0 && errno == ENOENT);
+	/* a file, and a file in the way */
+	snprintf(file, sizeof(file), "%s/file", dir);
+	f = fopen(file, "we");
+	REQUIRE(f && fclose(f) == 0);
+	CHECK_INT(spool__check_dir(file, why, sizeof(why)), ==, -ENOTDIR);
+	CHECK_STR(why, fmt_buf("'%s' is not a directory", file));
+	snprintf(path, sizeof(path), "%s/file/spool", dir);
+	CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, -ENOTDIR);
+	CHECK_STR(why, fmt_buf("'%s' cannot be created: '%s' is not a directory", path, file));
+	/* and spool__open agrees */
+	{
+		struct spool_opts o = { .dir = file, .max_bytes = 1 << 20 };
+
+		s = NULL;
+		CHECK_INT(spool__open(&o, &s), ==, -ENOTDIR);
+		o.dir = path;
+		CHECK_INT(spool__open(&o, &s), ==, -ENOTDIR);
+		CHECK(s == NULL);
+	}
+	/* a dangling symbolic link */
+	snprintf(path, sizeof(path), "%s/dangling", dir);
+	REQUIRE(symlink("nowhere", path) == 0);
+	CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, -ENOENT);
+	CHECK_STR(why, fmt_buf("'%s' is a symbolic link to nothing", path));
+	/* relative, from the working directory */
+	CHECK_INT(spool__check_dir("brasa-spool-check-relative", why, sizeof(why)), ==, 0);
+	/* held by an open spool */
+	s = open_spool(dir, 1 << 20);
+	CHECK_INT(spool__check_dir(dir, why, sizeof(why)), ==, -EBUSY);
+	spool__free(s);
+}
+
 /* Runs fn in a child, as an unprivileged user when root; its checks count
  * through its exit status. Returns false (with a reason) when skipped. */
 static bool run_in_child(void (*fn)(const char *), const char *arg,
@@ -732,6 +812,7 @@ static void unwritable_child(const char *dir)
 	CHECK_INT(spool__open(&o, &s), ==, 0);
 	if (!s)
 		return;
+	CHECK_INT(spool__probe(s), ==, -EACCES);
 	CHECK_INT(spool__put(s, "data", 4, &seq), ==, -EACCES);
 	CHECK_INT(spool__remove(s, 1), ==, -EACCES);
 	/* the record file is 0600: readable only by its owner */
@@ -746,6 +827,21 @@ static void unwritable_child(const char *dir)
 	CHECK_INT(tmp_files, ==, 0);
 	buf_release(&out);
 	spool__free(s);
+
+	/* what brasa check says about each, with our effective uid */
+	{
+		char why[512], path[450];
+		unsigned uid = (unsigned)geteuid();
+
+		snprintf(path, sizeof(path), "%s/readonly", dir);
+		CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, -EACCES);
+		CHECK_STR(why, fmt_buf("'%s' is not readable and writable by uid %u: Permission "
+				       "denied", path, uid));
+		snprintf(path, sizeof(path), "%s/new/spool", dir);
+		CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, -EACCES);
+		CHECK_STR(why, fmt_buf("'%s' cannot be created: '%s' is not writable by uid %u: "
+				       "Permission denied", path, dir, uid));
+	}
 }
 
 /* As root, permissions are checked in a child running as nobody; as
@@ -777,6 +873,54 @@ static void test_unwritable(void)
 	chmod(dir, 0700);
 	chmod(readonly_dir, 0700);
 	chmod(private_dir, 0700);
+}
+
+/* A full, then read-only, file system: the probe and the check say so and
+ * leave nothing behind. */
+static void full_probe_child(const char *dir)
+{
+	char mnt[400], filler[450], why[512];
+	static char block[64 << 10];
+	struct spool *s;
+	int fd, tmp_files;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		_exit(77);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	REQUIRE(mkdir(mnt, 0700) == 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") < 0)
+		_exit(77);
+	s = open_spool(mnt, 64 << 20);
+	CHECK_INT(spool__probe(s), ==, 0);
+	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, -EBUSY);
+	CHECK_STR(why, fmt_buf("'%s' is locked by another process (another brasa using it?)",
+			       mnt));
+	spool__free(s);
+	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, 0);
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	REQUIRE(fd >= 0);
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	while (write(fd, block, 1) > 0)
+		;
+	close(fd);
+	s = open_spool(mnt, 64 << 20);
+	CHECK_INT(spool__probe(s), ==, -ENOSPC);
+	dir_total(mnt, &tmp_files);
+	CHECK_INT(tmp_files, ==, 0);
+	spool__free(s);
+	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, -ENOSPC);
+	CHECK_STR(why, fmt_buf("the file system of '%s' is full", mnt));
+	REQUIRE(unlink(filler) == 0);
+	REQUIRE(mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0);
+	s = open_spool(mnt, 64 << 20);
+	CHECK_INT(spool__probe(s), ==, -EROFS);
+	spool__free(s);
+	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, -EROFS);
+	CHECK_STR(why, fmt_buf("'%s' is on a read-only file system", mnt));
+	umount2(mnt, MNT_DETACH);
 }
 
 /* A full file system: the failed put leaves no partial file and keeps
@@ -846,6 +990,9 @@ static void fsize_child(const char *dir)
 static void test_write_failures(void)
 {
 	char dir[256];
+
+	fresh_dir(dir, sizeof(dir), "full-probe");
+	run_in_child(full_probe_child, dir, false, "full file system probe");
 
 	fresh_dir(dir, sizeof(dir), "enospc");
 	run_in_child(enospc_child, dir, false, "full file system");
@@ -1056,6 +1203,7 @@ int main(void)
 	test_bound();
 	test_corruption();
 	test_stray_files();
+	test_probe_and_check();
 	test_unwritable();
 	test_write_failures();
 	test_crash();

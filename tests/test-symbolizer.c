@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sym-child.h"
+#include "common/workq.h"
 #include "symbolize/symbolizer.h"
 
 static const char *pie_exe, *nopie_exe, *lld_exe, *stripped_exe, *debug_root,
@@ -65,6 +66,10 @@ static void check_program(struct symbolizer *s, const char *exe, bool has_build_
 	CHECK_U64(ref.addr, ==, outer);
 	CHECK_STR(ref.mapping->filename, real);
 	CHECK(ref.mapping->start <= outer && outer < ref.mapping->limit);
+
+	n = symbolizer__user(s, &ref, lines, 8);
+	CHECK_INT(n, ==, 1);
+	/* what the object says of itself is known once it is loaded */
 	CHECK(ref.mapping->has_symbols);
 	CHECK(ref.mapping->has_lines);
 	CHECK(ref.mapping->has_inlines);
@@ -73,9 +78,6 @@ static void check_program(struct symbolizer *s, const char *exe, bool has_build_
 		CHECK_INT(strlen(ref.mapping->build_id), >=, 16);
 	else
 		CHECK_STR(ref.mapping->build_id, "");
-
-	n = symbolizer__user(s, &ref, lines, 8);
-	CHECK_INT(n, ==, 1);
 	CHECK_STR(lines[0].function, "sym_outer");
 	CHECK_U64(lines[0].sym_offset, ==, 0);
 	CHECK(ends_with(lines[0].file, "sym-target.c"));
@@ -115,7 +117,7 @@ static void test_programs(void)
 	check_program(s, stripped_exe, true);
 	check_program(s, debuglink_exe, false);
 	symbolizer__stats(s, &st);
-	CHECK_INT(st.max_objects, ==, 512);
+	CHECK_INT(st.max_objects, ==, 4096);
 	/* the libraries are shared: each further program adds only itself */
 	CHECK_INT(st.objects, ==, first_objects + 4);
 	CHECK_INT(st.lookups, ==, 15);
@@ -137,9 +139,9 @@ static void test_shared_library(void)
 	REQUIRE(snap);
 	REQUIRE(proc_snapshot__resolve(snap, sym_child__get(&c, "libfn"), &ref) == 0);
 	CHECK(ends_with(ref.mapping->filename, "/libsymfix.so"));
-	CHECK_INT(strlen(ref.mapping->build_id), ==, 40);
 	n = symbolizer__user(s, &ref, lines, 8);
 	CHECK_INT(n, ==, 1);
+	CHECK_INT(strlen(ref.mapping->build_id), ==, 40);
 	CHECK_STR(lines[0].function, "symlib_function");
 	CHECK(ends_with(lines[0].file, "fixtures/symlib.c"));
 	/* the function's first line is its opening line, before the body */
@@ -185,10 +187,13 @@ static void test_jit(void)
 	REQUIRE(proc_snapshot__resolve(snap, jit + 0x1010, &ref) == 0);
 	CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 0);
 
-	/* the JIT appends; the snapshot picks it up on the next miss */
+	/* the JIT appends; the snapshot picks it up on a later miss (read
+	 * at most every 250 ms) */
 	REQUIRE(sym_child__send(&c, "append\n") == 0);
 	REQUIRE(fgets(line, sizeof(line), c.from_child));
 	CHECK_STR(line, "appended\n");
+	for (int i = 0; i < 40 && symbolizer__user(s, &ref, lines, 4) != 1; i++)
+		usleep(50000);
 	CHECK_INT(symbolizer__user(s, &ref, lines, 4), ==, 1);
 	CHECK_STR(lines[0].function, "jit_function_two");
 	CHECK_INT(sym_child__finish(&c), ==, 0);
@@ -278,8 +283,20 @@ static void test_fake_proc(void)
 	f = fopen(path, "w");
 	REQUIRE(f);
 	fputs("400000-401000 r-xp 00000000 08:01 12 /no/such/file (deleted)\n"
-	      "500000-501000 rw-p 00000000 00:00 0 [heap]\n", f);
+	      "500000-501000 rwxp 00000000 00:00 0 [heap]\n", f);
 	fclose(f);
+	snprintf(path, sizeof(path), "%s/77/status", root);
+	f = fopen(path, "w");
+	REQUIRE(f);
+	fputs("Name:\tfake\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/77/mountinfo", root);
+	f = fopen(path, "w");
+	REQUIRE(f);
+	fputs("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/77/root", root);
+	REQUIRE(mkdir(path, 0755) == 0);
 	s = symbolizer__new(&opts);
 	REQUIRE(s);
 	snap = symbolizer__snapshot(s, 77);
@@ -296,10 +313,59 @@ static void test_fake_proc(void)
 	CHECK(symbolizer__snapshot(s, 78) == NULL);
 	CHECK_INT(errno, ==, ESRCH);
 	symbolizer__free(s);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/77", root);
-	rmdir(path);
-	rmdir(root);
+	snprintf(path, sizeof(path), "rm -rf '%s'", root);
+	CHECK_INT(system(path), ==, 0);
+}
+
+/* With worker threads: an address waits (-EAGAIN) while its object
+ * loads; under a memory bound too small for anything, objects are
+ * given back after the tick that used them and loaded again on demand. */
+static void test_async_and_bound(void)
+{
+	struct workq *wq = NULL;
+	struct symbolizer_opts opts = { .debug_root = debug_root, .kallsyms_path = kallsyms_path,
+					.max_bytes = 1, .max_object_bytes = 64 << 20 };
+	struct symbolizer *s;
+	struct symbolizer_stats st;
+	struct proc_snapshot *snap;
+	struct sym_child c;
+	struct sym_ref ref;
+	struct sym_line lines[4];
+	int n = -EAGAIN;
+
+	REQUIRE(workq__new(NULL, &wq) == 0);
+	opts.wq = wq;
+	s = symbolizer__new(&opts);
+	REQUIRE(s);
+	REQUIRE(sym_child__start(&c, pie_exe, NULL) == 0);
+	snap = symbolizer__snapshot(s, c.pid);
+	REQUIRE(snap);
+	REQUIRE(proc_snapshot__resolve(snap, sym_child__get(&c, "outer"), &ref) == 0);
+	CHECK_INT(sym_child__finish(&c), ==, 0);
+	for (int round = 0; round < 2; round++) {
+		n = symbolizer__user(s, &ref, lines, 4);
+		CHECK_INT(n, ==, -EAGAIN);
+		for (int i = 0; i < 500 && n == -EAGAIN; i++) {
+			usleep(10000);
+			workq__complete(wq);
+			n = symbolizer__user(s, &ref, lines, 4);
+		}
+		CHECK_INT(n, ==, 1);
+		CHECK_STR(lines[0].function, "sym_outer");
+		symbolizer__stats(s, &st);
+		CHECK_INT(st.objects_loaded, >=, 1);
+		/* the tick that used it keeps it; the next gives it back */
+		symbolizer__tick(s);
+		symbolizer__tick(s);
+		symbolizer__stats(s, &st);
+		CHECK_INT(st.bytes, ==, 0);
+		CHECK_INT(st.objects_loaded, ==, 0);
+		CHECK_U64(st.unloads, >=, (uint64_t)round + 1);
+	}
+	CHECK_U64(st.pending, >=, 2);
+	proc_snapshot__put(snap);
+	workq__free(wq);
+	symbolizer__free(s);
 }
 
 int main(int argc, char **argv)
@@ -325,5 +391,6 @@ int main(int argc, char **argv)
 	test_vdso_and_self();
 	test_eviction();
 	test_fake_proc();
+	test_async_and_bound();
 	return test_done();
 }

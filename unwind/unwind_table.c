@@ -152,6 +152,32 @@ size_t unwind_table__bytes(const struct unwind_table *t)
 	       t->info.chunk_count * sizeof(*t->chunks);
 }
 
+int unwind_table__remap_rules(struct unwind_table *t, const uint16_t *map, size_t n)
+{
+	for (uint32_t c = 0; t->chunks && c < t->info.chunk_count; c++) {
+		struct unwind_chunk *chunk = &t->chunks[c];
+
+		for (size_t k = 0; k < UNWIND_CHUNK_ROWS; k++) {
+			if (chunk->pc[k] == UNWIND_PC_PAD)
+				break;
+			if (chunk->rule[k] >= n)
+				return -EINVAL;
+			chunk->rule[k] = map[chunk->rule[k]];
+		}
+	}
+	return 0;
+}
+
+void unwind_table__release_rows(struct unwind_table *t)
+{
+	if (!t)
+		return;
+	free(t->index_pages);
+	free(t->chunks);
+	t->index_pages = NULL;
+	t->chunks = NULL;
+}
+
 void unwind_table__free(struct unwind_table *t)
 {
 	if (!t)

@@ -52,6 +52,12 @@
  *        UNWIND_RULE_NONE outside every FDE; the exact search of the BPF
  *        side
  *   unwind_table__bytes(table)           kernel bytes for this table
+ *   unwind_table__remap_rules(table, map, n)  rewrites every row's rule id
+ *        i as map[i] (a table built with a private rule table, adopted
+ *        into the shared one): 0, -EINVAL (an id >= n)
+ *   unwind_table__release_rows(table)    frees the chunks and index pages
+ *        once they are in the kernel; info, row_count and __bytes stay
+ *        (what eviction needs), __lookup no longer works
  *   table->row_count                     rows after merging
  *
  *   unwind_cache__new(max_bytes)         NULL + errno
@@ -101,6 +107,8 @@ int unwind_table__build(const struct cfi_rows *rows, struct unwind_rules *rules,
 void unwind_table__free(struct unwind_table *table);
 uint16_t unwind_table__lookup(const struct unwind_table *table, uint64_t vaddr);
 size_t unwind_table__bytes(const struct unwind_table *table);
+int unwind_table__remap_rules(struct unwind_table *table, const uint16_t *map, size_t n);
+void unwind_table__release_rows(struct unwind_table *table);
 
 struct unwind_cache;
 
