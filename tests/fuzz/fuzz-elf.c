@@ -116,8 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	elf_object__vaddr(obj, 0x10000, 0, 0x10000 + size / 2, &vaddr);
 	collect(data, size);
 	for (size_t i = 0; i < addrs_len; i++) {
-		int n = elf_object__symbolize(obj, addrs[i], a, FRAMES_MAX);
-		int m = elf_object__symbolize(obj, addrs[i], b, FRAMES_MAX);
+		int n = elf_object__symbolize(obj, addrs[i], true, a, FRAMES_MAX);
+		int m = elf_object__symbolize(obj, addrs[i], true, b, FRAMES_MAX);
 
 		check_frames(a, n);
 		if (n != m)
@@ -126,10 +126,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (a[k].function != b[k].function || a[k].line != b[k].line)
 				abort();
 	}
-	/* a caller with room for one frame gets the real function */
-	if (addrs_len)
-		elf_object__symbolize(obj, addrs[0], a, 1);
+	/* a caller with room for one frame gets the real function; ELF
+	 * symbols alone */
+	if (addrs_len) {
+		check_frames(a, elf_object__symbolize(obj, addrs[0], true, a, 1));
+		check_frames(a, elf_object__symbolize(obj, addrs[0], false, a, FRAMES_MAX));
+	}
 	elf_object__symbol_count(obj);
+	elf_object__bytes(obj);
 	elf_object__free(obj);
 	return 0;
 }
