@@ -28,15 +28,16 @@ fi
 : >"$build/suite.log"
 logs=
 
-# phase LABEL DIR LOGBASE MESON_TEST_ARGS...: one `meson test` run,
-# streamed, its results in DIR/meson-logs/LOGBASE.json.
+# phase LABEL DIR LOGBASE JOBS MESON_TEST_ARGS...: one `meson test` run
+# of up to JOBS tests at a time, streamed, its results in
+# DIR/meson-logs/LOGBASE.json.
 phase() {
-	label=$1 dir=$2 logbase=$3
-	shift 3
+	label=$1 dir=$2 logbase=$3 jobs=$4
+	shift 4
 	echo "== $label ($dir)"
 	t0=$(date +%s)
 	rm -f "$dir/meson-logs/$logbase.json"
-	meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 \
+	meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$jobs" \
 		--logbase "$logbase" "$@" 2>&1 | tee -a "$build/suite.log" |
 		grep -vE '^[[:space:]]*$|^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): |^Full log written'
 	echo "== $label: $(($(date +%s) - t0)) s"
@@ -58,11 +59,13 @@ if [ -n "$san" ]; then
 	compile "$san"
 	compile "$fuzz" fuzzers # the fuzz targets and their seeds only
 fi
-phase "unit tests" "$build" unit --suite unit "$@"
+# unit tests: 4 at a time on 2 CPUs, the long ones (uploader, remote,
+# k8s, http_api) mostly wait on timers and child processes; fuzzers: 2
+phase "unit tests" "$build" unit 4 --suite unit "$@"
 if [ -n "$san" ]; then
-	phase "unit tests, ASan+UBSan" "$san" unit --suite unit "$@"
+	phase "unit tests, ASan+UBSan" "$san" unit 4 --suite unit "$@"
 	export FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
-	phase "fuzzers, $FUZZ_SECONDS s each" "$fuzz" fuzz --suite fuzz "$@"
+	phase "fuzzers, $FUZZ_SECONDS s each" "$fuzz" fuzz 2 --suite fuzz "$@"
 fi
 # with a sanitized build, each integration test runs once: suite
 # bpf-plain against the plain agent, bpf-sanitized against the sanitized
@@ -71,9 +74,9 @@ plain_bpf=bpf san_bpf=bpf
 if [ -n "$san" ] && [ "${BPF_BOTH:-0}" != 1 ]; then
 	plain_bpf=bpf-plain san_bpf=bpf-sanitized
 fi
-phase "integration tests (eBPF)" "$build" bpf --suite "$plain_bpf" "$@"
+phase "integration tests (eBPF)" "$build" bpf 2 --suite "$plain_bpf" "$@"
 if [ -n "$san" ]; then
-	phase "integration tests (eBPF), sanitized agent" "$san" bpf \
+	phase "integration tests (eBPF), sanitized agent" "$san" bpf 2 \
 		--suite "$san_bpf" "$@"
 fi
 
