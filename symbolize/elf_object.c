@@ -337,7 +337,7 @@ static Elf *check_debug_candidate(int fd, const char *path, const struct stat *s
 				  const char *build_id, bool want_crc, uint32_t crc,
 				  const struct elf_object_opts *opts)
 {
-	_cleanup_close_ int owned = fd;
+	_cleanup_close_ __attribute__((unused)) int owned = fd; /* closed on return */
 	_cleanup_(elf_endp) Elf *elf = NULL;
 	char candidate_id[2 * BUILD_ID_MAX + 1];
 	struct stat st;

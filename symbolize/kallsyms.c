@@ -174,7 +174,8 @@ int kallsyms__parse(const char *text, size_t len, struct kallsyms **out)
 		return err;
 	}
 	ks->names = (char *)TAKE_PTR(names.data);
-	qsort(ks->syms, ks->count, sizeof(*ks->syms), ksym_cmp);
+	if (ks->count) /* syms is NULL without a text symbol */
+		qsort(ks->syms, ks->count, sizeof(*ks->syms), ksym_cmp);
 	size_t kept = 0;
 	for (size_t i = 0; i < ks->count; i++)
 		if (kept == 0 || ks->syms[kept - 1].addr != ks->syms[i].addr)

@@ -152,7 +152,9 @@ class Agent:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             fail("agent did not stop within 20 s of SIGTERM")
-        check(rc == 0, f"agent exited cleanly on SIGTERM (rc {rc})")
+        # a sanitizer's report (a leak at exit: rc 23) is in the log
+        check(rc == 0, f"agent exited cleanly on SIGTERM (rc {rc})" +
+              ("" if rc == 0 else ": " + self.output()[-4000:]))
 
 
 CHAIN = ["main", "outer", "middle", "leaf"]
@@ -1655,6 +1657,19 @@ def rss_kib(pid):
     return 0
 
 
+def sanitizer_rss_slack_kib():
+    """KiB a bound on the agent's RSS growth allows on top when the agent
+    is a sanitized build (BRASA_SANITIZED=1, set by tests/meson.build):
+    ASan holds freed memory in its quarantine (quarantine_size_mb in
+    ASAN_OPTIONS) before reusing it. Printed, never silent."""
+    if not os.environ.get("BRASA_SANITIZED"):
+        return 0
+    m = re.search(r"quarantine_size_mb=(\d+)", os.environ.get("ASAN_OPTIONS", ""))
+    mb = int(m.group(1)) if m else 256
+    print(f"sanitized agent: RSS bounds allow {mb} MiB more (ASan's quarantine)")
+    return mb * 1024
+
+
 def t_upload_spool_full():
     rx = Receiver(mode="refuse")
     spool = os.path.join(TMP, "spool")
@@ -1675,7 +1690,7 @@ def t_upload_spool_full():
         check(dropped and int(dropped.group(1)) >= 3, f"the oldest windows are dropped and counted ({dropped and dropped.group(1)})")
         check(0 < size <= 16 * 1024, f"the spool stays within its bound ({size} bytes)")
         check(agent.get("/healthz")[0] == 200, "the agent stays healthy")
-        check(rss2 - rss1 < 2048, f"memory stays flat ({rss1} -> {rss2} KiB)")
+        check(rss2 - rss1 < 2048 + sanitizer_rss_slack_kib(), f"memory stays flat ({rss1} -> {rss2} KiB)")
         check("lost" in agent.output() or "dropped" in agent.output(), "the loss is logged")
     finally:
         finish(rx, agent, w)

@@ -1,7 +1,11 @@
 /* Unit tests of cfi_rows on the unwind fixtures (tests/fixtures/
  * unwind-target.c, unwind-lib.c) and on broken input.
  *
- *   test-cfi-rows NOFP FP DBGFRAME DBGFRAME_DEBUG LIB LIB_IBT
+ *   test-cfi-rows NOFP FP DBGFRAME DBGFRAME_DEBUG LIB LIB_IBT CRAFTED_DIR
+ *
+ * CRAFTED_DIR holds the crafted objects of tests/fuzz/make-cfi-inputs.py
+ * (the fuzz-unwind corpus), whose CFI once took seconds and hundreds of
+ * MB to walk.
  */
 #include "testing.h"
 
@@ -10,15 +14,21 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/macros.h"
 #include "unwind/cfi_rows.h"
 
+#define LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"
+/* where make-cfi-inputs.py puts the crafted objects' code */
+#define CRAFTED_TEXT 0x401000
+
 static const char *nofp_path, *fp_path, *dbgframe_path, *dbgframe_debug_path,
-	*lib_path, *lib_ibt_path;
+	*lib_path, *lib_ibt_path, *crafted_dir;
 
 /* Symbol value by name from a file's .symtab (the tests' own reader, so
  * the code under test is not checked against itself). */
@@ -60,7 +70,8 @@ static uint64_t symbol(const char *path, const char *name)
 	return value;
 }
 
-static struct cfi_rows *build_path(const char *path, const char *debug_path, int *err)
+static struct cfi_rows *build_path_limits(const char *path, const char *debug_path,
+					   const struct cfi_limits *limits, int *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	_cleanup_close_ int debug_fd = -1;
@@ -71,8 +82,21 @@ static struct cfi_rows *build_path(const char *path, const char *debug_path, int
 		debug_fd = open(debug_path, O_RDONLY | O_CLOEXEC);
 		REQUIRE(debug_fd >= 0);
 	}
-	*err = cfi_rows__build_fd(fd, debug_fd, NULL, &rows);
+	*err = cfi_rows__build_fd(fd, debug_fd, limits, &rows);
 	return rows;
+}
+
+static struct cfi_rows *build_path(const char *path, const char *debug_path, int *err)
+{
+	return build_path_limits(path, debug_path, NULL, err);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static const char *rule_at(const struct cfi_rows *rows, uint64_t pc, char *buf, size_t size)
@@ -373,11 +397,157 @@ static void test_malformed(void)
 	buf_release(&file);
 }
 
+/* The crafted objects: one ordinary FDE at CRAFTED_TEXT (push-like:
+ * rsp+16 after a byte) and one whose walk used to cost seconds or
+ * hundreds of MB. The pathological FDE is skipped, the rest kept, fast. */
+static void test_crafted_skipped(void)
+{
+	static const char *const names[] = {
+		"cfi-quadratic-rows",	/* 34000 rows: 1.6 s before */
+		"cfi-huge-register",	/* register 2^22: 66 s and 429 MB before */
+		"cfi-deep-remember",	/* 30000 nested remember_state: 1 s before */
+		"cfi-long-call",	/* one libdw call copying 20 MB of states */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		char path[4096], buf[64];
+		struct cfi_rows *rows;
+		uint64_t t0 = now_ns(), ms;
+		int err;
+
+		snprintf(path, sizeof(path), "%s/%s", crafted_dir, names[i]);
+		rows = build_path(path, NULL, &err);
+		ms = (now_ns() - t0) / 1000000;
+		fprintf(stderr, "%s: %d in %" PRIu64 " ms, %zu rows, %zu FDEs over the limits,"
+			" peak %zu bytes\n", names[i], err, ms, rows ? rows->count : 0,
+			rows ? rows->fde_over_limits : 0, rows ? rows->peak_bytes : 0);
+		CHECK_INT(err, ==, 0);
+		REQUIRE(rows);
+		CHECK_INT(ms, <, 1000);
+		CHECK_INT(rows->fde_count, ==, 2);
+		CHECK_INT(rows->fde_over_limits, ==, 1);
+		CHECK_INT(rows->fde_skipped, ==, 1);
+		CHECK_INT(rows->peak_bytes, <, 1 << 20);
+		check_shape(rows);
+		/* the ordinary FDE is there; the pathological one is not */
+		CHECK_STR(rule_at(rows, CRAFTED_TEXT, buf, sizeof(buf)), "rsp+8 rbp=u");
+		CHECK_STR(rule_at(rows, CRAFTED_TEXT + 1, buf, sizeof(buf)), "rsp+16 rbp=u");
+		CHECK_STR(rule_at(rows, CRAFTED_TEXT + 17, buf, sizeof(buf)), "nocfi");
+		cfi_rows__free(rows);
+	}
+}
+
+/* Refused fast: FDEs each within the per-FDE bound, together over the
+ * whole build's (9 s before); and what fuzz-unwind found against the old
+ * code in 4 minutes from the tiny seeds, a CIE naming register 2^28 - 2
+ * (60 s and 4 GB before), whose FDEs are all hidden: no CFI left. */
+static void test_crafted_refused(void)
+{
+	static const struct {
+		const char *name;
+		int err;
+	} cases[] = {
+		{ "cfi-over-work-budget", -E2BIG },
+		{ "fuzzed-oom-register-2g", -ENOENT },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char path[4096];
+		struct cfi_rows *rows;
+		uint64_t t0 = now_ns(), ms;
+		int err;
+
+		snprintf(path, sizeof(path), "%s/%s", crafted_dir, cases[i].name);
+		rows = build_path(path, NULL, &err);
+		ms = (now_ns() - t0) / 1000000;
+		fprintf(stderr, "%s: %d in %" PRIu64 " ms\n", cases[i].name, err, ms);
+		CHECK_INT(err, ==, cases[i].err);
+		CHECK(rows == NULL);
+		CHECK_INT(ms, <, 1000);
+	}
+}
+
+/* After all the crafted objects: the process never held the hundreds of
+ * MB (or GB) they once took. */
+static void test_crafted_max_rss(void)
+{
+	struct rusage ru;
+
+	REQUIRE(getrusage(RUSAGE_SELF, &ru) == 0);
+	fprintf(stderr, "max RSS after the crafted objects: %ld KiB\n", ru.ru_maxrss);
+	CHECK_INT(ru.ru_maxrss, <, 128 * 1024);
+}
+
+static bool same_rows(const struct cfi_rows *a, const struct cfi_rows *b)
+{
+	if (a->count != b->count || a->fde_count != b->fde_count ||
+	    a->fde_skipped != b->fde_skipped)
+		return false;
+	for (size_t i = 0; i < a->count; i++) /* not the struct's padding */
+		if (a->rows[i].pc != b->rows[i].pc ||
+		    memcmp(&a->rows[i].rule, &b->rows[i].rule, sizeof(a->rows[i].rule)) != 0)
+			return false;
+	return true;
+}
+
+/* Deadline and memory bound, on Debian's libc; a real object within
+ * them gives the same rows as with no limits at all. */
+static void test_limits(void)
+{
+	struct cfi_limits limits = { 0 };
+	struct cfi_rows *ref, *rows;
+	uint64_t t0, ms;
+	int err;
+
+	ref = build_path(LIBC, NULL, &err);
+	CHECK_INT(err, ==, 0);
+	REQUIRE(ref);
+	CHECK_INT(ref->fde_over_limits, ==, 0);
+	fprintf(stderr, "libc: %zu rows, work %" PRIu64 ", peak %zu bytes\n", ref->count,
+		ref->work, ref->peak_bytes);
+
+	/* generous limits: exactly the same rows */
+	limits = (struct cfi_limits){ .deadline_ns = now_ns() + 60 * 1000000000ull,
+				      .max_bytes = 1u << 30 };
+	rows = build_path_limits(LIBC, NULL, &limits, &err);
+	CHECK_INT(err, ==, 0);
+	REQUIRE(rows);
+	CHECK(same_rows(rows, ref));
+	cfi_rows__free(rows);
+
+	/* max_bytes: the peak of the unlimited build is enough, a byte less
+	 * is not */
+	limits = (struct cfi_limits){ .max_bytes = ref->peak_bytes };
+	rows = build_path_limits(LIBC, NULL, &limits, &err);
+	CHECK_INT(err, ==, 0);
+	CHECK(rows && same_rows(rows, ref));
+	cfi_rows__free(rows);
+	limits.max_bytes = ref->peak_bytes - 1;
+	rows = build_path_limits(LIBC, NULL, &limits, &err);
+	CHECK_INT(err, ==, -E2BIG);
+	CHECK(rows == NULL);
+
+	/* a deadline already past, and one 1 ms away: libc takes longer */
+	limits = (struct cfi_limits){ .deadline_ns = now_ns() };
+	rows = build_path_limits(LIBC, NULL, &limits, &err);
+	CHECK_INT(err, ==, -ETIMEDOUT);
+	CHECK(rows == NULL);
+	t0 = now_ns();
+	limits = (struct cfi_limits){ .deadline_ns = t0 + 1000000 };
+	rows = build_path_limits(LIBC, NULL, &limits, &err);
+	ms = (now_ns() - t0) / 1000000;
+	fprintf(stderr, "libc with a 1 ms deadline: %d after %" PRIu64 " ms\n", err, ms);
+	CHECK_INT(err, ==, -ETIMEDOUT);
+	CHECK(rows == NULL);
+	CHECK_INT(ms, <, 200);
+	cfi_rows__free(ref);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 7) {
-		fprintf(stderr, "usage: %s NOFP FP DBGFRAME DBGFRAME_DEBUG LIB LIB_IBT\n",
-			argv[0]);
+	if (argc != 8) {
+		fprintf(stderr, "usage: %s NOFP FP DBGFRAME DBGFRAME_DEBUG LIB LIB_IBT"
+			" CRAFTED_DIR\n", argv[0]);
 		return 1;
 	}
 	nofp_path = argv[1];
@@ -386,6 +556,7 @@ int main(int argc, char **argv)
 	dbgframe_debug_path = argv[4];
 	lib_path = argv[5];
 	lib_ibt_path = argv[6];
+	crafted_dir = argv[7];
 	elf_version(EV_CURRENT);
 
 	test_format();
@@ -394,5 +565,9 @@ int main(int argc, char **argv)
 	test_debug_frame();
 	test_libs();
 	test_malformed();
+	test_crafted_skipped();
+	test_crafted_refused();
+	test_crafted_max_rss();
+	test_limits();
 	return test_done();
 }

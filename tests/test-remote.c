@@ -746,6 +746,7 @@ static void test_send_failures(struct receiver *rc)
 	struct remote_opts po = { .protocol = REMOTE_PARCA, .url = rc->url, .timeout_ms = 5000 };
 	_cleanup_(cleanup_remote__free) struct remote *r = NULL, *parca = NULL;
 	struct remote_status st;
+	size_t recorded;
 	double t;
 
 	REQUIRE(remote__new(&ro, &r) == 0);
@@ -774,12 +775,16 @@ static void test_send_failures(struct receiver *rc)
 	CHECK_INT(send_one(rc, r, REMOTE_PYROSCOPE, "{\"modes\":[\"ok\"]}", &st), ==, REMOTE_OK);
 
 	/* slower than the timeout */
+	recorded = receiver_count(rc);
 	t = now_s();
 	CHECK_INT(send_one(rc, r, REMOTE_PYROSCOPE, "{\"modes\":[\"slow\"],\"delay\":2}", &st), ==,
 		  REMOTE_RETRY);
 	CHECK_INT(st.reason, ==, REMOTE_FAIL_TIMEOUT);
 	/* the answer would have come after 2 s */
 	CHECK(now_s() - t < 1.9);
+	/* the receiver records the request once its 2 s are over: wait, so
+	 * no count below sees it arrive late */
+	CHECK(receiver_wait(rc, recorded + 1, 15));
 
 	/* gRPC status in the trailer frame and in the headers */
 	CHECK_INT(send_one(rc, parca, REMOTE_PARCA,
@@ -819,6 +824,7 @@ static void test_send_failures(struct receiver *rc)
 		struct cancel_arg a = { parca, 300 };
 		pthread_t th;
 
+		recorded = receiver_count(rc);
 		REQUIRE(pthread_create(&th, NULL, cancel_later, &a) == 0);
 		t = now_s();
 		CHECK_INT(send_one(rc, parca, REMOTE_PARCA, "{\"modes\":[\"slow\"],\"delay\":6}", &st),
@@ -829,6 +835,9 @@ static void test_send_failures(struct receiver *rc)
 		pthread_join(th, NULL);
 		CHECK_INT(send_one(rc, parca, REMOTE_PARCA, "{\"modes\":[\"ok\"]}", &st), ==, REMOTE_RETRY);
 		CHECK_INT(st.reason, ==, REMOTE_FAIL_CANCELLED);
+		/* the same for the cancelled request and its 6 s, or it lands
+		 * in the next test's count (test_tls_to_plain) */
+		CHECK(receiver_wait(rc, recorded + 1, 15));
 	}
 	receiver_mode(rc, "{\"modes\":[\"ok\"]}");
 }

@@ -70,6 +70,27 @@ static int test_checks;
 		}                                                             \
 	} while (0)
 
+/* Memory bounds under a sanitized build. BRASA_SANITIZED=1 (set by
+ * tests/meson.build with -Db_sanitize) means ASan holds freed memory in
+ * its quarantine (quarantine_size_mb in ASAN_OPTIONS, 256 MiB unless
+ * set) before reusing it, so RSS grows by up to that much before it is
+ * flat: the KiB a bound on RSS growth must allow on top, 0 otherwise.
+ * Says so on stderr, so a looser bound is never silent. */
+static inline long sanitizer_rss_slack_kib(void)
+{
+	const char *opts = getenv("ASAN_OPTIONS"), *q;
+	long mb = 256;
+
+	if (!getenv("BRASA_SANITIZED"))
+		return 0;
+	q = opts ? strstr(opts, "quarantine_size_mb=") : NULL;
+	if (q)
+		mb = strtol(q + strlen("quarantine_size_mb="), NULL, 10);
+	fprintf(stderr, "sanitized build: RSS bounds allow %ld MiB more (ASan's quarantine)\n",
+		mb);
+	return mb * 1024;
+}
+
 static inline int test_done(void)
 {
 	if (test_checks == 0) {

@@ -125,9 +125,11 @@ int main(int argc, char **argv)
 			continue;
 		}
 		printf("# file %s\n# exec 0x%" PRIx64 "..0x%" PRIx64
-		       " fdes %zu skipped %zu rows %zu rows_ms %.1f\n",
+		       " fdes %zu skipped %zu rows %zu rows_ms %.1f"
+		       " over_limits %zu work %" PRIu64 " peak_bytes %zu\n",
 		       path, rows->exec_lo, rows->exec_hi, rows->fde_count,
-		       rows->fde_skipped, rows->count, t1 - t0);
+		       rows->fde_skipped, rows->count, t1 - t0,
+		       rows->fde_over_limits, rows->work, rows->peak_bytes);
 		if (!quiet) {
 			for (size_t r = 0; r < rows->count; r++) {
 				char buf[64];

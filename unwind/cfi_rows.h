@@ -5,14 +5,15 @@
  * enumerates FDEs and classifies each row's rule (see unwind_abi.h).
  *
  *   cfi_rows__build(elf, debug_elf, limits, &rows)   0 or negative errno:
- *        -ETIMEDOUT past limits->deadline_ns
  *        -ENOEXEC  not a usable ELF (no executable PT_LOAD, garbage)
  *        -ENOTSUP  not an x86-64 ELFCLASS64 object
  *        -ENOENT   no CFI at all
- *        -E2BIG    more rows than CFI_ROWS_MAX
+ *        -ETIMEDOUT  past limits->deadline_ns
+ *        -E2BIG    more rows than CFI_ROWS_MAX, more memory than
+ *                  limits->max_bytes, or more work than CFI_WORK_MAX
  *        -ENOMEM
- *   cfi_rows__build_fd(fd, debug_fd, &rows)  same from file descriptors
- *        (debug_fd -1 for none); the fds stay the caller's
+ *   cfi_rows__build_fd(fd, debug_fd, limits, &rows)  same from file
+ *        descriptors (debug_fd -1 for none); the fds stay the caller's
  *   cfi_rows__free(rows)                     NULL-safe
  *   cfi_rows__find(rows, vaddr)              the row covering vaddr, NULL
  *        before the first row
@@ -29,6 +30,24 @@
  * Where CFI sources overlap, .eh_frame wins over .debug_frame (it is what
  * the runtime unwinder uses). Objects whose sections were stripped
  * entirely (no section headers) give -ENOENT.
+ *
+ * Bounded work on any input. libdw interprets an FDE from its start for
+ * every row it is asked about (so a walk is quadratic in an FDE's length)
+ * and sizes every frame state by the highest register number a rule
+ * names (16 bytes each; DW_CFA_remember_state copies it). So each CFI
+ * section is copied and checked before libdw sees it: an FDE that names
+ * a register above CFI_REG_MAX, nests DW_CFA_remember_state deeper than
+ * CFI_REMEMBER_MAX, costs more than CFI_CALL_WORK_MAX per libdw call or
+ * CFI_FDE_WORK_MAX to walk (its rows times the bytes libdw interprets
+ * per row), or whose CIE cannot be read
+ * the way libdw reads it, is made invisible to libdw and counted in
+ * fde_skipped and fde_over_limits; the rest of the object is used. libdw
+ * then reads the checked copy (no .eh_frame_hdr: it finds FDEs by a
+ * sequential scan, only among those that were checked). Past that, the
+ * whole build is refused: the checked FDEs together cost more than
+ * CFI_WORK_MAX, the memory it would hold (section copies, libdw's
+ * entries, rows, transient frame states) passes max_bytes, or the
+ * deadline passes (checked between libdw calls, each of them bounded).
  * Not thread-safe per Elf (libelf/libdw are not).
  */
 #ifndef BRASA_UNWIND_CFI_ROWS_H
@@ -43,6 +62,33 @@
 /* Bound on rows of one object (libLLVM-15 has about 1 M). */
 #define CFI_ROWS_MAX (64u << 20)
 
+/* Highest DWARF register number an FDE may name. x86-64's numbering
+ * (psABI figure 3.36) ends at 130; libdw allocates 16 bytes per register
+ * up to the highest one named, for every frame state. */
+#define CFI_REG_MAX 255
+/* Deepest DW_CFA_remember_state nesting: a copy of the frame state
+ * each (GCC leaves some unbalanced: 445 deep in Debian's node, 208 in
+ * libglut). */
+#define CFI_REMEMBER_MAX 4096
+/* Work units: about one byte of CFI interpreted by libdw (a frame-state
+ * copy counts its size / 4), 1 to 2.5 ns each. One FDE's walk costs its
+ * rows times the units of each libdw call (see cfi_rows.c). The largest
+ * among the 1697 ELF objects of a Debian 12 development install: one FDE
+ * 224 M (valgrind's tools), a whole object 673 M (gnat1; cc1plus 665 M,
+ * libLLVM-15 233 M), one call 105 k; none is over these bounds. */
+#define CFI_FDE_WORK_MAX (512ull << 20)
+#define CFI_WORK_MAX (2ull << 30)
+/* One libdw call, so that a deadline is never overrun by more than about
+ * 10 ms. */
+#define CFI_CALL_WORK_MAX (4ull << 20)
+/* max_bytes when the limits leave it 0 (libLLVM-15 peaks at 44 MB). */
+#define CFI_MAX_BYTES_DEFAULT (256u << 20)
+
+struct cfi_limits {
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	size_t max_bytes;     /* memory the build may hold (rows, lists); 0: a default */
+};
+
 struct cfi_row {
 	uint64_t pc; /* ELF virtual address */
 	struct unwind_rule rule;
@@ -54,16 +100,15 @@ struct cfi_rows {
 	/* Lowest vaddr and end of the executable PT_LOAD segments. */
 	uint64_t exec_lo, exec_hi;
 	/* Diagnostics: FDEs found, FDEs skipped (undecodable, outside the
-	 * executable segments, or libdw could not read them). */
-	size_t fde_count, fde_skipped;
+	 * executable segments, over the limits above, or libdw could not
+	 * read them), and of those the ones over the limits. */
+	size_t fde_count, fde_skipped, fde_over_limits;
+	/* Work units the checked FDEs cost, and the peak bytes accounted. */
+	uint64_t work;
+	size_t peak_bytes;
 };
 
-/* Bounds on one build (NULL: defaults). */
-struct cfi_limits {
-	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
-	size_t max_bytes;     /* memory the build may hold (rows, lists); 0: a default */
-};
-
+/* limits NULL: no deadline, CFI_MAX_BYTES_DEFAULT. */
 int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
 		    struct cfi_rows **out);
 int cfi_rows__build_fd(int fd, int debug_fd, const struct cfi_limits *limits,
