@@ -147,6 +147,7 @@ void cli_profiler_opts(const struct config *c, struct profiler_opts *popts)
 		.max_deferred_bytes = (size_t)c->limits.held_sample_memory,
 		.load_timeout_ms = (unsigned)c->limits.load_timeout_ms,
 		.unwind_build_timeout_ms = (unsigned)c->limits.unwind_table_build_timeout_ms,
+		.unwind_build_max_bytes = (size_t)c->limits.unwind_table_build_memory,
 	};
 	config__labeling(c, &popts->labeling);
 }

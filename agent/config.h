@@ -136,6 +136,7 @@ struct config {
 		uint64_t held_sample_memory;
 		uint64_t load_timeout_ms;
 		uint64_t unwind_table_build_timeout_ms;
+		uint64_t unwind_table_build_memory;
 	} limits;
 	struct {
 		struct labels external;

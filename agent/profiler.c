@@ -62,7 +62,9 @@ struct proc_entry {
 	uint64_t refresh_drain;     /* drain of the last re-snapshot */
 	uint64_t reload_ns;         /* last reload for an uncovered pc */
 	uint64_t start_stack;       /* of its image, from the sampler; 0 unknown */
+	uint64_t failed_ns;         /* when its last read failed */
 	unsigned refreshes;
+	unsigned retries;           /* reads again after a failed one */
 	size_t bytes;               /* counted in profiler.proc_bytes */
 	int pid;
 	uint32_t image;
@@ -408,6 +410,7 @@ static void proc_job_done(struct workq_job *base)
 	if (j->err) {
 		if (!e->snap) {
 			e->state = PROC_FAILED;
+			e->failed_ns = now_ns(CLOCK_MONOTONIC);
 			p->stats.snapshots_failed++;
 		} else {
 			e->state = PROC_READY;
@@ -958,6 +961,25 @@ static void retry_deferred(struct profiler *p, bool force)
 	finish_ended_windows(p);
 }
 
+/* A process whose read failed, yet whose samples a profile wants: read
+ * it again, a few times, spaced out. A read can fail for a moment (a
+ * race with exec, a full queue, files being replaced) and the process
+ * lives on; without this every later sample of it would stay an address. */
+#define READ_RETRIES 3
+#define READ_RETRY_NS 250000000ull
+
+static bool retry_failed_read(struct profiler *p, struct proc_entry *e)
+{
+	if (!e || e->state != PROC_FAILED || e->snap || e->job || e->dropped ||
+	    e->retries >= READ_RETRIES ||
+	    now_ns(CLOCK_MONOTONIC) - e->failed_ns < READ_RETRY_NS)
+		return false;
+	e->retries++;
+	p->stats.process_read_retries++;
+	submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ, NULL);
+	return entry_pending(e);
+}
+
 static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 		      const struct stack_trace *ustack, const struct stack_trace *kstack)
 {
@@ -983,7 +1005,7 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 		p->stats.samples_relabel_dropped += count;
 		return;
 	}
-	pending = entry_pending(e) ||
+	pending = entry_pending(e) || retry_failed_read(p, e) ||
 		  (ustack && refresh_if_unmapped(p, e, ustack->ips, ustack->len));
 	if (!pending &&
 	    resolve_sample(p, e, ustack ? ustack->ips : NULL, ustack ? ustack->len : 0,
@@ -1475,6 +1497,11 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	/* the newest builds first: under process churn they are the ones a
 	 * live process waits for, older ones' processes may be gone */
 	wo.lifo[WORKQ_BUILD] = true;
+	/* loads and builds stop at their own time caps: a spare thread (and
+	 * a second load or build in memory) only for one blocked past it */
+	wo.class_stuck_ms[WORKQ_LOAD] = (p->opts.load_timeout_ms ? p->opts.load_timeout_ms : 5000) + 5000;
+	wo.class_stuck_ms[WORKQ_BUILD] =
+		(p->opts.unwind_build_timeout_ms ? p->opts.unwind_build_timeout_ms : 10000) + 5000;
 	err = workq__new(&wo, &p->wq);
 	if (err) {
 		log_error("failed to start the worker threads: %s", strerror(-err));
@@ -1531,7 +1558,8 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		goto fail;
 	if (sa.dwarf) {
 		struct unwinder_opts uo = { .max_bytes = p->opts.unwind_max_bytes, .wq = p->wq,
-					    .build_timeout_ms = p->opts.unwind_build_timeout_ms };
+					    .build_timeout_ms = p->opts.unwind_build_timeout_ms,
+					    .build_max_bytes = p->opts.unwind_build_max_bytes };
 		struct unwinder_maps um;
 
 		sampler__unwind_maps(p->sampler, &um);

@@ -92,6 +92,7 @@ struct profiler_opts {
 	unsigned load_workers;      /* threads loading objects and tables, default 1 */
 	unsigned load_timeout_ms;   /* one object's symbols, default 5000 */
 	unsigned unwind_build_timeout_ms; /* one unwind table, default 10000 */
+	size_t unwind_build_max_bytes;    /* memory one build may hold, default 64 MiB */
 	enum unwind_mode unwind;
 	size_t unwind_max_bytes;    /* kernel memory for unwind tables, default 128 MiB */
 	struct profiler_labeling labeling; /* borrowed, see profiler__set_labeling */
@@ -108,6 +109,7 @@ struct window_opts {
 struct profiler_stats {
 	uint64_t bpf[PROFILE_STAT_MAX];
 	uint64_t drains, samples_drained, processes, snapshots_failed;
+	uint64_t process_read_retries; /* failed reads tried again (a profile wanted them) */
 	uint64_t snapshots_refreshed; /* re-read after an address outside every mapping */
 	uint64_t uncovered_reloads;   /* unwind tables reloaded for new code */
 	uint64_t processes_dropped; /* table full (count or bytes) */

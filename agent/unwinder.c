@@ -25,7 +25,8 @@
 #include "unwind/unwind_table.h"
 
 #define DEFAULT_BUILD_TIMEOUT_MS 10000
-#define DEFAULT_BUILD_MAX_BYTES ((size_t)256 << 20)
+/* libLLVM-15, the largest of a Debian 12 development install, peaks at 44 MB */
+#define DEFAULT_BUILD_MAX_BYTES ((size_t)64 << 20)
 /* Files whose tables we know (built, building or failed): bounded, the
  * least recently used forgotten first (which only costs a rebuild). */
 #define REFS_MAX 16384

@@ -50,7 +50,7 @@ struct unwinder_maps {
 struct unwinder_opts {
 	size_t max_bytes;           /* bound on table memory in the kernel */
 	unsigned build_timeout_ms;  /* one table's build, default 10000 */
-	size_t build_max_bytes;     /* memory one build may hold, default 256 MiB */
+	size_t build_max_bytes;     /* memory one build may hold, default 64 MiB */
 	const char *debug_root;     /* default "/usr/lib/debug" */
 	struct workq *wq;           /* NULL: builds run in the caller */
 };

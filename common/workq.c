@@ -333,7 +333,7 @@ int workq__fd(const struct workq *wq)
  * lets a spare take over a class whose threads are all stuck. */
 static void check_workers(struct workq *wq)
 {
-	uint64_t now = mono_ns(), stuck_ns = (uint64_t)wq->opts.stuck_ms * 1000000ull;
+	uint64_t now = mono_ns();
 	unsigned busy_stuck[WORKQ_CLASSES] = { 0 };
 
 	for (struct worker **pp = &wq->workers; *pp;) {
@@ -345,13 +345,16 @@ static void check_workers(struct workq *wq)
 			free(w);
 			continue;
 		}
-		if (w->current && now - w->started_ns > stuck_ns) {
+		unsigned stuck_ms = wq->opts.class_stuck_ms[w->cls] ? wq->opts.class_stuck_ms[w->cls]
+								     : wq->opts.stuck_ms;
+
+		if (w->current && now - w->started_ns > (uint64_t)stuck_ms * 1000000ull) {
 			if (!w->stuck) {
 				w->stuck = true;
 				wq->stats.stuck++;
 				log_warn("a worker has been busy with %s for %u ms: another "
 					 "thread takes over its queue",
-					 w->current->what ? w->current->what : "a job", wq->opts.stuck_ms);
+					 w->current->what ? w->current->what : "a job", stuck_ms);
 			}
 			busy_stuck[w->cls]++;
 		}

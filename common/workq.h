@@ -17,7 +17,10 @@
  *   WORKQ_FAST   short work whose latency matters (a process's /proc files)
  *   WORKQ_LOAD   objects' symbols, bounded by their own time cap
  *   WORKQ_BUILD  unwind tables, the longest work, bounded by their own cap
- * A job that runs past stuck_ms is counted as stuck and, up to max_spare
+ * A job that runs past stuck_ms (or its class's own class_stuck_ms: jobs
+ * with a time cap of their own are stuck only once well past it, so a
+ * spare, and the memory its job holds, comes only for a job blocked in a
+ * system call) is counted as stuck and, up to max_spare
  * threads per class, a spare thread takes over the class's queue; the stuck
  * thread ends once its job returns and the class has threads enough.
  *
@@ -64,6 +67,7 @@ struct workq_opts {
 	unsigned threads[WORKQ_CLASSES]; /* default 1 each */
 	size_t max_queued;               /* per class, default 4096 */
 	unsigned stuck_ms;               /* default 10000 */
+	unsigned class_stuck_ms[WORKQ_CLASSES]; /* per class, 0: stuck_ms */
 	unsigned max_spare;              /* extra threads per class for stuck jobs, default 2 */
 	bool lifo[WORKQ_CLASSES];        /* newest job first (default: oldest first) */
 };

@@ -30,6 +30,7 @@ SECRET = "BRASA_SECRET_MARKER"
 # covers: the binary, its libraries, libbpf and the kernel symbols (about
 # 20 MiB here), malloc's slack and thread stacks.
 BASE_ALLOWANCE_MIB = 40
+BUILD_MEMORY_MIB = 64  # limits.unwind_table_build_memory's default
 
 
 def as_nobody(argv, **kw):
@@ -97,8 +98,10 @@ def metric(agent, name, labels=None):
 
 
 def configured_total_mib(limits):
-    """The documented total: the bounds in bytes plus the base allowance."""
-    return sum(limits.values()) + BASE_ALLOWANCE_MIB
+    """The documented total (docs/how-it-works.md#memory): the bounds in
+    bytes, one object load in flight (up to the symbol bound) and one
+    unwind table build, plus the base allowance."""
+    return sum(limits.values()) + limits["symbol"] + BUILD_MEMORY_MIB + BASE_ALLOWANCE_MIB
 
 
 def limit_args(limits):

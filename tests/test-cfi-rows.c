@@ -437,6 +437,29 @@ static void test_crafted_skipped(void)
 	}
 }
 
+/* Within every bound, if close to one: kept whole. cfi-remember-kept
+ * nests DW_CFA_remember_state 3000 deep (the bound is 4096), which was
+ * once counted twice and hidden. */
+static void test_crafted_kept(void)
+{
+	char path[4096], buf[64];
+	struct cfi_rows *rows;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/cfi-remember-kept", crafted_dir);
+	rows = build_path(path, NULL, &err);
+	CHECK_INT(err, ==, 0);
+	REQUIRE(rows);
+	CHECK_INT(rows->fde_count, ==, 2);
+	CHECK_INT(rows->fde_over_limits, ==, 0);
+	CHECK_INT(rows->fde_skipped, ==, 0);
+	check_shape(rows);
+	CHECK_STR(rule_at(rows, CRAFTED_TEXT + 1, buf, sizeof(buf)), "rsp+16 rbp=u");
+	/* the deep FDE's rows: rbp saved at cfa-16 from its first byte */
+	CHECK(strstr(rule_at(rows, CRAFTED_TEXT + 17, buf, sizeof(buf)), "rbp=c-16") != NULL);
+	cfi_rows__free(rows);
+}
+
 /* Refused fast: FDEs each within the per-FDE bound, together over the
  * whole build's (9 s before); and what fuzz-unwind found against the old
  * code in 4 minutes from the tiny seeds, a CIE naming register 2^28 - 2
@@ -566,6 +589,7 @@ int main(int argc, char **argv)
 	test_libs();
 	test_malformed();
 	test_crafted_skipped();
+	test_crafted_kept();
 	test_crafted_refused();
 	test_crafted_max_rss();
 	test_limits();

@@ -78,7 +78,7 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 46);
+	CHECK_INT(n, ==, 47);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
@@ -94,6 +94,7 @@ static void test_defaults(void)
 	CHECK_U64(c.limits.held_sample_memory, ==, 4ull << 20);
 	CHECK_U64(c.limits.load_timeout_ms, ==, 5000);
 	CHECK_U64(c.limits.unwind_table_build_timeout_ms, ==, 10000);
+	CHECK_U64(c.limits.unwind_table_build_memory, ==, 64ull << 20);
 	CHECK_INT(c.labels.external.n, ==, 0);
 	CHECK(c.labels.thread_labels);
 	CHECK_INT(c.nrelabel_rules, ==, 0);
@@ -218,6 +219,7 @@ static void test_full_file(void)
 	CHECK_U64(c.remote.spool_max_bytes, ==, 1ull << 30);
 	CHECK_U64(c.limits.symbol_memory, ==, 48ull << 20);
 	CHECK_U64(c.limits.load_timeout_ms, ==, 2500);
+	CHECK_U64(c.limits.unwind_table_build_memory, ==, 96ull << 20);
 	/* lines where each was set */
 	CHECK_INT(c.origin[config__find("node") - s], ==, 2);
 	CHECK_INT(c.origin[config__find("sampling.frequency") - s], ==, 8);

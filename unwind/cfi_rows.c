@@ -298,7 +298,8 @@ static void scan_program(const uint8_t *p, const uint8_t *end, size_t addr_size,
 			break;
 		case DW_CFA_remember_state:
 			s->remembers++;
-			s->max_depth = MAX(s->max_depth, ++depth);
+			depth++; /* not inside MAX(), which evaluates it twice */
+			s->max_depth = MAX(s->max_depth, depth);
 			break;
 		case DW_CFA_restore_state:
 			if (!depth)

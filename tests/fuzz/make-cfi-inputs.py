@@ -106,6 +106,12 @@ def inputs():
     deep = bytes([DW_CFA_offset | 6, 2]) + bytes([DW_CFA_remember_state]) * 30000
     deep += bytes([DW_CFA_advance_loc | 1]) * 512
     yield "cfi-deep-remember", [normal_fde(TEXT), (TEXT + 16, 1024, deep)], 1040
+    # 3000 nested DW_CFA_remember_state, under CFI_REMEMBER_MAX (4096):
+    # kept. The nesting was once counted twice (++depth inside MAX()),
+    # which hid FDEs nested 2049 to 4096 deep.
+    at_limit = bytes([DW_CFA_offset | 6, 2]) + bytes([DW_CFA_remember_state]) * 3000
+    at_limit += bytes([DW_CFA_advance_loc | 1]) * 4
+    yield "cfi-remember-kept", [normal_fde(TEXT), (TEXT + 16, 8, at_limit)], 24
     # One row, but each libdw call on it copies a 4 KiB state 5000 times
     # (register 255, remember/restore pairs): one call longer than
     # CFI_CALL_WORK_MAX, which would make a deadline overrun.
