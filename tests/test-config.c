@@ -27,20 +27,6 @@ static const char *fixture(const char *name)
 	return p;
 }
 
-static const char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static const char *fmt(const char *f, ...)
-{
-	static char out[4][1024];
-	static int next;
-	char *p = out[next++ % 4];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(p, sizeof(out[0]), f, ap);
-	va_end(ap);
-	return p;
-}
 
 /* config__read with a NULL-terminated flag list after "brasa-run" */
 static int read_with(struct config *c, const char *path, char *err, size_t errlen, ...)
@@ -452,20 +438,20 @@ static void test_file_errors(void)
 
 	/* the fixtures: one per class */
 	CHECK_INT(read_with(&c, fixture("unknown-key.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, fmt("%s:4: sampling.frequncy: unknown key", fixture("unknown-key.yaml")));
+	CHECK_STR(err, test_fmt("%s:4: sampling.frequncy: unknown key", fixture("unknown-key.yaml")));
 	CHECK_INT(read_with(&c, fixture("bad-value.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, fmt("%s:5: sampling.frequency: invalid value '5000': expected a whole "
+	CHECK_STR(err, test_fmt("%s:5: sampling.frequency: invalid value '5000': expected a whole "
 			   "number of Hz from 1 to 1000", fixture("bad-value.yaml")));
 	CHECK_INT(read_with(&c, fixture("bad-label.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, fmt("%s:4: labels.external: invalid label name 'bad-name': expected "
+	CHECK_STR(err, test_fmt("%s:4: labels.external: invalid label name 'bad-name': expected "
 			   "letters, digits and _, not starting with a digit",
 			   fixture("bad-label.yaml")));
 	CHECK_INT(read_with(&c, fixture("malformed.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, fmt("%s:4: malformed YAML: did not find expected key while parsing a "
+	CHECK_STR(err, test_fmt("%s:4: malformed YAML: did not find expected key while parsing a "
 			   "block mapping", fixture("malformed.yaml")));
 	CHECK_INT(read_with(&c, fixture("cert-without-key.yaml"), err, sizeof(err), NULL), ==,
 		  -EINVAL);
-	CHECK_STR(err, fmt("%s:4: remote.tls.cert_file: needs remote.tls.key_file "
+	CHECK_STR(err, test_fmt("%s:4: remote.tls.cert_file: needs remote.tls.key_file "
 			   "(--remote-key-file) too", fixture("cert-without-key.yaml")));
 	/* the file is fixed by a flag */
 	CHECK_INT(read_with(&c, fixture("cert-without-key.yaml"), err, sizeof(err),
@@ -478,7 +464,7 @@ static void test_file_errors(void)
 
 	/* the regex: relabel's own message, under the field's key */
 	{
-		const char *prefix = fmt("%s:7: relabel_configs[1].regex: ", fixture("bad-regex.yaml"));
+		const char *prefix = test_fmt("%s:7: relabel_configs[1].regex: ", fixture("bad-regex.yaml"));
 
 		CHECK_INT(read_with(&c, fixture("bad-regex.yaml"), err, sizeof(err), NULL), ==,
 			  -EINVAL);
@@ -489,10 +475,10 @@ static void test_file_errors(void)
 	}
 
 	CHECK_INT(read_with(&c, fixture("missing.yaml"), err, sizeof(err), NULL), ==, -ENOENT);
-	CHECK_STR(err, fmt("failed to read configuration file '%s': No such file or directory",
+	CHECK_STR(err, test_fmt("failed to read configuration file '%s': No such file or directory",
 			   fixture("missing.yaml")));
 	CHECK_INT(read_with(&c, fixtures, err, sizeof(err), NULL), ==, -EISDIR);
-	CHECK_STR(err, fmt("failed to read configuration file '%s': not a regular file (a "
+	CHECK_STR(err, test_fmt("failed to read configuration file '%s': not a regular file (a "
 			   "directory)", fixtures));
 
 	/* everything else, in memory */
@@ -761,7 +747,7 @@ static void test_file_types(void)
 	t = mono_s();
 	CHECK_INT(read_with(&c, fifo, err, sizeof(err), NULL), ==, -EBADFD);
 	t = mono_s() - t;
-	CHECK_STR(err, fmt("failed to read configuration file '%s': not a regular file (a FIFO)",
+	CHECK_STR(err, test_fmt("failed to read configuration file '%s': not a regular file (a FIFO)",
 			   fifo));
 	fprintf(stderr, "FIFO refused in %.3f s\n", t);
 	CHECK(t < 2.0);
@@ -779,13 +765,13 @@ static void test_yaml_bounds(void)
 
 	/* fixtures: deep nesting, an alias bomb, an alias loop */
 	CHECK_INT(read_with(&c, fixture("deep-nesting.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, fmt("%s:34: lists and maps nested deeper than 32 levels",
+	CHECK_STR(err, test_fmt("%s:34: lists and maps nested deeper than 32 levels",
 			   fixture("deep-nesting.yaml")));
 	CHECK_INT(read_with(&c, fixture("alias-bomb.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, fmt("%s:8: more than 65536 values (scalars, lists and maps, with aliases "
+	CHECK_STR(err, test_fmt("%s:8: more than 65536 values (scalars, lists and maps, with aliases "
 			   "counted as what they repeat)", fixture("alias-bomb.yaml")));
 	CHECK_INT(read_with(&c, fixture("alias-loop.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, fmt("%s:3: alias '*r' inside the value it names", fixture("alias-loop.yaml")));
+	CHECK_STR(err, test_fmt("%s:3: alias '*r' inside the value it names", fixture("alias-loop.yaml")));
 	/* anchors and aliases within the bounds work */
 	REQUIRE(read_with(&c, fixture("aliases-ok.yaml"), err, sizeof(err), NULL) == 0);
 	CHECK_INT(c.nrelabel_rules, ==, 2);
@@ -867,14 +853,14 @@ static void test_http_exposure(void)
 
 	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "0.0.0.0:7071", NULL),
 		  ==, -EINVAL);
-	CHECK_STR(err, fmt(refused, "0.0.0.0:7071", "without TLS or authentication"));
+	CHECK_STR(err, test_fmt(refused, "0.0.0.0:7071", "without TLS or authentication"));
 	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "[::]:7071",
 			    "--http-bearer-token-file", "/t", NULL), ==, -EINVAL);
-	CHECK_STR(err, fmt(refused, "[::]:7071", "without TLS"));
+	CHECK_STR(err, test_fmt(refused, "[::]:7071", "without TLS"));
 	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "10.0.0.1:7071",
 			    "--http-tls-cert-file", "/c", "--http-tls-key-file", "/k", NULL),
 		  ==, -EINVAL);
-	CHECK_STR(err, fmt(refused, "10.0.0.1:7071", "without authentication"));
+	CHECK_STR(err, test_fmt(refused, "10.0.0.1:7071", "without authentication"));
 	/* allowed when asked for, and still reported */
 	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-address", "0.0.0.0:7071",
 			    "--http-allow-insecure", NULL), ==, 0);

@@ -1700,19 +1700,8 @@ extern char **environ;
 
 static void tls_files_make(struct tls_files *t)
 {
-	char script[PATH_MAX];
-	const char *argv[] = { "sh", script, t->dir, NULL };
-	pid_t pid;
-	int status;
-
 	memset(t, 0, sizeof(*t));
-	snprintf(script, sizeof(script), "%s/tests/make-test-certs.sh", getenv("BRASA_SOURCE_ROOT"));
-	snprintf(t->dir, sizeof(t->dir), "%s/brasa-http-tls-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	REQUIRE(mkdtemp(t->dir));
-	REQUIRE(posix_spawnp(&pid, "sh", NULL, NULL, (char *const *)argv, environ) == 0);
-	REQUIRE(waitpid(pid, &status, 0) == pid);
-	REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	test_certs_make(t->dir, sizeof(t->dir), "brasa-http-tls");
 #define TLS_PATH(field, name) snprintf(t->field, sizeof(t->field), "%s/" name, t->dir)
 	TLS_PATH(ca, "ca.crt");
 	TLS_PATH(other_ca, "other-ca.crt");

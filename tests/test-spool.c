@@ -29,20 +29,6 @@ static char base_dir[128];
 
 /* ---- helpers ---- */
 
-static const char *fmt_buf(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static const char *fmt_buf(const char *f, ...)
-{
-	static char out[4][1024];
-	static int next;
-	char *p = out[next++ % 4];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(p, sizeof(out[0]), f, ap);
-	va_end(ap);
-	return p;
-}
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
 		    struct FTW *ftw)
@@ -714,7 +700,7 @@ static void test_probe_and_check(void)
 	CHECK_INT(spool__put(s, "one", 3, &seq), ==, 0);
 	CHECK_INT(spool__probe(s), ==, 0);
 	CHECK_U64(seq, ==, 1);
-	CHECK_U64(dir_total(dir, &tmp_files), ==, file_size(fmt_buf("%s/%016x.rec", dir, 1)));
+	CHECK_U64(dir_total(dir, &tmp_files), ==, file_size(test_fmt("%s/%016x.rec", dir, 1)));
 	CHECK_INT(tmp_files, ==, 0);
 	/* the probe does not take a sequence number */
 	CHECK_INT(spool__put(s, "two", 3, &seq), ==, 0);
@@ -734,10 +720,10 @@ static void test_probe_and_check(void)
 	f = fopen(file, "we");
 	REQUIRE(f && fclose(f) == 0);
 	CHECK_INT(spool__check_dir(file, why, sizeof(why)), ==, -ENOTDIR);
-	CHECK_STR(why, fmt_buf("'%s' is not a directory", file));
+	CHECK_STR(why, test_fmt("'%s' is not a directory", file));
 	snprintf(path, sizeof(path), "%s/file/spool", dir);
 	CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, -ENOTDIR);
-	CHECK_STR(why, fmt_buf("'%s' cannot be created: '%s' is not a directory", path, file));
+	CHECK_STR(why, test_fmt("'%s' cannot be created: '%s' is not a directory", path, file));
 	/* and spool__open agrees */
 	{
 		struct spool_opts o = { .dir = file, .max_bytes = 1 << 20 };
@@ -752,7 +738,7 @@ static void test_probe_and_check(void)
 	snprintf(path, sizeof(path), "%s/dangling", dir);
 	REQUIRE(symlink("nowhere", path) == 0);
 	CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, -ENOENT);
-	CHECK_STR(why, fmt_buf("'%s' is a symbolic link to nothing", path));
+	CHECK_STR(why, test_fmt("'%s' is a symbolic link to nothing", path));
 	/* relative, from the working directory */
 	CHECK_INT(spool__check_dir("brasa-spool-check-relative", why, sizeof(why)), ==, 0);
 	/* held by an open spool */
@@ -835,11 +821,11 @@ static void unwritable_child(const char *dir)
 
 		snprintf(path, sizeof(path), "%s/readonly", dir);
 		CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, -EACCES);
-		CHECK_STR(why, fmt_buf("'%s' is not readable and writable by uid %u: Permission "
+		CHECK_STR(why, test_fmt("'%s' is not readable and writable by uid %u: Permission "
 				       "denied", path, uid));
 		snprintf(path, sizeof(path), "%s/new/spool", dir);
 		CHECK_INT(spool__check_dir(path, why, sizeof(why)), ==, -EACCES);
-		CHECK_STR(why, fmt_buf("'%s' cannot be created: '%s' is not writable by uid %u: "
+		CHECK_STR(why, test_fmt("'%s' cannot be created: '%s' is not writable by uid %u: "
 				       "Permission denied", path, dir, uid));
 	}
 }
@@ -894,7 +880,7 @@ static void full_probe_child(const char *dir)
 	s = open_spool(mnt, 64 << 20);
 	CHECK_INT(spool__probe(s), ==, 0);
 	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, -EBUSY);
-	CHECK_STR(why, fmt_buf("'%s' is locked by another process (another brasa using it?)",
+	CHECK_STR(why, test_fmt("'%s' is locked by another process (another brasa using it?)",
 			       mnt));
 	spool__free(s);
 	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, 0);
@@ -912,14 +898,14 @@ static void full_probe_child(const char *dir)
 	CHECK_INT(tmp_files, ==, 0);
 	spool__free(s);
 	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, -ENOSPC);
-	CHECK_STR(why, fmt_buf("the file system of '%s' is full", mnt));
+	CHECK_STR(why, test_fmt("the file system of '%s' is full", mnt));
 	REQUIRE(unlink(filler) == 0);
 	REQUIRE(mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0);
 	s = open_spool(mnt, 64 << 20);
 	CHECK_INT(spool__probe(s), ==, -EROFS);
 	spool__free(s);
 	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, -EROFS);
-	CHECK_STR(why, fmt_buf("'%s' is on a read-only file system", mnt));
+	CHECK_STR(why, test_fmt("'%s' is on a read-only file system", mnt));
 	umount2(mnt, MNT_DETACH);
 }
 

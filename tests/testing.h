@@ -7,9 +7,12 @@
 #define BRASA_TESTS_TESTING_H
 
 #include <inttypes.h>
+#include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static int test_failures;
 static int test_checks;
@@ -89,6 +92,41 @@ static inline long sanitizer_rss_slack_kib(void)
 	fprintf(stderr, "sanitized build: RSS bounds allow %ld MiB more (ASan's quarantine)\n",
 		mb);
 	return mb * 1024;
+}
+
+/* printf into one of four rotating static buffers: for building the
+ * arguments of a single call (paths, flags) without a buffer each. */
+static inline const char *test_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static inline const char *test_fmt(const char *f, ...)
+{
+	static char out[4][1024];
+	static int next;
+	char *p = out[next++ % 4];
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(p, sizeof(out[0]), f, ap);
+	va_end(ap);
+	return p;
+}
+
+/* Fresh keys and certificates for this run: a new directory under $TMPDIR
+ * (its path in dir) filled by tests/make-test-certs.sh. */
+static inline void test_certs_make(char *dir, size_t size, const char *name)
+{
+	extern char **environ;
+	char script[4096];
+	const char *argv[] = { "sh", script, dir, NULL };
+	pid_t pid;
+	int status;
+
+	snprintf(script, sizeof(script), "%s/tests/make-test-certs.sh", getenv("BRASA_SOURCE_ROOT"));
+	snprintf(dir, size, "%s/%s-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name);
+	REQUIRE(mkdtemp(dir));
+	REQUIRE(posix_spawnp(&pid, "sh", NULL, NULL, (char *const *)argv, environ) == 0);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static inline int test_done(void)
