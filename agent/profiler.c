@@ -1,6 +1,7 @@
 #include "profiler.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -407,6 +408,14 @@ static void proc_job_done(struct workq_job *base)
 		free(j);
 		return;
 	}
+	if (j->err == -ESTALE && j->start_stack != e->start_stack && !e->snap) {
+		/* read against a stack top the exec event has corrected since
+		 * (see track_process): again, with the right one */
+		proc_info__free(j->info);
+		free(j);
+		submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ, NULL);
+		return;
+	}
 	if (j->err) {
 		if (!e->snap) {
 			e->state = PROC_FAILED;
@@ -419,10 +428,14 @@ static void proc_job_done(struct workq_job *base)
 		 * (nothing), so relabeling still decides about its samples */
 		if (j->kind == JOB_IDENTIFY || j->kind == JOB_READ)
 			label_process(p, e);
-		if (j->err == -ESTALE)
+		if (j->err == -ESTALE) {
 			p->stats.processes_exec_raced++;
-		log_debug("failed to read process %d: %s", e->pid,
-			  j->err == -ESTALE ? "it ran another image by then" : strerror(-j->err));
+			log_debug("failed to read process %d: it ran another image by then "
+				  "(stack top %#" PRIx64 ", the sampler saw %#" PRIx64 ")", e->pid,
+				  j->info ? j->info->stack_top : 0, j->start_stack);
+		} else {
+			log_debug("failed to read process %d: %s", e->pid, strerror(-j->err));
+		}
 		proc_info__free(j->info);
 		free(j);
 		return;
@@ -492,17 +505,26 @@ static void submit(struct profiler *p, struct proc_entry *e, enum proc_job_kind 
 }
 
 /* A new (tgid, image): its entry, read on a worker from now on. NULL when
- * the table is full. */
+ * the table is full. start_stack: the image's stack top as the sampler saw
+ * it, 0 if unknown; final: it comes from the exec event, after exec set it
+ * for good. A sample taken inside execve sees the new image with its stack
+ * top half set (setup_arg_pages sets it, then load_elf_binary moves it
+ * past argv and auxv): the exec event that follows corrects it, and a read
+ * that failed against the wrong one is done again. */
 static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint32_t image,
-					 uint64_t start_stack)
+					 uint64_t start_stack, bool final)
 {
 	uint64_t key = proc_key(tgid, image), v;
 	struct proc_entry *e;
 
 	if (u64map_get(&p->procs, key, &v)) {
 		e = (struct proc_entry *)(uintptr_t)v;
-		if (!e->start_stack)
+		if (start_stack && e->start_stack != start_stack && (final || !e->start_stack)) {
 			e->start_stack = start_stack;
+			if (e->state == PROC_FAILED && !e->snap && !e->job && !e->dropped)
+				submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ,
+				       NULL);
+		}
 		return e;
 	}
 	if (p->procs.len >= p->opts.max_processes || p->proc_bytes >= p->opts.max_process_bytes) {
@@ -566,7 +588,8 @@ static void on_event(void *ctx, const struct profile_event *ev)
 	case PROFILE_EVENT_EXEC:
 		if (ev->old_image != ev->image)
 			expire_image(p, ev->tgid, ev->old_image);
-		track_process(p, ev->tgid, ev->image, ev->start_stack);
+		track_process(p, ev->tgid, ev->image, ev->start_stack,
+			      ev->type == PROFILE_EVENT_EXEC);
 		break;
 	case PROFILE_EVENT_EXIT:
 		expire_image(p, ev->tgid, ev->image);
@@ -997,7 +1020,7 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 	if (u64map_get(&p->procs, proc_key(key->tgid, key->image), &v))
 		e = (struct proc_entry *)(uintptr_t)v;
 	else /* its new-process event was lost, or it was forgotten */
-		e = track_process(p, key->tgid, key->image, 0);
+		e = track_process(p, key->tgid, key->image, 0, false);
 	if (e)
 		e->last_drain = p->stats.drains + 1;
 	if (e && e->dropped) {

@@ -73,6 +73,7 @@ struct build_job {
 	/* results */
 	int err;
 	uint64_t ns;
+	size_t rows, fdes, fdes_skipped; /* for the debug log */
 	char key[KEY_LEN];
 	struct unwind_table *table;
 	struct unwind_rules *rules; /* the table's private rule ids */
@@ -303,6 +304,11 @@ static void build_run(struct workq_job *base)
 	j->err = content_key(elf, debug_elf, j->key);
 	if (!j->err)
 		j->err = cfi_rows__build(elf, debug_elf, &j->limits, &rows);
+	if (rows) {
+		j->rows = rows->count;
+		j->fdes = rows->fde_count;
+		j->fdes_skipped = rows->fde_skipped;
+	}
 	if (!j->err) {
 		j->rules = unwind_rules__new();
 		j->err = j->rules ? unwind_table__build(rows, j->rules, &j->table) : -ENOMEM;
@@ -431,6 +437,8 @@ static void build_done(struct workq_job *base)
 			}
 		} else {
 			u->stats.table_build_ns += j->ns;
+			log_debug("built an unwind table in %.0f ms: %zu rows from %zu FDEs (%zu "
+				  "skipped)", (double)j->ns / 1e6, j->rows, j->fdes, j->fdes_skipped);
 			id = adopt(u, j);
 			if (id) {
 				r->state = REF_READY;

@@ -364,12 +364,14 @@ def t_hostile_slow_cfi():
     shutil.copy(os.path.join(WORKLOADS, "cfi_bomb"), bomb)
     own_by_nobody(bomb)
     os.chmod(bomb, 0o755)
-    agent = Agent("--no-kernel", "--unwind-table-build-timeout", "3s")
+    # the bomb's build takes 2 to 7 s of CPU here (it is as slow as
+    # cfi_rows's work bound lets any object be): a 1 s cap gives it up
+    agent = Agent("--no-kernel", "--unwind-table-build-timeout", "1s")
     watch = Watch(agent)
     p = as_nobody([bomb, "40"])
     real = None
     try:
-        time.sleep(1)
+        time.sleep(0.3)
         # the build is under way; another process needs its own table now
         real = workload("nofp_chain", 30)
         t0 = time.time()

@@ -22,6 +22,8 @@ when it ran, whatever the figures, and 1 only when something failed to run.
 """
 
 import argparse
+import gzip
+import importlib.util
 import json
 import os
 import re
@@ -37,6 +39,41 @@ import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+
+# The protobuf field reader is cpu-sampling.py's.
+_spec = importlib.util.spec_from_file_location("cpu_sampling", Path(__file__).resolve().parent / "cpu-sampling.py")
+cs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cs)
+
+
+def named_frames(body):
+    """(frames with a function name, frames) of a gzipped pprof, each frame
+    counted once per sample it carries (profile.proto: sample=2 with
+    location_id=1 and value=2; location=4 with id=1 and line=4; Line's
+    function_id=1). How complete symbols are, whatever the stacks."""
+    buf = gzip.decompress(body)
+    named_loc, samples = {}, []
+    for field, wire, val in cs._fields(buf):
+        if field == 4 and wire == 2:
+            loc_id, named = 0, False
+            for f, w, v in cs._fields(buf, *val):
+                if f == 1 and w == 0:
+                    loc_id = v
+                elif f == 4 and w == 2:
+                    named |= any(lf == 1 and lw == 0 and lv for lf, lw, lv in cs._fields(buf, *v))
+            named_loc[loc_id] = named
+        elif field == 2 and wire == 2:
+            locs, values = [], []
+            for f, w, v in cs._fields(buf, *val):
+                if f == 1:
+                    locs.extend(cs._packed(buf, *v) if w == 2 else [v])
+                elif f == 2:
+                    values.extend(cs._packed(buf, *v) if w == 2 else [v])
+            samples.append((locs, values[0] if values else 0))
+    named = sum(n * sum(1 for l in locs if named_loc.get(l)) for locs, n in samples)
+    total = sum(n * len(locs) for locs, n in samples)
+    return named, total
 
 
 def log(msg):
@@ -116,6 +153,8 @@ class Load:
         self.threads = []
         self.scrapes = 0
         self.scrape_failures = 0
+        self.frames_named = 0
+        self.frames = 0
         self.spawned = 0
         self.data = os.path.join(tmp, "data")
         with open(self.data, "wb") as f:
@@ -154,8 +193,10 @@ class Load:
             try:
                 url = f"http://127.0.0.1:{self.port}/debug/pprof/profile?seconds=15"
                 with urllib.request.urlopen(url, timeout=60) as r:
-                    r.read()
+                    named, total = named_frames(r.read())
                 self.scrapes += 1
+                self.frames_named += named
+                self.frames += total
             except OSError:
                 self.scrape_failures += 1
                 self.stop.wait(1)
@@ -293,6 +334,7 @@ def main():
         "kernel_map_mib": max(s["maps"] for s in samples),
         "cpu_seconds": cpu_total, "scrapes": load.scrapes, "scrape_failures": load.scrape_failures,
         "processes_spawned": load.spawned, "healthz_failures": healthz_failures,
+        "frames_named": load.frames_named, "frames": load.frames,
         "samples": samples,
     }
     verdict = "PASS" if peak <= args.bound_mib and slope < 0.1 * args.bound_mib else "MISS"
@@ -300,7 +342,8 @@ def main():
           f"{first:.1f} -> {last:.1f} MiB, trend {slope:+.1f} MiB/h; peak kernel maps "
           f"{result['kernel_map_mib']:.1f} MiB; agent CPU {cpu_total:.0f} s "
           f"({100 * cpu_total / (args.minutes * 60):.1f} % of one CPU); {load.scrapes} scrapes "
-          f"({load.scrape_failures} failed), {load.spawned} processes, "
+          f"({load.scrape_failures} failed, {100 * load.frames_named / max(load.frames, 1):.1f} % of "
+          f"their {load.frames} frames named), {load.spawned} processes, "
           f"{healthz_failures} /healthz failures: {verdict}")
     if args.json:
         with open(args.json, "w") as f:

@@ -5,8 +5,8 @@
  * an unbounded builder more than ten minutes; cfi_rows now hides an FDE
  * whose own cost is over its limits (CFI_CALL_WORK_MAX, CFI_FDE_WORK_MAX),
  * so this file keeps every FDE just under them and has enough of them
- * that the whole build stays under CFI_WORK_MAX yet takes longer than
- * the agent's build timeout: what stops it is the deadline. cfi_bomb
+ * that the whole build stays under CFI_WORK_MAX (1.9 G units) and
+ * takes 2 to 7 s: what stops it is the deadline (1 s in the test). cfi_bomb
  * itself is a counting loop with ordinary CFI; the others are never
  * called. See tests/hostile.py hostile_slow_cfi. */
 	.macro	slow_fde name
