@@ -254,6 +254,7 @@ static void forget_process(struct profiler *p, uint64_t key)
 }
 
 static void label_process(struct profiler *p, struct proc_entry *e);
+static void submit_read(struct profiler *p, struct proc_entry *e);
 static void submit(struct profiler *p, struct proc_entry *e, enum proc_job_kind kind,
 		   struct proc_info *info);
 
@@ -413,7 +414,7 @@ static void proc_job_done(struct workq_job *base)
 		 * (see track_process): again, with the right one */
 		proc_info__free(j->info);
 		free(j);
-		submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ, NULL);
+		submit_read(p, e);
 		return;
 	}
 	if (j->err) {
@@ -504,6 +505,19 @@ static void submit(struct profiler *p, struct proc_entry *e, enum proc_job_kind 
 	}
 }
 
+/* Reads e on a worker: labels first when a rule may drop it (a dropped
+ * process is never inspected), else both steps at once, sooner. */
+static void submit_read(struct profiler *p, struct proc_entry *e)
+{
+	submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ, NULL);
+}
+
+/* Its read failed, and nothing is reading it now. */
+static bool read_failed(const struct proc_entry *e)
+{
+	return e->state == PROC_FAILED && !e->snap && !e->job && !e->dropped;
+}
+
 /* A new (tgid, image): its entry, read on a worker from now on. NULL when
  * the table is full. start_stack: the image's stack top as the sampler saw
  * it, 0 if unknown; final: it comes from the exec event, after exec set it
@@ -521,9 +535,8 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 		e = (struct proc_entry *)(uintptr_t)v;
 		if (start_stack && e->start_stack != start_stack && (final || !e->start_stack)) {
 			e->start_stack = start_stack;
-			if (e->state == PROC_FAILED && !e->snap && !e->job && !e->dropped)
-				submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ,
-				       NULL);
+			if (read_failed(e))
+				submit_read(p, e);
 		}
 		return e;
 	}
@@ -544,9 +557,7 @@ static struct proc_entry *track_process(struct profiler *p, uint32_t tgid, uint3
 		return NULL;
 	}
 	account(p, e);
-	/* labels first when a rule may drop it: a dropped process is never
-	 * inspected; else both steps at once, sooner */
-	submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ, NULL);
+	submit_read(p, e);
 	return e;
 }
 
@@ -993,13 +1004,12 @@ static void retry_deferred(struct profiler *p, bool force)
 
 static bool retry_failed_read(struct profiler *p, struct proc_entry *e)
 {
-	if (!e || e->state != PROC_FAILED || e->snap || e->job || e->dropped ||
-	    e->retries >= READ_RETRIES ||
+	if (!e || !read_failed(e) || e->retries >= READ_RETRIES ||
 	    now_ns(CLOCK_MONOTONIC) - e->failed_ns < READ_RETRY_NS)
 		return false;
 	e->retries++;
 	p->stats.process_read_retries++;
-	submit(p, e, proclabels__may_drop(p->labeler) ? JOB_IDENTIFY : JOB_READ, NULL);
+	submit_read(p, e);
 	return entry_pending(e);
 }
 
@@ -1520,11 +1530,6 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	/* the newest builds first: under process churn they are the ones a
 	 * live process waits for, older ones' processes may be gone */
 	wo.lifo[WORKQ_BUILD] = true;
-	/* loads and builds stop at their own time caps: a spare thread (and
-	 * a second load or build in memory) only for one blocked past it */
-	wo.class_stuck_ms[WORKQ_LOAD] = (p->opts.load_timeout_ms ? p->opts.load_timeout_ms : 5000) + 5000;
-	wo.class_stuck_ms[WORKQ_BUILD] =
-		(p->opts.unwind_build_timeout_ms ? p->opts.unwind_build_timeout_ms : 10000) + 5000;
 	err = workq__new(&wo, &p->wq);
 	if (err) {
 		log_error("failed to start the worker threads: %s", strerror(-err));

@@ -473,6 +473,9 @@ static void start_build(struct unwinder *u, struct file_ref *r, int fd)
 	j->base.run = build_run;
 	j->base.done = build_done;
 	j->base.what = "building an unwind table";
+	/* it stops at its own cap: a spare (and a second build in memory)
+	 * only for one blocked past it */
+	j->base.stuck_ms = u->opts.build_timeout_ms + WORKQ_STUCK_GRACE_MS;
 	j->u = u;
 	j->ref = r;
 	j->debug_root = u->opts.debug_root;

@@ -345,8 +345,8 @@ static void check_workers(struct workq *wq)
 			free(w);
 			continue;
 		}
-		unsigned stuck_ms = wq->opts.class_stuck_ms[w->cls] ? wq->opts.class_stuck_ms[w->cls]
-								     : wq->opts.stuck_ms;
+		unsigned stuck_ms = w->current && w->current->stuck_ms ? w->current->stuck_ms
+								       : wq->opts.stuck_ms;
 
 		if (w->current && now - w->started_ns > (uint64_t)stuck_ms * 1000000ull) {
 			if (!w->stuck) {

@@ -17,8 +17,8 @@
  *   WORKQ_FAST   short work whose latency matters (a process's /proc files)
  *   WORKQ_LOAD   objects' symbols, bounded by their own time cap
  *   WORKQ_BUILD  unwind tables, the longest work, bounded by their own cap
- * A job that runs past stuck_ms (or its class's own class_stuck_ms: jobs
- * with a time cap of their own are stuck only once well past it, so a
+ * A job that runs past stuck_ms (or its own job->stuck_ms: a job with a
+ * time cap of its own sets it WORKQ_STUCK_GRACE_MS past that cap, so a
  * spare, and the memory its job holds, comes only for a job blocked in a
  * system call) is counted as stuck and, up to max_spare
  * threads per class, a spare thread takes over the class's queue; the stuck
@@ -46,6 +46,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How far past its own time cap a job counts as stuck (job->stuck_ms). */
+#define WORKQ_STUCK_GRACE_MS 5000
+
 enum workq_class {
 	WORKQ_FAST = 0,
 	WORKQ_LOAD,
@@ -57,6 +60,7 @@ struct workq_job {
 	void (*run)(struct workq_job *job);  /* on a worker thread */
 	void (*done)(struct workq_job *job); /* on the owner thread; frees the job */
 	const char *what;                    /* for logs about stuck jobs */
+	unsigned stuck_ms;                   /* stuck past this; 0: the queue's stuck_ms */
 	bool cancelled;                      /* done() without run(): queue stopped */
 	/* private */
 	struct workq_job *next;
@@ -67,7 +71,6 @@ struct workq_opts {
 	unsigned threads[WORKQ_CLASSES]; /* default 1 each */
 	size_t max_queued;               /* per class, default 4096 */
 	unsigned stuck_ms;               /* default 10000 */
-	unsigned class_stuck_ms[WORKQ_CLASSES]; /* per class, 0: stuck_ms */
 	unsigned max_spare;              /* extra threads per class for stuck jobs, default 2 */
 	bool lifo[WORKQ_CLASSES];        /* newest job first (default: oldest first) */
 };

@@ -306,6 +306,9 @@ static void start_load(struct symbolizer *s, struct sym_object *o)
 	j->base.run = load_run;
 	j->base.done = load_done;
 	j->base.what = "loading symbols";
+	/* it stops at its own cap: a spare (and a second load in memory)
+	 * only for one blocked past it */
+	j->base.stuck_ms = s->opts.load_timeout_ms + WORKQ_STUCK_GRACE_MS;
 	j->s = s;
 	j->o = o;
 	j->timeout_ns = (uint64_t)s->opts.load_timeout_ms * 1000000ull;

@@ -210,6 +210,26 @@ static void test_stuck(void)
 	workq__complete(wq);
 	workq__stats(wq, &st);
 	CHECK_INT(st.threads[WORKQ_LOAD], ==, 1);
+
+	/* a job with a cap of its own (job->stuck_ms) is not stuck at the
+	 * queue's stuck_ms: no spare, the later job waits */
+	gate = false;
+	init(&stuck, 3, NULL, NULL);
+	stuck.gate = &gate;
+	stuck.base.stuck_ms = 60000;
+	init(&later, 4, NULL, NULL);
+	CHECK_INT(workq__submit(wq, WORKQ_LOAD, &stuck.base), ==, 0);
+	usleep(50000);
+	CHECK_INT(workq__submit(wq, WORKQ_LOAD, &later.base), ==, 0);
+	usleep(500000);
+	workq__complete(wq);
+	workq__stats(wq, &st);
+	CHECK_U64(st.stuck, ==, 1); /* the first case's only */
+	CHECK_INT(st.threads[WORKQ_LOAD], ==, 1);
+	CHECK(!later.done);
+	atomic_store(&gate, true);
+	CHECK_INT(complete_until(wq, &later, 1, 5000), ==, 1);
+	CHECK(stuck.done);
 	workq__free(wq);
 }
 
