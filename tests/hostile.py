@@ -9,6 +9,7 @@ configured bound, and that SIGTERM still stops it promptly.
 Run as `hostile.py TEST`, like integration.py (whose helpers it uses).
 """
 import gzip
+import importlib.util
 import os
 import re
 import shutil
@@ -23,6 +24,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import integration as it  # noqa: E402
 from integration import Agent, check, fail, workload, WORKLOADS, TMP  # noqa: E402
+
+# the perf maps a hostile tenant writes, shared with the soak benchmark
+sys.dont_write_bytecode = True  # no __pycache__ in tests/bench
+_spec = importlib.util.spec_from_file_location(
+    "hostile_tenant", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench", "hostile-tenant.py"))
+tenant = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tenant)
 
 NOBODY = 65534
 SECRET = "BRASA_SECRET_MARKER"
@@ -185,24 +193,7 @@ def t_hostile_perf_maps():
         os.chmod(secret, 0o600)
         for kind, p, addr in jits:
             path = f"/tmp/perf-{p.pid}.map"
-            if kind == "fifo":
-                os.mkfifo(path, 0o644)
-            elif kind == "symlink":
-                os.symlink(secret, path)
-            elif kind == "huge":
-                with open(path, "w") as f:
-                    # a million entries, the JIT's own code last: the
-                    # agent reads on until its bound stops it
-                    step = 0x40
-                    base = 0x100000000
-                    f.writelines(f"{base + i * step:x} {step:x} huge_function_with_a_long_name_{i}\n"
-                                 for i in range(1_000_000))
-                    f.write(f"{addr:x} 100 huge_jit_code\n")
-            elif kind == "nonewline":
-                with open(path, "wb") as f:
-                    chunk = b"x" * (1 << 20)
-                    for _ in range(255):
-                        f.write(chunk)
+            tenant.write_map(path, kind, addr, symlink_to=secret)
             own_by_nobody(path)
         cpu0 = it.cpu_seconds(agent.proc.pid)
         t0 = time.time()

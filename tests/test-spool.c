@@ -861,6 +861,20 @@ static void test_unwritable(void)
 	chmod(private_dir, 0700);
 }
 
+/* In a child, in a mount namespace of its own: a 256 KiB tmpfs at
+ * dir/mnt (its path in mnt), easy to fill. Skips (77) where mounts are
+ * not allowed. */
+static void mount_small_tmpfs(const char *dir, char *mnt, size_t size)
+{
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		_exit(77);
+	snprintf(mnt, size, "%s/mnt", dir);
+	REQUIRE(mkdir(mnt, 0700) == 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") < 0)
+		_exit(77);
+}
+
 /* A full, then read-only, file system: the probe and the check say so and
  * leave nothing behind. */
 static void full_probe_child(const char *dir)
@@ -870,13 +884,7 @@ static void full_probe_child(const char *dir)
 	struct spool *s;
 	int fd, tmp_files;
 
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		_exit(77);
-	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
-	REQUIRE(mkdir(mnt, 0700) == 0);
-	if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") < 0)
-		_exit(77);
+	mount_small_tmpfs(dir, mnt, sizeof(mnt));
 	s = open_spool(mnt, 64 << 20);
 	CHECK_INT(spool__probe(s), ==, 0);
 	CHECK_INT(spool__check_dir(mnt, why, sizeof(why)), ==, -EBUSY);
@@ -920,13 +928,7 @@ static void enospc_child(const char *dir)
 	uint64_t seq;
 	int err = 0, puts = 0, tmp_files;
 
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		_exit(77);
-	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
-	REQUIRE(mkdir(mnt, 0700) == 0);
-	if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") < 0)
-		_exit(77);
+	mount_small_tmpfs(dir, mnt, sizeof(mnt));
 	s = open_spool(mnt, 64 << 20);
 	while (puts < 10 && (err = spool__put(s, data, 100 << 10, &seq)) == 0)
 		puts++;

@@ -17,11 +17,16 @@ import sys
 import time
 
 
-def write_map(path, kind, addr):
+def write_map(path, kind, addr, symlink_to="/etc/shadow"):
+    """A hostile perf map for the JIT code at addr (tests/hostile.py
+    writes its maps with this too): a FIFO, a symlink to a file the
+    tenant cannot read, a million entries with the JIT's own code last
+    (the agent reads on until its bound stops it), or 255 MiB without a
+    newline."""
     if kind == "fifo":
         os.mkfifo(path, 0o644)
     elif kind == "symlink":
-        os.symlink("/etc/shadow", path)
+        os.symlink(symlink_to, path)
     elif kind == "huge":
         with open(path, "w") as f:
             f.writelines(f"{0x100000000 + i * 0x40:x} 40 hostile_function_{i}\n"
