@@ -1,6 +1,7 @@
 #include "symbolize/procfs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,14 +107,23 @@ int proc_status__parse(const char *text, size_t len, struct proc_status *st)
 	return 0;
 }
 
+int proc_file__read(const char *proc_root, int pid, const char *name, size_t max,
+		    struct buf *out)
+{
+	char path[PATH_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%d/%s", proc_root ? proc_root : "/proc", pid,
+			     name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	return buf_read_file(path, out, max);
+}
+
 int proc_status__read(const char *proc_root, int pid, struct proc_status *st)
 {
-	char path[64];
 	struct buf b = { 0 };
 	int err;
 
-	snprintf(path, sizeof(path), "%s/%d/status", proc_root ? proc_root : "/proc", pid);
-	err = buf_read_file(path, &b, STATUS_MAX_BYTES);
+	err = proc_file__read(proc_root, pid, "status", STATUS_MAX_BYTES, &b);
 	if (!err)
 		err = proc_status__parse((const char *)b.data, b.len, st);
 	if (!err && !st->nspid)
@@ -293,12 +303,10 @@ int proc_mounts__parse(const char *text, size_t len, struct proc_mounts **out)
 
 int proc_mounts__read(const char *proc_root, int pid, struct proc_mounts **out)
 {
-	char path[64];
 	struct buf b = { 0 };
 	int err;
 
-	snprintf(path, sizeof(path), "%s/%d/mountinfo", proc_root ? proc_root : "/proc", pid);
-	err = buf_read_file(path, &b, MOUNTINFO_MAX_BYTES);
+	err = proc_file__read(proc_root, pid, "mountinfo", MOUNTINFO_MAX_BYTES, &b);
 	if (!err)
 		err = proc_mounts__parse((const char *)b.data, b.len, out);
 	buf_release(&b);

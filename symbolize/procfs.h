@@ -9,6 +9,9 @@
  * can hold ")" and newlines, a mount point any escaped bytes), and are
  * fuzzed.
  *
+ *   proc_file__read(proc_root, pid, name, max, &b)  /proc/PID/NAME (proc_root
+ *                                         NULL: /proc) into b, at most max
+ *                                         bytes: buf_read_file's errors
  *   proc_status__parse(text, len, &st)    0 or -EINVAL (no Uid:/Gid: line)
  *   proc_status__read(proc_root, pid, &st)  0, -ENOENT (gone), -errno
  *   proc_stat__start_stack(text, len, &addr)  0 or -EINVAL (field 28)
@@ -33,6 +36,11 @@
 /* Supplementary groups kept; a process with more keeps only the first
  * ones, which can only make the agent read less on its behalf. */
 #define PROC_STATUS_MAX_GROUPS 64
+
+struct buf;
+
+int proc_file__read(const char *proc_root, int pid, const char *name, size_t max,
+		    struct buf *out);
 
 struct proc_status {
 	uint32_t fsuid, fsgid;    /* the 4th field of Uid: and Gid: */

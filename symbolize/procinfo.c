@@ -63,11 +63,9 @@ DEFINE_CLEANUP(struct proc_info, proc_info__free);
 
 static void read_comm(struct proc_info *info)
 {
-	char path[64];
 	struct buf b = { 0 };
 
-	snprintf(path, sizeof(path), "%s/%d/comm", info->access.proc_root, info->pid);
-	if (buf_read_file(path, &b, 64) == 0) {
+	if (proc_file__read(info->access.proc_root, info->pid, "comm", 64, &b) == 0) {
 		size_t n = b.len;
 
 		while (n && b.data[n - 1] == '\n')
@@ -83,11 +81,9 @@ static void read_comm(struct proc_info *info)
  * image (a new one at every exec) */
 static void read_stack_top(struct proc_info *info)
 {
-	char path[64];
 	struct buf b = { 0 };
 
-	snprintf(path, sizeof(path), "%s/%d/stat", info->access.proc_root, info->pid);
-	if (buf_read_file(path, &b, STAT_MAX_BYTES) != 0 ||
+	if (proc_file__read(info->access.proc_root, info->pid, "stat", STAT_MAX_BYTES, &b) != 0 ||
 	    proc_stat__start_stack((const char *)b.data, b.len, &info->stack_top) != 0)
 		info->stack_top = 0;
 	buf_release(&b);

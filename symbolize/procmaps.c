@@ -13,6 +13,7 @@
 #include "common/buf.h"
 #include "common/macros.h"
 #include "common/parse.h"
+#include "symbolize/procfs.h"
 
 /* /proc/PID/maps of a large process (JVMs, browsers) runs to megabytes;
  * anything past this is not a maps file we want to hold in memory. */
@@ -198,15 +199,10 @@ int procmaps__parse(const char *text, size_t len, struct procmaps **out)
 
 int procmaps__read(const char *proc_root, int pid, struct procmaps **out)
 {
-	_cleanup_free_ char *path = NULL;
 	struct buf text = { 0 };
 	int err;
 
-	if (asprintf(&path, "%s/%d/maps", proc_root ? proc_root : "/proc", pid) < 0) {
-		path = NULL;
-		return -ENOMEM;
-	}
-	err = buf_read_file(path, &text, PROCMAPS_MAX_BYTES);
+	err = proc_file__read(proc_root, pid, "maps", PROCMAPS_MAX_BYTES, &text);
 	if (!err)
 		err = procmaps__parse((const char *)text.data, text.len, out);
 	buf_release(&text);
