@@ -40,7 +40,7 @@ run: build
 
 # FUZZ_SECONDS here is run-suite's (5), not make fuzz's
 test: deps-test $(BUILD)/build.ninja $(SAN_BUILD)/build.ninja $(FUZZ_BUILD)/build.ninja
-	@FUZZ_SECONDS=5 sh tests/run-suite.sh $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
+	@FUZZ_SECONDS=5 sh tests/tools/run-suite.sh $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
 
 # every target (or FUZZ's) for FUZZ_SECONDS, two at a time, each from the
 # corpus kept in $(FUZZ_BUILD)/fuzz/NAME/corpus by earlier runs

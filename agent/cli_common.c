@@ -8,7 +8,7 @@
 
 #include "agent/cli.h"
 #include "agent/config.h"
-#include "agent/profiler.h"
+#include "core/profiler.h"
 #include "common/log.h"
 #include "common/macros.h"
 

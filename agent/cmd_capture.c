@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "agent/output.h"
-#include "agent/pprof.h"
-#include "agent/profiler.h"
+#include "core/output.h"
+#include "core/pprof.h"
+#include "core/profiler.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"

@@ -11,9 +11,9 @@
 #include <yaml.h>
 
 #include "agent/config.h"
-#include "agent/http_api.h"
-#include "agent/proclabels.h"
-#include "agent/relabel.h"
+#include "serve/http_api.h"
+#include "labels/proclabels.h"
+#include "labels/relabel.h"
 #include "common/buf.h"
 #include "common/macros.h"
 #include "common/parse.h"

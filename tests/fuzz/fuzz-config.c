@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "agent/config.h"
-#include "agent/relabel.h"
+#include "labels/relabel.h"
 #include "common/labels.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

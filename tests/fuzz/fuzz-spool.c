@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "agent/spool.h"
+#include "ship/spool.h"
 #include "common/buf.h"
 #include "common/log.h"
 

@@ -5,7 +5,7 @@
  * every row. The deadline is 100 ms, shorter than the agent's: inputs
  * within the work bounds can take a few hundred ms, and the fuzzer would
  * spend its time on them. Its test gives each input 2 s and 1 GiB
- * (tests/meson.build): a build over either did not keep its limits (one
+ * (tests/fuzz/meson.build): a build over either did not keep its limits (one
  * libdw call too long, memory not accounted), as the crafted .eh_frame
  * of issue 9 (8-18 s, ~800 MB) would not have. */
 #include <libelf.h>

@@ -6,7 +6,7 @@
 #
 # Linked without page alignment so each is a few KiB (libFuzzer mutates
 # small inputs far faster); the meson-built fixtures are added as seeds
-# too (tests/meson.build, 'seeds').
+# too (tests/fuzz/meson.build, 'seeds').
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=$here/seeds-src/tiny.c

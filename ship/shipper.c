@@ -1,0 +1,112 @@
+/* shipper: chained upload windows to the uploader (see shipper.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/profiler.h"
+#include "ship/remote.h"
+#include "ship/shipper.h"
+#include "ship/uploader.h"
+#include "common/log.h"
+
+struct shipper {
+	struct shipper_opts o;
+	struct window *first;
+	pthread_t thread;
+	pthread_mutex_t lock; /* stats */
+	struct shipper_stats stats;
+};
+
+static void submit(struct shipper *sh, struct window *w)
+{
+	size_t n = window__nseries(w);
+	struct upload_series *series = calloc(n ? n : 1, sizeof(*series));
+	struct upload_window uw = { 0 };
+	int err = -ENOMEM;
+
+	if (series) {
+		for (size_t i = 0; i < n; i++)
+			series[i].profile = window__series(w, i, &series[i].labels);
+		uw.start_ns = window__start_unix_ns(w);
+		uw.end_ns = uw.start_ns + window__duration_ns(w);
+		uw.series = series;
+		uw.n = n;
+		err = uploader__submit(sh->o.uploader, &uw);
+	}
+	free(series);
+	pthread_mutex_lock(&sh->lock);
+	sh->stats.windows++;
+	sh->stats.submit_failures += err ? 1 : 0;
+	pthread_mutex_unlock(&sh->lock);
+	/* the uploader logs and counts its own failures; this is the window
+	 * lost before it got there */
+	if (err)
+		log_error("failed to queue an upload window (%zu series): %s", n, strerror(-err));
+}
+
+static void *run(void *arg)
+{
+	struct shipper *sh = arg;
+	struct window *w = sh->first, *next;
+
+	/* a window without a successor is the last: the profiler stopped */
+	while (w) {
+		window__wait(w);
+		next = window__successor(w);
+		submit(sh, w);
+		window__close(w);
+		w = next;
+	}
+	return NULL;
+}
+
+int shipper__start(const struct shipper_opts *o, struct shipper **out)
+{
+	struct window_opts wo = { .seconds = o->interval_s, .pid = -1,
+				  .by_series = true, .chain = true };
+	struct shipper *sh;
+	int err;
+
+	if (!o->profiler || !o->uploader || !o->interval_s)
+		return -EINVAL;
+	sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	sh->o = *o;
+	pthread_mutex_init(&sh->lock, NULL);
+	err = profiler__window_open(o->profiler, &wo, &sh->first);
+	if (err)
+		goto fail;
+	err = -pthread_create(&sh->thread, NULL, run, sh);
+	if (err) {
+		window__close(sh->first);
+		goto fail;
+	}
+	*out = sh;
+	return 0;
+fail:
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
+	return err;
+}
+
+void shipper__stop(struct shipper *sh)
+{
+	if (!sh)
+		return;
+	pthread_join(sh->thread, NULL);
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
+}
+
+void shipper__stats(struct shipper *sh, struct shipper_stats *st)
+{
+	if (!sh) {
+		*st = (struct shipper_stats){ 0 };
+		return;
+	}
+	pthread_mutex_lock(&sh->lock);
+	*st = sh->stats;
+	pthread_mutex_unlock(&sh->lock);
+}
