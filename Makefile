@@ -1,5 +1,5 @@
 # Thin wrapper over meson/ninja. `make run` and `make test` are the README's
-# quick start; both install what is missing first. docs/development.md says
+# quick start; both install what is missing first. docs/hacking.md says
 # what `make test` runs and how to fuzz for longer (`make fuzz`).
 BUILD ?= build
 # gcc with ASan+UBSan: unit and integration tests against a sanitized agent
