@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 
@@ -44,14 +45,6 @@ struct workq {
 	int efd;
 	struct workq_stats stats;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void list_push(struct job_list *l, struct workq_job *job)
 {
@@ -109,7 +102,7 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&wq->cond[w->cls], &wq->lock);
 			continue;
 		}
-		t0 = mono_ns();
+		t0 = clock__mono_ns();
 		w->current = job;
 		w->started_ns = t0;
 		wq->stats.running[w->cls]++;
@@ -118,7 +111,7 @@ static void *worker_main(void *arg)
 		job->run(job);
 
 		pthread_mutex_lock(&wq->lock);
-		ran = mono_ns() - t0;
+		ran = clock__mono_ns() - t0;
 		wq->stats.running[w->cls]--;
 		wq->stats.run_ns[w->cls] += ran;
 		wq->stats.completed[w->cls]++;
@@ -333,7 +326,7 @@ int workq__fd(const struct workq *wq)
  * lets a spare take over a class whose threads are all stuck. */
 static void check_workers(struct workq *wq)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = clock__mono_ns();
 	unsigned busy_stuck[WORKQ_CLASSES] = { 0 };
 
 	for (struct worker **pp = &wq->workers; *pp;) {

@@ -14,13 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
+#include "symbolize/debug_file.h"
+#include "symbolize/elf_file.h"
 
-/* Longest build id we keep: GNU ld emits 20 bytes (sha1), some linkers
- * 16 (md5/uuid); 64 leaves room for anything sane. */
-#define BUILD_ID_MAX 64
 /* Deepest inline chain we report; deeper chains keep their innermost
  * frames and the real function. */
 #define INLINE_MAX 32
@@ -38,9 +38,8 @@
 #define DWARF_LINE_BYTES 64
 #define DWARF_ARANGE_BYTES 48
 #define DWARF_CU_BYTES 4096
-/* Deadline checks every this many symbols or CRC bytes. */
+/* Deadline checks every this many symbols. */
 #define CHECK_EVERY 4096
-#define CRC_CHUNK ((size_t)1 << 20)
 
 struct elf_load {
 	uint64_t offset, vaddr, filesz;
@@ -72,7 +71,7 @@ struct elf_object {
 	Elf *elf;         /* kept only while needed (DWARF here, or an image) */
 	void *image;      /* copy behind an elf_memory() object */
 	Elf *debug_elf;   /* separate debug file, kept only for its DWARF */
-	char build_id[2 * BUILD_ID_MAX + 1];
+	char build_id[ELF_BUILD_ID_HEX_MAX];
 	struct elf_load *loads;
 	size_t load_count;
 	bool has_symbols, has_lines, has_inlines;
@@ -92,117 +91,13 @@ struct elf_object {
 	struct cache_slot *cache;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static bool past(uint64_t deadline_ns)
-{
-	return deadline_ns && mono_ns() > deadline_ns;
-}
-
-static void elf_endp(Elf **e)
-{
-	if (*e)
-		elf_end(*e);
-}
-
-static bool libelf_ready(void)
-{
-	static int state; /* 0 unknown, 1 ok, -1 failed */
-
-	if (!state)
-		state = elf_version(EV_CURRENT) == EV_NONE ? -1 : 1;
-	return state > 0;
-}
-
-/* Opens an ELF on fd so that it no longer needs fd: libelf either has
- * the file mapped or has read it all (ELF_C_FDREAD). */
-static Elf *elf_from_fd(int fd)
-{
-	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-
-	if (!elf)
-		return NULL;
-	if (elf_kind(elf) != ELF_K_ELF || elf_cntl(elf, ELF_C_FDREAD) != 0) {
-		elf_end(elf);
-		return NULL;
-	}
-	elf_cntl(elf, ELF_C_FDDONE);
-	return elf;
-}
-
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
-static bool note_build_id(Elf_Data *data, char *out)
-{
-	size_t off = 0, name_off, desc_off;
-	GElf_Nhdr nh;
-
-	if (!data || !data->d_buf)
-		return false;
-	while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-		const char *name = (const char *)data->d_buf + name_off;
-
-		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-		    memcmp(name, "GNU", 4) == 0 && nh.n_descsz > 0 &&
-		    nh.n_descsz <= BUILD_ID_MAX) {
-			hex_encode((const uint8_t *)data->d_buf + desc_off,
-				   nh.n_descsz, out);
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Sections first: a debug file made by objcopy --only-keep-debug keeps
- * its notes but its program headers may point at nothing. */
-static void read_build_id(Elf *elf, char *out)
-{
-	Elf_Scn *scn = NULL;
-	size_t phnum;
-
-	out[0] = '\0';
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-
-		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_NOTE &&
-		    note_build_id(elf_getdata(scn, NULL), out))
-			return;
-	}
-	if (elf_getphdrnum(elf, &phnum) != 0)
-		return;
-	for (size_t i = 0; i < phnum; i++) {
-		GElf_Phdr ph;
-
-		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_NOTE &&
-		    note_build_id(elf_getdata_rawchunk(elf, (int64_t)ph.p_offset,
-						       ph.p_filesz, ELF_T_NHDR),
-				  out))
-			return;
-	}
-}
-
 int elf_object__read_build_id(int fd, char out[ELF_BUILD_ID_HEX_MAX])
 {
 	struct stat st;
 	Elf *elf;
 
 	out[0] = '\0';
-	if (!libelf_ready())
+	if (!elf_file__ready())
 		return -ENOSYS;
 	if (fstat(fd, &st) != 0)
 		return -errno;
@@ -212,7 +107,7 @@ int elf_object__read_build_id(int fd, char out[ELF_BUILD_ID_HEX_MAX])
 	if (!elf)
 		return -ENOEXEC;
 	if (elf_kind(elf) == ELF_K_ELF)
-		read_build_id(elf, out);
+		elf_file__build_id(elf, out);
 	elf_end(elf);
 	return out[0] ? 0 : -ENOENT;
 }
@@ -292,177 +187,6 @@ static int read_loads(struct elf_object *obj)
 	return obj->load_count ? 0 : -ENOEXEC;
 }
 
-/* The CRC-32 that .gnu_debuglink records (the zlib/IEEE one). */
-static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
-{
-	static uint32_t table[256];
-
-	if (!table[1]) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-	}
-	crc = ~crc;
-	while (n--)
-		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
-
-/* The CRC of a whole debug file, by chunks so the deadline is kept. */
-static int file_crc(Elf *elf, uint64_t deadline_ns, uint32_t *crc)
-{
-	size_t size;
-	const uint8_t *raw = (const uint8_t *)elf_rawfile(elf, &size);
-	uint32_t c = 0;
-
-	if (!raw)
-		return -ENOEXEC;
-	for (size_t off = 0; off < size; off += CRC_CHUNK) {
-		if (past(deadline_ns))
-			return -ETIMEDOUT;
-		c = crc32_update(c, raw + off, MIN(CRC_CHUNK, size - off));
-	}
-	*crc = c;
-	return 0;
-}
-
-/* Takes a candidate debug file's fd; the Elf unless it is the object
- * itself, not world-readable (see the header), or does not match build_id
- * (if given) or crc (if want_crc). */
-static Elf *check_debug_candidate(int fd, const char *path, const struct stat *self,
-				  const char *build_id, bool want_crc, uint32_t crc,
-				  const struct elf_object_opts *opts)
-{
-	_cleanup_close_ __attribute__((unused)) int owned = fd; /* closed on return */
-	_cleanup_(elf_endp) Elf *elf = NULL;
-	char candidate_id[2 * BUILD_ID_MAX + 1];
-	struct stat st;
-	uint32_t got;
-
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		return NULL;
-	if (self && st.st_dev == self->st_dev && st.st_ino == self->st_ino)
-		return NULL;
-	if (!(st.st_mode & S_IROTH)) {
-		log_debug("debug file '%s' is not world-readable, ignoring", path);
-		return NULL;
-	}
-	elf = elf_from_fd(fd);
-	if (!elf)
-		return NULL;
-	read_build_id(elf, candidate_id);
-	if (build_id && build_id[0] && candidate_id[0])
-		return strcmp(build_id, candidate_id) == 0 ? TAKE_PTR(elf) : NULL;
-	if (want_crc) {
-		if (file_crc(elf, opts ? opts->deadline_ns : 0, &got) != 0 || got != crc) {
-			log_debug("debug file '%s' has the wrong CRC, ignoring", path);
-			return NULL;
-		}
-		return TAKE_PTR(elf);
-	}
-	return NULL;
-}
-
-static bool read_debuglink(Elf *elf, const char **name, uint32_t *crc)
-{
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-
-	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
-		return false;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *data;
-		const char *s;
-		size_t len, crc_off;
-		uint32_t raw;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
-			continue;
-		s = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (!s || strcmp(s, ".gnu_debuglink") != 0)
-			continue;
-		data = elf_getdata(scn, NULL);
-		if (!data || !data->d_buf)
-			return false;
-		len = strnlen(data->d_buf, data->d_size);
-		crc_off = (len + 4) & ~(size_t)3; /* NUL, then pad to 4 */
-		if (len == 0 || crc_off + 4 > data->d_size ||
-		    memchr(data->d_buf, '/', len))
-			return false;
-		memcpy(&raw, (const char *)data->d_buf + crc_off, 4);
-		/* written in the object's byte order */
-		if ((elf_getident(elf, NULL)[EI_DATA] == ELFDATA2MSB) !=
-		    (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__))
-			raw = __builtin_bswap32(raw);
-		*name = data->d_buf;
-		*crc = raw;
-		return true;
-	}
-	return false;
-}
-
-/* A debug link candidate in the process's view: through its root, with
- * its credentials (procfile.h); without a process, the agent's own. */
-static int open_in_view(const struct elf_object_opts *opts, const char *path)
-{
-	if (opts && opts->access)
-		return procfile__open(opts->access, path, NULL);
-	return procfile__open_trusted(path, 0);
-}
-
-static void find_debug_file(struct elf_object *obj, const struct stat *self,
-			    const struct elf_object_opts *opts)
-{
-	const char *debug_root = opts ? opts->debug_root : NULL;
-	const char *link_name;
-	uint32_t crc;
-
-	if (debug_root && strlen(obj->build_id) > 2) {
-		_cleanup_free_ char *path = NULL;
-
-		if (asprintf(&path, "%s/.build-id/%.2s/%s.debug", debug_root,
-			     obj->build_id, obj->build_id + 2) < 0)
-			return;
-		obj->debug_elf = check_debug_candidate(procfile__open_trusted(path, 0), path, self,
-						       obj->build_id, false, 0, opts);
-		if (obj->debug_elf)
-			return;
-	}
-	if (!opts || !opts->path || opts->path[0] != '/' ||
-	    !read_debuglink(obj->elf, &link_name, &crc))
-		return;
-
-	_cleanup_free_ char *dir = strdup(opts->path);
-	if (!dir)
-		return;
-	*strrchr(dir, '/') = '\0'; /* "" for files in "/" */
-	const char *formats[] = { "%s/%s", "%s/.debug/%s" };
-	for (size_t i = 0; i < ARRAY_SIZE(formats) + 1 && !obj->debug_elf; i++) {
-		_cleanup_free_ char *path = NULL;
-		int fd, n;
-
-		if (past(opts->deadline_ns))
-			return;
-		if (i < ARRAY_SIZE(formats)) {
-			n = asprintf(&path, formats[i], dir, link_name);
-			fd = n < 0 ? -1 : open_in_view(opts, path);
-		} else if (debug_root) {
-			n = asprintf(&path, "%s%s/%s", debug_root, dir, link_name);
-			fd = n < 0 ? -1 : procfile__open_trusted(path, 0);
-		} else {
-			break;
-		}
-		if (n < 0)
-			return;
-		obj->debug_elf = check_debug_candidate(fd, path, self, obj->build_id, true, crc, opts);
-	}
-}
-
 /* qsort has no context argument: the sort keys carry what they need. */
 struct sym_sort {
 	struct elf_sym sym;
@@ -509,7 +233,7 @@ static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
 		const char *name;
 		int type;
 
-		if (i % CHECK_EVERY == 0 && past(deadline))
+		if (i % CHECK_EVERY == 0 && clock__past(deadline))
 			return -ETIMEDOUT;
 		if (!gelf_getsym(data, (int)i, &sym))
 			break;
@@ -574,12 +298,12 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 	err = read_loads(obj);
 	if (err)
 		return err;
-	read_build_id(obj->elf, obj->build_id);
+	elf_file__build_id(obj->elf, obj->build_id);
 	scan_sections(obj->elf, &sec);
 	/* only worth a separate file when the object lacks DWARF */
 	if (self && !sec.debug_info)
-		find_debug_file(obj, self, opts);
-	if (past(opts ? opts->deadline_ns : 0))
+		obj->debug_elf = debug_file__find(obj->elf, obj->build_id, self, opts);
+	if (clock__past(opts ? opts->deadline_ns : 0))
 		return -ETIMEDOUT;
 	scan_sections(obj->debug_elf, &debug_sec);
 
@@ -623,7 +347,7 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 	 * done here, by the loader, not by the first lookup */
 	if (obj->dwarf_elf && !obj->image)
 		get_dwarf(obj);
-	return past(opts ? opts->deadline_ns : 0) ? -ETIMEDOUT : 0;
+	return clock__past(opts ? opts->deadline_ns : 0) ? -ETIMEDOUT : 0;
 }
 
 static struct elf_object *open_fail(struct elf_object *obj, int err)
@@ -638,7 +362,7 @@ struct elf_object *elf_object__open_fd(int fd, const struct elf_object_opts *opt
 	struct elf_object *obj;
 	struct stat st;
 
-	if (!libelf_ready()) {
+	if (!elf_file__ready()) {
 		errno = ENOSYS;
 		return NULL;
 	}
@@ -651,7 +375,7 @@ struct elf_object *elf_object__open_fd(int fd, const struct elf_object_opts *opt
 	obj = calloc(1, sizeof(*obj));
 	if (!obj)
 		return NULL;
-	obj->elf = elf_from_fd(fd);
+	obj->elf = elf_file__from_fd(fd);
 	if (!obj->elf)
 		return open_fail(obj, -ENOEXEC);
 	int err = finish_open(obj, &st, opts);
@@ -664,7 +388,7 @@ struct elf_object *elf_object__open_memory(const void *image, size_t size,
 	struct elf_object *obj;
 	int err;
 
-	if (!libelf_ready()) {
+	if (!elf_file__ready()) {
 		errno = ENOSYS;
 		return NULL;
 	}

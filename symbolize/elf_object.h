@@ -57,6 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbolize/elf_file.h"
 #include "symbolize/procfile.h"
 #include "symbolize/symbolizer.h"
 
@@ -84,7 +85,6 @@ struct elf_object *elf_object__open_memory(const void *image, size_t size,
 void elf_object__free(struct elf_object *obj);
 
 const char *elf_object__build_id(const struct elf_object *obj);
-#define ELF_BUILD_ID_HEX_MAX 129 /* 64 bytes as hex, and the NUL */
 int elf_object__read_build_id(int fd, char out[ELF_BUILD_ID_HEX_MAX]);
 bool elf_object__has_symbols(const struct elf_object *obj);
 bool elf_object__has_lines(const struct elf_object *obj);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
@@ -132,14 +133,6 @@ struct proc_snapshot {
 	uint64_t perfmap_retry_at, perfmap_refresh_at;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
@@ -232,7 +225,7 @@ static enum sym_load_failure failure_of(int err)
 static void load_run(struct workq_job *base)
 {
 	struct load_job *j = (struct load_job *)base;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock__mono_ns();
 	struct elf_object_opts eo = {
 		.debug_root = j->s->debug_root,
 		.path = j->path,
@@ -246,7 +239,7 @@ static void load_run(struct workq_job *base)
 
 	j->elf = elf_object__open_fd(j->fd, &eo);
 	j->err = j->elf ? 0 : -(errno ? errno : EIO);
-	j->ns = now_ns() - t0;
+	j->ns = clock__mono_ns() - t0;
 }
 
 static void load_done(struct workq_job *base)
@@ -467,7 +460,7 @@ static void perfmap_refresh(struct proc_snapshot *snap)
 	struct symbolizer *s = snap->s;
 	int err;
 
-	snap->perfmap_refresh_at = now_ns() + PERFMAP_REFRESH_NS;
+	snap->perfmap_refresh_at = clock__mono_ns() + PERFMAP_REFRESH_NS;
 	err = perfmap__refresh(snap->perfmap, perfmap_room(snap));
 	s->perfmap_bytes += perfmap__bytes(snap->perfmap) - snap->perfmap_bytes;
 	snap->perfmap_bytes = perfmap__bytes(snap->perfmap);
@@ -485,7 +478,7 @@ static void try_perfmap(struct proc_snapshot *snap)
 	char path[64];
 	int fd;
 
-	snap->perfmap_retry_at = now_ns() + PERFMAP_RETRY_NS;
+	snap->perfmap_retry_at = clock__mono_ns() + PERFMAP_RETRY_NS;
 	/* /tmp in its own mount namespace, named by its own pid */
 	snprintf(path, sizeof(path), "/tmp/perf-%d.map", snap->access.status.nspid);
 	fd = procfile__open(&snap->access, path, &fo);
@@ -619,7 +612,7 @@ static int symbolize_jit(struct proc_snapshot *snap, struct snap_map *m,
 			 uint64_t addr, struct sym_line *lines)
 {
 	struct perfmap_entry pe;
-	uint64_t now = now_ns();
+	uint64_t now = clock__mono_ns();
 
 	if (!snap->perfmap && snap->access.root_fd >= 0 && now >= snap->perfmap_retry_at) {
 		try_perfmap(snap);
@@ -657,9 +650,9 @@ static int symbolize_object(struct symbolizer *s, struct sym_object *o, uint64_t
 	}
 	if (!dwarf)
 		return elf_object__symbolize(o->elf, vaddr, false, lines, max);
-	t0 = now_ns();
+	t0 = clock__mono_ns();
 	n = elf_object__symbolize(o->elf, vaddr, true, lines, max);
-	took = now_ns() - t0;
+	took = clock__mono_ns() - t0;
 	s->dwarf_ns += took;
 	if (took > DWARF_SLOW_NS) {
 		o->dwarf_disabled = true;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
@@ -100,14 +101,6 @@ static bool libelf_ready(void)
 	return state > 0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* -ETIMEDOUT once the deadline has passed; reads the clock every
  * CLOCK_EVERY calls (each unit between two is bounded). */
 static int check_clock(struct builder *b)
@@ -115,7 +108,7 @@ static int check_clock(struct builder *b)
 	if (!b->deadline_ns || b->clock_countdown--)
 		return 0;
 	b->clock_countdown = CLOCK_EVERY;
-	return mono_ns() >= b->deadline_ns ? -ETIMEDOUT : 0;
+	return clock__mono_ns() >= b->deadline_ns ? -ETIMEDOUT : 0;
 }
 
 /* Counts n more bytes held: -E2BIG past max_bytes. */
@@ -1057,7 +1050,7 @@ int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
 	b.deadline_ns = limits ? limits->deadline_ns : 0;
 	b.max_bytes = limits && limits->max_bytes ? limits->max_bytes
 						  : CFI_MAX_BYTES_DEFAULT;
-	if (b.deadline_ns && mono_ns() >= b.deadline_ns)
+	if (b.deadline_ns && clock__mono_ns() >= b.deadline_ns)
 		return -ETIMEDOUT;
 
 	b.rows = calloc(1, sizeof(*b.rows));
