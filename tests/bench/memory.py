@@ -22,123 +22,47 @@ when it ran, whatever the figures, and 1 only when something failed to run.
 """
 
 import argparse
-import gzip
-import importlib.util
+import http.client
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import (  # noqa: E402
+    DEFAULT_BRASA, BenchError, BrasaDaemon, Pprof, bpf_maps, http_get,
+    kill_sessions, log, proc_cpu_seconds, proc_status_kib, workload, xz_loop)
 
-# The protobuf field reader is cpu-sampling.py's.
-_spec = importlib.util.spec_from_file_location("cpu_sampling", Path(__file__).resolve().parent / "cpu-sampling.py")
-cs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cs)
+HERE = Path(__file__).resolve().parent
+STATUS_KEYS = ("VmRSS", "RssAnon", "RssFile", "VmHWM")
+AGENT_STOP_TIMEOUT_S = 20
 
 
 def named_frames(body):
     """(frames with a function name, frames) of a gzipped pprof, each frame
-    counted once per sample it carries (profile.proto: sample=2 with
-    location_id=1 and value=2; location=4 with id=1 and line=4; Line's
-    function_id=1). How complete symbols are, whatever the stacks."""
-    buf = gzip.decompress(body)
-    named_loc, samples = {}, []
-    for field, wire, val in cs._fields(buf):
-        if field == 4 and wire == 2:
-            loc_id, named = 0, False
-            for f, w, v in cs._fields(buf, *val):
-                if f == 1 and w == 0:
-                    loc_id = v
-                elif f == 4 and w == 2:
-                    named |= any(lf == 1 and lw == 0 and lv for lf, lw, lv in cs._fields(buf, *v))
-            named_loc[loc_id] = named
-        elif field == 2 and wire == 2:
-            locs, values = [], []
-            for f, w, v in cs._fields(buf, *val):
-                if f == 1:
-                    locs.extend(cs._packed(buf, *v) if w == 2 else [v])
-                elif f == 2:
-                    values.extend(cs._packed(buf, *v) if w == 2 else [v])
-            samples.append((locs, values[0] if values else 0))
-    named = sum(n * sum(1 for l in locs if named_loc.get(l)) for locs, n in samples)
+    counted once per sample it carries (the sample's first value). How
+    complete symbols are, whatever the stacks."""
+    p = Pprof(body)
+    samples = [(s.locations, s.values[0] if s.values else 0)
+               for s in p.samples]
+    named = sum(n * sum(1 for l in locs if p.named.get(l)) for locs, n in samples)
     total = sum(n * len(locs) for locs, n in samples)
     return named, total
 
 
-def log(msg):
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def status_kib(pid):
-    """VmRSS, RssAnon, RssFile and VmHWM of pid, in KiB."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
-                out[key] = int(rest.split()[0])
-    return out
-
-
 def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(proc_cpu_seconds(pid))
 
 
 def bpf_map_bytes(pid):
     """Kernel memory of the BPF maps pid holds (bpftool's memlock)."""
-    ids = set()
-    fd_dir = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(fd_dir):
-        try:
-            text = open(os.path.join(fd_dir, fd)).read()
-        except OSError:
-            continue
-        m = re.search(r"^map_id:\s+(\d+)", text, re.M)
-        if m:
-            ids.add(int(m.group(1)))
-    total = 0
-    r = subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True, text=True)
-    if r.returncode == 0:
-        for m in json.loads(r.stdout):
-            if m.get("id") in ids:
-                total += int(m.get("bytes_memlock", 0))
-    return total
-
-
-def metrics(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, _, value = line.rpartition(" ")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            pass
-    return out
+    return sum(int(m.get("bytes_memlock", 0)) for m in bpf_maps(pid))
 
 
 class Load:
@@ -161,9 +85,8 @@ class Load:
             f.write(os.urandom(4 << 20))
 
     def start(self):
-        xz = subprocess.Popen(["sh", "-c", f"while :; do xz -9 -T1 -c {self.data} >/dev/null; done"],
-                              start_new_session=True)
-        self.procs.append(xz)
+        self.procs.append(subprocess.Popen(xz_loop(self.data),
+                                           start_new_session=True))
         self.threads.append(threading.Thread(target=self.churn, daemon=True))
         self.threads.append(threading.Thread(target=self.scrape, daemon=True))
         if self.soak:
@@ -191,24 +114,24 @@ class Load:
     def scrape(self):
         while not self.stop.is_set():
             try:
-                url = f"http://127.0.0.1:{self.port}/debug/pprof/profile?seconds=15"
-                with urllib.request.urlopen(url, timeout=60) as r:
-                    named, total = named_frames(r.read())
+                status, body = http_get(
+                    self.port, "/debug/pprof/profile?seconds=15", 60)
+                if status != 200:
+                    raise OSError(f"the profile request answered {status}")
+                named, total = named_frames(body)
                 self.scrapes += 1
                 self.frames_named += named
                 self.frames += total
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 self.scrape_failures += 1
                 self.stop.wait(1)
 
     def start_hostile(self):
         """What an unprivileged tenant can do to an agent's memory."""
-        hostile = REPO_ROOT / "tests" / "bench" / "hostile-tenant.py"
-        jit = REPO_ROOT / "build" / "tests" / "jit_spin"
-        if not jit.exists():
-            raise RuntimeError(f"{jit} is missing: build the tests first (ninja -C build)")
+        hostile = HERE / "hostile-tenant.py"
+        jit = workload("jit_spin")
         p = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                              sys.executable, str(hostile), str(jit), "20"], start_new_session=True,
+                              sys.executable, str(hostile), jit, "20"], start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(p)
         # many live processes mapping a large binary each
@@ -219,12 +142,7 @@ class Load:
 
     def finish(self):
         self.stop.set()
-        for p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
+        kill_sessions(self.procs)
         for t in self.threads:
             t.join(timeout=70)
 
@@ -247,7 +165,7 @@ def main():
     ap.add_argument("--bound-mib", type=float, default=64.0)
     ap.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     ap.add_argument("--soak", action="store_true", help="add the hostile tenant and process churn")
-    ap.add_argument("--brasa", default=str(REPO_ROOT / "build" / "agent" / "brasa"))
+    ap.add_argument("--brasa", default=DEFAULT_BRASA)
     ap.add_argument("--json")
     ap.add_argument("agent_args", nargs="*", help="extra `brasa run` arguments (after --)")
     args = ap.parse_args()
@@ -257,68 +175,56 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="brasa-mem-")
     os.chmod(tmp, 0o755)
-    port = free_port()
-    agent_log = open(os.path.join(tmp, "agent.log"), "w+")
-    agent = subprocess.Popen([args.brasa, "run", "--http-address", f"127.0.0.1:{port}", *args.agent_args],
-                             stdout=agent_log, stderr=subprocess.STDOUT)
     load = None
     samples = []
     healthz_failures = 0
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
-                break
-            except OSError:
-                if time.time() > deadline or agent.poll() is not None:
-                    raise RuntimeError("the agent did not come up: " + open(agent_log.name).read()[-2000:])
-                time.sleep(0.2)
-        load = Load(tmp, port, args.soak)
-        load.start()
-        t0 = time.time()
-        cpu0 = cpu_seconds(agent.pid)
-        end = t0 + args.minutes * 60
-        print(f"{'min':>6} {'rss':>7} {'anon':>7} {'file':>7} {'hwm':>7} {'maps':>7} {'objs':>5} "
-              f"{'sym_bytes':>9} {'cpu%':>5}  (MiB unless noted)", flush=True)
-        last_cpu, last_t = cpu0, t0
-        while time.time() < end:
-            time.sleep(args.interval)
-            if agent.poll() is not None:
-                raise RuntimeError(f"the agent exited {agent.returncode}")
-            now = time.time()
-            st = status_kib(agent.pid)
-            m = metrics(port)
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
-            except OSError:
-                healthz_failures += 1
-            cpu = cpu_seconds(agent.pid)
-            s = {
-                "t": now - t0,
-                "rss": st["VmRSS"] / 1024, "anon": st["RssAnon"] / 1024, "file": st["RssFile"] / 1024,
-                "hwm": st["VmHWM"] / 1024,
-                "maps": bpf_map_bytes(agent.pid) / (1 << 20),
-                "objects": m.get("brasa_symbolizer_objects", -1),
-                "sym_bytes": m.get("brasa_symbolizer_bytes", -1),
-                "cpu_pct": 100.0 * (cpu - last_cpu) / (now - last_t),
-            }
-            last_cpu, last_t = cpu, now
-            samples.append(s)
-            print(f"{s['t'] / 60:6.1f} {s['rss']:7.1f} {s['anon']:7.1f} {s['file']:7.1f} {s['hwm']:7.1f} "
-                  f"{s['maps']:7.1f} {int(s['objects']):5d} {s['sym_bytes'] / (1 << 20):9.1f} "
-                  f"{s['cpu_pct']:5.1f}", flush=True)
-        cpu_total = cpu_seconds(agent.pid) - cpu0
-    finally:
-        if load:
-            load.finish()
-        agent.send_signal(signal.SIGTERM)
+    with BrasaDaemon(args.brasa, os.path.join(tmp, "agent.log"), None,
+                     args.agent_args) as agent:
         try:
-            rc = agent.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            rc = "killed after 20 s"
-        log(f"agent exit: {rc}")
+            agent.wait_healthy()
+            load = Load(tmp, agent.port, args.soak)
+            load.start()
+            pid = agent.proc.pid
+            t0 = time.time()
+            cpu0 = cpu_seconds(pid)
+            end = t0 + args.minutes * 60
+            print(f"{'min':>6} {'rss':>7} {'anon':>7} {'file':>7} {'hwm':>7} {'maps':>7} {'objs':>5} "
+                  f"{'sym_bytes':>9} {'cpu%':>5}  (MiB unless noted)", flush=True)
+            last_cpu, last_t = cpu0, t0
+            while time.time() < end:
+                time.sleep(args.interval)
+                if agent.proc.poll() is not None:
+                    raise BenchError(f"the agent exited {agent.proc.returncode}")
+                now = time.time()
+                st = proc_status_kib(pid, STATUS_KEYS)
+                try:
+                    m = agent.metrics()
+                except (OSError, http.client.HTTPException, BenchError):
+                    m = {}
+                if not agent.healthy(5):
+                    healthz_failures += 1
+                cpu = cpu_seconds(pid)
+                s = {
+                    "t": now - t0,
+                    "rss": st["VmRSS"] / 1024, "anon": st["RssAnon"] / 1024, "file": st["RssFile"] / 1024,
+                    "hwm": st["VmHWM"] / 1024,
+                    "maps": bpf_map_bytes(pid) / (1 << 20),
+                    "objects": m.get("brasa_symbolizer_objects", -1),
+                    "sym_bytes": m.get("brasa_symbolizer_bytes", -1),
+                    "cpu_pct": 100.0 * (cpu - last_cpu) / (now - last_t),
+                }
+                last_cpu, last_t = cpu, now
+                samples.append(s)
+                print(f"{s['t'] / 60:6.1f} {s['rss']:7.1f} {s['anon']:7.1f} {s['file']:7.1f} {s['hwm']:7.1f} "
+                      f"{s['maps']:7.1f} {int(s['objects']):5d} {s['sym_bytes'] / (1 << 20):9.1f} "
+                      f"{s['cpu_pct']:5.1f}", flush=True)
+            cpu_total = cpu_seconds(pid) - cpu0
+        finally:
+            if load:
+                load.finish()
+            rc = agent.stop(AGENT_STOP_TIMEOUT_S)
+            log(f"agent exit: "
+                f"{f'killed after {AGENT_STOP_TIMEOUT_S} s' if rc is None else rc}")
 
     after = [s for s in samples if s["t"] >= args.warmup * 60]
     if not after:

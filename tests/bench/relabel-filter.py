@@ -8,7 +8,7 @@ Not a timed test: it prints figures, the ratio B/A and PASS/MISS against
 the acceptance of the issue; it exits 0 unless something failed to run.
 See tests/bench/README.md for what is counted.
 
-Load (restarted for every run): `spinner` (tests/workloads/fp_chain.c,
+Load (restarted for every run): `spinner` (the test workload fp_chain.c,
 the process relabeling keeps), the same program under the name
 `fp_chain` (same code, same stacks: the samples the filter drops cost
 what the kept ones would), and `xz -9 -T1` in a loop (no frame pointers,
@@ -67,32 +67,20 @@ filter saves. fp leaves the steady state of a long-running daemon;
 """
 
 import argparse
-import ctypes
-import gzip
-import importlib.util
-import json
 import os
-import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
-
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
-
-# Daemon, load, BPF statistics and pprof decoding are cpu-sampling.py's.
-_spec = importlib.util.spec_from_file_location("cpu_sampling",
-                                               HERE / "cpu-sampling.py")
-cs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cs)
-BenchError, log = cs.BenchError, cs.log
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import (  # noqa: E402
+    DEFAULT_BRASA, HEALTHZ_TIMEOUT_S, SAMPLE_PROG, BenchError, BpfProgWatcher,
+    BpfStatsFd, BrasaDaemon, Load, Pprof, ensure_tool, fmt, log,
+    make_xz_input, proc_cpu_seconds, prog_deltas, run_bench,
+    sample_prog_runs, workload, write_json, xz_loop)
 
 KEEP_COMM = "spinner"
 DECOY_COMM = "fp_chain"
@@ -113,108 +101,20 @@ VARIANTS = {"A": ("no config", None),
             "C": ("keep no process", keep_comm_yaml(NO_COMM))}
 DROPPED_METRIC = "brasa_relabel_dropped_samples_total"
 SLACK = 0.15          # see the docstring
-BPF_ENABLE_STATS = 32  # bpf(2) command; BPF_STATS_RUN_TIME is type 0
 
 
 # --------------------------------------------------------------------------
-# Load and BPF statistics
-
-class RelabelLoad(cs.Load):
-    """cpu-sampling.py's load (the spinner and an xz loop) plus a second
-    copy of the spinner's program under another name."""
-
-    def __init__(self, spinner, decoy, xz_input, seconds):
-        super().__init__(spinner, xz_input, seconds)
-        self.decoy = decoy
-
-    def __enter__(self):
-        self.procs.append(subprocess.Popen([self.decoy, str(self.seconds)],
-                                           start_new_session=True))
-        return super().__enter__()
-
-
-class BpfStatsFd:
-    """BPF run-time statistics on for the duration, through a
-    BPF_ENABLE_STATS file descriptor rather than the sysctl: the kernel
-    counts the holders, so another benchmark that sets
-    kernel.bpf_stats_enabled and restores 0 while this one runs cannot
-    stop the counters. Falls back to cpu-sampling.py's sysctl switch on
-    kernels without the command (before 5.8)."""
-
-    def __enter__(self):
-        nr = cs.BPF_SYSCALL_NR.get(os.uname().machine)
-        self.fd, self.sysctl = -1, None
-        if nr is not None:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.syscall.restype = ctypes.c_long
-            attr = (ctypes.c_uint32 * 2)(0, 0)  # BPF_STATS_RUN_TIME
-            self.fd = libc.syscall(ctypes.c_long(nr),
-                                   ctypes.c_long(BPF_ENABLE_STATS),
-                                   ctypes.byref(attr), ctypes.c_uint(8))
-        if self.fd < 0:
-            self.sysctl = cs.BpfStatsEnabled().__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd >= 0:
-            os.close(self.fd)
-        if self.sysctl:
-            self.sysctl.__exit__(*exc)
-
-
-# --------------------------------------------------------------------------
-# Profile and metrics
+# Profile and CPU time
 
 def pprof_samples_by_comm(path):
     """{comm: samples} of a gzipped pprof: the `samples` value of each
-    Sample (profile.proto: sample_type=1, sample=2, string_table=6;
-    Sample.value=2, Sample.label=3; Label.key=1, Label.str=2), by its
-    `comm` string label ("" when it has none)."""
-    buf = gzip.decompress(Path(path).read_bytes())
-    strings, type_idx, samples = [], [], []
-    for field, wire, val in cs._fields(buf):
-        if field == 6 and wire == 2:
-            strings.append(buf[val[0]:val[1]].decode("utf-8", "replace"))
-        elif field == 1 and wire == 2:
-            for f, w, v in cs._fields(buf, *val):
-                if f == 1 and w == 0:
-                    type_idx.append(v)
-        elif field == 2 and wire == 2:
-            values, labels = [], []
-            for f, w, v in cs._fields(buf, *val):
-                if f == 2 and w == 2:  # packed
-                    values.extend(cs._packed(buf, *v))
-                elif f == 2 and w == 0:
-                    values.append(v)
-                elif f == 3 and w == 2:
-                    key = sval = 0
-                    for lf, lw, lv in cs._fields(buf, *v):
-                        if lf == 1 and lw == 0:
-                            key = lv
-                        elif lf == 2 and lw == 0:
-                            sval = lv
-                    labels.append((key, sval))
-            samples.append((values, labels))
-    types = [strings[i] if i < len(strings) else "" for i in type_idx]
-    col = types.index("samples") if "samples" in types else 0
+    sample, by its `comm` string label ("" when it has none)."""
+    p = Pprof.load(path)
     out = {}
-    for values, labels in samples:
-        if len(values) <= col:
-            continue
-        comm = next((strings[s] for k, s in labels
-                     if k < len(strings) and strings[k] == "comm"
-                     and s < len(strings)), "")
-        out[comm] = out.get(comm, 0) + values[col]
+    for sample, value in p.values("samples"):
+        comm = p.label(sample, "comm")
+        out[comm] = out.get(comm, 0) + value
     return out
-
-
-def metric(port, name):
-    """The value of an unlabeled metric on /metrics (None if absent)."""
-    status, body = cs.http_get(port, "/metrics", 10)
-    if status != 200:
-        raise BenchError(f"/metrics answered {status}")
-    m = re.search(rf"^{re.escape(name)} (\S+)$", body.decode(), re.M)
-    return float(m.group(1)) if m else None
 
 
 def process_cpu_ns(pid):
@@ -240,51 +140,43 @@ def run_variant(args, tmpdir, binaries, variant, n):
     warm = Path(tmpdir) / f"warmup-{variant}{n}.pb.gz"
     out = Path(tmpdir) / f"run-{variant}{n}.pb.gz"
     logpath = Path(tmpdir) / f"brasa-{variant}{n}.log"
-    load_s = args.seconds + args.warmup + cs.HEALTHZ_TIMEOUT_S + 30
-    watcher = cs.BpfProgWatcher()
+    load_s = str(args.seconds + args.warmup + HEALTHZ_TIMEOUT_S + 30)
+    # the spinner's program under a second name beside it, and xz
+    load = Load([decoy, load_s], [spinner, load_s], xz_loop(xz_input))
+    watcher = BpfProgWatcher()
     m = {}
     try:
-        with RelabelLoad(spinner, decoy, xz_input, load_s), BpfStatsFd(), \
-                cs.BrasaDaemon(args.brasa, logpath, args.unwind,
-                               extra) as d:
+        with load, BpfStatsFd(), \
+                BrasaDaemon(args.brasa, logpath, args.unwind, extra) as d:
             d.wait_healthy(watcher)
             pid = d.proc.pid
             d.profile(args.warmup, warm)
             watcher.poll(pid)
             # /metrics outside the CPU readings: its connection thread
             # would otherwise count in B's small figure.
-            m["dropped0"] = metric(d.port, DROPPED_METRIC)
+            m["dropped0"] = d.metrics().get(DROPPED_METRIC)
 
             def before():
-                m["progs0"] = {p["id"]: p for p in watcher.read()}
-                m["stat0"] = cs.proc_cpu_seconds(pid)
+                m["progs0"] = watcher.read()
+                m["stat0"] = proc_cpu_seconds(pid)
                 m["clock0"] = process_cpu_ns(pid)
                 m["w0"] = time.monotonic()
 
             def after():
                 m["w1"] = time.monotonic()
                 m["clock1"] = process_cpu_ns(pid)
-                m["stat1"] = cs.proc_cpu_seconds(pid)
+                m["stat1"] = proc_cpu_seconds(pid)
                 m["progs1"] = watcher.read()
 
             d.profile(args.seconds, out, before, after)
-            m["dropped1"] = metric(d.port, DROPPED_METRIC)
-            status = d.stop()
-            log_tail = cs._log_tail(d.log_path)
+            m["dropped1"] = d.metrics().get(DROPPED_METRIC)
+            d.stop_clean(f"brasa run ({variant})")
     finally:
         watcher.close()
-    if status != 0:
-        raise BenchError(f"brasa run ({variant}) did not exit 0 on SIGTERM "
-                         f"(status {'killed' if status is None else status})"
-                         f":\n{log_tail}")
-    runs = run_ns = 0
-    for p in m["progs1"]:
-        if p["name"] == cs.SAMPLE_PROG:
-            p0 = m["progs0"].get(p["id"], {"run_time_ns": 0, "run_cnt": 0})
-            runs += p["run_cnt"] - p0["run_cnt"]
-            run_ns += p["run_time_ns"] - p0["run_time_ns"]
+    run_ns, runs = sample_prog_runs(prog_deltas(m["progs0"], m["progs1"]),
+                                    f"brasa run ({variant})")
     if runs <= 0:
-        raise BenchError(f"no runs of BPF program '{cs.SAMPLE_PROG}' "
+        raise BenchError(f"no runs of BPF program '{SAMPLE_PROG}' "
                          f"seen in brasa run ({variant})")
     comms = pprof_samples_by_comm(out)
     samples = sum(comms.values())
@@ -330,10 +222,6 @@ def medians(runs):
     return out
 
 
-def _fmt(val, spec, scale=1, unit=""):
-    return "-" if val is None else format(val * scale, spec) + unit
-
-
 def _div(x, y):
     """x / y, None when y is 0 (a short run can see no clock tick)."""
     return x / y if y else None
@@ -357,11 +245,11 @@ def report(results, args):
         r = med[v]
         print(f"{v + ': ' + name:<24} {r['cpu_us_per_bpf_sample']:>19.2f} "
               f"{r['stat_cpu_us_per_bpf_sample']:>7.2f} "
-              f"{_fmt(r['cpu_us_per_kept_sample'], '.2f'):>14} "
+              f"{fmt(r['cpu_us_per_kept_sample'], '.2f'):>14} "
               f"{r['bpf_ns_per_sample']:>13.0f} {r['bpf_runs']:>8.0f} "
               f"{r['profile_samples']:>15.0f} "
-              f"{_fmt(r['spinner_share'], '.1f', 100, '%'):>8} "
-              f"{_fmt(r['dropped_samples'], '.0f'):>8}")
+              f"{fmt(r['spinner_share'], '.1f', 100, '%'):>8} "
+              f"{fmt(r['dropped_samples'], '.0f'):>8}")
     print("\n(agent CPU: the daemon's process CPU-time clock, ns; '(stat)': "
           "utime+stime of /proc/PID/stat, whole clock ticks;\n 'dropped': "
           f"the delta of {DROPPED_METRIC})")
@@ -377,7 +265,7 @@ def report(results, args):
                   f"{r['wall_s']:.1f} s; {r['bpf_runs']} BPF runs, "
                   f"{r['bpf_ns_per_sample']:.0f} ns; profile "
                   f"{r['profile_samples']} ({top}); dropped "
-                  f"{_fmt(r['dropped_samples'], '.0f')}")
+                  f"{fmt(r['dropped_samples'], '.0f')}")
 
     pa, pb, pc = (x["cpu_us_per_bpf_sample"] for x in (a, b, c))
     ratio = _div(pb, pa)
@@ -387,20 +275,20 @@ def report(results, args):
     only_spinner = all(set(r["comms"]) == {KEEP_COMM} for r in results["B"])
     stat_ratio = _div(b["stat_cpu_us_per_bpf_sample"],
                       a["stat_cpu_us_per_bpf_sample"])
-    print(f"\nB/A agent CPU per BPF sample: {_fmt(ratio, '.3f')} "
-          f"(utime+stime: {_fmt(stat_ratio, '.3f')}); B kept "
+    print(f"\nB/A agent CPU per BPF sample: {fmt(ratio, '.3f')} "
+          f"(utime+stime: {fmt(stat_ratio, '.3f')}); B kept "
           f"{kept * 100:.1f}% of the BPF samples (the spinner's share in "
           f"A's profile: {a['spinner_share'] * 100:.1f}%); BPF ns/sample "
           f"B/A {b['bpf_ns_per_sample'] / a['bpf_ns_per_sample']:.3f}")
     print(f"floor (C, no sample reaches user space): {pc:.2f} µs per BPF "
-          f"sample, {_fmt(_div(pc, pa), '.0f', 100, '%')} of A's; C's "
+          f"sample, {fmt(_div(pc, pa), '.0f', 100, '%')} of A's; C's "
           f"profiles hold "
           f"{sum(r['profile_samples'] for r in results['C'])} samples")
     print(f"above the floor, (B-C)/(A-C): "
           f"{'-' if net is None else format(net, '.3f')}")
     print(f"{'PASS' if only_spinner else 'MISS'}: B profile holds only "
           f"{KEEP_COMM} (every B run: "
-          + "; ".join(_fmt(r['spinner_share'], '.1f', 100, '%')
+          + "; ".join(fmt(r['spinner_share'], '.1f', 100, '%')
                       for r in results["B"]) + ")")
     drop_ok = net is not None and net <= bound
     print(f"{'PASS' if drop_ok else 'MISS'}: agent CPU per sample drops at "
@@ -425,8 +313,7 @@ def main():
                     choices=["fp", "dwarf", "auto"],
                     help="brasa's user-stack unwinding (default fp: see "
                     "tests/bench/README.md for why not the agent's auto)")
-    ap.add_argument("--brasa", default=str(REPO_ROOT / "build" / "agent" /
-                                           "brasa"),
+    ap.add_argument("--brasa", default=DEFAULT_BRASA,
                     help="brasa binary (default build/agent/brasa)")
     ap.add_argument("--json", metavar="FILE", help="write the figures here")
     ap.add_argument("--keep", action="store_true",
@@ -434,53 +321,34 @@ def main():
     args = ap.parse_args()
     if args.seconds <= 0 or args.warmup <= 0 or args.repeat <= 0:
         ap.error("--seconds, --warmup and --repeat must be positive")
-    if os.geteuid() != 0:
-        print("relabel-filter: needs root (BPF)", file=sys.stderr)
-        return 1
-    if not os.access(args.brasa, os.X_OK):
-        print(f"relabel-filter: no brasa binary at '{args.brasa}'",
-              file=sys.stderr)
-        return 1
+    return run_bench("relabel-filter", "BPF", args, "brasa-relabel-", bench)
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tmpdir = tempfile.mkdtemp(prefix="brasa-relabel-")
-    try:
-        cs.ensure_tool("bpftool", "bpftool")
-        cs.ensure_tool("xz", "xz-utils")
-        # A copy: others may relink build/agent/brasa while this runs, and
-        # A and B must run the same binary.
-        brasa = Path(tmpdir) / "brasa"
-        shutil.copy2(args.brasa, brasa)
-        args.brasa = str(brasa)
-        binaries = (cs.build_spinner(tmpdir, KEEP_COMM),
-                    cs.build_spinner(tmpdir, DECOY_COMM),
-                    cs.make_xz_input(tmpdir))
-        results = {v: [] for v in VARIANTS}
-        for n in range(args.repeat):
-            for variant in VARIANTS:
-                log(f"run {n + 1}/{args.repeat}, variant {variant}: "
-                    f"{args.warmup} s warm-up, {args.seconds} s measured")
-                r = run_variant(args, tmpdir, binaries, variant, n)
-                results[variant].append(r)
-                log(f"  agent {r['cpu_us_per_bpf_sample']:.2f} µs/BPF "
-                    f"sample, {r['profile_samples']} profile samples, "
-                    f"spinner {_fmt(r['spinner_share'], '.1f', 100, '%')}")
-        summary = report(results, args)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"seconds": args.seconds, "repeat": args.repeat,
-                           "unwind": args.unwind, "cpus": os.cpu_count(),
-                           "runs": results, **summary}, f, indent=2)
-                f.write("\n")
-        return 0
-    except (BenchError, subprocess.CalledProcessError, OSError) as e:
-        print(f"relabel-filter: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            log(f"kept {tmpdir}")
-        else:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+
+def bench(args, tmpdir):
+    ensure_tool("bpftool", "bpftool")
+    ensure_tool("xz", "xz-utils")
+    # A copy: others may relink build/agent/brasa while this runs, and
+    # A and B must run the same binary.
+    brasa = Path(tmpdir) / "brasa"
+    shutil.copy2(args.brasa, brasa)
+    args.brasa = str(brasa)
+    binaries = (workload(KEEP_COMM, tmpdir), workload(DECOY_COMM, tmpdir),
+                make_xz_input(tmpdir))
+    results = {v: [] for v in VARIANTS}
+    for n in range(args.repeat):
+        for variant in VARIANTS:
+            log(f"run {n + 1}/{args.repeat}, variant {variant}: "
+                f"{args.warmup} s warm-up, {args.seconds} s measured")
+            r = run_variant(args, tmpdir, binaries, variant, n)
+            results[variant].append(r)
+            log(f"  agent {r['cpu_us_per_bpf_sample']:.2f} µs/BPF "
+                f"sample, {r['profile_samples']} profile samples, "
+                f"spinner {fmt(r['spinner_share'], '.1f', 100, '%')}")
+    summary = report(results, args)
+    if args.json:
+        write_json(args.json, {"seconds": args.seconds, "repeat": args.repeat,
+                               "unwind": args.unwind, "cpus": os.cpu_count(),
+                               "runs": results, **summary})
 
 
 if __name__ == "__main__":

@@ -11,33 +11,22 @@ See tests/bench/README.md for what is counted and what is not.
 """
 
 import argparse
-import http.client
-import importlib.util
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
-
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import (  # noqa: E402
+    DEFAULT_BRASA, REPO_ROOT, SAMPLE_PROG, BenchError, BrasaDaemon, Load,
+    bpf_maps, cpu_seconds, ensure_tool, first_built, fmt, log, log_tail,
+    make_xz_input, proc_status_kib, run_child_bpf, run_bench,
+    run_perf, sample_prog_runs, workload, write_json, xz_loop)
 
-# The BPF-statistics plumbing (bpf_stats_enabled, taking references on a
-# child's programs, wait4 rusage) is cpu-sampling.py's; reuse it as is.
-_spec = importlib.util.spec_from_file_location("cpu_sampling",
-                                               HERE / "cpu-sampling.py")
-cs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cs)
-BenchError, log = cs.BenchError, cs.log
-
-SAMPLE_PROG = cs.SAMPLE_PROG
 ROOT_FRAME = "__libc_start_call_main"
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 LIBC = LIBDIR / "libc.so.6"
@@ -46,41 +35,12 @@ LIBC = LIBDIR / "libc.so.6"
 TARGET_RATIO = 2.0        # dwarf BPF ns/sample <= 2x fp's
 TARGET_NS = 10000.0       # and <= 10 us
 
+# unwind-dump as meson builds it, before and after tests/tools/.
+UNWIND_DUMP = (REPO_ROOT / "build" / "tests" / "tools" / "unwind-dump",
+               REPO_ROOT / "build" / "tests" / "unwind-dump")
+
 METRICS_TIMEOUT_S = 45.0  # part 3: longest wait for the tables to settle
 METRICS_SETTLE_S = 5.0    # ... no new table built for this long
-
-
-# --------------------------------------------------------------------------
-# Load
-
-class XzLoad:
-    """`xz -9 -T1` in a loop over random data, `n` loops at once (2 by
-    default: both CPUs of the dev VM busy, so nearly every run of the
-    sampler interrupts xz), plus optional extra commands."""
-
-    def __init__(self, xz_input, n, extra=()):
-        self.xz_input, self.n, self.extra = xz_input, n, list(extra)
-        self.procs = []
-
-    def __enter__(self):
-        loop = f'while :; do xz -9 -T1 -c "{self.xz_input}" >/dev/null; done'
-        for _ in range(self.n):
-            self.procs.append(subprocess.Popen(["sh", "-c", loop],
-                                               start_new_session=True))
-        for argv in self.extra:
-            self.procs.append(subprocess.Popen(argv, start_new_session=True,
-                                               stdout=subprocess.DEVNULL))
-        time.sleep(0.3)
-        return self
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)  # our own session leaders
-            except ProcessLookupError:
-                pass
-            p.wait()
-        self.procs = []
 
 
 # --------------------------------------------------------------------------
@@ -105,48 +65,30 @@ def folded_completeness(path, comm="xz"):
 
 
 def part1_load(args, xz_input):
-    """The load of part 1: args.xz loops of xz, or with --fp-chain one xz
-    loop and fp_chain (cpu-sampling.py's load: a process that stays, with
-    frame pointers, next to xz restarting)."""
+    """The load of part 1: args.xz loops of `xz -9 -T1` (2 by default: both
+    CPUs of the dev VM busy, so nearly every run of the sampler interrupts
+    xz), or with --fp-chain one xz loop and fp_chain (cpu-sampling.py's
+    load: a process that stays, with frame pointers, next to xz
+    restarting)."""
     if args.fp_chain:
-        return XzLoad(xz_input, 1, [[args.fp_chain, str(args.seconds + 30)]])
-    return XzLoad(xz_input, args.xz)
+        return Load(xz_loop(xz_input), [args.fp_chain, str(args.seconds + 30)])
+    return Load(*[xz_loop(xz_input)] * args.xz)
 
 
 def run_brasa_mode(args, tmpdir, xz_input, mode):
     out = Path(tmpdir) / f"{mode}.folded"
     errlog = Path(tmpdir) / f"{mode}.log"
-    watcher = cs.BpfProgWatcher()
-    try:
-        with part1_load(args, xz_input), cs.BpfStatsEnabled(), \
-                open(errlog, "w") as err:
-            proc_argv = [args.brasa, "capture", "--seconds", str(args.seconds),
-                         "--format", "folded", "-o", str(out),
-                         "--unwind", mode]
-            start = time.monotonic()
-            proc = subprocess.Popen(proc_argv, stdout=subprocess.DEVNULL,
-                                    stderr=err)
-            while True:
-                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                watcher.poll(proc.pid)
-                time.sleep(0.05)
-            wall = time.monotonic() - start
-            status = os.waitstatus_to_exitcode(status)
-        progs = watcher.read()
-    finally:
-        watcher.close()
+    with open(errlog, "w") as err:
+        status, ru, wall, progs = run_child_bpf(
+            [args.brasa, "capture", "--seconds", str(args.seconds),
+             "--format", "folded", "-o", str(out), "--unwind", mode],
+            part1_load(args, xz_input), stderr=err)
     if status != 0:
         raise BenchError(f"brasa capture --unwind {mode} exited with status "
-                         f"{status}:\n{cs._log_tail(errlog)}")
-    sample = [p for p in progs if p["name"] == SAMPLE_PROG]
-    if not sample:
-        raise BenchError(f"no BPF program '{SAMPLE_PROG}' seen in brasa")
-    ns = sum(p["run_time_ns"] for p in sample)
-    cnt = sum(p["run_cnt"] for p in sample)
+                         f"{status}:\n{log_tail(errlog)}")
+    ns, cnt = sample_prog_runs(progs, "brasa")
     xz, reached = folded_completeness(out)
-    return {"mode": mode, "wall_s": wall, "cpu_s": cs.cpu_seconds(ru),
+    return {"mode": mode, "wall_s": wall, "cpu_s": cpu_seconds(ru),
             "bpf_run_time_ns": ns, "bpf_run_cnt": cnt,
             "bpf_ns_per_sample": ns / cnt if cnt else None,
             "xz_samples": xz, "xz_reaching_root": reached,
@@ -195,26 +137,17 @@ def perf_script_completeness(data, comm="xz"):
 
 
 def run_perf_dwarf(args, tmpdir, xz_input):
+    # perf script does the unwinding (in user space, from the copied
+    # stacks): timed on the same load, as it would run on a live host.
     data = str(Path(tmpdir) / "perf-dwarf.data")
-    with part1_load(args, xz_input):
-        st, ru_rec, wall = cs.run_child(
-            ["perf", "record", "-q", "-F", "99", "-a", "--call-graph", "dwarf",
-             "-o", data, "--", "sleep", str(args.seconds)])
-        if st != 0:
-            raise BenchError(f"perf record exited with status {st}")
-        # perf script does the unwinding (in user space, from the copied
-        # stacks): timed on the same load, as it would run on a live host.
-        st, ru_scr, _ = cs.run_child(["perf", "script", "-i", data])
-        if st != 0:
-            raise BenchError(f"perf script exited with status {st}")
-    samples, lost = cs.perf_sample_count(data)
-    if not samples:
-        raise BenchError("perf recorded no samples")
+    wall, ru_rec, ru_scr, samples, lost = run_perf(
+        part1_load(args, xz_input), data, args.seconds,
+        ["--call-graph", "dwarf"])
     xz, reached, _ = perf_script_completeness(data)
-    cpu = cs.cpu_seconds(ru_rec) + cs.cpu_seconds(ru_scr)
+    cpu = cpu_seconds(ru_rec) + cpu_seconds(ru_scr)
     return {"wall_s": wall, "samples": samples, "lost_events": lost,
-            "record_cpu_s": cs.cpu_seconds(ru_rec),
-            "script_cpu_s": cs.cpu_seconds(ru_scr),
+            "record_cpu_s": cpu_seconds(ru_rec),
+            "script_cpu_s": cpu_seconds(ru_scr),
             "cpu_us_per_sample": cpu / samples * 1e6,
             "data_bytes_per_sample": os.path.getsize(data) / samples,
             "xz_samples": xz, "xz_reaching_root": reached,
@@ -299,31 +232,6 @@ def run_tables(args):
 # --------------------------------------------------------------------------
 # 3. Kernel map memory of brasa run --unwind dwarf on the whole machine
 
-def parse_metrics(text):
-    vals = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, value = line.rpartition(" ")
-        try:
-            vals[name] = float(value)
-        except ValueError:
-            pass
-    return vals
-
-
-def brasa_map_ids(pid):
-    ids = set()
-    for name in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            with open(f"/proc/{pid}/fdinfo/{name}") as f:
-                m = re.search(r"^map_id:\s*(\d+)", f.read(), re.M)
-        except OSError:
-            continue
-        if m:
-            ids.add(int(m.group(1)))
-    return ids
-
 
 def count_processes():
     return sum(1 for d in os.listdir("/proc") if d.isdigit())
@@ -331,7 +239,6 @@ def count_processes():
 
 def run_map_memory(args, tmpdir, xz_input):
     logpath = Path(tmpdir) / "brasa-run.log"
-    port = cs.free_port()
     # A few more processes that run now and then: sampled, so loaded.
     extra = [
         ["python3", "-c",
@@ -342,65 +249,44 @@ def run_map_memory(args, tmpdir, xz_input):
         ["perl", "-e", "while(1){for(1..300000){} select(undef,undef,undef,0.5)}"],
     ]
     extra = [a for a in extra if shutil.which(a[0])]
-    with XzLoad(xz_input, 1, extra), open(logpath, "w") as logf:
-        proc = subprocess.Popen([args.brasa, "run", "--http-address",
-                                 f"127.0.0.1:{port}", "--unwind", "dwarf"],
-                                stdout=logf, stderr=subprocess.STDOUT)
-        try:
-            t0 = time.monotonic()
-            history = []
-            vals = {}
-            while time.monotonic() - t0 < METRICS_TIMEOUT_S:
-                if proc.poll() is not None:
-                    raise BenchError(f"brasa run exited with status "
-                                     f"{proc.returncode}:\n"
-                                     f"{cs._log_tail(logpath)}")
-                try:
-                    st, body = cs.http_get(port, "/metrics", 5)
-                except OSError:
-                    st = None
-                if st == 200:
-                    vals = parse_metrics(body.decode())
-                    # processes come and go (the xz loop, sleep, seq):
-                    # settled when no new table was built for a while
-                    history.append((time.monotonic(),
-                                    vals.get("brasa_unwind_tables", 0),
-                                    vals.get("brasa_unwind_table_bytes", 0)))
-                    # settled: no new table for METRICS_SETTLE_S, after 5 s
-                    old = [h for h in history
-                           if h[0] <= history[-1][0] - METRICS_SETTLE_S]
-                    if time.monotonic() - t0 >= 5 and old and \
-                            old[-1][1:] == history[-1][1:]:
-                        break
-                time.sleep(0.5)
-            settled_s = time.monotonic() - t0
-            ids = brasa_map_ids(proc.pid)
-            maps = []
-            for mid in sorted(ids):
-                res = subprocess.run(["bpftool", "-j", "map", "show", "id",
-                                      str(mid)], capture_output=True,
-                                     text=True)
-                if res.returncode != 0:
-                    continue
-                info = json.loads(res.stdout)
-                maps.append({"id": mid, "name": info.get("name", "?"),
-                             "type": info.get("type", "?"),
-                             "max_entries": info.get("max_entries", 0),
-                             "bytes_value": info.get("bytes_value", 0),
-                             "bytes_memlock": info.get("bytes_memlock", 0)})
-            rss_kib = cs.proc_status_kib(proc.pid, "VmRSS")
-            nprocs = count_processes()
-        finally:
-            proc.send_signal(signal.SIGTERM)
+    with Load(xz_loop(xz_input), *extra), \
+            BrasaDaemon(args.brasa, logpath, "dwarf") as d:
+        t0 = time.monotonic()
+        history = []
+        vals = {}
+        while time.monotonic() - t0 < METRICS_TIMEOUT_S:
+            if d.proc.poll() is not None:
+                raise BenchError(f"brasa run exited with status "
+                                 f"{d.proc.returncode}:\n"
+                                 f"{log_tail(logpath)}")
             try:
-                status = proc.wait(cs.STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                status = None
-    if status != 0:
-        raise BenchError(f"brasa run did not exit 0 on SIGTERM ({status}):\n"
-                         f"{cs._log_tail(logpath)}")
+                now = d.metrics(5)
+            except (OSError, BenchError):
+                now = None
+            if now is not None:
+                vals = now
+                # processes come and go (the xz loop, sleep, seq):
+                # settled when no new table was built for a while
+                history.append((time.monotonic(),
+                                vals.get("brasa_unwind_tables", 0),
+                                vals.get("brasa_unwind_table_bytes", 0)))
+                # settled: no new table for METRICS_SETTLE_S, after 5 s
+                old = [h for h in history
+                       if h[0] <= history[-1][0] - METRICS_SETTLE_S]
+                if time.monotonic() - t0 >= 5 and old and \
+                        old[-1][1:] == history[-1][1:]:
+                    break
+            time.sleep(0.5)
+        settled_s = time.monotonic() - t0
+        maps = [{"id": info["id"], "name": info.get("name", "?"),
+                 "type": info.get("type", "?"),
+                 "max_entries": info.get("max_entries", 0),
+                 "bytes_value": info.get("bytes_value", 0),
+                 "bytes_memlock": info.get("bytes_memlock", 0)}
+                for info in bpf_maps(d.proc.pid)]
+        rss_kib = proc_status_kib(d.proc.pid, ("VmRSS",))["VmRSS"]
+        nprocs = count_processes()
+        d.stop_clean()
     return {"settled_after_s": settled_s, "processes_on_machine": nprocs,
             "metrics": {k: v for k, v in vals.items()
                         if k.startswith("brasa_unwind_") or
@@ -411,12 +297,8 @@ def run_map_memory(args, tmpdir, xz_input):
 # --------------------------------------------------------------------------
 # Report
 
-def _f(v, spec):
-    return "-" if v is None else format(v, spec)
-
-
 def _pct(v):
-    return "-" if v is None else f"{v * 100:.1f} %"
+    return fmt(v, ".1f", 100, " %")
 
 
 def report(r, args):
@@ -431,7 +313,7 @@ def report(r, args):
     if args.repeat > 1:
         for x in r["runs"]:
             print(f"   run: --unwind {x['mode']:<5} "
-                  f"{_f(x['bpf_ns_per_sample'], '.0f'):>6} ns/sample, "
+                  f"{fmt(x['bpf_ns_per_sample'], '.0f'):>6} ns/sample, "
                   f"{x['bpf_run_cnt']} runs, xz reaching root "
                   f"{_pct(x['xz_complete_share'])}")
         print("   (the table shows each mode's run of median ns/sample)")
@@ -441,7 +323,7 @@ def report(r, args):
     print("   " + "-" * (len(hdr) - 3))
     for x in (fp, dw):
         print(f"   {'brasa capture --unwind ' + x['mode']:<34} "
-              f"{_f(x['bpf_ns_per_sample'], '.0f'):>13} "
+              f"{fmt(x['bpf_ns_per_sample'], '.0f'):>13} "
               f"{x['bpf_run_cnt']:>6} {x['xz_samples']:>10} "
               f"{_pct(x['xz_complete_share']):>29}")
     print(f"   {'perf record --call-graph dwarf':<34} {'-':>13} "
@@ -455,9 +337,9 @@ def report(r, args):
         dw["bpf_ns_per_sample"] <= TARGET_NS
     r["targets"] = {"dwarf_le_2x_fp": ok_ratio, "dwarf_le_10us": ok_ns}
     print(f"\n   ratio dwarf/fp (BPF ns per run of {SAMPLE_PROG}): "
-          f"{_f(ratio, '.2f')}  -> {'PASS' if ok_ratio else 'MISS'} "
+          f"{fmt(ratio, '.2f')}  -> {'PASS' if ok_ratio else 'MISS'} "
           f"(target <= {TARGET_RATIO:.0f}x)")
-    print(f"   dwarf: {_f(dw['bpf_ns_per_sample'], '.0f')} ns/sample      -> "
+    print(f"   dwarf: {fmt(dw['bpf_ns_per_sample'], '.0f')} ns/sample      -> "
           f"{'PASS' if ok_ns else 'MISS'} (target <= {TARGET_NS:.0f} ns)")
     print(f"   brasa user+sys CPU (whole capture, start-up included): "
           f"fp {fp['cpu_s']:.2f} s, dwarf {dw['cpu_s']:.2f} s")
@@ -539,7 +421,6 @@ def report(r, args):
             f"{k} {v:.0f} ({v / n * 100:.1f} %)" for k, v in ends.items()))
     print(f"   brasa RSS {m['rss_mib']:.1f} MiB")
 
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=12,
@@ -554,63 +435,45 @@ def main():
     ap.add_argument("--repeat", type=int, default=1,
                     help="brasa fp/dwarf runs, alternating (default 1); "
                     "with more, the run of median BPF ns/sample is used")
-    ap.add_argument("--brasa", default=str(REPO_ROOT / "build" / "agent" /
-                                           "brasa"))
-    ap.add_argument("--unwind-dump", default=str(REPO_ROOT / "build" /
-                                                 "tests" / "unwind-dump"))
+    ap.add_argument("--brasa", default=DEFAULT_BRASA)
+    ap.add_argument("--unwind-dump",
+                    default=first_built(*UNWIND_DUMP) or str(UNWIND_DUMP[0]))
     ap.add_argument("--json", metavar="FILE", help="write the figures here")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
     args = ap.parse_args()
     if args.seconds <= 0 or args.repeat <= 0:
         ap.error("--seconds and --repeat must be positive")
-    if os.geteuid() != 0:
-        print("unwinding: needs root (BPF, perf -a, sysctl)", file=sys.stderr)
-        return 1
-    if not os.access(args.brasa, os.X_OK):
-        print(f"unwinding: no brasa binary at '{args.brasa}'", file=sys.stderr)
-        return 1
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tmpdir = tempfile.mkdtemp(prefix="brasa-bench-unwind-")
-    try:
-        cs.ensure_tool("perf", "linux-perf")
-        cs.ensure_tool("bpftool", "bpftool")
-        cs.ensure_tool("xz", "xz-utils")
-        xz_input = cs.make_xz_input(tmpdir)
-        if args.fp_chain:
-            args.fp_chain = cs.build_spinner(tmpdir)
-        r = {"loadavg_before": os.getloadavg(), "runs": []}
-        # fp and dwarf alternate, so drifting background load hits both
-        for i in range(args.repeat):
-            for mode in ("fp", "dwarf"):
-                log(f"brasa capture --unwind {mode} for {args.seconds} s "
-                    f"({i + 1}/{args.repeat})")
-                r["runs"].append(run_brasa_mode(args, tmpdir, xz_input,
-                                                mode))
+    return run_bench("unwinding", "BPF, perf -a, sysctl", args,
+                     "brasa-bench-unwind-", bench)
+
+
+def bench(args, tmpdir):
+    ensure_tool("perf", "linux-perf")
+    ensure_tool("bpftool", "bpftool")
+    ensure_tool("xz", "xz-utils")
+    xz_input = make_xz_input(tmpdir)
+    if args.fp_chain:
+        args.fp_chain = workload("fp_chain", tmpdir)
+    r = {"loadavg_before": os.getloadavg(), "runs": []}
+    # fp and dwarf alternate, so drifting background load hits both
+    for i in range(args.repeat):
         for mode in ("fp", "dwarf"):
-            r[mode] = median_run([x for x in r["runs"] if x["mode"] == mode])
-        log(f"perf record --call-graph dwarf for {args.seconds} s")
-        r["perf"] = run_perf_dwarf(args, tmpdir, xz_input)
-        log("unwind tables of libc and the largest shared library")
-        r["tables"] = run_tables(args)
-        log("brasa run --unwind dwarf: kernel map memory")
-        r["maps"] = run_map_memory(args, tmpdir, xz_input)
-        report(r, args)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"seconds": args.seconds, "cpus": os.cpu_count(),
-                           **r}, f, indent=2)
-                f.write("\n")
-        return 0
-    except (BenchError, subprocess.CalledProcessError, OSError,
-            http.client.HTTPException) as e:
-        print(f"unwinding: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            log(f"kept {tmpdir}")
-        else:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            log(f"brasa capture --unwind {mode} for {args.seconds} s "
+                f"({i + 1}/{args.repeat})")
+            r["runs"].append(run_brasa_mode(args, tmpdir, xz_input, mode))
+    for mode in ("fp", "dwarf"):
+        r[mode] = median_run([x for x in r["runs"] if x["mode"] == mode])
+    log(f"perf record --call-graph dwarf for {args.seconds} s")
+    r["perf"] = run_perf_dwarf(args, tmpdir, xz_input)
+    log("unwind tables of libc and the largest shared library")
+    r["tables"] = run_tables(args)
+    log("brasa run --unwind dwarf: kernel map memory")
+    r["maps"] = run_map_memory(args, tmpdir, xz_input)
+    report(r, args)
+    if args.json:
+        write_json(args.json, {"seconds": args.seconds,
+                               "cpus": os.cpu_count(), **r})
 
 
 if __name__ == "__main__":
