@@ -41,10 +41,8 @@ BPF_ENABLE_STATS = 32  # with BPF_STATS_RUN_TIME, type 0
 
 # Where meson puts the test workloads and where their sources are, the
 # current place first and the one before the move to tests/integration/.
-WORKLOAD_BUILT = (REPO_ROOT / "build" / "tests" / "integration" / "workloads",
-                  REPO_ROOT / "build" / "tests")
-WORKLOAD_SOURCES = (REPO_ROOT / "tests" / "integration" / "workloads",
-                    REPO_ROOT / "tests" / "workloads")
+WORKLOAD_BUILT = REPO_ROOT / "build" / "tests" / "integration" / "workloads"
+WORKLOAD_SOURCES = REPO_ROOT / "tests" / "integration" / "workloads"
 # meson's flags for the workloads with frame pointers (workload_fp_args).
 WORKLOAD_FP_CFLAGS = ["-O1", "-g", "-fno-omit-frame-pointer",
                       "-fno-optimize-sibling-calls", "-fno-inline"]
@@ -137,22 +135,18 @@ def first_built(*paths):
 
 
 def workload(name, tmpdir=None, source="fp_chain"):
-    """The test workload NAME as meson built it: under
-    build/tests/integration/workloads/, or build/tests/ before the move.
-    If meson has not built it and tmpdir is given, SOURCE.c from
-    tests/integration/workloads/ (or tests/workloads/) compiled with frame
-    pointers as TMPDIR/NAME (the name is the process's comm); otherwise
-    BenchError."""
-    built = first_built(*(d / name for d in WORKLOAD_BUILT))
+    """The test workload NAME as meson built it, in
+    build/tests/integration/workloads/. If meson has not built it and
+    tmpdir is given, SOURCE.c of tests/integration/workloads/ compiled
+    with frame pointers as TMPDIR/NAME (the name is the process's comm);
+    otherwise BenchError."""
+    built = first_built(WORKLOAD_BUILT / name)
     if built:
         return built
     if tmpdir is None:
-        raise BenchError(f"no {name} in {WORKLOAD_BUILT[0]} or "
-                         f"{WORKLOAD_BUILT[1]}: build the tests first "
-                         f"(ninja -C build)")
-    src = next((d / f"{source}.c" for d in WORKLOAD_SOURCES
-                if (d / f"{source}.c").is_file()),
-               WORKLOAD_SOURCES[-1] / f"{source}.c")
+        raise BenchError(f"no {name} in {WORKLOAD_BUILT}: build the tests "
+                         f"first (ninja -C build)")
+    src = WORKLOAD_SOURCES / f"{source}.c"
     out = Path(tmpdir) / name
     subprocess.run(["gcc", *WORKLOAD_FP_CFLAGS, "-o", str(out), str(src)],
                    check=True)

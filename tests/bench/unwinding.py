@@ -23,7 +23,7 @@ sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (  # noqa: E402
     DEFAULT_BRASA, REPO_ROOT, SAMPLE_PROG, BenchError, BrasaDaemon, Load,
-    bpf_maps, cpu_seconds, ensure_tool, first_built, fmt, log, log_tail,
+    bpf_maps, cpu_seconds, ensure_tool, fmt, log, log_tail,
     make_xz_input, proc_status_kib, run_child_bpf, run_bench,
     run_perf, sample_prog_runs, workload, write_json, xz_loop)
 
@@ -35,9 +35,8 @@ LIBC = LIBDIR / "libc.so.6"
 TARGET_RATIO = 2.0        # dwarf BPF ns/sample <= 2x fp's
 TARGET_NS = 10000.0       # and <= 10 us
 
-# unwind-dump as meson builds it, before and after tests/tools/.
-UNWIND_DUMP = (REPO_ROOT / "build" / "tests" / "tools" / "unwind-dump",
-               REPO_ROOT / "build" / "tests" / "unwind-dump")
+# unwind-dump as meson builds it
+UNWIND_DUMP = REPO_ROOT / "build" / "tests" / "tools" / "unwind-dump"
 
 METRICS_TIMEOUT_S = 45.0  # part 3: longest wait for the tables to settle
 METRICS_SETTLE_S = 5.0    # ... no new table built for this long
@@ -353,7 +352,7 @@ def report(r, args):
               f"{perf['cpu_us_per_sample'] * 1e3 / dw['bpf_ns_per_sample']:.0f}x")
 
     t = r["tables"]
-    print("\n2. Unwind tables (tests/unwind-dump --table)")
+    print("\n2. Unwind tables (tests/tools/unwind-dump --table)")
     hdr = (f"   {'object':<44} {'MiB':>6} {'rows':>8} {'table bytes':>11} "
            f"{'B/row':>6} {'build ms':>9}")
     print(hdr)
@@ -437,7 +436,7 @@ def main():
                     "with more, the run of median BPF ns/sample is used")
     ap.add_argument("--brasa", default=DEFAULT_BRASA)
     ap.add_argument("--unwind-dump",
-                    default=first_built(*UNWIND_DUMP) or str(UNWIND_DUMP[0]))
+                    default=str(UNWIND_DUMP))
     ap.add_argument("--json", metavar="FILE", help="write the figures here")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
