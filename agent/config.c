@@ -48,12 +48,16 @@ static const char *const remote_protocols[] = { "pyroscope", "pyroscope-ingest",
 /* ENUM settings are written as int: their enums must be int-sized and
  * list their names in the same order as the choices above. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
-_Static_assert(sizeof(enum config_unwind) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum unwind_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_kubernetes) == sizeof(int), "enum size");
-_Static_assert(sizeof(enum config_remote_protocol) == sizeof(int), "enum size");
-_Static_assert(LOG_LEVEL_DEBUG == 3 && CONFIG_UNWIND_DWARF == 2 && CONFIG_KUBERNETES_TRUE == 2 &&
-		       CONFIG_REMOTE_PARCA == 2,
-	       "enum order");
+_Static_assert(sizeof(enum remote_protocol) == sizeof(int), "enum size");
+_Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 && LOG_LEVEL_INFO == 2 &&
+		       LOG_LEVEL_DEBUG == 3, "log_levels order");
+_Static_assert(UNWIND_MODE_AUTO == 0 && UNWIND_MODE_FP == 1 && UNWIND_MODE_DWARF == 2,
+	       "unwind_modes order");
+_Static_assert(CONFIG_KUBERNETES_TRUE == 2, "kubernetes_modes order");
+_Static_assert(REMOTE_PYROSCOPE == 0 && REMOTE_PYROSCOPE_INGEST == 1 && REMOTE_PARCA == 2,
+	       "remote_protocols order");
 
 #define OFF(field) offsetof(struct config, field)
 #define SEC 1000ull
