@@ -69,19 +69,6 @@ int cli_stop_signals_fd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static enum unwind_mode unwind_mode(enum config_unwind u)
-{
-	switch (u) {
-	case CONFIG_UNWIND_FP:
-		return UNWIND_MODE_FP;
-	case CONFIG_UNWIND_DWARF:
-		return UNWIND_MODE_DWARF;
-	case CONFIG_UNWIND_AUTO:
-		break;
-	}
-	return UNWIND_MODE_AUTO;
-}
-
 /* capture's sampling flags go through the settings table too, so both
  * commands accept the same values and say the same about bad ones. */
 int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts)
@@ -121,7 +108,7 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 		popts->frequency = v.u32;
 		break;
 	case 'U':
-		popts->unwind = unwind_mode((enum config_unwind)v.e);
+		popts->unwind = (enum unwind_mode)v.e;
 		break;
 	case 'L':
 		log_set_level((enum log_level)v.e);
@@ -138,7 +125,7 @@ void cli_profiler_opts(const struct config *c, struct profiler_opts *popts)
 	*popts = (struct profiler_opts){
 		.frequency = c->sampling.frequency,
 		.kernel_stacks = c->sampling.kernel_stacks,
-		.unwind = unwind_mode(c->sampling.unwind),
+		.unwind = c->sampling.unwind,
 		.unwind_max_bytes = (size_t)c->sampling.unwind_table_memory,
 		.symbol_max_bytes = (size_t)c->limits.symbol_memory,
 		.perfmap_max_bytes = (size_t)c->limits.perf_map_memory,

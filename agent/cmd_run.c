@@ -187,14 +187,9 @@ static int start_k8s(const struct config *c, struct k8s **out)
 static int start_uploads(const struct config *c, struct profiler *p, struct uploader **up,
 			 struct shipper **sh)
 {
-	static const enum remote_protocol protocols[] = {
-		[CONFIG_REMOTE_PYROSCOPE] = REMOTE_PYROSCOPE,
-		[CONFIG_REMOTE_PYROSCOPE_INGEST] = REMOTE_PYROSCOPE_INGEST,
-		[CONFIG_REMOTE_PARCA] = REMOTE_PARCA,
-	};
 	struct uploader_opts uo = {
 		.remote = {
-			.protocol = protocols[c->remote.protocol],
+			.protocol = c->remote.protocol,
 			.url = c->remote.url,
 			.ca_file = c->remote.tls_ca_file,
 			.cert_file = c->remote.tls_cert_file,

@@ -82,29 +82,20 @@
 #include <stdio.h>
 
 #include "common/labels.h"
+/* log_level, sampling.unwind and remote.protocol hold their modules' own
+ * enums */
 #include "common/log.h"
+#include "core/profiler.h"
+#include "ship/remote.h"
 
 struct relabel_rule;
-struct profiler_labeling;
 
 #define CONFIG_MAX_SETTINGS 64
-
-enum config_unwind {
-	CONFIG_UNWIND_AUTO = 0,
-	CONFIG_UNWIND_FP,
-	CONFIG_UNWIND_DWARF,
-};
 
 enum config_kubernetes {
 	CONFIG_KUBERNETES_AUTO = 0,
 	CONFIG_KUBERNETES_FALSE,
 	CONFIG_KUBERNETES_TRUE,
-};
-
-enum config_remote_protocol {
-	CONFIG_REMOTE_PYROSCOPE = 0,        /* "pyroscope" */
-	CONFIG_REMOTE_PYROSCOPE_INGEST,     /* "pyroscope-ingest" */
-	CONFIG_REMOTE_PARCA,                /* "parca" */
 };
 
 /* Durations are milliseconds, sizes bytes. */
@@ -125,7 +116,7 @@ struct config {
 	struct {
 		uint32_t frequency;
 		bool kernel_stacks;
-		enum config_unwind unwind;
+		enum unwind_mode unwind;
 		uint64_t unwind_table_memory;
 	} sampling;
 	struct {                     /* docs/how-it-works.md#memory */
@@ -155,7 +146,7 @@ struct config {
 	} kubernetes;
 	struct {
 		char *url;           /* NULL: no uploads */
-		enum config_remote_protocol protocol;
+		enum remote_protocol protocol;
 		uint64_t upload_interval_ms;
 		uint64_t timeout_ms;
 		uint64_t max_retry_backoff_ms;

@@ -209,28 +209,6 @@ static int array_reserve(void **arr, size_t *cap, size_t len, size_t extra, size
 
 /* ---- strings ---- */
 
-/* A copy of s with every byte not part of valid UTF-8 replaced by '?'. */
-static char *utf8_sanitized_dup(const char *s, size_t n)
-{
-	const uint8_t *u = (const uint8_t *)s;
-	char *copy = malloc(n + 1);
-
-	if (!copy)
-		return NULL;
-	for (size_t i = 0; i < n;) {
-		size_t len = utf8_seq_len(u + i, n - i);
-
-		if (!len) {
-			copy[i++] = '?';
-			continue;
-		}
-		memcpy(copy + i, s + i, len);
-		i += len;
-	}
-	copy[n] = 0;
-	return copy;
-}
-
 struct string_key {
 	const char *s;
 	size_t n;
@@ -265,7 +243,7 @@ static int string_intern(struct pprof *p, const char *s, uint32_t *idx)
 		size_t len = utf8_seq_len((const uint8_t *)s + i, key.n - i);
 
 		if (!len) {
-			copy = utf8_sanitized_dup(s, key.n);
+			copy = utf8_sanitized_dup(s, key.n, key.n, NULL);
 			if (!copy)
 				return -ENOMEM;
 			key.s = copy;

@@ -21,6 +21,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/utf8.h"
 
 /* "^(?s:" ... ")$": Prometheus 3's anchoring, `.` also matching "\n" */
 #define ANCHOR_PREFIX "^(?s:"
@@ -101,74 +102,6 @@ bool relabel__can_drop(const struct relabel_rule *r)
 	       r->action == RELABEL_KEEPEQUAL || r->action == RELABEL_DROPEQUAL;
 }
 
-/* ---- UTF-8, as Go's unicode/utf8 sees it ---- */
-
-/* Length (1-4) of the valid UTF-8 sequence at s with its code point, or 0
- * when it is invalid or truncated: Go then yields U+FFFD for one byte. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need;
-	uint32_t v;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		v = c & 0x0f;
-		lo = c == 0xe0 ? 0xa0 : lo; /* overlong */
-		hi = c == 0xed ? 0x9f : hi; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		v = c & 0x07;
-		lo = c == 0xf0 ? 0x90 : lo; /* overlong */
-		hi = c == 0xf4 ? 0x8f : hi; /* past U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (n < need || s[1] < lo || s[1] > hi)
-		return 0;
-	v = v << 6 | (s[1] & 0x3f);
-	for (size_t k = 2; k < need; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[k] & 0x3f);
-	}
-	*cp = v;
-	return need;
-}
-
-static size_t utf8_encode(uint32_t cp, char out[4])
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-#define RUNE_ERROR 0xfffdu
-
 /* ---- names and templates ---- */
 
 static bool is_word(char c)
@@ -246,7 +179,7 @@ static int name_rune_len(struct name_classifier *nc, const char *s, size_t n)
 
 	if (!((unsigned char)*s & 0x80))
 		return is_word(*s) ? 1 : 0;
-	len = utf8_decode((const unsigned char *)s, n, &cp);
+	len = utf8_decode((const uint8_t *)s, n, &cp);
 	if (!len)
 		return 0; /* Go: RuneError is no letter */
 	if (!nc->re) {
@@ -460,7 +393,7 @@ static int sanitize(struct relabel_rule *r, const char *s, size_t len, size_t **
 		return -ENOMEM;
 	while (i < len) {
 		uint32_t cp;
-		size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+		size_t n = utf8_decode((const uint8_t *)s + i, len - i, &cp);
 		size_t at = r->sanitized.len;
 
 		/* cannot fail: reserved above */
@@ -783,11 +716,11 @@ static int map_case(struct relabel_rule *r, const char *s, size_t len, bool uppe
 	err = buf_reserve(&r->out, len);
 	while (!err && i < len) {
 		uint32_t cp;
-		size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+		size_t n = utf8_decode((const uint8_t *)s + i, len - i, &cp);
 		char enc[4];
 
 		if (!n) {
-			cp = RUNE_ERROR;
+			cp = UTF8_RUNE_ERROR;
 			n = 1;
 		} else if (cp >= 0x80 && r->utf8_locale) {
 			cp = upper ? (uint32_t)towupper_l((wint_t)cp, r->utf8_locale)

@@ -230,10 +230,60 @@ static void test_utf8(void)
 	close(fds[1]);
 }
 
+/* the decoder behind utf8_seq_len, the encoder and the '?' copy */
+static void test_utf8_codec(void)
+{
+	const uint8_t euro[] = { 0xe2, 0x82, 0xac }, smile[] = { 0xf0, 0x9f, 0x98, 0x80 };
+	const uint8_t overlong[] = { 0xc0, 0xaf }, surrogate[] = { 0xed, 0xa0, 0x80 };
+	const char bad[] = "a\xff" "b\xe2\x82\xac\xe2\x82";
+	const uint32_t cps[] = { 0x41, 0xe9, 0x20ac, 0x1f600, 0x10ffff, UTF8_RUNE_ERROR };
+	uint32_t cp = 0;
+	char enc[4], *copy;
+	bool cut = true;
+
+	CHECK_INT(utf8_decode((const uint8_t *)"A", 1, &cp), ==, 1);
+	CHECK_U64(cp, ==, 0x41);
+	CHECK_INT(utf8_decode(euro, 3, &cp), ==, 3);
+	CHECK_U64(cp, ==, 0x20ac);
+	CHECK_INT(utf8_decode(smile, 4, &cp), ==, 4);
+	CHECK_U64(cp, ==, 0x1f600);
+	CHECK_INT(utf8_decode(smile, 3, &cp), ==, 0); /* cut short */
+	CHECK_INT(utf8_decode(overlong, 2, &cp), ==, 0);
+	CHECK_INT(utf8_decode(surrogate, 3, &cp), ==, 0);
+	for (size_t i = 0; i < sizeof(cps) / sizeof(cps[0]); i++) {
+		size_t len = utf8_encode(cps[i], enc);
+
+		CHECK_INT(utf8_decode((const uint8_t *)enc, len, &cp), ==, len);
+		CHECK_U64(cp, ==, cps[i]);
+	}
+	CHECK_INT(utf8_encode(0x7f, enc), ==, 1);
+	CHECK_INT(utf8_encode(0x80, enc), ==, 2);
+	CHECK_INT(utf8_encode(0x800, enc), ==, 3);
+	CHECK_INT(utf8_encode(0x10000, enc), ==, 4);
+
+	/* one '?' per bad byte, the truncated euro sign included */
+	copy = utf8_sanitized_dup(bad, sizeof(bad) - 1, SIZE_MAX, &cut);
+	REQUIRE(copy);
+	CHECK_STR(copy, "a?b\xe2\x82\xac??");
+	CHECK(!cut);
+	free(copy);
+	/* cut on a character boundary: the euro sign does not fit in 5 */
+	copy = utf8_sanitized_dup(bad, sizeof(bad) - 1, 5, &cut);
+	REQUIRE(copy);
+	CHECK_STR(copy, "a?b");
+	CHECK(cut);
+	free(copy);
+	copy = utf8_sanitized_dup(bad, 6, 6, NULL);
+	REQUIRE(copy);
+	CHECK_STR(copy, "a?b\xe2\x82\xac");
+	free(copy);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	test_utf8();
+	test_utf8_codec();
 	test_labels();
 	test_u64map();
 	test_parse();

@@ -71,7 +71,7 @@ static void test_defaults(void)
 	CHECK_INT(c.http.max_profile_seconds, ==, 600);
 	CHECK_INT(c.sampling.frequency, ==, 99);
 	CHECK(c.sampling.kernel_stacks);
-	CHECK_INT(c.sampling.unwind, ==, CONFIG_UNWIND_AUTO);
+	CHECK_INT(c.sampling.unwind, ==, UNWIND_MODE_AUTO);
 	CHECK_U64(c.sampling.unwind_table_memory, ==, 128ull << 20);
 	CHECK_U64(c.limits.symbol_memory, ==, 32ull << 20);
 	CHECK_U64(c.limits.perf_map_memory, ==, 16ull << 20);
@@ -90,7 +90,7 @@ static void test_defaults(void)
 	CHECK_STR(c.kubernetes.ca_file, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
 	CHECK_U64(c.kubernetes.poll_interval_ms, ==, 30000);
 	CHECK(c.remote.url == NULL);
-	CHECK_INT(c.remote.protocol, ==, CONFIG_REMOTE_PYROSCOPE);
+	CHECK_INT(c.remote.protocol, ==, REMOTE_PYROSCOPE);
 	CHECK_U64(c.remote.upload_interval_ms, ==, 15000);
 	CHECK_U64(c.remote.timeout_ms, ==, 30000);
 	CHECK_U64(c.remote.max_retry_backoff_ms, ==, 300000);
@@ -174,7 +174,7 @@ static void test_full_file(void)
 	CHECK_INT(c.http.max_profile_seconds, ==, 120);
 	CHECK_INT(c.sampling.frequency, ==, 49);
 	CHECK(!c.sampling.kernel_stacks);
-	CHECK_INT(c.sampling.unwind, ==, CONFIG_UNWIND_FP);
+	CHECK_INT(c.sampling.unwind, ==, UNWIND_MODE_FP);
 	CHECK_U64(c.sampling.unwind_table_memory, ==, 256ull << 20);
 	CHECK_INT(c.labels.external.n, ==, 2);
 	CHECK_STR(labels__get(&c.labels.external, "cluster"), "prod-eu");
@@ -188,7 +188,7 @@ static void test_full_file(void)
 	CHECK_STR(c.kubernetes.ca_file, "/etc/brasa/ca.crt");
 	CHECK_U64(c.kubernetes.poll_interval_ms, ==, 90000);
 	CHECK_STR(c.remote.url, "https://profiles.example.com/ingest");
-	CHECK_INT(c.remote.protocol, ==, CONFIG_REMOTE_PARCA);
+	CHECK_INT(c.remote.protocol, ==, REMOTE_PARCA);
 	CHECK_U64(c.remote.upload_interval_ms, ==, 60000);
 	CHECK_U64(c.remote.timeout_ms, ==, 45000);
 	CHECK_U64(c.remote.max_retry_backoff_ms, ==, 120000);
@@ -218,7 +218,7 @@ static void test_full_file(void)
 	CHECK_STR(b.remote.basic_auth_username, "brasa");
 	CHECK_STR(b.remote.basic_auth_password_file, "/etc/brasa/password");
 	CHECK_STR(b.remote.url, "http://127.0.0.1:4040");
-	CHECK_INT(b.remote.protocol, ==, CONFIG_REMOTE_PYROSCOPE_INGEST);
+	CHECK_INT(b.remote.protocol, ==, REMOTE_PYROSCOPE_INGEST);
 	CHECK_U64(b.http.read_timeout_ms, ==, 10000);
 	CHECK_INT(b.http.max_connections, ==, 128);
 	CHECK_STR(b.http.tls_cert_file, "/etc/brasa/http.crt");
@@ -310,7 +310,7 @@ static void test_flags(void)
 	CHECK(c.sampling.kernel_stacks);
 	CHECK_STR(c.node, "node-b");
 	CHECK_STR(c.http.address, "[::1]:7071");
-	CHECK_INT(c.sampling.unwind, ==, CONFIG_UNWIND_DWARF);
+	CHECK_INT(c.sampling.unwind, ==, UNWIND_MODE_DWARF);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_WARN);
 	CHECK_INT(c.labels.external.n, ==, 3);
 	CHECK_STR(labels__get(&c.labels.external, "cluster"), "dev");
@@ -322,7 +322,7 @@ static void test_flags(void)
 	CHECK_U64(c.remote.spool_max_bytes, ==, 64ull << 20);
 	CHECK_INT(c.http.max_profile_seconds, ==, 30);
 	/* untouched by flags: still the file's */
-	CHECK_INT(c.remote.protocol, ==, CONFIG_REMOTE_PARCA);
+	CHECK_INT(c.remote.protocol, ==, REMOTE_PARCA);
 	CHECK_INT(c.nrelabel_rules, ==, 4);
 	CHECK_INT(c.origin[config__find("sampling.frequency") - s], ==, CONFIG_FROM_FLAG);
 	CHECK_INT(c.origin[config__find("remote.protocol") - s], ==, 40);
@@ -632,7 +632,7 @@ static void test_durations_and_sizes(void)
 	CHECK_INT(hz, ==, 1000);
 	CHECK_INT(config__parse_value(freq, "1001", &hz, err, sizeof(err)), ==, -EINVAL);
 	CHECK_INT(config__parse_value(proto, "parca", &e, err, sizeof(err)), ==, 0);
-	CHECK_INT(e, ==, CONFIG_REMOTE_PARCA);
+	CHECK_INT(e, ==, REMOTE_PARCA);
 	CHECK_INT(config__parse_value(url, "https://[::1]:4040/x", &s, err, sizeof(err)), ==, 0);
 	CHECK_STR(s, "https://[::1]:4040/x");
 	free(s);
