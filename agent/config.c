@@ -16,7 +16,6 @@
 
 #define MAX_MAP_ENTRIES 256
 
-static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const unwind_modes[] = { "auto", "fp", "dwarf", NULL };
 static const char *const kubernetes_modes[] = { "auto", "false", "true", NULL };
 static const char *const remote_protocols[] = { "pyroscope", "pyroscope-ingest", "parca",
@@ -28,8 +27,6 @@ _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum unwind_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_kubernetes) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum remote_protocol) == sizeof(int), "enum size");
-_Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 && LOG_LEVEL_INFO == 2 &&
-		       LOG_LEVEL_DEBUG == 3, "log_levels order");
 _Static_assert(UNWIND_MODE_AUTO == 0 && UNWIND_MODE_FP == 1 && UNWIND_MODE_DWARF == 2,
 	       "unwind_modes order");
 _Static_assert(CONFIG_KUBERNETES_TRUE == 2, "kubernetes_modes order");
@@ -47,7 +44,7 @@ static const struct config_setting settings[] = {
 	  .help = "the node label of every process (default: the host name)",
 	  .offset = OFF(node) },
 	{ .key = "log_level", .flag = "log-level", .metavar = "LEVEL", .type = CONFIG_ENUM,
-	  .def = "info", .choices = log_levels, .reloadable = true,
+	  .def = "info", .choices = log_level_names, .reloadable = true,
 	  .help = "error, warn, info or debug", .offset = OFF(log_level) },
 	{ .key = "http.address", .flag = "http-address", .metavar = "ADDR",
 	  .type = CONFIG_ADDRESS, .def = "127.0.0.1:7071",

@@ -25,18 +25,8 @@ void log_set_journal(bool on)
 	to_journal = on;
 }
 
-int log_level_parse(const char *s, enum log_level *out)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-
-	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (s && strcmp(s, names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
+/* Indexed by enum log_level: the values of --log-level and log_level. */
+const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {

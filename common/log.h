@@ -4,7 +4,8 @@
  *   log_set_level(level)        messages above level are dropped
  *   log_set_journal(on)         also send to the systemd journal
  *   log_error/warn/info/debug   printf-style, newline added
- *   log_level_parse(str, &lvl)  "error|warn|info|debug" -> level, -EINVAL
+ *   log_level_names[level]      "error", "warn", "info", "debug" (NULL
+ *                               after the last), as configuration names them
  */
 #ifndef BRASA_COMMON_LOG_H
 #define BRASA_COMMON_LOG_H
@@ -21,7 +22,7 @@ enum log_level {
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 void log_set_journal(bool on);
-int log_level_parse(const char *s, enum log_level *out);
+extern const char *const log_level_names[];
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
