@@ -13,7 +13,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "errno.bpf.h"
 #include "profile.h"
+#include "regs.bpf.h"
+#include "report.bpf.h"
+#include "unwind.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -77,7 +81,7 @@ struct {
 	__type(value, __u32);
 } known SEC(".maps");
 
-/* tgid -> image of processes relabeling dropped (agent/proclabels.c):
+/* tgid -> image of processes relabeling dropped (labels/proclabels.c):
  * their samples cost one lookup and nothing after. Keyed by tgid with the
  * image as value, so an exec'd process is sampled again until user space
  * decides on its new image. Looked up only while ndropped != 0, so an
@@ -90,18 +94,6 @@ struct {
 	__type(value, __u32);
 } dropped SEC(".maps");
 __u32 ndropped = 0;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PROFILE_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
 
 /* Updating an element of a map-in-map from the bpf() syscall makes the
  * kernel wait for an RCU grace period before returning: user space uses
@@ -122,35 +114,6 @@ struct {
 } rcu_sync SEC(".maps") = {
 	.values = { [0] = &rcu_sync_inner },
 };
-
-static __always_inline void stat_inc(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += 1; /* per-CPU: no atomics needed */
-}
-
-
-static __always_inline void emit_event(__u32 type, __u32 tgid, __u32 image, __u32 old,
-				       __u64 start_stack)
-{
-	struct profile_event *e;
-
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_inc(PROFILE_STAT_EVENTS_LOST);
-		return;
-	}
-	e->type = type;
-	e->tgid = tgid;
-	e->image = image;
-	e->old_image = old;
-	e->start_stack = start_stack;
-	bpf_ringbuf_submit(e, 0);
-}
-
-#include "unwind_user.bpf.h"
 
 /* FNV-1a over the frames, with a final mix; never returns 0 (0 means "no
  * stack" in sample_key). */
@@ -188,7 +151,7 @@ static __always_inline __u64 store_stack(void *stacks, __u64 h, struct stack_tra
 		return h;
 	}
 	err = bpf_map_update_elem(stacks, &h, st, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST: raced with another CPU */) {
+	if (err && err != -EEXIST /* raced with another CPU */) {
 		stat_inc(PROFILE_STAT_STACKS_FULL);
 		return 0;
 	}
@@ -241,7 +204,7 @@ static __always_inline void count_new(void *counts, struct sample_key *key)
 	__u64 one = 1;
 	long err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
 
-	if (!err || (err == -17 /* EEXIST: raced */ && count_existing(counts, key)))
+	if (!err || (err == -EEXIST /* raced */ && count_existing(counts, key)))
 		return;
 	stat_inc(PROFILE_STAT_COUNTS_FULL);
 }
@@ -254,7 +217,7 @@ static __always_inline int get_stack(void *ctx, struct stack_trace *st, __u64 fl
 	if (n < 0) {
 		/* -EFAULT for kernel threads asked for a user stack is normal */
 		st->len = 0;
-		if (n != -14)
+		if (n != -EFAULT)
 			stat_inc(err_stat);
 		return 0;
 	}
@@ -268,34 +231,19 @@ static __always_inline int get_stack(void *ctx, struct stack_trace *st, __u64 fl
  * frame-pointer walk from it reads random memory (cold, often unmapped)
  * and records garbage frames. When rbp cannot be a frame pointer of the
  * interrupted user code (not 8-aligned, below rsp, or further above it
- * than any stack), the stack is just the leaf. The user registers are the
- * sample's own in user mode, else the ones saved at kernel entry. */
+ * than any stack), the stack is just the leaf. */
 #define MAX_FRAME_DISTANCE (8ull << 20)
 
 static __always_inline bool leaf_only_stack(struct bpf_perf_event_data *ctx, __u64 cs,
 					    struct stack_trace *st)
 {
-	__u64 bp, sp, ip;
+	struct user_regs regs;
 
-	if (cs & 3) {
-		bp = *(volatile __u64 *)&ctx->regs.bp;
-		sp = *(volatile __u64 *)&ctx->regs.sp;
-		ip = *(volatile __u64 *)&ctx->regs.ip;
-	} else {
-		struct pt_regs *regs =
-			(struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-		if (!regs)
-			return false;
-		bp = BPF_CORE_READ(regs, bp);
-		sp = BPF_CORE_READ(regs, sp);
-		ip = BPF_CORE_READ(regs, ip);
-		if (!ip)
-			return false; /* a kernel thread: no user stack at all */
-	}
-	if (!(bp & 7) && bp >= sp && bp - sp < MAX_FRAME_DISTANCE)
+	if (!get_user_regs(ctx, cs, &regs))
 		return false;
-	st->ips[0] = ip;
+	if (!(regs.bp & 7) && regs.bp >= regs.sp && regs.bp - regs.sp < MAX_FRAME_DISTANCE)
+		return false;
+	st->ips[0] = regs.ip;
 	st->len = 1;
 	return true;
 }

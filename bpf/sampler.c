@@ -11,8 +11,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf/profile.h"
 #include "bpf/unwinder.h"
-#include "unwind/unwind_abi.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"

@@ -2,7 +2,7 @@
  * of rows (pc, rule) covering its executable segments, read from its
  * .eh_frame and .debug_frame (and a separate debug file's .debug_frame)
  * through libdw's CFI API — libdw interprets the CFI, this module only
- * enumerates FDEs and classifies each row's rule (see unwind_abi.h).
+ * enumerates FDEs and classifies each row's rule (see bpf/profile.h).
  *
  *   cfi_rows__build(elf, debug_elf, limits, &rows)   0 or negative errno:
  *        -ENOEXEC  not a usable ELF (no executable PT_LOAD, garbage)
@@ -57,7 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "unwind/unwind_abi.h"
+#include "bpf/profile.h"
 
 /* Bound on rows of one object (libLLVM-15 has about 1 M). */
 #define CFI_ROWS_MAX (64u << 20)

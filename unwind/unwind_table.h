@@ -2,7 +2,7 @@
  * BPF unwinder, the system-wide table of distinct rules they refer to,
  * and a bounded LRU cache of tables keyed by build id.
  *
- * Format (layouts in unwind_abi.h):
+ * Format (layouts in bpf/profile.h):
  *   - Rules are deduplicated system-wide: a row stores a u16 rule id, not
  *     the 12-byte rule. The shared libraries of /usr/lib/x86_64-linux-gnu
  *     and the programs of /usr/bin here (12 M rows) have 3,938 distinct
@@ -82,8 +82,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpf/profile.h"
 #include "unwind/cfi_rows.h"
-#include "unwind/unwind_abi.h"
 
 struct unwind_rules;
 

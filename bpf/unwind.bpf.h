@@ -1,8 +1,13 @@
-/* DWARF user-stack unwinder, included by profile.bpf.c.
+/* unwind.bpf.h: the DWARF user-stack unwinder of profile.bpf.c, its maps
+ * and its entry point:
  *
- * Walks a user stack with the compact tables of unwind/unwind_abi.h that
- * user space loads for the executables of a process (keyed by the
- * process's image, so an exec never sees its predecessor's mappings).
+ *   unwind_user(ctx, cs, key, out, &key_flags)   true and the sample's user
+ *        stack in out (counted in stats by how it ended), or false when the
+ *        process has no tables loaded (yet)
+ *
+ * Walks a user stack with the compact tables of bpf/profile.h that user
+ * space (bpf/unwinder.c) loads for the executables of a process (keyed by
+ * the process's image, so an exec never sees its predecessor's mappings).
  * Per frame: find the mapping of pc in the process's sorted mapping table,
  * find the row in the executable's table, apply the rule. A pc no table
  * covers (JIT code, binaries without CFI) takes one frame-pointer step.
@@ -19,10 +24,16 @@
  * All searches are fixed-step binary searches over power-of-two arrays
  * padded with values larger than any key, which the verifier accepts
  * without bounds gymnastics and which cost the same for every pc. */
-#ifndef BRASA_BPF_UNWIND_USER_BPF_H
-#define BRASA_BPF_UNWIND_USER_BPF_H
+#ifndef BRASA_BPF_UNWIND_BPF_H
+#define BRASA_BPF_UNWIND_BPF_H
 
-#include "../unwind/unwind_abi.h"
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "errno.bpf.h"
+#include "profile.h"
+#include "regs.bpf.h"
+#include "report.bpf.h"
 
 /* Sized at run time from the configured bound on table memory. */
 struct {
@@ -263,7 +274,7 @@ __noinline __u32 find_rule(__u32 table_id, __u64 vaddr)
 	return chunk->rule[row];
 }
 
-/* 0 and the word at addr when the window holds it, else -1. A global
+/* 0 and the word at addr when the window holds it, else -ERANGE. A global
  * function, checked on its own: inline, the verifier's precision
  * tracking of the offset through the bpf_loop callback's context trips a
  * verifier bug on Linux 6.18 ("stack slot 0, total slots 0"). */
@@ -274,7 +285,7 @@ __noinline int window_read(const struct stack_window *w, __u64 base, __u64 len, 
 
 	/* the constant bound is for the verifier, len for the copy */
 	if (!w || !out || off > UNWIND_STACK_WINDOW - 8 || off + 8 > len)
-		return -1;
+		return -ERANGE;
 	*out = *(const __u64 *)&w->bytes[off];
 	return 0;
 }
@@ -552,30 +563,20 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 c
 	struct proc_unwind_key pk = { .tgid = key->tgid, .image = key->image };
 	struct user_unwind_state st = {};
 	struct proc_unwind *pm;
+	struct user_regs regs;
 	__u32 cur;
 
 	pm = bpf_map_lookup_elem(&proc_unwind, &pk);
 	if (!pm)
 		return false;
-	if (cs & 3) {
-		/* interrupted user mode: the sample's own registers. The
-		 * context allows only full-width loads, hence volatile. */
-		st.pc = *(volatile __u64 *)&ctx->regs.ip;
-		st.sp = *(volatile __u64 *)&ctx->regs.sp;
-		st.bp = *(volatile __u64 *)&ctx->regs.bp;
-	} else {
-		/* in the kernel on behalf of the process: start from the
-		 * user registers saved at kernel entry */
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-		if (!regs)
-			return false;
-		st.pc = BPF_CORE_READ(regs, ip);
-		st.sp = BPF_CORE_READ(regs, sp);
-		st.bp = BPF_CORE_READ(regs, bp);
-		if (!st.pc)
-			return false; /* a kernel thread */
-	}
+	/* fetched here rather than once in record() for this and the
+	 * frame-pointer path: a copy of them live across bpf_loop took the
+	 * verifier past its million-instruction budget */
+	if (!get_user_regs(ctx, cs, &regs))
+		return false;
+	st.pc = regs.ip;
+	st.sp = regs.sp;
+	st.bp = regs.bp;
 	out->len = 0;
 	st.out = out;
 	st.maps = pm;
