@@ -11,7 +11,7 @@
 #include <yaml.h>
 
 #include "agent/config.h"
-#include "serve/http_api.h"
+#include "serve/http_address.h"
 #include "labels/proclabels.h"
 #include "labels/relabel.h"
 #include "common/buf.h"
