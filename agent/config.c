@@ -9,7 +9,7 @@
 
 #include "agent/config.h"
 #include "agent/config_internal.h"
-#include "serve/http_api.h"
+#include "serve/http_address.h"
 #include "labels/proclabels.h"
 #include "common/macros.h"
 #include "common/parse.h"
@@ -454,7 +454,7 @@ int config__parse_value(const struct config_setting *s, const char *text, void *
 			struct sockaddr_storage ss;
 			socklen_t sslen;
 
-			if (http_api__parse_address(text, &ss, &sslen))
+			if (http_address__parse(text, &ss, &sslen))
 				break;
 		}
 		/* "" is unset: consumers test for NULL only */
@@ -706,7 +706,7 @@ const char *config__http_exposure(const struct config *c)
 {
 	bool auth = c->http.bearer_token_file || c->http.tls_client_ca_file;
 
-	if (http_api__address_is_loopback(c->http.address) != 0)
+	if (http_address__is_loopback(c->http.address) != 0)
 		return NULL;
 	if (!c->http.tls_cert_file)
 		return auth ? "without TLS" : "without TLS or authentication";

@@ -1,6 +1,6 @@
 /* libFuzzer target: the profile request's query string
- * (http_api__parse_profile_query) and the Host check
- * (http_api__host_is_loopback) on arbitrary bytes. Beyond not crashing,
+ * (http_query__parse_profile) and the Host check
+ * (http_address__host_is_loopback) on arbitrary bytes. Beyond not crashing,
  * what they promise: a parsed query is in range, and an error is one line
  * of valid UTF-8 without control characters, whatever the input (it goes
  * back to the client in the 400's body). */
@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/http_api.h"
+#include "serve/http_address.h"
+#include "serve/http_query.h"
 #include "common/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,15 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 
 	memset(err, 0, sizeof(err));
-	if (http_api__parse_profile_query((const char *)data, size, 30, 600, &q, err,
-					  sizeof(err)) == 0) {
+	if (http_query__parse_profile((const char *)data, size, 30, 600, &q, err,
+				      sizeof(err)) == 0) {
 		if (q.seconds < 1 || q.seconds > 600 || (q.pid != -1 && q.pid < 1))
 			abort();
 	} else {
 		check_line(err);
 	}
 	/* a Host the check accepts is short and has no NUL */
-	if (http_api__host_is_loopback((const char *)data, size) &&
+	if (http_address__host_is_loopback((const char *)data, size) &&
 	    (size > 64 || memchr(data, 0, size)))
 		abort();
 	return 0;

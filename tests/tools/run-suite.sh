@@ -60,7 +60,7 @@ if [ -n "$san" ]; then
 	compile "$fuzz" fuzzers # the fuzz targets and their seeds only
 fi
 # unit tests: 4 at a time on 2 CPUs, the long ones (uploader, remote,
-# k8s, http_api) mostly wait on timers and child processes; fuzzers: 2
+# k8s, http_server) mostly wait on timers and child processes; fuzzers: 2
 phase "unit tests" "$build" unit 4 --suite unit "$@"
 if [ -n "$san" ]; then
 	phase "unit tests, ASan+UBSan" "$san" unit 4 --suite unit "$@"

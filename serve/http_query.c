@@ -1,0 +1,132 @@
+#include "serve/http_query.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/macros.h"
+#include "common/parse.h"
+#include "serve/http_text.h"
+
+/* The next byte of src[0..n) decoded as application/x-www-form-urlencoded,
+ * as Go's url.ParseQuery does for net/http/pprof ('+' is a space, %XX a
+ * byte), except that a '%' without two hex digits stays as it is (Go would
+ * drop the whole parameter). Advances *i past what it decoded. */
+static char form_next(const char *src, size_t n, size_t *i)
+{
+	char c = src[*i];
+	int hi, lo;
+
+	if (c == '+') {
+		(*i)++;
+		return ' ';
+	}
+	if (c == '%' && n - *i >= 3 && (hi = parse_hex_digit(src[*i + 1])) >= 0 &&
+	    (lo = parse_hex_digit(src[*i + 2])) >= 0) {
+		*i += 3;
+		return (char)(hi << 4 | lo);
+	}
+	(*i)++;
+	return c;
+}
+
+/* A parameter's key or value, decoded: the first bytes, and what the
+ * errors need to know about all of them. */
+struct decoded {
+	char head[64];
+	size_t len;                 /* of the whole decoded text */
+	size_t nul;                 /* offset of the first NUL, or len */
+	bool digits;                /* only 0-9 (and not empty) */
+};
+
+static void decode(const char *src, size_t n, struct decoded *d)
+{
+	d->len = 0;
+	d->nul = SIZE_MAX;
+	d->digits = n > 0;
+	for (size_t i = 0; i < n;) {
+		char c = form_next(src, n, &i);
+
+		if (d->len < sizeof(d->head))
+			d->head[d->len] = c;
+		if (c == 0 && d->nul == SIZE_MAX)
+			d->nul = d->len;
+		d->digits &= c >= '0' && c <= '9';
+		d->len++;
+	}
+	if (d->nul == SIZE_MAX)
+		d->nul = d->len;
+}
+
+static int query_fail(char *err, size_t errlen, const char *name, const struct decoded *v,
+		      size_t upto, const char *why)
+{
+	char echo[HTTP_ECHO_SIZE];
+
+	http_text__echo(echo, sizeof(echo), v->head, MIN(upto, sizeof(v->head)), upto);
+	return http_text__errf(err, errlen, EINVAL, "bad %s: \"%s\": %s", name, echo, why);
+}
+
+int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
+			      uint32_t max_seconds, struct profile_query *out, char *err,
+			      size_t errlen)
+{
+	const char *p = query, *end = query + len;
+	bool have_seconds = false, have_pid = false;
+
+	out->seconds = default_seconds;
+	out->pid = -1;
+	for (const char *next; p < end; p = next) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)) ?: end;
+		const char *eq = memchr(p, '=', (size_t)(amp - p));
+		struct decoded key, value;
+		bool is_seconds, is_pid;
+		const char *name;
+		uint64_t v;
+
+		decode(p, (size_t)((eq ? eq : amp) - p), &key);
+		is_seconds = key.len == 7 && memcmp(key.head, "seconds", 7) == 0;
+		is_pid = key.len == 3 && memcmp(key.head, "pid", 3) == 0;
+		next = amp < end ? amp + 1 : end;
+		/* unknown parameters are ignored, as net/http/pprof does (pprof
+		 * itself adds none, but proxies and scrapers sometimes do) */
+		if (!is_seconds && !is_pid)
+			continue;
+		name = is_seconds ? "seconds" : "pid";
+		if ((is_seconds && have_seconds) || (is_pid && have_pid))
+			return http_text__errf(err, errlen, EINVAL, "bad %s: given more than once",
+					       name);
+		if (!eq || eq + 1 == amp)
+			return http_text__errf(err, errlen, EINVAL, "bad %s: missing value", name);
+
+		decode(eq + 1, (size_t)(amp - eq - 1), &value);
+		/* "%00" decodes to an embedded NUL that would cut the value
+		 * short for a C parser and hide trailing garbage */
+		if (value.nul < value.len)
+			return query_fail(err, errlen, name, &value, value.nul, "contains a NUL byte");
+		if (!value.digits)
+			return query_fail(err, errlen, name, &value, value.len,
+					  "not a positive integer");
+		if (value.len >= sizeof(value.head))
+			return query_fail(err, errlen, name, &value, value.len, "out of range");
+		value.head[value.len] = 0;
+		if (parse_u64(value.head, 10, &v) < 0 || v > (is_seconds ? UINT32_MAX : INT32_MAX))
+			return query_fail(err, errlen, name, &value, value.len, "out of range");
+		if (v == 0)
+			return query_fail(err, errlen, name, &value, value.len, "must be at least 1");
+		if (is_pid) {
+			out->pid = (int32_t)v;
+			have_pid = true;
+		} else if (v > max_seconds) {
+			/* net/http/pprof's wording, with the limit that applies */
+			return http_text__errf(err, errlen, EINVAL,
+					       "profile duration exceeds server's maximum of %u "
+					       "seconds", max_seconds);
+		} else {
+			out->seconds = (uint32_t)v;
+			have_seconds = true;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,31 @@
+/* http_query: the query string of a profile request
+ * (/debug/pprof/profile?seconds=N&pid=P), parsed the way Go's
+ * net/http/pprof reads it. Pure: the bytes come from any client (fuzzed by
+ * tests/fuzz/fuzz-http-query.c).
+ *
+ *   http_query__parse_profile(q, len, def, max, &out, err, errlen)
+ *        q: the bytes after '?' (any bytes, not NUL-terminated). 0 with
+ *        out filled (seconds def and pid -1 when absent), or -EINVAL with
+ *        the 400 body's line in err: one line of UTF-8 without control
+ *        characters, quoting at most HTTP_ECHO_MAX bytes of the value.
+ *        Bad seconds/pid: missing value, 0, not a decimal number (after
+ *        form decoding: '+' a space, %XX a byte), a NUL, duplicated, out
+ *        of range, seconds over max. Unknown parameters are ignored like
+ *        Go.
+ */
+#ifndef BRASA_SERVE_HTTP_QUERY_H
+#define BRASA_SERVE_HTTP_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct profile_query {
+	uint32_t seconds;
+	int32_t pid;      /* -1: every process */
+};
+
+int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
+			      uint32_t max_seconds, struct profile_query *out, char *err,
+			      size_t errlen);
+
+#endif

@@ -1,0 +1,192 @@
+/* The parsers of what clients and the configuration send the endpoint,
+ * without a server: listen addresses (http_address__parse and the
+ * loopback test), the Host check's names, and the profile query string
+ * (http_query__parse_profile) with the messages that go back in a 400,
+ * and the escaping that keeps those one line of UTF-8 (http_text). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/macros.h"
+#include "serve/http_address.h"
+#include "serve/http_query.h"
+#include "serve/http_text.h"
+#include "testing.h"
+
+static void test_parse_address(void)
+{
+	static const char *const bad[] = {
+		"", "127.0.0.1", "127.0.0.1:", ":7071", "127.0.0.1:65536",
+		"127.0.0.1:-1", "127.0.0.1:+80", "127.0.0.1:80x",
+		"127.0.0.1: 80", "127.0.0.1:99999999999999999999",
+		"localhost:80", "127.1:80", "256.0.0.1:80", "::1:7071",
+		"[::1]7071", "[::1:7071", "[::1]:", "[]:80", "[127.0.0.1]:80",
+		"[fe80::1%eth0]:80", "1.2.3.4:80:80",
+	};
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	CHECK_INT(http_address__parse("127.0.0.1:7071", &ss, &len), ==, 0);
+	CHECK_INT(ss.ss_family, ==, AF_INET);
+	CHECK_INT(len, ==, sizeof(struct sockaddr_in));
+	CHECK_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), ==, 7071);
+	CHECK_U64(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr), ==,
+		  0x7f000001);
+
+	CHECK_INT(http_address__parse("0.0.0.0:0", &ss, &len), ==, 0);
+	CHECK_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), ==, 0);
+
+	CHECK_INT(http_address__parse("[::1]:65535", &ss, &len), ==, 0);
+	CHECK_INT(ss.ss_family, ==, AF_INET6);
+	CHECK_INT(len, ==, sizeof(struct sockaddr_in6));
+	CHECK_INT(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), ==, 65535);
+	CHECK(IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr));
+
+	CHECK_INT(http_address__parse("[::]:7071", &ss, &len), ==, 0);
+	CHECK(IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr));
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		int err = http_address__parse(bad[i], &ss, &len);
+
+		if (err != -EINVAL)
+			fprintf(stderr, "address '%s' accepted\n", bad[i]);
+		CHECK_INT(err, ==, -EINVAL);
+	}
+	CHECK_INT(http_address__parse(NULL, &ss, &len), ==, -EINVAL);
+
+	/* which binds the Host check and the per-address limit apply to */
+	CHECK_INT(http_address__is_loopback("127.0.0.1:7071"), ==, 1);
+	CHECK_INT(http_address__is_loopback("127.3.2.1:7071"), ==, 1);
+	CHECK_INT(http_address__is_loopback("[::1]:7071"), ==, 1);
+	CHECK_INT(http_address__is_loopback("[::ffff:127.0.0.1]:7071"), ==, 1);
+	CHECK_INT(http_address__is_loopback("0.0.0.0:7071"), ==, 0);
+	CHECK_INT(http_address__is_loopback("[::]:7071"), ==, 0);
+	CHECK_INT(http_address__is_loopback("10.1.2.3:7071"), ==, 0);
+	CHECK_INT(http_address__is_loopback("128.0.0.1:7071"), ==, 0);
+	CHECK_INT(http_address__is_loopback("nonsense"), ==, -EINVAL);
+}
+
+static void test_host_names(void)
+{
+	static const char *const good[] = {
+		"127.0.0.1", "127.0.0.1:7071", "localhost", "LocalHost:80", "[::1]",
+		"[::1]:8080", "127.9.8.7:1", "[0:0:0:0:0:0:0:1]:7071", "[::ffff:127.0.0.1]",
+		"localhost:65535", "localhost:0",
+	};
+	static const char *const bad[] = {
+		"", "evil.example", "evil.example:7071", "localhost.evil.example",
+		"127.0.0.1.nip.io", "10.0.0.1", "128.0.0.1", "0.0.0.0", "[::]", "::1",
+		"[::1", "[::1]x", "localhost:", "localhost:99999", "localhost:+80",
+		"localhost:80:80", "127.1", "[fe80::1]", "localhost :80", "localhost:8a",
+		"[::1]:", "[127.0.0.1]",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		if (!http_address__host_is_loopback(good[i], strlen(good[i])))
+			fprintf(stderr, "Host '%s' refused\n", good[i]);
+		CHECK(http_address__host_is_loopback(good[i], strlen(good[i])));
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (http_address__host_is_loopback(bad[i], strlen(bad[i])))
+			fprintf(stderr, "Host '%s' accepted\n", bad[i]);
+		CHECK(!http_address__host_is_loopback(bad[i], strlen(bad[i])));
+	}
+	/* length, not NUL, ends the value */
+	CHECK(http_address__host_is_loopback("localhostXYZ", 9));
+	CHECK(!http_address__host_is_loopback("localhost\0evil", 14));
+}
+
+static void test_parse_query(void)
+{
+	struct profile_query q;
+	char err[256];
+
+	CHECK_INT(http_query__parse_profile("", 0, 30, 600, &q, err, sizeof(err)), ==, 0);
+	CHECK_INT(q.seconds, ==, 30);
+	CHECK_INT(q.pid, ==, -1);
+	CHECK_INT(http_query__parse_profile("seconds=5&pid=77&x", 18, 30, 600, &q, err,
+					    sizeof(err)), ==, 0);
+	CHECK_INT(q.seconds, ==, 5);
+	CHECK_INT(q.pid, ==, 77);
+	/* the length bounds the text: "seconds=12" is seconds=1 here */
+	CHECK_INT(http_query__parse_profile("seconds=12", 9, 30, 600, &q, err, sizeof(err)),
+		  ==, 0);
+	CHECK_INT(q.seconds, ==, 1);
+	/* '+' is a space, like Go's url.ParseQuery */
+	CHECK_INT(http_query__parse_profile("seconds=+5", 10, 30, 600, &q, err, sizeof(err)),
+		  ==, -EINVAL);
+	CHECK_STR(err, "bad seconds: \" 5\": not a positive integer");
+	/* bytes that are not UTF-8, control characters, quotes: escaped */
+	CHECK_INT(http_query__parse_profile("pid=%ff%01%22%5C\xc3\xa9", 18, 30, 600, &q, err,
+					    sizeof(err)), ==, -EINVAL);
+	CHECK_STR(err, "bad pid: \"\\xff\\x01\\\"\\\\\xc3\xa9\": not a positive integer");
+	/* a long value is cut at a character boundary, never inside one */
+	{
+		char query[64] = "pid=", want[128] = "bad pid: \"";
+
+		memset(query + 4, 'a', 31);
+		strcat(query, "\xc3\xa9zz");
+		memset(want + strlen(want), 'a', 31);
+		strcat(want, "...\": not a positive integer");
+		CHECK_INT(http_query__parse_profile(query, strlen(query), 30, 600, &q, err,
+						    sizeof(err)), ==, -EINVAL);
+		CHECK_STR(err, want);
+	}
+	/* a value longer than any number */
+	{
+		char big[300] = "seconds=";
+
+		memset(big + 8, '7', 200);
+		CHECK_INT(http_query__parse_profile(big, strlen(big), 30, 600, &q, err,
+						    sizeof(err)), ==, -EINVAL);
+		CHECK(strstr(err, "out of range") != NULL);
+		memset(big + 8, '%', 200);
+		CHECK_INT(http_query__parse_profile(big, strlen(big), 30, 600, &q, err,
+						    sizeof(err)), ==, -EINVAL);
+		CHECK(strstr(err, "not a positive integer") != NULL);
+	}
+	/* a NUL past the part kept for the message still counts */
+	{
+		char query[128] = "pid=";
+
+		memset(query + 4, '1', 67);
+		strcat(query, "%00");
+		CHECK_INT(http_query__parse_profile(query, strlen(query), 30, 600, &q, err,
+						    sizeof(err)), ==, -EINVAL);
+	}
+	CHECK(strstr(err, "contains a NUL byte") != NULL);
+}
+
+static void test_text(void)
+{
+	char out[64], err[32];
+	size_t len = 0;
+
+	/* a C1 control is two escapes; quotes are escaped only when quoted */
+	out[0] = 0;
+	http_text__escape(out, sizeof(out), &len, "a\xc2\x85\"\\", 5, false);
+	CHECK_STR(out, "a\\xc2\\x85\"\\");
+	len = 0;
+	http_text__escape(out, sizeof(out), &len, "\"\\\xc2\xa0", 4, true);
+	CHECK_STR(out, "\\\"\\\\\xc2\xa0");
+	/* stops before a piece that does not fit */
+	len = 0;
+	http_text__escape(out, 6, &len, "ab\x01", 3, false);
+	CHECK_STR(out, "ab");
+	CHECK_INT(len, ==, 2);
+	/* errf: one line, and -code for the caller to return */
+	CHECK_INT(http_text__errf(err, sizeof(err), EINVAL, "a\nb\t%d", 1), ==, -EINVAL);
+	CHECK_STR(err, "a b 1");
+	CHECK_INT(http_text__errf(NULL, 0, ENOMEM, "x"), ==, -ENOMEM);
+}
+
+int main(void)
+{
+	test_parse_address();
+	test_host_names();
+	test_parse_query();
+	test_text();
+	return test_done();
+}
