@@ -230,13 +230,14 @@ static void test_utf8(void)
 	close(fds[1]);
 }
 
-int main(void)
+static void setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	test_utf8();
-	test_labels();
-	test_u64map();
-	test_parse();
-	test_buf();
-	return test_done();
 }
+
+TEST_MAIN(setup, NULL,
+	  TEST_CASE(utf8),
+	  TEST_CASE(labels),
+	  TEST_CASE(u64map),
+	  TEST_CASE(parse),
+	  TEST_CASE(buf))

@@ -1966,42 +1966,55 @@ static void test_tls_and_auth(void)
 	tls_files_remove(&t);
 }
 
-int main(void)
+/* The server most cases talk to, on port. */
+static struct http_api *shared_server;
+
+static void shared_server_start(void)
 {
-	struct http_api *h;
-
-	REQUIRE(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
-	test_parse_address();
-	test_host_names();
-	test_parse_query();
-	test_start_errors();
-
-	h = start_server("127.0.0.1:0");
-	REQUIRE(h);
-	port = http_api__port(h);
+	shared_server = start_server("127.0.0.1:0");
+	REQUIRE(shared_server);
+	port = http_api__port(shared_server);
 	CHECK(port != 0);
-
-	test_addr_in_use();
-	test_plain_routes();
-	test_methods();
-	test_profile_ok();
-	test_profile_bad_input();
-	test_profile_callback_errors();
-	test_concurrency();
-	test_client_disconnect();
-	test_host_check();
-	test_symbol_body();
-	http_api__stop(h);
-
-	test_held_connections();
-	test_connection_burst();
-	test_per_address_limit();
-	test_read_timeout();
-	test_ipv6();
-	test_stop_in_flight();
-	test_health_and_metrics();
-	test_tls_and_auth();
-
-	curl_global_cleanup();
-	return test_done();
 }
+
+static void shared_server_stop(void)
+{
+	http_api__stop(shared_server);
+	shared_server = NULL;
+}
+
+static struct test_fixture server = { shared_server_start, shared_server_stop };
+
+static void setup(void)
+{
+	REQUIRE(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
+}
+
+static void teardown(void)
+{
+	curl_global_cleanup();
+}
+
+TEST_MAIN(setup, teardown,
+	  TEST_CASE(parse_address),
+	  TEST_CASE(host_names),
+	  TEST_CASE(parse_query),
+	  TEST_CASE(start_errors),
+	  TEST_CASE(addr_in_use, &server),
+	  TEST_CASE(plain_routes, &server),
+	  TEST_CASE(methods, &server),
+	  TEST_CASE(profile_ok, &server),
+	  TEST_CASE(profile_bad_input, &server),
+	  TEST_CASE(profile_callback_errors, &server),
+	  TEST_CASE(concurrency, &server),
+	  TEST_CASE(client_disconnect, &server),
+	  TEST_CASE(host_check, &server),
+	  TEST_CASE(symbol_body, &server),
+	  TEST_CASE(held_connections),
+	  TEST_CASE(connection_burst),
+	  TEST_CASE(per_address_limit),
+	  TEST_CASE(read_timeout),
+	  TEST_CASE(ipv6),
+	  TEST_CASE(stop_in_flight),
+	  TEST_CASE(health_and_metrics),
+	  TEST_CASE(tls_and_auth))
