@@ -548,4 +548,37 @@ static inline void client_join(struct client_job *job)
 	pthread_join(job->thread, NULL);
 }
 
+/* The loopback server on `port` that most cases of a file talk to: a
+ * fixture (testing.h), so a case run alone starts it too. */
+static struct http_api *shared_server;
+
+static inline void shared_server_start(void)
+{
+	shared_server = start_server("127.0.0.1:0");
+	REQUIRE(shared_server);
+	port = http_api__port(shared_server);
+	CHECK(port != 0);
+}
+
+static inline void shared_server_stop(void)
+{
+	http_api__stop(shared_server);
+	shared_server = NULL;
+}
+
+static struct test_fixture http_server_fixture __attribute__((unused)) = {
+	shared_server_start, shared_server_stop
+};
+
+/* curl's global state, for the whole run */
+static inline void http_test_setup(void)
+{
+	REQUIRE(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
+}
+
+static inline void http_test_teardown(void)
+{
+	curl_global_cleanup();
+}
+
 #endif

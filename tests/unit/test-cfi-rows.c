@@ -566,32 +566,39 @@ static void test_limits(void)
 	cfi_rows__free(ref);
 }
 
-int main(int argc, char **argv)
+/* The crafted objects, then the peak RSS they left: one case, since that
+ * peak is the whole process's. */
+static void test_crafted(void)
 {
-	if (argc != 8) {
-		fprintf(stderr, "usage: %s NOFP FP DBGFRAME DBGFRAME_DEBUG LIB LIB_IBT"
-			" CRAFTED_DIR\n", argv[0]);
-		return 1;
-	}
-	nofp_path = argv[1];
-	fp_path = argv[2];
-	dbgframe_path = argv[3];
-	dbgframe_debug_path = argv[4];
-	lib_path = argv[5];
-	lib_ibt_path = argv[6];
-	crafted_dir = argv[7];
-	elf_version(EV_CURRENT);
-
-	test_format();
-	test_nofp();
-	test_fp();
-	test_debug_frame();
-	test_libs();
-	test_malformed();
 	test_crafted_skipped();
 	test_crafted_kept();
 	test_crafted_refused();
 	test_crafted_max_rss();
-	test_limits();
-	return test_done();
 }
+
+static void setup(void)
+{
+	if (test_argc != 8) {
+		fprintf(stderr, "usage: %s NOFP FP DBGFRAME DBGFRAME_DEBUG LIB LIB_IBT"
+			" CRAFTED_DIR\n", test_argv[0]);
+		exit(1);
+	}
+	nofp_path = test_argv[1];
+	fp_path = test_argv[2];
+	dbgframe_path = test_argv[3];
+	dbgframe_debug_path = test_argv[4];
+	lib_path = test_argv[5];
+	lib_ibt_path = test_argv[6];
+	crafted_dir = test_argv[7];
+	elf_version(EV_CURRENT);
+}
+
+TEST_MAIN(setup, NULL,
+	  TEST_CASE(format),
+	  TEST_CASE(nofp),
+	  TEST_CASE(fp),
+	  TEST_CASE(debug_frame),
+	  TEST_CASE(libs),
+	  TEST_CASE(malformed),
+	  TEST_CASE(crafted),
+	  TEST_CASE(limits))

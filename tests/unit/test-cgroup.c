@@ -562,17 +562,18 @@ static void test_mutations(void)
 	buf_release(&text);
 }
 
-int main(int argc, char **argv)
+static void setup(void)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
-		return 1;
+	if (test_argc < 2) {
+		fprintf(stderr, "usage: %s FIXTURE_DIR\n", test_argv[0]);
+		exit(1);
 	}
-	fixture_dir = argv[1];
-	test_fixtures();
-	test_every_fixture_expected();
-	test_edges();
-	test_read();
-	test_mutations();
-	return test_done();
+	fixture_dir = test_argv[1];
 }
+
+TEST_MAIN(setup, NULL,
+	  TEST_CASE(fixtures),
+	  TEST_CASE(every_fixture_expected),
+	  TEST_CASE(edges),
+	  TEST_CASE(read),
+	  TEST_CASE(mutations))

@@ -279,14 +279,15 @@ static void test_utf8_codec(void)
 	free(copy);
 }
 
-int main(void)
+static void setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	test_utf8();
-	test_utf8_codec();
-	test_labels();
-	test_u64map();
-	test_parse();
-	test_buf();
-	return test_done();
 }
+
+TEST_MAIN(setup, NULL,
+	  TEST_CASE(utf8),
+	  TEST_CASE(utf8_codec),
+	  TEST_CASE(labels),
+	  TEST_CASE(u64map),
+	  TEST_CASE(parse),
+	  TEST_CASE(buf))

@@ -897,19 +897,20 @@ static void test_http_exposure(void)
 		  "such as 30s, 1m30s or 2h");
 }
 
-int main(int argc, char **argv)
+static void setup(void)
 {
-	REQUIRE(argc == 2);
-	fixtures = argv[1];
-	test_defaults();
-	test_full_file();
-	test_flags();
-	test_flag_errors();
-	test_file_errors();
-	test_file_types();
-	test_yaml_bounds();
-	test_durations_and_sizes();
-	test_help();
-	test_http_exposure();
-	return test_done();
+	REQUIRE(test_argc == 2);
+	fixtures = test_argv[1];
 }
+
+TEST_MAIN(setup, NULL,
+	  TEST_CASE(defaults),
+	  TEST_CASE(full_file),
+	  TEST_CASE(flags),
+	  TEST_CASE(flag_errors),
+	  TEST_CASE(file_errors),
+	  TEST_CASE(file_types),
+	  TEST_CASE(yaml_bounds),
+	  TEST_CASE(durations_and_sizes),
+	  TEST_CASE(help),
+	  TEST_CASE(http_exposure))

@@ -385,24 +385,28 @@ static void test_vdso(void)
 	elf_object__free(obj);
 }
 
-int main(int argc, char **argv)
+static void setup(void)
 {
-	REQUIRE(argc == 6);
-	nopie_exe = argv[1];
-	stripped_exe = argv[2];
-	debug_root = argv[3];
-	debuglink_exe = argv[4];
-	source = argv[5];
+	REQUIRE(test_argc == 6);
+	nopie_exe = test_argv[1];
+	stripped_exe = test_argv[2];
+	debug_root = test_argv[3];
+	debuglink_exe = test_argv[4];
+	source = test_argv[5];
 	leaf_line = sym_marker_line(source, "@leaf-call");
 	outer_line = sym_marker_line(source, "@outer-call");
 	REQUIRE(leaf_line > 0 && outer_line > 0);
 	REQUIRE(mkdtemp(tmpdir));
-
-	test_nopie();
-	test_build_id_debug();
-	test_debuglink();
-	test_malformed();
-	test_vdso();
-	rmdir(tmpdir);
-	return test_done();
 }
+
+static void teardown(void)
+{
+	rmdir(tmpdir);
+}
+
+TEST_MAIN(setup, teardown,
+	  TEST_CASE(nopie),
+	  TEST_CASE(build_id_debug),
+	  TEST_CASE(debuglink),
+	  TEST_CASE(malformed),
+	  TEST_CASE(vdso))

@@ -371,27 +371,12 @@ static void test_health_and_metrics(void)
 	port = saved;
 }
 
-int main(void)
-{
-	struct http_api *h;
-
-	REQUIRE(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
-	test_start_errors();
-
-	h = start_server("127.0.0.1:0");
-	REQUIRE(h);
-	port = http_api__port(h);
-	CHECK(port != 0);
-	test_plain_routes();
-	test_methods();
-	test_profile_ok();
-	test_profile_bad_input();
-	test_profile_callback_errors();
-	test_concurrency();
-	http_api__stop(h);
-
-	test_health_and_metrics();
-
-	curl_global_cleanup();
-	return test_done();
-}
+TEST_MAIN(http_test_setup, http_test_teardown,
+	  TEST_CASE(start_errors),
+	  TEST_CASE(plain_routes, &http_server_fixture),
+	  TEST_CASE(methods, &http_server_fixture),
+	  TEST_CASE(profile_ok, &http_server_fixture),
+	  TEST_CASE(profile_bad_input, &http_server_fixture),
+	  TEST_CASE(profile_callback_errors, &http_server_fixture),
+	  TEST_CASE(concurrency, &http_server_fixture),
+	  TEST_CASE(health_and_metrics))

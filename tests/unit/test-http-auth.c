@@ -302,10 +302,5 @@ static void test_tls_and_auth(void)
 	tls_files_remove(&t);
 }
 
-int main(void)
-{
-	REQUIRE(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
-	test_tls_and_auth();
-	curl_global_cleanup();
-	return test_done();
-}
+TEST_MAIN(http_test_setup, http_test_teardown,
+	  TEST_CASE(tls_and_auth))

@@ -182,11 +182,8 @@ static void test_text(void)
 	CHECK_INT(http_text__errf(NULL, 0, ENOMEM, "x"), ==, -ENOMEM);
 }
 
-int main(void)
-{
-	test_parse_address();
-	test_host_names();
-	test_parse_query();
-	test_text();
-	return test_done();
-}
+TEST_MAIN(NULL, NULL,
+	  TEST_CASE(parse_address),
+	  TEST_CASE(host_names),
+	  TEST_CASE(parse_query),
+	  TEST_CASE(text))

@@ -742,30 +742,15 @@ static void test_read_timeout(void)
 	http_api__stop(h);
 }
 
-int main(void)
-{
-	struct http_api *h;
-
-	REQUIRE(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
-	test_route_table();
-
-	h = start_server("127.0.0.1:0");
-	REQUIRE(h);
-	port = http_api__port(h);
-	CHECK(port != 0);
-	test_addr_in_use();
-	test_client_disconnect();
-	test_host_check();
-	test_symbol_body();
-	http_api__stop(h);
-
-	test_held_connections();
-	test_connection_burst();
-	test_per_address_limit();
-	test_read_timeout();
-	test_ipv6();
-	test_stop_in_flight();
-
-	curl_global_cleanup();
-	return test_done();
-}
+TEST_MAIN(http_test_setup, http_test_teardown,
+	  TEST_CASE(route_table),
+	  TEST_CASE(addr_in_use, &http_server_fixture),
+	  TEST_CASE(client_disconnect, &http_server_fixture),
+	  TEST_CASE(host_check, &http_server_fixture),
+	  TEST_CASE(symbol_body, &http_server_fixture),
+	  TEST_CASE(held_connections),
+	  TEST_CASE(connection_burst),
+	  TEST_CASE(per_address_limit),
+	  TEST_CASE(read_timeout),
+	  TEST_CASE(ipv6),
+	  TEST_CASE(stop_in_flight))

@@ -1094,25 +1094,29 @@ static void test_live(void)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
-int main(int argc, char **argv)
+static void setup(void)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s PYTHON3 FAKE_KUBE_API_PY PODS_JSON\n", argv[0]);
-		return 2;
+	if (test_argc != 4) {
+		fprintf(stderr, "usage: %s PYTHON3 FAKE_KUBE_API_PY PODS_JSON\n", test_argv[0]);
+		exit(2);
 	}
-	python = argv[1];
-	server_script = argv[2];
-	fixture_path = argv[3];
+	python = test_argv[1];
+	server_script = test_argv[2];
+	fixture_path = test_argv[3];
 	/* a server killed mid-reply must not kill the test */
 	signal(SIGPIPE, SIG_IGN);
 	REQUIRE(buf_read_file(fixture_path, &fixture, 1 << 20) == 0);
-
-	test_canonical_uid();
-	test_in_cluster_url();
-	test_parse_fixture();
-	test_parse_edge_cases();
-	test_parse_truncated();
-	test_live();
-	buf_release(&fixture);
-	return test_done();
 }
+
+static void teardown(void)
+{
+	buf_release(&fixture);
+}
+
+TEST_MAIN(setup, teardown,
+	  TEST_CASE(canonical_uid),
+	  TEST_CASE(in_cluster_url),
+	  TEST_CASE(parse_fixture),
+	  TEST_CASE(parse_edge_cases),
+	  TEST_CASE(parse_truncated),
+	  TEST_CASE(live))

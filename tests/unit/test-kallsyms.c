@@ -106,13 +106,14 @@ static void test_symbolizer_kernel(void)
 	symbolizer__free(s);
 }
 
-int main(int argc, char **argv)
+static void setup(void)
 {
-	REQUIRE(argc == 3);
-	fixture = argv[1];
-	zero_fixture = argv[2];
-	test_lookup();
-	test_errors();
-	test_symbolizer_kernel();
-	return test_done();
+	REQUIRE(test_argc == 3);
+	fixture = test_argv[1];
+	zero_fixture = test_argv[2];
 }
+
+TEST_MAIN(setup, NULL,
+	  TEST_CASE(lookup),
+	  TEST_CASE(errors),
+	  TEST_CASE(symbolizer_kernel))

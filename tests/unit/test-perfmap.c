@@ -162,12 +162,17 @@ static void test_parse(void)
 	perfmap__free(pm);
 }
 
-int main(void)
+static void setup(void)
 {
 	REQUIRE(mkdtemp(dir));
-	test_lookup_and_growth();
-	test_bounds();
-	test_parse();
-	rmdir(dir);
-	return test_done();
 }
+
+static void teardown(void)
+{
+	rmdir(dir);
+}
+
+TEST_MAIN(setup, teardown,
+	  TEST_CASE(lookup_and_growth),
+	  TEST_CASE(bounds),
+	  TEST_CASE(parse))

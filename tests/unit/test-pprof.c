@@ -824,19 +824,21 @@ static int write_profile(const char *path)
 	return test_failures ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+/* `test-pprof --write-profile FILE`: the profile pprof-decode.sh reads,
+ * instead of the cases. */
+static void setup(void)
 {
-	if (argc == 3 && strcmp(argv[1], "--write-profile") == 0)
-		return write_profile(argv[2]);
-
-	test_sample_profile();
-	test_folded();
-	test_stats();
-	test_empty_profile();
-	test_invalid_arguments();
-	test_bounds();
-	test_utf8_and_unknown_frames();
-	test_encode_samples();
-	test_encode_samples_split();
-	return test_done();
+	if (test_argc == 3 && strcmp(test_argv[1], "--write-profile") == 0)
+		exit(write_profile(test_argv[2]));
 }
+
+TEST_MAIN(setup, NULL,
+	  TEST_CASE(sample_profile),
+	  TEST_CASE(folded),
+	  TEST_CASE(stats),
+	  TEST_CASE(empty_profile),
+	  TEST_CASE(invalid_arguments),
+	  TEST_CASE(bounds),
+	  TEST_CASE(utf8_and_unknown_frames),
+	  TEST_CASE(encode_samples),
+	  TEST_CASE(encode_samples_split))

@@ -236,17 +236,22 @@ static void test_procfile(void)
 	proc_access__release(&pa); /* idempotent */
 }
 
-int main(void)
+static void setup(void)
+{
+	REQUIRE(mkdtemp(dir));
+}
+
+static void teardown(void)
 {
 	char cmd[600];
 
-	REQUIRE(mkdtemp(dir));
-	test_status();
-	test_stat();
-	test_mountinfo();
-	test_procfile();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "failed to remove %s\n", dir);
-	return test_done();
 }
+
+TEST_MAIN(setup, teardown,
+	  TEST_CASE(status),
+	  TEST_CASE(stat),
+	  TEST_CASE(mountinfo),
+	  TEST_CASE(procfile))

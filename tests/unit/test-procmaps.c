@@ -214,11 +214,8 @@ static void test_read(void)
 	procmaps__free(maps);
 }
 
-int main(void)
-{
-	test_parse();
-	test_malformed();
-	test_arbitrary_bytes();
-	test_read();
-	return test_done();
-}
+TEST_MAIN(NULL, NULL,
+	  TEST_CASE(parse),
+	  TEST_CASE(malformed),
+	  TEST_CASE(arbitrary_bytes),
+	  TEST_CASE(read))

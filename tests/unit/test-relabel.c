@@ -471,12 +471,9 @@ static void test_drop_internal(void)
 	labels__clear(&ls);
 }
 
-int main(void)
-{
-	test_actions();
-	test_cases();
-	test_validation();
-	test_target_validity();
-	test_drop_internal();
-	return test_done();
-}
+TEST_MAIN(NULL, NULL,
+	  TEST_CASE(actions),
+	  TEST_CASE(cases),
+	  TEST_CASE(validation),
+	  TEST_CASE(target_validity),
+	  TEST_CASE(drop_internal))

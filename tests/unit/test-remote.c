@@ -459,7 +459,12 @@ static void write_file(const char *path, const char *s)
 	REQUIRE(fclose(f) == 0);
 }
 
-static void test_pyroscope_receiver(struct receiver *rc)
+/* The receiver ("ok" mode) and the TLS keys the cases below share: the
+ * fixtures at the end of the file set them up. */
+static struct receiver *rc;
+static const struct tls_files *t;
+
+static void test_pyroscope_receiver(void)
 {
 	struct window_fixture f;
 	char token[PATH_MAX + 16];
@@ -543,7 +548,7 @@ static void test_pyroscope_receiver(struct receiver *rc)
 	fixture_release(&f);
 }
 
-static void test_basic_auth(struct receiver *rc)
+static void test_basic_auth(void)
 {
 	struct window_fixture f;
 	char pw[PATH_MAX + 16];
@@ -570,7 +575,7 @@ static void test_basic_auth(struct receiver *rc)
 	fixture_release(&f);
 }
 
-static void test_ingest_receiver(struct receiver *rc)
+static void test_ingest_receiver(void)
 {
 	struct window_fixture f;
 	struct remote_opts ro = { .protocol = REMOTE_PYROSCOPE_INGEST, .url = rc->url };
@@ -617,7 +622,7 @@ static void test_ingest_receiver(struct receiver *rc)
 	fixture_release(&f);
 }
 
-static void test_parca_receiver(struct receiver *rc)
+static void test_parca_receiver(void)
 {
 	struct window_fixture f;
 	char token[PATH_MAX + 16];
@@ -664,7 +669,7 @@ static void test_parca_receiver(struct receiver *rc)
 
 /* The 20,000-sample profile reaches the receiver as two profiles that go
  * tool pprof reads, within 16,000 samples each, adding up. */
-static void test_split_receiver(struct receiver *rc)
+static void test_split_receiver(void)
 {
 	int64_t total;
 	_cleanup_(cleanup_pprof__free) struct pprof *p =
@@ -740,7 +745,7 @@ static void *cancel_later(void *arg)
 	return NULL;
 }
 
-static void test_send_failures(struct receiver *rc)
+static void test_send_failures(void)
 {
 	struct remote_opts ro = { .protocol = REMOTE_PYROSCOPE, .url = rc->url, .timeout_ms = 600 };
 	struct remote_opts po = { .protocol = REMOTE_PARCA, .url = rc->url, .timeout_ms = 5000 };
@@ -1001,7 +1006,7 @@ static bool starts_with(const char *s, const char *prefix)
  * CA or the system's, not under a host name it was not made for; a
  * refused connection says something else; insecure_skip_verify sends
  * anyway. */
-static void test_tls_server(const struct tls_files *t)
+static void test_tls_server(void)
 {
 	struct receiver rc;
 	struct remote_opts o = { .protocol = REMOTE_PYROSCOPE, .timeout_ms = 10000 };
@@ -1087,7 +1092,7 @@ static void test_tls_server(const struct tls_files *t)
 }
 
 /* An https:// URL on a plain HTTP server: a handshake failure. */
-static void test_tls_to_plain(struct receiver *rc, const struct tls_files *t)
+static void test_tls_to_plain(void)
 {
 	char url[64];
 	struct remote_opts o = { .protocol = REMOTE_PYROSCOPE, .url = url, .ca_file = t->ca,
@@ -1101,7 +1106,7 @@ static void test_tls_to_plain(struct receiver *rc, const struct tls_files *t)
 }
 
 /* A server that requires a client certificate signed by its CA. */
-static void test_tls_client_cert(const struct tls_files *t)
+static void test_tls_client_cert(void)
 {
 	struct receiver rc;
 	struct remote_opts o = { .protocol = REMOTE_PARCA, .timeout_ms = 10000 };
@@ -1173,7 +1178,7 @@ static void test_tls_client_cert(const struct tls_files *t)
 }
 
 /* TLS files remote__new refuses, each with a log line naming the file. */
-static void test_tls_new_validation(const struct tls_files *t)
+static void test_tls_new_validation(void)
 {
 	struct remote_opts o = { .protocol = REMOTE_PYROSCOPE, .url = "https://127.0.0.1:1" };
 	struct remote *r = NULL;
@@ -1227,34 +1232,52 @@ static void test_tls_new_validation(const struct tls_files *t)
 	buf_release(&log);
 }
 
-int main(void)
+static struct receiver ok_receiver;
+static struct tls_files tls_keys;
+
+static void ok_receiver_start(void)
 {
-	struct tls_files tls;
-
-	struct receiver rc;
-
-	test_names();
-	test_new_validation();
-	test_pyroscope_labels();
-	test_empty_window();
-	test_batch_records();
-	test_split_encode();
-
-	tls_files_make(&tls);
-	receiver_start(&rc, "ok");
-	test_pyroscope_receiver(&rc);
-	test_basic_auth(&rc);
-	test_ingest_receiver(&rc);
-	test_parca_receiver(&rc);
-	test_split_receiver(&rc);
-	test_send_failures(&rc);
-	test_tls_to_plain(&rc, &tls);
-	receiver_stop(&rc);
-
-	test_tls_new_validation(&tls);
-	test_tls_server(&tls);
-	test_tls_client_cert(&tls);
-	if (!test_failures)
-		tls_files_remove(&tls);
-	return test_done();
+	receiver_start(&ok_receiver, "ok");
+	rc = &ok_receiver;
 }
+
+static void ok_receiver_stop(void)
+{
+	receiver_stop(&ok_receiver);
+	rc = NULL;
+}
+
+static void tls_keys_make(void)
+{
+	tls_files_make(&tls_keys);
+	t = &tls_keys;
+}
+
+/* kept for a look when a case failed */
+static void tls_keys_remove(void)
+{
+	if (!test_failures)
+		tls_files_remove(&tls_keys);
+	t = NULL;
+}
+
+static struct test_fixture receiver = { ok_receiver_start, ok_receiver_stop };
+static struct test_fixture tls = { tls_keys_make, tls_keys_remove };
+
+TEST_MAIN(NULL, NULL,
+	  TEST_CASE(names),
+	  TEST_CASE(new_validation),
+	  TEST_CASE(pyroscope_labels),
+	  TEST_CASE(empty_window),
+	  TEST_CASE(batch_records),
+	  TEST_CASE(split_encode),
+	  TEST_CASE(pyroscope_receiver, &receiver),
+	  TEST_CASE(basic_auth, &receiver),
+	  TEST_CASE(ingest_receiver, &receiver),
+	  TEST_CASE(parca_receiver, &receiver),
+	  TEST_CASE(split_receiver, &receiver),
+	  TEST_CASE(send_failures, &receiver),
+	  TEST_CASE(tls_to_plain, &tls, &receiver),
+	  TEST_CASE(tls_new_validation, &tls),
+	  TEST_CASE(tls_server, &tls),
+	  TEST_CASE(tls_client_cert, &tls))

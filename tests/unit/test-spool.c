@@ -1177,25 +1177,30 @@ static void test_threads(void)
 	spool__free(s);
 }
 
-int main(void)
+static void setup(void)
 {
 	const char *tmp = getenv("TMPDIR");
 
 	snprintf(base_dir, sizeof(base_dir), "%s/brasa-spool-XXXXXX",
 		 tmp && *tmp ? tmp : "/tmp");
 	REQUIRE(mkdtemp(base_dir));
-	test_crc_reference();
-	test_roundtrip();
-	test_order_walk();
-	test_reopen();
-	test_bound();
-	test_corruption();
-	test_stray_files();
-	test_probe_and_check();
-	test_unwritable();
-	test_write_failures();
-	test_crash();
-	test_threads();
-	rm_rf(base_dir);
-	return test_done();
 }
+
+static void teardown(void)
+{
+	rm_rf(base_dir);
+}
+
+TEST_MAIN(setup, teardown,
+	  TEST_CASE(crc_reference),
+	  TEST_CASE(roundtrip),
+	  TEST_CASE(order_walk),
+	  TEST_CASE(reopen),
+	  TEST_CASE(bound),
+	  TEST_CASE(corruption),
+	  TEST_CASE(stray_files),
+	  TEST_CASE(probe_and_check),
+	  TEST_CASE(unwritable),
+	  TEST_CASE(write_failures),
+	  TEST_CASE(crash),
+	  TEST_CASE(threads))

@@ -368,29 +368,29 @@ static void test_async_and_bound(void)
 	symbolizer__free(s);
 }
 
-int main(int argc, char **argv)
+static void setup(void)
 {
-	REQUIRE(argc == 11);
-	pie_exe = argv[1];
-	nopie_exe = argv[2];
-	lld_exe = argv[3];
-	stripped_exe = argv[4];
-	debug_root = argv[5];
-	debuglink_exe = argv[6];
-	lib_user_exe = argv[7];
-	source = argv[8];
-	symlib_source = argv[9];
-	kallsyms_path = argv[10];
+	REQUIRE(test_argc == 11);
+	pie_exe = test_argv[1];
+	nopie_exe = test_argv[2];
+	lld_exe = test_argv[3];
+	stripped_exe = test_argv[4];
+	debug_root = test_argv[5];
+	debuglink_exe = test_argv[6];
+	lib_user_exe = test_argv[7];
+	source = test_argv[8];
+	symlib_source = test_argv[9];
+	kallsyms_path = test_argv[10];
 	leaf_line = sym_marker_line(source, "@leaf-call");
 	outer_line = sym_marker_line(source, "@outer-call");
 	REQUIRE(leaf_line > 0 && outer_line > 0);
-
-	test_programs();
-	test_shared_library();
-	test_jit();
-	test_vdso_and_self();
-	test_eviction();
-	test_fake_proc();
-	test_async_and_bound();
-	return test_done();
 }
+
+TEST_MAIN(setup, NULL,
+	  TEST_CASE(programs),
+	  TEST_CASE(shared_library),
+	  TEST_CASE(jit),
+	  TEST_CASE(vdso_and_self),
+	  TEST_CASE(eviction),
+	  TEST_CASE(fake_proc),
+	  TEST_CASE(async_and_bound))

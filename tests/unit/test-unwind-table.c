@@ -287,15 +287,15 @@ static char *largest_library(void)
 	return best;
 }
 
-static void test_real_files(int argc, char **argv)
+static void test_real_files(void)
 {
 	struct unwind_rules *rules = unwind_rules__new();
 	_cleanup_free_ char *largest = largest_library();
 	double libc, big;
 
 	REQUIRE(rules);
-	for (int i = 1; i < argc; i++)
-		CHECK(check_file(argv[i], rules) > 0);
+	for (int i = 1; i < test_argc; i++)
+		CHECK(check_file(test_argv[i], rules) > 0);
 	libc = check_file(LIBDIR "/libc.so.6", rules);
 	CHECK(libc > 0 && libc <= 8.0);
 	REQUIRE(largest);
@@ -398,11 +398,8 @@ static void test_cache(void)
 	unwind_rules__free(rules);
 }
 
-int main(int argc, char **argv)
-{
-	test_rules();
-	test_synthetic();
-	test_cache();
-	test_real_files(argc, argv);
-	return test_done();
-}
+TEST_MAIN(NULL, NULL,
+	  TEST_CASE(rules),
+	  TEST_CASE(synthetic),
+	  TEST_CASE(cache),
+	  TEST_CASE(real_files))

@@ -206,7 +206,10 @@ static void check_exactly_once(const struct arrivals *a, size_t profiles)
 		}
 }
 
-static void test_basic(struct receiver *rc)
+/* The receiver ("ok" mode) every case sends to, started by setup(). */
+static struct receiver *rc;
+
+static void test_basic(void)
 {
 	struct uopts uo;
 	_cleanup_(cleanup_uploader__free) struct uploader *u = NULL;
@@ -260,7 +263,7 @@ static void test_basic(struct receiver *rc)
 
 /* Refused, then 503, then up: everything arrives once, in order, under the
  * IDs it was first sent with. */
-static void test_outage(struct receiver *rc)
+static void test_outage(void)
 {
 	struct uopts uo;
 	_cleanup_(cleanup_uploader__free) struct uploader *u = NULL;
@@ -314,7 +317,7 @@ static size_t list_records(const char *dir, char names[][64], size_t max)
 
 /* Windows spooled while the backend is down survive a restart; a corrupt
  * record among them is skipped. */
-static void test_restart_and_corrupt(struct receiver *rc)
+static void test_restart_and_corrupt(void)
 {
 	struct uopts uo;
 	struct uploader *u = NULL;
@@ -422,7 +425,7 @@ static void submit_big(struct uploader *u, int k)
 /* A spool of a few records during a long outage: the oldest are dropped and
  * counted, the spool stays under its bound, memory stays flat, and what is
  * left arrives once the backend is back. */
-static void test_tiny_spool(struct receiver *rc)
+static void test_tiny_spool(void)
 {
 	enum { WINDOWS = 160 };
 	struct uopts uo;
@@ -468,7 +471,7 @@ static void test_tiny_spool(struct receiver *rc)
 }
 
 /* A 400 is dropped with its message, not retried; the next window goes. */
-static void test_rejected(struct receiver *rc)
+static void test_rejected(void)
 {
 	struct uopts uo;
 	_cleanup_(cleanup_uploader__free) struct uploader *u = NULL;
@@ -493,7 +496,7 @@ static void test_rejected(struct receiver *rc)
 
 /* pyroscope-ingest sends one request per series: the first is delivered,
  * the second fails; the retry sends only the two left. */
-static void test_partial(struct receiver *rc)
+static void test_partial(void)
 {
 	struct uopts uo;
 	_cleanup_(cleanup_uploader__free) struct uploader *u = NULL;
@@ -527,7 +530,7 @@ static void test_partial(struct receiver *rc)
 
 /* Parca: a retryable status in the trailer frame is retried, a permanent
  * one in the headers is dropped. */
-static void test_grpc(struct receiver *rc)
+static void test_grpc(void)
 {
 	struct uopts uo;
 	_cleanup_(cleanup_uploader__free) struct uploader *u = NULL;
@@ -561,7 +564,7 @@ static void test_grpc(struct receiver *rc)
 
 /* A stop while a request hangs is bounded, and the window is spooled and
  * delivered by the next uploader. */
-static void test_stop_in_flight(struct receiver *rc)
+static void test_stop_in_flight(void)
 {
 	struct uopts uo;
 	struct uploader *u = NULL;
@@ -626,7 +629,7 @@ static void submit_failing(struct receiver *rc, struct uploader *u, int k)
  * held in memory and retried, the windows behind it wait in the queue, the
  * oldest of those are dropped past its bound; once the path is fixed the
  * spool is used again. */
-static void test_spool_not_a_directory(struct receiver *rc)
+static void test_spool_not_a_directory(void)
 {
 	struct uopts uo;
 	struct uploader *u = NULL;
@@ -687,7 +690,7 @@ static void test_spool_not_a_directory(struct receiver *rc)
 
 /* Another spool holds the directory's lock: no spool until it lets go. A
  * stop with a window held and no spool loses it, counted. */
-static void test_spool_locked(struct receiver *rc)
+static void test_spool_locked(void)
 {
 	struct uopts uo;
 	struct uploader *u = NULL;
@@ -828,7 +831,7 @@ static void permissions_child(struct receiver *rc, const char *dir)
 	uploader__free(u);
 }
 
-static void test_spool_permissions(struct receiver *rc)
+static void test_spool_permissions(void)
 {
 	char dir[] = "/tmp/brasa-uploader-XXXXXX", path[64], cmd[128];
 
@@ -938,7 +941,7 @@ static void small_fs_child(struct receiver *rc, const char *dir)
 	umount2(mnt, MNT_DETACH);
 }
 
-static void test_spool_small_fs(struct receiver *rc)
+static void test_spool_small_fs(void)
 {
 	char dir[PATH_MAX + 32];
 
@@ -959,23 +962,29 @@ static void test_spool_small_fs(struct receiver *rc)
 	}
 }
 
-int main(void)
-{
-	struct receiver rc;
+static struct receiver ok_receiver;
 
-	receiver_start(&rc, "ok");
-	test_basic(&rc);
-	test_outage(&rc);
-	test_restart_and_corrupt(&rc);
-	test_rejected(&rc);
-	test_partial(&rc);
-	test_grpc(&rc);
-	test_stop_in_flight(&rc);
-	test_tiny_spool(&rc);
-	test_spool_not_a_directory(&rc);
-	test_spool_locked(&rc);
-	test_spool_permissions(&rc);
-	test_spool_small_fs(&rc);
-	receiver_stop(&rc);
-	return test_done();
+static void setup(void)
+{
+	receiver_start(&ok_receiver, "ok");
+	rc = &ok_receiver;
 }
+
+static void teardown(void)
+{
+	receiver_stop(&ok_receiver);
+}
+
+TEST_MAIN(setup, teardown,
+	  TEST_CASE(basic),
+	  TEST_CASE(outage),
+	  TEST_CASE(restart_and_corrupt),
+	  TEST_CASE(rejected),
+	  TEST_CASE(partial),
+	  TEST_CASE(grpc),
+	  TEST_CASE(stop_in_flight),
+	  TEST_CASE(tiny_spool),
+	  TEST_CASE(spool_not_a_directory),
+	  TEST_CASE(spool_locked),
+	  TEST_CASE(spool_permissions),
+	  TEST_CASE(spool_small_fs))

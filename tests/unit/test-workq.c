@@ -253,11 +253,8 @@ static void test_free_abandons(void)
 	CHECK(!forever.done);
 }
 
-int main(void)
-{
-	test_order_and_threads();
-	test_promote_full_and_free();
-	test_stuck();
-	test_free_abandons();
-	return test_done();
-}
+TEST_MAIN(NULL, NULL,
+	  TEST_CASE(order_and_threads),
+	  TEST_CASE(promote_full_and_free),
+	  TEST_CASE(stuck),
+	  TEST_CASE(free_abandons))
