@@ -18,7 +18,7 @@ import time
 
 
 def write_map(path, kind, addr, symlink_to="/etc/shadow"):
-    """A hostile perf map for the JIT code at addr (tests/hostile.py
+    """A hostile perf map for the JIT code at addr (tests/integration/test_hostile.py
     writes its maps with this too): a FIFO, a symlink to a file the
     tenant cannot read, a million entries with the JIT's own code last
     (the agent reads on until its bound stops it), or 255 MiB without a

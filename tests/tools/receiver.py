@@ -64,7 +64,7 @@ WRITERAW_PATH = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw"
 
 
 def go_env(tmp):
-    """go wants writable HOME and caches (see tests/integration/integration.py)."""
+    """go wants writable HOME and caches (see tests/integration/harness.py)."""
     env = dict(os.environ)
     env["HOME"] = tmp
     env["GOCACHE"] = os.path.join(tmp, "gocache")

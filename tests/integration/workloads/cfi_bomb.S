@@ -8,7 +8,7 @@
  * that the whole build stays under CFI_WORK_MAX (1.9 G units) and
  * takes 2 to 7 s: what stops it is the deadline (1 s in the test). cfi_bomb
  * itself is a counting loop with ordinary CFI; the others are never
- * called. See tests/hostile.py hostile_slow_cfi. */
+ * called. See tests/integration/test_hostile.py hostile_slow_cfi. */
 	.macro	slow_fde name
 	.globl	\name
 	.type	\name, @function

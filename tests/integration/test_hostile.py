@@ -1,32 +1,27 @@
-#!/usr/bin/env python3
 """A hostile tenant against the agent (issue 9): what an unprivileged
 local user (uid nobody) can put where the agent looks, tried against a
 running `brasa run`. Each test checks that /healthz stays 200 throughout,
 that other processes' profiles stay complete, that nothing the user could
 not read reaches a profile, that the agent's memory stays under its
-configured bound, and that SIGTERM still stops it promptly.
-
-Run as `hostile.py TEST`, like integration.py (whose helpers it uses).
+configured bound, and that SIGTERM still stops it promptly. Against the
+plain agent: they check its RSS against absolute bounds.
 """
 import gzip
 import importlib.util
 import os
 import re
 import shutil
-import stat
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import integration as it  # noqa: E402
-from integration import Agent, check, fail, workload, WORKLOADS, TMP  # noqa: E402
+from harness import (CHAIN, NOBODY_SETPRIV, NOFP_CHAIN, TMP, WORKLOADS, Agent, check, complete_from_main,
+                     cpu_seconds, fail, integration_test, nofp_share, print_top, rss_kib, user_frames,
+                     window_stacks, workload)
 
 # the perf maps a hostile tenant writes, shared with the soak benchmark
-sys.dont_write_bytecode = True  # no __pycache__ in tests/bench
 _spec = importlib.util.spec_from_file_location(
     "hostile_tenant", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "hostile-tenant.py"))
 tenant = importlib.util.module_from_spec(_spec)
@@ -42,12 +37,11 @@ BUILD_MEMORY_MIB = 64  # limits.unwind_table_build_memory's default
 
 
 def as_nobody(argv, **kw):
-    return subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                             "--clear-groups", "--inh-caps=-all", *argv], **kw)
+    return subprocess.Popen(NOBODY_SETPRIV + argv, **kw)
 
 
 def rss_mib(pid):
-    return it.rss_kib(pid) / 1024
+    return rss_kib(pid) / 1024
 
 
 class Watch:
@@ -98,13 +92,6 @@ def stop_promptly(agent, limit=10.0):
     check(took < limit, f"SIGTERM stopped the agent in {took:.1f} s (limit {limit:.0f} s)")
 
 
-def metric(agent, name, labels=None):
-    text = agent.get("/metrics")[2].decode()
-    pat = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else "") + r" (\S+)$"
-    m = re.search("^" + pat, text, re.M)
-    return float(m.group(1)) if m else None
-
-
 def configured_total_mib(limits):
     """The documented total (docs/how-it-works.md#memory): the bounds in
     bytes, one object load in flight (up to the symbol bound) and one
@@ -136,11 +123,11 @@ def sampled_window(agent, pid, seconds, tag):
     machine). The answer may come later than the span's end: a window
     waits for the samples it holds back."""
     got = {}
-    t = threading.Thread(target=lambda: got.update(r=it.window_stacks(agent, pid, seconds, tag)))
-    before = it.cpu_seconds(pid)
+    t = threading.Thread(target=lambda: got.update(r=window_stacks(agent, pid, seconds, tag)))
+    before = cpu_seconds(pid)
     t.start()
     time.sleep(seconds)
-    used = it.cpu_seconds(pid) - before
+    used = cpu_seconds(pid) - before
     t.join()
     if "r" not in got:
         fail(f"no profile of {pid}")
@@ -152,7 +139,7 @@ def chain_complete(agent, pid, seconds, tag):
     them, and how many its CPU time asks for."""
     stacks, want = sampled_window(agent, pid, seconds, tag)
     total = sum(c for _, c in stacks)
-    good = sum(c for f, c in stacks if it.user_frames(f)[-4:] == it.CHAIN)
+    good = sum(c for f, c in stacks if user_frames(f)[-4:] == CHAIN)
     return good, total, want
 
 
@@ -170,6 +157,7 @@ def own_by_nobody(path):
     os.lchown(path, NOBODY, NOBODY)
 
 
+@integration_test(plain=True, timeout=240)
 def t_hostile_perf_maps():
     """Perf maps as a hostile JIT owner would leave them: a FIFO, a
     symlink to a root-only file, four maps of a million entries, one of
@@ -195,7 +183,7 @@ def t_hostile_perf_maps():
             path = f"/tmp/perf-{p.pid}.map"
             tenant.write_map(path, kind, addr, symlink_to=secret)
             own_by_nobody(path)
-        cpu0 = it.cpu_seconds(agent.proc.pid)
+        cpu0 = cpu_seconds(agent.proc.pid)
         t0 = time.time()
         for _, p, _ in jits:
             p.stdin.write("go\n")
@@ -206,24 +194,24 @@ def t_hostile_perf_maps():
             status, raw = whole_profile(agent, 5, f"hostile{i}")
             check(status == 200, f"whole-host profile {i + 1} answered during the attack ({status})")
             marks.append(SECRET.encode() in raw)
-        cpu = (it.cpu_seconds(agent.proc.pid) - cpu0) / (time.time() - t0)
+        cpu = (cpu_seconds(agent.proc.pid) - cpu0) / (time.time() - t0)
         good, total, want = chain_complete(agent, ref.pid, 3, "ref")
-        text = agent.get("/metrics")[2].decode()
+        text = agent.metrics()
         print("\n".join(l for l in text.splitlines()
                         if re.match(r"brasa_(bpf_lost|samples_deferred|deferred|profile_window_samples|"
                                     r"samples_total|processes_unread|worker_queued)", l)))
         check(total >= want and good >= 0.9 * total,
               f"another process's profile stays complete ({good}/{total} main;outer;middle;leaf)")
         check(not any(marks), "nothing from the root-only file reached a profile")
-        full = metric(agent, "brasa_perf_map_full_total")
+        full = agent.metric("brasa_perf_map_full_total")
         check(full >= 4, f"the million-entry maps stop growing at their bound ({full:.0f} of 4)")
-        refused = {r: metric(agent, "brasa_files_refused_total", f'reason="{r}"')
+        refused = {r: agent.metric(f'brasa_files_refused_total{{reason="{r}"}}')
                    for r in ("symlink", "not_regular")}
-        print(f"refused {refused}, perf maps {metric(agent, 'brasa_perf_map_bytes')} bytes, "
-              f"full {metric(agent, 'brasa_perf_map_full_total')}, agent CPU {cpu:.0%} of a CPU")
+        print(f"refused {refused}, perf maps {agent.metric('brasa_perf_map_bytes')} bytes, "
+              f"full {agent.metric('brasa_perf_map_full_total')}, agent CPU {cpu:.0%} of a CPU")
         check(refused["symlink"] >= 1 and refused["not_regular"] >= 1,
               "the symlink and the FIFO were refused and counted")
-        check(metric(agent, "brasa_perf_map_bytes") <= limits["perf_map"] << 20,
+        check(agent.metric("brasa_perf_map_bytes") <= limits["perf_map"] << 20,
               "perf map memory stays under its bound")
         check(cpu < 0.5, f"the agent's CPU stays low ({cpu:.0%} of one CPU, under 50 %)")
         total_mib = configured_total_mib(limits)
@@ -271,6 +259,7 @@ def section(path, name):
     fail(f"{path} has no {name}")
 
 
+@integration_test(plain=True, timeout=240)
 def t_hostile_build_id_copy():
     """A copy of a root-owned binary, same build id, garbage .eh_frame,
     run by nobody first: the real binary's stacks stay whole."""
@@ -288,12 +277,12 @@ def t_hostile_build_id_copy():
     real = None
     try:
         time.sleep(3)  # its table is tried (and fails) first
-        failed = metric(agent, "brasa_unwind_tables_failed_total")
+        failed = agent.metric("brasa_unwind_tables_failed_total")
         real = workload("nofp_chain", 30)
         time.sleep(1)
         stacks, want = sampled_window(agent, real.pid, 4, "real")
-        good, total = it.nofp_share(stacks)
-        it.print_top([(f, c) for f, c in stacks if it.complete_from_main(f) != it.NOFP_CHAIN], 3)
+        good, total = nofp_share(stacks)
+        print_top([(f, c) for f, c in stacks if complete_from_main(f) != NOFP_CHAIN], 3)
         print(f"garbage copy: tables failed {failed}; the real binary: {good}/{total} whole")
         check(total >= want and good >= 0.95 * total,
               f"the real binary unwinds whole beside its poisoned copy ({good}/{total}, "
@@ -310,9 +299,10 @@ def t_hostile_build_id_copy():
             agent.proc.kill()
 
 
+@integration_test(plain=True, timeout=240)
 def t_hostile_debuglink_fifo():
     """A binary whose .gnu_debuglink names a FIFO, in a directory its
-    (hostile) owner controls: the object loads without it."""
+    (hostile) owner controls: the object loads without """
     d = nobody_dir("dl")
     full = os.path.join(d, "fp_chain.full")
     shutil.copy(os.path.join(WORKLOADS, "fp_chain"), full)
@@ -345,6 +335,7 @@ def t_hostile_debuglink_fifo():
             agent.proc.kill()
 
 
+@integration_test(plain=True, timeout=240)
 def t_hostile_slow_cfi():
     """A binary whose CFI takes an unbounded builder minutes, run by nobody
     from its own directory: the build is given up at its time cap, the
@@ -371,16 +362,16 @@ def t_hostile_slow_cfi():
         check(status == 200 and took < 10,
               f"a 3 s profile taken during the build answers in {took:.1f} s (under 10 s)")
         deadline = time.time() + 20
-        while time.time() < deadline and not metric(agent, "brasa_unwind_tables_timed_out_total"):
+        while time.time() < deadline and not agent.metric("brasa_unwind_tables_timed_out_total"):
             time.sleep(0.5)
-        timed_out = metric(agent, "brasa_unwind_tables_timed_out_total")
+        timed_out = agent.metric("brasa_unwind_tables_timed_out_total")
         check(timed_out and timed_out >= 1, f"the build was given up at its time cap ({timed_out})")
         check("gave up building an unwind table" in agent.output(), "and logged")
         time.sleep(1)
         stacks, want = sampled_window(agent, real.pid, 3, "real")
-        good, total = it.nofp_share(stacks)
-        it.print_top([(f, c) for f, c in stacks if it.complete_from_main(f) != it.NOFP_CHAIN], 3)
-        print("\n".join(l for l in agent.get("/metrics")[2].decode().splitlines()
+        good, total = nofp_share(stacks)
+        print_top([(f, c) for f, c in stacks if complete_from_main(f) != NOFP_CHAIN], 3)
+        print("\n".join(l for l in agent.metrics().splitlines()
                         if re.match(r"brasa_unwind_(tables|waiting|mappings_without)", l)))
         check(total >= want and good >= 0.95 * total,
               f"a process started meanwhile unwinds whole ({good}/{total}, at least {want} "
@@ -400,6 +391,3 @@ def t_hostile_slow_cfi():
         if agent.proc.poll() is None:
             agent.proc.kill()
 
-
-if __name__ == "__main__":
-    it.main(globals())

@@ -1,0 +1,238 @@
+"""Whole stacks, by frame pointers: a known call chain through `brasa
+capture` and the profile endpoint (read back by go tool pprof and protoc),
+kernel frames under a syscall, a process that exits or execs within the
+capture, a deleted binary and one in another mount namespace."""
+import gzip
+import os
+import re
+import shutil
+import stat
+import subprocess
+import threading
+import time
+
+from harness import (BRASA, CHAIN, TMP, WORKLOADS, Agent, capture, chain_share, check, cpu_seconds,
+                     folded_capture, go_env, integration_test, parse_folded, pprof_traces, user_frames, workload)
+
+
+@integration_test(plain=True)
+def t_fp_chain_capture():
+    w = workload("fp_chain", 60)
+    try:
+        time.sleep(0.3)
+        stacks = folded_capture(w.pid, 4, tag="fp")
+        good, total = chain_share(stacks, CHAIN)
+        print(f"{good}/{total} samples end with {';'.join(CHAIN)}")
+        for f, c in sorted(stacks, key=lambda x: -x[1])[:5]:
+            print(f"  {c:5d} {';'.join(f)}")
+        check(total >= 150, f"enough samples of the workload ({total}, 4 s at 99 Hz)")
+        check(all(f[0] == "fp_chain" for f, _ in stacks), "every stack is the workload's (comm)")
+        check(good >= 0.9 * total, f"at least 90 % carry exactly main;outer;middle;leaf ({good}/{total})")
+        # the same capture as pprof, read back by go tool pprof
+        pb = os.path.join(TMP, "fp.pb.gz")
+        capture("--seconds", "2", "--pid", str(w.pid), "-o", pb)
+        traces, text = pprof_traces(pb)
+        good = sum(c for f, c in traces if f[:4] == list(reversed(CHAIN)))
+        total = sum(c for _, c in traces)
+        check(total > 50 and good >= 0.9 * total,
+              f"go tool pprof reads the pprof capture with the chain ({good}/{total})")
+        check(re.search(r"^File: fp_chain$", text, re.M),
+              "pprof names the profile after the main executable (its first mapping)")
+        # and protoc, from the vendored schema alone, decodes it too
+        proto_dir = os.path.join(os.environ.get("BRASA_SOURCE_ROOT", "."), "proto")
+        r = subprocess.run(["protoc", "--decode", "perftools.profiles.Profile", "-I", proto_dir,
+                            "profile.proto"], input=gzip.decompress(open(pb, "rb").read()),
+                           capture_output=True, timeout=60)
+        text = r.stdout.decode(errors="replace")
+        check(r.returncode == 0 and 'string_table: "leaf"' in text and 'string_table: "cpu"' in text
+              and 'string_table: "nanoseconds"' in text and "period: 10101010" in text,
+              f"protoc --decode reads the capture (period 1e9/99 ns, leaf named) {r.stderr.decode()[:200]}")
+        # a device is written, not renamed over (-o /dev/null once replaced the node)
+        capture("--seconds", "1", "--pid", str(w.pid), "-o", "/dev/null")
+        check(stat.S_ISCHR(os.stat("/dev/null").st_mode), "-o /dev/null leaves the device node in place")
+    finally:
+        w.kill()
+        w.wait()
+
+
+@integration_test(plain=True)
+def t_fp_chain_endpoint():
+    agent = Agent()
+    w = workload("fp_chain", 60)
+    try:
+        time.sleep(0.3)
+        status, headers, body = agent.get(f"/debug/pprof/profile?seconds=3&pid={w.pid}")
+        check(status == 200, f"profile request answered 200 ({status})")
+        check(headers.get("Content-Type") == "application/octet-stream", "octet-stream content type")
+        check(body[:2] == b"\x1f\x8b", "gzipped body")
+        pb = os.path.join(TMP, "endpoint.pb.gz")
+        open(pb, "wb").write(body)
+        traces, text = pprof_traces(pb)
+        good = sum(c for f, c in traces if f[:4] == list(reversed(CHAIN)))
+        total = sum(c for _, c in traces)
+        print(f"{good}/{total} samples with the chain")
+        check(total >= 150, f"enough samples in a 3 s window ({total})")
+        check(good >= 0.9 * total, f"at least 90 % carry the chain through the endpoint ({good}/{total})")
+        # Overlapping requests each get their own window: a 4 s request and
+        # a 2 s one started a second later each hold the samples of their
+        # own span, i.e. the workload's CPU time in that span x 99 Hz (CPU
+        # time, not wall time, so other load on the machine does not matter).
+        results = {}
+
+        def fetch(secs, delay):
+            time.sleep(delay)
+            before = cpu_seconds(w.pid)
+            st, _, b = agent.get(f"/debug/pprof/profile?seconds={secs}&pid={w.pid}")
+            used = cpu_seconds(w.pid) - before
+            path = os.path.join(TMP, f"overlap{secs}.pb.gz")
+            open(path, "wb").write(b)
+            results[secs] = (st, path, used)
+
+        threads = [threading.Thread(target=fetch, args=(4, 0)), threading.Thread(target=fetch, args=(2, 1))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for secs, (st, path, used) in sorted(results.items()):
+            n = sum(c for _, c in pprof_traces(path)[0])
+            want = 99 * used
+            check(st == 200 and used > 0.5 and abs(n - want) <= 0.15 * want + 3,
+                  f"overlapping {secs} s window holds {n} samples "
+                  f"(workload used {used:.2f} CPU s in it: ~{want:.0f})")
+        # go tool pprof fetching from the endpoint itself, as a user would
+        r = subprocess.run(["go", "tool", "pprof", "-top", agent.url(f"/debug/pprof/profile?seconds=2&pid={w.pid}")],
+                           capture_output=True, text=True, env=go_env(), timeout=60)
+        check(r.returncode == 0 and re.search(r"\bleaf\b", r.stdout),
+              "go tool pprof -top URL prints the symbolized leaf function")
+        # the whole host, as in the README: some frames stay unsymbolized
+        # (stripped libraries), so pprof asks /debug/pprof/symbol as well
+        w2 = workload("fp_chain", 4)
+        r = subprocess.run(["go", "tool", "pprof", "-top", agent.url("/debug/pprof/profile?seconds=2")],
+                           capture_output=True, text=True, env=go_env(), timeout=60)
+        w2.wait()
+        check(r.returncode == 0 and re.search(r"\bleaf\b", r.stdout),
+              f"go tool pprof -top on the whole host works ({r.stderr.strip()[-200:]})")
+    finally:
+        w.kill()
+        w.wait()
+        agent.stop()
+
+
+@integration_test(plain=True)
+def t_kernel_frames():
+    w = workload("syscall_heavy", 5)
+    try:
+        time.sleep(0.3)
+        stacks = folded_capture(w.pid, 3, tag="sys")
+        total = sum(c for _, c in stacks)
+        kernel = 0
+        for frames, c in stacks:
+            ks = [i for i, f in enumerate(frames) if f.endswith("_[k]")]
+            if not ks:
+                continue
+            names = [frames[i] for i in ks]
+            under = frames[1:ks[0]]
+            if (any(re.match(r"(__x64_sys_|do_syscall_64)", n) for n in names)
+                    and under[-2:] == ["main", "syscall_heavy"]
+                    and ks == list(range(ks[0], len(frames)))):
+                kernel += c
+        for f, c in sorted(stacks, key=lambda x: -x[1])[:3]:
+            print(f"  {c:5d} {';'.join(f)}")
+        check(total >= 100, f"enough samples ({total})")
+        check(kernel >= 0.5 * total,
+              f"most samples show a syscall path in the kernel under main;syscall_heavy ({kernel}/{total})")
+    finally:
+        w.kill()
+        w.wait()
+
+
+@integration_test(plain=True)
+def t_short_lived():
+    out = os.path.join(TMP, "short.folded")
+    p = subprocess.Popen([BRASA, "capture", "--seconds", "3", "--format", "folded", "-o", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.2)
+    w = workload("short_lived")
+    w.wait()
+    _, err = p.communicate(timeout=30)
+    check(p.returncode == 0, f"capture succeeded ({err.strip()})")
+    stacks = parse_folded(open(out).read())
+    mine = [(f, c) for f, c in stacks if f[0] == "short_lived"]
+    total = sum(c for _, c in mine)
+    named = sum(c for f, c in mine if user_frames(f)[-2:] == ["main", "short_lived_spin"])
+    for f, c in mine[:5]:
+        print(f"  {c:5d} {';'.join(f)}")
+    check(total >= 10, f"samples of the 300 ms process were recorded ({total})")
+    check(named >= 0.8 * total,
+          f"the exited process is symbolized: main;short_lived_spin ({named}/{total})")
+
+
+@integration_test(plain=True)
+def t_exec():
+    """A process that execs another program keeps one pid: samples before
+    the exec resolve against the old image, samples after against the new
+    one (a stale snapshot would give the new code the old names)."""
+    fp = os.path.join(WORKLOADS, "fp_chain")
+    # the spin before the exec outlasts the capture's start-up (loading
+    # and verifying the BPF programs)
+    w = workload("exec_after", "3", fp, "3")
+    stacks = folded_capture(w.pid, 5, tag="exec")
+    w.wait()
+    before = sum(c for f, c in stacks if user_frames(f)[-2:] == ["main", "spin_before_exec"])
+    after = sum(c for f, c in stacks if user_frames(f)[-4:] == CHAIN)
+    total = sum(c for _, c in stacks)
+    for f, c in sorted(stacks, key=lambda x: -x[1])[:6]:
+        print(f"  {c:5d} {';'.join(f)}")
+    check(before >= 30, f"samples before the exec symbolized as main;spin_before_exec ({before})")
+    check(after >= 60, f"samples after the exec symbolized as main;outer;middle;leaf ({after})")
+    check(before + after >= 0.9 * total, f"nothing else mis-symbolized ({before + after}/{total})")
+    # libc is mapped by ld.so after the exec event: the snapshot taken at
+    # the exec must be refreshed to symbolize it.
+    libc_after = sum(c for f, c in stacks if f[0] == "fp_chain" and "__libc_start_call_main" in f)
+    check(libc_after >= 0.9 * after, f"libc frames of the new image symbolized ({libc_after}/{after})")
+    check(any(f[0] == "exec_after" for f, _ in stacks) and any(f[0] == "fp_chain" for f, _ in stacks),
+          "the process name follows the exec")
+
+
+def chain_capture_of(proc, seconds=3):
+    stacks = folded_capture(proc.pid, seconds, tag="proc")
+    for f, c in sorted(stacks, key=lambda x: -x[1])[:3]:
+        print(f"  {c:5d} {';'.join(f)}")
+    return chain_share(stacks, CHAIN)
+
+
+@integration_test()
+def t_deleted_binary():
+    """A binary deleted while it runs is still read, through map_files."""
+    path = os.path.join(TMP, "fp_chain_deleted")
+    shutil.copy(os.path.join(WORKLOADS, "fp_chain"), path)
+    w = subprocess.Popen([path, "5"])
+    try:
+        time.sleep(0.3)
+        os.unlink(path)
+        good, total = chain_capture_of(w)
+        check(total >= 100 and good >= 0.9 * total,
+              f"deleted-but-running binary symbolized ({good}/{total})")
+    finally:
+        w.kill()
+        w.wait()
+
+
+@integration_test()
+def t_mount_namespace():
+    """A process in its own mount namespace (as in a container) runs a
+    binary the host cannot see at that path: brasa reads it through
+    /proc/PID/root and /proc/PID/map_files."""
+    src = os.path.join(WORKLOADS, "fp_chain")
+    script = ("mkdir -p /tmp/brasa-ns && mount -t tmpfs none /tmp/brasa-ns && "
+              f"cp {src} /tmp/brasa-ns/fp_chain && exec /tmp/brasa-ns/fp_chain 5")
+    w = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+    try:
+        time.sleep(0.5)
+        check(not os.path.exists("/tmp/brasa-ns/fp_chain"), "the binary is invisible from the host")
+        good, total = chain_capture_of(w)
+        check(total >= 100 and good >= 0.9 * total,
+              f"binary of another mount namespace symbolized ({good}/{total})")
+    finally:
+        w.kill()
+        w.wait()
