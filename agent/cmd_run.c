@@ -398,9 +398,8 @@ int cmd_run(int argc, char **argv)
 	hopts.metrics = metrics_request;
 	hopts.health = health_request;
 	hopts.ctx = &ctx;
-	http = http_api__start(&hopts, msg, sizeof(msg));
-	if (!http) {
-		err = -errno;
+	err = http_api__start(&hopts, &http, msg, sizeof(msg));
+	if (err) {
 		log_error("%s", msg[0] ? msg : strerror(-err));
 		rc = err == -EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
 		goto out;

@@ -130,9 +130,7 @@ int unwinder__new(const struct unwinder_maps *maps, const struct unwinder_opts *
 		u->opts.build_max_bytes = DEFAULT_BUILD_MAX_BYTES;
 	if (!u->opts.debug_root)
 		u->opts.debug_root = "/usr/lib/debug";
-	u->rules = unwind_rules__new();
-	u->cache = unwind_cache__new(u->opts.max_bytes);
-	if (!u->rules || !u->cache) {
+	if (unwind_rules__new(&u->rules) || unwind_cache__new(u->opts.max_bytes, &u->cache)) {
 		unwinder__free(u);
 		return -ENOMEM;
 	}
@@ -310,8 +308,9 @@ static void build_run(struct workq_job *base)
 		j->fdes_skipped = rows->fde_skipped;
 	}
 	if (!j->err) {
-		j->rules = unwind_rules__new();
-		j->err = j->rules ? unwind_table__build(rows, j->rules, &j->table) : -ENOMEM;
+		j->err = unwind_rules__new(&j->rules);
+		if (!j->err)
+			j->err = unwind_table__build(rows, j->rules, &j->table);
 	}
 out:
 	cfi_rows__free(rows);

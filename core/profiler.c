@@ -1549,9 +1549,8 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	so.max_perfmap_bytes = p->opts.perfmap_max_bytes;
 	so.load_timeout_ms = p->opts.load_timeout_ms;
 	so.wq = p->wq;
-	p->sym = symbolizer__new(&so);
-	if (!p->sym) {
-		err = -errno;
+	err = symbolizer__new(&so, &p->sym);
+	if (err) {
 		log_error("failed to create the symbolizer: %s", strerror(-err));
 		goto fail;
 	}

@@ -278,20 +278,19 @@ static int check_opts(struct http_api *h, const struct http_api_opts *opts, char
 	return 0;
 }
 
-struct http_api *http_api__start(const struct http_api_opts *opts, char *err, size_t errlen)
+int http_api__start(const struct http_api_opts *opts, struct http_api **out, char *err,
+		    size_t errlen)
 {
 	struct http_api *h;
 	int rc;
 
 	if (err && errlen)
 		err[0] = 0;
-	if (!opts) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (!opts)
+		return -EINVAL;
 	h = calloc(1, sizeof(*h));
 	if (!h)
-		return NULL;
+		return -ENOMEM;
 	h->profile = opts->profile;
 	h->metrics = opts->metrics;
 	h->health = opts->health;
@@ -315,11 +314,11 @@ struct http_api *http_api__start(const struct http_api_opts *opts, char *err, si
 		rc = http_server__start(h->server, err, errlen);
 	if (rc)
 		goto fail;
-	return h;
+	*out = h;
+	return 0;
 fail:
 	http_api__stop(h);
-	errno = -rc;
-	return NULL;
+	return rc;
 }
 
 uint16_t http_api__port(const struct http_api *h)

@@ -27,7 +27,7 @@
  * running and are never evicted: their limits are well under
  * max_connections, so holding connections never locks /healthz out.
  *
- *   http_api__start(opts, err, len)   NULL + errno (EADDRINUSE; EINVAL for
+ *   http_api__start(opts, &h, err, len)   0 or -errno (EADDRINUSE; EINVAL for
  *                           a bad address, option or TLS/token file; EIO if
  *                           microhttpd fails to start), with one line in err
  *                           naming the file or address at fault
@@ -110,7 +110,8 @@ struct http_api_stats {
 
 struct http_api;
 
-struct http_api *http_api__start(const struct http_api_opts *opts, char *err, size_t errlen);
+int http_api__start(const struct http_api_opts *opts, struct http_api **out, char *err,
+		    size_t errlen);
 uint16_t http_api__port(const struct http_api *h);
 void http_api__stats(struct http_api *h, struct http_api_stats *st);
 void http_api__stop(struct http_api *h);

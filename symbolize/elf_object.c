@@ -350,67 +350,66 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 	return clock__past(opts ? opts->deadline_ns : 0) ? -ETIMEDOUT : 0;
 }
 
-static struct elf_object *open_fail(struct elf_object *obj, int err)
-{
-	elf_object__free(obj);
-	errno = -err;
-	return NULL;
-}
-
-struct elf_object *elf_object__open_fd(int fd, const struct elf_object_opts *opts)
+int elf_object__open_fd(int fd, const struct elf_object_opts *opts, struct elf_object **out)
 {
 	struct elf_object *obj;
 	struct stat st;
+	int err;
 
-	if (!elf_file__ready()) {
-		errno = ENOSYS;
-		return NULL;
-	}
+	if (!elf_file__ready())
+		return -ENOSYS;
 	if (fstat(fd, &st) != 0)
-		return NULL;
-	if (!S_ISREG(st.st_mode)) {
-		errno = ENOEXEC;
-		return NULL;
-	}
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENOEXEC;
 	obj = calloc(1, sizeof(*obj));
 	if (!obj)
-		return NULL;
+		return -ENOMEM;
 	obj->elf = elf_file__from_fd(fd);
-	if (!obj->elf)
-		return open_fail(obj, -ENOEXEC);
-	int err = finish_open(obj, &st, opts);
-	return err ? open_fail(obj, err) : obj;
+	err = obj->elf ? finish_open(obj, &st, opts) : -ENOEXEC;
+	if (err)
+		goto fail;
+	*out = obj;
+	return 0;
+fail:
+	elf_object__free(obj);
+	return err;
 }
 
-struct elf_object *elf_object__open_memory(const void *image, size_t size,
-					   const char *name)
+int elf_object__open_memory(const void *image, size_t size, const char *name,
+			    struct elf_object **out)
 {
 	struct elf_object *obj;
 	int err;
 
-	if (!elf_file__ready()) {
-		errno = ENOSYS;
-		return NULL;
-	}
+	if (!elf_file__ready())
+		return -ENOSYS;
 	obj = calloc(1, sizeof(*obj));
 	if (!obj)
-		return NULL;
+		return -ENOMEM;
 	/* libelf may write to an elf_memory() image; never let it touch
 	 * the caller's (the vdso is mapped read-only). */
 	obj->image = malloc(size ? size : 1);
 	if (!obj->image) {
-		free(obj);
-		return NULL;
+		err = -ENOMEM;
+		goto fail;
 	}
 	memcpy(obj->image, image, size);
 	obj->elf = elf_memory(obj->image, size);
 	if (!obj->elf || elf_kind(obj->elf) != ELF_K_ELF) {
 		log_debug("failed to open in-memory ELF '%s': %s",
 			  name ? name : "?", elf_errmsg(-1));
-		return open_fail(obj, -ENOEXEC);
+		err = -ENOEXEC;
+		goto fail;
 	}
 	err = finish_open(obj, NULL, NULL);
-	return err ? open_fail(obj, err) : obj;
+	if (err)
+		goto fail;
+	*out = obj;
+	return 0;
+fail:
+	elf_object__free(obj);
+	return err;
 }
 
 void elf_object__free(struct elf_object *obj)

@@ -19,12 +19,12 @@
  * opts->access (the process's root and credentials, see procfile.h); the
  * system debug directory (opts->debug_root) is the agent's own.
  *
- *   elf_object__open_fd(fd, &opts)        NULL + errno (ENOEXEC: not a
+ *   elf_object__open_fd(fd, &opts, &obj)  0 or -errno (ENOEXEC: not a
  *                                         usable ELF file, ETIMEDOUT: past
  *                                         the deadline, E2BIG: symbols over
  *                                         their cap); fd stays the caller's
  *                                         and may be closed after
- *   elf_object__open_memory(image, size, name)
+ *   elf_object__open_memory(image, size, name, &obj)
  *                                         same, from an in-memory image
  *                                         (copied)
  *   elf_object__free(obj)                 NULL-safe
@@ -79,9 +79,9 @@ struct elf_object_opts {
 				   * exceed this is not used; 0: 1 GiB */
 };
 
-struct elf_object *elf_object__open_fd(int fd, const struct elf_object_opts *opts);
-struct elf_object *elf_object__open_memory(const void *image, size_t size,
-					   const char *name);
+int elf_object__open_fd(int fd, const struct elf_object_opts *opts, struct elf_object **out);
+int elf_object__open_memory(const void *image, size_t size, const char *name,
+			    struct elf_object **out);
 void elf_object__free(struct elf_object *obj);
 
 const char *elf_object__build_id(const struct elf_object *obj);

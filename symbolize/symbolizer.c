@@ -133,12 +133,12 @@ struct proc_snapshot {
 	uint64_t perfmap_retry_at, perfmap_refresh_at;
 };
 
-struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
+int symbolizer__new(const struct symbolizer_opts *opts, struct symbolizer **out)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
 
 	if (!s)
-		return NULL;
+		return -ENOMEM;
 	if (opts)
 		s->opts = *opts;
 	s->proc_root = strdup(s->opts.proc_root ? s->opts.proc_root : "/proc");
@@ -159,10 +159,10 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	s->objects = calloc(s->opts.max_objects, sizeof(*s->objects));
 	if (!s->proc_root || !s->debug_root || !s->kallsyms_path || !s->objects) {
 		symbolizer__free(s);
-		errno = ENOMEM;
-		return NULL;
+		return -ENOMEM;
 	}
-	return s;
+	*out = s;
+	return 0;
 }
 
 /* Gives back an object's loaded contents. */
@@ -237,8 +237,7 @@ static void load_run(struct workq_job *base)
 		.max_debug_bytes = j->s->opts.max_bytes / 4,
 	};
 
-	j->elf = elf_object__open_fd(j->fd, &eo);
-	j->err = j->elf ? 0 : -(errno ? errno : EIO);
+	j->err = elf_object__open_fd(j->fd, &eo, &j->elf);
 	j->ns = clock__mono_ns() - t0;
 }
 
@@ -535,7 +534,7 @@ struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct pro
 		} else if (e->kind == PROCMAPS_VDSO) {
 			if (!s->vdso_tried) {
 				s->vdso_tried = true;
-				s->vdso = vdso__open();
+				vdso__open(&s->vdso); /* none: [vdso] unnamed */
 			}
 			if (s->vdso) {
 				m->source = SOURCE_VDSO;

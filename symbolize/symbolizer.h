@@ -30,7 +30,7 @@
  * only until the next tick; an object whose single lookup takes longer
  * than a second has its DWARF disabled for good (logged once).
  *
- *   symbolizer__new(opts)              NULL + errno
+ *   symbolizer__new(opts, &s)          0 or -ENOMEM
  *   symbolizer__free(s)                NULL-safe; the work queue must be
  *                                      freed first (its jobs are done)
  *   symbolizer__snapshot_from(s, info) new snapshot from an inspected
@@ -146,7 +146,7 @@ struct symbolizer_stats {
 
 extern const char *const sym_load_failure_names[SYM_LOAD_FAILURES];
 
-struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
+int symbolizer__new(const struct symbolizer_opts *opts, struct symbolizer **out);
 void symbolizer__free(struct symbolizer *s);
 
 struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct proc_info *info);

@@ -6,16 +6,14 @@
 #include <string.h>
 #include <sys/auxv.h>
 
-struct elf_object *vdso__open(void)
+int vdso__open(struct elf_object **out)
 {
 	const ElfW(Ehdr) *ehdr = (const ElfW(Ehdr) *)getauxval(AT_SYSINFO_EHDR);
 	const ElfW(Phdr) *phdr;
 	size_t size;
 
-	if (!ehdr || memcmp(ehdr->e_ident, ELFMAG, SELFMAG) != 0) {
-		errno = ENOENT;
-		return NULL;
-	}
+	if (!ehdr || memcmp(ehdr->e_ident, ELFMAG, SELFMAG) != 0)
+		return -ENOENT;
 	/* The image's extent is not recorded anywhere but in the image: the
 	 * section headers come last, and no PT_LOAD may reach further. */
 	size = ehdr->e_shoff + (size_t)ehdr->e_shnum * ehdr->e_shentsize;
@@ -24,5 +22,5 @@ struct elf_object *vdso__open(void)
 		if (phdr[i].p_type == PT_LOAD &&
 		    phdr[i].p_offset + phdr[i].p_filesz > size)
 			size = phdr[i].p_offset + phdr[i].p_filesz;
-	return elf_object__open_memory(ehdr, size, "[vdso]");
+	return elf_object__open_memory(ehdr, size, "[vdso]", out);
 }

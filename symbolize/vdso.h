@@ -3,14 +3,15 @@
  * (for processes of the agent's own ABI: a 32-bit process's compat vdso
  * is a different image).
  *
- *   vdso__open()    new elf_object (caller frees with elf_object__free),
- *                   NULL + errno (ENOENT: no vdso in this process)
+ *   vdso__open(&obj)   0: a new elf_object (the caller frees it with
+ *                      elf_object__free); -ENOENT: no vdso in this
+ *                      process; or elf_object__open_memory's -errno
  */
 #ifndef BRASA_SYMBOLIZE_VDSO_H
 #define BRASA_SYMBOLIZE_VDSO_H
 
 #include "symbolize/elf_object.h"
 
-struct elf_object *vdso__open(void);
+int vdso__open(struct elf_object **out);
 
 #endif

@@ -41,7 +41,7 @@ static int rules_append(struct unwind_rules *r, const struct unwind_rule *rule)
 	return u64map_set(&r->ids, rule_key(rule), r->count++);
 }
 
-struct unwind_rules *unwind_rules__new(void)
+int unwind_rules__new(struct unwind_rules **out)
 {
 	struct unwind_rules *r = calloc(1, sizeof(*r));
 	const struct unwind_rule none = { 0 };
@@ -49,14 +49,14 @@ struct unwind_rules *unwind_rules__new(void)
 					  .reason = UNWIND_REASON_RULES_FULL };
 
 	if (!r)
-		return NULL;
+		return -ENOMEM;
 	/* fixed ids: UNWIND_RULE_NONE, UNWIND_RULE_FULL */
 	if (rules_append(r, &none) || rules_append(r, &full)) {
 		unwind_rules__free(r);
-		errno = ENOMEM;
-		return NULL;
+		return -ENOMEM;
 	}
-	return r;
+	*out = r;
+	return 0;
 }
 
 void unwind_rules__free(struct unwind_rules *r)
@@ -300,15 +300,16 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-struct unwind_cache *unwind_cache__new(size_t max_bytes)
+int unwind_cache__new(size_t max_bytes, struct unwind_cache **out)
 {
 	struct unwind_cache *c = calloc(1, sizeof(*c));
 
 	if (!c)
-		return NULL;
+		return -ENOMEM;
 	c->max_bytes = max_bytes;
 	c->next_id = 1; /* 0: not cached */
-	return c;
+	*out = c;
+	return 0;
 }
 
 static void lru_unlink(struct unwind_cache *c, struct cache_entry *e)

@@ -38,7 +38,7 @@
  * rule table is shared and reported separately (unwind_rules__bytes).
  *
  * API:
- *   unwind_rules__new() / __free(r)      NULL + errno / NULL-safe
+ *   unwind_rules__new(&r) / __free(r)    0 or -ENOMEM / NULL-safe
  *   unwind_rules__intern(r, &rule)       rule id; UNWIND_RULE_FULL once
  *                                        UNWIND_RULES_MAX ids are taken
  *   unwind_rules__get(r, id)             NULL if id is not assigned
@@ -60,7 +60,7 @@
  *        (what eviction needs), __lookup no longer works
  *   table->row_count                     rows after merging
  *
- *   unwind_cache__new(max_bytes)         NULL + errno
+ *   unwind_cache__new(max_bytes, &c)     0 or -ENOMEM
  *   unwind_cache__free(cache)            frees every table (no callback)
  *   unwind_cache__get(cache, build_id)   the cached table (most recently
  *        used from now on) or NULL; valid until evicted or freed
@@ -95,7 +95,7 @@ struct unwind_table {
 	struct unwind_chunk *chunks;		/* info.chunk_count of them */
 };
 
-struct unwind_rules *unwind_rules__new(void);
+int unwind_rules__new(struct unwind_rules **out);
 void unwind_rules__free(struct unwind_rules *rules);
 uint16_t unwind_rules__intern(struct unwind_rules *rules, const struct unwind_rule *rule);
 const struct unwind_rule *unwind_rules__get(const struct unwind_rules *rules, uint16_t id);
@@ -120,7 +120,7 @@ struct unwind_cache_stats {
 
 typedef void (*unwind_evict_fn)(const struct unwind_table *table, void *ctx);
 
-struct unwind_cache *unwind_cache__new(size_t max_bytes);
+int unwind_cache__new(size_t max_bytes, struct unwind_cache **out);
 void unwind_cache__free(struct unwind_cache *cache);
 const struct unwind_table *unwind_cache__get(struct unwind_cache *cache,
 					     const char *build_id);

@@ -105,8 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t vaddr;
 
 	elf_version(EV_CURRENT);
-	obj = elf_object__open_memory(data, size, "fuzz");
-	if (!obj)
+	if (elf_object__open_memory(data, size, "fuzz", &obj))
 		return 0;
 	if (strlen(elf_object__build_id(obj)) >= ELF_BUILD_ID_HEX_MAX)
 		abort();

@@ -32,8 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!rules) {
 		elf_version(EV_CURRENT);
-		rules = unwind_rules__new();
-		if (!rules)
+		if (unwind_rules__new(&rules))
 			abort();
 	}
 	/* libelf may write to an elf_memory() image */

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	_cleanup_close_ int debug_fd = -1;
 	bool table = false, quiet = false;
 	struct unwind_rules *rules = NULL;
-	int first_file = 0, status = 0;
+	int first_file = 0, status = 0, err;
 	size_t files = 0, total_rows = 0, total_bytes = 0;
 
 	for (int i = 1; i < argc && !first_file; i++) {
@@ -95,8 +95,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (table && !(rules = unwind_rules__new())) {
-		fprintf(stderr, "failed to allocate rules: %s\n", strerror(errno));
+	if (table && (err = unwind_rules__new(&rules))) {
+		fprintf(stderr, "failed to allocate rules: %s\n", strerror(-err));
 		return 1;
 	}
 	for (int i = first_file; i < argc; i++) {
@@ -105,7 +105,6 @@ int main(int argc, char **argv)
 		struct cfi_rows *rows = NULL;
 		struct unwind_table *t = NULL;
 		double t0, t1, t2;
-		int err;
 
 		if (fd < 0) {
 			fprintf(stderr, "failed to open '%s': %s\n", path, strerror(errno));

@@ -222,10 +222,20 @@ static inline void base_opts(struct http_api_opts *o, const char *address)
 	};
 }
 
+/* http_api__start with its error in errno, for checks that read it. */
+static inline struct http_api *api_start(const struct http_api_opts *o, char *err, size_t errlen)
+{
+	struct http_api *h = NULL;
+	int rc = http_api__start(o, &h, err, errlen);
+
+	errno = -rc;
+	return h;
+}
+
 static inline struct http_api *start_opts(const struct http_api_opts *o)
 {
 	char err[512] = "";
-	struct http_api *h = http_api__start(o, err, sizeof(err));
+	struct http_api *h = api_start(o, err, sizeof(err));
 
 	if (!h)
 		fprintf(stderr, "http_api__start(%s): %s (errno %d)\n", o->address, err, errno);

@@ -20,12 +20,12 @@ static void test_start_errors(void)
 	struct http_api *h;
 
 	errno = 0;
-	CHECK(http_api__start(NULL, err, sizeof(err)) == NULL);
+	CHECK(api_start(NULL, err, sizeof(err)) == NULL);
 	CHECK_INT(errno, ==, EINVAL);
 
 	opts.address = "localhost:0";
 	errno = 0;
-	CHECK(http_api__start(&opts, err, sizeof(err)) == NULL);
+	CHECK(api_start(&opts, err, sizeof(err)) == NULL);
 	CHECK_INT(errno, ==, EINVAL);
 	CHECK_STR(err, "invalid address 'localhost:0': expected IPv4:PORT or [IPv6]:PORT");
 	opts.address = "127.0.0.1:0";
@@ -33,7 +33,7 @@ static void test_start_errors(void)
 	opts.default_seconds = 60;
 	opts.max_seconds = 30;
 	errno = 0;
-	h = http_api__start(&opts, err, sizeof(err));
+	h = api_start(&opts, err, sizeof(err));
 	CHECK(h == NULL);
 	CHECK_INT(errno, ==, EINVAL);
 	opts.default_seconds = opts.max_seconds = 0;
@@ -41,13 +41,13 @@ static void test_start_errors(void)
 	/* too few connections for what the callbacks may hold */
 	opts.max_connections = 27;
 	errno = 0;
-	h = http_api__start(&opts, err, sizeof(err));
+	h = api_start(&opts, err, sizeof(err));
 	CHECK(h == NULL);
 	CHECK_INT(errno, ==, EINVAL);
 	CHECK_STR(err, "max_connections 27 is out of range: at least 28 (16 profile requests, "
 		  "4 /metrics requests and 8 more)");
 	opts.max_connections = 28;
-	h = http_api__start(&opts, err, sizeof(err));
+	h = api_start(&opts, err, sizeof(err));
 	CHECK(h != NULL);
 	http_api__stop(h);
 

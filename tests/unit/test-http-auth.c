@@ -113,7 +113,7 @@ static void test_tls_start_errors(const struct tls_files *t)
 		o.bearer_token_file = cases[i].tokens;
 		err[0] = 0;
 		errno = 0;
-		h = http_api__start(&o, err, sizeof(err));
+		h = api_start(&o, err, sizeof(err));
 		CHECK(h == NULL);
 		CHECK_INT(errno, ==, EINVAL);
 		if (!strstr(err, cases[i].want))
@@ -126,7 +126,7 @@ static void test_tls_start_errors(const struct tls_files *t)
 	base_opts(&o, "127.0.0.1:0");
 	o.tls_cert_file = t->server_crt;
 	o.tls_key_file = t->wrong_key;
-	CHECK(http_api__start(&o, err, sizeof(err)) == NULL);
+	CHECK(api_start(&o, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, t->wrong_key) && strstr(err, t->server_crt));
 }
 

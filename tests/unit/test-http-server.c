@@ -126,7 +126,7 @@ static void test_addr_in_use(void)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
 	base_opts(&o, addr);
 	errno = 0;
-	second = http_api__start(&o, err, sizeof(err));
+	second = api_start(&o, err, sizeof(err));
 	CHECK(second == NULL);
 	CHECK_INT(errno, ==, EADDRINUSE);
 	CHECK(strstr(err, "failed to listen on '127.0.0.1:") && strstr(err, "Address already in use"));
@@ -266,7 +266,7 @@ static void test_ipv6(void)
 
 	base_opts(&o, "[::1]:0");
 	errno = 0;
-	h = http_api__start(&o, err, sizeof(err));
+	h = api_start(&o, err, sizeof(err));
 	if (!h && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
 		fprintf(stderr, "no IPv6 loopback here, skipping [::1]\n");
 		return;

@@ -82,9 +82,9 @@ static void test_symbolizer_kernel(void)
 	struct symbolizer_opts opts = { .kallsyms_path = fixture };
 	struct symbolizer_stats st;
 	struct sym_line lines[4];
-	struct symbolizer *s = symbolizer__new(&opts);
+	struct symbolizer *s = NULL;
 
-	REQUIRE(s);
+	REQUIRE(symbolizer__new(&opts, &s) == 0);
 	CHECK_INT(symbolizer__kernel(s, 0xffffffff81002010, lines, 4), ==, 1);
 	CHECK_STR(lines[0].function, "schedule");
 	CHECK_U64(lines[0].sym_offset, ==, 0x10);
@@ -98,8 +98,7 @@ static void test_symbolizer_kernel(void)
 	symbolizer__free(s);
 
 	opts.kallsyms_path = zero_fixture;
-	s = symbolizer__new(&opts);
-	REQUIRE(s);
+	REQUIRE(symbolizer__new(&opts, &s) == 0);
 	CHECK_INT(symbolizer__load_kernel(s), ==, -EPERM);
 	CHECK_INT(symbolizer__kernel(s, 0xffffffff81002010, lines, 4), ==, 0);
 	CHECK_INT(symbolizer__load_kernel(s), ==, -EPERM);

@@ -29,9 +29,9 @@ static struct symbolizer *new_symbolizer(size_t max_objects)
 		.kallsyms_path = kallsyms_path,
 		.max_objects = max_objects,
 	};
-	struct symbolizer *s = symbolizer__new(&opts);
+	struct symbolizer *s = NULL;
 
-	REQUIRE(s);
+	REQUIRE(symbolizer__new(&opts, &s) == 0);
 	return s;
 }
 
@@ -297,8 +297,7 @@ static void test_fake_proc(void)
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/77/root", root);
 	REQUIRE(mkdir(path, 0755) == 0);
-	s = symbolizer__new(&opts);
-	REQUIRE(s);
+	REQUIRE(symbolizer__new(&opts, &s) == 0);
 	snap = symbolizer__snapshot(s, 77);
 	REQUIRE(snap);
 	REQUIRE(proc_snapshot__resolve(snap, 0x400010, &ref) == 0);
@@ -335,8 +334,7 @@ static void test_async_and_bound(void)
 
 	REQUIRE(workq__new(NULL, &wq) == 0);
 	opts.wq = wq;
-	s = symbolizer__new(&opts);
-	REQUIRE(s);
+	REQUIRE(symbolizer__new(&opts, &s) == 0);
 	REQUIRE(sym_child__start(&c, pie_exe, NULL) == 0);
 	snap = symbolizer__snapshot(s, c.pid);
 	REQUIRE(snap);

@@ -35,9 +35,17 @@ static struct unwind_rule rsp_rule(int32_t off)
 	return (struct unwind_rule){ .cfa_kind = UNWIND_CFA_RSP, .cfa_offset = off };
 }
 
+static struct unwind_rules *new_rules(void)
+{
+	struct unwind_rules *r = NULL;
+
+	CHECK_INT(unwind_rules__new(&r), ==, 0);
+	return r;
+}
+
 static void test_rules(void)
 {
-	struct unwind_rules *rules = unwind_rules__new();
+	struct unwind_rules *rules = new_rules();
 	struct unwind_rule a = rsp_rule(16), b = rsp_rule(24), none = { 0 };
 	struct unwind_rule saved = { .cfa_kind = UNWIND_CFA_RBP, .cfa_offset = 16,
 				     .rbp_kind = UNWIND_RBP_CFA_OFFSET, .rbp_offset = -16 };
@@ -153,7 +161,7 @@ static void test_synthetic(void)
 		UNWIND_INLINE_INDEX * UNWIND_CHUNK_ROWS * 5 / 4 + 1,
 		(UNWIND_INDEX_PAGE_ENTRIES + 3) * UNWIND_CHUNK_ROWS * 6 / 5,
 	};
-	struct unwind_rules *rules = unwind_rules__new();
+	struct unwind_rules *rules = new_rules();
 
 	REQUIRE(rules);
 	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
@@ -289,7 +297,7 @@ static char *largest_library(void)
 
 static void test_real_files(void)
 {
-	struct unwind_rules *rules = unwind_rules__new();
+	struct unwind_rules *rules = new_rules();
 	_cleanup_free_ char *largest = largest_library();
 	double libc, big;
 
@@ -331,7 +339,7 @@ static struct unwind_table *small_table(struct unwind_rules *rules, size_t n)
 
 static void test_cache(void)
 {
-	struct unwind_rules *rules = unwind_rules__new();
+	struct unwind_rules *rules = new_rules();
 	struct unwind_table *probe;
 	struct unwind_cache *cache;
 	struct unwind_cache_stats st;
@@ -345,8 +353,8 @@ static void test_cache(void)
 	unwind_table__free(probe);
 
 	/* room for exactly three one-chunk tables */
-	cache = unwind_cache__new(3 * one);
-	REQUIRE(cache);
+	cache = NULL;
+	REQUIRE(unwind_cache__new(3 * one, &cache) == 0);
 	unwind_cache__set_on_evict(cache, record_eviction, &ev);
 	CHECK(unwind_cache__get(cache, "aa") == NULL);
 	CHECK_INT(unwind_cache__put(cache, "aa", small_table(rules, 10)), ==, 0);
