@@ -1,37 +1,24 @@
 /* profiler: the sampling engine shared by `brasa capture` and `brasa run`.
- * Owns the BPF sampler, the symbolizer and the table of known processes;
- * drains the kernel maps every drain interval, symbolizes what it drained
- * and adds it to every open window.
+ * Owns the BPF sampler, the workers, the symbolizer, the process table
+ * (core/proctable.h) and the open windows (core/window.h); drains the
+ * kernel maps every drain interval, symbolizes what it drained and adds it
+ * to every open window that wants it, holding a sample back while its
+ * process is being read or its objects loaded.
  *
  * A window is one profile being collected: a start (the drain that
  * follows its opening, so it never sees older samples), a length, an
  * optional pid filter and its own pprof builder. Several windows may
- * overlap; each gets exactly the samples of its own time span.
+ * overlap; each gets exactly the samples of its own time span. What a
+ * window gives back once done is in core/window.h (window__*).
  *
- * Threads: profiler__step runs the loop in one thread; profiler__window_open,
- * window__wait and window__close may be called from any thread.
+ * Threads: profiler__step runs the loop in one thread; profiler__window_open
+ * and the window__ calls may be made from any thread.
  *
  *   profiler__new(opts, &p)          0 or -errno (logged)
  *   profiler__free(p)                NULL-safe
  *   profiler__step(p, max_wait_ms)   wait for events/deadlines, handle them
- *   profiler__stop_fd(p)             -
  *   profiler__window_open(p, &wopts, &w)  0, -ESRCH (no such pid), -EBUSY
  *                                    (too many windows), -ENOMEM
- *   window__done(w)                  true once its span has been drained
- *   window__wait(w)                  blocks until done (other threads)
- *   window__pprof(w)                 the builder; only after done; NULL if
- *                                    it could not be allocated (or by_series)
- *   window__nseries(w), window__series(w, i, &labels)
- *                                    by_series windows: one profile per
- *                                    process label set; only after done
- *   window__start_unix_ns(w)         when its span began (after done)
- *   window__duration_ns(w)           how long it really ran (after done)
- *   window__successor(w)             o.chain: the window that continues it
- *                                    from the drain that ended it (after
- *                                    done; NULL once the profiler stops or
- *                                    if it could not be allocated); the
- *                                    caller closes both
- *   window__close(w)                 NULL-safe; removes and frees it
  *   profiler__finish_window(p, w)    end w at the next step (after one
  *                                    last drain), e.g. on Ctrl-C
  *   profiler__cancel_windows(p)      end every open window now (shutdown):
@@ -54,6 +41,7 @@
 
 #include "labels/k8s.h"
 #include "core/pprof.h"
+#include "core/window.h"
 #include "labels/proclabels.h"
 #include "bpf/profile.h"
 #include "bpf/unwinder.h"
@@ -68,7 +56,6 @@
 #define PROFILER_DEFAULT_DEFERRED_BYTES ((size_t)4 << 20)
 
 struct profiler;
-struct window;
 
 enum unwind_mode {
 	UNWIND_MODE_AUTO = 0, /* DWARF where the kernel allows, else frame pointers */
@@ -97,13 +84,6 @@ struct profiler_opts {
 	size_t unwind_max_bytes;    /* kernel memory for unwind tables, default 128 MiB */
 	struct profiler_labeling labeling; /* borrowed, see profiler__set_labeling */
 	struct k8s *k8s;            /* NULL: no Kubernetes metadata; borrowed */
-};
-
-struct window_opts {
-	uint32_t seconds;
-	int32_t pid; /* -1: every process */
-	bool by_series; /* one profile per process label set (uploads) */
-	bool chain;     /* when it ends a successor starts at the same drain */
 };
 
 struct profiler_stats {
@@ -140,15 +120,6 @@ void profiler__free(struct profiler *p);
 int profiler__step(struct profiler *p, int max_wait_ms);
 int profiler__window_open(struct profiler *p, const struct window_opts *o,
 			  struct window **out);
-bool window__done(struct window *w);
-void window__wait(struct window *w);
-struct pprof *window__pprof(struct window *w);
-size_t window__nseries(struct window *w);
-struct pprof *window__series(struct window *w, size_t i, const struct labels **labels);
-int64_t window__start_unix_ns(struct window *w);
-int64_t window__duration_ns(struct window *w);
-struct window *window__successor(struct window *w);
-void window__close(struct window *w);
 void profiler__finish_window(struct profiler *p, struct window *w);
 void profiler__cancel_windows(struct profiler *p);
 int profiler__health(struct profiler *p, char *msg, size_t len);
