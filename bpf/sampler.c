@@ -14,6 +14,7 @@
 #include "bpf/profile.h"
 #include "bpf/unwinder.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
@@ -105,14 +106,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
  * drains and shutdown, indefinitely. */
 #define EVENTS_BUDGET_NS 50000000ull
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct sampler *s = ctx;
@@ -123,7 +116,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		s->on_event(s->event_ctx, data);
 	/* < 0 stops libbpf after this record; the rest stays in the ring
 	 * and its fd stays readable for the next step */
-	return mono_ns() - s->consume_start_ns > EVENTS_BUDGET_NS ? -EAGAIN : 0;
+	return clock__mono_ns() - s->consume_start_ns > EVENTS_BUDGET_NS ? -EAGAIN : 0;
 }
 
 static int open_perf_event(int cpu, uint32_t freq)
@@ -331,7 +324,7 @@ int sampler__consume_events(struct sampler *s)
 {
 	int n;
 
-	s->consume_start_ns = mono_ns();
+	s->consume_start_ns = clock__mono_ns();
 	n = ring_buffer__consume(s->events);
 	return n == -EAGAIN ? 0 : n;
 }

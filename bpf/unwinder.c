@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 
 #include "bpf/profile.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
@@ -90,14 +91,6 @@ struct unwinder {
 	struct unwinder_stats stats;
 	struct proc_unwind scratch;  /* 10-11 KiB: not on the stack */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Deletes an evicted table's entries from the kernel maps. */
 static void on_evict(const struct unwind_table *t, void *ctx)
@@ -284,7 +277,7 @@ static int content_key(Elf *elf, Elf *debug_elf, char key[KEY_LEN])
 static void build_run(struct workq_job *base)
 {
 	struct build_job *j = (struct build_job *)base;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = clock__mono_ns();
 	struct cfi_rows *rows = NULL;
 	_cleanup_close_ int debug_fd = -1;
 	Elf *elf = NULL, *debug_elf = NULL;
@@ -316,7 +309,7 @@ out:
 	cfi_rows__free(rows);
 	elf_end(debug_elf);
 	elf_end(elf);
-	j->ns = mono_ns() - t0;
+	j->ns = clock__mono_ns() - t0;
 }
 
 static void add_waiter(struct file_ref *r, uint32_t tgid, uint32_t image, uint64_t start)

@@ -10,6 +10,7 @@
 
 #include "bpf/sampler.h"
 #include "bpf/unwinder.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
@@ -108,14 +109,6 @@ struct proctable {
 	uint64_t labels_gen; /* proclabels generation seen at the last relabel */
 	struct proctable_stats stats;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t proc_key(uint32_t tgid, uint32_t image)
 {
@@ -341,7 +334,7 @@ static void proc_job_done(struct workq_job *base)
 	if (j->err) {
 		if (!e->snap) {
 			e->state = PROC_FAILED;
-			e->failed_ns = now_ns();
+			e->failed_ns = clock__mono_ns();
 			t->stats.snapshots_failed++;
 		} else {
 			e->state = PROC_READY;
@@ -499,7 +492,7 @@ static void expire_image(struct proctable *t, uint32_t tgid, uint32_t image)
 
 static void reload_uncovered(struct proctable *t, struct proc_entry *e)
 {
-	uint64_t now = now_ns();
+	uint64_t now = clock__mono_ns();
 
 	if (!t->opts.unwinder || e->state != PROC_READY || e->job || e->dropped ||
 	    now - e->reload_ns < UNCOVERED_RELOAD_NS)
@@ -578,7 +571,7 @@ static bool refresh_if_unmapped(struct proctable *t, struct proc_entry *e,
 	e->refreshes++;
 	e->refresh_drain = t->drains;
 	t->stats.snapshots_refreshed++;
-	e->reload_ns = now_ns();
+	e->reload_ns = clock__mono_ns();
 	submit(t, e, JOB_REREAD, NULL);
 	return e->job != NULL;
 }
@@ -586,7 +579,7 @@ static bool refresh_if_unmapped(struct proctable *t, struct proc_entry *e,
 static bool retry_failed_read(struct proctable *t, struct proc_entry *e)
 {
 	if (!e || !read_failed(e) || e->retries >= READ_RETRIES ||
-	    now_ns() - e->failed_ns < READ_RETRY_NS)
+	    clock__mono_ns() - e->failed_ns < READ_RETRY_NS)
 		return false;
 	e->retries++;
 	t->stats.read_retries++;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bpf/sampler.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/workq.h"
@@ -72,14 +73,6 @@ struct profiler {
 	struct profiler_stats stats;
 	struct window_frame frames[2 * PROFILE_MAX_DEPTH];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- frames ----------------------------------------------------------- */
 
@@ -206,7 +199,7 @@ static bool defer(struct profiler *p, uint64_t windows, const struct sample_key 
 		return false;
 	*d = (struct deferred){
 		.e = e, .key = *key, .count = count, .windows = windows,
-		.since_ns = now_ns(), .ulen = ulen, .klen = klen,
+		.since_ns = clock__mono_ns(), .ulen = ulen, .klen = klen,
 		.has_ustack = ustack != NULL, .has_kstack = kstack != NULL,
 	};
 	if (ulen)
@@ -227,7 +220,7 @@ static bool defer(struct profiler *p, uint64_t windows, const struct sample_key 
  * those that waited long enough (or all, with force) with what is known. */
 static void retry_deferred(struct profiler *p, bool force)
 {
-	uint64_t now = now_ns();
+	uint64_t now = clock__mono_ns();
 	struct deferred **pp = &p->deferred;
 
 	while (*pp) {
@@ -328,7 +321,7 @@ static bool wanted(void *ctx, uint32_t tgid)
 
 static void maybe_trim(struct profiler *p)
 {
-	uint64_t now = now_ns();
+	uint64_t now = clock__mono_ns();
 
 	/* freed windows, processes and loads leave malloc's arenas holding
 	 * memory the agent no longer uses */
@@ -349,7 +342,7 @@ static int drain(struct profiler *p)
 	err = sampler__drain(p->sampler, on_sample, p);
 	p->stats.drains++;
 	proctable__drained(p->procs);
-	mono = now_ns();
+	mono = clock__mono_ns();
 	windows__drained(p->windows, mono);
 	retry_deferred(p, false);
 	if (proctable__forget_dead(p->procs))
@@ -366,7 +359,7 @@ static int drain(struct profiler *p)
 int profiler__health(struct profiler *p, char *msg, size_t len)
 {
 	uint64_t last = __atomic_load_n(&p->last_drain_ns, __ATOMIC_RELAXED);
-	uint64_t now = now_ns(), limit;
+	uint64_t now = clock__mono_ns(), limit;
 
 	/* Drains run every interval whatever the load: ten missed in a row
 	 * means the loop is stuck or the sampler keeps failing. */
@@ -395,7 +388,7 @@ static uint64_t next_deadline(struct profiler *p)
 int profiler__step(struct profiler *p, int max_wait_ms)
 {
 	struct epoll_event evs[4];
-	uint64_t deadline = next_deadline(p), mono = now_ns();
+	uint64_t deadline = next_deadline(p), mono = clock__mono_ns();
 	int timeout = 0, n;
 	size_t completed;
 
@@ -421,10 +414,10 @@ int profiler__step(struct profiler *p, int max_wait_ms)
 	/* loads and builds free what they held on their way */
 	if (completed)
 		p->trim_wanted = true;
-	if (completed || (p->deferred && now_ns() >= p->deferred->since_ns + DEFER_MAX_NS))
+	if (completed || (p->deferred && clock__mono_ns() >= p->deferred->since_ns + DEFER_MAX_NS))
 		retry_deferred(p, false);
 	pthread_mutex_unlock(&p->lock);
-	if (now_ns() >= next_deadline(p))
+	if (clock__mono_ns() >= next_deadline(p))
 		return drain(p);
 	return 0;
 }
@@ -469,7 +462,7 @@ void profiler__finish_window(struct profiler *p, struct window *w)
 void profiler__cancel_windows(struct profiler *p)
 {
 	pthread_mutex_lock(&p->lock);
-	uint64_t mono = now_ns();
+	uint64_t mono = clock__mono_ns();
 
 	/* what is held back goes in with what is known now */
 	retry_deferred(p, true);
@@ -686,8 +679,8 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		err = -errno;
 		goto fail;
 	}
-	p->next_drain_ns = now_ns() + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
-	p->last_drain_ns = now_ns();
+	p->next_drain_ns = clock__mono_ns() + (uint64_t)p->opts.drain_interval_ms * 1000000ull;
+	p->last_drain_ns = clock__mono_ns();
 	*out = p;
 	return 0;
 fail:

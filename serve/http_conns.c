@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/macros.h"
 
 /* A connection we have closed keeps its slot and, for a moment, its
@@ -34,14 +35,6 @@ struct http_conns {
 	uint64_t phase_starts;      /* gives http_conn.order */
 	uint64_t closed[HTTP_CLOSE__COUNT];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Closes c for why, under t->lock. shutdown(), not close(): the fd stays
  * microhttpd's to close, which it does only after its NOTIFY_CLOSED (which
@@ -93,7 +86,7 @@ static int eviction_rank(const struct http_conn *c, uint64_t now)
 static struct http_conn *pick_victim(struct http_conns *t, const struct http_conn *skip,
 				     const struct http_conn *like)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock__mono_ms();
 	struct http_conn *best = NULL;
 	int best_rank = INT_MAX;
 
@@ -119,7 +112,7 @@ void http_conns__set_phase(struct http_conns *t, struct http_conn *c, enum http_
 	pthread_mutex_lock(&t->lock);
 	if (c->phase != HTTP_CONN_FREE) {
 		c->phase = phase;
-		c->since_ms = now_ms();
+		c->since_ms = clock__mono_ms();
 		c->order = ++t->phase_starts;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -144,7 +137,7 @@ struct http_conn *http_conns__open(struct http_conns *t, int fd, const struct so
 	}
 	memset(c, 0, offsetof(struct http_conn, query));
 	c->phase = HTTP_CONN_READING;
-	c->since_ms = now_ms();
+	c->since_ms = clock__mono_ms();
 	c->order = ++t->phase_starts;
 	c->fd = fd;
 	if (peer) {
@@ -209,7 +202,7 @@ static void *reaper_main(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
-		uint64_t now = now_ms(), next = now + MAX(t->read_timeout_ms / 4, 50u);
+		uint64_t now = clock__mono_ms(), next = now + MAX(t->read_timeout_ms / 4, 50u);
 		struct timespec ts;
 
 		for (size_t i = 0; i < t->nslots; i++) {

@@ -22,17 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/macros.h"
 #include "unwind/cfi_rows.h"
 #include "unwind/unwind_table.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int usage(void)
 {
@@ -111,9 +104,9 @@ int main(int argc, char **argv)
 			status = 1;
 			continue;
 		}
-		t0 = now_ms();
+		t0 = (clock__mono_s() * 1e3);
 		err = cfi_rows__build_fd(fd, debug_fd, NULL, &rows);
-		t1 = now_ms();
+		t1 = (clock__mono_s() * 1e3);
 		if (err) {
 			if (!table) {
 				fprintf(stderr, "failed to build rows of '%s': %s\n", path,
@@ -139,7 +132,7 @@ int main(int argc, char **argv)
 		}
 		if (table) {
 			err = unwind_table__build(rows, rules, &t);
-			t2 = now_ms();
+			t2 = (clock__mono_s() * 1e3);
 			if (err) {
 				printf("# table failed: %s\n", strerror(-err));
 				status = 1;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/macros.h"
 #include "serve/http_api.h"
 #include "testing.h"
@@ -46,14 +47,6 @@ struct recorder {
 };
 
 static struct recorder rec = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static inline double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static inline void sleep_ms(unsigned ms)
 {
@@ -352,9 +345,9 @@ static inline void perform(const struct request *q, struct reply *r)
 	}
 	if (q->source)
 		curl_easy_setopt(curl, CURLOPT_INTERFACE, q->source);
-	t0 = now_s();
+	t0 = clock__mono_s();
 	r->curl_err = curl_easy_perform(curl);
-	r->elapsed = now_s() - t0;
+	r->elapsed = clock__mono_s() - t0;
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_cleanup(curl);
 	curl_slist_free_all(hdrs);
@@ -466,12 +459,12 @@ static inline int connect_held(uint16_t to_port, const char *source)
  * sent meanwhile is dropped. */
 static inline bool closed_within(int fd, unsigned timeout_ms)
 {
-	double deadline = now_s() + timeout_ms / 1000.0;
+	double deadline = clock__mono_s() + timeout_ms / 1000.0;
 	char buf[4096];
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		double left = MAX(deadline - now_s(), 0.0);
+		double left = MAX(deadline - clock__mono_s(), 0.0);
 		ssize_t n;
 
 		if (poll(&p, 1, (int)(left * 1000)) <= 0)
@@ -486,7 +479,7 @@ static inline bool closed_within(int fd, unsigned timeout_ms)
  * false if the connection ended or timed out first. */
 static inline bool read_reply(int fd, struct buf *out, unsigned timeout_ms)
 {
-	double deadline = now_s() + timeout_ms / 1000.0;
+	double deadline = clock__mono_s() + timeout_ms / 1000.0;
 
 	buf_reset(out);
 	for (;;) {
@@ -504,7 +497,7 @@ static inline bool read_reply(int fd, struct buf *out, unsigned timeout_ms)
 			if (out->len >= want)
 				return true;
 		}
-		if (deadline - now_s() <= 0 || poll(&p, 1, (int)((deadline - now_s()) * 1000) + 1) <= 0)
+		if (deadline - clock__mono_s() <= 0 || poll(&p, 1, (int)((deadline - clock__mono_s()) * 1000) + 1) <= 0)
 			return false;
 		n = recv(fd, chunk, sizeof(chunk), 0);
 		if (n <= 0)

@@ -36,6 +36,7 @@
 
 #include "core/pprof.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "testing.h"
 
 struct receiver {
@@ -45,14 +46,6 @@ struct receiver {
 	char out[PATH_MAX + 32];
 	char url[64];
 };
-
-static inline double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static inline void sleep_ms(long ms)
 {
@@ -118,11 +111,11 @@ static inline void receiver_start_tls(struct receiver *rc, const char *mode, con
 		execvp("python3", (char *const *)argv);
 		_exit(127);
 	}
-	deadline = now_s() + 20;
+	deadline = clock__mono_s() + 20;
 	while (buf_read_file(ready, &b, 4096) != 0) {
 		int status;
 
-		REQUIRE(now_s() < deadline);
+		REQUIRE(clock__mono_s() < deadline);
 		REQUIRE(waitpid(rc->pid, &status, WNOHANG) == 0);
 		buf_reset(&b);
 		sleep_ms(20);
@@ -258,10 +251,10 @@ static inline size_t receiver_count(struct receiver *rc)
 /* Waits until at least n records are in; false on timeout. */
 static inline bool receiver_wait(struct receiver *rc, size_t n, double seconds)
 {
-	double deadline = now_s() + seconds;
+	double deadline = clock__mono_s() + seconds;
 
 	while (receiver_count(rc) < n) {
-		if (now_s() > deadline)
+		if (clock__mono_s() > deadline)
 			return false;
 		sleep_ms(20);
 	}

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/macros.h"
 #include "unwind/cfi_rows.h"
 
@@ -89,14 +90,6 @@ static struct cfi_rows *build_path_limits(const char *path, const char *debug_pa
 static struct cfi_rows *build_path(const char *path, const char *debug_path, int *err)
 {
 	return build_path_limits(path, debug_path, NULL, err);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static const char *rule_at(const struct cfi_rows *rows, uint64_t pc, char *buf, size_t size)
@@ -412,12 +405,12 @@ static void test_crafted_skipped(void)
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		char path[4096], buf[64];
 		struct cfi_rows *rows;
-		uint64_t t0 = now_ns(), ms;
+		uint64_t t0 = clock__mono_ns(), ms;
 		int err;
 
 		snprintf(path, sizeof(path), "%s/%s", crafted_dir, names[i]);
 		rows = build_path(path, NULL, &err);
-		ms = (now_ns() - t0) / 1000000;
+		ms = (clock__mono_ns() - t0) / 1000000;
 		fprintf(stderr, "%s: %d in %" PRIu64 " ms, %zu rows, %zu FDEs over the limits,"
 			" peak %zu bytes\n", names[i], err, ms, rows ? rows->count : 0,
 			rows ? rows->fde_over_limits : 0, rows ? rows->peak_bytes : 0);
@@ -477,12 +470,12 @@ static void test_crafted_refused(void)
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char path[4096];
 		struct cfi_rows *rows;
-		uint64_t t0 = now_ns(), ms;
+		uint64_t t0 = clock__mono_ns(), ms;
 		int err;
 
 		snprintf(path, sizeof(path), "%s/%s", crafted_dir, cases[i].name);
 		rows = build_path(path, NULL, &err);
-		ms = (now_ns() - t0) / 1000000;
+		ms = (clock__mono_ns() - t0) / 1000000;
 		fprintf(stderr, "%s: %d in %" PRIu64 " ms\n", cases[i].name, err, ms);
 		CHECK_INT(err, ==, cases[i].err);
 		CHECK(rows == NULL);
@@ -530,7 +523,7 @@ static void test_limits(void)
 		ref->work, ref->peak_bytes);
 
 	/* generous limits: exactly the same rows */
-	limits = (struct cfi_limits){ .deadline_ns = now_ns() + 60 * 1000000000ull,
+	limits = (struct cfi_limits){ .deadline_ns = clock__mono_ns() + 60 * 1000000000ull,
 				      .max_bytes = 1u << 30 };
 	rows = build_path_limits(LIBC, NULL, &limits, &err);
 	CHECK_INT(err, ==, 0);
@@ -551,14 +544,14 @@ static void test_limits(void)
 	CHECK(rows == NULL);
 
 	/* a deadline already past, and one 1 ms away: libc takes longer */
-	limits = (struct cfi_limits){ .deadline_ns = now_ns() };
+	limits = (struct cfi_limits){ .deadline_ns = clock__mono_ns() };
 	rows = build_path_limits(LIBC, NULL, &limits, &err);
 	CHECK_INT(err, ==, -ETIMEDOUT);
 	CHECK(rows == NULL);
-	t0 = now_ns();
+	t0 = clock__mono_ns();
 	limits = (struct cfi_limits){ .deadline_ns = t0 + 1000000 };
 	rows = build_path_limits(LIBC, NULL, &limits, &err);
-	ms = (now_ns() - t0) / 1000000;
+	ms = (clock__mono_ns() - t0) / 1000000;
 	fprintf(stderr, "libc with a 1 ms deadline: %d after %" PRIu64 " ms\n", err, ms);
 	CHECK_INT(err, ==, -ETIMEDOUT);
 	CHECK(rows == NULL);

@@ -298,12 +298,12 @@ static void test_concurrency(void)
 	double t0, total;
 
 	rec_reset();
-	t0 = now_s();
+	t0 = clock__mono_s();
 	client_start(&a, "/debug/pprof/profile?seconds=1&pid=11");
 	client_start(&b, "/debug/pprof/profile?seconds=1&pid=22");
 	client_join(&a);
 	client_join(&b);
-	total = now_s() - t0;
+	total = clock__mono_s() - t0;
 	check_profile_ok(&a.r);
 	check_profile_ok(&b.r);
 	/* serialized they would need 2 s */

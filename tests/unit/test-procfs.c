@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/macros.h"
 #include "symbolize/procfile.h"
 #include "symbolize/procfs.h"
@@ -127,14 +128,6 @@ static void make_file(const char *rel, mode_t mode, uid_t uid, size_t size)
 	close(fd);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void test_procfile(void)
 {
 	struct procfile_opts owner = { .owner_check = true };
@@ -179,9 +172,9 @@ static void test_procfile(void)
 	REQUIRE(mkfifo(path, 0666) == 0);
 	if (geteuid() == 0)
 		REQUIRE(chown(path, 65534, 65534) == 0);
-	t0 = mono_ms();
+	t0 = clock__mono_ms();
 	CHECK_INT(procfile__open(&pa, "/tmp/perf-9.map", &owner), ==, -EBADFD);
-	CHECK_INT(mono_ms() - t0, <, 2000);
+	CHECK_INT(clock__mono_ms() - t0, <, 2000);
 	/* a directory */
 	CHECK_INT(procfile__open(&pa, "/tmp", NULL), ==, -EBADFD);
 

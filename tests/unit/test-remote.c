@@ -781,12 +781,12 @@ static void test_send_failures(void)
 
 	/* slower than the timeout */
 	recorded = receiver_count(rc);
-	t = now_s();
+	t = clock__mono_s();
 	CHECK_INT(send_one(rc, r, REMOTE_PYROSCOPE, "{\"modes\":[\"slow\"],\"delay\":2}", &st), ==,
 		  REMOTE_RETRY);
 	CHECK_INT(st.reason, ==, REMOTE_FAIL_TIMEOUT);
 	/* the answer would have come after 2 s */
-	CHECK(now_s() - t < 1.9);
+	CHECK(clock__mono_s() - t < 1.9);
 	/* the receiver records the request once its 2 s are over: wait, so
 	 * no count below sees it arrive late */
 	CHECK(receiver_wait(rc, recorded + 1, 15));
@@ -831,12 +831,12 @@ static void test_send_failures(void)
 
 		recorded = receiver_count(rc);
 		REQUIRE(pthread_create(&th, NULL, cancel_later, &a) == 0);
-		t = now_s();
+		t = clock__mono_s();
 		CHECK_INT(send_one(rc, parca, REMOTE_PARCA, "{\"modes\":[\"slow\"],\"delay\":6}", &st),
 			  ==, REMOTE_RETRY);
 		CHECK_INT(st.reason, ==, REMOTE_FAIL_CANCELLED);
 		/* curl calls back about once a second; loaded machines lag */
-		CHECK(now_s() - t < 3.5);
+		CHECK(clock__mono_s() - t < 3.5);
 		pthread_join(th, NULL);
 		CHECK_INT(send_one(rc, parca, REMOTE_PARCA, "{\"modes\":[\"ok\"]}", &st), ==, REMOTE_RETRY);
 		CHECK_INT(st.reason, ==, REMOTE_FAIL_CANCELLED);
@@ -930,7 +930,7 @@ static int new_logged(const struct tls_files *t, const struct remote_opts *o, st
  * contains reason. */
 static bool tls_error_seen(struct receiver *rc, size_t n, const char *reason)
 {
-	double deadline = now_s() + 3;
+	double deadline = clock__mono_s() + 3;
 
 	for (;;) {
 		json_object *errs = receiver_tls_errors(rc);
@@ -939,7 +939,7 @@ static bool tls_error_seen(struct receiver *rc, size_t n, const char *reason)
 			     strstr(json_object_get_string(json_object_array_get_idx(errs, len - 1)),
 				    reason) != NULL;
 
-		if (len >= n || now_s() > deadline) {
+		if (len >= n || clock__mono_s() > deadline) {
 			if (!found)
 				fprintf(stderr, "receiver's TLS errors: %s (wanted %zu, the last with %s)\n",
 					json_object_to_json_string(errs), n, reason);

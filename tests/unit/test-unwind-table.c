@@ -16,19 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/macros.h"
 #include "unwind/cfi_rows.h"
 #include "unwind/unwind_table.h"
 
 #define LIBDIR "/usr/lib/x86_64-linux-gnu"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static struct unwind_rule rsp_rule(int32_t off)
 {
@@ -236,19 +229,19 @@ static double check_file(const char *path, struct unwind_rules *rules)
 {
 	struct unwind_table *t = NULL;
 	struct cfi_rows *rows;
-	double t0 = now_ms(), t1, t2, per_row;
+	double t0 = (clock__mono_s() * 1e3), t1, t2, per_row;
 	size_t gaps = 0;
 	int err;
 
 	rows = rows_of(path, &err);
-	t1 = now_ms();
+	t1 = (clock__mono_s() * 1e3);
 	CHECK_INT(err, ==, 0);
 	if (!rows) {
 		fprintf(stderr, "%s: %s\n", path, strerror(-err));
 		return 0;
 	}
 	CHECK_INT(unwind_table__build(rows, rules, &t), ==, 0);
-	t2 = now_ms();
+	t2 = (clock__mono_s() * 1e3);
 	if (!t) {
 		cfi_rows__free(rows);
 		return 0;

@@ -102,11 +102,11 @@ static void uopts_init(struct uopts *uo, struct receiver *rc, enum remote_protoc
 #define WAIT_STATS(u, seconds, cond)                                          \
 	({                                                                    \
 		struct uploader_stats st;                                     \
-		double _deadline = now_s() + (seconds);                       \
+		double _deadline = clock__mono_s() + (seconds);                       \
 		bool _ok;                                                     \
 		for (;;) {                                                    \
 			uploader__stats((u), &st);                            \
-			if ((_ok = (cond)) || now_s() > _deadline)            \
+			if ((_ok = (cond)) || clock__mono_s() > _deadline)            \
 				break;                                        \
 			sleep_ms(10);                                         \
 		}                                                             \
@@ -335,9 +335,9 @@ static void test_restart_and_corrupt(void)
 	for (int k = 0; k < 4; k++)
 		submit(u, k, 2);
 	CHECK(WAIT_STATS(u, 10, st.spool_records == 4));
-	t = now_s();
+	t = clock__mono_s();
 	uploader__free(u);
-	CHECK(now_s() - t < 3.5);
+	CHECK(clock__mono_s() - t < 3.5);
 
 	/* restart: all four arrive */
 	receiver_mode(rc, "{\"modes\":[\"ok\"]}");
@@ -577,10 +577,10 @@ static void test_stop_in_flight(void)
 	REQUIRE(uploader__new(&uo.o, &u) == 0);
 	submit(u, 0, 2);
 	sleep_ms(500); /* the request is in flight */
-	t = now_s();
+	t = clock__mono_s();
 	uploader__free(u);
 	/* the answer would have come after 6 s */
-	CHECK(now_s() - t < 3.5);
+	CHECK(clock__mono_s() - t < 3.5);
 	receiver_mode(rc, "{\"modes\":[\"ok\"]}");
 	REQUIRE(uploader__new(&uo.o, &u) == 0);
 	CHECK(WAIT_STATS(u, 20, st.windows_sent == 1 && st.spool_records == 0));

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/workq.h"
 
 struct test_job {
@@ -45,18 +46,10 @@ static void done(struct workq_job *b)
 		j->order[(*j->norder)++] = j->id;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Completes jobs until n are done or timeout_ms passes. */
 static size_t complete_until(struct workq *wq, struct test_job *jobs, size_t n, unsigned timeout_ms)
 {
-	uint64_t end = now_ms() + timeout_ms;
+	uint64_t end = clock__mono_ms() + timeout_ms;
 	size_t count;
 
 	for (;;) {
@@ -65,7 +58,7 @@ static size_t complete_until(struct workq *wq, struct test_job *jobs, size_t n, 
 		count = 0;
 		for (size_t i = 0; i < n; i++)
 			count += jobs[i].done;
-		if (count == n || now_ms() > end)
+		if (count == n || clock__mono_ms() > end)
 			return count;
 		poll(&pfd, 1, 50);
 		workq__complete(wq);
@@ -196,10 +189,10 @@ static void test_stuck(void)
 	CHECK_INT(workq__submit(wq, WORKQ_LOAD, &later.base), ==, 0);
 	/* past stuck_ms a spare thread takes the queue: the later job runs
 	 * while the first is still stuck */
-	t0 = now_ms();
+	t0 = clock__mono_ms();
 	CHECK_INT(complete_until(wq, &later, 1, 5000), ==, 1);
 	CHECK(!stuck.done);
-	CHECK_INT(now_ms() - t0, <, 4000);
+	CHECK_INT(clock__mono_ms() - t0, <, 4000);
 	workq__stats(wq, &st);
 	CHECK_U64(st.stuck, ==, 1);
 	CHECK_INT(st.threads[WORKQ_LOAD], ==, 2);
@@ -247,9 +240,9 @@ static void test_free_abandons(void)
 	forever.gate = &never;
 	CHECK_INT(workq__submit(wq, WORKQ_BUILD, &forever.base), ==, 0);
 	usleep(50000);
-	t0 = now_ms();
+	t0 = clock__mono_ms();
 	workq__free(wq);
-	CHECK_INT(now_ms() - t0, <, 6000);
+	CHECK_INT(clock__mono_ms() - t0, <, 6000);
 	CHECK(!forever.done);
 }
 
