@@ -69,8 +69,8 @@
  *                                   (st->reason, st->message say why);
  *                                   marks the request done on OK
  *   remote__cancel(r)               from any thread: an in-flight send ends
- *                                   within about a second, and every later
- *                                   one returns RETRY/cancelled at once
+ *                                   at once, and every later one returns
+ *                                   RETRY/cancelled at once
  *
  * Classification of a send: curl errors (refused, reset, DNS, TLS) are
  * RETRY/network, timeouts RETRY/timeout; a TLS failure's message starts
@@ -85,14 +85,21 @@
  * body: UNAVAILABLE,
  * RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED, INTERNAL are RETRY/grpc,
  * other codes DROP/grpc with grpc-message; no status at all is RETRY/grpc.
- * A bearer token or password file that cannot be read (or is empty) is
- * RETRY/auth_file; the files are re-read whenever their inode, size or mtime
- * change. A batch of another protocol than r's (a spool from before a
- * configuration change) is DROP/unsendable.
+ * A bearer token or password file that cannot be read, is empty or is not
+ * a usable credential (common/http_client.h: one line, no control
+ * characters, no space in a token) is RETRY/auth_file; the files are
+ * re-read whenever their inode, size or mtime change. Only the first 64 KiB
+ * of an answer are read. A batch of another protocol than r's (a spool
+ * from before a configuration change) is DROP/unsendable.
  *
  * A remote is used from one thread at a time (but remote__cancel); it keeps
- * one curl handle, so connections are reused (keep-alive). Encoding needs
- * no remote and may run on any thread.
+ * one HTTP client (common/http_client), so connections are reused
+ * (keep-alive). Encoding needs no remote and may run on any thread.
+ *
+ * What differs between protocols is in one file each, behind the ops of
+ * ship/remote_proto.h: ship/pyroscope.c (pyroscope, pyroscope-ingest) and
+ * ship/parca.c; this module's own files are the batch, label mapping,
+ * packing and sending common to all.
  */
 #ifndef BRASA_AGENT_REMOTE_H
 #define BRASA_AGENT_REMOTE_H

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ship/spool.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
 
@@ -72,14 +73,6 @@ struct uploader {
 	bool failing;                   /* logged the start of an outage */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static size_t batch_bytes(const struct remote_batch *b)
 {
 	size_t n = sizeof(*b);
@@ -130,7 +123,7 @@ static void spool_failed(struct uploader *u, const char *verb, int err, bool put
 	delay = MIN(delay, (uint64_t)u->spool_retry_max_ms);
 	if (u->spool_attempt < 64)
 		u->spool_attempt++;
-	u->spool_retry_ms = now_ms() + delay;
+	u->spool_retry_ms = clock__mono_ms() + delay;
 	u->spool_err = err;
 	u->spool_errors++;
 	u->spool_streak_put = put;
@@ -140,7 +133,7 @@ static void spool_failed(struct uploader *u, const char *verb, int err, bool put
 		return;
 	}
 	u->spool_streak = true;
-	u->spool_streak_ms = now_ms();
+	u->spool_streak_ms = clock__mono_ms();
 	u->spool_streak_lost = lost_so_far(u);
 	if (err == -EBUSY)
 		snprintf(problem, sizeof(problem), "another process holds its lock (a second brasa "
@@ -173,7 +166,7 @@ static void spool_recovered(struct uploader *u)
 	u->spool_streak = false;
 	log_info("spool directory '%s' works again after %" PRIu64 " s; %" PRIu64
 		 " upload window(s) were lost meanwhile", u->spool_opts.dir,
-		 (now_ms() - u->spool_streak_ms) / 1000, lost_so_far(u) - u->spool_streak_lost);
+		 (clock__mono_ms() - u->spool_streak_ms) / 1000, lost_so_far(u) - u->spool_streak_lost);
 }
 
 /* spool_lock held: records delivered while the spool could not remove
@@ -339,7 +332,7 @@ static void spool_poll(struct uploader *u, bool *spooled, bool *writable, uint64
 	uint64_t seq;
 
 	pthread_mutex_lock(&u->spool_lock);
-	if (u->spool_err && now_ms() >= u->spool_retry_ms)
+	if (u->spool_err && clock__mono_ms() >= u->spool_retry_ms)
 		spool_reopen(u);
 	if (u->held && u->spool && !u->spool_err) {
 		int err = spool_put_locked(u, u->held, NULL);
@@ -486,7 +479,7 @@ static uint32_t random_u32(void)
 
 	/* jitter needs no strength: a failing getrandom only loses spread */
 	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
-		v = (uint32_t)now_ms() * 2654435761u;
+		v = (uint32_t)clock__mono_ms() * 2654435761u;
 	return v;
 }
 
@@ -502,7 +495,7 @@ static void schedule_retry(struct uploader *u)
 	delay = u->backoff_min_ms + (cap > u->backoff_min_ms ? random_u32() % (cap - u->backoff_min_ms + 1) : 0);
 	if (u->attempt < 64)
 		u->attempt++;
-	u->next_attempt_ms = now_ms() + delay;
+	u->next_attempt_ms = clock__mono_ms() + delay;
 	log_debug("next upload attempt in %" PRIu64 " ms", delay);
 }
 
@@ -670,7 +663,7 @@ static void *sender_main(void *arg)
 		if (u->stopping)
 			break;
 		if (spooled || u->held) {
-			uint64_t now = now_ms();
+			uint64_t now = clock__mono_ms();
 
 			/* order: nothing new goes out before what waits */
 			if (spooled && writable && u->queue_len) {

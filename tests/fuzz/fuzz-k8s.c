@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "labels/k8s.h"
+#include "labels/k8s_pods.h"
 #include "common/labels.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
