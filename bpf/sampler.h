@@ -21,8 +21,8 @@
  *   sampler__unwind_maps(s, &maps) fds of the DWARF unwinder's maps
  *   sampler__has_bpf_loop()        feature probe: can DWARF mode load here
  */
-#ifndef BRASA_AGENT_SAMPLER_H
-#define BRASA_AGENT_SAMPLER_H
+#ifndef BRASA_BPF_SAMPLER_H
+#define BRASA_BPF_SAMPLER_H
 
 #include <stdbool.h>
 #include <stddef.h>

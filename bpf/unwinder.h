@@ -33,8 +33,8 @@
  *
  * Runs in the profiler's loop thread only (the work queue's owner).
  */
-#ifndef BRASA_AGENT_UNWINDER_H
-#define BRASA_AGENT_UNWINDER_H
+#ifndef BRASA_BPF_UNWINDER_H
+#define BRASA_BPF_UNWINDER_H
 
 #include <stddef.h>
 #include <stdint.h>

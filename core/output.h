@@ -6,8 +6,8 @@
  *                                   device or fifo (/dev/null) is written
  *                                   in place, not renamed over. 0 or -errno.
  */
-#ifndef BRASA_AGENT_OUTPUT_H
-#define BRASA_AGENT_OUTPUT_H
+#ifndef BRASA_CORE_OUTPUT_H
+#define BRASA_CORE_OUTPUT_H
 
 #include <stddef.h>
 

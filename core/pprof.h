@@ -71,8 +71,8 @@
  *
  * Strings passed in are copied; the caller keeps ownership of its own.
  */
-#ifndef BRASA_AGENT_PPROF_H
-#define BRASA_AGENT_PPROF_H
+#ifndef BRASA_CORE_PPROF_H
+#define BRASA_CORE_PPROF_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -32,8 +32,8 @@
  *                                    the next call or profiler__free;
  *                                    0 or -ENOMEM (old config kept)
  */
-#ifndef BRASA_AGENT_PROFILER_H
-#define BRASA_AGENT_PROFILER_H
+#ifndef BRASA_CORE_PROFILER_H
+#define BRASA_CORE_PROFILER_H
 
 #include <stdbool.h>
 #include <stddef.h>

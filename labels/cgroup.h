@@ -59,8 +59,8 @@
  * dropped from paths. Paths are kept as the reader's cgroup namespace
  * shows them ("/../.." prefixes included).
  */
-#ifndef BRASA_AGENT_CGROUP_H
-#define BRASA_AGENT_CGROUP_H
+#ifndef BRASA_LABELS_CGROUP_H
+#define BRASA_LABELS_CGROUP_H
 
 #include <stddef.h>
 

@@ -25,8 +25,8 @@
  * The pod table, its parser, the labels a lookup adds and how pod uids and
  * container ids match: labels/k8s_pods.h.
  */
-#ifndef BRASA_AGENT_K8S_H
-#define BRASA_AGENT_K8S_H
+#ifndef BRASA_LABELS_K8S_H
+#define BRASA_LABELS_K8S_H
 
 #include <stdbool.h>
 #include <stddef.h>

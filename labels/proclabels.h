@@ -32,8 +32,8 @@
  * proclabels__configure or proclabels__free. Not thread-safe: the
  * profiler calls it from its loop thread under its lock.
  */
-#ifndef BRASA_AGENT_PROCLABELS_H
-#define BRASA_AGENT_PROCLABELS_H
+#ifndef BRASA_LABELS_PROCLABELS_H
+#define BRASA_LABELS_PROCLABELS_H
 
 #include <stdbool.h>
 #include <stddef.h>

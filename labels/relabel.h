@@ -33,8 +33,8 @@
  * Not thread-safe: a compiled rule owns its match data and scratch
  * buffers, so one rule list must be applied by one thread at a time.
  */
-#ifndef BRASA_AGENT_RELABEL_H
-#define BRASA_AGENT_RELABEL_H
+#ifndef BRASA_LABELS_RELABEL_H
+#define BRASA_LABELS_RELABEL_H
 
 #include <stdbool.h>
 #include <stddef.h>

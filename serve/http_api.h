@@ -36,8 +36,8 @@
  *   http_api__stop(h)       NULL-safe; waits for connection threads, so for
  *                           any profile callback still running to return
  */
-#ifndef BRASA_AGENT_HTTP_API_H
-#define BRASA_AGENT_HTTP_API_H
+#ifndef BRASA_SERVE_HTTP_API_H
+#define BRASA_SERVE_HTTP_API_H
 
 #include <stdbool.h>
 #include <stddef.h>

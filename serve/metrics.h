@@ -11,8 +11,8 @@
  *   metrics__write_http(out, stats)          the HTTP endpoint's
  * All append to out and return 0 or -ENOMEM.
  */
-#ifndef BRASA_AGENT_METRICS_H
-#define BRASA_AGENT_METRICS_H
+#ifndef BRASA_SERVE_METRICS_H
+#define BRASA_SERVE_METRICS_H
 
 #include <stdint.h>
 

@@ -101,8 +101,8 @@
  * ship/parca.c; this module's own files are the batch, label mapping,
  * packing and sending common to all.
  */
-#ifndef BRASA_AGENT_REMOTE_H
-#define BRASA_AGENT_REMOTE_H
+#ifndef BRASA_SHIP_REMOTE_H
+#define BRASA_SHIP_REMOTE_H
 
 #include <stdbool.h>
 #include <stddef.h>

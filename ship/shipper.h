@@ -13,8 +13,8 @@
  *                              stop loses nothing; joins the thread.
  *   shipper__stats(sh, &st)    windows submitted and failed to submit
  */
-#ifndef BRASA_AGENT_SHIPPER_H
-#define BRASA_AGENT_SHIPPER_H
+#ifndef BRASA_SHIP_SHIPPER_H
+#define BRASA_SHIP_SHIPPER_H
 
 #include <stdint.h>
 

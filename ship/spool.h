@@ -51,8 +51,8 @@
  * Memory: the index holds (seq, size) per record; records are at most
  * SPOOL_MAX_RECORD bytes uncompressed.
  */
-#ifndef BRASA_AGENT_SPOOL_H
-#define BRASA_AGENT_SPOOL_H
+#ifndef BRASA_SHIP_SPOOL_H
+#define BRASA_SHIP_SPOOL_H
 
 #include <stddef.h>
 #include <stdint.h>

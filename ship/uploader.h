@@ -57,8 +57,8 @@
  *
  * Thread-safe: submit and stats from any thread.
  */
-#ifndef BRASA_AGENT_UPLOADER_H
-#define BRASA_AGENT_UPLOADER_H
+#ifndef BRASA_SHIP_UPLOADER_H
+#define BRASA_SHIP_UPLOADER_H
 
 #include <stdbool.h>
 #include <stdint.h>
