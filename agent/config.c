@@ -16,22 +16,16 @@
 
 #define MAX_MAP_ENTRIES 256
 
-static const char *const unwind_modes[] = { "auto", "fp", "dwarf", NULL };
 static const char *const kubernetes_modes[] = { "auto", "false", "true", NULL };
-static const char *const remote_protocols[] = { "pyroscope", "pyroscope-ingest", "parca",
-						NULL };
 
-/* ENUM settings are written as int: their enums must be int-sized and
- * list their names in the same order as the choices above. */
+/* ENUM settings are written as int: their enums must be int-sized, and
+ * their choices are the names their modules list in enum order
+ * (log_level_names, unwind_mode_names, remote_protocol_names). */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum unwind_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_kubernetes) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum remote_protocol) == sizeof(int), "enum size");
-_Static_assert(UNWIND_MODE_AUTO == 0 && UNWIND_MODE_FP == 1 && UNWIND_MODE_DWARF == 2,
-	       "unwind_modes order");
 _Static_assert(CONFIG_KUBERNETES_TRUE == 2, "kubernetes_modes order");
-_Static_assert(REMOTE_PYROSCOPE == 0 && REMOTE_PYROSCOPE_INGEST == 1 && REMOTE_PARCA == 2,
-	       "remote_protocols order");
 
 #define OFF(field) offsetof(struct config, field)
 #define SEC 1000ull
@@ -89,7 +83,7 @@ static const struct config_setting settings[] = {
 	  .def = "true", .help = "record kernel stacks: true or false",
 	  .offset = OFF(sampling.kernel_stacks) },
 	{ .key = "sampling.unwind", .flag = "unwind", .metavar = "MODE", .type = CONFIG_ENUM,
-	  .def = "auto", .choices = unwind_modes,
+	  .def = "auto", .choices = unwind_mode_names,
 	  .help = "user stacks: auto (DWARF tables where the kernel allows, else frame "
 		  "pointers), fp or dwarf",
 	  .offset = OFF(sampling.unwind) },
@@ -168,7 +162,7 @@ static const struct config_setting settings[] = {
 	{ .key = "remote.url", .flag = "remote-url", .metavar = "URL", .type = CONFIG_URL,
 	  .help = "where to upload profiles (default: no uploads)", .offset = OFF(remote.url) },
 	{ .key = "remote.protocol", .flag = "remote-protocol", .metavar = "PROTOCOL",
-	  .type = CONFIG_ENUM, .def = "pyroscope", .choices = remote_protocols,
+	  .type = CONFIG_ENUM, .def = "pyroscope", .choices = remote_protocol_names,
 	  .help = "pyroscope, pyroscope-ingest or parca", .offset = OFF(remote.protocol) },
 	{ .key = "remote.upload_interval", .flag = "upload-interval", .metavar = "DURATION",
 	  .type = CONFIG_DURATION, .def = "15s", .min = SEC, .max = 86400 * SEC,

@@ -62,6 +62,14 @@ enum unwind_mode {
 	UNWIND_MODE_FP,
 	UNWIND_MODE_DWARF,    /* fail to start without DWARF support */
 };
+/* The values of --unwind, indexed by enum unwind_mode (in the header so
+ * configuration has them without linking the profiler). */
+static const char *const unwind_mode_names[] = {
+	[UNWIND_MODE_AUTO] = "auto",
+	[UNWIND_MODE_FP] = "fp",
+	[UNWIND_MODE_DWARF] = "dwarf",
+	NULL,
+};
 
 struct profiler_opts {
 	uint32_t frequency;         /* Hz, default 99 */

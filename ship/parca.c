@@ -229,7 +229,6 @@ static bool parca_check_2xx(const struct http_response *resp, struct remote_stat
 }
 
 const struct remote_proto remote_proto_parca = {
-	.name = "parca",
 	.max_labels = SIZE_MAX,
 	.fixed_labels = parca_fixed_labels,
 	.add_part = remote__pend,

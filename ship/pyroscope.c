@@ -92,7 +92,6 @@ static int pack_push(const struct remote_pending *pd, struct buf *body)
 }
 
 const struct remote_proto remote_proto_pyroscope = {
-	.name = "pyroscope",
 	.max_labels = REMOTE_MAX_LABELS,
 	.fixed_labels = pyroscope_fixed_labels,
 	.add_part = remote__pend,
@@ -194,7 +193,6 @@ static int ingest_add_part(struct remote_encoder *e, const struct labels *mapped
 }
 
 const struct remote_proto remote_proto_pyroscope_ingest = {
-	.name = "pyroscope-ingest",
 	.max_labels = REMOTE_MAX_LABELS,
 	.fixed_labels = pyroscope_fixed_labels,
 	.add_part = ingest_add_part,

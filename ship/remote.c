@@ -27,6 +27,9 @@ static const struct remote_proto *const protos[] = {
 	[REMOTE_PARCA] = &remote_proto_parca,
 };
 
+_Static_assert(ARRAY_SIZE(remote_protocol_names) == ARRAY_SIZE(protos) + 1,
+	       "a name for every protocol");
+
 static const struct remote_proto *proto_of(enum remote_protocol p)
 {
 	return (size_t)p < ARRAY_SIZE(protos) ? protos[p] : NULL;
@@ -48,7 +51,7 @@ static const char *const failure_names[] = {
 int remote__parse_protocol(const char *s, enum remote_protocol *out)
 {
 	for (size_t i = 0; s && i < ARRAY_SIZE(protos); i++) {
-		if (strcmp(s, protos[i]->name) == 0) {
+		if (strcmp(s, remote_protocol_names[i]) == 0) {
 			*out = (enum remote_protocol)i;
 			return 0;
 		}
@@ -58,9 +61,7 @@ int remote__parse_protocol(const char *s, enum remote_protocol *out)
 
 const char *remote__protocol_name(enum remote_protocol p)
 {
-	const struct remote_proto *proto = proto_of(p);
-
-	return proto ? proto->name : "unknown";
+	return proto_of(p) ? remote_protocol_names[p] : "unknown";
 }
 
 const char *remote__failure_name(enum remote_failure f)

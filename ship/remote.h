@@ -41,6 +41,8 @@
  *   remote__parse_protocol(s, &p)   "pyroscope", "pyroscope-ingest", "parca";
  *                                   0 or -EINVAL
  *   remote__protocol_name(p)        the name above; "unknown" out of range
+ *   remote_protocol_names[p]        the same, NULL after the last (for
+ *                                   configuration's choices)
  *   remote__failure_name(f)         "network", "timeout", "http_4xx", ...
  *   remote__encode(opts, w, &b)     0 or -errno (EINVAL: bad opts or window,
  *                                   ENOMEM, EIO from gzip); *b owned by the
@@ -126,6 +128,14 @@ enum remote_protocol {
 	REMOTE_PYROSCOPE = 0,
 	REMOTE_PYROSCOPE_INGEST,
 	REMOTE_PARCA,
+};
+/* The values of remote.protocol, indexed by enum remote_protocol (in the
+ * header so configuration has them without linking the remote). */
+static const char *const remote_protocol_names[] = {
+	[REMOTE_PYROSCOPE] = "pyroscope",
+	[REMOTE_PYROSCOPE_INGEST] = "pyroscope-ingest",
+	[REMOTE_PARCA] = "parca",
+	NULL,
 };
 
 struct remote_opts {

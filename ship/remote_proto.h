@@ -57,7 +57,6 @@ struct remote_encoder {
 };
 
 struct remote_proto {
-	const char *name;                       /* remote__protocol_name */
 	size_t max_labels;
 	/* the first labels of every series into out (empty); *value_cut: a
 	 * value was cut to REMOTE_MAX_LABEL_VALUE. 0 or -errno */
