@@ -250,16 +250,16 @@ static int encode_profile(struct pprof *p, struct buf *out, size_t max_size, siz
 
 	err = encode_fill(p, &arrays, &prof);
 	if (err)
-		goto cleanup;
+		goto out;
 	size = protobuf_c_message_get_packed_size(&prof.base);
 	if (packed_size)
 		*packed_size = size;
 	if (size > max_size) {
 		err = -EFBIG;
-		goto cleanup;
+		goto out;
 	}
 	err = gzip_message(&prof.base, out);
-cleanup:
+out:
 	encode_arrays_release(&arrays);
 	if (err) {
 		/* leave out as the caller gave it */

@@ -126,11 +126,11 @@ int pprof__write_folded(struct pprof *p, struct buf *out)
 		buf_reset(&scratch);
 		err = folded_stack(p, &p->samples[i], &scratch);
 		if (err)
-			goto cleanup;
+			goto out;
 		lines[nlines].stack = strndup((const char *)scratch.data, scratch.len);
 		if (!lines[nlines].stack) {
 			err = -ENOMEM;
-			goto cleanup;
+			goto out;
 		}
 		lines[nlines++].count = p->samples[i].count;
 	}
@@ -145,16 +145,16 @@ int pprof__write_folded(struct pprof *p, struct buf *out)
 		for (j = i + 1; j < nlines && strcmp(lines[i].stack, lines[j].stack) == 0; j++) {
 			if (lines[j].count > INT64_MAX - total) {
 				err = -EOVERFLOW;
-				goto cleanup;
+				goto out;
 			}
 			total += lines[j].count;
 		}
 		err = buf_printf(out, "%s %" PRId64 "\n", lines[i].stack, total);
 		if (err)
-			goto cleanup;
+			goto out;
 		i = j;
 	}
-cleanup:
+out:
 	for (i = 0; i < nlines; i++)
 		free(lines[i].stack);
 	buf_release(&scratch);

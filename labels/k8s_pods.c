@@ -456,21 +456,21 @@ int k8s_pods__parse(const char *json, size_t len, const char *node,
 			kind ? kind : "missing", msg ? ": " : "",
 			K8S_STATUS_MESSAGE_MAX, msg ? msg : "");
 		ret = -EBADMSG;
-		goto cleanup;
+		goto out;
 	}
 	/* Go encodes an empty list's nil slice as null */
 	if (!json_object_object_get_ex(root, "items", &items) ||
 	    !(items == NULL || json_object_is_type(items, json_type_array))) {
 		set_err(err, errlen, "PodList without an items array");
 		ret = -EBADMSG;
-		goto cleanup;
+		goto out;
 	}
 	n = items ? json_object_array_length(items) : 0;
 	t = calloc(1, sizeof(*t));
 	if (!t || (n && !(t->pods = calloc(n, sizeof(*t->pods)))) ||
 	    (n && !(t->aliases = calloc(n, sizeof(*t->aliases))))) {
 		ret = -ENOMEM;
-		goto cleanup;
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *item = json_object_array_get_idx(items, i);
@@ -481,13 +481,13 @@ int k8s_pods__parse(const char *json, size_t len, const char *node,
 		if (!json_object_is_type(item, json_type_object)) {
 			set_err(err, errlen, "items[%zu] is not an object", i);
 			ret = -EBADMSG;
-			goto cleanup;
+			goto out;
 		}
 		r = parse_pod(item, node, p, alias);
 		if (r < 0) {
 			pod_release(p);
 			ret = r;
-			goto cleanup;
+			goto out;
 		}
 		if (r == 0) {
 			pod_release(p);
@@ -512,7 +512,7 @@ int k8s_pods__parse(const char *json, size_t len, const char *node,
 			alias_owner = calloc(t->n_aliases, sizeof(*alias_owner));
 			if (!alias_owner) {
 				ret = -ENOMEM;
-				goto cleanup;
+				goto out;
 			}
 			for (size_t a = 0; a < t->n_aliases; a++)
 				memcpy(alias_owner[a], t->pods[t->aliases[a].pod].uid,
@@ -542,7 +542,7 @@ int k8s_pods__parse(const char *json, size_t len, const char *node,
 	}
 	*out = TAKE_PTR(t);
 	ret = 0;
-cleanup:
+out:
 	k8s_pods__free(t);
 	json_object_put(root);
 	return ret;

@@ -143,15 +143,17 @@ static int map_labels(const struct remote_proto *proto, const struct remote_enco
 			continue;
 		cname = clean_name(name, REMOTE_MAX_LABEL_NAME, &name_cut);
 		if (!cname) {
+			err = -ENOMEM;
 			if (errno == ENOMEM)
-				goto nomem;
+				goto fail;
 			continue;
 		}
 		value = in->v[i].value ? in->v[i].value : "";
 		cvalue = utf8_sanitized_dup(value, strlen(value), REMOTE_MAX_LABEL_VALUE,
 					    &value_cut);
+		err = -ENOMEM;
 		if (!cvalue)
-			goto nomem;
+			goto fail;
 		if (!cvalue[0])
 			continue;
 		if (labels__get(out, cname) || labels__get(&extra, cname)) {
@@ -183,8 +185,6 @@ static int map_labels(const struct remote_proto *proto, const struct remote_enco
 	if (any_cut)
 		cuts->series++;
 	return 0;
-nomem:
-	err = -ENOMEM;
 fail:
 	labels__clear(&extra);
 	return err;
