@@ -20,7 +20,7 @@ Each run: start the daemon, wait for /healthz, one discarded warm-up
 profile request (start-up and first symbolization costs; in B and C the
 processes are labeled and the BPF filter learns the dropped ones), then
 one measured `GET /debug/pprof/profile?seconds=N`. The agent only
-symbolizes samples while a window wants them (agent/profiler.c,
+symbolizes samples while a window wants them (core/profiler.c,
 on_sample), so an on-demand request is its steady-state work. Over the
 measured request: the daemon's CPU time (utime+stime: its process
 CPU-time clock, in nanoseconds, exited threads included; /proc/PID/stat
