@@ -6,6 +6,10 @@
  *   _cleanup_fclose_     fclose() the FILE (if non-NULL)
  *   DEFINE_CLEANUP(type, fn)   declares cleanup_<fn> for a NULL-safe fn
  *   TAKE_PTR(p) / TAKE_FD(fd)  hand ownership out of a cleanup variable
+ *   PARTITION_POINT(n, i, pred)  binary search: the first index in [0, n)
+ *                              where pred (an expression of the size_t i)
+ *                              is false, n if none; pred must hold for a
+ *                              prefix of the range and not after it
  */
 #ifndef BRASA_COMMON_MACROS_H
 #define BRASA_COMMON_MACROS_H
@@ -69,6 +73,19 @@ static inline void cleanup_fclosep(FILE **f)
 		int _fd = (fd);                                               \
 		(fd) = -1;                                                    \
 		_fd;                                                          \
+	})
+
+#define PARTITION_POINT(n, i, pred)                                           \
+	({                                                                    \
+		size_t _pp_lo = 0, _pp_hi = (n);                              \
+		while (_pp_lo < _pp_hi) {                                     \
+			size_t i = _pp_lo + (_pp_hi - _pp_lo) / 2;            \
+			if (pred)                                             \
+				_pp_lo = i + 1;                               \
+			else                                                  \
+				_pp_hi = i;                                   \
+		}                                                             \
+		_pp_lo;                                                       \
 	})
 
 #endif

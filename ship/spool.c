@@ -164,16 +164,8 @@ static struct spool_entry *index_at(struct spool *s, size_t i)
 /* Position of seq among the live entries, or count if absent. */
 static size_t index_find(struct spool *s, uint64_t seq)
 {
-	size_t lo = 0, hi = s->count;
+	size_t lo = PARTITION_POINT(s->count, mid, index_at(s, mid)->seq < seq);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (index_at(s, mid)->seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo < s->count && index_at(s, lo)->seq == seq ? lo : s->count;
 }
 
@@ -563,21 +555,13 @@ int spool__oldest(struct spool *s, uint64_t *seq)
 
 int spool__next(struct spool *s, uint64_t after, uint64_t *seq)
 {
-	size_t lo = 0, hi;
 	int err = -ENOENT;
+	size_t lo;
 
 	if (!s || !seq)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	hi = s->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (index_at(s, mid)->seq <= after)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = PARTITION_POINT(s->count, mid, index_at(s, mid)->seq <= after);
 	if (lo < s->count) {
 		*seq = index_at(s, lo)->seq;
 		err = 0;

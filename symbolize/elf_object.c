@@ -496,17 +496,9 @@ int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
 static const struct elf_sym *find_symbol(const struct elf_object *obj,
 					 uint64_t vaddr)
 {
-	size_t lo = 0, hi = obj->sym_count;
+	size_t lo = PARTITION_POINT(obj->sym_count, mid, obj->syms[mid].addr <= vaddr);
 	const struct elf_sym *s;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (obj->syms[mid].addr <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (lo == 0)
 		return NULL;
 	s = &obj->syms[lo - 1];

@@ -200,20 +200,12 @@ int kallsyms__load(const char *path, struct kallsyms **out)
 int kallsyms__lookup(const struct kallsyms *ks, uint64_t addr,
 		     struct kallsyms_sym *sym)
 {
-	size_t lo = 0, hi;
 	const struct ksym *k;
+	size_t lo;
 
 	if (!ks)
 		return -ENOENT;
-	hi = ks->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ks->syms[mid].addr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = PARTITION_POINT(ks->count, mid, ks->syms[mid].addr <= addr);
 	if (lo == 0)
 		return -ENOENT;
 	k = &ks->syms[lo - 1];

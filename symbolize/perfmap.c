@@ -306,16 +306,8 @@ int perfmap__refresh(struct perfmap *pm, size_t max_bytes)
 static const struct pm_entry *find(const struct perfmap *pm, uint64_t addr)
 {
 	const struct pm_entry *best = NULL;
-	size_t lo = 0, hi = pm->count;
+	size_t lo = PARTITION_POINT(pm->count, mid, pm->entries[mid].start <= addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (pm->entries[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	for (size_t i = lo, seen = 0; i > 0 && seen < OVERLAP_SCAN; i--, seen++) {
 		const struct pm_entry *e = &pm->entries[i - 1];
 

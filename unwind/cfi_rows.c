@@ -378,16 +378,8 @@ void cfi_rows__free(struct cfi_rows *rows)
 
 const struct cfi_row *cfi_rows__find(const struct cfi_rows *rows, uint64_t vaddr)
 {
-	size_t lo = 0, hi = rows->count;
+	size_t lo = PARTITION_POINT(rows->count, mid, rows->rows[mid].pc <= vaddr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (rows->rows[mid].pc <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo ? &rows->rows[lo - 1] : NULL;
 }
 

@@ -4,6 +4,7 @@
 
 #include "common/buf.h"
 #include "common/labels.h"
+#include "common/macros.h"
 #include "common/parse.h"
 #include "common/u64map.h"
 #include "common/utf8.h"
@@ -279,6 +280,20 @@ static void test_utf8_codec(void)
 	free(copy);
 }
 
+static void test_partition_point(void)
+{
+	const uint64_t v[] = { 1, 3, 3, 3, 7, 9 };
+	size_t n = ARRAY_SIZE(v);
+
+	CHECK_INT(PARTITION_POINT(n, i, v[i] <= 0), ==, 0);
+	CHECK_INT(PARTITION_POINT(n, i, v[i] <= 1), ==, 1);
+	CHECK_INT(PARTITION_POINT(n, i, v[i] <= 3), ==, 4); /* after the last 3 */
+	CHECK_INT(PARTITION_POINT(n, i, v[i] < 3), ==, 1);  /* the first 3 */
+	CHECK_INT(PARTITION_POINT(n, i, v[i] <= 8), ==, 5);
+	CHECK_INT(PARTITION_POINT(n, i, v[i] <= 100), ==, n);
+	CHECK_INT(PARTITION_POINT(0, i, v[i] <= 100), ==, 0);
+}
+
 static void setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -290,4 +305,5 @@ TEST_MAIN(setup, NULL,
 	  TEST_CASE(labels),
 	  TEST_CASE(u64map),
 	  TEST_CASE(parse),
-	  TEST_CASE(buf))
+	  TEST_CASE(buf),
+	  TEST_CASE(partition_point))
