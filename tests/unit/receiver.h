@@ -1,4 +1,4 @@
-/* Test helpers shared by test-remote and test-uploader: runs
+/* Test helpers shared by the remote and uploader tests: runs
  * tests/tools/receiver.py (a loopback Pyroscope/Parca that decodes every request
  * with protoc and go tool pprof, independently of brasa's code), switches
  * its mode, reads what it recorded, and builds profiles with known function
@@ -16,6 +16,9 @@
  *   receiver_clear(&rc)         forgets what it recorded
  *   receiver_records(&rc)       a json-c array of the records (caller puts)
  *   receiver_wait(&rc, n, s)    waits up to s seconds for n records
+ *   ok_receiver_start/_stop()   one in "ok" mode for the cases of a file,
+ *                               in rc; receiver_fixture starts it for the
+ *                               cases that name it (testing.h)
  *   test_profile(...)           a profile whose stacks are the given
  *                               functions (root first)
  */
@@ -283,6 +286,28 @@ static inline bool jarray_has(json_object *arr, const char *s)
 			return true;
 	return false;
 }
+
+/* The receiver ("ok" mode) the cases of a file send to: a fixture for the
+ * cases that name it, or TEST_MAIN's setup and teardown when every case
+ * does. */
+static struct receiver ok_receiver;
+static struct receiver *rc;
+
+static inline void ok_receiver_start(void)
+{
+	receiver_start(&ok_receiver, "ok");
+	rc = &ok_receiver;
+}
+
+static inline void ok_receiver_stop(void)
+{
+	receiver_stop(&ok_receiver);
+	rc = NULL;
+}
+
+static struct test_fixture receiver_fixture __attribute__((unused)) = {
+	ok_receiver_start, ok_receiver_stop
+};
 
 #define TEST_PERIOD_NS 10000000ULL /* 100 Hz */
 

@@ -40,8 +40,8 @@
  *
  * meson test -v prints the command line it runs, fixed arguments included
  * (relative paths are from the build directory), and its environment: run
- * by hand, remote, uploader and http_auth (TLS) also need
- * BRASA_SOURCE_ROOT=<source tree> for tests/tools.
+ * by hand, remote-send, remote-tls, uploader, uploader-spool-faults and
+ * http_auth (TLS) also need BRASA_SOURCE_ROOT=<source tree> for tests/tools.
  *
  * A name that matches no case exits 1 with the list. Each case prints
  * "== case NAME" on stderr when it starts, so a failed check below it is
