@@ -196,22 +196,18 @@ static int string_intern(struct pprof *p, const char *s, uint32_t *idx)
 
 /* ---- lifecycle ---- */
 
-struct pprof *pprof__new(const struct pprof_opts *opts)
+int pprof__new(const struct pprof_opts *opts, struct pprof **out)
 {
 	struct pprof *p;
 	uint32_t empty;
 	int err;
 
 	if (!opts || opts->period_ns == 0 || opts->period_ns > INT64_MAX ||
-	    opts->duration_nanos < 0) {
-		errno = EINVAL;
-		return NULL;
-	}
+	    opts->duration_nanos < 0)
+		return -EINVAL;
 	p = calloc(1, sizeof(*p));
-	if (!p) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (!p)
+		return -ENOMEM;
 	p->opts = *opts;
 	/* "" must come first: index 0 means "unset" in every string field */
 	err = string_intern(p, "", &empty);
@@ -227,10 +223,10 @@ struct pprof *pprof__new(const struct pprof_opts *opts)
 		err = string_intern(p, "comm", &p->s_comm);
 	if (err) {
 		pprof__free(p);
-		errno = -err;
-		return NULL;
+		return err;
 	}
-	return p;
+	*out = p;
+	return 0;
 }
 
 void pprof__set_duration(struct pprof *p, int64_t duration_nanos)

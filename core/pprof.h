@@ -8,8 +8,9 @@
  * (mapping id, address), functions by (name, system name, file), and
  * identical samples (same locations, same labels) are merged.
  *
- *   pprof__new(opts)                     NULL + errno (EINVAL: period_ns 0 or
- *                                        above INT64_MAX, negative duration)
+ *   pprof__new(opts, &p)                 0 or -errno (EINVAL: period_ns 0 or
+ *                                        above INT64_MAX, negative duration;
+ *                                        ENOMEM)
  *   pprof__free(p)                       NULL-safe
  *   pprof__mapping(p, key, &m)           mapping id (>= 1), 0 + errno (ENOMEM,
  *                                        E2BIG, EINVAL); a known key returns
@@ -129,7 +130,7 @@ struct pprof_stats {
 	size_t samples, sample_frames, sample_labels;
 };
 
-struct pprof *pprof__new(const struct pprof_opts *opts);
+int pprof__new(const struct pprof_opts *opts, struct pprof **out);
 void pprof__free(struct pprof *p);
 /* For a window that ended early (Ctrl-C): the span it really covers. */
 void pprof__set_duration(struct pprof *p, int64_t duration_nanos);

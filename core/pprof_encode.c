@@ -390,9 +390,9 @@ int pprof__encode_samples(struct pprof *p, size_t first, size_t count, size_t ma
 	 * entries no sample refers to, which readers accept */
 	if (first == 0 && count == p->nsamples)
 		return encode_profile(p, out, max_uncompressed, uncompressed_len);
-	part = pprof__new(&p->opts);
-	if (!part)
-		return -errno;
+	err = pprof__new(&p->opts, &part);
+	if (err)
+		return err;
 	err = copy_samples(p, first, count, part);
 	if (!err)
 		err = encode_profile(part, out, max_uncompressed, uncompressed_len);

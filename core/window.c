@@ -61,7 +61,10 @@ static struct pprof *new_pprof(struct window *w)
 		.duration_nanos = (int64_t)w->o.seconds * 1000000000ll,
 	};
 
-	return pprof__new(&po);
+	struct pprof *p = NULL;
+
+	pprof__new(&po, &p); /* only ENOMEM: the caller's NULL check */
+	return p;
 }
 
 /* The profile of a series window for a process's label set, created on

@@ -314,12 +314,21 @@ static struct test_fixture receiver_fixture __attribute__((unused)) = {
 /* A profile of one process: nsamples distinct samples (a "tid" number label
  * tells them apart), each with count 1 + i % 3 and the stack funcs[0] (root)
  * -> ... -> funcs[n - 1] (leaf) in /usr/bin/<exe>. */
+/* A new profile builder; the test stops if there is none. */
+static inline struct pprof *new_pprof(const struct pprof_opts *o)
+{
+	struct pprof *p = NULL;
+
+	REQUIRE(pprof__new(o, &p) == 0);
+	return p;
+}
+
 static inline struct pprof *test_profile(const char *exe, const char *const *funcs, size_t n,
 					 size_t nsamples, int64_t start_ns, int64_t *total)
 {
 	struct pprof_opts opts = { .period_ns = TEST_PERIOD_NS, .time_nanos = start_ns,
 				   .duration_nanos = 15000000000LL };
-	struct pprof *p = pprof__new(&opts);
+	struct pprof *p = new_pprof(&opts);
 	char path[256];
 	struct pprof_mapping m = { .memory_start = 0x400000, .memory_limit = 0x600000,
 				   .filename = path, .has_functions = true };

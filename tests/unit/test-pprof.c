@@ -51,7 +51,7 @@ static const struct pprof_opts test_opts = {
  */
 static struct pprof *build_sample_profile(struct sample_ids *ids)
 {
-	struct pprof *p = pprof__new(&test_opts);
+	struct pprof *p = NULL;
 	const struct pprof_mapping app = {
 		.memory_start = 0x400000, .memory_limit = 0x500000, .file_offset = 0x1000,
 		.filename = "/usr/bin/app", .build_id = "abcdef0123456789",
@@ -92,6 +92,7 @@ static struct pprof *build_sample_profile(struct sample_ids *ids)
 	const struct pprof_label odd_comm[] = { { .key = "comm", .str = "my prog;x" } };
 	const struct pprof_label pid_only[] = { { .key = "pid", .num = 7 } };
 
+	REQUIRE(pprof__new(&test_opts, &p) == 0);
 	REQUIRE(p);
 	ids->m_app = pprof__mapping(p, 100, &app);
 	ids->m_libc = pprof__mapping(p, 200, &libc);
@@ -437,10 +438,11 @@ static void test_folded(void)
 
 static void test_empty_profile(void)
 {
-	_cleanup_(cleanup_pprof__free) struct pprof *p = pprof__new(&test_opts);
+	_cleanup_(cleanup_pprof__free) struct pprof *p = NULL;
 	_cleanup_(profile_freep) Profile *prof = NULL;
 	struct buf out = {};
 
+	REQUIRE(pprof__new(&test_opts, &p) == 0);
 	REQUIRE(p);
 	CHECK_U64(pprof__sample_count(p), ==, 0);
 	prof = encode_decode(p);
@@ -455,6 +457,7 @@ static void test_empty_profile(void)
 static void test_invalid_arguments(void)
 {
 	struct pprof_opts opts = test_opts;
+	struct pprof *bad = NULL;
 	struct sample_ids ids;
 	_cleanup_(cleanup_pprof__free) struct pprof *p = build_sample_profile(&ids);
 	const struct pprof_mapping m = { .filename = "x" };
@@ -465,15 +468,12 @@ static void test_invalid_arguments(void)
 	uint64_t bad_locs[] = { ids.l_main, 999 };
 	uint64_t zero_loc[] = { 0 };
 
-	errno = 0;
-	CHECK(pprof__new(NULL) == NULL);
-	CHECK_INT(errno, ==, EINVAL);
+	CHECK_INT(pprof__new(NULL, &bad), ==, -EINVAL);
 	opts.period_ns = 0;
-	errno = 0;
-	CHECK(pprof__new(&opts) == NULL);
-	CHECK_INT(errno, ==, EINVAL);
+	CHECK_INT(pprof__new(&opts, &bad), ==, -EINVAL);
 	opts.period_ns = (uint64_t)INT64_MAX + 1;
-	CHECK(pprof__new(&opts) == NULL);
+	CHECK_INT(pprof__new(&opts, &bad), ==, -EINVAL);
+	CHECK(bad == NULL);
 	pprof__free(NULL);
 
 	errno = 0;
@@ -508,7 +508,7 @@ static void test_bounds(void)
 {
 	struct sample_ids ids;
 	_cleanup_(cleanup_pprof__free) struct pprof *p = build_sample_profile(&ids);
-	_cleanup_(cleanup_pprof__free) struct pprof *fresh = pprof__new(&test_opts);
+	_cleanup_(cleanup_pprof__free) struct pprof *fresh = NULL;
 	_cleanup_(profile_freep) Profile *prof = NULL;
 	_cleanup_free_ char *huge = malloc(PPROF_MAX_STRING_LEN + 2);
 	_cleanup_free_ uint64_t *deep = calloc(PPROF_MAX_STACK_DEPTH + 1, sizeof(*deep));
@@ -518,6 +518,7 @@ static void test_bounds(void)
 	uint64_t main_stack[] = { ids.l_main };
 	int64_t max_count = INT64_MAX / (int64_t)PERIOD_NS;
 
+	REQUIRE(pprof__new(&test_opts, &fresh) == 0);
 	REQUIRE(huge && deep && fresh);
 	memset(huge, 'x', PPROF_MAX_STRING_LEN + 1);
 	huge[PPROF_MAX_STRING_LEN + 1] = 0;
@@ -565,7 +566,7 @@ static void test_bounds(void)
 
 static void test_utf8_and_unknown_frames(void)
 {
-	_cleanup_(cleanup_pprof__free) struct pprof *p = pprof__new(&test_opts);
+	_cleanup_(cleanup_pprof__free) struct pprof *p = NULL;
 	_cleanup_(profile_freep) Profile *prof = NULL;
 	const struct pprof_label bad_comm[] = { { .key = "comm", .str = "b\xff\xc3zad\xe2\x82" } };
 	const struct pprof_label good_comm[] = { { .key = "comm", .str = "caf\xc3\xa9" } };
@@ -575,6 +576,7 @@ static void test_utf8_and_unknown_frames(void)
 	uint64_t l_addr, l_zero, l_nomap;
 	struct buf out = {};
 
+	REQUIRE(pprof__new(&test_opts, &p) == 0);
 	REQUIRE(p);
 	l_addr = pprof__location(p, 0, 0xdead, no_function, 1);
 	l_zero = pprof__location(p, 0, 0, NULL, 0);
@@ -742,7 +744,7 @@ static void test_encode_samples(void)
 static void test_encode_samples_split(void)
 {
 	enum { NFUNC = 2000, NSAMPLES = 20000, DEPTH = 12 };
-	_cleanup_(cleanup_pprof__free) struct pprof *p = pprof__new(&test_opts);
+	_cleanup_(cleanup_pprof__free) struct pprof *p = NULL;
 	const struct pprof_mapping exe = { .memory_start = 0x400000, .memory_limit = 0x800000,
 					   .filename = "/usr/bin/big", .has_functions = true };
 	static uint64_t loc_ids[NFUNC];
@@ -751,6 +753,7 @@ static void test_encode_samples_split(void)
 	int64_t total = 0;
 	struct buf out = {};
 
+	REQUIRE(pprof__new(&test_opts, &p) == 0);
 	REQUIRE(p);
 	m = pprof__mapping(p, 1, &exe);
 	REQUIRE(m == 1);

@@ -187,7 +187,7 @@ static void test_pyroscope_labels(void)
 static void test_empty_window(void)
 {
 	struct pprof_opts po = { .period_ns = TEST_PERIOD_NS, .time_nanos = START_NS };
-	_cleanup_(cleanup_pprof__free) struct pprof *p = pprof__new(&po);
+	_cleanup_(cleanup_pprof__free) struct pprof *p = new_pprof(&po);
 	struct upload_series s[2] = { { NULL, p }, { NULL, NULL } };
 	struct upload_window w = { START_NS, END_NS, s, 2 };
 	struct remote_encode_opts o = { .protocol = REMOTE_PARCA };

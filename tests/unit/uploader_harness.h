@@ -203,14 +203,13 @@ static inline void submit_big(struct uploader *u, int k)
 	struct pprof_opts po = { .period_ns = TEST_PERIOD_NS, .time_nanos = START_NS + k * WINDOW_NS };
 	struct pprof_mapping m = { .memory_start = 0x400000, .memory_limit = 0x800000,
 				   .filename = "/usr/bin/big" };
-	struct pprof *p = pprof__new(&po);
+	struct pprof *p = new_pprof(&po);
 	struct labels ls = {};
 	struct upload_series s = { &ls, p };
 	struct upload_window w = { START_NS + k * WINDOW_NS, START_NS + (k + 1) * WINDOW_NS, &s, 1 };
 	uint64_t mid, seed = (uint64_t)k * 7919 + 1;
 	char v[16];
 
-	REQUIRE(p);
 	mid = pprof__mapping(p, 1, &m);
 	for (int i = 0; i < 1500; i++) {
 		char name[40];
