@@ -21,6 +21,11 @@ import time
 import urllib.error
 import urllib.request
 
+# what the harness shares with the tools it runs (go_env); run.py has
+# already turned off bytecode files
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import testlib  # noqa: E402
+
 BRASA = os.environ.get("BRASA", "build/agent/brasa")
 WORKLOADS = os.environ.get("WORKLOADS", "build/tests")
 SRC = os.environ.get("BRASA_SOURCE_ROOT", ".")
@@ -287,13 +292,8 @@ def print_top(stacks, n=5):
 
 
 def go_env():
-    env = dict(os.environ)
-    env.setdefault("HOME", TMP)
-    env["GOCACHE"] = os.path.join(TMP, "gocache")
-    env["GOPATH"] = os.path.join(TMP, "gopath")
-    env["GOFLAGS"] = "-mod=mod"
-    env["PPROF_TMPDIR"] = TMP
-    return env
+    """The environment for `go tool pprof` (testlib.go_env), under TMP."""
+    return testlib.go_env(TMP)
 
 
 def pprof_traces(source):
