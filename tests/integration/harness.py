@@ -10,6 +10,7 @@ declared with @integration_test; run.py runs it by NAME and lists every
 test for meson. Meson passes BRASA (the agent binary) and WORKLOADS
 (where the test workloads are built).
 """
+import contextlib
 import json
 import os
 import re
@@ -87,6 +88,19 @@ def wait_for(cond, timeout, step=0.5):
 
 def workload(name, *args):
     return subprocess.Popen([os.path.join(WORKLOADS, name), *map(str, args)])
+
+
+@contextlib.contextmanager
+def running(proc, settle=0.3):
+    """proc (a workload's Popen) given settle seconds to get going, then
+    killed and reaped when the block ends, whether its checks passed or
+    not."""
+    try:
+        time.sleep(settle)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def capture(*args, timeout=60):
