@@ -10,6 +10,7 @@ declared with @integration_test; run.py runs it by NAME and lists every
 test for meson. Meson passes BRASA (the agent binary) and WORKLOADS
 (where the test workloads are built).
 """
+import contextlib
 import json
 import os
 import re
@@ -20,6 +21,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+# what the harness shares with the tools it runs (go_env); run.py has
+# already turned off bytecode files
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import testlib  # noqa: E402
 
 BRASA = os.environ.get("BRASA", "build/agent/brasa")
 WORKLOADS = os.environ.get("WORKLOADS", "build/tests")
@@ -82,6 +88,19 @@ def wait_for(cond, timeout, step=0.5):
 
 def workload(name, *args):
     return subprocess.Popen([os.path.join(WORKLOADS, name), *map(str, args)])
+
+
+@contextlib.contextmanager
+def running(proc, settle=0.3):
+    """proc (a workload's Popen) given settle seconds to get going, then
+    killed and reaped when the block ends, whether its checks passed or
+    not."""
+    try:
+        time.sleep(settle)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def capture(*args, timeout=60):
@@ -287,13 +306,8 @@ def print_top(stacks, n=5):
 
 
 def go_env():
-    env = dict(os.environ)
-    env.setdefault("HOME", TMP)
-    env["GOCACHE"] = os.path.join(TMP, "gocache")
-    env["GOPATH"] = os.path.join(TMP, "gopath")
-    env["GOFLAGS"] = "-mod=mod"
-    env["PPROF_TMPDIR"] = TMP
-    return env
+    """The environment for `go tool pprof` (testlib.go_env), under TMP."""
+    return testlib.go_env(TMP)
 
 
 def pprof_traces(source):

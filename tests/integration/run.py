@@ -12,7 +12,7 @@ readers. Each test_*.py file here declares its tests with
 import sys
 
 # no __pycache__ in the source tree (the test files, tests/bench's
-# hostile-tenant.py); before any import of them
+# hostile-tenant.py, tests/tools/testlib.py); before any import of them
 sys.dont_write_bytecode = True
 
 import glob  # noqa: E402

@@ -92,6 +92,19 @@ def stop_promptly(agent, limit=10.0):
     check(took < limit, f"SIGTERM stopped the agent in {took:.1f} s (limit {limit:.0f} s)")
 
 
+def tear_down(agent, watch, *procs):
+    """What a test leaves, whether its checks passed or not: the watch
+    stopped, procs (None: never started) killed and reaped, and the agent
+    killed if stop_promptly did not stop it."""
+    watch.stop_flag.set()
+    for p in procs:
+        if p:
+            p.kill()
+            p.wait()
+    if agent.proc.poll() is None:
+        agent.proc.kill()
+
+
 def configured_total_mib(limits):
     """The documented total (docs/how-it-works.md#memory): the bounds in
     bytes, one object load in flight (up to the symbol bound) and one
@@ -220,18 +233,12 @@ def t_hostile_perf_maps():
         watch.finish()
         stop_promptly(agent)
     finally:
-        watch.stop_flag.set()
+        tear_down(agent, watch, *(p for _, p, _ in jits), ref)
         for _, p, _ in jits:
-            p.kill()
-            p.wait()
             try:
                 os.unlink(f"/tmp/perf-{p.pid}.map")
             except OSError:
                 pass
-        ref.kill()
-        ref.wait()
-        if agent.proc.poll() is None:
-            agent.proc.kill()
         shutil.rmtree(secret_dir, ignore_errors=True)
 
 
@@ -290,13 +297,7 @@ def t_hostile_build_id_copy():
         watch.finish()
         stop_promptly(agent)
     finally:
-        watch.stop_flag.set()
-        for p in (bad, real):
-            if p:
-                p.kill()
-                p.wait()
-        if agent.proc.poll() is None:
-            agent.proc.kill()
+        tear_down(agent, watch, bad, real)
 
 
 @integration_test(plain=True, timeout=240)
@@ -328,11 +329,7 @@ def t_hostile_debuglink_fifo():
         watch.finish()
         stop_promptly(agent)
     finally:
-        watch.stop_flag.set()
-        p.kill()
-        p.wait()
-        if agent.proc.poll() is None:
-            agent.proc.kill()
+        tear_down(agent, watch, p)
 
 
 @integration_test(plain=True, timeout=240)
@@ -383,11 +380,5 @@ def t_hostile_slow_cfi():
         watch.finish()
         stop_promptly(agent)
     finally:
-        watch.stop_flag.set()
-        for q in (p, real):
-            if q:
-                q.kill()
-                q.wait()
-        if agent.proc.poll() is None:
-            agent.proc.kill()
+        tear_down(agent, watch, p, real)
 

@@ -12,19 +12,17 @@ import threading
 import time
 
 from harness import (BRASA, CHAIN, TMP, WORKLOADS, Agent, capture, chain_share, check, cpu_seconds,
-                     folded_capture, go_env, integration_test, parse_folded, pprof_traces, user_frames, workload)
+                     folded_capture, go_env, integration_test, parse_folded, pprof_traces, print_top, running,
+                     user_frames, workload)
 
 
 @integration_test(plain=True)
 def t_fp_chain_capture():
-    w = workload("fp_chain", 60)
-    try:
-        time.sleep(0.3)
+    with running(workload("fp_chain", 60)) as w:
         stacks = folded_capture(w.pid, 4, tag="fp")
         good, total = chain_share(stacks, CHAIN)
         print(f"{good}/{total} samples end with {';'.join(CHAIN)}")
-        for f, c in sorted(stacks, key=lambda x: -x[1])[:5]:
-            print(f"  {c:5d} {';'.join(f)}")
+        print_top(stacks, 5)
         check(total >= 150, f"enough samples of the workload ({total}, 4 s at 99 Hz)")
         check(all(f[0] == "fp_chain" for f, _ in stacks), "every stack is the workload's (comm)")
         check(good >= 0.9 * total, f"at least 90 % carry exactly main;outer;middle;leaf ({good}/{total})")
@@ -50,9 +48,6 @@ def t_fp_chain_capture():
         # a device is written, not renamed over (-o /dev/null once replaced the node)
         capture("--seconds", "1", "--pid", str(w.pid), "-o", "/dev/null")
         check(stat.S_ISCHR(os.stat("/dev/null").st_mode), "-o /dev/null leaves the device node in place")
-    finally:
-        w.kill()
-        w.wait()
 
 
 @integration_test(plain=True)
@@ -120,9 +115,7 @@ def t_fp_chain_endpoint():
 
 @integration_test(plain=True)
 def t_kernel_frames():
-    w = workload("syscall_heavy", 5)
-    try:
-        time.sleep(0.3)
+    with running(workload("syscall_heavy", 5)) as w:
         stacks = folded_capture(w.pid, 3, tag="sys")
         total = sum(c for _, c in stacks)
         kernel = 0
@@ -136,14 +129,10 @@ def t_kernel_frames():
                     and under[-2:] == ["main", "syscall_heavy"]
                     and ks == list(range(ks[0], len(frames)))):
                 kernel += c
-        for f, c in sorted(stacks, key=lambda x: -x[1])[:3]:
-            print(f"  {c:5d} {';'.join(f)}")
+        print_top(stacks, 3)
         check(total >= 100, f"enough samples ({total})")
         check(kernel >= 0.5 * total,
               f"most samples show a syscall path in the kernel under main;syscall_heavy ({kernel}/{total})")
-    finally:
-        w.kill()
-        w.wait()
 
 
 @integration_test(plain=True)
@@ -181,8 +170,7 @@ def t_exec():
     before = sum(c for f, c in stacks if user_frames(f)[-2:] == ["main", "spin_before_exec"])
     after = sum(c for f, c in stacks if user_frames(f)[-4:] == CHAIN)
     total = sum(c for _, c in stacks)
-    for f, c in sorted(stacks, key=lambda x: -x[1])[:6]:
-        print(f"  {c:5d} {';'.join(f)}")
+    print_top(stacks, 6)
     check(before >= 30, f"samples before the exec symbolized as main;spin_before_exec ({before})")
     check(after >= 60, f"samples after the exec symbolized as main;outer;middle;leaf ({after})")
     check(before + after >= 0.9 * total, f"nothing else mis-symbolized ({before + after}/{total})")
@@ -194,11 +182,13 @@ def t_exec():
           "the process name follows the exec")
 
 
-def chain_capture_of(proc, seconds=3):
-    stacks = folded_capture(proc.pid, seconds, tag="proc")
-    for f, c in sorted(stacks, key=lambda x: -x[1])[:3]:
-        print(f"  {c:5d} {';'.join(f)}")
-    return chain_share(stacks, CHAIN)
+def check_chain_capture(proc, what):
+    """A 3 s capture of proc (fp_chain, by whatever path) holds at least 100
+    samples, 90 % of them with the whole chain."""
+    stacks = folded_capture(proc.pid, 3, tag="proc")
+    print_top(stacks, 3)
+    good, total = chain_share(stacks, CHAIN)
+    check(total >= 100 and good >= 0.9 * total, f"{what} symbolized ({good}/{total})")
 
 
 @integration_test()
@@ -206,16 +196,9 @@ def t_deleted_binary():
     """A binary deleted while it runs is still read, through map_files."""
     path = os.path.join(TMP, "fp_chain_deleted")
     shutil.copy(os.path.join(WORKLOADS, "fp_chain"), path)
-    w = subprocess.Popen([path, "5"])
-    try:
-        time.sleep(0.3)
+    with running(subprocess.Popen([path, "5"])) as w:
         os.unlink(path)
-        good, total = chain_capture_of(w)
-        check(total >= 100 and good >= 0.9 * total,
-              f"deleted-but-running binary symbolized ({good}/{total})")
-    finally:
-        w.kill()
-        w.wait()
+        check_chain_capture(w, "deleted-but-running binary")
 
 
 @integration_test()
@@ -226,13 +209,7 @@ def t_mount_namespace():
     src = os.path.join(WORKLOADS, "fp_chain")
     script = ("mkdir -p /tmp/brasa-ns && mount -t tmpfs none /tmp/brasa-ns && "
               f"cp {src} /tmp/brasa-ns/fp_chain && exec /tmp/brasa-ns/fp_chain 5")
-    w = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
-    try:
-        time.sleep(0.5)
+    with running(subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script]),
+                 settle=0.5) as w:
         check(not os.path.exists("/tmp/brasa-ns/fp_chain"), "the binary is invisible from the host")
-        good, total = chain_capture_of(w)
-        check(total >= 100 and good >= 0.9 * total,
-              f"binary of another mount namespace symbolized ({good}/{total})")
-    finally:
-        w.kill()
-        w.wait()
+        check_chain_capture(w, "binary of another mount namespace")

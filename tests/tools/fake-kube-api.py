@@ -39,13 +39,15 @@ import gzip
 import json
 import os
 import signal
-import socket
-import ssl
 import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testlib  # noqa: E402
 
 
 def status_body(code, reason, message):
@@ -133,50 +135,15 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, json.dumps(doc).encode(), presented)
 
 
-class Server(ThreadingHTTPServer):
-    """HTTP, or HTTPS when tls is a server context. The handshake runs on
-    the connection's thread, so a stalled client never blocks accept()."""
+class Server(testlib.TLSServer):
+    """The API server: HTTPS when tls is set; a failed handshake is a line
+    of the request log."""
 
-    daemon_threads = True
-    tls = None
-
-    def finish_request(self, request, client_address):
-        if self.tls is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(10)
-        conn = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-        try:
-            conn.do_handshake()
-        except (ssl.SSLError, OSError) as e:
-            log = self.opts.request_log
-            if log:
-                with open(log, "a", encoding="utf-8") as f:
-                    f.write("tls_error=%s\n" % (getattr(e, "reason", None) or str(e)).replace(" ", "_"))
-            # the client's alert or ours is out; close without a reset
-            try:
-                conn.shutdown(socket.SHUT_WR)
-                conn.settimeout(1.0)
-                while conn.recv(65536):
-                    pass
-            except OSError:
-                pass
-            conn.close()
-            return
-        conn.settimeout(None)
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            conn.close()
-
-
-def tls_context(opts):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(opts.tls_cert, opts.tls_key)
-    if opts.tls_client_ca:
-        ctx.load_verify_locations(cafile=opts.tls_client_ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+    def handshake_failed(self, reason):
+        log = self.opts.request_log
+        if log:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write("tls_error=%s\n" % reason.replace(" ", "_"))
 
 
 def main():
@@ -190,17 +157,13 @@ def main():
     ap.add_argument("--mode", choices=["ok", "garbage", "500", "slow"], default="ok")
     ap.add_argument("--slow-seconds", type=float, default=30.0)
     ap.add_argument("--request-log")
-    ap.add_argument("--tls-cert")
-    ap.add_argument("--tls-key")
-    ap.add_argument("--tls-client-ca")
+    testlib.add_tls_arguments(ap)
     opts = ap.parse_args()
-    if bool(opts.tls_cert) != bool(opts.tls_key) or (opts.tls_client_ca and not opts.tls_cert):
-        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs them")
+    tls = testlib.tls_context(ap, opts)
 
     server = Server(("127.0.0.1", opts.port), Handler)
     server.opts = opts
-    if opts.tls_cert:
-        server.tls = tls_context(opts)
+    server.tls = tls
     # serve_forever must be stopped from another thread, and the signal
     # handler runs on this one: shut down from a helper thread.
     def stop(_sig, _frame):
@@ -208,10 +171,7 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if opts.ready_file:
-        tmp = opts.ready_file + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("%d\n" % server.server_address[1])
-        os.rename(tmp, opts.ready_file)
+        testlib.write_ready(opts.ready_file, "%d\n" % server.server_address[1])
     server.serve_forever()
     server.server_close()
     return 0

@@ -51,7 +51,6 @@ import json
 import os
 import re
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -59,19 +58,12 @@ import threading
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testlib  # noqa: E402
+
 PUSH_PATH = "/push.v1.PusherService/Push"
 WRITERAW_PATH = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw"
-
-
-def go_env(tmp):
-    """go wants writable HOME and caches (see tests/integration/harness.py)."""
-    env = dict(os.environ)
-    env["HOME"] = tmp
-    env["GOCACHE"] = os.path.join(tmp, "gocache")
-    env["GOPATH"] = os.path.join(tmp, "gopath")
-    env["GOFLAGS"] = "-mod=mod"
-    env["PPROF_TMPDIR"] = tmp
-    return env
 
 
 # ---- protobuf text format (protoc --decode output) ----
@@ -141,7 +133,7 @@ class Decoder:
     def __init__(self, proto_dir, tmp):
         self.proto_dir = proto_dir
         self.tmp = tmp
-        self.env = go_env(tmp)
+        self.env = testlib.go_env(tmp)
 
     def protoc(self, message, proto, data):
         r = subprocess.run(
@@ -218,7 +210,7 @@ class Decoder:
 # ---- the protocol server ----
 
 class State:
-    def __init__(self, args):
+    def __init__(self, args, tls):
         self.lock = threading.Lock()
         self.modes = [args.mode]
         self.message = "rejected by receiver.py"
@@ -226,7 +218,7 @@ class State:
         self.delay = 2.0
         self.out = args.out
         self.count = 0
-        self.tls = tls_context(args)
+        self.tls = tls
         self.tls_errors = []
         self.decoder = Decoder(args.proto_dir, tempfile.mkdtemp(prefix="receiver-"))
 
@@ -248,31 +240,16 @@ STATE = None
 LISTENER = None
 
 
-def tls_context(args):
-    """A server context from --tls-*, or None for plain HTTP."""
-    if not args.tls_cert:
-        return None
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(args.tls_cert, args.tls_key)
-    if args.tls_client_ca:
-        ctx.load_verify_locations(cafile=args.tls_client_ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-def close_after_alert(conn):
-    """Closes a connection whose handshake failed without a reset: unread
-    bytes (a TLS 1.3 client sends its request before the server has judged
-    its certificate) would make close() send RST, and the client could see
-    "connection reset" instead of the alert that says why."""
-    try:
-        conn.shutdown(socket.SHUT_WR)  # plain socket from here on
-        conn.settimeout(1.0)
-        while conn.recv(65536):
-            pass
-    except OSError:
-        pass
-    conn.close()
+def label_dict(pairs):
+    """{name: value} of decoded LabelPair messages; a name given again is
+    also listed under "__duplicates__", for the test to fail on."""
+    labels = {}
+    for lp in pairs:
+        name = lp.get("name", [b""])[0].decode()
+        if name in labels:
+            labels.setdefault("__duplicates__", []).append(name)
+        labels[name] = lp.get("value", [b""])[0].decode()
+    return labels
 
 
 def grpc_frame(flag, payload):
@@ -311,12 +288,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if protocol == "pyroscope":
             msg = d.protoc("push.v1.PushRequest", "push.proto", body)
             for s in msg.get("series", []):
-                labels = {}
-                for lp in s.get("labels", []):
-                    name = lp.get("name", [b""])[0].decode()
-                    if name in labels:
-                        labels.setdefault("__duplicates__", []).append(name)
-                    labels[name] = lp.get("value", [b""])[0].decode()
+                labels = label_dict(s.get("labels", []))
                 profiles = []
                 for rs in s.get("samples", []):
                     p = {"id": rs.get("ID", [b""])[0].decode()}
@@ -330,13 +302,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             msg = d.protoc("parca.profilestore.v1alpha1.WriteRawRequest", "profilestore.proto",
                            body[5:])
             for s in msg.get("series", []):
-                labels = {}
-                for ls in s.get("labels", []):
-                    for lp in ls.get("labels", []):
-                        name = lp.get("name", [b""])[0].decode()
-                        if name in labels:
-                            labels.setdefault("__duplicates__", []).append(name)
-                        labels[name] = lp.get("value", [b""])[0].decode()
+                labels = label_dict(lp for ls in s.get("labels", []) for lp in ls.get("labels", []))
                 profiles = []
                 for rs in s.get("samples", []):
                     p = {}
@@ -421,13 +387,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(500, json.dumps({"code": "internal", "message": f"unknown mode {mode}"}).encode())
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+class Server(testlib.TLSServer):
+    """The protocol port: HTTPS with --tls-*; its failed handshakes are
+    listed for GET /tls-errors."""
+
     allow_reuse_address = True
 
     def __init__(self, addr, handler):
         self.conns = set()
         self.conns_lock = threading.Lock()
+        self.tls = STATE.tls
         super().__init__(addr, handler)
 
     def handle_error(self, request, client_address):
@@ -437,26 +406,9 @@ class Server(http.server.ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)
 
-    def finish_request(self, request, client_address):
-        # the handshake runs here, on the connection's own thread, so a
-        # slow or failing client never holds up accept()
-        if STATE.tls is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(10)
-        conn = STATE.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-        try:
-            conn.do_handshake()
-        except (ssl.SSLError, OSError) as e:
-            with STATE.lock:
-                STATE.tls_errors.append(getattr(e, "reason", None) or str(e))
-            close_after_alert(conn)
-            return
-        conn.settimeout(None)
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            conn.close()
+    def handshake_failed(self, reason):
+        with STATE.lock:
+            STATE.tls_errors.append(reason)
 
     def track(self, conn, add):
         with self.conns_lock:
@@ -558,14 +510,10 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--ready", required=True)
     ap.add_argument("--mode", default="ok")
-    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
-    ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
-    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
+    testlib.add_tls_arguments(ap)
     args = ap.parse_args()
-    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
-        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs them")
 
-    STATE = State(args)
+    STATE = State(args, testlib.tls_context(ap, args))
     open(args.out, "a").close()
     LISTENER = Listener()
     LISTENER.start()
@@ -573,10 +521,8 @@ def main():
         LISTENER.stop()
     admin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AdminHandler)
     admin.daemon_threads = True
-    tmp = args.ready + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"port": LISTENER.port, "admin_port": admin.server_address[1]}, f)
-    os.rename(tmp, args.ready)
+    testlib.write_ready(args.ready, json.dumps({"port": LISTENER.port,
+                                               "admin_port": admin.server_address[1]}))
     try:
         admin.serve_forever()
     except KeyboardInterrupt:

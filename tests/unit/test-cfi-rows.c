@@ -141,6 +141,33 @@ static bool some_row(const struct cfi_rows *rows, uint64_t lo, uint64_t hi,
 
 static void test_nofp(void)
 {
+	/* hand-written CFI: the rule at known byte offsets of each function */
+	static const struct {
+		const char *fn;
+		int offset;
+		const char *rule;
+	} asm_rows[] = {
+		{ "unw_asm_signal", 0, "signal" },
+		{ "unw_asm_signal", 1, "signal" },
+		{ "unw_asm_nocfi", 0, "nocfi" },
+		{ "unw_asm_nocfi", 1, "nocfi" },
+		{ "unw_asm_nocfi", 2, "nocfi" },
+		{ "unw_asm_nocfi", 3, "nocfi" },
+		{ "unw_asm_outermost", 0, "end" },
+		{ "unw_asm_outermost", 2, "end" },
+		{ "unw_asm_cfa_r12", 0, "rsp+8 rbp=u" },
+		{ "unw_asm_cfa_r12", 2, "rsp+16 rbp=u" },	/* after push %r12 */
+		{ "unw_asm_cfa_r12", 5, "unsupported:cfa-register" },
+		{ "unw_asm_cfa_r12", 7, "rsp+8 rbp=u" },
+		{ "unw_asm_cfa_expr", 0, "rsp+8 rbp=u" },
+		{ "unw_asm_cfa_expr", 1, "unsupported:cfa-expression" },
+		{ "unw_asm_rbp_reg", 3, "unsupported:rbp-rule" },
+		{ "unw_asm_rbp_reg", 6, "rsp+8 rbp=u" },
+		{ "unw_asm_ra_slot", 0, "rsp+8 rbp=u" },
+		{ "unw_asm_ra_slot", 1, "unsupported:ra-rule" },
+		{ "unw_asm_plt", 0, "plt11+8 rbp=u" },
+		{ "unw_asm_plt", 31, "plt11+8 rbp=u" },
+	};
 	const char *p = nofp_path;
 	int err;
 	struct cfi_rows *rows = build_path(p, NULL, &err);
@@ -160,33 +187,16 @@ static void test_nofp(void)
 	a = symbol(p, "unw_big_frame");
 	CHECK(some_row(rows, a, a + 64, "rsp+40016 rbp=u"));
 
-	/* hand-written CFI, at known byte offsets */
-	a = symbol(p, "unw_asm_signal");
-	CHECK_RULE(rows, a, "signal");
-	CHECK_RULE(rows, a + 1, "signal");
-	a = symbol(p, "unw_asm_nocfi");
-	for (int i = 0; i < 4; i++)
-		CHECK_RULE(rows, a + i, "nocfi");
-	a = symbol(p, "unw_asm_outermost");
-	CHECK_RULE(rows, a, "end");
-	CHECK_RULE(rows, a + 2, "end");
-	a = symbol(p, "unw_asm_cfa_r12");
-	CHECK_RULE(rows, a, "rsp+8 rbp=u");
-	CHECK_RULE(rows, a + 2, "rsp+16 rbp=u");	/* after push %r12 */
-	CHECK_RULE(rows, a + 5, "unsupported:cfa-register");
-	CHECK_RULE(rows, a + 7, "rsp+8 rbp=u");
-	a = symbol(p, "unw_asm_cfa_expr");
-	CHECK_RULE(rows, a, "rsp+8 rbp=u");
-	CHECK_RULE(rows, a + 1, "unsupported:cfa-expression");
-	a = symbol(p, "unw_asm_rbp_reg");
-	CHECK_RULE(rows, a + 3, "unsupported:rbp-rule");
-	CHECK_RULE(rows, a + 6, "rsp+8 rbp=u");
-	a = symbol(p, "unw_asm_ra_slot");
-	CHECK_RULE(rows, a, "rsp+8 rbp=u");
-	CHECK_RULE(rows, a + 1, "unsupported:ra-rule");
-	a = symbol(p, "unw_asm_plt");
-	CHECK_RULE(rows, a, "plt11+8 rbp=u");
-	CHECK_RULE(rows, a + 31, "plt11+8 rbp=u");
+	/* the hand-written CFI */
+	for (size_t i = 0; i < ARRAY_SIZE(asm_rows); i++) {
+		char buf[64];
+		const char *rule = rule_at(rows, symbol(p, asm_rows[i].fn) + asm_rows[i].offset, buf,
+					   sizeof(buf));
+
+		if (strcmp(rule, asm_rows[i].rule) != 0)
+			fprintf(stderr, "at %s+%d:\n", asm_rows[i].fn, asm_rows[i].offset);
+		CHECK_STR(rule, asm_rows[i].rule);
+	}
 	/* the executable's own .plt (puts, memset...) */
 	CHECK(some_row(rows, rows->exec_lo, rows->exec_hi, "plt11+8 rbp=u"));
 	/* crt1's _start */
@@ -571,18 +581,8 @@ static void test_crafted(void)
 
 static void setup(void)
 {
-	if (test_argc != 8) {
-		fprintf(stderr, "usage: %s NOFP FP DBGFRAME DBGFRAME_DEBUG LIB LIB_IBT"
-			" CRAFTED_DIR\n", test_argv[0]);
-		exit(1);
-	}
-	nofp_path = test_argv[1];
-	fp_path = test_argv[2];
-	dbgframe_path = test_argv[3];
-	dbgframe_debug_path = test_argv[4];
-	lib_path = test_argv[5];
-	lib_ibt_path = test_argv[6];
-	crafted_dir = test_argv[7];
+	TEST_ARGS("NOFP FP DBGFRAME DBGFRAME_DEBUG LIB LIB_IBT CRAFTED_DIR", &nofp_path, &fp_path,
+		  &dbgframe_path, &dbgframe_debug_path, &lib_path, &lib_ibt_path, &crafted_dir);
 	elf_version(EV_CURRENT);
 }
 

@@ -564,11 +564,7 @@ static void test_mutations(void)
 
 static void setup(void)
 {
-	if (test_argc < 2) {
-		fprintf(stderr, "usage: %s FIXTURE_DIR\n", test_argv[0]);
-		exit(1);
-	}
-	fixture_dir = test_argv[1];
+	TEST_ARGS("FIXTURE_DIR", &fixture_dir);
 }
 
 TEST_MAIN(setup, NULL,

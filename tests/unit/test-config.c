@@ -56,6 +56,38 @@ static const char *load_error(const char *text)
 	return err;
 }
 
+/* The fixture name is refused, its error naming the file and the line. */
+static void check_fixture_error(const char *name, int line, const char *want)
+{
+	struct config c;
+	char err[1024];
+
+	CHECK_INT(read_with(&c, fixture(name), err, sizeof(err), NULL), ==, -EINVAL);
+	CHECK_STR(err, test_fmt("%s:%d: %s", fixture(name), line, want));
+}
+
+/* One or two flags, and the error config__read gives them. */
+struct flag_error {
+	const char *args[3];
+	const char *msg;
+};
+
+/* Each case is refused with its message, leaving nothing to free. */
+static void check_flag_errors(const struct flag_error *cases, size_t n)
+{
+	struct config c;
+	char err[1024];
+
+	for (size_t i = 0; i < n; i++) {
+		err[0] = 0;
+		CHECK_INT(read_with(&c, NULL, err, sizeof(err), cases[i].args[0], cases[i].args[1],
+				    NULL),
+			  ==, -EINVAL);
+		CHECK_STR(err, cases[i].msg);
+		CHECK(c.http.address == NULL && c.file == NULL);
+	}
+}
+
 static void test_defaults(void)
 {
 	struct config c;
@@ -369,10 +401,7 @@ static void test_flags(void)
 
 static void test_flag_errors(void)
 {
-	static const struct {
-		const char *args[3];
-		const char *msg;
-	} cases[] = {
+	static const struct flag_error cases[] = {
 		{ { "--frequency", "0" }, "invalid --frequency '0': expected a whole number of Hz from 1 to 1000" },
 		{ { "-F", "x" }, "invalid --frequency 'x': expected a whole number of Hz from 1 to 1000" },
 		{ { "--unwind", "y" }, "invalid --unwind 'y': expected auto, fp or dwarf" },
@@ -407,15 +436,7 @@ static void test_flag_errors(void)
 	char err[1024];
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		err[0] = 0;
-		CHECK_INT(read_with(&c, NULL, err, sizeof(err), cases[i].args[0], cases[i].args[1],
-				    NULL),
-			  ==, -EINVAL);
-		CHECK_STR(err, cases[i].msg);
-		/* on error nothing is left to free */
-		CHECK(c.http.address == NULL && c.file == NULL);
-	}
+	check_flag_errors(cases, ARRAY_SIZE(cases));
 	/* in the cluster, kubernetes.enabled true needs no URL */
 	setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
 	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--kubernetes", "true", NULL), ==, 0);
@@ -433,26 +454,91 @@ static void test_flag_errors(void)
 
 static void test_file_errors(void)
 {
+	static const struct {
+		const char *text, *err;
+	} in_memory[] = {
+		{ "node: a\nnode: b\n", "t.yaml:2: node: key given twice (first on line 1)" },
+		{ "sampling:\n  unwind: fp\n  unwind: dwarf\n",
+		  "t.yaml:3: sampling: 'unwind' given twice (first on line 2)" },
+		{ "sampling: 5\n", "t.yaml:1: sampling: expected a map of settings" },
+		{ "- a\n- b\n", "t.yaml:1: (top level): expected a map of settings" },
+		{ "frequency: 5\n", "t.yaml:1: frequency: unknown key" },
+		{ "http:\n  adress: x\n", "t.yaml:2: http.adress: unknown key" },
+		{ "node: [a, b]\n", "t.yaml:1: node: expected a single value, not a list" },
+		{ "node: {a: b}\n", "t.yaml:1: node: expected a single value, not a map" },
+		{ "? [a]\n: b\n", "t.yaml:1: (top level): a key must be text" },
+		{ "node: \"a\\0b\"\n", "t.yaml:1: node: NUL character in the value" },
+		{ "node: \"a\\nb\"\n",
+		  "t.yaml:1: node: invalid value 'a b': expected text without control characters" },
+		{ "node: a\n---\nnode: b\n",
+		  "t.yaml:2: expected one YAML document, found another" },
+		{ "node: 'a\n",
+		  "t.yaml:2: malformed YAML: found unexpected end of stream while scanning a "
+		  "quoted scalar" },
+		{ "remote:\n  url: example.com\n",
+		  "t.yaml:2: remote.url: invalid value 'example.com': expected an http:// or "
+		  "https:// URL with a host" },
+		{ "remote:\n  upload_interval: 1h30\n",
+		  "t.yaml:2: remote.upload_interval: invalid value '1h30': expected a duration "
+		  "from 1s to 1d, such as 30s, 1m30s or 2h" },
+		{ "remote:\n  spool_max_bytes: 1T\n",
+		  "t.yaml:2: remote.spool_max_bytes: invalid value '1T': expected a size from "
+		  "16K to 1024G (suffix K, M or G)" },
+		{ "sampling:\n  kernel_stacks: yes\n",
+		  "t.yaml:2: sampling.kernel_stacks: invalid value 'yes': expected true or false" },
+		{ "labels:\n  external: [a]\n",
+		  "t.yaml:2: labels.external: expected a map of label names to values" },
+		{ "labels:\n  external:\n    a: [b]\n",
+		  "t.yaml:3: labels.external: expected a single value, not a list" },
+		{ "remote:\n  headers:\n    'X Y': z\n",
+		  "t.yaml:3: remote.headers: invalid header name 'X Y'" },
+		{ "remote:\n  headers:\n    X-A: \"a\\nb\"\n",
+		  "t.yaml:3: remote.headers: the value of 'X-A' has a control character" },
+		{ "relabel_configs: {a: b}\n",
+		  "t.yaml:1: relabel_configs: expected a list of relabel_config maps" },
+		{ "relabel_configs:\n  - keep\n",
+		  "t.yaml:2: relabel_configs[0]: expected a relabel_config map" },
+		{ "relabel_configs:\n  - action: keep\n    regex: a\n  - action: kepe\n",
+		  "t.yaml:4: relabel_configs[1].action: unknown action 'kepe': expected replace, "
+		  "keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, "
+		  "lowercase or uppercase" },
+		{ "relabel_configs:\n  - action: keep\n    regexp: a\n",
+		  "t.yaml:3: relabel_configs[0].regexp: unknown key (expected source_labels, "
+		  "separator, regex, target_label, replacement, modulus or action)" },
+		{ "relabel_configs:\n  - source_labels: comm\n",
+		  "t.yaml:2: relabel_configs[0].source_labels: expected a list of label names" },
+		{ "relabel_configs:\n  - source_labels: [comm, 'a-b']\n",
+		  "t.yaml:2: relabel_configs[0].source_labels: invalid label name 'a-b'" },
+		{ "relabel_configs:\n  - action: hashmod\n    target_label: s\n"
+		  "    source_labels: [pid]\n    modulus: 0\n",
+		  "t.yaml:5: relabel_configs[0].modulus: invalid value '0': expected a whole "
+		  "number above 0" },
+		{ "relabel_configs:\n  - action: keep\n    action: drop\n",
+		  "t.yaml:3: relabel_configs[0]: 'action' given twice (first on line 2)" },
+		/* relabel's message under the field it names, or whose default would
+		 * do, or else the entry */
+		{ "relabel_configs:\n  - source_labels: [pid]\n"
+		  "    action: replace\n    target_label: 'a-b'\n",
+		  "t.yaml:4: relabel_configs[0].target_label: \"a-b\" is invalid 'target_label' "
+		  "for replace action" },
+		{ "relabel_configs:\n  - source_labels: [pid]\n"
+		  "    action: hashmod\n    target_label: s\n",
+		  "t.yaml:3: relabel_configs[0].action: relabel configuration for hashmod "
+		  "requires non-zero modulus" },
+	};
 	struct config c;
 	char err[1024];
 
 	/* the fixtures: one per class */
-	CHECK_INT(read_with(&c, fixture("unknown-key.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, test_fmt("%s:4: sampling.frequncy: unknown key", fixture("unknown-key.yaml")));
-	CHECK_INT(read_with(&c, fixture("bad-value.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, test_fmt("%s:5: sampling.frequency: invalid value '5000': expected a whole "
-			   "number of Hz from 1 to 1000", fixture("bad-value.yaml")));
-	CHECK_INT(read_with(&c, fixture("bad-label.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, test_fmt("%s:4: labels.external: invalid label name 'bad-name': expected "
-			   "letters, digits and _, not starting with a digit",
-			   fixture("bad-label.yaml")));
-	CHECK_INT(read_with(&c, fixture("malformed.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, test_fmt("%s:4: malformed YAML: did not find expected key while parsing a "
-			   "block mapping", fixture("malformed.yaml")));
-	CHECK_INT(read_with(&c, fixture("cert-without-key.yaml"), err, sizeof(err), NULL), ==,
-		  -EINVAL);
-	CHECK_STR(err, test_fmt("%s:4: remote.tls.cert_file: needs remote.tls.key_file "
-			   "(--remote-key-file) too", fixture("cert-without-key.yaml")));
+	check_fixture_error("unknown-key.yaml", 4, "sampling.frequncy: unknown key");
+	check_fixture_error("bad-value.yaml", 5, "sampling.frequency: invalid value '5000': "
+			    "expected a whole number of Hz from 1 to 1000");
+	check_fixture_error("bad-label.yaml", 4, "labels.external: invalid label name 'bad-name': "
+			    "expected letters, digits and _, not starting with a digit");
+	check_fixture_error("malformed.yaml", 4, "malformed YAML: did not find expected key while "
+			    "parsing a block mapping");
+	check_fixture_error("cert-without-key.yaml", 4, "remote.tls.cert_file: needs "
+			    "remote.tls.key_file (--remote-key-file) too");
 	/* the file is fixed by a flag */
 	CHECK_INT(read_with(&c, fixture("cert-without-key.yaml"), err, sizeof(err),
 			    "--remote-key-file", "/k", NULL), ==, 0);
@@ -482,76 +568,8 @@ static void test_file_errors(void)
 			   "directory)", fixtures));
 
 	/* everything else, in memory */
-	CHECK_STR(load_error("node: a\nnode: b\n"), "t.yaml:2: node: key given twice (first on line 1)");
-	CHECK_STR(load_error("sampling:\n  unwind: fp\n  unwind: dwarf\n"),
-		  "t.yaml:3: sampling: 'unwind' given twice (first on line 2)");
-	CHECK_STR(load_error("sampling: 5\n"), "t.yaml:1: sampling: expected a map of settings");
-	CHECK_STR(load_error("- a\n- b\n"), "t.yaml:1: (top level): expected a map of settings");
-	CHECK_STR(load_error("frequency: 5\n"), "t.yaml:1: frequency: unknown key");
-	CHECK_STR(load_error("http:\n  adress: x\n"), "t.yaml:2: http.adress: unknown key");
-	CHECK_STR(load_error("node: [a, b]\n"),
-		  "t.yaml:1: node: expected a single value, not a list");
-	CHECK_STR(load_error("node: {a: b}\n"),
-		  "t.yaml:1: node: expected a single value, not a map");
-	CHECK_STR(load_error("? [a]\n: b\n"), "t.yaml:1: (top level): a key must be text");
-	CHECK_STR(load_error("node: \"a\\0b\"\n"), "t.yaml:1: node: NUL character in the value");
-	CHECK_STR(load_error("node: \"a\\nb\"\n"),
-		  "t.yaml:1: node: invalid value 'a b': expected text without control characters");
-	CHECK_STR(load_error("node: a\n---\nnode: b\n"),
-		  "t.yaml:2: expected one YAML document, found another");
-	CHECK_STR(load_error("node: 'a\n"),
-		  "t.yaml:2: malformed YAML: found unexpected end of stream while scanning a "
-		  "quoted scalar");
-	CHECK_STR(load_error("remote:\n  url: example.com\n"),
-		  "t.yaml:2: remote.url: invalid value 'example.com': expected an http:// or "
-		  "https:// URL with a host");
-	CHECK_STR(load_error("remote:\n  upload_interval: 1h30\n"),
-		  "t.yaml:2: remote.upload_interval: invalid value '1h30': expected a duration "
-		  "from 1s to 1d, such as 30s, 1m30s or 2h");
-	CHECK_STR(load_error("remote:\n  spool_max_bytes: 1T\n"),
-		  "t.yaml:2: remote.spool_max_bytes: invalid value '1T': expected a size from "
-		  "16K to 1024G (suffix K, M or G)");
-	CHECK_STR(load_error("sampling:\n  kernel_stacks: yes\n"),
-		  "t.yaml:2: sampling.kernel_stacks: invalid value 'yes': expected true or false");
-	CHECK_STR(load_error("labels:\n  external: [a]\n"),
-		  "t.yaml:2: labels.external: expected a map of label names to values");
-	CHECK_STR(load_error("labels:\n  external:\n    a: [b]\n"),
-		  "t.yaml:3: labels.external: expected a single value, not a list");
-	CHECK_STR(load_error("remote:\n  headers:\n    'X Y': z\n"),
-		  "t.yaml:3: remote.headers: invalid header name 'X Y'");
-	CHECK_STR(load_error("remote:\n  headers:\n    X-A: \"a\\nb\"\n"),
-		  "t.yaml:3: remote.headers: the value of 'X-A' has a control character");
-	CHECK_STR(load_error("relabel_configs: {a: b}\n"),
-		  "t.yaml:1: relabel_configs: expected a list of relabel_config maps");
-	CHECK_STR(load_error("relabel_configs:\n  - keep\n"),
-		  "t.yaml:2: relabel_configs[0]: expected a relabel_config map");
-	CHECK_STR(load_error("relabel_configs:\n  - action: keep\n    regex: a\n  - action: kepe\n"),
-		  "t.yaml:4: relabel_configs[1].action: unknown action 'kepe': expected replace, "
-		  "keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, "
-		  "lowercase or uppercase");
-	CHECK_STR(load_error("relabel_configs:\n  - action: keep\n    regexp: a\n"),
-		  "t.yaml:3: relabel_configs[0].regexp: unknown key (expected source_labels, "
-		  "separator, regex, target_label, replacement, modulus or action)");
-	CHECK_STR(load_error("relabel_configs:\n  - source_labels: comm\n"),
-		  "t.yaml:2: relabel_configs[0].source_labels: expected a list of label names");
-	CHECK_STR(load_error("relabel_configs:\n  - source_labels: [comm, 'a-b']\n"),
-		  "t.yaml:2: relabel_configs[0].source_labels: invalid label name 'a-b'");
-	CHECK_STR(load_error("relabel_configs:\n  - action: hashmod\n    target_label: s\n"
-			     "    source_labels: [pid]\n    modulus: 0\n"),
-		  "t.yaml:5: relabel_configs[0].modulus: invalid value '0': expected a whole "
-		  "number above 0");
-	CHECK_STR(load_error("relabel_configs:\n  - action: keep\n    action: drop\n"),
-		  "t.yaml:3: relabel_configs[0]: 'action' given twice (first on line 2)");
-	/* relabel's message under the field it names, or whose default would
-	 * do, or else the entry */
-	CHECK_STR(load_error("relabel_configs:\n  - source_labels: [pid]\n"
-			     "    action: replace\n    target_label: 'a-b'\n"),
-		  "t.yaml:4: relabel_configs[0].target_label: \"a-b\" is invalid 'target_label' "
-		  "for replace action");
-	CHECK_STR(load_error("relabel_configs:\n  - source_labels: [pid]\n"
-			     "    action: hashmod\n    target_label: s\n"),
-		  "t.yaml:3: relabel_configs[0].action: relabel configuration for hashmod "
-		  "requires non-zero modulus");
+	for (size_t i = 0; i < ARRAY_SIZE(in_memory); i++)
+		CHECK_STR(load_error(in_memory[i].text), in_memory[i].err);
 	{
 		const char *e = load_error("relabel_configs:\n  - source_labels: [pid]\n");
 
@@ -764,14 +782,10 @@ static void test_yaml_bounds(void)
 	double t;
 
 	/* fixtures: deep nesting, an alias bomb, an alias loop */
-	CHECK_INT(read_with(&c, fixture("deep-nesting.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, test_fmt("%s:34: lists and maps nested deeper than 32 levels",
-			   fixture("deep-nesting.yaml")));
-	CHECK_INT(read_with(&c, fixture("alias-bomb.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, test_fmt("%s:8: more than 65536 values (scalars, lists and maps, with aliases "
-			   "counted as what they repeat)", fixture("alias-bomb.yaml")));
-	CHECK_INT(read_with(&c, fixture("alias-loop.yaml"), err, sizeof(err), NULL), ==, -EINVAL);
-	CHECK_STR(err, test_fmt("%s:3: alias '*r' inside the value it names", fixture("alias-loop.yaml")));
+	check_fixture_error("deep-nesting.yaml", 34, "lists and maps nested deeper than 32 levels");
+	check_fixture_error("alias-bomb.yaml", 8, "more than 65536 values (scalars, lists and maps, "
+			    "with aliases counted as what they repeat)");
+	check_fixture_error("alias-loop.yaml", 3, "alias '*r' inside the value it names");
 	/* anchors and aliases within the bounds work */
 	REQUIRE(read_with(&c, fixture("aliases-ok.yaml"), err, sizeof(err), NULL) == 0);
 	CHECK_INT(c.nrelabel_rules, ==, 2);
@@ -848,6 +862,12 @@ static void test_http_exposure(void)
 		"(http.tls.cert_file, http.tls.key_file) and authentication "
 		"(http.bearer_token_file or http.tls.client_ca_file), or http.allow_insecure: "
 		"true to serve it %s (docs/http-api.md)";
+	static const struct flag_error http_errors[] = {
+		{ { "--http-tls-cert-file", "/c" }, "--http-tls-cert-file: needs http.tls.key_file (--http-tls-key-file) too" },
+		{ { "--http-client-ca-file", "/ca" }, "--http-client-ca-file: client certificates need TLS: set http.tls.cert_file (--http-tls-cert-file) too" },
+		{ { "--http-max-connections", "31" }, "invalid --http-max-connections '31': expected a whole number from 32 to 1024" },
+		{ { "--http-read-timeout", "500ms" }, "invalid --http-read-timeout '500ms': expected a duration from 1s to 5m, such as 30s, 1m30s or 2h" },
+	};
 	struct config c;
 	char err[1024];
 
@@ -881,26 +901,12 @@ static void test_http_exposure(void)
 		  ==, 0);
 	CHECK(config__http_exposure(&c) == NULL);
 	config__free(&c);
-	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-tls-cert-file", "/c", NULL),
-		  ==, -EINVAL);
-	CHECK_STR(err, "--http-tls-cert-file: needs http.tls.key_file (--http-tls-key-file) too");
-	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-client-ca-file", "/ca", NULL),
-		  ==, -EINVAL);
-	CHECK_STR(err, "--http-client-ca-file: client certificates need TLS: set "
-		  "http.tls.cert_file (--http-tls-cert-file) too");
-	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-max-connections", "31", NULL),
-		  ==, -EINVAL);
-	CHECK_STR(err, "invalid --http-max-connections '31': expected a whole number from 32 to 1024");
-	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--http-read-timeout", "500ms", NULL),
-		  ==, -EINVAL);
-	CHECK_STR(err, "invalid --http-read-timeout '500ms': expected a duration from 1s to 5m, "
-		  "such as 30s, 1m30s or 2h");
+	check_flag_errors(http_errors, ARRAY_SIZE(http_errors));
 }
 
 static void setup(void)
 {
-	REQUIRE(test_argc == 2);
-	fixtures = test_argv[1];
+	TEST_ARGS("FIXTURE_DIR", &fixtures);
 }
 
 TEST_MAIN(setup, NULL,

@@ -19,13 +19,6 @@ static const char *nopie_exe, *stripped_exe, *debug_root, *debuglink_exe, *sourc
 static int leaf_line, outer_line;
 static char tmpdir[] = "/tmp/brasa-elf-XXXXXX";
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = s ? strlen(s) : 0, m = strlen(suffix);
-
-	return s && n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 static struct elf_object *open_path(const char *path, const struct elf_object_opts *opts)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -70,7 +63,7 @@ static void check_fixture_symbols(struct elf_object *obj, uint64_t outer,
 	CHECK_STR(lines[0].function, "sym_outer");
 	CHECK_U64(lines[0].sym_offset, ==, 0);
 	if (want_lines) {
-		CHECK(ends_with(lines[0].file, "tests/unit/fixtures/sym-target.c"));
+		CHECK(test_ends_with(lines[0].file, "tests/unit/fixtures/sym-target.c"));
 		CHECK_INT(lines[0].line, >, 0);
 	}
 
@@ -84,10 +77,10 @@ static void check_fixture_symbols(struct elf_object *obj, uint64_t outer,
 	}
 	CHECK_INT(n, ==, 2);
 	CHECK_STR(lines[0].function, "sym_inlined_leaf");
-	CHECK(ends_with(lines[0].file, "sym-target.c"));
+	CHECK(test_ends_with(lines[0].file, "sym-target.c"));
 	CHECK_INT(lines[0].line, ==, leaf_line);
 	CHECK_STR(lines[1].function, "sym_outer");
-	CHECK(ends_with(lines[1].file, "sym-target.c"));
+	CHECK(test_ends_with(lines[1].file, "sym-target.c"));
 	CHECK_INT(lines[1].line, ==, outer_line);
 	CHECK_U64(lines[1].sym_offset, >, 0);
 
@@ -392,15 +385,9 @@ static void test_vdso(void)
 
 static void setup(void)
 {
-	REQUIRE(test_argc == 6);
-	nopie_exe = test_argv[1];
-	stripped_exe = test_argv[2];
-	debug_root = test_argv[3];
-	debuglink_exe = test_argv[4];
-	source = test_argv[5];
-	leaf_line = sym_marker_line(source, "@leaf-call");
-	outer_line = sym_marker_line(source, "@outer-call");
-	REQUIRE(leaf_line > 0 && outer_line > 0);
+	TEST_ARGS("NOPIE STRIPPED DEBUG_ROOT DEBUGLINK SOURCE", &nopie_exe, &stripped_exe,
+		  &debug_root, &debuglink_exe, &source);
+	REQUIRE(sym_target_lines(source, &leaf_line, &outer_line) == 0);
 	REQUIRE(mkdtemp(tmpdir));
 }
 

@@ -139,10 +139,43 @@ static void https_get(uint16_t to_port, const char *path, const char *token, con
 	perform(&q, r);
 }
 
+/* https_get's status, the reply released: for checks of the status alone. */
+static long https_status(uint16_t to_port, const char *path, const char *token, const char *ca,
+			 const char *cert, const char *key)
+{
+	struct reply r;
+	long status;
+
+	https_get(to_port, path, token, ca, cert, key, &r);
+	status = r.status;
+	reply_release(&r);
+	return status;
+}
+
+/* A server on a free loopback port: with the run's certificate when tls,
+ * accepting client certificates of client_ca and the tokens in the file
+ * tokens (each NULL: none). */
+static struct http_api *start_auth(const struct tls_files *t, bool tls, const char *client_ca,
+				   const char *tokens)
+{
+	struct http_api_opts o;
+	struct http_api *h;
+
+	base_opts(&o, "127.0.0.1:0");
+	if (tls) {
+		o.tls_cert_file = t->server_crt;
+		o.tls_key_file = t->server_key;
+	}
+	o.tls_client_ca_file = client_ca;
+	o.bearer_token_file = tokens;
+	h = start_opts(&o);
+	REQUIRE(h);
+	return h;
+}
+
 static void test_tls_and_auth(void)
 {
 	struct tls_files t;
-	struct http_api_opts o;
 	struct http_api_stats st;
 	struct http_api *h;
 	struct reply r;
@@ -156,13 +189,7 @@ static void test_tls_and_auth(void)
 	tls_files_make(&t);
 	test_tls_start_errors(&t);
 
-	base_opts(&o, "127.0.0.1:0");
-	o.tls_cert_file = t.server_crt;
-	o.tls_key_file = t.server_key;
-	o.tls_client_ca_file = t.ca;
-	o.bearer_token_file = t.tokens;
-	h = start_opts(&o);
-	REQUIRE(h);
+	h = start_auth(&t, true, t.ca, t.tokens);
 	p = http_api__port(h);
 
 	/* a liveness probe has neither token nor certificate */
@@ -190,9 +217,8 @@ static void test_tls_and_auth(void)
 	CHECK_INT(rec_get(&rec.calls), ==, 0);
 	reply_release(&r);
 	/* the right tokens */
-	https_get(p, "/metrics", "first-token-0123456789abcdef", t.ca, NULL, NULL, &r);
-	CHECK_INT(r.status, ==, 200);
-	reply_release(&r);
+	CHECK_INT(https_status(p, "/metrics", "first-token-0123456789abcdef", t.ca, NULL, NULL), ==,
+		  200);
 	https_get(p, "/debug/pprof/profile?seconds=1", "second-token-0123456789abcdef", t.ca,
 		  NULL, NULL, &r);
 	check_profile_ok(&r);
@@ -214,30 +240,25 @@ static void test_tls_and_auth(void)
 	 * or an atomic editor would */
 	write_file(t.tokens_new, "rotated-token-0123456789abcdef\n", 0600);
 	REQUIRE(rename(t.tokens_new, t.tokens) == 0);
-	https_get(p, "/metrics", "first-token-0123456789abcdef", t.ca, NULL, NULL, &r);
-	CHECK_INT(r.status, ==, 401);
-	reply_release(&r);
-	https_get(p, "/metrics", "rotated-token-0123456789abcdef", t.ca, NULL, NULL, &r);
-	CHECK_INT(r.status, ==, 200);
-	reply_release(&r);
+	CHECK_INT(https_status(p, "/metrics", "first-token-0123456789abcdef", t.ca, NULL, NULL), ==,
+		  401);
+	CHECK_INT(https_status(p, "/metrics", "rotated-token-0123456789abcdef", t.ca, NULL, NULL),
+		  ==, 200);
 	/* and rewritten in place */
 	write_file(t.tokens, "in-place-token-0123456789abcdef\n", 0600);
-	https_get(p, "/metrics", "in-place-token-0123456789abcdef", t.ca, NULL, NULL, &r);
-	CHECK_INT(r.status, ==, 200);
-	reply_release(&r);
+	CHECK_INT(https_status(p, "/metrics", "in-place-token-0123456789abcdef", t.ca, NULL, NULL),
+		  ==, 200);
 	/* gone: no token works, and the metric says so */
 	REQUIRE(unlink(t.tokens) == 0);
-	https_get(p, "/metrics", "in-place-token-0123456789abcdef", t.ca, NULL, NULL, &r);
-	CHECK_INT(r.status, ==, 401);
-	reply_release(&r);
+	CHECK_INT(https_status(p, "/metrics", "in-place-token-0123456789abcdef", t.ca, NULL, NULL),
+		  ==, 401);
 	http_api__stats(h, &st);
 	CHECK(st.token_file);
 	CHECK_INT(st.bearer_tokens, ==, 0);
 	CHECK_U64(st.token_reloads, >=, 2);
 	write_file(t.tokens, "back-again-token-0123456789abcdef\n", 0600);
-	https_get(p, "/metrics", "back-again-token-0123456789abcdef", t.ca, NULL, NULL, &r);
-	CHECK_INT(r.status, ==, 200);
-	reply_release(&r);
+	CHECK_INT(https_status(p, "/metrics", "back-again-token-0123456789abcdef", t.ca, NULL, NULL),
+		  ==, 200);
 	http_api__stats(h, &st);
 	CHECK_INT(st.bearer_tokens, ==, 1);
 
@@ -254,12 +275,7 @@ static void test_tls_and_auth(void)
 
 	/* certificates only, trusting another CA: ours is refused; none is
 	 * refused too; the probe still gets in */
-	base_opts(&o, "127.0.0.1:0");
-	o.tls_cert_file = t.server_crt;
-	o.tls_key_file = t.server_key;
-	o.tls_client_ca_file = t.other_ca;
-	h = start_opts(&o);
-	REQUIRE(h);
+	h = start_auth(&t, true, t.other_ca, NULL);
 	p = http_api__port(h);
 	https_get(p, "/metrics", NULL, t.ca, t.client_crt, t.client_key, &r);
 	CHECK_INT(r.status, ==, 403);
@@ -270,19 +286,13 @@ static void test_tls_and_auth(void)
 	CHECK_INT(r.status, ==, 403);
 	CHECK_STR((char *)r.body.data, "a client certificate is required\n");
 	reply_release(&r);
-	https_get(p, "/metrics", "first-token-0123456789abcdef", t.ca, NULL, NULL, &r);
-	CHECK_INT(r.status, ==, 403);
-	reply_release(&r);
-	https_get(p, "/healthz", NULL, t.ca, NULL, NULL, &r);
-	CHECK_INT(r.status, ==, 200);
-	reply_release(&r);
+	CHECK_INT(https_status(p, "/metrics", "first-token-0123456789abcdef", t.ca, NULL, NULL), ==,
+		  403);
+	CHECK_INT(https_status(p, "/healthz", NULL, t.ca, NULL, NULL), ==, 200);
 	http_api__stop(h);
 
 	/* tokens without TLS (fine on loopback) */
-	base_opts(&o, "127.0.0.1:0");
-	o.bearer_token_file = t.tokens;
-	h = start_opts(&o);
-	REQUIRE(h);
+	h = start_auth(&t, false, NULL, t.tokens);
 	{
 		struct request q = { .port = http_api__port(h), .path = "/metrics",
 				     .token = "back-again-token-0123456789abcdef" };

@@ -400,11 +400,10 @@ static void test_parse_truncated(void)
 
 static void setup(void)
 {
-	if (test_argc != 2) {
-		fprintf(stderr, "usage: %s PODS_JSON\n", test_argv[0]);
-		exit(2);
-	}
-	REQUIRE(buf_read_file(test_argv[1], &fixture, 1 << 20) == 0);
+	const char *path;
+
+	TEST_ARGS("PODS_JSON", &path);
+	REQUIRE(buf_read_file(path, &fixture, 1 << 20) == 0);
 }
 
 static void teardown(void)

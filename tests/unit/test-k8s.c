@@ -107,6 +107,23 @@ static void write_file_atomic(const char *path, const char *text)
 	REQUIRE(rename(tmp, path) == 0);
 }
 
+/* The same bearer token on both sides: the server's file, then the
+ * client's. */
+static void write_tokens(const char *token)
+{
+	write_file_atomic(server_token, token);
+	write_file_atomic(client_token, token);
+}
+
+/* What a server starts from: the fixture's pod list, token on both sides,
+ * no request log. */
+static void server_files_reset(const char *token)
+{
+	write_file_atomic(server_fixture, (const char *)fixture.data);
+	write_tokens(token);
+	unlink(request_log);
+}
+
 static int read_port(void)
 {
 	struct buf b = { 0 };
@@ -410,8 +427,7 @@ static void test_live_failures(struct server *srv)
 	CHECK(WAIT_FOR(stats_of(k).failures_http >= 1, 5000));
 	CHECK(lookup_ok(k, UID_CHECKOUT, ID_CHECKOUT, "container", "checkout"));
 	/* the token rotates on both sides: the new one is read and accepted */
-	write_file_atomic(server_token, "tok-2\n");
-	write_file_atomic(client_token, "tok-2\n");
+	write_tokens("tok-2\n");
 	before = successes(k);
 	CHECK(WAIT_FOR(successes(k) > before + 1, 5000));
 	n = read_request_log(log, ARRAY_SIZE(log));
@@ -607,10 +623,7 @@ static void test_live_tls(void)
 	snprintf(other_ca, sizeof(other_ca), "%s/other-ca.crt", certs);
 	snprintf(crt, sizeof(crt), "%s/server.crt", certs);
 	snprintf(key, sizeof(key), "%s/server.key", certs);
-	write_file_atomic(server_fixture, (const char *)fixture.data);
-	write_file_atomic(server_token, "tok-tls\n");
-	write_file_atomic(client_token, "tok-tls\n");
-	unlink(request_log);
+	server_files_reset("tok-tls\n");
 	srv = start_server_tls(0, "ok", crt, key);
 
 	make_opts(&o, url, sizeof(url), srv.port);
@@ -672,9 +685,7 @@ static void test_live(void)
 	snprintf(ready_file, sizeof(ready_file), "%s/ready", tmpdir);
 	snprintf(request_log, sizeof(request_log), "%s/requests.log", tmpdir);
 	snprintf(stderr_file, sizeof(stderr_file), "%s/stderr", tmpdir);
-	write_file_atomic(server_fixture, (const char *)fixture.data);
-	write_file_atomic(server_token, "tok-1\n");
-	write_file_atomic(client_token, "tok-1\n");
+	server_files_reset("tok-1\n");
 
 	srv = start_server(0, "ok");
 	test_live_lists(&srv);
@@ -691,13 +702,7 @@ static void test_live(void)
 
 static void setup(void)
 {
-	if (test_argc != 4) {
-		fprintf(stderr, "usage: %s PYTHON3 FAKE_KUBE_API_PY PODS_JSON\n", test_argv[0]);
-		exit(2);
-	}
-	python = test_argv[1];
-	server_script = test_argv[2];
-	fixture_path = test_argv[3];
+	TEST_ARGS("PYTHON3 FAKE_KUBE_API_PY PODS_JSON", &python, &server_script, &fixture_path);
 	/* a server killed mid-reply must not kill the test */
 	signal(SIGPIPE, SIG_IGN);
 	REQUIRE(buf_read_file(fixture_path, &fixture, 1 << 20) == 0);

@@ -107,9 +107,7 @@ static void test_symbolizer_kernel(void)
 
 static void setup(void)
 {
-	REQUIRE(test_argc == 3);
-	fixture = test_argv[1];
-	zero_fixture = test_argv[2];
+	TEST_ARGS("KALLSYMS KALLSYMS_ZERO", &fixture, &zero_fixture);
 }
 
 TEST_MAIN(setup, NULL,

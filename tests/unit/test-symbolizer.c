@@ -15,13 +15,6 @@ static const char *pie_exe, *nopie_exe, *lld_exe, *stripped_exe, *debug_root,
 	*debuglink_exe, *lib_user_exe, *source, *symlib_source, *kallsyms_path;
 static int leaf_line, outer_line;
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = s ? strlen(s) : 0, m = strlen(suffix);
-
-	return s && n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 static struct symbolizer *new_symbolizer(size_t max_objects)
 {
 	struct symbolizer_opts opts = {
@@ -80,14 +73,14 @@ static void check_program(struct symbolizer *s, const char *exe, bool has_build_
 		CHECK_STR(ref.mapping->build_id, "");
 	CHECK_STR(lines[0].function, "sym_outer");
 	CHECK_U64(lines[0].sym_offset, ==, 0);
-	CHECK(ends_with(lines[0].file, "sym-target.c"));
+	CHECK(test_ends_with(lines[0].file, "sym-target.c"));
 
 	REQUIRE(proc_snapshot__resolve(snap, recorded - 1, &ref) == 0);
 	n = symbolizer__user(s, &ref, lines, 8);
 	CHECK_INT(n, ==, 2);
 	CHECK_STR(lines[0].function, "sym_inlined_leaf");
 	CHECK_INT(lines[0].line, ==, leaf_line);
-	CHECK(ends_with(lines[0].file, "sym-target.c"));
+	CHECK(test_ends_with(lines[0].file, "sym-target.c"));
 	CHECK_STR(lines[1].function, "sym_outer");
 	CHECK_INT(lines[1].line, ==, outer_line);
 
@@ -138,12 +131,12 @@ static void test_shared_library(void)
 	snap = symbolizer__snapshot(s, c.pid);
 	REQUIRE(snap);
 	REQUIRE(proc_snapshot__resolve(snap, sym_child__get(&c, "libfn"), &ref) == 0);
-	CHECK(ends_with(ref.mapping->filename, "/libsymfix.so"));
+	CHECK(test_ends_with(ref.mapping->filename, "/libsymfix.so"));
 	n = symbolizer__user(s, &ref, lines, 8);
 	CHECK_INT(n, ==, 1);
 	CHECK_INT(strlen(ref.mapping->build_id), ==, 40);
 	CHECK_STR(lines[0].function, "symlib_function");
-	CHECK(ends_with(lines[0].file, "fixtures/symlib.c"));
+	CHECK(test_ends_with(lines[0].file, "fixtures/symlib.c"));
 	/* the function's first line is its opening line, before the body */
 	CHECK_INT(lines[0].line, >=, sym_marker_line(symlib_source, "@symlib-decl"));
 	CHECK_INT(lines[0].line, <=, sym_marker_line(symlib_source, "@symlib-body"));
@@ -368,20 +361,10 @@ static void test_async_and_bound(void)
 
 static void setup(void)
 {
-	REQUIRE(test_argc == 11);
-	pie_exe = test_argv[1];
-	nopie_exe = test_argv[2];
-	lld_exe = test_argv[3];
-	stripped_exe = test_argv[4];
-	debug_root = test_argv[5];
-	debuglink_exe = test_argv[6];
-	lib_user_exe = test_argv[7];
-	source = test_argv[8];
-	symlib_source = test_argv[9];
-	kallsyms_path = test_argv[10];
-	leaf_line = sym_marker_line(source, "@leaf-call");
-	outer_line = sym_marker_line(source, "@outer-call");
-	REQUIRE(leaf_line > 0 && outer_line > 0);
+	TEST_ARGS("PIE NOPIE LLD STRIPPED DEBUG_ROOT DEBUGLINK LIB_USER SOURCE SYMLIB_SOURCE KALLSYMS",
+		  &pie_exe, &nopie_exe, &lld_exe, &stripped_exe, &debug_root, &debuglink_exe,
+		  &lib_user_exe, &source, &symlib_source, &kallsyms_path);
+	REQUIRE(sym_target_lines(source, &leaf_line, &outer_line) == 0);
 }
 
 TEST_MAIN(setup, NULL,

@@ -19,7 +19,9 @@
  * setup(), when not NULL, runs once before the first case, teardown()
  * after the last; --list runs neither. The arguments the runner's options
  * were taken out of (argv[0] and the positional fixture arguments) are in
- * test_argc and test_argv.
+ * test_argc and test_argv; setup() usually binds them to names:
+ *
+ *   TEST_ARGS("FIXTURE_DIR KALLSYMS", &fixture_dir, &kallsyms_path);
  *
  * Selecting cases (names as --list prints them; a name may be a glob such
  * as 'tls_*'; several by repeating --case or separated by commas):
@@ -159,6 +161,14 @@ static inline const char *test_fmt(const char *f, ...)
 	return p;
 }
 
+/* Does s (which may be NULL) end with suffix? */
+static inline bool test_ends_with(const char *s, const char *suffix)
+{
+	size_t n = s ? strlen(s) : 0, m = strlen(suffix);
+
+	return s && n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
 /* Fresh keys and certificates for this run: a new directory under $TMPDIR
  * (its path in dir) filled by tests/tools/make-test-certs.sh. */
 static inline void test_certs_make(char *dir, size_t size, const char *name)
@@ -213,6 +223,23 @@ static const char *test_selection[32];
 static int test_nselection;
 static const char *test_cases_failed[16];
 static int test_cases_nfailed;
+
+/* TEST_ARGS(usage, &name, ...): the positional arguments, in order, into
+ * the const char * variables named; exactly that many, or the usage line
+ * and exit 1. */
+#define TEST_ARGS(usage, ...)                                                 \
+	test__args(usage, (const char **[]){ __VA_ARGS__ },                   \
+		   TEST__LEN(((const char **[]){ __VA_ARGS__ })))
+
+static inline void test__args(const char *usage, const char **const *names, size_t n)
+{
+	if (test_argc != (int)n + 1) {
+		fprintf(stderr, "usage: %s [--case NAME] [--list] %s\n", test_argv[0], usage);
+		exit(1);
+	}
+	for (size_t i = 0; i < n; i++)
+		*names[i] = test_argv[i + 1];
+}
 
 /* The next glob of a comma-separated list, into glob; NULL past the end. */
 static inline const char *test__next_glob(const char *p, char *glob, size_t size)

@@ -1,0 +1,106 @@
+"""What the test tools share with each other and with the integration
+harness: the environment `go tool pprof` needs, ready files that appear
+complete, and a threading HTTP server that speaks HTTPS on request, with
+its TLS options.
+
+Imported by receiver.py and fake-kube-api.py (scripts that put this
+directory on sys.path) and by tests/integration/harness.py; each sets
+sys.dont_write_bytecode before importing, so no __pycache__ appears in the
+tree. Python stdlib only.
+"""
+import os
+import socket
+import ssl
+from http.server import ThreadingHTTPServer
+
+
+def go_env(tmp):
+    """The environment for `go tool pprof`: go wants a writable HOME and
+    caches, which a test's environment may not give it; all under tmp."""
+    env = dict(os.environ)
+    env["HOME"] = tmp
+    env["GOCACHE"] = os.path.join(tmp, "gocache")
+    env["GOPATH"] = os.path.join(tmp, "gopath")
+    env["GOFLAGS"] = "-mod=mod"
+    env["PPROF_TMPDIR"] = tmp
+    return env
+
+
+def write_ready(path, text):
+    """Writes a ready file atomically: whoever waits for it to exist reads
+    it whole."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+# ---- HTTPS ----
+
+def add_tls_arguments(ap):
+    """--tls-cert, --tls-key and --tls-client-ca on an ArgumentParser."""
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
+
+
+def tls_context(ap, args):
+    """The server context add_tls_arguments' options ask for, or None for
+    plain HTTP; a usage error (ap.error) when they do not go together."""
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        ap.error("--tls-cert and --tls-key go together; --tls-client-ca needs them")
+    if not args.tls_cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.tls_client_ca:
+        ctx.load_verify_locations(cafile=args.tls_client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def close_after_alert(conn):
+    """Closes a connection whose handshake failed without a reset: unread
+    bytes (a TLS 1.3 client sends its request before the server has judged
+    its certificate) would make close() send RST, and the client could see
+    "connection reset" instead of the alert that says why."""
+    try:
+        conn.shutdown(socket.SHUT_WR)  # plain socket from here on
+        conn.settimeout(1.0)
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
+    conn.close()
+
+
+class TLSServer(ThreadingHTTPServer):
+    """HTTP, or HTTPS when tls is a server context (tls_context). The
+    handshake runs in finish_request, on the connection's own thread, so a
+    slow or failing client never holds up accept(). A failed handshake is
+    passed to handshake_failed (OpenSSL's reason) before the connection is
+    closed, so it is recorded by the time the client sees the close."""
+
+    daemon_threads = True
+    tls = None
+
+    def handshake_failed(self, reason):
+        pass
+
+    def finish_request(self, request, client_address):
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(10)
+        conn = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            conn.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            self.handshake_failed(getattr(e, "reason", None) or str(e))
+            close_after_alert(conn)
+            return
+        conn.settimeout(None)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
