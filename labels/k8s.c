@@ -142,7 +142,7 @@ int k8s__lookup(struct k8s *k, const char *pod_uid, const char *container_id,
 	const char *missed_container;
 	int err;
 
-	if (!k || !out || k8s__canonical_uid(pod_uid, uid) < 0)
+	if (!k || !out || k8s_pods__canonical_uid(pod_uid, uid) < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&k->lock);
 	err = k8s_pods__find(k->table, uid, container_id, out, &missed_container);

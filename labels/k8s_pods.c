@@ -47,7 +47,7 @@ struct k8s_pods {
 	size_t n_aliases;
 };
 
-int k8s__canonical_uid(const char *s, char out[K8S_UID_LEN + 1])
+int k8s_pods__canonical_uid(const char *s, char out[K8S_UID_LEN + 1])
 {
 	char digits[32];
 	size_t len, nd = 0;
@@ -335,10 +335,10 @@ static int parse_pod(struct json_object *item, const char *node,
 
 	if (node && !str_eq(node_name, node))
 		return 0;
-	if (!name || !ns || !uid || k8s__canonical_uid(uid, p->uid) < 0)
+	if (!name || !ns || !uid || k8s_pods__canonical_uid(uid, p->uid) < 0)
 		return 0;
 	alias[0] = '\0';
-	if (mirror && k8s__canonical_uid(mirror, alias) < 0)
+	if (mirror && k8s_pods__canonical_uid(mirror, alias) < 0)
 		alias[0] = '\0';
 
 	if ((err = labels__set(ls, "namespace", ns)) ||
@@ -606,7 +606,7 @@ int k8s_pods__lookup(const struct k8s_pods *t, const char *pod_uid,
 	char uid[K8S_UID_LEN + 1];
 	const char *missed;
 
-	if (k8s__canonical_uid(pod_uid, uid) < 0)
+	if (k8s_pods__canonical_uid(pod_uid, uid) < 0)
 		return -EINVAL;
 	return k8s_pods__find(t, uid, container_id, out, &missed);
 }

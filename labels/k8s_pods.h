@@ -19,7 +19,7 @@
  *   k8s_pods__status_message(json, len, out, outlen)   ": <message>" of a
  *                            Kubernetes Status body (an error answer) on
  *                            one line, or ""
- *   k8s__canonical_uid(s, out)  "3F1C2A9E_8B7D_..." -> "3f1c2a9e-8b7d-...";
+ *   k8s_pods__canonical_uid(s, out)  "3F1C2A9E_8B7D_..." -> "3f1c2a9e-8b7d-...";
  *                            0 or -EINVAL
  *
  * Labels added by a lookup (Prometheus' kubernetes_sd pod role names, so
@@ -70,7 +70,7 @@ struct k8s_pods;
 /* 32 hex digits, either bare or split 8-4-4-4-12 by '-' or '_' (one kind
  * throughout), any case -> lowercase dashed form in out (K8S_UID_LEN + 1
  * bytes). */
-int k8s__canonical_uid(const char *s, char out[K8S_UID_LEN + 1]);
+int k8s_pods__canonical_uid(const char *s, char out[K8S_UID_LEN + 1]);
 
 /* json need not be NUL-terminated. node: keep only pods whose spec.nodeName
  * is node (NULL: every pod). A pod without metadata.uid/name/namespace or

@@ -23,14 +23,10 @@
  *   - optionally owned by the process's user or by root (perf maps, as
  *     perf requires).
  * Credentials are per thread on Linux (the raw setfsuid/setgroups
- * syscalls), so other threads are never affected.
+ * syscalls), so other threads are never affected. The process's view
+ * (root, credentials, mounts) is a proc_access (proc_access.h, included
+ * here).
  *
- *   proc_access__open(proc_root, pid, &pa)  0, -ENOENT (gone), -errno:
- *        reads status (credentials) and mountinfo, opens the root
- *   proc_access__open_dir(dir, &pa)          a view rooted at dir with the
- *        agent's own credentials and no mounts (tools and tests): 0 or -errno
- *   proc_access__release(&pa)                NULL-safe, idempotent
- *   proc_access__dup(&dst, &src)             0 or -errno (own root fd)
  *   procfile__open(pa, path, &opts)          fd or -errno: -ELOOP (a
  *        symlink), -EBADFD (not a regular file), -EFBIG (over max_size),
  *        -EPERM (owner), -EACCES (not readable with the process's
@@ -52,15 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "symbolize/procfs.h"
-
-struct proc_access {
-	const char *proc_root;     /* borrowed */
-	int pid;
-	int root_fd;               /* O_PATH of the process's root, -1 if none */
-	struct proc_status status; /* credentials and nspid */
-	struct proc_mounts *mounts;
-};
+#include "symbolize/proc_access.h"
 
 struct procfile_opts {
 	uint64_t max_size;         /* 0: no bound */
@@ -82,11 +70,6 @@ struct procfile_stats {
 };
 
 extern const char *const procfile_refusal_names[PROCFILE_REFUSALS];
-
-int proc_access__open(const char *proc_root, int pid, struct proc_access *pa);
-int proc_access__open_dir(const char *dir, struct proc_access *pa);
-void proc_access__release(struct proc_access *pa);
-int proc_access__dup(struct proc_access *dst, const struct proc_access *src);
 
 int procfile__open(const struct proc_access *pa, const char *path,
 		   const struct procfile_opts *opts);

@@ -1,30 +1,19 @@
-/* procfs: parsers for the /proc/PID files the agent reads about a profiled
- * process, besides maps (procmaps.h): status (its filesystem credentials
- * and its pid in its own namespace), stat (where its main stack starts) and
- * mountinfo (which of its mounts are FUSE file systems, whose files the
- * agent never opens: their server is the process's owner, who can make any
- * open or read block for good).
+/* procfs: readers of the single /proc/PID files the agent reads about a
+ * profiled process, besides maps (procmaps.h) and mountinfo
+ * (proc_mounts.h): status (its filesystem credentials and its pid in its
+ * own namespace) and stat (where its main stack starts), and the bounded
+ * read of any /proc/PID/NAME they and the others use.
  *
  * The text comes from the kernel, but the parsers take any bytes (a comm
- * can hold ")" and newlines, a mount point any escaped bytes), and are
- * fuzzed.
+ * can hold ")" and newlines), and are fuzzed.
  *
- *   proc_file__read(proc_root, pid, name, max, &b)  /proc/PID/NAME (proc_root
- *                                         NULL: /proc) into b, at most max
- *                                         bytes: buf_read_file's errors
- *   proc_status__parse(text, len, &st)    0 or -EINVAL (no Uid:/Gid: line)
- *   proc_status__read(proc_root, pid, &st)  0, -ENOENT (gone), -errno
- *   proc_stat__start_stack(text, len, &addr)  0 or -EINVAL (field 28)
- *   proc_mounts__parse(text, len, &m)     0, -EINVAL, -ENOMEM; m owned by
- *                                         the caller (proc_mounts__free)
- *   proc_mounts__read(proc_root, pid, &m) 0, -ENOENT, -errno
- *   proc_mounts__unsafe_dev(m, major, minor)  true if that device is a
- *                                         FUSE mount of the process
- *   proc_mounts__unsafe_path(m, path)     true if the longest mount point
- *                                         prefix of the absolute path (in
- *                                         the process's root) is FUSE, or
- *                                         path is not absolute
- *   proc_mounts__free(m)                  NULL-safe
+ *   procfs__read_file(proc_root, pid, name, max, &b)  /proc/PID/NAME
+ *                                         (proc_root NULL: /proc) into b,
+ *                                         at most max bytes:
+ *                                         buf_read_file's errors
+ *   procfs__status_parse(text, len, &st)  0 or -EINVAL (no Uid:/Gid: line)
+ *   procfs__status_read(proc_root, pid, &st)  0, -ENOENT (gone), -errno
+ *   procfs__stat_start_stack(text, len, &addr)  0 or -EINVAL (field 28)
  */
 #ifndef BRASA_SYMBOLIZE_PROCFS_H
 #define BRASA_SYMBOLIZE_PROCFS_H
@@ -39,8 +28,8 @@
 
 struct buf;
 
-int proc_file__read(const char *proc_root, int pid, const char *name, size_t max,
-		    struct buf *out);
+int procfs__read_file(const char *proc_root, int pid, const char *name, size_t max,
+		      struct buf *out);
 
 struct proc_status {
 	uint32_t fsuid, fsgid;    /* the 4th field of Uid: and Gid: */
@@ -50,25 +39,8 @@ struct proc_status {
 	int nspid;                /* innermost NSpid, the pid itself without one */
 };
 
-int proc_status__parse(const char *text, size_t len, struct proc_status *st);
-int proc_status__read(const char *proc_root, int pid, struct proc_status *st);
-int proc_stat__start_stack(const char *text, size_t len, uint64_t *addr);
-
-struct proc_mount {
-	uint32_t major, minor;
-	char *mount_point;        /* unescaped, relative to the process's root */
-	bool unsafe;              /* FUSE: fuse, fuseblk, fuse.* */
-};
-
-struct proc_mounts {
-	struct proc_mount *v;
-	size_t n;
-};
-
-int proc_mounts__parse(const char *text, size_t len, struct proc_mounts **out);
-int proc_mounts__read(const char *proc_root, int pid, struct proc_mounts **out);
-bool proc_mounts__unsafe_dev(const struct proc_mounts *m, uint32_t major, uint32_t minor);
-bool proc_mounts__unsafe_path(const struct proc_mounts *m, const char *path);
-void proc_mounts__free(struct proc_mounts *m);
+int procfs__status_parse(const char *text, size_t len, struct proc_status *st);
+int procfs__status_read(const char *proc_root, int pid, struct proc_status *st);
+int procfs__stat_start_stack(const char *text, size_t len, uint64_t *addr);
 
 #endif

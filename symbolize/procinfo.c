@@ -18,34 +18,6 @@
 #define DEFAULT_MAX_FILE_SIZE (4ull << 30)
 #define STAT_MAX_BYTES 4096
 
-void file_id__from_stat(const struct stat *st, struct file_id *id)
-{
-	*id = (struct file_id){
-		.dev = st->st_dev, .ino = st->st_ino, .size = (uint64_t)st->st_size,
-		.mtime_sec = st->st_mtim.tv_sec, .mtime_nsec = st->st_mtim.tv_nsec,
-		.ctime_sec = st->st_ctim.tv_sec, .ctime_nsec = st->st_ctim.tv_nsec,
-	};
-}
-
-bool file_id__equal(const struct file_id *a, const struct file_id *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
-	       a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec;
-}
-
-uint64_t file_id__hash(const struct file_id *id)
-{
-	const uint64_t v[] = { id->dev, id->ino, id->size, (uint64_t)id->mtime_sec,
-			       (uint64_t)id->mtime_nsec, (uint64_t)id->ctime_sec,
-			       (uint64_t)id->ctime_nsec };
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
-		h = (h ^ v[i]) * 0x100000001b3ull ^ (h >> 29);
-	return h;
-}
-
 void proc_info__free(struct proc_info *info)
 {
 	if (!info)
@@ -65,7 +37,7 @@ static void read_comm(struct proc_info *info)
 {
 	struct buf b = { 0 };
 
-	if (proc_file__read(info->access.proc_root, info->pid, "comm", 64, &b) == 0) {
+	if (procfs__read_file(info->access.proc_root, info->pid, "comm", 64, &b) == 0) {
 		size_t n = b.len;
 
 		while (n && b.data[n - 1] == '\n')
@@ -83,8 +55,8 @@ static void read_stack_top(struct proc_info *info)
 {
 	struct buf b = { 0 };
 
-	if (proc_file__read(info->access.proc_root, info->pid, "stat", STAT_MAX_BYTES, &b) != 0 ||
-	    proc_stat__start_stack((const char *)b.data, b.len, &info->stack_top) != 0)
+	if (procfs__read_file(info->access.proc_root, info->pid, "stat", STAT_MAX_BYTES, &b) != 0 ||
+	    procfs__stat_start_stack((const char *)b.data, b.len, &info->stack_top) != 0)
 		info->stack_top = 0;
 	buf_release(&b);
 }

@@ -9,7 +9,7 @@
  *             relabeling drops costs nothing more.
  *   inspect   its executable mappings, each with the mapped file opened on
  *             the process's behalf and identified (device, inode, size,
- *             times), the load bias the unwinder needs, and where its main
+ *             times: file_id.h), the load bias the unwinder needs, and where its main
  *             stack starts.
  *
  *   proc_info__identify(proc_root, pid, &info)  new info: 0, -ENOENT (gone),
@@ -18,7 +18,6 @@
  *   proc_info__take_fd(info, i)       hands mapping i's fd to the caller
  *        (-1 if none or taken)
  *   proc_info__free(info)             NULL-safe; closes the fds not taken
- *   file_id__from_stat(&st, &id), file_id__equal(a, b), file_id__hash(id)
  *
  * Blocking, thread-safe (no shared state): meant for worker threads.
  */
@@ -30,20 +29,13 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "symbolize/file_id.h"
 #include "symbolize/procfile.h"
 #include "symbolize/procmaps.h"
 
 #define PROC_INFO_COMM_LEN 16
 #define PROC_INFO_EXE_LEN 256
 #define PROC_INFO_BUILD_ID_LEN 129
-
-/* What makes "the same file": not the inode number alone, which is
- * reused after a file is deleted, nor the path, which another tenant's
- * file may take. */
-struct file_id {
-	uint64_t dev, ino, size;
-	int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
-};
 
 struct proc_info_map {
 	const struct procmaps_entry *entry; /* into info->maps */
@@ -80,9 +72,5 @@ int proc_info__identify(const char *proc_root, int pid, struct proc_info **out);
 int proc_info__inspect(struct proc_info *info, const struct proc_info_opts *opts);
 int proc_info__take_fd(struct proc_info *info, size_t i);
 void proc_info__free(struct proc_info *info);
-
-void file_id__from_stat(const struct stat *st, struct file_id *id);
-bool file_id__equal(const struct file_id *a, const struct file_id *b);
-uint64_t file_id__hash(const struct file_id *id);
 
 #endif

@@ -202,7 +202,7 @@ int procmaps__read(const char *proc_root, int pid, struct procmaps **out)
 	struct buf text = { 0 };
 	int err;
 
-	err = proc_file__read(proc_root, pid, "maps", PROCMAPS_MAX_BYTES, &text);
+	err = procfs__read_file(proc_root, pid, "maps", PROCMAPS_MAX_BYTES, &text);
 	if (!err)
 		err = procmaps__parse((const char *)text.data, text.len, out);
 	buf_release(&text);

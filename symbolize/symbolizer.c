@@ -15,9 +15,9 @@
 #include "common/workq.h"
 #include "symbolize/elf_object.h"
 #include "symbolize/kallsyms.h"
-#include "symbolize/perfmap.h"
 #include "symbolize/procinfo.h"
 #include "symbolize/procmaps.h"
+#include "symbolize/symbolizer_internal.h"
 #include "symbolize/vdso.h"
 
 #define DEFAULT_MAX_BYTES ((size_t)32 << 20)
@@ -29,46 +29,12 @@
  * a lookup decodes at most one unit's lines and scopes, so only a
  * pathological unit gets there (the address ranges are read at load). */
 #define DWARF_SLOW_NS 1000000000ull
-/* A process whose perf map did not exist at snapshot time may create it
- * later (JITs start writing it lazily); retry opening it this often. */
-#define PERFMAP_RETRY_NS 2000000000ull
-/* A lookup that misses reads what the JIT appended since, at most this
- * often per map. */
-#define PERFMAP_REFRESH_NS 250000000ull
 
 const char *const sym_load_failure_names[SYM_LOAD_FAILURES] = {
 	[SYM_LOAD_TIMEOUT] = "timeout",
 	[SYM_LOAD_TOO_LARGE] = "too_large",
 	[SYM_LOAD_INVALID] = "invalid",
 	[SYM_LOAD_OTHER] = "other",
-};
-
-enum obj_state {
-	OBJ_LOADING = 0, /* a load job is in flight */
-	OBJ_READY,       /* elf holds its contents */
-	OBJ_UNLOADED,    /* contents given back under the bound: load again */
-	OBJ_FAILED,      /* its file is no usable ELF, or broke a cap */
-};
-
-struct load_job;
-
-struct sym_object {
-	struct file_id id;
-	uint64_t hash;
-	int fd;                     /* the file, for loads and reloads */
-	struct proc_access access;  /* its first mapper's view, for debug links */
-	char *path;                 /* as its first mapper saw it, NULL if none */
-	enum obj_state state;
-	struct elf_object *elf;
-	size_t bytes;               /* what elf holds, as last counted */
-	char build_id[ELF_BUILD_ID_HEX_MAX];
-	bool has_symbols, has_lines, has_inlines;
-	bool dwarf_disabled;        /* a lookup took longer than the budget */
-	bool promoted;              /* its load job was moved ahead */
-	unsigned refs;              /* snapshot mappings pointing at it */
-	uint64_t last_used;         /* symbolizer tick */
-	bool cached;                /* in by_id; else freed at refs 0 */
-	struct load_job *job;
 };
 
 struct load_job {
@@ -82,55 +48,6 @@ struct load_job {
 	struct elf_object *elf;
 	int err;
 	uint64_t ns;
-};
-
-struct symbolizer {
-	char *proc_root, *debug_root, *kallsyms_path;
-	struct symbolizer_opts opts;
-	struct sym_object **objects; /* cached, at most max_objects */
-	size_t object_count;
-	struct u64map by_id;         /* file id hash -> object */
-	uint64_t tick;
-	size_t bytes;                /* sum of loaded objects' bytes */
-	size_t perfmap_bytes;
-	uint64_t dwarf_ns;           /* DWARF lookup time this tick */
-
-	bool kernel_tried;
-	int kernel_err;
-	struct kallsyms *kallsyms;
-
-	bool vdso_tried;
-	struct elf_object *vdso;
-
-	struct symbolizer_stats st;
-};
-
-enum snap_source {
-	SOURCE_NONE = 0,
-	SOURCE_OBJECT, /* an ELF file */
-	SOURCE_VDSO,   /* the symbolizer's vdso */
-	SOURCE_JIT,    /* the process's perf map */
-};
-
-struct snap_map {
-	struct sym_mapping mapping;
-	enum snap_source source;
-	bool jit_fallback;  /* a memfd: its perf map if it is no ELF file */
-	struct sym_object *obj;
-};
-
-struct proc_snapshot {
-	unsigned refcount;
-	int pid;
-	struct symbolizer *s;
-	struct procmaps *maps;    /* executable mappings */
-	struct snap_map *entries; /* parallel to maps->entries */
-	bool wants_perfmap;
-	struct proc_access access; /* for the perf map */
-	struct perfmap *perfmap;
-	size_t perfmap_bytes;     /* counted in s->perfmap_bytes */
-	bool perfmap_full;
-	uint64_t perfmap_retry_at, perfmap_refresh_at;
 };
 
 int symbolizer__new(const struct symbolizer_opts *opts, struct symbolizer **out)
@@ -391,7 +308,7 @@ found:
 	return o;
 }
 
-static void object_put(struct symbolizer *s, struct sym_object *o)
+void symbolizer__object_put(struct symbolizer *s, struct sym_object *o)
 {
 	if (!o || !o->refs)
 		return;
@@ -399,131 +316,26 @@ static void object_put(struct symbolizer *s, struct sym_object *o)
 		object_free(s, o);
 }
 
-/* ---- snapshots -------------------------------------------------------- */
-
-struct proc_snapshot *proc_snapshot__get(struct proc_snapshot *snap)
-{
-	if (snap)
-		snap->refcount++;
-	return snap;
-}
-
-void proc_snapshot__put(struct proc_snapshot *snap)
-{
-	if (!snap || --snap->refcount > 0)
-		return;
-	if (snap->entries)
-		for (size_t i = 0; i < snap->maps->count; i++)
-			object_put(snap->s, snap->entries[i].obj);
-	free(snap->entries);
-	procmaps__free(snap->maps);
-	snap->s->perfmap_bytes -= snap->perfmap_bytes;
-	perfmap__free(snap->perfmap);
-	proc_access__release(&snap->access);
-	free(snap);
-}
-
-DEFINE_CLEANUP(struct proc_snapshot, proc_snapshot__put);
-
-int proc_snapshot__pid(const struct proc_snapshot *snap)
-{
-	return snap->pid;
-}
-
-size_t proc_snapshot__bytes(const struct proc_snapshot *snap)
-{
-	size_t n;
-
-	if (!snap)
-		return 0;
-	n = sizeof(*snap) + snap->maps->count * (sizeof(struct procmaps_entry) +
-						 sizeof(struct snap_map));
-	for (size_t i = 0; i < snap->maps->count; i++)
-		n += snap->maps->entries[i].path ? strlen(snap->maps->entries[i].path) + 1 : 0;
-	return n;
-}
-
-/* The perf map's share of the bound: a quarter, so one process cannot
- * take every other JIT's room. */
-static size_t perfmap_room(const struct proc_snapshot *snap)
-{
-	const struct symbolizer *s = snap->s;
-	size_t others = s->perfmap_bytes - snap->perfmap_bytes;
-	size_t left = s->opts.max_perfmap_bytes > others ? s->opts.max_perfmap_bytes - others : 0;
-
-	return MIN(left, s->opts.max_perfmap_bytes / 4);
-}
-
-static void perfmap_refresh(struct proc_snapshot *snap)
-{
-	struct symbolizer *s = snap->s;
-	int err;
-
-	snap->perfmap_refresh_at = clock__mono_ns() + PERFMAP_REFRESH_NS;
-	err = perfmap__refresh(snap->perfmap, perfmap_room(snap));
-	s->perfmap_bytes += perfmap__bytes(snap->perfmap) - snap->perfmap_bytes;
-	snap->perfmap_bytes = perfmap__bytes(snap->perfmap);
-	if (err == -ENOSPC) {
-		snap->perfmap_full = true;
-		s->st.perfmap_full++;
-		log_debug("perf map of pid %d reached its memory bound (%zu bytes), reading no more",
-			  snap->pid, snap->perfmap_bytes);
-	}
-}
-
-static void try_perfmap(struct proc_snapshot *snap)
-{
-	struct procfile_opts fo = { .owner_check = true };
-	char path[64];
-	int fd;
-
-	snap->perfmap_retry_at = clock__mono_ns() + PERFMAP_RETRY_NS;
-	/* /tmp in its own mount namespace, named by its own pid */
-	snprintf(path, sizeof(path), "/tmp/perf-%d.map", snap->access.status.nspid);
-	fd = procfile__open(&snap->access, path, &fo);
-	if (fd < 0) {
-		log_debug("no perf map for pid %d: %s", snap->pid, strerror(-fd));
-		return;
-	}
-	if (perfmap__from_fd(fd, &snap->perfmap) == 0)
-		perfmap_refresh(snap);
-}
-
-static const char *mapping_name(const struct procmaps_entry *e)
-{
-	return e->path ? e->path : "[anon]";
-}
+/* ---- snapshots (proc_snapshot.c) -------------------------------------- */
 
 struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct proc_info *info)
 {
 	_cleanup_(cleanup_proc_snapshot__put) struct proc_snapshot *snap = NULL;
+	int err;
 
 	if (!info || !info->maps || !info->exec) {
 		errno = EINVAL;
 		return NULL;
 	}
-	snap = calloc(1, sizeof(*snap));
-	if (!snap)
+	err = proc_snapshot__new(s, info, &snap);
+	if (err) {
+		errno = -err;
 		return NULL;
-	snap->refcount = 1;
-	snap->pid = info->pid;
-	snap->s = s;
-	snap->access.root_fd = -1;
-	snap->maps = TAKE_PTR(info->maps);
-	snap->entries = calloc(snap->maps->count ? snap->maps->count : 1, sizeof(*snap->entries));
-	if (!snap->entries)
-		return NULL;
+	}
 	for (size_t i = 0; i < snap->maps->count; i++) {
 		const struct procmaps_entry *e = &snap->maps->entries[i];
 		struct snap_map *m = &snap->entries[i];
 
-		m->mapping = (struct sym_mapping){
-			.start = e->start,
-			.limit = e->end,
-			.file_offset = e->offset,
-			.filename = mapping_name(e),
-			.build_id = "",
-		};
 		if ((e->kind == PROCMAPS_FILE || e->kind == PROCMAPS_MEMFD) && info->exec[i].fd >= 0) {
 			m->obj = object_get(s, info, i);
 			if (m->obj)
@@ -547,11 +359,7 @@ struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct pro
 			snap->wants_perfmap = true;
 		}
 	}
-	if (snap->wants_perfmap && proc_access__dup(&snap->access, &info->access) == 0)
-		try_perfmap(snap);
-	for (size_t i = 0; i < snap->maps->count; i++)
-		if (snap->entries[i].source == SOURCE_JIT)
-			snap->entries[i].mapping.has_symbols = snap->perfmap != NULL;
+	proc_snapshot__open_perfmap(snap, &info->access);
 	return TAKE_PTR(snap);
 }
 
@@ -584,53 +392,7 @@ void symbolizer__preload(struct symbolizer *s, struct proc_snapshot *snap)
 	}
 }
 
-int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
-			   struct sym_ref *ref)
-{
-	const struct procmaps_entry *e;
-	size_t index;
-
-	if (!snap)
-		return -ENOENT;
-	e = procmaps__find(snap->maps, addr);
-	if (!e)
-		return -ENOENT;
-	index = (size_t)(e - snap->maps->entries);
-	*ref = (struct sym_ref){
-		.snap = snap,
-		.map_index = (uint32_t)index,
-		.addr = addr,
-		.mapping = &snap->entries[index].mapping,
-	};
-	return 0;
-}
-
 /* ---- lookups ---------------------------------------------------------- */
-
-static int symbolize_jit(struct proc_snapshot *snap, struct snap_map *m,
-			 uint64_t addr, struct sym_line *lines)
-{
-	struct perfmap_entry pe;
-	uint64_t now = clock__mono_ns();
-
-	if (!snap->perfmap && snap->access.root_fd >= 0 && now >= snap->perfmap_retry_at) {
-		try_perfmap(snap);
-		if (snap->perfmap)
-			m->mapping.has_symbols = true;
-	}
-	if (perfmap__lookup(snap->perfmap, addr, &pe) != 0 && snap->perfmap &&
-	    !snap->perfmap_full && now >= snap->perfmap_refresh_at && perfmap__grew(snap->perfmap)) {
-		/* new code since the last read: read what was appended */
-		perfmap_refresh(snap);
-	}
-	if (perfmap__lookup(snap->perfmap, addr, &pe) != 0)
-		return 0;
-	lines[0] = (struct sym_line){
-		.function = pe.name,
-		.sym_offset = addr - pe.start,
-	};
-	return 1;
-}
 
 /* ELF symbols and, within this tick's time budget, DWARF. */
 static int symbolize_object(struct symbolizer *s, struct sym_object *o, uint64_t vaddr,
@@ -696,7 +458,7 @@ int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 		}
 		if (o->state == OBJ_FAILED) {
 			if (m->jit_fallback)
-				count = symbolize_jit(snap, m, ref->addr, lines);
+				count = proc_snapshot__symbolize_jit(snap, m, ref->addr, lines);
 			goto out;
 		}
 		if (o->state != OBJ_READY)
@@ -715,7 +477,7 @@ int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 			count = elf_object__symbolize(s->vdso, vaddr, true, lines, max);
 		break;
 	case SOURCE_JIT:
-		count = symbolize_jit(snap, m, ref->addr, lines);
+		count = proc_snapshot__symbolize_jit(snap, m, ref->addr, lines);
 		break;
 	case SOURCE_NONE:
 		break;

@@ -1,15 +1,17 @@
 /* symbolizer: turns sampled addresses into functions, files and lines.
  *
- * The agent takes a proc_snapshot of a process when it first sees it
- * (and again after exec or when an address falls outside every known
- * mapping), from what procinfo read about it on a worker thread: its
- * executable mappings, each with its file already opened on the
- * process's behalf. A snapshot keeps a reference to a loaded object for
- * every file mapping, so it keeps working after the process exits.
+ * The agent takes a proc_snapshot (proc_snapshot.h, included here) of a
+ * process when it first sees it (and again after exec or when an address
+ * falls outside every known mapping), from what procinfo read about it on
+ * a worker thread: its executable mappings, each with its file already
+ * opened on the process's behalf. A snapshot keeps a reference to a
+ * loaded object for every file mapping, so it keeps working after the
+ * process exits; proc_snapshot__resolve turns an address into the
+ * sym_ref symbolizer__user takes.
  *
  * Objects are shared between processes and cached by the identity of the
  * file they were read from (device, inode, size, modification and change
- * times; procinfo.h): never by build id alone, so a file of one tenant
+ * times; file_id.h): never by build id alone, so a file of one tenant
  * can never stand in for another's. An object is loaded (its symbols, its
  * debug file) when an address first needs it, on the LOAD class of the
  * work queue, with a deadline; until it is done, symbolizer__user answers
@@ -40,10 +42,6 @@
  *                                      once (blocking: tools and tests)
  *   symbolizer__preload(s, snap)       starts loading every object of snap
  *                                      (a profile wants the process now)
- *   proc_snapshot__get / __put         refcounting, __put NULL-safe
- *   proc_snapshot__bytes(snap)         memory held by the snapshot itself
- *   proc_snapshot__resolve(snap, addr, &ref)
- *                                      which mapping an address is in: 0 or -ENOENT
  *   symbolizer__user(s, ref, lines, max)
  *                                      symbolize a resolved user address:
  *                                      lines written (0: unknown), or
@@ -76,8 +74,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbolize/proc_snapshot.h"
+
 struct symbolizer;
-struct proc_snapshot;
 struct proc_info;
 struct workq;
 
@@ -102,23 +101,6 @@ struct sym_line {
 	const char *file;     /* source file, NULL if no DWARF */
 	uint32_t line;        /* 0 if unknown */
 	uint64_t sym_offset;  /* address - symbol start (outermost only) */
-};
-
-/* What pprof needs to describe the mapping an address falls into. */
-struct sym_mapping {
-	uint64_t start, limit, file_offset;
-	const char *filename;  /* path as the process sees it, "[vdso]", "[anon]"... */
-	const char *build_id;  /* lower-case hex GNU build id, "" if none */
-	bool has_symbols;      /* the object has a symbol table or a JIT map */
-	bool has_lines;        /* DWARF line info found (maybe in a debug file) */
-	bool has_inlines;      /* DWARF inline info found */
-};
-
-struct sym_ref {
-	const struct proc_snapshot *snap;
-	uint32_t map_index;    /* index into the snapshot's mappings */
-	uint64_t addr;         /* the process virtual address */
-	const struct sym_mapping *mapping;
 };
 
 enum sym_load_failure {
@@ -152,12 +134,6 @@ void symbolizer__free(struct symbolizer *s);
 struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct proc_info *info);
 struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid);
 void symbolizer__preload(struct symbolizer *s, struct proc_snapshot *snap);
-struct proc_snapshot *proc_snapshot__get(struct proc_snapshot *snap);
-void proc_snapshot__put(struct proc_snapshot *snap);
-int proc_snapshot__pid(const struct proc_snapshot *snap);
-size_t proc_snapshot__bytes(const struct proc_snapshot *snap);
-int proc_snapshot__resolve(const struct proc_snapshot *snap, uint64_t addr,
-			   struct sym_ref *ref);
 
 int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 		     struct sym_line *lines, int max);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "symbolize/proc_mounts.h"
 #include "symbolize/procfs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,10 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	switch (data[0] % 3) {
 	case 0:
-		proc_status__parse(text, size - 1, &st);
+		procfs__status_parse(text, size - 1, &st);
 		break;
 	case 1:
-		proc_stat__start_stack(text, size - 1, &top);
+		procfs__stat_start_stack(text, size - 1, &top);
 		break;
 	case 2:
 		if (proc_mounts__parse(text, size - 1, &m) == 0) {

@@ -46,21 +46,21 @@ static void test_canonical_uid(void)
 {
 	char out[K8S_UID_LEN + 1];
 
-	CHECK_INT(k8s__canonical_uid(UID_CHECKOUT, out), ==, 0);
+	CHECK_INT(k8s_pods__canonical_uid(UID_CHECKOUT, out), ==, 0);
 	CHECK_STR(out, UID_CHECKOUT);
-	CHECK_INT(k8s__canonical_uid("3F1C2A9E-8B7D-4C6E-9A1F-2B3C4D5E6F70", out), ==, 0);
+	CHECK_INT(k8s_pods__canonical_uid("3F1C2A9E-8B7D-4C6E-9A1F-2B3C4D5E6F70", out), ==, 0);
 	CHECK_STR(out, UID_CHECKOUT);
-	CHECK_INT(k8s__canonical_uid("3f1c2a9e_8b7d_4c6e_9a1f_2b3c4d5e6f70", out), ==, 0);
+	CHECK_INT(k8s_pods__canonical_uid("3f1c2a9e_8b7d_4c6e_9a1f_2b3c4d5e6f70", out), ==, 0);
 	CHECK_STR(out, UID_CHECKOUT);
-	CHECK_INT(k8s__canonical_uid("3f1c2a9e8b7d4c6e9a1f2b3c4d5e6f70", out), ==, 0);
+	CHECK_INT(k8s_pods__canonical_uid("3f1c2a9e8b7d4c6e9a1f2b3c4d5e6f70", out), ==, 0);
 	CHECK_STR(out, UID_CHECKOUT);
-	CHECK_INT(k8s__canonical_uid("3f1c2a9e-8b7d_4c6e-9a1f-2b3c4d5e6f70", out), ==, -EINVAL);
-	CHECK_INT(k8s__canonical_uid("3f1c2a9e-8b7d-4c6e-9a1f-2b3c4d5e6f7", out), ==, -EINVAL);
-	CHECK_INT(k8s__canonical_uid("3f1c2a9e-8b7d-4c6e-9a1f-2b3c4d5e6f700", out), ==, -EINVAL);
-	CHECK_INT(k8s__canonical_uid("3f1c2a9e-8b7d-4c6e-9a1f-2b3c4d5e6fzz", out), ==, -EINVAL);
-	CHECK_INT(k8s__canonical_uid("3f1c2a9e8-b7d-4c6e-9a1f-2b3c4d5e6f70", out), ==, -EINVAL);
-	CHECK_INT(k8s__canonical_uid("", out), ==, -EINVAL);
-	CHECK_INT(k8s__canonical_uid(NULL, out), ==, -EINVAL);
+	CHECK_INT(k8s_pods__canonical_uid("3f1c2a9e-8b7d_4c6e-9a1f-2b3c4d5e6f70", out), ==, -EINVAL);
+	CHECK_INT(k8s_pods__canonical_uid("3f1c2a9e-8b7d-4c6e-9a1f-2b3c4d5e6f7", out), ==, -EINVAL);
+	CHECK_INT(k8s_pods__canonical_uid("3f1c2a9e-8b7d-4c6e-9a1f-2b3c4d5e6f700", out), ==, -EINVAL);
+	CHECK_INT(k8s_pods__canonical_uid("3f1c2a9e-8b7d-4c6e-9a1f-2b3c4d5e6fzz", out), ==, -EINVAL);
+	CHECK_INT(k8s_pods__canonical_uid("3f1c2a9e8-b7d-4c6e-9a1f-2b3c4d5e6f70", out), ==, -EINVAL);
+	CHECK_INT(k8s_pods__canonical_uid("", out), ==, -EINVAL);
+	CHECK_INT(k8s_pods__canonical_uid(NULL, out), ==, -EINVAL);
 }
 
 /* Every label of one running pod's container, and only those. */

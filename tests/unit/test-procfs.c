@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/macros.h"
+#include "symbolize/proc_mounts.h"
 #include "symbolize/procfile.h"
 #include "symbolize/procfs.h"
 
@@ -25,7 +26,7 @@ static void test_status(void)
 			      "Groups:\t4 24 27 \nNSpid:\t4242\t100\t7\n";
 	struct proc_status st;
 
-	CHECK_INT(proc_status__parse(status, sizeof(status) - 1, &st), ==, 0);
+	CHECK_INT(procfs__status_parse(status, sizeof(status) - 1, &st), ==, 0);
 	CHECK_INT(st.fsuid, ==, 1003);
 	CHECK_INT(st.fsgid, ==, 2003);
 	CHECK_INT(st.ngroups, ==, 3);
@@ -34,7 +35,7 @@ static void test_status(void)
 
 	/* no groups, no NSpid (kernels before 4.1) */
 	const char bare[] = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n";
-	CHECK_INT(proc_status__parse(bare, sizeof(bare) - 1, &st), ==, 0);
+	CHECK_INT(procfs__status_parse(bare, sizeof(bare) - 1, &st), ==, 0);
 	CHECK_INT(st.ngroups, ==, 0);
 	CHECK_INT(st.nspid, ==, 0);
 
@@ -46,7 +47,7 @@ static void test_status(void)
 		"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nNSpid:\t4242\t7x\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
-		CHECK_INT(proc_status__parse(bad[i], strlen(bad[i]), &st), ==, -EINVAL);
+		CHECK_INT(procfs__status_parse(bad[i], strlen(bad[i]), &st), ==, -EINVAL);
 
 	/* more groups than kept: the first ones, marked */
 	{
@@ -54,11 +55,11 @@ static void test_status(void)
 		for (int g = 0; g < 100; g++)
 			snprintf(many + strlen(many), sizeof(many) - strlen(many), "%d ", g);
 		strcat(many, "\n");
-		CHECK_INT(proc_status__parse(many, strlen(many), &st), ==, 0);
+		CHECK_INT(procfs__status_parse(many, strlen(many), &st), ==, 0);
 		CHECK_INT(st.ngroups, ==, PROC_STATUS_MAX_GROUPS);
 		CHECK(st.groups_truncated);
 	}
-	CHECK_INT(proc_status__read("/proc", getpid(), &st), ==, 0);
+	CHECK_INT(procfs__status_read("/proc", getpid(), &st), ==, 0);
 	CHECK_INT(st.fsuid, ==, (int)geteuid());
 	CHECK_INT(st.nspid, >, 0);
 }
@@ -71,10 +72,10 @@ static void test_stat(void)
 			    "140737488350000 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
 	uint64_t top = 0;
 
-	CHECK_INT(proc_stat__start_stack(stat, sizeof(stat) - 1, &top), ==, 0);
+	CHECK_INT(procfs__stat_start_stack(stat, sizeof(stat) - 1, &top), ==, 0);
 	CHECK_U64(top, ==, 140737488350000ull);
-	CHECK_INT(proc_stat__start_stack("1 (x) S 2 3\n", 12, &top), ==, -EINVAL);
-	CHECK_INT(proc_stat__start_stack("no parenthesis", 14, &top), ==, -EINVAL);
+	CHECK_INT(procfs__stat_start_stack("1 (x) S 2 3\n", 12, &top), ==, -EINVAL);
+	CHECK_INT(procfs__stat_start_stack("no parenthesis", 14, &top), ==, -EINVAL);
 }
 
 static void test_mountinfo(void)
