@@ -1,4 +1,4 @@
-#include "sampler.h"
+#include "bpf/sampler.h"
 
 #include <errno.h>
 #include <linux/perf_event.h>

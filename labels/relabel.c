@@ -2,7 +2,9 @@
  * Prometheus's model/relabel (Config.Validate and relabel()) and Go's
  * regexp.Expand for `$` templates; where PCRE2 differs from Go's RE2 the
  * difference is closed here: `$` is end of text (PCRE2_DOLLAR_ENDONLY),
- * invalid UTF-8 matches as U+FFFD, backreferences are refused. */
+ * invalid UTF-8 matches as U+FFFD, backreferences are refused.
+ * One file (about 900 lines): compiling a rule and applying it share the
+ * template and regex semantics above, which must not drift apart. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include <errno.h>

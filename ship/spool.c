@@ -1,4 +1,4 @@
-#include "spool.h"
+#include "ship/spool.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,6 @@
-#include "uploader.h"
+/* uploader: one file (about 900 lines) because the thread, its queue and
+ * the spool hand-offs are one state machine under one lock; see uploader.h. */
+#include "ship/uploader.h"
 
 #include <errno.h>
 #include <inttypes.h>

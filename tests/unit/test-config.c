@@ -1,6 +1,7 @@
 /* config: defaults, every key of a fixture file, flags over the file, each
  * error with its exact message, durations and sizes, compiled relabel
- * rules. argv[1]: tests/unit/fixtures/config. */
+ * rules. argv[1]: tests/unit/fixtures/config. One file (about 900 lines):
+ * the cases share the fixture and the table of every setting. */
 #include "testing.h"
 
 #include <errno.h>
