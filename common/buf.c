@@ -1,5 +1,5 @@
-#include "buf.h"
-#include "macros.h"
+#include "common/buf.h"
+#include "common/macros.h"
 
 #include <errno.h>
 #include <fcntl.h>
