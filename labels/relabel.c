@@ -1,10 +1,7 @@
 /* relabel: Prometheus relabel_configs (see relabel.h). Behaviour follows
  * Prometheus's model/relabel (Config.Validate and relabel()) and Go's
- * regexp.Expand for `$` templates; where PCRE2 differs from Go's RE2 the
- * difference is closed here: `$` is end of text (PCRE2_DOLLAR_ENDONLY),
- * invalid UTF-8 matches as U+FFFD, backreferences are refused.
- * One file (about 900 lines): compiling a rule and applying it share the
- * template and regex semantics above, which must not drift apart. */
+ * regexp.Expand for `$` templates; the regexes are prom_regex's (where
+ * PCRE2 differs from Go's RE2 the difference is closed there). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include <errno.h>
@@ -20,14 +17,11 @@
 #include <wctype.h>
 
 #include "labels/relabel.h"
+#include "labels/prom_regex.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/utf8.h"
-
-/* "^(?s:" ... ")$": Prometheus 3's anchoring, `.` also matching "\n" */
-#define ANCHOR_PREFIX "^(?s:"
-#define ANCHOR_SUFFIX ")$"
 
 static const char *const action_names[] = {
 	[RELABEL_REPLACE] = "replace",     [RELABEL_KEEP] = "keep",
@@ -58,15 +52,11 @@ struct relabel_rule {
 	char **source;
 	size_t nsource;
 	char *separator;
-	char *regex_text; /* as the user wrote it, for messages */
 	char *target;
 	uint64_t modulus;
 
-	pcre2_code *re;
-	pcre2_match_data *md;
-	uint32_t ngroups; /* ovector pairs: captures + 1 */
-	const PCRE2_SIZE *ov; /* offsets of the last match, into its subject */
-	PCRE2_SIZE *ov_mapped; /* ngroups pairs, for the invalid-UTF-8 path */
+	struct prom_regex *rx;
+	const size_t *ov; /* offsets of the last match, into its subject */
 
 	struct tmpl target_tmpl; /* replace */
 	struct tmpl repl_tmpl;   /* replace, labelmap */
@@ -74,7 +64,7 @@ struct relabel_rule {
 	locale_t utf8_locale;    /* lowercase/uppercase; 0: ASCII only */
 
 	/* scratch, kept between applications to avoid per-process mallocs */
-	struct buf value, name, out, sanitized;
+	struct buf value, name, out;
 };
 
 int relabel__parse_action(const char *s, enum relabel_action *out)
@@ -222,8 +212,9 @@ static int tmpl_flush(struct tmpl *t, size_t *lit_start)
 /* Group number a $name / ${name} refers to, or -1 for "expands to
  * nothing". As in Go: all digits is a number (no leading zero, below
  * 1e8), anything else a group name. */
-static int tmpl_resolve(const pcre2_code *re, uint32_t ngroups, const char *name, size_t len)
+static int tmpl_resolve(const struct prom_regex *rx, const char *name, size_t len)
 {
+	uint32_t ngroups = prom_regex__ngroups(rx);
 	uint64_t num = 0;
 	bool numeric = true;
 	char *copy;
@@ -243,7 +234,7 @@ static int tmpl_resolve(const pcre2_code *re, uint32_t ngroups, const char *name
 	copy = strndup(name, len);
 	if (!copy)
 		return -ENOMEM;
-	group = pcre2_substring_number_from_name(re, (PCRE2_SPTR)copy);
+	group = prom_regex__group(rx, copy);
 	free(copy);
 	/* unknown (or, with (?J), ambiguous) names expand to nothing */
 	return group >= 0 && (uint32_t)group < ngroups ? group : -1;
@@ -252,8 +243,8 @@ static int tmpl_resolve(const pcre2_code *re, uint32_t ngroups, const char *name
 /* Parses a Go regexp.Expand template: "$$" is "$", "$name" takes the
  * longest run of name characters ("$1x" is group "1x", not "$1" + "x"),
  * "${name}" is explicit, and a "$" starting neither stays literal. */
-static int tmpl_parse(struct tmpl *t, const char *src, const pcre2_code *re,
-		      uint32_t ngroups, struct name_classifier *nc)
+static int tmpl_parse(struct tmpl *t, const char *src, const struct prom_regex *rx,
+		      struct name_classifier *nc)
 {
 	size_t n = strlen(src), i = 0, lit_start = 0;
 	int err = buf_reserve(&t->text, n);
@@ -309,7 +300,7 @@ static int tmpl_parse(struct tmpl *t, const char *src, const pcre2_code *re,
 				return err;
 			continue;
 		}
-		group = tmpl_resolve(re, ngroups, name, name_len);
+		group = tmpl_resolve(rx, name, name_len);
 		if (group < -1)
 			return group;
 		if (group >= 0) {
@@ -342,7 +333,7 @@ static int tmpl_expand(const struct relabel_rule *r, const struct tmpl *t,
 	err = buf_reserve(out, 0); /* data valid even for "" */
 	for (size_t i = 0; !err && i < t->nsegs; i++) {
 		const struct tmpl_seg *s = &t->segs[i];
-		PCRE2_SIZE start, end;
+		size_t start, end;
 
 		if (s->group < 0) {
 			err = buf_append(out, t->text.data + s->off, s->len);
@@ -350,7 +341,7 @@ static int tmpl_expand(const struct relabel_rule *r, const struct tmpl *t,
 		}
 		start = r->ov[2 * s->group];
 		end = r->ov[2 * s->group + 1];
-		if (start != PCRE2_UNSET)
+		if (start != PROM_REGEX_UNSET)
 			err = buf_append(out, subject + start, end - start);
 	}
 	if (!err)
@@ -360,91 +351,15 @@ static int tmpl_expand(const struct relabel_rule *r, const struct tmpl *t,
 
 /* ---- matching ---- */
 
-static int match_raw(struct relabel_rule *r, const char *s, size_t len)
-{
-	int rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, r->md, NULL);
-
-	/* the JIT's default 32 KiB stack can be too small where the
-	 * interpreter, which uses the heap, still succeeds */
-	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-		rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, PCRE2_NO_JIT, r->md, NULL);
-	return rc;
-}
-
-static bool utf8_error(int rc)
-{
-	return rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21;
-}
-
-/* Go's regexp reads each invalid byte as U+FFFD; PCRE2 refuses such
- * subjects. Builds r->sanitized, a copy with those bytes replaced, and
- * orig[k], the offset in s of the rune that sanitized byte k belongs to
- * (orig[sanitized.len] == len), so match offsets map back and captures
- * copy the original bytes, as Go's do. 0 or -ENOMEM. */
-static int sanitize(struct relabel_rule *r, const char *s, size_t len, size_t **orig)
-{
-	size_t i = 0;
-	int err;
-
-	buf_reset(&r->sanitized);
-	err = buf_reserve(&r->sanitized, len * 3);
-	if (err)
-		return err;
-	*orig = malloc((len * 3 + 1) * sizeof(**orig));
-	if (!*orig)
-		return -ENOMEM;
-	while (i < len) {
-		uint32_t cp;
-		size_t n = utf8_decode((const uint8_t *)s + i, len - i, &cp);
-		size_t at = r->sanitized.len;
-
-		/* cannot fail: reserved above */
-		if (n)
-			buf_append(&r->sanitized, s + i, n);
-		else
-			buf_append(&r->sanitized, "\xef\xbf\xbd", 3);
-		for (size_t k = at; k < r->sanitized.len; k++)
-			(*orig)[k] = i;
-		i += n ? n : 1;
-	}
-	(*orig)[r->sanitized.len] = len;
-	return 0;
-}
-
 /* 1 if r's regex matches s[0, len) (r->ov then holds the captures'
  * offsets into s), 0 if not, -ENOMEM. */
 static int rule_match(struct relabel_rule *r, const char *s, size_t len)
 {
-	_cleanup_free_ size_t *orig = NULL;
-	int rc = match_raw(r, s, len);
+	int rc = prom_regex__match(r->rx, s, len);
 
-	if (rc >= 0) {
-		r->ov = pcre2_get_ovector_pointer(r->md);
-		return 1;
-	}
-	if (utf8_error(rc)) {
-		if (sanitize(r, s, len, &orig))
-			return -ENOMEM;
-		rc = match_raw(r, (const char *)r->sanitized.data, r->sanitized.len);
-		if (rc >= 0) {
-			const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
-
-			for (uint32_t k = 0; k < 2 * r->ngroups; k++)
-				r->ov_mapped[k] = ov[k] == PCRE2_UNSET ? PCRE2_UNSET : orig[ov[k]];
-			r->ov = r->ov_mapped;
-			return 1;
-		}
-	}
-	if (rc != PCRE2_ERROR_NOMATCH) {
-		PCRE2_UCHAR msg[120];
-
-		/* e.g. PCRE2's match limit on a pathological pattern: RE2
-		 * would have answered, we can only call it no match */
-		pcre2_get_error_message(rc, msg, sizeof(msg));
-		log_debug("relabel: regex \"%s\" on a %zu-byte value: %s, taken as no match",
-			  r->regex_text, len, (const char *)msg);
-	}
-	return 0;
+	if (rc == 1)
+		r->ov = prom_regex__ovector(r->rx);
+	return rc;
 }
 
 /* ---- compile ---- */
@@ -465,50 +380,6 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 }
 
 #define OOM(err, errlen) fail(err, errlen, -ENOMEM, "out of memory")
-
-static int compile_regex(struct relabel_rule *r, char *err, size_t errlen)
-{
-	_cleanup_free_ char *pattern = NULL;
-	PCRE2_SIZE erroff;
-	uint32_t captures, backrefs;
-	int errcode;
-
-	if (asprintf(&pattern, ANCHOR_PREFIX "%s" ANCHOR_SUFFIX, r->regex_text) < 0) {
-		pattern = NULL;
-		return OOM(err, errlen);
-	}
-	/* DOLLAR_ENDONLY: in Go `$` is end of text, PCRE2's would also match
-	 * before a final "\n". NEVER_BACKSLASH_C: RE2 has no \C. */
-	r->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-			      PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C,
-			      &errcode, &erroff, NULL);
-	if (!r->re) {
-		PCRE2_UCHAR msg[160];
-		size_t user_len = strlen(r->regex_text);
-		size_t off = erroff > strlen(ANCHOR_PREFIX) ? erroff - strlen(ANCHOR_PREFIX) : 0;
-
-		if (errcode == PCRE2_ERROR_NOMEMORY)
-			return OOM(err, errlen);
-		pcre2_get_error_message(errcode, msg, sizeof(msg));
-		return fail(err, errlen, -EINVAL, "bad regex \"%s\": %s at offset %zu",
-			    r->regex_text, (const char *)msg, MIN(off, user_len));
-	}
-	/* RE2 has no backreferences; refusing them keeps configs portable
-	 * to Prometheus (lookarounds are not detected) */
-	if (pcre2_pattern_info(r->re, PCRE2_INFO_BACKREFMAX, &backrefs) == 0 && backrefs)
-		return fail(err, errlen, -EINVAL,
-			    "bad regex \"%s\": backreferences are not supported (RE2 syntax)",
-			    r->regex_text);
-	pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &captures);
-	r->ngroups = captures + 1;
-	/* optional: the interpreter is used when the JIT is unavailable */
-	pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);
-	r->md = pcre2_match_data_create_from_pattern(r->re, NULL);
-	r->ov_mapped = calloc(2 * r->ngroups, sizeof(*r->ov_mapped));
-	if (!r->md || !r->ov_mapped)
-		return OOM(err, errlen);
-	return 0;
-}
 
 static bool is_one_of(enum relabel_action a, unsigned mask)
 {
@@ -572,11 +443,8 @@ void relabel__free(struct relabel_rule *r)
 		free(r->source[i]);
 	free(r->source);
 	free(r->separator);
-	free(r->regex_text);
 	free(r->target);
-	pcre2_match_data_free(r->md);
-	pcre2_code_free(r->re);
-	free(r->ov_mapped);
+	prom_regex__free(r->rx);
 	tmpl_release(&r->target_tmpl);
 	tmpl_release(&r->repl_tmpl);
 	EVP_MD_free(r->md5);
@@ -585,7 +453,6 @@ void relabel__free(struct relabel_rule *r)
 	buf_release(&r->value);
 	buf_release(&r->name);
 	buf_release(&r->out);
-	buf_release(&r->sanitized);
 	free(r);
 }
 
@@ -616,13 +483,12 @@ int relabel__compile(const struct relabel_spec *s, struct relabel_rule **out,
 		return OOM(err, errlen);
 	r->action = s->action;
 	r->modulus = modulus;
-	r->regex_text = strdup(s->regex ? s->regex : "(.*)");
 	r->separator = strdup(sep);
 	r->target = strdup(target);
-	if (!r->regex_text || !r->separator || !r->target)
+	if (!r->separator || !r->target)
 		return OOM(err, errlen);
 	/* Prometheus compiles the regex while parsing, before validating */
-	rc = compile_regex(r, err, errlen);
+	rc = prom_regex__compile(s->regex ? s->regex : "(.*)", &r->rx, err, errlen);
 	if (rc)
 		return rc;
 	rc = validate(s, sep, target, repl, modulus, err, errlen);
@@ -642,12 +508,12 @@ int relabel__compile(const struct relabel_spec *s, struct relabel_rule **out,
 
 	switch (r->action) {
 	case RELABEL_REPLACE:
-		rc = tmpl_parse(&r->target_tmpl, target, r->re, r->ngroups, &nc);
+		rc = tmpl_parse(&r->target_tmpl, target, r->rx, &nc);
 		if (!rc)
-			rc = tmpl_parse(&r->repl_tmpl, repl, r->re, r->ngroups, &nc);
+			rc = tmpl_parse(&r->repl_tmpl, repl, r->rx, &nc);
 		break;
 	case RELABEL_LABELMAP:
-		rc = tmpl_parse(&r->repl_tmpl, repl, r->re, r->ngroups, &nc);
+		rc = tmpl_parse(&r->repl_tmpl, repl, r->rx, &nc);
 		break;
 	case RELABEL_HASHMOD:
 		r->md5 = EVP_MD_fetch(NULL, "MD5", NULL);
