@@ -51,7 +51,7 @@ static int profile_request(void *ctx, const struct profile_query *q, struct buf 
 			   char *errmsg, size_t errlen)
 {
 	struct profiler *p = ((struct run_ctx *)ctx)->profiler;
-	struct window_opts o = { .seconds = q->seconds, .pid = q->pid };
+	struct window_opts o = { .seconds = q->seconds, .pid = q->pid, .match = q->match };
 	struct window *w = NULL;
 	int err;
 

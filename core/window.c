@@ -1,6 +1,7 @@
 #include "core/window.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +9,7 @@
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/u64map.h"
+#include "labels/matcher.h"
 
 /* Window slots: a held-back sample names the windows that want it in a
  * 64-bit mask. */
@@ -295,10 +297,32 @@ uint64_t windows__wanting(const struct windows *ws, uint32_t tgid)
 	return mask;
 }
 
+/* Whether w's label matcher lets s in. A sample held back while its
+ * process was read comes here once the read is done, so it is matched
+ * with the labels the read gave; a process the table could not track
+ * has none but the comm and pid its samples carry anyway. */
+static bool window_matches(const struct window *w, const struct window_sample *s)
+{
+	char pid[16];
+	struct label untracked[2] = { { "comm", (char *)s->comm }, { "pid", pid } };
+	struct labels ls = { .v = untracked, .n = 2, .cap = 2 }; /* sorted by name */
+
+	if (!w->o.match)
+		return true;
+	if (s->labels)
+		return matcher_set__matches(w->o.match, s->labels);
+	snprintf(pid, sizeof(pid), "%u", s->key->tgid);
+	if (!s->comm) {
+		ls.v = &untracked[1];
+		ls.n = 1;
+	}
+	return matcher_set__matches(w->o.match, &ls);
+}
+
 void windows__add(struct windows *ws, uint64_t mask, const struct window_sample *s)
 {
 	for (unsigned i = 0; i < MAX_SLOTS; i++)
-		if ((mask >> i & 1) && ws->slots[i])
+		if ((mask >> i & 1) && ws->slots[i] && window_matches(ws->slots[i], s))
 			add_to_window(ws, ws->slots[i], s);
 }
 

@@ -17,7 +17,10 @@
  *   windows__open(ws, wopts, &w)     0, -EBUSY (too many windows), -ENOMEM
  *   windows__wanting(ws, tgid)       the windows that want a sample of tgid
  *                                    now, as a mask of slots (0 for NULL ws)
- *   windows__add(ws, mask, sample)   adds a resolved sample to those windows,
+ *   windows__add(ws, mask, sample)   adds a resolved sample to those windows
+ *                                    whose matcher its labels pass (held
+ *                                    samples are matched when added, with
+ *                                    the labels their process's read gave),
  *                                    unless their memory bound is reached
  *   windows__hold(ws, mask)          a sample is held back for them: they
  *                                    are not done before it is added
@@ -68,9 +71,17 @@
 struct windows;
 struct window;
 
+struct matcher_set;
+
 struct window_opts {
 	uint32_t seconds;
 	int32_t pid; /* -1: every process */
+	/* NULL: every process; else only samples of processes whose label
+	 * set (after relabeling; for a process the table could not track,
+	 * its comm and pid) matches, along with pid. Borrowed: it must
+	 * outlive the window (and a chained window's successors); used
+	 * under the profiler's lock only. */
+	struct matcher_set *match;
 	bool by_series; /* one profile per process label set (uploads) */
 	bool chain;     /* when it ends a successor starts at the same drain */
 };

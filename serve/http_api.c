@@ -88,7 +88,8 @@ static int serve_profile(void *ctx, struct http_request *req)
 		NULL,
 	};
 	struct http_api *h = ctx;
-	struct profile_query q;
+	/* its matchers, when the query is parsed */
+	_cleanup_(profile_query__release) struct profile_query q = { 0 };
 	struct buf out = {};
 	char errmsg[256] = "";
 	const char *query;

@@ -7,6 +7,7 @@
 
 #include "common/macros.h"
 #include "common/parse.h"
+#include "labels/matcher.h"
 #include "serve/http_text.h"
 
 /* The next byte of src[0..n) decoded as application/x-www-form-urlencoded,
@@ -40,7 +41,8 @@ struct decoded {
 	bool digits;                /* only 0-9 (and not empty) */
 };
 
-static void decode(const char *src, size_t n, struct decoded *d)
+/* Decodes src[0..n) into d, and its first cap bytes into dst. */
+static void decode_to(const char *src, size_t n, char *dst, size_t cap, struct decoded *d)
 {
 	d->len = 0;
 	d->nul = SIZE_MAX;
@@ -48,8 +50,8 @@ static void decode(const char *src, size_t n, struct decoded *d)
 	for (size_t i = 0; i < n;) {
 		char c = form_next(src, n, &i);
 
-		if (d->len < sizeof(d->head))
-			d->head[d->len] = c;
+		if (d->len < cap)
+			dst[d->len] = c;
 		if (c == 0 && d->nul == SIZE_MAX)
 			d->nul = d->len;
 		d->digits &= c >= '0' && c <= '9';
@@ -57,6 +59,11 @@ static void decode(const char *src, size_t n, struct decoded *d)
 	}
 	if (d->nul == SIZE_MAX)
 		d->nul = d->len;
+}
+
+static void decode(const char *src, size_t n, struct decoded *d)
+{
+	decode_to(src, n, d->head, sizeof(d->head), d);
 }
 
 static int query_fail(char *err, size_t errlen, const char *name, const struct decoded *v,
@@ -68,15 +75,54 @@ static int query_fail(char *err, size_t errlen, const char *name, const struct d
 	return http_text__errf(err, errlen, EINVAL, "bad %s: \"%s\": %s", name, echo, why);
 }
 
-int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
-			      uint32_t max_seconds, struct profile_query *out, char *err,
-			      size_t errlen)
+/* One `match` selector, the whole value decoded into text (its first
+ * MATCHER_MAX_BYTES + 1 bytes), added to q->match. */
+static int parse_match(struct profile_query *q, const char *src, size_t n, char *err,
+		       size_t errlen)
+{
+	char text[MATCHER_MAX_BYTES + 1], echo[HTTP_ECHO_SIZE], msg[256];
+	struct decoded d;
+	size_t avail, len;
+	int rc;
+
+	decode_to(src, n, text, sizeof(text), &d);
+	avail = MIN(d.len, sizeof(text));
+	http_text__echo(echo, sizeof(echo), text, MIN(avail, d.nul), d.nul);
+	if (d.nul < d.len)
+		return http_text__errf(err, errlen, EINVAL, "bad match: \"%s\": contains a NUL byte",
+				       echo);
+	if (d.len > MATCHER_MAX_BYTES)
+		return http_text__errf(err, errlen, EINVAL,
+				       "bad match: \"%s\": longer than %d bytes", echo,
+				       MATCHER_MAX_BYTES);
+	rc = matcher_set__add(&q->match, text, d.len, msg, sizeof(msg));
+	if (rc == -EINVAL && matcher_set__count(q->match) == MATCHER_MAX_SELECTORS)
+		return http_text__errf(err, errlen, EINVAL, "bad match: %s", msg);
+	if (rc) {
+		http_text__errf(err, errlen, -rc, "bad match: \"%s\": ", echo);
+		/* the message may quote the selector's bytes: escaped, and cut
+		 * where err ends on a character boundary */
+		if (err && errlen) {
+			len = strlen(err);
+			http_text__escape(err, errlen, &len, msg, strlen(msg), false);
+		}
+	}
+	return rc;
+}
+
+void profile_query__release(struct profile_query *q)
+{
+	matcher_set__free(q->match);
+	q->match = NULL;
+}
+
+static int parse_params(const char *query, size_t len, uint32_t default_seconds,
+			uint32_t max_seconds, struct profile_query *out, char *err, size_t errlen)
 {
 	const char *p = query, *end = query + len;
 	bool have_seconds = false, have_pid = false;
 
-	out->seconds = default_seconds;
-	out->pid = -1;
+	*out = (struct profile_query){ .seconds = default_seconds, .pid = -1 };
 	for (const char *next; p < end; p = next) {
 		const char *amp = memchr(p, '&', (size_t)(end - p)) ?: end;
 		const char *eq = memchr(p, '=', (size_t)(amp - p));
@@ -84,11 +130,21 @@ int http_query__parse_profile(const char *query, size_t len, uint32_t default_se
 		bool is_seconds, is_pid;
 		const char *name;
 		uint64_t v;
+		int rc;
 
 		decode(p, (size_t)((eq ? eq : amp) - p), &key);
 		is_seconds = key.len == 7 && memcmp(key.head, "seconds", 7) == 0;
 		is_pid = key.len == 3 && memcmp(key.head, "pid", 3) == 0;
 		next = amp < end ? amp + 1 : end;
+		if (key.len == 5 && memcmp(key.head, "match", 5) == 0) {
+			/* repeated: the selectors are OR-ed */
+			rc = !eq || eq + 1 == amp
+				     ? http_text__errf(err, errlen, EINVAL, "bad match: missing value")
+				     : parse_match(out, eq + 1, (size_t)(amp - eq - 1), err, errlen);
+			if (rc)
+				return rc;
+			continue;
+		}
 		/* unknown parameters are ignored, as net/http/pprof does (pprof
 		 * itself adds none, but proxies and scrapers sometimes do) */
 		if (!is_seconds && !is_pid)
@@ -129,4 +185,15 @@ int http_query__parse_profile(const char *query, size_t len, uint32_t default_se
 		}
 	}
 	return 0;
+}
+
+int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
+			      uint32_t max_seconds, struct profile_query *out, char *err,
+			      size_t errlen)
+{
+	int rc = parse_params(query, len, default_seconds, max_seconds, out, err, errlen);
+
+	if (rc)
+		profile_query__release(out);
+	return rc;
 }

@@ -1,5 +1,5 @@
 /* http_query: the query string of a profile request
- * (/debug/pprof/profile?seconds=N&pid=P), parsed the way Go's
+ * (/debug/pprof/profile?seconds=N&pid=P&match=SELECTOR), parsed the way Go's
  * net/http/pprof reads it. Pure: the bytes come from any client (fuzzed by
  * tests/fuzz/fuzz-http-query.c).
  *
@@ -12,6 +12,14 @@
  *        form decoding: '+' a space, %XX a byte), a NUL, duplicated, out
  *        of range, seconds over max. Unknown parameters are ignored like
  *        Go.
+ *        match (repeated: OR-ed) is a label selector (labels/matcher.h),
+ *        parsed into out->match, owned by the caller after a success
+ *        (nothing to release after an error); bad: missing value, a NUL,
+ *        over MATCHER_MAX_BYTES, a syntax error (the body says which and
+ *        where), more than MATCHER_MAX_SELECTORS of them.
+ *   profile_query__release(q)
+ *        frees what a parsed query owns (its matchers); for a zeroed q
+ *        too, so it may be a _cleanup_ function
  */
 #ifndef BRASA_SERVE_HTTP_QUERY_H
 #define BRASA_SERVE_HTTP_QUERY_H
@@ -19,13 +27,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct matcher_set;
+
 struct profile_query {
 	uint32_t seconds;
 	int32_t pid;      /* -1: every process */
+	struct matcher_set *match; /* NULL: every process */
 };
 
 int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
 			      uint32_t max_seconds, struct profile_query *out, char *err,
 			      size_t errlen);
+void profile_query__release(struct profile_query *q);
 
 #endif

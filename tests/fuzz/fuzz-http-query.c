@@ -1,5 +1,5 @@
 /* libFuzzer target: the profile request's query string
- * (http_query__parse_profile) and the Host check
+ * (http_query__parse_profile, its match= selectors included) and the Host check
  * (http_address__host_is_loopback) on arbitrary bytes. Beyond not crashing,
  * what they promise: a parsed query is in range, and an error is one line
  * of valid UTF-8 without control characters, whatever the input (it goes
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "labels/matcher.h"
 #include "serve/http_address.h"
 #include "serve/http_query.h"
 #include "common/utf8.h"
@@ -37,8 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err, 0, sizeof(err));
 	if (http_query__parse_profile((const char *)data, size, 30, 600, &q, err,
 				      sizeof(err)) == 0) {
-		if (q.seconds < 1 || q.seconds > 600 || (q.pid != -1 && q.pid < 1))
+		if (q.seconds < 1 || q.seconds > 600 || (q.pid != -1 && q.pid < 1) ||
+		    matcher_set__count(q.match) > MATCHER_MAX_SELECTORS)
 			abort();
+		profile_query__release(&q);
 	} else {
 		check_line(err);
 	}

@@ -11,6 +11,7 @@
 
 #include "common/macros.h"
 #include "serve/http_address.h"
+#include "labels/matcher.h"
 #include "serve/http_query.h"
 #include "serve/http_text.h"
 #include "testing.h"
@@ -159,6 +160,84 @@ static void test_parse_query(void)
 	CHECK(strstr(err, "contains a NUL byte") != NULL);
 }
 
+/* match: repeated selectors, OR-ed, and the 400s of bad ones */
+static void test_parse_match(void)
+{
+	struct profile_query q;
+	char err[256];
+	const char *s;
+
+#define PARSE(str) http_query__parse_profile(str, strlen(str), 30, 600, &q, err, sizeof(err))
+	CHECK_INT(PARSE("seconds=5"), ==, 0);
+	CHECK(q.match == NULL);
+	profile_query__release(&q);
+	/* percent-encoded, as curl --data-urlencode and browsers send it */
+	CHECK_INT(PARSE("match=%7Bcomm%3D%22spinner%22%7D&pid=3"), ==, 0);
+	CHECK_INT(matcher_set__count(q.match), ==, 1);
+	CHECK_INT(q.pid, ==, 3);
+	profile_query__release(&q);
+	CHECK(q.match == NULL);
+	profile_query__release(&q); /* twice: nothing left to free */
+	CHECK_INT(PARSE("match={comm=\"a\"}&match={comm=~\"b.*\",+pod!=''}"), ==, 0);
+	CHECK_INT(matcher_set__count(q.match), ==, 2);
+	profile_query__release(&q);
+
+	CHECK_INT(PARSE("match="), ==, -EINVAL);
+	CHECK_STR(err, "bad match: missing value");
+	CHECK_INT(PARSE("match"), ==, -EINVAL);
+	CHECK_STR(err, "bad match: missing value");
+	CHECK_INT(PARSE("match=comm"), ==, -EINVAL);
+	CHECK_STR(err, "bad match: \"comm\": expected '{' at offset 0, found 'c'");
+	CHECK_INT(PARSE("match={comm=\"x\"&pid=1"), ==, -EINVAL);
+	CHECK_STR(err, "bad match: \"{comm=\\\"x\\\"\": expected ',' or '}' at offset 9, "
+		       "found end of selector");
+	CHECK(q.match == NULL);
+	/* a good selector before a bad one is freed with the error */
+	CHECK_INT(PARSE("match={}&match={a=~\"(\"}"), ==, -EINVAL);
+	CHECK_STR(err, "bad match: \"{a=~\\\"(\\\"}\": bad regex \"(\": missing closing "
+		       "parenthesis at offset 1");
+	CHECK(q.match == NULL);
+	/* a bad one after other parameters */
+	CHECK_INT(PARSE("seconds=0&match={}"), ==, -EINVAL);
+	CHECK_STR(err, "bad seconds: \"0\": must be at least 1");
+	CHECK_INT(PARSE("match={}&seconds=0"), ==, -EINVAL);
+	CHECK_STR(err, "bad seconds: \"0\": must be at least 1");
+	CHECK(q.match == NULL);
+	/* the input's bytes come back escaped, the message one line of UTF-8 */
+	CHECK_INT(PARSE("match={a=\"%ff%0A\"}"), ==, -EINVAL);
+	CHECK_STR(err, "bad match: \"{a=\\\"\\xff\\x0a\\\"}\": newline in string at offset 5");
+	CHECK_INT(PARSE("match={a=~\"%ff(\"}"), ==, -EINVAL);
+	CHECK(strstr(err, "bad match: \"{a=~\\\"\\xff(\\\"}\": bad regex \"\\xff(\"") == err);
+	CHECK_INT(PARSE("match={a=\"b%00\"}"), ==, -EINVAL);
+	CHECK_STR(err, "bad match: \"{a=\\\"b\": contains a NUL byte");
+	/* bounds */
+	{
+		char query[1200] = "match={a=\"";
+
+		memset(query + strlen(query), 'x', 1020);
+		strcat(query, "\"}");
+		CHECK_INT(PARSE(query), ==, -EINVAL);
+		CHECK(strstr(err, "...\": longer than 1024 bytes") != NULL);
+		CHECK(strlen(err) < 80);
+	}
+	{
+		char query[400] = "";
+
+		for (int i = 0; i < 16; i++)
+			strcat(query, "match={}&");
+		CHECK_INT(PARSE(query), ==, 0);
+		CHECK_INT(matcher_set__count(q.match), ==, 16);
+		profile_query__release(&q);
+		strcat(query, "match={}");
+		CHECK_INT(PARSE(query), ==, -EINVAL);
+		CHECK_STR(err, "bad match: more than 16 selectors");
+	}
+	s = "match={}";
+	CHECK_INT(http_query__parse_profile(s, 7, 30, 600, &q, err, sizeof(err)), ==, -EINVAL);
+	CHECK_STR(err, "bad match: \"{\": expected a label name at offset 1, found end of selector");
+#undef PARSE
+}
+
 static void test_text(void)
 {
 	char out[64], err[32];
@@ -186,4 +265,5 @@ TEST_MAIN(NULL, NULL,
 	  TEST_CASE(parse_address),
 	  TEST_CASE(host_names),
 	  TEST_CASE(parse_query),
+	  TEST_CASE(parse_match),
 	  TEST_CASE(text))
