@@ -7,8 +7,9 @@ import subprocess
 import threading
 import time
 
-from harness import (BRASA, TMP, Agent, as_nobody, check, integration_test, promtool_check,
-                     rss_kib, sanitizer_rss_slack_kib, workload)
+from harness import (BRASA, TMP, Agent, as_nobody, check, integration_test, label_values,
+                     profile_labels, promtool_check, rss_kib, sanitizer_rss_slack_kib,
+                     workload)
 
 
 @integration_test()
@@ -290,3 +291,91 @@ def t_http_flood():
         w.wait()
         if agent.proc.poll() is None:
             agent.stop()
+
+
+@integration_test()
+def t_match():
+    """match= keeps the samples of the processes whose labels match: two
+    workloads with different comm, started after the window opened (so
+    their samples wait for their process's read, and are matched with the
+    labels it gives), OR-ed selectors, pid with match, bad selectors."""
+    from urllib.parse import quote
+    agent = Agent()
+    procs = []
+    try:
+        def profile(query, tag, out):
+            out[tag] = profile_labels(agent, query, tag)
+
+        def window(queries):
+            """queries {tag: query} run at once, the workloads started
+            after they began: {tag: samples}."""
+            out = {}
+            threads = [threading.Thread(target=profile, args=(q, tag, out))
+                       for tag, q in queries.items()]
+            for t in threads:
+                t.start()
+            time.sleep(0.5)
+            # they end before the windows do: every window has all their samples
+            procs[:] = [workload("spinner", 2), workload("fp_chain", 2)]
+            for t in threads:
+                t.join()
+            for p in procs:
+                p.wait()
+            return out
+
+        spinner = quote('{comm="spinner"}')
+        fp = quote('{comm=~"fp_.*"}')
+        nothing = quote('{comm="spinner",pid="1"}')
+        got = window({"all": "seconds=3",
+                      "spinner": f"seconds=3&match={spinner}",
+                      "either": f"seconds=3&match={spinner}&match={fp}",
+                      "none": f"seconds=3&match={nothing}"})
+        every = label_values(got["all"], "comm")
+        print("all:", every)
+        check(every.get("spinner", 0) > 50 and every.get("fp_chain", 0) > 50,
+              f"both workloads profiled ({every})")
+
+        def same(a, b):
+            return abs(a - b) <= 0.02 * b
+
+        comms = label_values(got["spinner"], "comm")
+        print("spinner:", comms)
+        check(same(comms.get("spinner", 0), every.get("spinner", 0)),
+              f"the spinner's samples are in, as many as without match= ({comms})")
+        check(set(comms) == {"spinner"}, f"only the spinner's ({sorted(comms)})")
+        comms = label_values(got["either"], "comm")
+        print("either:", comms)
+        check(same(comms.get("spinner", 0), every.get("spinner", 0))
+              and same(comms.get("fp_chain", 0), every.get("fp_chain", 0))
+              and set(comms) == {"spinner", "fp_chain"},
+              f"two selectors are OR-ed ({comms})")
+        check(not got["none"], f"a selector nothing matches: no samples ({len(got['none'])})")
+
+        # pid and match both apply
+        w = workload("spinner", 3)
+        procs[:] = [w]
+        time.sleep(0.3)
+        samples = profile_labels(agent, f"seconds=1&pid={w.pid}&match={spinner}", "pid-match")
+        check(sum(c for c, _ in samples) > 10, "pid and a selector it matches: samples")
+        other = quote('{comm!="spinner"}')
+        samples = profile_labels(agent, f"seconds=1&pid={w.pid}&match={other}", "pid-nomatch")
+        check(not samples, f"pid and a selector it does not match: none ({len(samples)})")
+
+        for query, msg in [
+                ("match=" + quote('{comm="spinner"'),
+                 "bad match: \"{comm=\\\"spinner\\\"\": expected ',' or '}' at offset 15, "
+                 "found end of selector"),
+                ("match=" + quote('{comm=~"("}'),
+                 "bad match: \"{comm=~\\\"(\\\"}\": bad regex \"(\": missing closing "
+                 "parenthesis at offset 1"),
+                ("match=", "bad match: missing value"),
+                ("&".join(["match=%7B%7D"] * 17), "bad match: more than 16 selectors")]:
+            status, _, body = agent.get(f"/debug/pprof/profile?seconds=1&{query}")
+            text = body.decode(errors="replace")
+            check(status == 400 and text == msg + "\n", f"{query} -> 400 ({status}: {text.strip()})")
+        check(agent.get("/healthz")[0] == 200, "healthz still ok")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        agent.stop()
