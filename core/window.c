@@ -299,8 +299,9 @@ uint64_t windows__wanting(const struct windows *ws, uint32_t tgid)
 
 /* Whether w's label matcher lets s in. A sample held back while its
  * process was read comes here once the read is done, so it is matched
- * with the labels the read gave; a process the table could not track
- * has none but the comm and pid its samples carry anyway. */
+ * with the labels the read gave. A process without labels (the table
+ * could not track it, or its read outlasted the wait, DEFER_MAX_NS) has
+ * the comm and pid its samples carry anyway. */
 static bool window_matches(const struct window *w, const struct window_sample *s)
 {
 	char pid[16];
@@ -309,7 +310,7 @@ static bool window_matches(const struct window *w, const struct window_sample *s
 
 	if (!w->o.match)
 		return true;
-	if (s->labels)
+	if (s->labels && s->labels->n)
 		return matcher_set__matches(w->o.match, s->labels);
 	snprintf(pid, sizeof(pid), "%u", s->key->tgid);
 	if (!s->comm) {

@@ -77,10 +77,10 @@ struct window_opts {
 	uint32_t seconds;
 	int32_t pid; /* -1: every process */
 	/* NULL: every process; else only samples of processes whose label
-	 * set (after relabeling; for a process the table could not track,
-	 * its comm and pid) matches, along with pid. Borrowed: it must
-	 * outlive the window (and a chained window's successors); used
-	 * under the profiler's lock only. */
+	 * set (after relabeling; for a process without labels, untracked or
+	 * not read yet, its comm and pid) matches, along with pid.
+	 * Borrowed: it must outlive the window (and a chained window's
+	 * successors); used under the profiler's lock only. */
 	struct matcher_set *match;
 	bool by_series; /* one profile per process label set (uploads) */
 	bool chain;     /* when it ends a successor starts at the same drain */

@@ -336,7 +336,7 @@ def t_match():
               f"both workloads profiled ({every})")
 
         def same(a, b):
-            return abs(a - b) <= 0.02 * b
+            return abs(a - b) <= max(3, 0.03 * b)
 
         comms = label_values(got["spinner"], "comm")
         print("spinner:", comms)
