@@ -21,51 +21,74 @@ const KIND_NAMES = ["root", "process", "kernel", "native", "JIT", "unsymbolized"
  * t.end (one past the last node of the subtree), t.maxDepth. */
 function makeTree(strings, cols, meta) {
   const n = cols.parent.length;
-  // children lists (CSR), in the order the nodes come
+  const order = isPreorder(cols.parent) ? null : preorder(cols.parent);
+  const pick = (a, T) => {
+    if (!a) return new T(n);
+    if (!order) return T.from(a);
+    const out = new T(n);
+    for (let i = 0; i < n; i++) out[i] = a[order[i]];
+    return out;
+  };
+  const t = {
+    strings, n, total: 0, samples: 0, unit: "", sampleType: "",
+    name: pick(cols.name, Int32Array), lib: pick(cols.lib, Int32Array), file: pick(cols.file, Int32Array),
+    line: pick(cols.line, Int32Array), kind: pick(cols.kind, Uint8Array), parent: pick(cols.parent, Int32Array),
+    value: pick(cols.total, Float64Array), self: pick(cols.self, Float64Array),
+    x: new Float64Array(n), depth: new Int32Array(n), end: new Int32Array(n), maxDepth: 0,
+  };
+  if (order) {
+    const pos = new Int32Array(n);
+    for (let i = 0; i < n; i++) pos[order[i]] = i;
+    for (let i = 0; i < n; i++) if (t.parent[i] >= 0) t.parent[i] = pos[t.parent[i]];
+  }
+  Object.assign(t, meta || {});
+  layout(t);
+  if (!t.total) t.total = t.value[0];
+  return t;
+}
+
+/* Node 0 the root and every node's parent on the path to the node before
+ * it: what the agent sends, taken as it is. */
+function isPreorder(parent) {
+  if (!parent.length || parent[0] !== -1) return false;
+  const path = new Int32Array(parent.length);
+  let top = 0;
+  for (let i = 1; i < parent.length; i++) {
+    const p = parent[i];
+    while (top >= 0 && path[top] !== p) top--;
+    if (top < 0) return false;
+    path[++top] = i;
+  }
+  return true;
+}
+
+/* The preorder permutation of any tree given by parent indices. */
+function preorder(parent) {
+  const n = parent.length;
   const count = new Int32Array(n + 1);
   let root = -1;
   for (let i = 0; i < n; i++) {
-    const p = cols.parent[i];
+    const p = parent[i];
     if (p < 0) { if (root >= 0) throw new Error("two roots"); root = i; continue; }
-    if (p >= n) throw new Error("bad parent " + p);
+    if (!(p < n)) throw new Error("bad parent " + p);
     count[p + 1]++;
   }
   if (root < 0) throw new Error("no root");
   for (let i = 0; i < n; i++) count[i + 1] += count[i];
   const kids = new Int32Array(Math.max(n - 1, 0));
   const fill = count.slice(0, n);
-  for (let i = 0; i < n; i++) { const p = cols.parent[i]; if (p >= 0) kids[fill[p]++] = i; }
-  // preorder permutation
+  for (let i = 0; i < n; i++) { const p = parent[i]; if (p >= 0) kids[fill[p]++] = i; }
   const order = new Int32Array(n);
   const stack = [root];
   let k = 0;
   while (stack.length) {
     const v = stack.pop();
+    if (k >= n) throw new Error("not a tree");
     order[k++] = v;
     for (let c = count[v + 1] - 1; c >= count[v]; c--) stack.push(kids[c]);
   }
   if (k !== n) throw new Error("not a tree");
-  const pos = new Int32Array(n);
-  for (let i = 0; i < n; i++) pos[order[i]] = i;
-  const t = {
-    strings, n, total: 0, samples: 0, unit: "", sampleType: "",
-    name: new Int32Array(n), lib: new Int32Array(n), file: new Int32Array(n),
-    line: new Int32Array(n), kind: new Uint8Array(n), parent: new Int32Array(n),
-    value: new Float64Array(n), self: new Float64Array(n),
-    x: new Float64Array(n), depth: new Int32Array(n), end: new Int32Array(n), maxDepth: 0,
-  };
-  Object.assign(t, meta || {});
-  for (let i = 0; i < n; i++) {
-    const o = order[i];
-    t.name[i] = cols.name[o]; t.lib[i] = cols.lib ? cols.lib[o] : 0;
-    t.file[i] = cols.file ? cols.file[o] : 0; t.line[i] = cols.line ? cols.line[o] : 0;
-    t.kind[i] = cols.kind ? cols.kind[o] : 0;
-    t.parent[i] = cols.parent[o] < 0 ? -1 : pos[cols.parent[o]];
-    t.value[i] = cols.total[o]; t.self[i] = cols.self[o];
-  }
-  layout(t);
-  if (!t.total) t.total = t.value[0];
-  return t;
+  return order;
 }
 
 function layout(t) {
@@ -125,9 +148,11 @@ TreeBuilder.prototype.add = function (parent, t, i, value, self) {
   cols.self[c] += self || 0;
   return c;
 };
-TreeBuilder.prototype.finish = function (rootName, meta) {
-  this.cols.name[0] = rootName;
-  return makeTree(this.strings, this.cols, meta);
+/* The root becomes t's node i (the function a sandwich is about). */
+TreeBuilder.prototype.finish = function (t, i, meta) {
+  const c = this.cols;
+  c.name[0] = t.name[i]; c.lib[0] = t.lib[i]; c.file[0] = t.file[i]; c.line[0] = t.line[i]; c.kind[0] = t.kind[i];
+  return makeTree(this.strings, c, meta);
 };
 
 /* ---------- search ---------- */
@@ -203,7 +228,7 @@ function sandwich(t, keyOf, r) {
     if (first < 0) first = i;
     // callers: the path from i up to the process
     let at = 0;
-    for (let p = t.parent[i]; p > 0; p = t.parent[p]) at = callers.add(at, t, p, t.value[i], p === t.parent[i] ? 0 : 0);
+    for (let p = t.parent[i]; p > 0; p = t.parent[p]) at = callers.add(at, t, p, t.value[i]);
     callers.cols.total[0] += t.value[i];
     // callees: i's subtree under the merged root
     const map = new Map([[i, 0]]);
@@ -219,8 +244,8 @@ function sandwich(t, keyOf, r) {
   for (let c = 0; c < cc.parent.length; c++) cc.self[c] = cc.total[c] - kidsum[c];
   const meta = { unit: t.unit, sampleType: t.sampleType, total: t.value[0] };
   return {
-    callers: callers.finish(t.name[first], meta),
-    callees: callees.finish(t.name[first], meta),
+    callers: callers.finish(t, first, meta),
+    callees: callees.finish(t, first, meta),
   };
 }
 
@@ -1028,6 +1053,10 @@ if (typeof document !== "undefined") (function page() {
     search(re) { $("search").value = re instanceof RegExp ? re.source : re || ""; return applySearch(); },
     frameAt: (x, y) => flame.frameAt(x, y),
     show: (data) => show(data),
+    // what the download links save, for tests
+    folded: () => toFolded(state.tree),
+    speedscope: () => toSpeedscope(state.tree, "brasa"),
+    html: selfContainedHtml,
     core,
   };
 
