@@ -8,7 +8,10 @@
  * a 100,000-node profile redraws in a few milliseconds.
  *
  * The first part has no DOM: the tests run it under node
- * (tests/web/test-app.js). The second part is the page. */
+ * (tests/web/test-app.js). The second part is the page. One file of
+ * about 1,000 lines: the page loads one script with no build step, the
+ * self-contained HTML download inlines it whole, and the node tests
+ * require the same file the agent serves. */
 "use strict";
 
 /* ---------- the tree ---------- */
