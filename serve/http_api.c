@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/macros.h"
 #include "serve/http_text.h"
+#include "serve/web.h"
 
 #define DEFAULT_SECONDS 30
 #define DEFAULT_MAX_SECONDS 300
@@ -135,21 +136,6 @@ static int serve_profile(void *ctx, struct http_request *req)
 
 /* --- the other routes --- */
 
-static int serve_root_index(void *ctx, struct http_request *req)
-{
-	(void)ctx;
-	return http_request__reply(req, MHD_HTTP_OK, "text/plain; charset=utf-8",
-				   "brasa " BRASA_VERSION " continuous profiling agent\n"
-				   "\n"
-				   "/debug/pprof/profile?seconds=N[&pid=P]  CPU profile "
-				   "(gzipped pprof, for go tool pprof)\n"
-				   "/debug/pprof/                           pprof index\n"
-				   "/debug/pprof/symbol                     symbol lookups (for go "
-				   "tool pprof)\n"
-				   "/metrics                                Prometheus metrics\n"
-				   "/healthz                                liveness check\n");
-}
-
 static int serve_pprof_index(void *ctx, struct http_request *req)
 {
 	struct http_api *h = ctx;
@@ -239,7 +225,6 @@ static int serve_metrics(void *ctx, struct http_request *req)
 
 /* First match wins: the exact /debug/pprof/ paths before the subtree. */
 static const struct http_route routes[] = {
-	{ "/", HTTP_GET | HTTP_HEAD, 0, serve_root_index },
 	{ "/healthz", HTTP_GET | HTTP_HEAD, HTTP_ROUTE_PUBLIC, serve_health },
 	{ "/metrics", HTTP_GET | HTTP_HEAD, 0, serve_metrics },
 	{ PROFILE_PATH, HTTP_ANY_METHOD, HTTP_ROUTE_GO_PPROF, serve_profile },
@@ -309,6 +294,8 @@ int http_api__start(const struct http_api_opts *opts, struct http_api **out, cha
 				      .tls_client_ca_file = opts->tls_client_ca_file,
 				      .bearer_token_file = opts->bearer_token_file,
 			      }, &h->server, err, errlen);
+	if (!rc)
+		rc = web__add_routes(h->server);
 	if (!rc)
 		rc = http_server__add_routes(h->server, routes, ARRAY_SIZE(routes), h);
 	if (!rc)

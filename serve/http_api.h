@@ -21,7 +21,7 @@
  *   GET /metrics                       Prometheus text from opts.metrics
  *                                      (404 when it is NULL); at most 4
  *                                      at a time, more get a 503
- *   GET /                              a plain index of the endpoints
+ *   GET /, /ui/app.js, /ui/app.css     the flame graph page (serve/web.h)
  *   other paths 404, other methods 405 with Allow.
  * Profile and /metrics requests wait in their callbacks with no deadline
  * running and are never evicted: their limits are well under

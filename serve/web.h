@@ -1,0 +1,28 @@
+/* web: the flame graph page served at / (serve/web/: index.html, app.js,
+ * app.css), its bytes compiled into the binary by serve/web/embed.py. The
+ * page fetches /api/flamegraph and /debug/pprof/profile from the same
+ * origin; every answer carries a Content-Security-Policy that lets it
+ * load nothing from anywhere else.
+ *
+ *   web__add_routes(s)     adds GET|HEAD /, /ui/app.js and /ui/app.css to
+ *                          s's route table (before http_server__start):
+ *                          0/-ENOMEM
+ *   web__asset(path, &len)  the embedded bytes served at path, NULL for a
+ *                          path that is not one of them (for tests)
+ */
+#ifndef BRASA_SERVE_WEB_H
+#define BRASA_SERVE_WEB_H
+
+#include <stddef.h>
+
+#include "serve/http_server.h"
+
+#define WEB_CSP                                                                  \
+	"default-src 'none'; script-src 'self'; style-src 'self'; "              \
+	"img-src 'self' data:; connect-src 'self'; base-uri 'none'; "            \
+	"form-action 'none'; frame-ancestors 'none'"
+
+int web__add_routes(struct http_server *s);
+const unsigned char *web__asset(const char *path, size_t *len);
+
+#endif
