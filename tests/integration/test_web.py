@@ -235,7 +235,7 @@ def check_downloads(b):
     good, total = chain_share(stacks, CHAIN)
     print_top(stacks, 3)
     check(total > 0 and all(f[0] == "fp_chain" for f, _ in stacks),
-          f"the folded download is fp_chain's ({os.path.basename(path)}, {total} samples)")
+          f"the folded download is fp_chain's ({os.path.basename(path)}, value {total})")
     check(good >= 0.7 * total, f"... and holds the chain main;outer;middle;leaf ({good}/{total})")
     # pprof comes from the agent (/debug/pprof/profile: a new window of
     # the same parameters), read back by go tool pprof
