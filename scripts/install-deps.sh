@@ -10,9 +10,12 @@ protobuf-c-compiler libzstd-dev libsystemd-dev libmicrohttpd-dev libyaml-dev
 libjson-c-dev zlib1g-dev libpcre2-dev libgnutls28-dev"
 # Peers and independent readers used by the test suite; libclang-rt-14-dev
 # is libFuzzer and clang's sanitizer runtimes for build-fuzz/ (gcc's,
-# for build-san/, come with gcc).
+# for build-san/, come with gcc). chromium, chromium-driver and
+# python3-selenium: the web page's tests drive a real headless Chromium
+# (tests/integration/browser.py).
 TEST_PKGS="protobuf-compiler golang-go linux-perf elfutils binutils xz-utils
-curl python3 libclang-rt-14-dev prometheus lld"
+curl python3 libclang-rt-14-dev prometheus lld chromium chromium-driver
+python3-selenium"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"
