@@ -189,10 +189,13 @@ out:
 
 /* ---- nodes ---- */
 
+/* A function is one node under one parent whatever line each sample
+ * was at (pprof's -lines would split it): the node keeps the first line
+ * seen of it, the smallest. */
 static bool frame_eq(const struct frame_key *a, const struct frame_key *b)
 {
 	return a->name == b->name && a->lib == b->lib && a->file == b->file &&
-	       a->kind == b->kind && a->line == b->line;
+	       a->kind == b->kind;
 }
 
 static bool node_eq(const void *ctx, uint32_t idx, const void *key)
@@ -226,8 +229,7 @@ static int child(struct tree *t, uint32_t parent, const struct frame_key *k, int
 {
 	struct node_key key = { parent, k };
 	uint64_t hash = pprof_hash_mix(pprof_hash_mix(pprof_hash_mix(pprof_hash_mix(
-		pprof_hash_mix(pprof_hash_mix(0, parent), k->name), k->lib), k->file),
-		(uint64_t)k->line), k->kind);
+		pprof_hash_mix(0, parent), k->name), k->lib), k->file), k->kind);
 	struct slot *slot;
 	int err;
 
@@ -236,7 +238,11 @@ static int child(struct tree *t, uint32_t parent, const struct frame_key *k, int
 		return err;
 	slot = pprof_index_find(&t->node_index, hash, node_eq, t, &key);
 	if (slot->idx1) {
+		struct frame_key *have = &t->nodes[slot->idx1 - 1].k;
+
 		*idx = slot->idx1 - 1;
+		if (k->line > 0 && (!have->line || k->line < have->line))
+			have->line = k->line;
 	} else {
 		err = add_node(t, parent, k);
 		if (err)

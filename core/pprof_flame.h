@@ -7,9 +7,9 @@
  * Node 0 is the root "all"; its children are the process names (the
  * "comm" label, "[unknown]" without one, as in folded output), then the
  * frames root-most first, an inlined function a node of its own under its
- * caller. Siblings with the same (name, lib, file, line, kind) are one
- * node, ordered by name (then lib, file, line, kind) so that two captures
- * lay out alike. Nodes are in preorder: a parent before its children.
+ * caller. Siblings with the same (name, lib, file, kind) are one node,
+ * whatever line each sample was at (line is the smallest seen), ordered
+ * by name (then lib, file, kind) so that two captures lay out alike. Nodes are in preorder: a parent before its children.
  * Values are the builder's default sample type, cpu nanoseconds (count *
  * period); samples counts them.
  *

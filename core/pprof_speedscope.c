@@ -3,8 +3,9 @@
  * pprof_flame__write_speedscope: one "sampled" profile in nanoseconds
  * whose stacks start at the process name (the tree without its root);
  * each node with a self value is one sample of its path, weighted by it.
- * Frames are shared by name, library, file and line; "file" is the source
- * file, or the library when there is none. */
+ * Frames are shared by name, library and file (line: the smallest of
+ * their nodes'); "file" is the source file, or the library when there is
+ * none. */
 #include "core/pprof_flame.h"
 
 #include <errno.h>
@@ -28,7 +29,10 @@ static int frame_cmp(const void *a, const void *b, void *ctx)
 		return f->lib[x] < f->lib[y] ? -1 : 1;
 	if (f->file[x] != f->file[y])
 		return f->file[x] < f->file[y] ? -1 : 1;
-	return f->line[x] < f->line[y] ? -1 : f->line[x] > f->line[y];
+	/* the smallest line first: the one a group of nodes shows */
+	if (f->line[x] != f->line[y])
+		return !f->line[y] || (f->line[x] && f->line[x] < f->line[y]) ? -1 : 1;
+	return 0;
 }
 
 /* frame_of[i] for node i, and the frames in out, in first node order. */
@@ -46,7 +50,8 @@ static int write_frames(const struct pprof_flame *f, uint32_t *frame_of, struct 
 	for (size_t i = 1; !err && i < f->n; i++) {
 		size_t node = by_frame[i], file;
 
-		if (i > 1 && !frame_cmp(&by_frame[i - 1], &by_frame[i], (void *)f)) {
+		if (i > 1 && f->name[node] == f->name[by_frame[i - 1]] &&
+		    f->lib[node] == f->lib[by_frame[i - 1]] && f->file[node] == f->file[by_frame[i - 1]]) {
 			frame_of[node] = frame_of[by_frame[i - 1]];
 			continue;
 		}

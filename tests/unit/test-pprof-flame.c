@@ -214,6 +214,39 @@ static void test_tree_shape(void)
 	CHECK_INT(PATH(f, "other", "main", ODD_NAME_SANITIZED), ==, 13);
 }
 
+/* Samples at several lines of one function make one node (line: the
+ * smallest); another file or library is another node. */
+static void test_lines_merge(void)
+{
+	_cleanup_(cleanup_pprof__free) struct pprof *p = NULL;
+	_cleanup_(cleanup_pprof_flame__free) struct pprof_flame *f = NULL;
+	const struct pprof_mapping app = { .filename = "/usr/bin/app", .memory_limit = 0x1000 };
+	const struct pprof_line at14[] = { { "leaf", "app.c", 14 } };
+	const struct pprof_line at13[] = { { "leaf", "app.c", 13 } };
+	const struct pprof_line other_file[] = { { "leaf", "other.c", 2 } };
+	const struct pprof_label comm[] = { { .key = "comm", .str = "app" } };
+	uint64_t m, l14, l13, lo;
+	int leaf;
+
+	REQUIRE(pprof__new(&test_opts, &p) == 0);
+	m = pprof__mapping(p, 1, &app);
+	l14 = pprof__location(p, m, 0x14, at14, 1);
+	l13 = pprof__location(p, m, 0x13, at13, 1);
+	lo = pprof__location(p, m, 0x20, other_file, 1);
+	CHECK_INT(pprof__add_sample(p, &l14, 1, 3, comm, 1), ==, 0);
+	CHECK_INT(pprof__add_sample(p, &l13, 1, 2, comm, 1), ==, 0);
+	CHECK_INT(pprof__add_sample(p, &lo, 1, 1, comm, 1), ==, 0);
+	REQUIRE(pprof_flame__new(p, NULL, &f) == 0);
+	CHECK_INT(f->n, ==, 4);
+	leaf = PATH(f, "app", "leaf");
+	REQUIRE(leaf > 0);
+	CHECK_STR(f->strings[f->file[leaf]], "app.c");
+	CHECK_INT(f->line[leaf], ==, 13);
+	CHECK_INT(f->total[leaf], ==, 5 * PERIOD_NS);
+	CHECK_STR(f->strings[f->file[leaf + 1]], "other.c");
+	CHECK_INT(f->total[leaf + 1], ==, 1 * PERIOD_NS);
+}
+
 static void test_max_nodes(void)
 {
 	_cleanup_(cleanup_pprof_flame__free) struct pprof_flame *full = flame_of(0);
@@ -524,6 +557,7 @@ static void test_empty(void)
 
 TEST_MAIN(NULL, NULL,
 	  TEST_CASE(tree_shape),
+	  TEST_CASE(lines_merge),
 	  TEST_CASE(max_nodes),
 	  TEST_CASE(json),
 	  TEST_CASE(json_string),
