@@ -1,5 +1,6 @@
 /* brasa capture: one profile of the host or of one process, written as
- * gzipped pprof or folded stacks. Ctrl-C ends the capture early and still
+ * gzipped pprof, folded stacks, a flame graph (SVG, the JSON tree) or
+ * speedscope's format (core/pprof_format.h). Ctrl-C ends the capture early and still
  * writes what was collected. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,11 +15,21 @@
 #include "agent/cli.h"
 #include "core/output.h"
 #include "core/pprof.h"
+#include "core/pprof_format.h"
 #include "core/profiler.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/parse.h"
+
+static const char *const default_output[PPROF_FORMATS] = {
+	[PPROF_FORMAT_PPROF] = "profile.pb.gz",
+	[PPROF_FORMAT_FOLDED] = "-",
+	[PPROF_FORMAT_JSON] = "profile.json",
+	[PPROF_FORMAT_SVG] = "profile.svg",
+	[PPROF_FORMAT_SPEEDSCOPE] = "profile.speedscope.json",
+	/* html: "profile.html" */
+};
 
 static void usage(FILE *f)
 {
@@ -30,9 +41,13 @@ static void usage(FILE *f)
 		"\n"
 		"  -s, --seconds N        how long to sample (default 10, max 3600)\n"
 		"  -p, --pid PID          only this process\n"
-		"  -f, --format FORMAT    pprof (gzipped, default) or folded\n"
+		"  -f, --format FORMAT    pprof (gzipped, default), folded, svg (a flame\n"
+		"                         graph for any browser), speedscope (JSON for\n"
+		"                         speedscope.app) or json (the flame graph tree of\n"
+		"                         GET /api/flamegraph)\n"
 		"  -o, --output FILE      where to write; '-' for stdout (default: stdout\n"
-		"                         for folded, profile.pb.gz for pprof)\n"
+		"                         for folded, profile.pb.gz for pprof,\n"
+		"                         profile.svg, profile.speedscope.json, profile.json)\n"
 		"  -F, --frequency HZ     samples per second per CPU (default 99)\n"
 		"      --no-kernel        do not record kernel stacks\n"
 		"      --unwind MODE      user stacks: auto (DWARF tables where the kernel\n"
@@ -61,8 +76,10 @@ int cmd_capture(int argc, char **argv)
 	};
 	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true };
 	struct window_opts wopts = { .seconds = 10, .pid = -1 };
+	/* every node: a file is read at leisure; the SVG leaves out what is
+	 * too narrow to draw */
+	struct pprof_output how = { .format = PPROF_FORMAT_PPROF, .title = "brasa capture" };
 	const char *output = NULL;
-	bool folded = false;
 	struct profiler *p = NULL;
 	struct window *w = NULL;
 	struct buf out = { 0 };
@@ -88,10 +105,9 @@ int cmd_capture(int argc, char **argv)
 			popts.target_tgid = v;
 			break;
 		case 'f':
-			if (!strcmp(optarg, "folded")) {
-				folded = true;
-			} else if (strcmp(optarg, "pprof")) {
-				log_error("invalid --format '%s': expected pprof or folded", optarg);
+			if (pprof_format__from_name(optarg, &how.format)) {
+				log_error("invalid --format '%s': expected pprof, folded, svg, "
+					  "speedscope or json", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -119,8 +135,8 @@ int cmd_capture(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!output)
-		output = folded ? "-" : "profile.pb.gz";
-	if (!folded && !strcmp(output, "-") && isatty(STDOUT_FILENO)) {
+		output = default_output[how.format] ?: "-";
+	if (how.format == PPROF_FORMAT_PPROF && !strcmp(output, "-") && isatty(STDOUT_FILENO)) {
 		log_error("refusing to write a binary profile to a terminal: use -o FILE or redirect stdout");
 		return EXIT_USAGE;
 	}
@@ -154,8 +170,7 @@ int cmd_capture(int argc, char **argv)
 	if (!window__pprof(w))
 		err = -ENOMEM; /* the window could not allocate its profile */
 	else
-		err = folded ? pprof__write_folded(window__pprof(w), &out)
-			     : pprof__encode(window__pprof(w), &out);
+		err = pprof__write_as(window__pprof(w), &how, &out);
 	if (err) {
 		log_error("failed to encode the profile: %s", strerror(-err));
 		goto out;

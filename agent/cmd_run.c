@@ -19,6 +19,7 @@
 #include "labels/k8s.h"
 #include "serve/metrics.h"
 #include "core/pprof.h"
+#include "core/pprof_format.h"
 #include "core/profiler.h"
 #include "ship/remote.h"
 #include "ship/shipper.h"
@@ -47,8 +48,9 @@ static void usage(FILE *f)
 	config__help(f);
 }
 
-static int profile_request(void *ctx, const struct profile_query *q, struct buf *out,
-			   char *errmsg, size_t errlen)
+static int profile_request(void *ctx, const struct profile_query *q,
+			   const struct pprof_output *how, struct buf *out, char *errmsg,
+			   size_t errlen)
 {
 	struct profiler *p = ((struct run_ctx *)ctx)->profiler;
 	struct window_opts o = { .seconds = q->seconds, .pid = q->pid, .match = q->match };
@@ -70,7 +72,7 @@ static int profile_request(void *ctx, const struct profile_query *q, struct buf 
 		return err;
 	}
 	window__wait(w);
-	err = window__pprof(w) ? pprof__encode(window__pprof(w), out) : -ENOMEM;
+	err = window__pprof(w) ? pprof__write_as(window__pprof(w), how, out) : -ENOMEM;
 	if (err)
 		snprintf(errmsg, errlen, "could not encode the profile: %s", strerror(-err));
 	window__close(w);

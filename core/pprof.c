@@ -13,7 +13,7 @@
 
 /* ---- hashing ---- */
 
-static uint64_t hash_mix(uint64_t h, uint64_t v)
+uint64_t pprof_hash_mix(uint64_t h, uint64_t v)
 {
 	/* murmur3 finalizer over the running state: cheap and avalanches */
 	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
@@ -23,7 +23,7 @@ static uint64_t hash_mix(uint64_t h, uint64_t v)
 	return h;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
+uint64_t pprof_hash_bytes(const char *s, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
 
@@ -31,14 +31,10 @@ static uint64_t hash_bytes(const char *s, size_t n)
 		h ^= (uint8_t)s[i];
 		h *= 0x100000001b3ULL;
 	}
-	return hash_mix(h, n);
+	return pprof_hash_mix(h, n);
 }
 
-typedef bool (*index_eq_fn)(const struct pprof *p, uint32_t idx, const void *key);
-
-/* Makes room for one insertion, so a following index_find always has an
- * empty slot to return. */
-static int index_reserve(struct index_table *t)
+int pprof_index_reserve(struct index_table *t)
 {
 	struct slot *slots;
 	size_t cap;
@@ -66,37 +62,34 @@ static int index_reserve(struct index_table *t)
 	return 0;
 }
 
-/* The slot holding a record equal to key, or the empty slot where it goes. */
-static struct slot *index_find(const struct index_table *t, uint64_t hash, index_eq_fn eq,
-			       const struct pprof *p, const void *key)
+struct slot *pprof_index_find(const struct index_table *t, uint64_t hash, pprof_index_eq_fn eq,
+			      const void *ctx, const void *key)
 {
 	for (size_t j = hash & (t->cap - 1);; j = (j + 1) & (t->cap - 1)) {
 		struct slot *s = &t->slots[j];
 
 		if (!s->idx1)
 			return s;
-		if (s->hash == hash && eq(p, s->idx1 - 1, key))
+		if (s->hash == hash && eq(ctx, s->idx1 - 1, key))
 			return s;
 	}
 }
 
-static void index_insert(struct index_table *t, struct slot *s, uint64_t hash, size_t idx)
+void pprof_index_insert(struct index_table *t, struct slot *s, uint64_t hash, size_t idx)
 {
 	s->hash = hash;
 	s->idx1 = (uint32_t)idx + 1;
 	t->used++;
 }
 
-static void index_release(struct index_table *t)
+void pprof_index_release(struct index_table *t)
 {
 	free(t->slots);
 	t->slots = NULL;
 	t->cap = t->used = 0;
 }
 
-/* Grows *arr so that it holds at least len + extra elements of size elem,
- * refusing to pass max elements. */
-static int array_reserve(void **arr, size_t *cap, size_t len, size_t extra, size_t max, size_t elem)
+int pprof_array_reserve(void **arr, size_t *cap, size_t len, size_t extra, size_t max, size_t elem)
 {
 	size_t want, newcap;
 	void *mem;
@@ -119,10 +112,6 @@ static int array_reserve(void **arr, size_t *cap, size_t len, size_t extra, size
 	return 0;
 }
 
-#define ARRAY_RESERVE(p, field, extra, max)                                   \
-	array_reserve((void **)&(p)->field, &(p)->field##_cap, (p)->n##field, \
-		      (extra), (max), sizeof(*(p)->field))
-
 /* ---- strings ---- */
 
 struct string_key {
@@ -130,8 +119,9 @@ struct string_key {
 	size_t n;
 };
 
-static bool string_eq(const struct pprof *p, uint32_t idx, const void *key)
+static bool string_eq(const void *ctx, uint32_t idx, const void *key)
 {
+	const struct pprof *p = ctx;
 	const struct string_key *k = key;
 
 	return strncmp(p->strings[idx], k->s, k->n) == 0 && p->strings[idx][k->n] == 0;
@@ -168,11 +158,11 @@ static int string_intern(struct pprof *p, const char *s, uint32_t *idx)
 		i += len;
 	}
 
-	err = index_reserve(&p->string_index);
+	err = pprof_index_reserve(&p->string_index);
 	if (err)
 		return err;
-	hash = hash_bytes(key.s, key.n);
-	slot = index_find(&p->string_index, hash, string_eq, p, &key);
+	hash = pprof_hash_bytes(key.s, key.n);
+	slot = pprof_index_find(&p->string_index, hash, string_eq, p, &key);
 	if (slot->idx1) {
 		*idx = slot->idx1 - 1;
 		return 0;
@@ -188,7 +178,7 @@ static int string_intern(struct pprof *p, const char *s, uint32_t *idx)
 			return -ENOMEM;
 	}
 	p->strings[p->nstrings] = TAKE_PTR(copy);
-	index_insert(&p->string_index, slot, hash, p->nstrings);
+	pprof_index_insert(&p->string_index, slot, hash, p->nstrings);
 	*idx = (uint32_t)p->nstrings++;
 	p->string_bytes += key.n;
 	return 0;
@@ -242,16 +232,16 @@ void pprof__free(struct pprof *p)
 	for (size_t i = 0; i < p->nstrings; i++)
 		free(p->strings[i]);
 	free(p->strings);
-	index_release(&p->string_index);
+	pprof_index_release(&p->string_index);
 	free(p->mappings);
-	index_release(&p->mapping_index);
+	pprof_index_release(&p->mapping_index);
 	free(p->functions);
-	index_release(&p->function_index);
+	pprof_index_release(&p->function_index);
 	free(p->locations);
-	index_release(&p->location_index);
+	pprof_index_release(&p->location_index);
 	free(p->lines);
 	free(p->samples);
-	index_release(&p->sample_index);
+	pprof_index_release(&p->sample_index);
 	free(p->sample_locs);
 	free(p->labels);
 	free(p);
@@ -301,8 +291,9 @@ void pprof__stats(const struct pprof *p, struct pprof_stats *st)
 
 /* ---- mappings ---- */
 
-static bool mapping_eq(const struct pprof *p, uint32_t idx, const void *key)
+static bool mapping_eq(const void *ctx, uint32_t idx, const void *key)
 {
+	const struct pprof *p = ctx;
 	return p->mappings[idx].key == *(const uint64_t *)key;
 }
 
@@ -310,17 +301,17 @@ uint64_t pprof__mapping(struct pprof *p, uint64_t key, const struct pprof_mappin
 {
 	struct mapping_rec rec = { .key = key };
 	struct slot *slot;
-	uint64_t hash = hash_mix(0, key);
+	uint64_t hash = pprof_hash_mix(0, key);
 	int err;
 
 	if (!p || !m) {
 		errno = EINVAL;
 		return 0;
 	}
-	err = index_reserve(&p->mapping_index);
+	err = pprof_index_reserve(&p->mapping_index);
 	if (err)
 		goto fail;
-	slot = index_find(&p->mapping_index, hash, mapping_eq, p, &key);
+	slot = pprof_index_find(&p->mapping_index, hash, mapping_eq, p, &key);
 	if (slot->idx1)
 		return slot->idx1;
 
@@ -332,6 +323,7 @@ uint64_t pprof__mapping(struct pprof *p, uint64_t key, const struct pprof_mappin
 	rec.has_line_numbers = m->has_line_numbers;
 	rec.has_inline_frames = m->has_inline_frames;
 	rec.is_kernel = m->is_kernel;
+	rec.is_jit = m->is_jit;
 	err = string_intern(p, m->filename, &rec.filename);
 	if (!err)
 		err = string_intern(p, m->build_id, &rec.build_id);
@@ -341,7 +333,7 @@ uint64_t pprof__mapping(struct pprof *p, uint64_t key, const struct pprof_mappin
 		goto fail;
 	/* string_intern may have grown other tables, never this one */
 	p->mappings[p->nmappings] = rec;
-	index_insert(&p->mapping_index, slot, hash, p->nmappings);
+	pprof_index_insert(&p->mapping_index, slot, hash, p->nmappings);
 	return ++p->nmappings;
 fail:
 	errno = -err;
@@ -350,8 +342,9 @@ fail:
 
 /* ---- functions ---- */
 
-static bool function_eq(const struct pprof *p, uint32_t idx, const void *key)
+static bool function_eq(const void *ctx, uint32_t idx, const void *key)
 {
+	const struct pprof *p = ctx;
 	const struct function_rec *a = &p->functions[idx], *b = key;
 
 	return a->name == b->name && a->system_name == b->system_name &&
@@ -374,11 +367,11 @@ static int function_intern(struct pprof *p, const char *name, const char *filena
 	/* pprof_line carries one name; Go's runtime also repeats it */
 	rec.system_name = rec.name;
 
-	err = index_reserve(&p->function_index);
+	err = pprof_index_reserve(&p->function_index);
 	if (err)
 		return err;
-	hash = hash_mix(hash_mix(hash_mix(0, rec.name), rec.system_name), rec.filename);
-	slot = index_find(&p->function_index, hash, function_eq, p, &rec);
+	hash = pprof_hash_mix(pprof_hash_mix(pprof_hash_mix(0, rec.name), rec.system_name), rec.filename);
+	slot = pprof_index_find(&p->function_index, hash, function_eq, p, &rec);
 	if (slot->idx1) {
 		*idx = slot->idx1 - 1;
 		return 0;
@@ -387,7 +380,7 @@ static int function_intern(struct pprof *p, const char *name, const char *filena
 	if (err)
 		return err;
 	p->functions[p->nfunctions] = rec;
-	index_insert(&p->function_index, slot, hash, p->nfunctions);
+	pprof_index_insert(&p->function_index, slot, hash, p->nfunctions);
 	*idx = (uint32_t)p->nfunctions++;
 	return 0;
 }
@@ -398,8 +391,9 @@ struct location_key {
 	uint64_t mapping_id, address;
 };
 
-static bool location_eq(const struct pprof *p, uint32_t idx, const void *key)
+static bool location_eq(const void *ctx, uint32_t idx, const void *key)
 {
+	const struct pprof *p = ctx;
 	const struct location_key *k = key;
 
 	return p->locations[idx].mapping_id == k->mapping_id &&
@@ -424,11 +418,11 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 		errno = E2BIG;
 		return 0;
 	}
-	err = index_reserve(&p->location_index);
+	err = pprof_index_reserve(&p->location_index);
 	if (err)
 		goto fail;
-	hash = hash_mix(hash_mix(0, mapping_id), address);
-	slot = index_find(&p->location_index, hash, location_eq, p, &key);
+	hash = pprof_hash_mix(pprof_hash_mix(0, mapping_id), address);
+	slot = pprof_index_find(&p->location_index, hash, location_eq, p, &key);
 	if (slot->idx1)
 		return slot->idx1;
 
@@ -463,7 +457,7 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 	p->nlines += nrecs;
 	if (!nrecs && mapping_id)
 		p->mappings[mapping_id - 1].has_unsymbolized = true;
-	index_insert(&p->location_index, slot, hash, p->nlocations);
+	pprof_index_insert(&p->location_index, slot, hash, p->nlocations);
 	return ++p->nlocations;
 fail:
 	errno = -err;
@@ -479,8 +473,9 @@ struct sample_key {
 	size_t nlabels;
 };
 
-static bool sample_eq(const struct pprof *p, uint32_t idx, const void *key)
+static bool sample_eq(const void *ctx, uint32_t idx, const void *key)
 {
+	const struct pprof *p = ctx;
 	const struct sample_rec *s = &p->samples[idx];
 	const struct sample_key *k = key;
 
@@ -526,7 +521,7 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t c
 	for (size_t i = 0; i < n; i++) {
 		if (locs[i] == 0 || locs[i] > p->nlocations)
 			return -EINVAL;
-		hash = hash_mix(hash, locs[i]);
+		hash = pprof_hash_mix(hash, locs[i]);
 	}
 
 	for (size_t i = 0; i < nlabels; i++) {
@@ -551,21 +546,21 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t c
 	/* label order must not split one sample into two */
 	qsort(label_recs, nlabels, sizeof(*label_recs), label_cmp);
 	for (size_t i = 0; i < nlabels; i++) {
-		hash = hash_mix(hash, label_recs[i].key);
-		hash = hash_mix(hash, label_recs[i].str);
-		hash = hash_mix(hash, (uint64_t)label_recs[i].num);
-		hash = hash_mix(hash, label_recs[i].num_unit);
+		hash = pprof_hash_mix(hash, label_recs[i].key);
+		hash = pprof_hash_mix(hash, label_recs[i].str);
+		hash = pprof_hash_mix(hash, (uint64_t)label_recs[i].num);
+		hash = pprof_hash_mix(hash, label_recs[i].num_unit);
 	}
-	hash = hash_mix(hash, n);
+	hash = pprof_hash_mix(hash, n);
 
 	/* value[1] = count * period must stay representable */
 	limit = INT64_MAX / (int64_t)p->opts.period_ns;
 	key = (struct sample_key){ locs, n, label_recs, nlabels };
 
-	err = index_reserve(&p->sample_index);
+	err = pprof_index_reserve(&p->sample_index);
 	if (err)
 		return err;
-	slot = index_find(&p->sample_index, hash, sample_eq, p, &key);
+	slot = pprof_index_find(&p->sample_index, hash, sample_eq, p, &key);
 	if (slot->idx1) {
 		struct sample_rec *s = &p->samples[slot->idx1 - 1];
 
@@ -597,7 +592,7 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t c
 	};
 	p->nsample_locs += n;
 	p->nlabels += nlabels;
-	index_insert(&p->sample_index, slot, hash, p->nsamples);
+	pprof_index_insert(&p->sample_index, slot, hash, p->nsamples);
 	p->nsamples++;
 	return 0;
 }

@@ -107,6 +107,7 @@ struct pprof_mapping {
 	const char *build_id;   /* hex, or "" / NULL */
 	bool has_functions, has_filenames, has_line_numbers, has_inline_frames;
 	bool is_kernel;         /* frames in it are printed with _[k] when folded */
+	bool is_jit;            /* named from a JIT's perf map (flame graph kind) */
 };
 
 struct pprof_line {

@@ -321,6 +321,7 @@ static int copy_samples(const struct pprof *src, size_t first, size_t count, str
 			.has_line_numbers = r->has_line_numbers,
 			.has_inline_frames = r->has_inline_frames,
 			.is_kernel = r->is_kernel,
+			.is_jit = r->is_jit,
 		};
 
 		if (!mapping_ids[i])

@@ -8,6 +8,7 @@
  *                                (with their locations and labels)
  *   struct *_rec                 one record of each table
  *   struct index_table           the hash index that interns each table
+ *                                (also the flame tree's, pprof_flame.c)
  */
 #ifndef BRASA_CORE_PPROF_TABLES_H
 #define BRASA_CORE_PPROF_TABLES_H
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/pprof.h"
 
@@ -26,7 +28,7 @@ struct mapping_rec {
 	uint64_t memory_start, memory_limit, file_offset;
 	uint32_t filename, build_id;
 	bool has_functions, has_filenames, has_line_numbers, has_inline_frames;
-	bool is_kernel;
+	bool is_kernel, is_jit;
 	/* some location in it has no lines: has_functions would make readers
 	 * skip symbolizing it, so it is cleared on encode */
 	bool has_unsymbolized;
@@ -69,6 +71,38 @@ struct index_table {
 	size_t cap; /* power of two, or 0 before first use */
 	size_t used;
 };
+
+/* Hashing and the index, shared by the builder and the flame tree:
+ *   pprof_hash_mix(h, v), pprof_hash_bytes(s, n)
+ *   pprof_index_reserve(t)       room for one insertion, so that a following
+ *                                pprof_index_find has an empty slot to return
+ *   pprof_index_find(t, hash, eq, ctx, key)
+ *                                the slot of the record equal to key (eq(ctx,
+ *                                idx, key)), or the empty slot where it goes
+ *   pprof_index_insert(t, slot, hash, idx), pprof_index_release(t)
+ *   pprof_array_reserve(&arr, &cap, len, extra, max, elem)
+ *                                room for len + extra elements, never past max
+ *                                (E2BIG); ARRAY_RESERVE(obj, field, extra, max)
+ *                                for obj->field, obj->nfield, obj->field_cap
+ */
+typedef bool (*pprof_index_eq_fn)(const void *ctx, uint32_t idx, const void *key);
+
+uint64_t pprof_hash_mix(uint64_t h, uint64_t v);
+uint64_t pprof_hash_bytes(const char *s, size_t n);
+int pprof_index_reserve(struct index_table *t);
+struct slot *pprof_index_find(const struct index_table *t, uint64_t hash, pprof_index_eq_fn eq,
+			      const void *ctx, const void *key);
+void pprof_index_insert(struct index_table *t, struct slot *s, uint64_t hash, size_t idx);
+void pprof_index_release(struct index_table *t);
+int pprof_array_reserve(void **arr, size_t *cap, size_t len, size_t extra, size_t max,
+			size_t elem);
+
+#define ARRAY_RESERVE(p, field, extra, max)                                           \
+	pprof_array_reserve((void **)&(p)->field, &(p)->field##_cap, (p)->n##field, \
+			    (extra), (max), sizeof(*(p)->field))
+
+/* Appends a NUL-terminated string (a literal, for the writers). */
+#define LIT(b, s) buf_append((b), (s), strlen(s))
 
 struct pprof {
 	struct pprof_opts opts;

@@ -112,6 +112,7 @@ static int resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, b
 		.has_filenames = ref.mapping->has_lines,
 		.has_line_numbers = ref.mapping->has_lines,
 		.has_inline_frames = ref.mapping->has_inlines,
+		.is_jit = ref.mapping->is_jit,
 	};
 	for (int i = 0; i < n; i++)
 		f->lines[i] = (struct pprof_line){ lines[i].function, lines[i].file, lines[i].line };

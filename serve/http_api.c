@@ -9,6 +9,8 @@
 
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/parse.h"
+#include "core/pprof_flame.h"
 #include "serve/http_text.h"
 #include "serve/web.h"
 
@@ -26,6 +28,7 @@
 #define PPROF_PATH "/debug/pprof/"
 #define PROFILE_PATH "/debug/pprof/profile"
 #define SYMBOL_PATH "/debug/pprof/symbol"
+#define FLAMEGRAPH_PATH "/api/flamegraph"
 /* A symbol lookup names addresses only: more than this is not a client. */
 #define SYMBOL_BODY_MAX (4u << 20)
 
@@ -81,31 +84,18 @@ static unsigned status_for_error(int err)
 	}
 }
 
-static int serve_profile(void *ctx, struct http_request *req)
+/* Collects one window for the request's query and answers it written as
+ * how says; errors are those of /debug/pprof/profile. */
+static int serve_window(struct http_api *h, struct http_request *req, const char *query,
+			size_t len, const struct pprof_output *how, const char *content_type,
+			const char *const *headers)
 {
-	static const char *const headers[] = {
-		"Content-Disposition", "attachment; filename=\"profile\"",
-		"X-Content-Type-Options", "nosniff",
-		NULL,
-	};
-	struct http_api *h = ctx;
 	/* its matchers, when the query is parsed */
 	_cleanup_(profile_query__release) struct profile_query q = { 0 };
 	struct buf out = {};
 	char errmsg[256] = "";
-	const char *query;
-	size_t len;
 	int err, ret;
 
-	/* HEAD would burn a whole profile window for no body */
-	if (http_request__method(req) != HTTP_GET)
-		return http_request__error(req, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
-					   "GET", "method not allowed");
-	if (http_request__query(req, &query, &len)) {
-		http_request__reject(req, HTTP_REJECT_TOO_LARGE);
-		return http_request__error(req, MHD_HTTP_URI_TOO_LONG, NULL, NULL,
-					   "query string longer than %d bytes", HTTP_QUERY_MAX);
-	}
 	if (http_query__parse_profile(query, len, h->default_seconds, h->max_seconds, &q, errmsg,
 				      sizeof(errmsg)))
 		return http_request__error(req, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", errmsg);
@@ -118,7 +108,7 @@ static int serve_profile(void *ctx, struct http_request *req)
 
 	/* Blocks this connection's thread for the profile window; other
 	 * requests have threads of their own. No deadline runs meanwhile. */
-	err = h->profile(h->ctx, &q, &out, errmsg, sizeof(errmsg));
+	err = h->profile(h->ctx, &q, how, &out, errmsg, sizeof(errmsg));
 	leave_callback(req, &h->profile_requests);
 	if (err != 0) {
 		buf_release(&out);
@@ -130,8 +120,111 @@ static int serve_profile(void *ctx, struct http_request *req)
 		return http_request__error(req, status_for_error(err), NULL, NULL, "%s",
 					   errmsg[0] ? errmsg : strerror(-err));
 	}
-	return http_request__reply_buf(req, MHD_HTTP_OK, "application/octet-stream", &out,
-				       headers);
+	return http_request__reply_buf(req, MHD_HTTP_OK, content_type, &out, headers);
+}
+
+/* The query string, or false with the 414 queued in *ret. */
+static bool request_query(struct http_request *req, const char **query, size_t *len, int *ret)
+{
+	if (!http_request__query(req, query, len))
+		return true;
+	http_request__reject(req, HTTP_REJECT_TOO_LARGE);
+	*ret = http_request__error(req, MHD_HTTP_URI_TOO_LONG, NULL, NULL,
+				   "query string longer than %d bytes", HTTP_QUERY_MAX);
+	return false;
+}
+
+static int serve_profile(void *ctx, struct http_request *req)
+{
+	static const char *const headers[] = {
+		"Content-Disposition", "attachment; filename=\"profile\"",
+		"X-Content-Type-Options", "nosniff",
+		NULL,
+	};
+	const struct pprof_output how = { .format = PPROF_FORMAT_PPROF };
+	const char *query;
+	size_t len;
+	int ret;
+
+	/* HEAD would burn a whole profile window for no body */
+	if (http_request__method(req) != HTTP_GET)
+		return http_request__error(req, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
+					   "GET", "method not allowed");
+	if (!request_query(req, &query, &len, &ret))
+		return ret;
+	return serve_window(ctx, req, query, len, &how, "application/octet-stream", headers);
+}
+
+/* --- /api/flamegraph --- */
+
+/* What each format=... answers with; a download names its file. */
+static const struct {
+	const char *content_type;
+	const char *disposition;
+} flame_replies[PPROF_FORMATS] = {
+	[PPROF_FORMAT_PPROF] = { "application/octet-stream", "attachment; filename=\"profile.pb.gz\"" },
+	[PPROF_FORMAT_FOLDED] = { "text/plain; charset=utf-8", NULL },
+	[PPROF_FORMAT_JSON] = { "application/json", NULL },
+	[PPROF_FORMAT_SVG] = { "image/svg+xml", NULL },
+	[PPROF_FORMAT_SPEEDSCOPE] = { "application/json",
+				      "attachment; filename=\"profile.speedscope.json\"" },
+};
+
+/* format= and max_nodes=: 0, or -EINVAL with the 400 line in err. */
+static int parse_flame_query(const char *query, size_t len, struct pprof_output *how,
+			     char *err, size_t errlen)
+{
+	char value[32], echo[HTTP_ECHO_SIZE];
+	uint32_t max_nodes;
+	int found;
+
+	*how = (struct pprof_output){ .format = PPROF_FORMAT_JSON,
+				      .max_nodes = PPROF_FLAME_DEFAULT_MAX_NODES,
+				      .title = "brasa" };
+	found = http_query__param(query, len, "format", value, sizeof(value), err, errlen);
+	if (found < 0)
+		return found;
+	if (found && pprof_format__from_name(value, &how->format)) {
+		http_text__echo(echo, sizeof(echo), value, strlen(value), strlen(value));
+		return http_text__errf(err, errlen, EINVAL, "bad format: \"%s\": expected json, "
+				       "folded, svg, speedscope or pprof", echo);
+	}
+	found = http_query__param(query, len, "max_nodes", value, sizeof(value), err, errlen);
+	if (found < 0)
+		return found;
+	if (found) {
+		if (parse_u32_range(value, 0, PPROF_MAX_ENTRIES, &max_nodes)) {
+			http_text__echo(echo, sizeof(echo), value, strlen(value), strlen(value));
+			return http_text__errf(err, errlen, EINVAL, "bad max_nodes: \"%s\": expected "
+					       "a whole number from 0 (no limit) to %u", echo,
+					       PPROF_MAX_ENTRIES);
+		}
+		how->max_nodes = max_nodes;
+	}
+	return 0;
+}
+
+static int serve_flamegraph(void *ctx, struct http_request *req)
+{
+	struct pprof_output how;
+	const char *query, *headers[5] = { "X-Content-Type-Options", "nosniff" };
+	char errmsg[256];
+	size_t len;
+	int ret;
+
+	if (http_request__method(req) != HTTP_GET)
+		return http_request__error(req, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
+					   "GET", "method not allowed");
+	if (!request_query(req, &query, &len, &ret))
+		return ret;
+	if (parse_flame_query(query, len, &how, errmsg, sizeof(errmsg)))
+		return http_request__error(req, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", errmsg);
+	if (flame_replies[how.format].disposition) {
+		headers[2] = "Content-Disposition";
+		headers[3] = flame_replies[how.format].disposition;
+	}
+	return serve_window(ctx, req, query, len, &how, flame_replies[how.format].content_type,
+			    headers);
 }
 
 /* --- the other routes --- */
@@ -228,6 +321,7 @@ static const struct http_route routes[] = {
 	{ "/healthz", HTTP_GET | HTTP_HEAD, HTTP_ROUTE_PUBLIC, serve_health },
 	{ "/metrics", HTTP_GET | HTTP_HEAD, 0, serve_metrics },
 	{ PROFILE_PATH, HTTP_ANY_METHOD, HTTP_ROUTE_GO_PPROF, serve_profile },
+	{ FLAMEGRAPH_PATH, HTTP_ANY_METHOD, 0, serve_flamegraph },
 	{ SYMBOL_PATH, HTTP_GET | HTTP_HEAD | HTTP_POST, HTTP_ROUTE_GO_PPROF, serve_symbol,
 	  .body_max = SYMBOL_BODY_MAX, .name = "symbol request" },
 	{ PPROF_PATH, HTTP_GET | HTTP_HEAD, HTTP_ROUTE_GO_PPROF, serve_pprof_index },

@@ -11,6 +11,13 @@
  *        max_seconds: http_query.h) get a 400, a query string over 1 KiB
  *        a 414; unknown parameters are ignored like Go. At most
  *        max_profile_requests at a time, more get a 503.
+ *   GET /api/flamegraph?seconds=N[&pid=P][&format=F][&max_nodes=M]
+ *        the same window as the merged call tree (core/pprof_flame.h):
+ *        format json (default, application/json), svg (image/svg+xml),
+ *        speedscope (application/json, a download), folded (text/plain)
+ *        or pprof; max_nodes bounds the tree (default 20000, 0 none).
+ *        The profile's errors, limits and 414; a bad format or max_nodes
+ *        gets a 400 too, without the X-Go-Pprof header.
  *   GET /debug/pprof/                  a small HTML index like Go's
  *   GET|POST /debug/pprof/symbol       "num_symbols: 1" (every symbol is
  *                                      in the profile already); a body
@@ -44,18 +51,21 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "core/pprof_format.h"
 #include "serve/http_query.h"
 #include "serve/http_server.h"
 
 /* Collects one profile for q (blocking for q->seconds, which is already
- * checked to be 1..max_seconds; pid is -1 or > 0) and appends the gzipped
- * pprof to out. Returns 0, or a negative errno with a one-line message in
+ * checked to be 1..max_seconds; pid is -1 or > 0) and appends it to out
+ * as how says (pprof__write_as: the gzipped pprof for
+ * /debug/pprof/profile). Returns 0, or a negative errno with a one-line message in
  * errmsg: -ESRCH / -EINVAL map to 400, -EBUSY to 503, others to 500 (an
  * empty message is replaced by strerror; control characters and bytes
  * that are not UTF-8 are escaped as \xNN; out is discarded). Called from
  * connection threads, concurrently. */
 typedef int (*http_profile_fn)(void *ctx, const struct profile_query *q,
-			       struct buf *out, char *errmsg, size_t errlen);
+			       const struct pprof_output *how, struct buf *out, char *errmsg,
+			       size_t errlen);
 
 /* Appends the Prometheus text exposition of the agent's metrics to out.
  * 0 or -errno. Called from connection threads, concurrently. */

@@ -197,3 +197,36 @@ int http_query__parse_profile(const char *query, size_t len, uint32_t default_se
 		profile_query__release(out);
 	return rc;
 }
+
+int http_query__param(const char *query, size_t len, const char *name, char *value,
+		      size_t vlen, char *err, size_t errlen)
+{
+	const char *p = query, *end = query + len;
+	size_t name_len = strlen(name);
+	bool found = false;
+
+	for (const char *next; p < end; p = next) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)) ?: end;
+		const char *eq = memchr(p, '=', (size_t)(amp - p));
+		struct decoded key, v;
+
+		next = amp < end ? amp + 1 : end;
+		decode(p, (size_t)((eq ? eq : amp) - p), &key);
+		if (key.len != name_len || memcmp(key.head, name, name_len))
+			continue;
+		if (found)
+			return http_text__errf(err, errlen, EINVAL, "bad %s: given more than once",
+					       name);
+		if (!eq || eq + 1 == amp)
+			return http_text__errf(err, errlen, EINVAL, "bad %s: missing value", name);
+		decode(eq + 1, (size_t)(amp - eq - 1), &v);
+		if (v.nul < v.len)
+			return query_fail(err, errlen, name, &v, v.nul, "contains a NUL byte");
+		if (v.len >= vlen || v.len >= sizeof(v.head))
+			return query_fail(err, errlen, name, &v, v.len, "too long");
+		memcpy(value, v.head, v.len);
+		value[v.len] = 0;
+		found = true;
+	}
+	return found;
+}

@@ -20,6 +20,11 @@
  *   profile_query__release(q)
  *        frees what a parsed query owns (its matchers); for a zeroed q
  *        too, so it may be a _cleanup_ function
+ *   http_query__param(q, len, name, value, vlen, err, errlen)
+ *        the decoded value of parameter name, for what a route reads on
+ *        top of those: 1 with it NUL-terminated in value, 0 when absent,
+ *        or -EINVAL with the 400 line in err (given more than once,
+ *        missing value, a NUL, longer than vlen - 1 bytes).
  */
 #ifndef BRASA_SERVE_HTTP_QUERY_H
 #define BRASA_SERVE_HTTP_QUERY_H
@@ -39,5 +44,7 @@ int http_query__parse_profile(const char *query, size_t len, uint32_t default_se
 			      uint32_t max_seconds, struct profile_query *out, char *err,
 			      size_t errlen);
 void profile_query__release(struct profile_query *q);
+int http_query__param(const char *query, size_t len, const char *name, char *value,
+		      size_t vlen, char *err, size_t errlen);
 
 #endif

@@ -38,6 +38,7 @@ struct sym_mapping {
 	bool has_symbols;      /* the object has a symbol table or a JIT map */
 	bool has_lines;        /* DWARF line info found (maybe in a debug file) */
 	bool has_inlines;      /* DWARF inline info found */
+	bool is_jit;           /* named from the process's perf map */
 };
 
 struct sym_ref {

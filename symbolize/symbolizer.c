@@ -356,6 +356,7 @@ struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct pro
 		} else if (e->kind == PROCMAPS_ANON || e->kind == PROCMAPS_ANON_NAMED ||
 			   e->kind == PROCMAPS_MEMFD || e->kind == PROCMAPS_HEAP) {
 			m->source = SOURCE_JIT;
+			m->mapping.is_jit = true;
 			snap->wants_perfmap = true;
 		}
 	}
@@ -457,8 +458,10 @@ int symbolizer__user(struct symbolizer *s, const struct sym_ref *ref,
 			return -EAGAIN;
 		}
 		if (o->state == OBJ_FAILED) {
-			if (m->jit_fallback)
+			if (m->jit_fallback) {
 				count = proc_snapshot__symbolize_jit(snap, m, ref->addr, lines);
+				m->mapping.is_jit = true;
+			}
 			goto out;
 		}
 		if (o->state != OBJ_READY)

@@ -1,5 +1,6 @@
 /* libFuzzer target: the profile request's query string
- * (http_query__parse_profile, its match= selectors included) and the Host check
+ * (http_query__parse_profile, its match= selectors included, and
+ * http_query__param for the parameters /api/flamegraph adds) and the Host check
  * (http_address__host_is_loopback) on arbitrary bytes. Beyond not crashing,
  * what they promise: a parsed query is in range, and an error is one line
  * of valid UTF-8 without control characters, whatever the input (it goes
@@ -44,6 +45,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		profile_query__release(&q);
 	} else {
 		check_line(err);
+	}
+	/* a value found fits and holds no NUL */
+	{
+		char value[16];
+		int found;
+
+		memset(err, 0, sizeof(err));
+		found = http_query__param((const char *)data, size, "format", value,
+					  sizeof(value), err, sizeof(err));
+		if (found < 0)
+			check_line(err);
+		else if (found && strlen(value) >= sizeof(value))
+			abort();
 	}
 	/* a Host the check accepts is short and has no NUL */
 	if (http_address__host_is_loopback((const char *)data, size) &&

@@ -44,6 +44,7 @@ struct recorder {
 	int in_flight;
 	int max_in_flight;
 	struct profile_query last;
+	struct pprof_output last_how;
 };
 
 static struct recorder rec = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -96,8 +97,9 @@ static inline bool wait_in_flight(int want)
 	return false;
 }
 
-static inline int fake_profile(void *ctx, const struct profile_query *q, struct buf *out,
-			       char *errmsg, size_t errlen)
+static inline int fake_profile(void *ctx, const struct profile_query *q,
+			       const struct pprof_output *how, struct buf *out, char *errmsg,
+			       size_t errlen)
 {
 	int *ctx_marker = ctx;
 	int err = 0;
@@ -106,6 +108,7 @@ static inline int fake_profile(void *ctx, const struct profile_query *q, struct 
 	pthread_mutex_lock(&rec.lock);
 	rec.calls++;
 	rec.last = *q;
+	rec.last_how = *how;
 	rec.in_flight++;
 	rec.max_in_flight = MAX(rec.max_in_flight, rec.in_flight);
 	pthread_mutex_unlock(&rec.lock);

@@ -260,6 +260,73 @@ static void test_profile_bad_input(void)
 	}
 }
 
+/* /api/flamegraph: the profile's query, plus format and max_nodes */
+static void test_flamegraph(void)
+{
+	static const struct {
+		const char *query, *body;
+	} bad[] = {
+		{ "format=html5", "bad format: \"html5\": expected json, folded, svg, speedscope "
+				  "or pprof\n" },
+		{ "format=", "bad format: missing value\n" },
+		{ "format=svg&format=json", "bad format: given more than once\n" },
+		{ "format=svg%00", "bad format: \"svg\": contains a NUL byte\n" },
+		{ "max_nodes=-1", "bad max_nodes: \"-1\": expected a whole number from 0 (no "
+				  "limit) to 4194304\n" },
+		{ "max_nodes=1e3", "bad max_nodes: \"1e3\": expected a whole number from 0 (no "
+				   "limit) to 4194304\n" },
+		{ "seconds=0&format=svg", "bad seconds: \"0\": must be at least 1\n" },
+	};
+	struct reply r;
+	char path[256];
+
+	rec_reset();
+	get("/api/flamegraph?seconds=1&pid=77", &r);
+	CHECK_INT(r.status, ==, 200);
+	CHECK_HEADER(&r, "Content-Type", "application/json");
+	CHECK_NO_HEADER(&r, "Content-Disposition");
+	CHECK_INT(rec_last().pid, ==, 77);
+	CHECK_INT(rec.last_how.format, ==, PPROF_FORMAT_JSON);
+	CHECK_INT(rec.last_how.max_nodes, ==, 20000);
+	reply_release(&r);
+
+	get("/api/flamegraph?format=svg&max_nodes=0&seconds=1", &r);
+	CHECK_INT(r.status, ==, 200);
+	CHECK_HEADER(&r, "Content-Type", "image/svg+xml");
+	CHECK_INT(rec.last_how.format, ==, PPROF_FORMAT_SVG);
+	CHECK_INT(rec.last_how.max_nodes, ==, 0);
+	reply_release(&r);
+
+	get("/api/flamegraph?format=speedscope&max_nodes=100&seconds=1", &r);
+	CHECK_HEADER(&r, "Content-Type", "application/json");
+	CHECK_HEADER(&r, "Content-Disposition", "attachment; filename=\"profile.speedscope.json\"");
+	CHECK_INT(rec.last_how.format, ==, PPROF_FORMAT_SPEEDSCOPE);
+	CHECK_INT(rec.last_how.max_nodes, ==, 100);
+	reply_release(&r);
+
+	get("/api/flamegraph?format=folded&pid=4005", &r);
+	CHECK_INT(r.status, ==, 200);
+	CHECK_HEADER(&r, "Content-Type", "text/plain; charset=utf-8");
+	reply_release(&r);
+
+	/* the profile's own errors, with their status */
+	get("/api/flamegraph?pid=4001", &r);
+	CHECK_INT(r.status, ==, 400);
+	CHECK_STR((char *)r.body.data, "process 4001 not found\n");
+	reply_release(&r);
+
+	rec_reset();
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(path, sizeof(path), "/api/flamegraph?%s", bad[i].query);
+		get(path, &r);
+		CHECK_INT(r.status, ==, 400);
+		CHECK_STR((char *)r.body.data, bad[i].body);
+		CHECK_NO_HEADER(&r, "X-Go-Pprof");
+		reply_release(&r);
+	}
+	CHECK_INT(rec_get(&rec.calls), ==, 0);
+}
+
 static void test_profile_callback_errors(void)
 {
 	static const struct {
@@ -378,5 +445,6 @@ TEST_MAIN(http_test_setup, http_test_teardown,
 	  TEST_CASE(profile_ok, &http_server_fixture),
 	  TEST_CASE(profile_bad_input, &http_server_fixture),
 	  TEST_CASE(profile_callback_errors, &http_server_fixture),
+	  TEST_CASE(flamegraph, &http_server_fixture),
 	  TEST_CASE(concurrency, &http_server_fixture),
 	  TEST_CASE(health_and_metrics))
