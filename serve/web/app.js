@@ -850,7 +850,7 @@ if (typeof document !== "undefined") (function page() {
   function updateDownloads() {
     const a = $("download-pprof");
     if (state.lastQuery && !state.offline) {
-      a.href = "/debug/pprof/profile?" + queryString(state.lastQuery);
+      a.href = "/api/flamegraph?format=pprof&" + queryString(state.lastQuery);
       a.title = "records a new " + state.lastQuery.seconds + " s window with the same parameters (the agent keeps no capture)";
       a.removeAttribute("aria-disabled");
     } else {
@@ -1049,7 +1049,10 @@ if (typeof document !== "undefined") (function page() {
   }
 
   window.brasa = {
-    get tree() { return state.tree; },
+    // the /api/flamegraph answer shown (node indices as frameAt and zoom
+    // use them), with the diff base's answer as .base in diff mode
+    get tree() { return state.data && Object.assign({}, state.data, { base: state.baseData }); },
+    get layout() { return state.tree; },
     get base() { return state.base; },
     get zoomed() { return state.zoom; },
     zoom: zoomTo,
