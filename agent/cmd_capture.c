@@ -16,6 +16,7 @@
 #include "core/output.h"
 #include "core/pprof.h"
 #include "core/pprof_format.h"
+#include "serve/web.h"
 #include "core/profiler.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -28,7 +29,6 @@ static const char *const default_output[PPROF_FORMATS] = {
 	[PPROF_FORMAT_JSON] = "profile.json",
 	[PPROF_FORMAT_SVG] = "profile.svg",
 	[PPROF_FORMAT_SPEEDSCOPE] = "profile.speedscope.json",
-	/* html: "profile.html" */
 };
 
 static void usage(FILE *f)
@@ -43,11 +43,14 @@ static void usage(FILE *f)
 		"  -p, --pid PID          only this process\n"
 		"  -f, --format FORMAT    pprof (gzipped, default), folded, svg (a flame\n"
 		"                         graph for any browser), speedscope (JSON for\n"
-		"                         speedscope.app) or json (the flame graph tree of\n"
-		"                         GET /api/flamegraph)\n"
+		"                         speedscope.app), json (the flame graph tree of\n"
+		"                         GET /api/flamegraph) or html (the flame graph\n"
+		"                         page with this capture in it, one file that\n"
+		"                         works offline)\n"
 		"  -o, --output FILE      where to write; '-' for stdout (default: stdout\n"
 		"                         for folded, profile.pb.gz for pprof,\n"
-		"                         profile.svg, profile.speedscope.json, profile.json)\n"
+		"                         profile.svg, profile.speedscope.json, profile.json,\n"
+		"                         profile.html)\n"
 		"  -F, --frequency HZ     samples per second per CPU (default 99)\n"
 		"      --no-kernel        do not record kernel stacks\n"
 		"      --unwind MODE      user stacks: auto (DWARF tables where the kernel\n"
@@ -82,7 +85,8 @@ int cmd_capture(int argc, char **argv)
 	const char *output = NULL;
 	struct profiler *p = NULL;
 	struct window *w = NULL;
-	struct buf out = { 0 };
+	struct buf out = { 0 }, json = { 0 };
+	bool html = false;
 	_cleanup_close_ int sigfd = -1;
 	int opt, err, rc = EXIT_FAILURE_RUNTIME;
 	uint32_t v;
@@ -105,9 +109,13 @@ int cmd_capture(int argc, char **argv)
 			popts.target_tgid = v;
 			break;
 		case 'f':
-			if (pprof_format__from_name(optarg, &how.format)) {
+			/* html: the page (serve/web) around the json document */
+			html = !strcmp(optarg, "html");
+			if (html) {
+				how.format = PPROF_FORMAT_JSON;
+			} else if (pprof_format__from_name(optarg, &how.format)) {
 				log_error("invalid --format '%s': expected pprof, folded, svg, "
-					  "speedscope or json", optarg);
+					  "speedscope, json or html", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -135,7 +143,7 @@ int cmd_capture(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!output)
-		output = default_output[how.format] ?: "-";
+		output = html ? "profile.html" : default_output[how.format] ?: "-";
 	if (how.format == PPROF_FORMAT_PPROF && !strcmp(output, "-") && isatty(STDOUT_FILENO)) {
 		log_error("refusing to write a binary profile to a terminal: use -o FILE or redirect stdout");
 		return EXIT_USAGE;
@@ -170,7 +178,9 @@ int cmd_capture(int argc, char **argv)
 	if (!window__pprof(w))
 		err = -ENOMEM; /* the window could not allocate its profile */
 	else
-		err = pprof__write_as(window__pprof(w), &how, &out);
+		err = pprof__write_as(window__pprof(w), &how, html ? &json : &out);
+	if (!err && html)
+		err = web__write_page((const char *)json.data, json.len, &out);
 	if (err) {
 		log_error("failed to encode the profile: %s", strerror(-err));
 		goto out;
@@ -187,5 +197,6 @@ out:
 	window__close(w);
 	profiler__free(p);
 	buf_release(&out);
+	buf_release(&json);
 	return rc;
 }

@@ -1,7 +1,9 @@
 #include "serve/web.h"
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "common/macros.h"
@@ -72,4 +74,74 @@ int web__add_routes(struct http_server *s)
 		routes[i] = (struct http_route){ assets[i].path, HTTP_GET | HTTP_HEAD, 0,
 						 serve_asset };
 	return http_server__add_routes(s, routes, ARRAY_SIZE(routes), NULL);
+}
+
+/* Appends n bytes of s to out so that they cannot end the <script>
+ * element holding them: in JSON every '<' as \u003c (the same string),
+ * in JavaScript "</script" as "<\/script", as the page's own HTML download
+ * does (the only place app.js may write it is inside a string). */
+static int append_script_safe(struct buf *out, const char *s, size_t n, bool json)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		if (json && s[i] == '<')
+			err = buf_append(out, "\\u003c", 6);
+		else if (!json && s[i] == '<' && n - i >= 8 && !strncasecmp(s + i, "</script", 8))
+			err = buf_append(out, "<\\/", 3), i++;
+		else
+			err = buf_append(out, s + i, 1);
+	}
+	return err;
+}
+
+/* Appends what page holds up to needle, then replacement; *at moves past
+ * needle. -EINVAL when page no longer holds needle (the page and this
+ * function must change together: tests/unit/test-web.c checks both). */
+static int replace_next(struct buf *out, const char *page, size_t len, size_t *at,
+			const char *needle)
+{
+	const char *hit = memmem(page + *at, len - *at, needle, strlen(needle));
+
+	if (!hit)
+		return -EINVAL;
+	if (buf_append(out, page + *at, (size_t)(hit - (page + *at))))
+		return -ENOMEM;
+	*at = (size_t)(hit - page) + strlen(needle);
+	return 0;
+}
+
+int web__write_page(const char *flame_json, size_t json_len, struct buf *out)
+{
+	const char *page = (const char *)web_asset_index_html;
+	size_t len = web_asset_index_html_len, at = 0, start = out->len;
+	int err;
+
+	/* the same file the page's own "HTML" download writes */
+	err = replace_next(out, page, len, &at, "<link rel=\"stylesheet\" href=\"/ui/app.css\">");
+	if (!err)
+		err = buf_printf(out, "<style id=\"inline-css\">%.*s</style>",
+				 (int)web_asset_app_css_len, (const char *)web_asset_app_css);
+	if (!err)
+		err = replace_next(out, page, len, &at, "<script src=\"/ui/app.js\" defer></script>");
+	if (!err)
+		err = replace_next(out, page, len, &at,
+				   "<script id=\"embedded-data\" type=\"application/json\"></script>");
+	if (!err)
+		err = buf_printf(out, "<script id=\"embedded-data\" type=\"application/json\">"
+				 "{\"data\":");
+	if (!err)
+		err = append_script_safe(out, flame_json, json_len, true);
+	if (!err)
+		err = buf_printf(out, ",\"base\":null}</script>\n<script id=\"inline-app\">");
+	if (!err)
+		err = append_script_safe(out, (const char *)web_asset_app_js, web_asset_app_js_len,
+					 false);
+	if (!err)
+		err = buf_printf(out, "</script>");
+	if (!err)
+		err = buf_append(out, page + at, len - at);
+	if (err)
+		out->len = start;
+	return err;
 }

@@ -9,12 +9,20 @@
  *                          0/-ENOMEM
  *   web__asset(path, &len)  the embedded bytes served at path, NULL for a
  *                          path that is not one of them (for tests)
+ *   web__write_page(json, len, out)
+ *                          appends the page as one self-contained file
+ *                          showing json (a GET /api/flamegraph document):
+ *                          its script and style inline, no request when
+ *                          opened from a file:// URL (brasa capture
+ *                          --format html); 0, -ENOMEM, -EINVAL if the
+ *                          embedded page lacks a place this fills in
  */
 #ifndef BRASA_SERVE_WEB_H
 #define BRASA_SERVE_WEB_H
 
 #include <stddef.h>
 
+#include "common/buf.h"
 #include "serve/http_server.h"
 
 #define WEB_CSP                                                                  \
@@ -24,5 +32,6 @@
 
 int web__add_routes(struct http_server *s);
 const unsigned char *web__asset(const char *path, size_t *len);
+int web__write_page(const char *flame_json, size_t json_len, struct buf *out);
 
 #endif

@@ -19,8 +19,8 @@ import re
 import time
 
 from browser import Browser
-from harness import (CHAIN, Agent, chain_share, check, fail, integration_test, parse_folded,
-                     pprof_traces, print_top, workload)
+from harness import (CHAIN, TMP, Agent, capture as brasa_capture, chain_share, check, fail,
+                     integration_test, parse_folded, pprof_traces, print_top, workload)
 
 # the answer's fetch directives and the three that do not fall back to
 # default-src; each must name no other origin
@@ -302,3 +302,34 @@ def t_web_capture_fp_chain():
                 p.kill()
                 p.wait()
         agent.stop()
+
+
+@integration_test(timeout=180)
+def t_capture_html_offline():
+    """brasa capture --format html: one file that shows the capture from a
+    file:// URL with the network off (no agent behind it), the workload's
+    chain in its tree, and DevTools clean."""
+    out = os.path.join(TMP, "capture.html")
+    w = workload("fp_chain", 60)
+    try:
+        time.sleep(0.3)
+        brasa_capture("--pid", str(w.pid), "--seconds", "2", "--format", "html", "-o", out)
+    finally:
+        w.kill()
+        w.wait()
+    size = os.path.getsize(out)
+    check(size > 10000, f"the file holds the page and the capture ({size} bytes)")
+    with Browser("file://") as b:
+        # no network at all: a file that needed one would show it
+        b.driver.execute_cdp_cmd("Network.enable", {})
+        b.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        b.open(out)
+        b.wait("window.brasa && window.brasa.tree", 30, "the saved capture rendered")
+        tree = b.js("return window.brasa.tree")
+        check_tree(tree, "fp_chain")
+        check("offline" in b.el("status").text,
+              f"the page says it shows a saved capture ({b.el('status').text!r})")
+        check(not b.el("capture-form").is_displayed(), "no capture form without an agent")
+        b.screenshot("capture_html_offline")
+        b.check_clean("the saved capture")

@@ -14,6 +14,31 @@
 
 static const char *web_dir;
 
+/* brasa capture --format html: the page with its script, style and the
+ * capture inline, nothing fetched, and nothing in the data that could end
+ * its <script> element. */
+static void test_write_page(void)
+{
+	const char json[] = "{\"strings\":[\"</script><b>\"]}";
+	struct buf out = { 0 };
+	char *s;
+
+	REQUIRE(web__write_page(json, strlen(json), &out) == 0);
+	REQUIRE(buf_append(&out, "", 1) == 0);
+	s = (char *)out.data;
+	CHECK(strstr(s, "<style id=\"inline-css\">") != NULL);
+	CHECK(strstr(s, "<script id=\"inline-app\">") != NULL);
+	CHECK(strstr(s, "src=\"/ui/app.js\"") == NULL);
+	CHECK(strstr(s, "href=\"/ui/app.css\"") == NULL);
+	CHECK(strstr(s, "{\"data\":{\"strings\":[\"\\u003c/script>\\u003cb>\"]},\"base\":null}") != NULL);
+	/* one </script> for each of the page's scripts: none from the data */
+	size_t n = 0;
+	for (char *p = s; (p = strstr(p, "</script>")); p++)
+		n++;
+	CHECK_INT(n, ==, 2);
+	buf_release(&out);
+}
+
 static void setup(void)
 {
 	TEST_ARGS("WEB_DIR", &web_dir);
@@ -93,4 +118,5 @@ static void test_self_contained(void)
 
 TEST_MAIN(setup, http_test_teardown,
 	  TEST_CASE(assets),
-	  TEST_CASE(self_contained))
+	  TEST_CASE(self_contained),
+	  TEST_CASE(write_page))
