@@ -8,76 +8,32 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "common/gzip.h"
 #include "common/macros.h"
 #include "core/pprof_tables.h"
 #include "proto/profile.pb-c.h"
 
-/* Streams protobuf-c's packed output through deflate into a struct buf, so
+/* protobuf-c's packed output streamed through gzip (common/gzip.h), so
  * the uncompressed profile never has to exist in memory at once. */
 struct gzip_sink {
 	ProtobufCBuffer base; /* first: protobuf-c hands back &base */
-	z_stream zs;
-	struct buf *out;
-	int err;
+	struct gzip gz;
 };
-
-#define GZIP_CHUNK 65536
-
-static int gzip_sink_run(struct gzip_sink *sink, int flush)
-{
-	for (;;) {
-		int ret, err;
-
-		err = buf_reserve(sink->out, GZIP_CHUNK);
-		if (err)
-			return err;
-		sink->zs.next_out = sink->out->data + sink->out->len;
-		sink->zs.avail_out = GZIP_CHUNK;
-		ret = deflate(&sink->zs, flush);
-		sink->out->len += GZIP_CHUNK - sink->zs.avail_out;
-		if (ret == Z_STREAM_END)
-			return 0;
-		if (ret != Z_OK && ret != Z_BUF_ERROR)
-			return -EIO;
-		/* done once deflate has consumed all input and has room left */
-		if (flush == Z_NO_FLUSH && sink->zs.avail_in == 0 && sink->zs.avail_out > 0)
-			return 0;
-	}
-}
 
 static void gzip_sink_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
 {
-	struct gzip_sink *sink = (struct gzip_sink *)buffer;
-
-	/* avail_in is a uInt: feed in pieces */
-	while (!sink->err && len) {
-		size_t chunk = MIN(len, (size_t)1 << 30);
-
-		sink->zs.next_in = (Bytef *)data;
-		sink->zs.avail_in = (uInt)chunk;
-		sink->err = gzip_sink_run(sink, Z_NO_FLUSH);
-		data += chunk;
-		len -= chunk;
-	}
+	gzip__write(&((struct gzip_sink *)buffer)->gz, data, len);
 }
 
 static int gzip_message(const ProtobufCMessage *msg, struct buf *out)
 {
-	struct gzip_sink sink = { .base.append = gzip_sink_append, .out = out };
-	int err;
+	struct gzip_sink sink = { .base.append = gzip_sink_append };
+	int err = gzip__begin(&sink.gz, out);
 
-	/* windowBits 15 + 16 selects the gzip wrapper instead of zlib's */
-	if (deflateInit2(&sink.zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
+	if (err)
+		return err;
 	protobuf_c_message_pack_to_buffer(msg, &sink.base);
-	err = sink.err;
-	if (!err)
-		err = gzip_sink_run(&sink, Z_FINISH);
-	deflateEnd(&sink.zs);
-	if (!err)
-		out->data[out->len] = 0; /* buf keeps data NUL-terminated */
-	return err;
+	return gzip__end(&sink.gz);
 }
 
 /* Every array the Profile message points into, freed together. */

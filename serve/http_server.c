@@ -771,6 +771,11 @@ const char *http_request__path(const struct http_request *req)
 	return req->path;
 }
 
+const char *http_request__header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 int http_request__query(const struct http_request *req, const char **query, size_t *len)
 {
 	if (req->c->query_too_long)

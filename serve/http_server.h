@@ -44,6 +44,9 @@
  *   http_request__method(req)   HTTP_GET, HTTP_HEAD, HTTP_POST or
  *                           HTTP_OTHER
  *   http_request__path(req)     the path, decoded, without the query
+ *   http_request__header(req, name)   the value of request header name
+ *                           (case-insensitive), NULL if absent; valid
+ *                           during the handler's call
  *   http_request__query(req, &q, &len)   the query string as sent (bytes
  *                           after '?', not NUL-terminated; len 0 without
  *                           one): 0, or -E2BIG when it was longer than
@@ -172,6 +175,7 @@ void http_server__free(struct http_server *s);
 
 unsigned http_request__method(const struct http_request *req);
 const char *http_request__path(const struct http_request *req);
+const char *http_request__header(const struct http_request *req, const char *name);
 int http_request__query(const struct http_request *req, const char **query, size_t *len);
 void http_request__hold(struct http_request *req);
 void http_request__unhold(struct http_request *req);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "http_harness.h"
 #include "testing.h"
@@ -261,6 +262,71 @@ static void test_profile_bad_input(void)
 }
 
 /* /api/flamegraph: the profile's query, plus format and max_nodes */
+/* gunzips a whole reply body; NULL-terminated, or NULL on an error */
+static char *gunzip(const struct buf *in)
+{
+	z_stream zs = { 0 };
+	char *out = calloc(1, 1 << 20);
+
+	if (!out || inflateInit2(&zs, 15 + 16) != Z_OK) {
+		free(out);
+		return NULL;
+	}
+	zs.next_in = in->data;
+	zs.avail_in = (uInt)in->len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (1 << 20) - 1;
+	if (inflate(&zs, Z_FINISH) != Z_STREAM_END) {
+		free(out);
+		out = NULL;
+	}
+	inflateEnd(&zs);
+	return out;
+}
+
+static void gzip_get(const char *path, const char *accept, struct reply *r)
+{
+	struct request q = { .host = "127.0.0.1", .port = port, .method = "GET", .path = path,
+			     .headers = { accept } };
+
+	perform(&q, r);
+}
+
+/* /api/flamegraph answers compressed to a client that takes gzip (the
+ * page's JSON shrinks about 5 times), never its pprof (gzipped already). */
+static void test_flamegraph_gzip(void)
+{
+	struct reply r;
+	char *plain;
+
+	gzip_get("/api/flamegraph?seconds=1", "Accept-Encoding: gzip, deflate, br", &r);
+	CHECK_INT(r.status, ==, 200);
+	CHECK_HEADER(&r, "Content-Encoding", "gzip");
+	CHECK_HEADER(&r, "Vary", "Accept-Encoding");
+	plain = gunzip(&r.body);
+	CHECK(plain && strcmp(plain, PROFILE_BODY) == 0);
+	free(plain);
+	reply_release(&r);
+
+	gzip_get("/api/flamegraph?seconds=1&format=folded", "Accept-Encoding: *", &r);
+	CHECK_HEADER(&r, "Content-Encoding", "gzip");
+	reply_release(&r);
+
+	gzip_get("/api/flamegraph?seconds=1", "Accept-Encoding: gzip;q=0, br", &r);
+	CHECK_NO_HEADER(&r, "Content-Encoding");
+	CHECK_STR((const char *)r.body.data, PROFILE_BODY);
+	reply_release(&r);
+
+	gzip_get("/api/flamegraph?seconds=1&format=pprof", "Accept-Encoding: gzip", &r);
+	CHECK_NO_HEADER(&r, "Content-Encoding");
+	reply_release(&r);
+
+	/* /debug/pprof/profile is pprof: never compressed again */
+	gzip_get("/debug/pprof/profile?seconds=1", "Accept-Encoding: gzip", &r);
+	CHECK_NO_HEADER(&r, "Content-Encoding");
+	reply_release(&r);
+}
+
 static void test_flamegraph(void)
 {
 	static const struct {
@@ -446,5 +512,6 @@ TEST_MAIN(http_test_setup, http_test_teardown,
 	  TEST_CASE(profile_bad_input, &http_server_fixture),
 	  TEST_CASE(profile_callback_errors, &http_server_fixture),
 	  TEST_CASE(flamegraph, &http_server_fixture),
+	  TEST_CASE(flamegraph_gzip, &http_server_fixture),
 	  TEST_CASE(concurrency, &http_server_fixture),
 	  TEST_CASE(health_and_metrics))
