@@ -28,58 +28,11 @@ import time  # noqa: E402
 import urllib.parse  # noqa: E402
 
 from harness import TMP, check, fail  # noqa: E402
+from testlib import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, load_selenium  # noqa: E402
 
 
 
-def load_selenium():
-    """selenium's modules, imported when a browser starts rather than with
-    this file: run.py imports every test file to list the tests when meson
-    configures, which must work where the test packages are missing."""
-    try:
-        import selenium.webdriver  # noqa: F401
-    except ImportError:
-        # Debian's python3-selenium is in Debian's python3 path, which
-        # another python3 first on PATH (a pyenv or venv one) does not
-        # search; the package is pure Python
-        sys.path.append("/usr/lib/python3/dist-packages")
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    return webdriver, WebDriverException, Service, By
-
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOTS = os.path.join(os.environ.get("BRASA_BUILD_ROOT", "build"), "meson-logs", "screenshots")
-
-# Chromium's flags for a test run: nothing but the page talks to the
-# network (no component updates, sync, safe browsing or field trials), so
-# every request recorded is the page's own.
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    # The tests run as root (CI and `make test` are root: they load BPF),
-    # and Chromium refuses to start as root with its sandbox. The only
-    # thing this browser opens is our own page, served from loopback by
-    # the agent under test, so the sandbox guards nothing here.
-    "--no-sandbox",
-    "--window-size=1400,900",
-    # /dev/shm is small in containers; Chromium crashes when it runs out
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-extensions",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-features=Translate,OptimizationHints,MediaRouter",
-    "--metrics-recording-only",
-    "--no-proxy-server",
-    "--mute-audio",
-    "--force-color-profile=srgb",
-    "--hide-scrollbars",
-]
 
 
 def same_origin(url, origin):

@@ -6,9 +6,11 @@ its TLS options.
 Imported by receiver.py and fake-kube-api.py (scripts that put this
 directory on sys.path) and by tests/integration/harness.py; each sets
 sys.dont_write_bytecode before importing, so no __pycache__ appears in the
-tree. Python stdlib only.
+tree. Python stdlib only (selenium, for the Chromium of the page's tests
+and benchmark, is imported when a browser starts).
 """
 import os
+import sys
 import socket
 import ssl
 from http.server import ThreadingHTTPServer
@@ -104,3 +106,53 @@ class TLSServer(ThreadingHTTPServer):
             super().finish_request(conn, client_address)
         finally:
             conn.close()
+
+
+def load_selenium():
+    """selenium's modules, imported when a browser starts rather than with
+    this file: run.py imports every test file to list the tests when meson
+    configures, which must work where the test packages are missing."""
+    try:
+        import selenium.webdriver  # noqa: F401
+    except ImportError:
+        # Debian's python3-selenium is in Debian's python3 path, which
+        # another python3 first on PATH (a pyenv or venv one) does not
+        # search; the package is pure Python
+        sys.path.append("/usr/lib/python3/dist-packages")
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    return webdriver, WebDriverException, Service, By
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+
+# Chromium's flags for a test run: nothing but the page talks to the
+# network (no component updates, sync, safe browsing or field trials), so
+# every request recorded is the page's own.
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    # The tests run as root (CI and `make test` are root: they load BPF),
+    # and Chromium refuses to start as root with its sandbox. The only
+    # thing this browser opens is our own page, served from loopback by
+    # the agent under test, so the sandbox guards nothing here.
+    "--no-sandbox",
+    "--window-size=1400,900",
+    # /dev/shm is small in containers; Chromium crashes when it runs out
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-features=Translate,OptimizationHints,MediaRouter",
+    "--metrics-recording-only",
+    "--no-proxy-server",
+    "--mute-audio",
+    "--force-color-profile=srgb",
+    "--hide-scrollbars",
+]
