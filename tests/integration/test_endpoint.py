@@ -72,7 +72,7 @@ def t_bad_input():
                        (["capture", "--seconds", "1x"], "--seconds"),
                        (["capture", "--pid", "abc"], "--pid"),
                        (["capture", "--pid", "999999999"], "no such process"),
-                       (["capture", "--format", "svg"], "--format"),
+                       (["capture", "--format", "png"], "--format"),
                        (["run", "--http-address", "nonsense"], "nonsense"),
                        (["run", "--frequency", "0"], "--frequency"),
                        (["frobnicate"], "unknown command")]:
