@@ -97,11 +97,11 @@ def agent_part(args, tmpdir):
             pages[path] = body
         log("warm-up: 5 s")
         get(d.port, "/api/flamegraph?seconds=5", 70)
-        for label, query in (("every node", "max_nodes=0"), ("default max_nodes", "")):
-            log(f"GET /api/flamegraph?seconds={args.seconds}&{query}")
+        for label, query in (("every node", "&max_nodes=0"), ("default max_nodes", "")):
+            log(f"GET /api/flamegraph?seconds={args.seconds}{query}")
             rss = RssSampler(d.proc.pid)
             rss.start()
-            st, raw, body, took = get(d.port, f"/api/flamegraph?seconds={args.seconds}&{query}",
+            st, raw, body, took = get(d.port, f"/api/flamegraph?seconds={args.seconds}{query}",
                                       args.seconds + 120)
             rss.done.set()
             rss.join()
@@ -213,8 +213,8 @@ def body(args, tmpdir):
           f"{'answer s':>9} {'RSS MiB':>12}")
     for label in ("every node", "default max_nodes"):
         r = agent[label]
-        print(f"{label:22} {r['samples']:8d} {r['nodes']:7d} {fmt(r['bytes'], '9.1f', 1024)} "
-              f"{fmt(r['wire_bytes'], '9.1f', 1024)} {r['answer_s']:9.2f} "
+        print(f"{label:22} {r['samples']:8d} {r['nodes']:7d} {fmt(r['bytes'], '9.1f', 1 / 1024)} "
+              f"{fmt(r['wire_bytes'], '9.1f', 1 / 1024)} {r['answer_s']:9.2f} "
               f"{r['rss_mib_min']:5.1f}-{r['rss_mib_max']:5.1f}")
     print(f"agent peak RSS (VmHWM) over the run: {agent['hwm_mib']:.1f} MiB")
 
@@ -222,8 +222,8 @@ def body(args, tmpdir):
     print(f"{'profile':28} {'nodes':>7} {'JSON KiB':>9} {'page+data gz KiB':>17} "
           f"{'first paint ms':>15} {'zoom ms':>8}")
     for r in rows:
-        print(f"{r['label']:28} {r['nodes']:7d} {fmt(r['json_bytes'], '9.1f', 1024)} "
-              f"{fmt(r['wire_bytes'], '17.1f', 1024)} {r['paint_ms']:15.0f} {r['zoom_ms']:8.1f}")
+        print(f"{r['label']:28} {r['nodes']:7d} {fmt(r['json_bytes'], '9.1f', 1 / 1024)} "
+              f"{fmt(r['wire_bytes'], '17.1f', 1 / 1024)} {r['paint_ms']:15.0f} {r['zoom_ms']:8.1f}")
     big = rows[-1]
     print(f"\ntargets ({args.nodes} nodes): page + data "
           f"{big['wire_bytes'] / 1048576:.2f} MiB <= 2 MiB -> "
