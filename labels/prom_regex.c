@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/utf8.h"
@@ -30,21 +31,6 @@ struct prom_regex {
 	PCRE2_SIZE *ov_mapped; /* ngroups pairs, for the invalid-UTF-8 path */
 	struct buf sanitized;  /* scratch, kept between matches */
 };
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 void prom_regex__free(struct prom_regex *rx)
 {
@@ -70,10 +56,10 @@ int prom_regex__compile(const char *text, struct prom_regex **out, char *err, si
 
 	rx = calloc(1, sizeof(*rx));
 	if (!rx || !(rx->text = strdup(text)))
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf__printf(err, errlen, -ENOMEM, "out of memory");
 	if (asprintf(&pattern, ANCHOR_PREFIX "%s" ANCHOR_SUFFIX, text) < 0) {
 		pattern = NULL;
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf__printf(err, errlen, -ENOMEM, "out of memory");
 	}
 	/* DOLLAR_ENDONLY: in Go `$` is end of text, PCRE2's would also match
 	 * before a final "\n". NEVER_BACKSLASH_C: RE2 has no \C. */
@@ -86,15 +72,15 @@ int prom_regex__compile(const char *text, struct prom_regex **out, char *err, si
 		size_t off = erroff > strlen(ANCHOR_PREFIX) ? erroff - strlen(ANCHOR_PREFIX) : 0;
 
 		if (errcode == PCRE2_ERROR_NOMEMORY)
-			return fail(err, errlen, -ENOMEM, "out of memory");
+			return errbuf__printf(err, errlen, -ENOMEM, "out of memory");
 		pcre2_get_error_message(errcode, msg, sizeof(msg));
-		return fail(err, errlen, -EINVAL, "bad regex \"%s\": %s at offset %zu", text,
+		return errbuf__printf(err, errlen, -EINVAL, "bad regex \"%s\": %s at offset %zu", text,
 			    (const char *)msg, MIN(off, user_len));
 	}
 	/* RE2 has no backreferences; refusing them keeps configs portable
 	 * to Prometheus (lookarounds are not detected) */
 	if (pcre2_pattern_info(rx->re, PCRE2_INFO_BACKREFMAX, &backrefs) == 0 && backrefs)
-		return fail(err, errlen, -EINVAL,
+		return errbuf__printf(err, errlen, -EINVAL,
 			    "bad regex \"%s\": backreferences are not supported (RE2 syntax)", text);
 	pcre2_pattern_info(rx->re, PCRE2_INFO_CAPTURECOUNT, &captures);
 	rx->ngroups = captures + 1;
@@ -103,7 +89,7 @@ int prom_regex__compile(const char *text, struct prom_regex **out, char *err, si
 	rx->md = pcre2_match_data_create_from_pattern(rx->re, NULL);
 	rx->ov_mapped = calloc(2 * rx->ngroups, sizeof(*rx->ov_mapped));
 	if (!rx->md || !rx->ov_mapped)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf__printf(err, errlen, -ENOMEM, "out of memory");
 	*out = TAKE_PTR(rx);
 	return 0;
 }

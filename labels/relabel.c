@@ -19,6 +19,7 @@
 #include "labels/relabel.h"
 #include "labels/prom_regex.h"
 #include "common/buf.h"
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/utf8.h"
@@ -364,22 +365,7 @@ static int rule_match(struct relabel_rule *r, const char *s, size_t len)
 
 /* ---- compile ---- */
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
-#define OOM(err, errlen) fail(err, errlen, -ENOMEM, "out of memory")
+#define OOM(err, errlen) errbuf__printf(err, errlen, -ENOMEM, "out of memory")
 
 static bool is_one_of(enum relabel_action a, unsigned mask)
 {
@@ -399,38 +385,38 @@ static int validate(const struct relabel_spec *s, const char *sep, const char *t
 	for (size_t i = 0; i < s->nsource; i++) {
 		/* Prometheus parses source_labels as label names */
 		if (!labels__valid_name(s->source_labels[i]))
-			return fail(err, errlen, -EINVAL, "\"%s\" is not a valid label name in 'source_labels'",
+			return errbuf__printf(err, errlen, -EINVAL, "\"%s\" is not a valid label name in 'source_labels'",
 				    s->source_labels[i] ? s->source_labels[i] : "(null)");
 	}
 	if (a == RELABEL_HASHMOD && modulus == 0)
-		return fail(err, errlen, -EINVAL,
+		return errbuf__printf(err, errlen, -EINVAL,
 			    "relabel configuration for hashmod requires non-zero modulus");
 	if (is_one_of(a, ACT(REPLACE) | ACT(HASHMOD) | ACT(LOWERCASE) | ACT(UPPERCASE) |
 			 ACT(KEEPEQUAL) | ACT(DROPEQUAL)) && !*target)
-		return fail(err, errlen, -EINVAL,
+		return errbuf__printf(err, errlen, -EINVAL,
 			    "relabel configuration for %s action requires 'target_label' value", name);
 	if ((a == RELABEL_REPLACE &&
 	     (templated ? !valid_target_template(target) : !labels__valid_name(target))) ||
 	    (is_one_of(a, ACT(LOWERCASE) | ACT(UPPERCASE) | ACT(KEEPEQUAL) | ACT(DROPEQUAL) | ACT(HASHMOD)) &&
 	     !labels__valid_name(target)))
-		return fail(err, errlen, -EINVAL, "\"%s\" is invalid 'target_label' for %s action",
+		return errbuf__printf(err, errlen, -EINVAL, "\"%s\" is invalid 'target_label' for %s action",
 			    target, name);
 	if (is_one_of(a, ACT(LOWERCASE) | ACT(UPPERCASE) | ACT(KEEPEQUAL) | ACT(DROPEQUAL)) &&
 	    strcmp(repl, "$1") != 0)
-		return fail(err, errlen, -EINVAL, "'replacement' can not be set for %s action", name);
+		return errbuf__printf(err, errlen, -EINVAL, "'replacement' can not be set for %s action", name);
 	if (a == RELABEL_LABELMAP && !valid_target_template(repl))
-		return fail(err, errlen, -EINVAL, "\"%s\" is invalid 'replacement' for %s action",
+		return errbuf__printf(err, errlen, -EINVAL, "\"%s\" is invalid 'replacement' for %s action",
 			    repl, name);
 	/* Prometheus compares the regex by identity with the default one, so
 	 * any regex written at all counts as set */
 	if (is_one_of(a, ACT(KEEPEQUAL) | ACT(DROPEQUAL)) &&
 	    (s->regex || modulus || strcmp(sep, ";") || strcmp(repl, "$1")))
-		return fail(err, errlen, -EINVAL,
+		return errbuf__printf(err, errlen, -EINVAL,
 			    "%s action requires only 'source_labels' and `target_label`, and no other fields",
 			    name);
 	if (is_one_of(a, ACT(LABELDROP) | ACT(LABELKEEP)) &&
 	    (s->nsource || *target || modulus || strcmp(sep, ";") || strcmp(repl, "$1")))
-		return fail(err, errlen, -EINVAL, "%s action requires only 'regex', and no other fields",
+		return errbuf__printf(err, errlen, -EINVAL, "%s action requires only 'regex', and no other fields",
 			    name);
 	return 0;
 }
@@ -470,9 +456,9 @@ int relabel__compile(const struct relabel_spec *s, struct relabel_rule **out,
 	if (err && errlen)
 		err[0] = 0;
 	if (!s || !out || (s->nsource && !s->source_labels))
-		return fail(err, errlen, -EINVAL, "invalid relabel spec");
+		return errbuf__printf(err, errlen, -EINVAL, "invalid relabel spec");
 	if (!relabel__action_name(s->action))
-		return fail(err, errlen, -EINVAL, "unknown relabel action %d", (int)s->action);
+		return errbuf__printf(err, errlen, -EINVAL, "unknown relabel action %d", (int)s->action);
 	sep = s->separator ? s->separator : ";";
 	target = s->target_label ? s->target_label : "";
 	repl = s->replacement ? s->replacement : "$1";
@@ -518,7 +504,7 @@ int relabel__compile(const struct relabel_spec *s, struct relabel_rule **out,
 	case RELABEL_HASHMOD:
 		r->md5 = EVP_MD_fetch(NULL, "MD5", NULL);
 		if (!r->md5)
-			rc = fail(err, errlen, -EINVAL,
+			rc = errbuf__printf(err, errlen, -EINVAL,
 				  "hashmod needs MD5, which libcrypto does not provide here (FIPS mode?)");
 		break;
 	case RELABEL_LOWERCASE:
