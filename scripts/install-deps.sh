@@ -12,13 +12,20 @@ libjson-c-dev zlib1g-dev libpcre2-dev libgnutls28-dev"
 # is libFuzzer and clang's sanitizer runtimes for build-fuzz/ (gcc's,
 # for build-san/, come with gcc). chromium, chromium-driver and
 # python3-selenium: the web page's tests drive a real headless Chromium
-# (tests/integration/browser.py).
+# (tests/integration/browser.py). nodejs runs the page's script
+# (tests/web); npm fetches the npm packages whose schemas tests validate
+# against (speedscope's file format) with python3-jsonschema.
 TEST_PKGS="protobuf-compiler golang-go linux-perf elfutils binutils xz-utils
 curl python3 libclang-rt-14-dev prometheus lld chromium chromium-driver
-python3-selenium"
+python3-selenium python3-jsonschema"
+# node and npm by command: a NodeSource nodejs (which carries npm and
+# conflicts with Debian's npm package) serves as well as Debian's
+NODE_PKGS=""
+command -v node >/dev/null 2>&1 || NODE_PKGS="nodejs"
+command -v npm >/dev/null 2>&1 || NODE_PKGS="$NODE_PKGS npm"
 
 want="$BUILD_PKGS"
-[ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"
+[ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS $NODE_PKGS"
 
 missing=""
 for p in $want; do

@@ -187,12 +187,35 @@ static int parse_params(const char *query, size_t len, uint32_t default_seconds,
 	return 0;
 }
 
+/* type: which sample type the profile is of; one the agent records. */
+static int parse_type(const char *query, size_t len, struct profile_query *out, char *err,
+		      size_t errlen)
+{
+	static const char *const names[] = { [PROFILE_CPU] = "cpu" };
+	char value[32], echo[HTTP_ECHO_SIZE];
+	int rc = http_query__param(query, len, "type", value, sizeof(value), err, errlen);
+
+	if (rc <= 0)
+		return rc;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcmp(value, names[i])) {
+			out->type = (enum profile_type)i;
+			return 0;
+		}
+	http_text__echo(echo, sizeof(echo), value, strlen(value), strlen(value));
+	return http_text__errf(err, errlen, EINVAL,
+			       "bad type: \"%s\": the sample types this agent records are: cpu",
+			       echo);
+}
+
 int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
 			      uint32_t max_seconds, struct profile_query *out, char *err,
 			      size_t errlen)
 {
 	int rc = parse_params(query, len, default_seconds, max_seconds, out, err, errlen);
 
+	if (!rc)
+		rc = parse_type(query, len, out, err, errlen);
 	if (rc)
 		profile_query__release(out);
 	return rc;

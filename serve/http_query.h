@@ -17,6 +17,9 @@
  *        (nothing to release after an error); bad: missing value, a NUL,
  *        over MATCHER_MAX_BYTES, a syntax error (the body says which and
  *        where), more than MATCHER_MAX_SELECTORS of them.
+ *        type names the sample type (enum profile_type: "cpu", the
+ *        default); bad: any other name (the body lists the known ones),
+ *        given twice, missing value.
  *   profile_query__release(q)
  *        frees what a parsed query owns (its matchers); for a zeroed q
  *        too, so it may be a _cleanup_ function
@@ -34,7 +37,13 @@
 
 struct matcher_set;
 
+/* The sample types a profile request may ask for (type=). */
+enum profile_type {
+	PROFILE_CPU, /* "cpu": on-CPU samples, the default */
+};
+
 struct profile_query {
+	enum profile_type type;
 	uint32_t seconds;
 	int32_t pid;      /* -1: every process */
 	struct matcher_set *match; /* NULL: every process */

@@ -42,17 +42,18 @@ const unsigned char *web__asset(const char *path, size_t *len)
 	return a->data;
 }
 
+/* no-cache: a browser revalidates, so a new agent's page is never run
+ * against a cached older script */
+static const char *const asset_headers[] = {
+	"Content-Security-Policy", WEB_CSP,
+	"X-Content-Type-Options", "nosniff",
+	"Cache-Control", "no-cache",
+	"Referrer-Policy", "no-referrer",
+	NULL,
+};
+
 static int serve_asset(void *ctx, struct http_request *req)
 {
-	/* no-cache: a browser revalidates, so a new agent's page is never
-	 * run against a cached older script */
-	static const char *const headers[] = {
-		"Content-Security-Policy", WEB_CSP,
-		"X-Content-Type-Options", "nosniff",
-		"Cache-Control", "no-cache",
-		"Referrer-Policy", "no-referrer",
-		NULL,
-	};
 	const struct web_asset *a = find(http_request__path(req));
 	struct buf body = { 0 };
 
@@ -63,16 +64,32 @@ static int serve_asset(void *ctx, struct http_request *req)
 	if (buf_append(&body, a->data, *a->len))
 		return http_request__error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL,
 					   "out of memory");
-	return http_request__reply_buf(req, MHD_HTTP_OK, a->content_type, &body, headers);
+	return http_request__reply_buf(req, MHD_HTTP_OK, a->content_type, &body, asset_headers);
+}
+
+/* The self-contained page without data: what the page's "HTML" download
+ * fills with the graph it shows, so that the file is composed here only. */
+static int serve_saved(void *ctx, struct http_request *req)
+{
+	struct buf body = { 0 };
+
+	(void)ctx;
+	if (web__write_page(NULL, 0, &body))
+		return http_request__error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL,
+					   "could not compose the page");
+	return http_request__reply_buf(req, MHD_HTTP_OK, "text/html; charset=utf-8", &body,
+				       asset_headers);
 }
 
 int web__add_routes(struct http_server *s)
 {
-	struct http_route routes[ARRAY_SIZE(assets)];
+	struct http_route routes[ARRAY_SIZE(assets) + 1];
 
 	for (size_t i = 0; i < ARRAY_SIZE(assets); i++)
 		routes[i] = (struct http_route){ assets[i].path, HTTP_GET | HTTP_HEAD, 0,
 						 serve_asset };
+	routes[ARRAY_SIZE(assets)] =
+		(struct http_route){ WEB_SAVED_PATH, HTTP_GET | HTTP_HEAD, 0, serve_saved };
 	return http_server__add_routes(s, routes, ARRAY_SIZE(routes), NULL);
 }
 
@@ -113,11 +130,13 @@ static int replace_next(struct buf *out, const char *page, size_t len, size_t *a
 
 int web__write_page(const char *flame_json, size_t json_len, struct buf *out)
 {
+	static const char data_open[] = "<script id=\"embedded-data\" type=\"application/json\">";
 	const char *page = (const char *)web_asset_index_html;
 	size_t len = web_asset_index_html_len, at = 0, start = out->len;
 	int err;
 
-	/* the same file the page's own "HTML" download writes */
+	/* the page's "HTML" download fills the empty data element of the
+	 * flame_json == NULL form (/ui/saved.html) the same way */
 	err = replace_next(out, page, len, &at, "<link rel=\"stylesheet\" href=\"/ui/app.css\">");
 	if (!err)
 		err = buf_printf(out, "<style id=\"inline-css\">%.*s</style>",
@@ -125,15 +144,18 @@ int web__write_page(const char *flame_json, size_t json_len, struct buf *out)
 	if (!err)
 		err = replace_next(out, page, len, &at, "<script src=\"/ui/app.js\" defer></script>");
 	if (!err)
-		err = replace_next(out, page, len, &at,
-				   "<script id=\"embedded-data\" type=\"application/json\"></script>");
+		err = replace_next(out, page, len, &at, WEB_EMPTY_DATA);
+	if (!err && flame_json) {
+		err = buf_printf(out, "%s{\"data\":", data_open);
+		if (!err)
+			err = append_script_safe(out, flame_json, json_len, true);
+		if (!err)
+			err = buf_printf(out, ",\"base\":null}</script>");
+	} else if (!err) {
+		err = buf_printf(out, "%s", WEB_EMPTY_DATA);
+	}
 	if (!err)
-		err = buf_printf(out, "<script id=\"embedded-data\" type=\"application/json\">"
-				 "{\"data\":");
-	if (!err)
-		err = append_script_safe(out, flame_json, json_len, true);
-	if (!err)
-		err = buf_printf(out, ",\"base\":null}</script>\n<script id=\"inline-app\">");
+		err = buf_printf(out, "\n<script id=\"inline-app\">");
 	if (!err)
 		err = append_script_safe(out, (const char *)web_asset_app_js, web_asset_app_js_len,
 					 false);

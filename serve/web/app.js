@@ -197,6 +197,12 @@ function topFunctions(t) {
     }
     keyOf[i] = r;
   }
+  // a name that two libraries define (a static helper, a vendored copy)
+  // is told apart by its library's file name
+  const named = new Map();
+  for (const r of rows) named.set(r.name, (named.get(r.name) || 0) + 1);
+  for (const r of rows)
+    r.label = named.get(r.name) > 1 && r.lib ? r.name + " (" + r.lib.slice(r.lib.lastIndexOf("/") + 1) + ")" : r.name;
   const active = new Int32Array(rows.length);
   const path = [];
   for (let i = 1; i < t.n; i++) {
@@ -743,7 +749,7 @@ if (typeof document !== "undefined") (function page() {
     const f = $("top-filter").value.toLowerCase();
     let rows = state.top.rows.filter((r) => !f || r.name.toLowerCase().includes(f) || r.lib.toLowerCase().includes(f));
     const k = state.sortKey, dir = state.sortDesc ? -1 : 1;
-    rows.sort((a, b) => (k === "name" ? a.name.localeCompare(b.name) : a[k] - b[k]) * dir);
+    rows.sort((a, b) => (k === "name" ? a.label.localeCompare(b.label) : a[k] - b[k]) * dir);
     const total = t.value[0] || 1;
     const shown = rows.slice(0, 500);
     const frag = document.createDocumentFragment();
@@ -751,7 +757,7 @@ if (typeof document !== "undefined") (function page() {
       const tr = document.createElement("tr");
       tr.dataset.row = r.index;
       const n = document.createElement("td");
-      n.textContent = r.name;
+      n.textContent = r.label;
       n.title = r.name + (r.lib ? "\n" + r.lib : "");
       const s = document.createElement("td");
       s.className = "num";
@@ -825,6 +831,7 @@ if (typeof document !== "undefined") (function page() {
   function queryString(q) {
     const p = new URLSearchParams();
     p.set("seconds", q.seconds);
+    if (q.type) p.set("type", q.type);
     if (q.pid) p.set("pid", q.pid);
     if (q.match) p.set("match", q.match);
     return p.toString();
@@ -861,22 +868,20 @@ if (typeof document !== "undefined") (function page() {
       if (state.tree) $(id).removeAttribute("aria-disabled"); else $(id).setAttribute("aria-disabled", "true");
   }
 
+  /* The agent composes the self-contained file (/ui/saved.html: script
+   * and style inline, an empty data element); the page only fills in
+   * the graph it shows. A saved file re-saves its own shell. */
+  const EMPTY_DATA = '<script id="embedded-data" type="application/json"></script>';
   async function selfContainedHtml() {
-    const get = async (u) => { const r = await fetch(u); if (!r.ok) throw new Error(u + ": " + r.status); return r.text(); };
-    const [html, js, css] = state.offline
-      ? [document.documentElement.outerHTML, $("inline-app").textContent, $("inline-css").textContent]
-      : await Promise.all([get("/"), get("/ui/app.js"), get("/ui/app.css")]);
+    let shell = state.shell;
+    if (!shell) {
+      const r = await fetch("/ui/saved.html", { cache: "no-store" });
+      if (!r.ok) throw new Error("/ui/saved.html: " + r.status);
+      shell = await r.text();
+    }
+    if (!shell.includes(EMPTY_DATA)) throw new Error("the page has no place for its data");
     const embed = JSON.stringify({ data: state.data, base: state.baseData }).replace(/</g, "\\u003c");
-    const close = "<" + "/script>";
-    const safeJs = js.replace(/<\/(script)/gi, "<\\/$1");
-    let out = html
-      .replace(/<link rel="stylesheet" href="\/ui\/app.css">|<style id="inline-css">[\s\S]*?<\/style>/, () => '<style id="inline-css">' + css + "</style>")
-      .replace(/<script src="\/ui\/app.js" defer><\/script>|<script id="inline-app">[\s\S]*?<\/script>/, "")
-      .replace(/<script id="embedded-data" type="application\/json">[\s\S]*?<\/script>/, () =>
-        '<script id="embedded-data" type="application/json">' + embed + close +
-        '\n<script id="inline-app">' + safeJs + close);
-    if (!/^<!DOCTYPE/i.test(out)) out = "<!DOCTYPE html>\n" + out;
-    return out;
+    return shell.replace(EMPTY_DATA, () => EMPTY_DATA.replace("><", () => ">" + embed + "<"));
   }
 
   /* ---- capture ---- */
@@ -885,7 +890,7 @@ if (typeof document !== "undefined") (function page() {
     const seconds = parseInt($("capture-seconds").value, 10);
     if (!(seconds >= 1)) throw new Error("seconds: a whole number of at least 1");
     const target = $("capture-target").value;
-    const q = { seconds };
+    const q = { seconds, type: $("capture-type").value };
     if (target === "pid") {
       const pid = parseInt($("capture-pid").value, 10);
       if (!(pid > 0)) throw new Error("pid: a process id");
@@ -1039,6 +1044,9 @@ if (typeof document !== "undefined") (function page() {
       state.offline = true;
       $("capture-form").hidden = true;
       const e = JSON.parse(embedded);
+      // the file as it was opened, its data taken out, for re-saving
+      $("embedded-data").textContent = "";
+      state.shell = "<!DOCTYPE html>\n" + document.documentElement.outerHTML;
       if (e.base) { state.baseData = e.base; state.base = treeFromApi(e.base); }
       show(e.data);
       status("saved capture (offline): " + $("status").textContent, "");
@@ -1058,6 +1066,14 @@ if (typeof document !== "undefined") (function page() {
     zoom: zoomTo,
     search(re) { $("search").value = re instanceof RegExp ? re.source : re || ""; return applySearch(); },
     frameAt: (x, y) => flame.frameAt(x, y),
+    // the fill of node i as drawn (by kind, by library or by change)
+    fill: (i) => state.fills && state.fills[i],
+    // the sandwich shown: the names of the direct callers and callees
+    get sandwich() {
+      if ($("sandwich").hidden || !state.sandwich) return null;
+      const kids = (x) => { const o = []; for (let i = 1; i < x.n; i++) if (x.parent[i] === 0) o.push(nodeName(x, i)); return o; };
+      return { callers: kids(state.sandwich.callers), callees: kids(state.sandwich.callees) };
+    },
     show: (data) => show(data),
     // what the download links save, for tests
     folded: () => toFolded(state.tree),

@@ -141,6 +141,13 @@ class Browser:
         self.console, self.requests = [], {}
         self.driver.get(self.origin + path)
 
+    def forget(self):
+        """Drops what was recorded so far: after a check_clean, before a
+        step whose failed requests and console errors are expected (an
+        agent that goes away, a 400 the page shows)."""
+        self.drain()
+        self.console, self.requests = [], {}
+
     def js(self, script, *args):
         """Runs script (a function body: `return ...`) in the page."""
         return self.driver.execute_script(script, *args)

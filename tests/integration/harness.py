@@ -144,10 +144,11 @@ def free_port():
 
 
 class Agent:
-    """`brasa run` on a free loopback port, stopped on exit."""
+    """`brasa run` on a free loopback port (or port: an agent restarted
+    where a page still points), stopped on exit."""
 
-    def __init__(self, *args):
-        self.port = free_port()
+    def __init__(self, *args, port=None):
+        self.port = port or free_port()
         self.log = open(os.path.join(TMP, "agent.log"), "w+")
         self.proc = subprocess.Popen([BRASA, "run", "--http-address", f"127.0.0.1:{self.port}", *args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -220,6 +221,23 @@ class Agent:
 def promtool_check(text, what):
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     check(r.returncode == 0, f"promtool check metrics accepts {what} ({r.stdout.strip()} {r.stderr.strip()})")
+
+
+# speedscope's file format: the schema its npm package ships (pinned)
+SPEEDSCOPE_NPM = ("speedscope", "1.25.0", "dist/release/file-format-schema.json")
+
+
+def check_speedscope(doc, what):
+    """doc (a parsed speedscope file) validates against speedscope's own
+    JSON schema (draft 7), with jsonschema (python3-jsonschema)."""
+    try:
+        schema = json.loads(testlib.npm_file(*SPEEDSCOPE_NPM))
+    except RuntimeError as e:
+        fail(f"speedscope's schema for {what}: {e}")
+    jsonschema = testlib.import_debian("jsonschema")
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    check(not errors, f"{what} validates against speedscope's file-format schema"
+          + "".join(f"\n  at {'/'.join(map(str, e.path)) or '(top)'}: {e.message[:200]}" for e in errors[:5]))
 
 
 # setpriv arguments that run a program as nobody without capabilities

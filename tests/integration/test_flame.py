@@ -1,11 +1,13 @@
 """Flame graphs from the agent itself: the known call chain of fp_chain
 through GET /api/flamegraph (the JSON tree, its SVG and speedscope forms)
-and `brasa capture --format svg|speedscope`."""
+and `brasa capture --format svg|speedscope`; the speedscope files checked
+against speedscope's own schema (its npm package's)."""
 import json
 import os
 import xml.etree.ElementTree as ET
 
-from harness import CHAIN, TMP, Agent, capture, check, cpu_seconds, integration_test, running, workload
+from harness import (CHAIN, TMP, Agent, capture, check, check_speedscope, cpu_seconds, integration_test,
+                     running, workload)
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -107,6 +109,7 @@ def t_flamegraph():
                   "format=speedscope: one sampled profile whose weights add up")
             check(any([names[f] for f in s][-4:] == CHAIN for s in prof["samples"]),
                   "a speedscope sample ends with main;outer;middle;leaf")
+            check_speedscope(ss, "/api/flamegraph?format=speedscope")
 
             status, _, body = agent.get("/api/flamegraph?format=png")
             check(status == 400 and b"bad format" in body, "an unknown format gets a 400")
@@ -124,5 +127,6 @@ def t_flamegraph():
             ss = json.load(open(ss_path))
             check(ss["profiles"][0]["unit"] == "nanoseconds" and "leaf" in [f["name"] for f in ss["shared"]["frames"]],
                   "brasa capture --format speedscope names the leaf")
+            check_speedscope(ss, "brasa capture --format speedscope")
     finally:
         agent.stop()

@@ -14,13 +14,15 @@ issue 11: #capture-seconds, #capture-start, #flame, #search,
 window.brasa = {tree, zoom(nodeIndex), search(re), frameAt(x, y)} where
 tree is the last /api/flamegraph answer shown.
 """
+import json
 import os
 import re
 import time
+import urllib.parse
 
 from browser import Browser
-from harness import (CHAIN, TMP, Agent, capture as brasa_capture, chain_share, check, fail,
-                     integration_test, parse_folded, pprof_traces, print_top, workload)
+from harness import (CHAIN, TMP, Agent, capture as brasa_capture, chain_share, check, check_speedscope,
+                     fail, integration_test, parse_folded, pprof_traces, print_top, workload)
 
 # the answer's fetch directives and the three that do not fall back to
 # default-src; each must name no other origin
@@ -79,8 +81,65 @@ def t_web_page_loads():
             time.sleep(1)
             b.screenshot("web_page_loads")
             b.check_clean("/")
+            check_no_samples(b)
+            check_bad_matcher(b, agent)
+            agent = check_agent_restart(b, agent)
     finally:
         agent.stop()
+
+
+def shown_message(b):
+    m = b.el("message")
+    return m.is_displayed() and m.text
+
+
+def check_no_samples(b):
+    """A capture that matches nothing says so over the graph."""
+    start_capture(b, 1, match='{comm="no-such-process-brasa"}')
+    b.wait("window.brasa && window.brasa.tree", 60, "the empty capture rendered")
+    text = b.wait(lambda: shown_message(b), 10, "a message over the empty graph")
+    tree = b.js("return window.brasa.tree")
+    check(tree["samples"] == 0, f"the capture of no process has no samples ({tree['samples']})")
+    check("No samples" in text, f"the page says there are no samples ({text!r})")
+    b.screenshot("web_no_samples")
+    b.check_clean("the empty capture")
+
+
+def check_bad_matcher(b, agent):
+    """A selector the agent refuses: the page shows the agent's own 400."""
+    bad = '{comm=~"("}'
+    status, _, body = agent.get("/api/flamegraph?seconds=1&match=" + urllib.parse.quote(bad))
+    want = body.decode().strip()
+    check(status == 400 and "bad match" in want, f"the agent refuses {bad} ({status} {want!r})")
+    start_capture(b, 1, match=bad)
+    text = b.wait(lambda: "capture failed" in b.el("status").text and b.el("status").text, 30,
+                  "the page reports the refused capture")
+    check("400" in text and want in text, f"the page shows the 400 and the agent's words ({text!r}, "
+          f"wanted {want!r})")
+    b.screenshot("web_bad_matcher")
+    b.forget()  # the 400 is a failed request, and Chromium logs it
+
+
+def check_agent_restart(b, agent):
+    """The agent goes away under an open page, which says so and disables
+    captures; when it is back on the same port the page says that too and
+    captures again. Returns the new agent."""
+    port = agent.port
+    agent.stop()
+    text = b.wait(lambda: "unreachable" in b.el("status").text and b.el("status").text, 30,
+                  "the page notices the agent is gone")
+    check(not b.el("capture-start").is_enabled(), f"no capture can start meanwhile ({text!r})")
+    b.screenshot("web_agent_gone")
+    agent = Agent(port=port)
+    text = b.wait(lambda: "is back" in b.el("status").text and b.el("status").text, 30,
+                  "the page notices the agent is back")
+    check(b.el("capture-start").is_enabled(), f"captures start again ({text!r})")
+    b.forget()  # the refused connections while it was away
+    start_capture(b, 1)
+    b.wait("window.brasa && window.brasa.tree && window.brasa.tree.samples > 0", 60,
+           "a capture after the restart rendered samples")
+    b.check_clean("the page after the agent's restart")
+    return agent
 
 
 # --- a capture in the page ---
@@ -146,29 +205,33 @@ def check_tree(tree, comm):
     return nodes, leaves
 
 
-def set_target(b, pid):
-    """The capture's target: one pid, or every process (pid None). The
-    target chooser (#capture-target: all, pid, match) and #capture-pid are
-    the page's own ids, beyond the contract's list."""
-    if b.driver.find_elements(b.by.ID, "capture-target"):
-        b.js("const s = document.getElementById('capture-target'); s.value = arguments[0];"
-             "s.dispatchEvent(new Event('change', {bubbles: true}));", "pid" if pid else "all")
-    box = b.el("capture-pid")
-    if pid:
-        box.clear()
-        box.send_keys(str(pid))
-    elif box.is_displayed():
-        box.clear()
+def set_target(b, pid=None, match=None):
+    """The capture's target: one pid, a label matcher, or every process.
+    The target chooser (#capture-target: all, pid, match), #capture-pid
+    and #capture-match are the page's own ids, beyond the contract's
+    list."""
+    target = "pid" if pid else "match" if match else "all"
+    b.js("const s = document.getElementById('capture-target'); s.value = arguments[0];"
+         "s.dispatchEvent(new Event('change', {bubbles: true}));", target)
+    for kind, value in (("pid", pid), ("match", match)):
+        box = b.el("capture-" + kind)
+        if value:
+            box.clear()
+            box.send_keys(str(value))
+
+
+def start_capture(b, seconds, pid=None, match=None):
+    secs = b.el("capture-seconds")
+    secs.clear()
+    secs.send_keys(str(seconds))
+    set_target(b, pid, match)
+    b.el("capture-start").click()
 
 
 def capture(b, seconds, pid, tag):
     """Starts a capture in the page, waits for its tree; returns it."""
     before = b.js("return window.brasa && window.brasa.tree ? window.brasa.tree.start_unix_ns : null")
-    secs = b.el("capture-seconds")
-    secs.clear()
-    secs.send_keys(str(seconds))
-    set_target(b, pid)
-    b.el("capture-start").click()
+    start_capture(b, seconds, pid)
     b.wait(f"window.brasa && window.brasa.tree && window.brasa.tree.start_unix_ns !== {before or 'null'}",
            seconds + 60, f"the {tag} capture rendered")
     tree = b.js("return window.brasa.tree")
@@ -228,7 +291,63 @@ def check_top_table(b):
     check(re.match(r"\s*leaf\b", first), f"the top table lists leaf first by self ({first!r})")
 
 
+def hue(fill):
+    m = re.match(r"hsl\((\d+),", fill or "")
+    return int(m.group(1)) if m else None
+
+
+def check_views(b, nodes, leaves):
+    """Icicle puts the root on top, flame at the bottom; coloring by
+    library gives the chain (one binary) one hue, by kind several; the sandwich of middle
+    shows outer calling it and leaf called."""
+    main = path_to(nodes, leaves[0])[2]
+    width = b.js("return document.getElementById('flame').clientWidth")
+    x = width // 2
+    rows = {}
+    for view in ("icicle", "flame"):
+        b.el("view-" + view).click()
+        time.sleep(0.3)
+        rows[view] = (frame_at_rows(b, 0, x), frame_at_rows(b, main["index"], x))
+        if view == "icicle":
+            b.screenshot("web_capture_fp_chain-icicle")
+    (ir, im), (fr, fm) = rows["icicle"], rows["flame"]
+    check(0 <= ir < im, f"icicle: the root above main (y {ir} < {im})")
+    check(0 <= fm < fr, f"flame: the root below main (y {fr} > {fm})")
+
+    chain = path_to(nodes, leaves[0])[-len(CHAIN):]  # main..leaf: fp_chain's own code
+    b.js("const s = document.getElementById('color-by'); s.value = 'lib';"
+         "s.dispatchEvent(new Event('change', {bubbles: true}));")
+    by_lib = [hue(b.js("return window.brasa.fill(arguments[0])", n["index"])) for n in chain]
+    b.screenshot("web_capture_fp_chain-by-lib")
+    b.js("const s = document.getElementById('color-by'); s.value = 'kind';"
+         "s.dispatchEvent(new Event('change', {bubbles: true}));")
+    by_kind = [hue(b.js("return window.brasa.fill(arguments[0])", n["index"])) for n in chain]
+    check(by_lib[0] is not None and len(set(by_lib)) == 1,
+          f"by library, fp_chain's frames share one hue ({dict(zip((n['name'] for n in chain), by_lib))})")
+    check(len(set(by_kind)) > 1 and all(h is not None and h <= 47 for h in by_kind),
+          f"by kind, they are native code's warm hues, varied by name ({by_kind})")
+
+    row = next((r for r in b.driver.find_elements(b.by.CSS_SELECTOR, "#top-table tbody tr")
+                if r.text.split("\n")[0].split(" ")[0] == "middle"), None)
+    check(row is not None, "the top table has a row for middle")
+    row.click()
+    sw = b.wait("window.brasa.sandwich", 10, "the sandwich of middle opened")
+    title = b.el("sandwich-title").text
+    check(b.el("sandwich").is_displayed() and title.startswith("middle"), f"the sandwich is middle's ({title!r})")
+    check(sw["callers"] == ["outer"] and sw["callees"] == ["leaf"],
+          f"middle's callers are outer, its callees leaf ({sw})")
+    b.screenshot("web_capture_fp_chain-sandwich")
+    b.el("sandwich-close").click()
+
+
 def check_downloads(b):
+    b.el("download-speedscope").click()
+    path = b.wait_download("*.speedscope.json", 30)
+    doc = json.load(open(path))
+    check("leaf" in [f["name"] for f in doc["shared"]["frames"]], "the speedscope download names leaf")
+    check_speedscope(doc, "the page's speedscope download")
+    b.el("download-html").click()
+    saved = b.wait_download("*.html", 30)
     b.el("download-folded").click()
     path = b.wait_download("*.folded", 30)
     stacks = parse_folded(open(path).read().strip())
@@ -246,6 +365,25 @@ def check_downloads(b):
     total = sum(c for _, c in traces)
     check(total > 0 and good >= 0.7 * total,
           f"go tool pprof reads the pprof download, with the chain ({good}/{total})")
+    return saved
+
+
+def open_offline(path, shot):
+    """A saved page from a file:// URL with the network off: its tree,
+    DevTools clean. Returns the tree."""
+    with Browser("file://") as b:
+        b.driver.execute_cdp_cmd("Network.enable", {})
+        b.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        b.open(path)
+        b.wait("window.brasa && window.brasa.tree", 30, f"{os.path.basename(path)} rendered offline")
+        tree = b.js("return window.brasa.tree")
+        check("offline" in b.el("status").text,
+              f"the page says it shows a saved capture ({b.el('status').text!r})")
+        check(not b.el("capture-form").is_displayed(), "no capture form without an agent")
+        b.screenshot(shot)
+        b.check_clean(f"the saved {os.path.basename(path)}")
+        return tree
 
 
 def check_diff_new(tree):
@@ -285,7 +423,8 @@ def t_web_capture_fp_chain():
             nodes, leaves = check_tree(tree, "fp_chain")
             check_top_table(b)
             # before zoom and search change what the page shows
-            check_downloads(b)
+            saved = check_downloads(b)
+            check_views(b, nodes, leaves)
             check_search(b, nodes)
             check_zoom(b, nodes, leaves)
             b.js("window.brasa.zoom(0)")
@@ -296,6 +435,8 @@ def t_web_capture_fp_chain():
             time.sleep(0.3)
             check_diff_new(capture(b, 3, None, "diff"))
             b.check_clean("the capture, the downloads and the diff")
+        # the page's own HTML download works offline too
+        check_tree(open_offline(saved, "web_capture_fp_chain-saved"), "fp_chain")
     finally:
         for p in (w, spinner):
             if p:
@@ -305,31 +446,62 @@ def t_web_capture_fp_chain():
 
 
 @integration_test(timeout=180)
-def t_capture_html_offline():
+def t_capture_files_in_chromium():
     """brasa capture --format html: one file that shows the capture from a
     file:// URL with the network off (no agent behind it), the workload's
-    chain in its tree, and DevTools clean."""
-    out = os.path.join(TMP, "capture.html")
+    chain in its tree, and DevTools clean; --format svg: an image Chromium
+    draws from a file, the chain's frames as text in it, and its
+    click-to-zoom."""
+    out, svg = os.path.join(TMP, "capture.html"), os.path.join(TMP, "capture.svg")
     w = workload("fp_chain", 60)
     try:
         time.sleep(0.3)
         brasa_capture("--pid", str(w.pid), "--seconds", "2", "--format", "html", "-o", out)
+        brasa_capture("--pid", str(w.pid), "--seconds", "2", "--format", "svg", "-o", svg)
     finally:
         w.kill()
         w.wait()
     size = os.path.getsize(out)
     check(size > 10000, f"the file holds the page and the capture ({size} bytes)")
+    check_tree(open_offline(out, "capture_html_offline"), "fp_chain")
     with Browser("file://") as b:
-        # no network at all: a file that needed one would show it
-        b.driver.execute_cdp_cmd("Network.enable", {})
-        b.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
-            "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-        b.open(out)
-        b.wait("window.brasa && window.brasa.tree", 30, "the saved capture rendered")
-        tree = b.js("return window.brasa.tree")
-        check_tree(tree, "fp_chain")
-        check("offline" in b.el("status").text,
-              f"the page says it shows a saved capture ({b.el('status').text!r})")
-        check(not b.el("capture-form").is_displayed(), "no capture form without an agent")
-        b.screenshot("capture_html_offline")
-        b.check_clean("the saved capture")
+        b.open(svg)
+        b.wait("document.readyState === 'complete'", 30, "the SVG loaded")
+        shown = b.js("""
+            const svg = document.documentElement, r = svg.getBoundingClientRect();
+            const texts = [...document.querySelectorAll('g.f')].map((g) => ({
+                name: g.querySelector('title').textContent.split('\\n')[0].split(' [')[0],
+                text: g.querySelector('text').textContent,
+                w: g.querySelector('rect').getBoundingClientRect().width}));
+            return {tag: svg.tagName, width: r.width, height: r.height, frames: texts};""")
+        frames = {f["name"]: f for f in shown["frames"]}
+        print(f"svg: {shown['tag']} {shown['width']:.0f}x{shown['height']:.0f} px, {len(frames)} frames")
+        check(shown["tag"] == "svg" and shown["width"] > 500 and shown["height"] > 50,
+              f"Chromium draws the SVG ({shown['tag']}, {shown['width']:.0f}x{shown['height']:.0f})")
+        missing = [n for n in ["fp_chain"] + CHAIN if n not in frames]
+        check(not missing, f"the SVG has frames for fp_chain and the chain (missing {missing})")
+        check(all(frames[n]["text"] == n for n in CHAIN),
+              "their names are drawn as text: " + ", ".join(f"{n}={frames[n]['text']!r}" for n in CHAIN))
+        b.screenshot("capture_svg")
+        # a click on leaf zooms to it: it spans the drawing's width (the
+        # frames above it stay, dimmed); Escape goes back
+        zoom = b.js("""
+            const byName = (n) => [...document.querySelectorAll('g.f')].filter((g) =>
+                g.querySelector('title').textContent.split(/[\\n ]/)[0] === n)
+                .sort((a, b) => b.dataset.w - a.dataset.w)[0];
+            const leaf = byName('leaf'), middle = byName('middle');
+            const state = () => ({leaf: +leaf.querySelector('rect').getAttribute('width'),
+                                  middle: middle.style.opacity || '1'});
+            const before = state();
+            leaf.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+            const zoomed = state();
+            document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));
+            return {before, zoomed, reset: state(),
+                    full: document.documentElement.getAttribute('width')};""")
+        full = float(zoom["full"]) - 20  # the SVG's width less its padding
+        check(abs(zoom["zoomed"]["leaf"] - full) < 0.5 and zoom["zoomed"]["middle"] == "0.6",
+              f"a click on leaf zooms to it: {zoom['before']} -> {zoom['zoomed']} (full width {full})")
+        check(abs(zoom["reset"]["leaf"] - zoom["before"]["leaf"]) < 0.01 and zoom["reset"]["middle"] == "1",
+              f"Escape resets the zoom ({zoom['reset']})")
+        b.screenshot("capture_svg-zoom")
+        b.check_clean("the SVG")

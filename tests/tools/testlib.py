@@ -7,7 +7,8 @@ Imported by receiver.py and fake-kube-api.py (scripts that put this
 directory on sys.path) and by tests/integration/harness.py; each sets
 sys.dont_write_bytecode before importing, so no __pycache__ appears in the
 tree. Python stdlib only (selenium, for the Chromium of the page's tests
-and benchmark, is imported when a browser starts).
+and benchmark, is imported when a browser starts; jsonschema when a test
+validates against a schema).
 """
 import os
 import sys
@@ -108,22 +109,58 @@ class TLSServer(ThreadingHTTPServer):
             conn.close()
 
 
+def import_debian(name):
+    """Imports a module of a Debian python3-* package: Debian's python3
+    path, which another python3 first on PATH (a pyenv or venv one) does
+    not search, is tried after that python's own (the packages the tests
+    use are pure Python)."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if "/usr/lib/python3/dist-packages" not in sys.path:
+            sys.path.append("/usr/lib/python3/dist-packages")
+        return importlib.import_module(name)
+
+
 def load_selenium():
     """selenium's modules, imported when a browser starts rather than with
     this file: run.py imports every test file to list the tests when meson
     configures, which must work where the test packages are missing."""
-    try:
-        import selenium.webdriver  # noqa: F401
-    except ImportError:
-        # Debian's python3-selenium is in Debian's python3 path, which
-        # another python3 first on PATH (a pyenv or venv one) does not
-        # search; the package is pure Python
-        sys.path.append("/usr/lib/python3/dist-packages")
+    import_debian("selenium.webdriver")
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     return webdriver, WebDriverException, Service, By
+
+
+# ---- npm packages ----
+
+NPM_CACHE = os.environ.get("BRASA_NPM_CACHE", "/var/cache/brasa-tests/npm")
+
+
+def npm_file(package, version, member):
+    """The text of one file of an npm package (a pinned version), fetched
+    with `npm pack` into NPM_CACHE the first time: the tests validate
+    brasa's outputs against schemas other projects publish there. Raises
+    RuntimeError saying what failed (no npm, no registry)."""
+    import subprocess
+    import tarfile
+    tgz = os.path.join(NPM_CACHE, f"{package.replace('/', '-').lstrip('@')}-{version}.tgz")
+    if not os.path.exists(tgz):
+        os.makedirs(NPM_CACHE, exist_ok=True)
+        try:
+            r = subprocess.run(["npm", "pack", f"{package}@{version}", "--silent",
+                                "--pack-destination", NPM_CACHE],
+                               capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise RuntimeError(f"npm pack {package}@{version}: {e}") from e
+        if r.returncode != 0 or not os.path.exists(tgz):
+            raise RuntimeError(f"npm pack {package}@{version} failed ({r.returncode}): "
+                               f"{(r.stderr or r.stdout).strip()[-400:]}")
+    with tarfile.open(tgz) as t:
+        return t.extractfile(f"package/{member}").read().decode()
 
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

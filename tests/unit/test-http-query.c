@@ -160,6 +160,33 @@ static void test_parse_query(void)
 	CHECK(strstr(err, "contains a NUL byte") != NULL);
 }
 
+/* type: cpu (the default) is the one sample type recorded; another is a
+ * 400 that lists the known ones */
+static void test_parse_type(void)
+{
+	struct profile_query q;
+	char err[256];
+
+#define PARSE(s) http_query__parse_profile(s, strlen(s), 30, 600, &q, err, sizeof(err))
+	CHECK_INT(PARSE("seconds=2"), ==, 0);
+	CHECK_INT(q.type, ==, PROFILE_CPU);
+	CHECK_INT(PARSE("type=cpu&seconds=2"), ==, 0);
+	CHECK_INT(q.type, ==, PROFILE_CPU);
+	CHECK_INT(q.seconds, ==, 2);
+	CHECK_INT(PARSE("type=heap"), ==, -EINVAL);
+	CHECK_STR(err, "bad type: \"heap\": the sample types this agent records are: cpu");
+	CHECK_INT(PARSE("type=%01x"), ==, -EINVAL);
+	CHECK_STR(err, "bad type: \"\\x01x\": the sample types this agent records are: cpu");
+	CHECK_INT(PARSE("type=cpu&type=cpu"), ==, -EINVAL);
+	CHECK_STR(err, "bad type: given more than once");
+	CHECK_INT(PARSE("type="), ==, -EINVAL);
+	CHECK_STR(err, "bad type: missing value");
+	/* a matcher parsed before a bad type is released (ASan: no leak) */
+	CHECK_INT(PARSE("match={comm=\"x\"}&type=nope"), ==, -EINVAL);
+	CHECK(q.match == NULL);
+#undef PARSE
+}
+
 /* match: repeated selectors, OR-ed, and the 400s of bad ones */
 static void test_parse_match(void)
 {
@@ -265,5 +292,6 @@ TEST_MAIN(NULL, NULL,
 	  TEST_CASE(parse_address),
 	  TEST_CASE(host_names),
 	  TEST_CASE(parse_query),
+	  TEST_CASE(parse_type),
 	  TEST_CASE(parse_match),
 	  TEST_CASE(text))

@@ -39,6 +39,35 @@ static void test_write_page(void)
 	buf_release(&out);
 }
 
+/* /ui/saved.html: the same file without data, its data element empty
+ * (what the page's own "HTML" download fills in), served with the page's
+ * headers. */
+static void test_saved_page(void)
+{
+	struct http_api *h = start_server("127.0.0.1:0");
+	struct buf want = { 0 };
+	struct reply r;
+
+	REQUIRE(h);
+	port = http_api__port(h);
+	REQUIRE(web__write_page(NULL, 0, &want) == 0);
+	get(WEB_SAVED_PATH, &r);
+	CHECK_INT(r.status, ==, 200);
+	CHECK(r.body.len == want.len && memcmp(r.body.data, want.data, want.len) == 0);
+	CHECK_HEADER(&r, "Content-Type", "text/html; charset=utf-8");
+	CHECK_HEADER(&r, "Content-Security-Policy", WEB_CSP);
+	REQUIRE(buf_append(&r.body, "", 1) == 0);
+	const char *s = (const char *)r.body.data;
+	const char *data = strstr(s, WEB_EMPTY_DATA), *app = strstr(s, "<script id=\"inline-app\">");
+	CHECK(data != NULL);
+	CHECK(app != NULL && data && app > data); /* the data before the script that reads it */
+	CHECK(strstr(s, "<style id=\"inline-css\">") != NULL);
+	CHECK(strstr(s, "src=\"/ui/app.js\"") == NULL);
+	reply_release(&r);
+	buf_release(&want);
+	http_api__stop(h);
+}
+
 static void setup(void)
 {
 	TEST_ARGS("WEB_DIR", &web_dir);
@@ -119,4 +148,5 @@ static void test_self_contained(void)
 TEST_MAIN(setup, http_test_teardown,
 	  TEST_CASE(assets),
 	  TEST_CASE(self_contained),
-	  TEST_CASE(write_page))
+	  TEST_CASE(write_page),
+	  TEST_CASE(saved_page))

@@ -50,6 +50,16 @@ test("search counts each sample once", () => {
   assert.ok(Math.abs(app.searchTree(t, /main|sh/).share - 1) < 1e-12);
 });
 
+test("a name two libraries define is told apart in the top table", () => {
+  const strings = ["", "all", "p", "hash", "/usr/lib/libA.so.1", "/opt/b/libB.so", "main"];
+  const t = app.makeTree(strings, {
+    name: [1, 2, 3, 3, 6], lib: [0, 0, 4, 5, 0], kind: [0, 1, 3, 3, 3], parent: [-1, 0, 1, 1, 1],
+    total: [6, 6, 3, 2, 1], self: [0, 0, 3, 2, 1],
+  });
+  const labels = app.topFunctions(t).rows.map((r) => r.label).sort();
+  assert.deepStrictEqual(labels, ["hash (libA.so.1)", "hash (libB.so)", "main"]);
+});
+
 test("recursion in the top table and sandwich", () => {
   const strings = ["", "all", "p", "f", "g"];
   // all > p > f > f > g ; p > g
