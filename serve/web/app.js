@@ -594,7 +594,7 @@ if (typeof document !== "undefined") (function page() {
     return out;
   }
 
-  function show(data, opts) {
+  function show(data) {
     let t;
     try {
       t = treeFromApi(data);
@@ -621,11 +621,9 @@ if (typeof document !== "undefined") (function page() {
     } else {
       message("");
     }
-    if (!(opts && opts.quiet)) {
-      const what = t.samples + " samples, " + fmtValue(t.value[0], t.unit) + ", " + (t.n - 1) + " frames" +
-        (t.truncated ? " (narrow frames merged)" : "");
-      status(state.diff ? "diff against the base: " + what : what, "");
-    }
+    const what = t.samples + " samples, " + fmtValue(t.value[0], t.unit) + ", " + (t.n - 1) + " frames" +
+      (t.truncated ? " (narrow frames merged)" : "");
+    status(state.diff ? "diff against the base: " + what : what, "");
   }
 
   function zoomTo(i) {
@@ -985,7 +983,7 @@ if (typeof document !== "undefined") (function page() {
   function leaveDiff() {
     state.base = null;
     state.baseData = null;
-    if (state.data) show(state.data, { quiet: true });
+    if (state.data) show(state.data);
     $("diff-clear").hidden = true;
   }
 

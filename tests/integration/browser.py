@@ -152,6 +152,21 @@ class Browser:
         """Runs script (a function body: `return ...`) in the page."""
         return self.driver.execute_script(script, *args)
 
+    def click_at(self, id_, x, y):
+        """A real left click (DevTools' Input events, as a mouse makes) at
+        (x, y) CSS px of element id_, scrolled into view first (its
+        scrolling parent, then the page)."""
+        vx, vy = self.js("""
+            const [id, x, y] = arguments, e = document.getElementById(id), box = e.parentElement;
+            box.scrollTop += e.getBoundingClientRect().top + y - box.getBoundingClientRect().top
+                             - box.clientHeight / 2;
+            window.scrollBy(0, e.getBoundingClientRect().top + y - window.innerHeight / 2);
+            const r = e.getBoundingClientRect();
+            return [r.left + x, r.top + y];""", id_, x, y)
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {
+                "type": kind, "x": vx, "y": vy, "button": "left", "clickCount": 1})
+
     def el(self, id_):
         return self.driver.find_element(self.by.ID, id_)
 

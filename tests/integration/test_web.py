@@ -254,15 +254,39 @@ def frame_at_rows(b, index, x):
         return -1;""", index, x)
 
 
-def check_zoom(b, nodes, leaves):
-    """Zooms on the chain's middle and finds it at both edges."""
-    middle = nodes[leaves[0]["parent"]]
-    b.js("window.brasa.zoom(arguments[0])", middle["index"])
-    time.sleep(0.5)
+def frame_span(b, index):
+    """Where node index is drawn on #flame: (y, first x, last x) in CSS px
+    of its row, or None."""
+    return b.js("""
+        const [want] = arguments, c = document.getElementById('flame');
+        const at = (x, y) => { let f = window.brasa.frameAt(x, y);
+                               return f !== null && typeof f === 'object' ? f.index : f; };
+        for (let y = 1; y < c.clientHeight; y += 4) {
+            let lo = -1, hi = -1;
+            for (let x = 0; x < c.clientWidth; x++) if (at(x, y) === want) { if (lo < 0) lo = x; hi = x; }
+            if (lo >= 0) return [y, lo, hi];
+        }
+        return null;""", index)
+
+
+def check_zoom(b, tree):
+    """A click on fp_chain's middle in a capture of every process (spinner
+    takes much of it) zooms on it: it then spans the whole width."""
+    nodes = tree_nodes(tree)
+    middle = nodes[chain_leaves(nodes, "fp_chain")[0]["parent"]]
     width = b.js("return document.getElementById('flame').clientWidth")
-    left, right = frame_at_rows(b, middle["index"], 1), frame_at_rows(b, middle["index"], width - 2)
-    check(left >= 0, f"zoomed on middle (#{middle['index']}): frameAt at the left edge is it (y {left})")
-    check(right >= 0, f"... and at the right edge: it fills the width (y {right})")
+    span = frame_span(b, middle["index"])
+    check(span and span[2] - span[1] < 0.9 * width,
+          f"before the zoom, middle (#{middle['index']}) is part of the width ({span} of {width} px)")
+    y, lo, hi = span
+    b.click_at("flame", (lo + hi) // 2, y)
+    b.wait(f"window.brasa.zoomed === {middle['index']}", 10, "the click zoomed on middle")
+    time.sleep(0.3)
+    span = frame_span(b, middle["index"])
+    check(span and span[1] <= 1 and span[2] >= width - 2,
+          f"zoomed on middle: it spans the width ({span} of {width} px)")
+    crumbs = b.el("crumbs").text
+    check("middle" in crumbs, f"the breadcrumbs lead to middle ({crumbs!r})")
     b.screenshot("web_capture_fp_chain-zoom")
 
 
@@ -426,15 +450,17 @@ def t_web_capture_fp_chain():
             saved = check_downloads(b)
             check_views(b, nodes, leaves)
             check_search(b, nodes)
-            check_zoom(b, nodes, leaves)
-            b.js("window.brasa.zoom(0)")
             # a diff: this capture as the base, then one of every process
             # while spinner runs too
             b.el("diff-base").click()
             spinner = workload("spinner", 60)
             time.sleep(0.3)
             check_diff_new(capture(b, 3, None, "diff"))
-            b.check_clean("the capture, the downloads and the diff")
+            b.el("diff-clear").click()
+            text = b.el("status").text
+            check(not text.startswith("diff"), f"Leave diff shows the capture alone ({text!r})")
+            check_zoom(b, b.js("return window.brasa.tree"))
+            b.check_clean("the capture, the downloads, the diff and the zoom")
         # the page's own HTML download works offline too
         check_tree(open_offline(saved, "web_capture_fp_chain-saved"), "fp_chain")
     finally:
