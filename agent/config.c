@@ -13,6 +13,7 @@
 #include "labels/proclabels.h"
 #include "common/macros.h"
 #include "common/parse.h"
+#include "common/timearg.h"
 
 #define MAX_MAP_ENTRIES 256
 
@@ -256,78 +257,6 @@ int config_errf(char *err, size_t errlen, const char *fmt, ...)
 
 /* --- durations and sizes --- */
 
-static const struct {
-	const char *unit;
-	uint64_t ms;
-} duration_units[] = {
-	{ "d", 86400 * SEC }, { "h", 3600 * SEC }, { "m", 60 * SEC }, { "s", SEC }, { "ms", 1 },
-};
-
-int config__parse_duration(const char *text, uint64_t *ms)
-{
-	const char *p = text;
-	uint64_t total = 0;
-	size_t next_unit = 0;
-
-	if (!text || !*text)
-		return -EINVAL;
-	if (!strcmp(text, "0")) {
-		*ms = 0;
-		return 0;
-	}
-	while (*p) {
-		uint64_t n = 0;
-		size_t u, len;
-
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		for (; *p >= '0' && *p <= '9'; p++) {
-			if (n > (UINT64_MAX - 9) / 10)
-				return -ERANGE;
-			n = n * 10 + (uint64_t)(*p - '0');
-		}
-		/* units in decreasing order, each once, as Prometheus has them */
-		for (u = next_unit; u < ARRAY_SIZE(duration_units); u++) {
-			len = strlen(duration_units[u].unit);
-			/* "m" must not take the "m" of "ms" */
-			if (!strncmp(p, duration_units[u].unit, len) && (p[len] < 'a' || p[len] > 'z'))
-				break;
-		}
-		if (u == ARRAY_SIZE(duration_units))
-			return -EINVAL;
-		if (n > UINT64_MAX / duration_units[u].ms ||
-		    total > UINT64_MAX - n * duration_units[u].ms)
-			return -ERANGE;
-		total += n * duration_units[u].ms;
-		p += len;
-		next_unit = u + 1;
-	}
-	*ms = total;
-	return 0;
-}
-
-/* "1m30s", "500ms", "0s": the shortest exact spelling. */
-static void format_duration(uint64_t ms, char *out, size_t len)
-{
-	size_t used = 0;
-
-	if (!ms) {
-		snprintf(out, len, "0s");
-		return;
-	}
-	out[0] = 0;
-	for (size_t u = 0; u < ARRAY_SIZE(duration_units) && ms; u++) {
-		uint64_t n = ms / duration_units[u].ms;
-
-		if (!n)
-			continue;
-		ms -= n * duration_units[u].ms;
-		if (used < len)
-			used += (size_t)snprintf(out + used, len - used, "%llu%s",
-						 (unsigned long long)n, duration_units[u].unit);
-	}
-}
-
 static void format_size(uint64_t bytes, char *out, size_t len)
 {
 	static const char units[] = "GMK";
@@ -378,8 +307,8 @@ void config_expectation(const struct config_setting *s, char *out, size_t len)
 		snprintf(out, len, "expected a size from %s to %s (suffix K, M or G)", lo, hi);
 		break;
 	case CONFIG_DURATION:
-		format_duration(s->min, lo, sizeof(lo));
-		format_duration(s->max, hi, sizeof(hi));
+		timearg__format_duration(s->min, lo, sizeof(lo));
+		timearg__format_duration(s->max, hi, sizeof(hi));
 		snprintf(out, len, "expected a duration from %s to %s, such as 30s, 1m30s or 2h",
 			 lo, hi);
 		break;
@@ -477,7 +406,7 @@ int config__parse_value(const struct config_setting *s, const char *text, void *
 	case CONFIG_DURATION: {
 		uint64_t v;
 		int e = s->type == CONFIG_SIZE ? parse_size(text, &v)
-					       : config__parse_duration(text, &v);
+					       : timearg__duration(text, &v);
 
 		if (!e && v >= s->min && v <= s->max) {
 			*(uint64_t *)out = v;

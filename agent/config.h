@@ -53,9 +53,6 @@
  *                                    setting's C type (see enum
  *                                    config_type); not for maps or lists.
  *                                    0 or -EINVAL with the reason in err
- *   config__parse_duration(text, &ms)   "1m30s", "500ms"... (units d, h,
- *                                    m, s, ms, each once, largest first);
- *                                    0, -EINVAL or -ERANGE
  *   config__help(f)                  the option lines of `brasa run --help`
  *   config__kubernetes_enabled(c)    kubernetes.enabled resolved ("auto":
  *                                    on when kubernetes.api_url is set or
@@ -233,7 +230,6 @@ bool config__setting_equal(const struct config *a, const struct config *b,
 			   const struct config_setting *s);
 int config__parse_value(const struct config_setting *s, const char *text, void *out,
 			char *err, size_t errlen);
-int config__parse_duration(const char *text, uint64_t *ms);
 void config__help(FILE *f);
 bool config__kubernetes_enabled(const struct config *c);
 const char *config__http_exposure(const struct config *c);

@@ -6,6 +6,7 @@
 #include "common/labels.h"
 #include "common/macros.h"
 #include "common/parse.h"
+#include "common/timearg.h"
 #include "common/u64map.h"
 #include "common/utf8.h"
 
@@ -280,6 +281,87 @@ static void test_utf8_codec(void)
 	free(copy);
 }
 
+/* durations as flags and configs spell them; points in time as queries
+ * and shell commands do */
+static void test_timearg(void)
+{
+	static const struct {
+		const char *text;
+		int rc;
+		uint64_t ms;
+	} durations[] = {
+		{ "0", 0, 0 },           { "500ms", 0, 500 },      { "15s", 0, 15000 },
+		{ "2m", 0, 120000 },     { "1h", 0, 3600000 },     { "1m30s", 0, 90000 },
+		{ "1d2h", 0, 93600000 }, { "1h0m5s", 0, 3605000 }, { "1s500ms", 0, 1500 },
+		{ "", -EINVAL, 0 },      { "15", -EINVAL, 0 },     { "s", -EINVAL, 0 },
+		{ "1.5s", -EINVAL, 0 },  { "30s1m", -EINVAL, 0 },  { "1s1s", -EINVAL, 0 },
+		{ "-1s", -EINVAL, 0 },   { " 1s", -EINVAL, 0 },    { "1s ", -EINVAL, 0 },
+		{ "1w", -EINVAL, 0 },    { "1sm", -EINVAL, 0 },    { "1mss", -EINVAL, 0 },
+		{ "99999999999999999999s", -ERANGE, 0 },
+		{ "999999999999999999d", -ERANGE, 0 },
+	};
+	const int64_t now = 1764904320123456789ll; /* 2025-12-05T03:12:00.123456789Z */
+	static const struct {
+		const char *text;
+		int rc;
+		int64_t ns;
+	} times[] = {
+		{ "2025-12-05T03:12:00Z", 0, 1764904320000000000ll },
+		{ "2025-12-05t03:12:00.5z", 0, 1764904320500000000ll },
+		{ "2025-12-05 03:12:00.123456789Z", 0, 1764904320123456789ll },
+		{ "2025-12-05T04:12:00+01:00", 0, 1764904320000000000ll },
+		{ "2025-12-04T22:42:00-04:30", 0, 1764904320000000000ll },
+		{ "1970-01-01T00:00:00Z", 0, 0 },
+		{ "1764904320", 0, 1764904320000000000ll },
+		{ "1764904320.25", 0, 1764904320250000000ll },
+		{ "now", 0, now },
+		{ "now-15m", 0, now - 900000000000ll },
+		{ "now+30s", 0, now + 30000000000ll },
+		{ "now 1h30m", 0, now + 5400000000000ll }, /* "now+1h30m" form-decoded */
+		{ "", -EINVAL, 0 },
+		{ "2025-12-05T03:12:00", -EINVAL, 0 },       /* no offset */
+		{ "2025-02-30T00:00:00Z", -EINVAL, 0 },      /* no such day */
+		{ "2025-13-01T00:00:00Z", -EINVAL, 0 },
+		{ "2025-12-05T24:00:00Z", -EINVAL, 0 },
+		{ "2025-12-05T03:12:00.Z", -EINVAL, 0 },
+		{ "2025-12-05T03:12:00.1234567890Z", -EINVAL, 0 },
+		{ "2025-12-05T03:12:00Zjunk", -EINVAL, 0 },
+		{ "1969-12-31T23:59:59Z", -ERANGE, 0 },
+		{ "2300-01-01T00:00:00Z", -ERANGE, 0 },
+		{ "99999999999999999999", -ERANGE, 0 },
+		{ "-5", -EINVAL, 0 },
+		{ "17649x", -EINVAL, 0 },
+		{ "now-", -EINVAL, 0 },
+		{ "now-5", -EINVAL, 0 },
+		{ "nowish", -EINVAL, 0 },
+		{ "now-100000d", -ERANGE, 0 },
+	};
+	uint64_t v;
+	char text[32];
+	int64_t ns;
+
+	for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
+		v = 12345;
+		CHECK_INT(timearg__duration(durations[i].text, &v), ==, durations[i].rc);
+		if (!durations[i].rc)
+			CHECK_U64(v, ==, durations[i].ms);
+		else
+			CHECK_U64(v, ==, 12345);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
+		ns = -1;
+		if (timearg__parse(times[i].text, now, &ns) != times[i].rc || (!times[i].rc && ns != times[i].ns))
+			fprintf(stderr, "  %s: want %d %lld\n", times[i].text, times[i].rc,
+				(long long)times[i].ns);
+		CHECK_INT(timearg__parse(times[i].text, now, &ns), ==, times[i].rc);
+		CHECK(times[i].rc || ns == times[i].ns);
+	}
+	timearg__format_duration(90500, text, sizeof(text));
+	CHECK_STR(text, "1m30s500ms");
+	timearg__format_duration(0, text, sizeof(text));
+	CHECK_STR(text, "0s");
+}
+
 static void test_partition_point(void)
 {
 	const uint64_t v[] = { 1, 3, 3, 3, 7, 9 };
@@ -306,4 +388,5 @@ TEST_MAIN(setup, NULL,
 	  TEST_CASE(u64map),
 	  TEST_CASE(parse),
 	  TEST_CASE(buf),
-	  TEST_CASE(partition_point))
+	  TEST_CASE(partition_point),
+	  TEST_CASE(timearg))
