@@ -7,6 +7,7 @@
 
 #include "common/macros.h"
 #include "common/parse.h"
+#include "common/timearg.h"
 #include "labels/matcher.h"
 #include "serve/http_text.h"
 
@@ -181,7 +182,7 @@ static int parse_params(const char *query, size_t len, uint32_t default_seconds,
 					       "seconds", max_seconds);
 		} else {
 			out->seconds = (uint32_t)v;
-			have_seconds = true;
+			out->seconds_given = have_seconds = true;
 		}
 	}
 	return 0;
@@ -252,4 +253,79 @@ int http_query__param(const char *query, size_t len, const char *name, char *val
 		found = true;
 	}
 	return found;
+}
+
+/* One time parameter: 1 with *ns set, 0 when absent, -EINVAL with the 400
+ * line in err. */
+static int time_param(const char *query, size_t len, const char *name, int64_t now_ns,
+		      int64_t *ns, char *err, size_t errlen)
+{
+	char value[64], echo[HTTP_ECHO_SIZE];
+	int rc = http_query__param(query, len, name, value, sizeof(value), err, errlen);
+	uint64_t ms;
+
+	if (rc <= 0)
+		return rc;
+	if (!strcmp(name, "since")) {
+		rc = timearg__duration(value, &ms);
+		if (!rc && (ms > (uint64_t)(now_ns / 1000000) || !ms))
+			rc = -ERANGE;
+		if (!rc)
+			*ns = now_ns - (int64_t)ms * 1000000;
+	} else {
+		rc = timearg__parse(value, now_ns, ns);
+	}
+	if (!rc)
+		return 1;
+	http_text__echo(echo, sizeof(echo), value, strlen(value), strlen(value));
+	if (!strcmp(name, "since"))
+		return http_text__errf(err, errlen, EINVAL, "bad since: \"%s\": %s", echo,
+				       rc == -ERANGE ? "out of range"
+						     : "expected a duration such as 15m or 1h30m");
+	return http_text__errf(err, errlen, EINVAL, "bad %s: \"%s\": %s", name, echo,
+			       rc == -ERANGE ? "out of range (1970 to 2262)"
+					     : "expected RFC 3339 (2026-12-05T03:12:00Z), Unix "
+					       "seconds or now-DURATION");
+}
+
+int http_query__parse_range(const char *query, size_t len, int64_t now_ns, uint32_t max_ahead_s,
+			    struct profile_range *out, char *err, size_t errlen)
+{
+	int64_t start = 0, since = 0, end = now_ns;
+	int has_start, has_since, has_end;
+	char seconds[16];
+
+	*out = (struct profile_range){ 0 };
+	has_start = time_param(query, len, "start", now_ns, &start, err, errlen);
+	if (has_start < 0)
+		return has_start;
+	has_since = time_param(query, len, "since", now_ns, &since, err, errlen);
+	if (has_since < 0)
+		return has_since;
+	has_end = time_param(query, len, "end", now_ns, &end, err, errlen);
+	if (has_end < 0)
+		return has_end;
+	if (!has_start && !has_since) {
+		if (has_end)
+			return http_text__errf(err, errlen, EINVAL,
+					       "bad end: needs start or since");
+		return 0;
+	}
+	if (has_start && has_since)
+		return http_text__errf(err, errlen, EINVAL,
+				       "bad since: give start or since, not both");
+	if (http_query__param(query, len, "seconds", seconds, sizeof(seconds), err, errlen))
+		return http_text__errf(err, errlen, EINVAL,
+				       "bad seconds: a range (start or since) has no seconds: "
+				       "end=now+30s records 30 s more");
+	if (has_since)
+		start = since;
+	if (start >= end)
+		return http_text__errf(err, errlen, EINVAL, "bad end: not after the start");
+	if (end > now_ns && (uint64_t)(end - now_ns) > (uint64_t)max_ahead_s * 1000000000ull)
+		return http_text__errf(err, errlen, EINVAL,
+				       "bad end: more than %u seconds ahead (the longest profile)",
+				       max_ahead_s);
+	*out = (struct profile_range){ .set = true, .start_ns = start, .end_ns = end };
+	return 0;
 }

@@ -20,6 +20,16 @@
  *        type names the sample type (enum profile_type: "cpu", the
  *        default); bad: any other name (the body lists the known ones),
  *        given twice, missing value.
+ *   http_query__parse_range(q, len, now_ns, max_ahead_s, &range, err, errlen)
+ *        a look back in time: start= and end= (common/timearg.h: RFC
+ *        3339, Unix seconds, now-15m; end defaults to now) or since=D
+ *        (start = now - D). 0 with range->set false when none is given,
+ *        or true and [start_ns, end_ns) filled; -EINVAL with the 400
+ *        line in err: a time or duration that does not parse, end
+ *        without start or since, start and since together, start not
+ *        before end, end more than max_ahead_s seconds ahead (a range
+ *        into the future records until its end, as a live profile of
+ *        that length would), seconds= beside a range.
  *   profile_query__release(q)
  *        frees what a parsed query owns (its matchers); for a zeroed q
  *        too, so it may be a _cleanup_ function
@@ -32,6 +42,7 @@
 #ifndef BRASA_SERVE_HTTP_QUERY_H
 #define BRASA_SERVE_HTTP_QUERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,13 +56,22 @@ enum profile_type {
 struct profile_query {
 	enum profile_type type;
 	uint32_t seconds;
+	bool seconds_given; /* seconds= was in the query, not the default */
 	int32_t pid;      /* -1: every process */
 	struct matcher_set *match; /* NULL: every process */
+};
+
+/* A time range of a history query: [start_ns, end_ns), Unix ns. */
+struct profile_range {
+	bool set;
+	int64_t start_ns, end_ns;
 };
 
 int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
 			      uint32_t max_seconds, struct profile_query *out, char *err,
 			      size_t errlen);
+int http_query__parse_range(const char *query, size_t len, int64_t now_ns, uint32_t max_ahead_s,
+			    struct profile_range *out, char *err, size_t errlen);
 void profile_query__release(struct profile_query *q);
 int http_query__param(const char *query, size_t len, const char *name, char *value,
 		      size_t vlen, char *err, size_t errlen);

@@ -46,6 +46,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		check_line(err);
 	}
+	/* a range is ordered and reaches at most 600 s ahead of now */
+	{
+		const int64_t now = 1764904320000000000ll;
+		struct profile_range r;
+
+		memset(err, 0, sizeof(err));
+		if (http_query__parse_range((const char *)data, size, now, 600, &r, err,
+					    sizeof(err)) == 0) {
+			if (r.set && (r.start_ns >= r.end_ns || r.start_ns < 0 ||
+				      r.end_ns > now + 600 * 1000000000ll))
+				abort();
+		} else {
+			check_line(err);
+		}
+	}
 	/* a value found fits and holds no NUL */
 	{
 		char value[16];

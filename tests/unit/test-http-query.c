@@ -187,6 +187,51 @@ static void test_parse_type(void)
 #undef PARSE
 }
 
+/* start, end, since: a look back, and how far ahead it may reach */
+static void test_parse_range(void)
+{
+	const int64_t now = 1764904320000000000ll, s = 1000000000ll;
+	struct profile_range r;
+	char err[256];
+
+#define RANGE(q) http_query__parse_range(q, strlen(q), now, 600, &r, err, sizeof(err))
+	CHECK_INT(RANGE("seconds=5&pid=3"), ==, 0);
+	CHECK(!r.set);
+	CHECK_INT(RANGE("since=15m"), ==, 0);
+	CHECK(r.set && r.start_ns == now - 900 * s && r.end_ns == now);
+	CHECK_INT(RANGE("start=2025-12-05T03:00:00Z&end=1764904200"), ==, 0);
+	CHECK(r.set && r.start_ns == now - 720 * s && r.end_ns == now - 120 * s);
+	/* "the last 5 minutes and the next 30 seconds" ('+' decodes to ' ') */
+	CHECK_INT(RANGE("since=5m&end=now+30s"), ==, 0);
+	CHECK(r.start_ns == now - 300 * s && r.end_ns == now + 30 * s);
+	CHECK_INT(RANGE("start=now-1h&end=now%2B10m"), ==, 0);
+	CHECK(r.start_ns == now - 3600 * s && r.end_ns == now + 600 * s);
+	CHECK_INT(RANGE("since=5m&end=now+11m"), ==, -EINVAL);
+	CHECK_STR(err, "bad end: more than 600 seconds ahead (the longest profile)");
+	CHECK_INT(RANGE("since=yesterday"), ==, -EINVAL);
+	CHECK_STR(err, "bad since: \"yesterday\": expected a duration such as 15m or 1h30m");
+	CHECK_INT(RANGE("since=0"), ==, -EINVAL);
+	CHECK_STR(err, "bad since: \"0\": out of range");
+	CHECK_INT(RANGE("start=03:12"), ==, -EINVAL);
+	CHECK_STR(err, "bad start: \"03:12\": expected RFC 3339 (2026-12-05T03:12:00Z), Unix "
+		       "seconds or now-DURATION");
+	CHECK_INT(RANGE("start=1900-01-01T00:00:00Z"), ==, -EINVAL);
+	CHECK(strstr(err, "out of range") != NULL);
+	CHECK_INT(RANGE("end=now"), ==, -EINVAL);
+	CHECK_STR(err, "bad end: needs start or since");
+	CHECK_INT(RANGE("start=now-1h&since=1h"), ==, -EINVAL);
+	CHECK_STR(err, "bad since: give start or since, not both");
+	CHECK_INT(RANGE("since=1h&seconds=30"), ==, -EINVAL);
+	CHECK(strstr(err, "a range (start or since) has no seconds") != NULL);
+	CHECK_INT(RANGE("start=now&end=now-1m"), ==, -EINVAL);
+	CHECK_STR(err, "bad end: not after the start");
+	CHECK_INT(RANGE("since=1h&since=2h"), ==, -EINVAL);
+	CHECK_STR(err, "bad since: given more than once");
+	CHECK_INT(RANGE("start=%01"), ==, -EINVAL);
+	CHECK(strstr(err, "\\x01") != NULL);
+#undef RANGE
+}
+
 /* match: repeated selectors, OR-ed, and the 400s of bad ones */
 static void test_parse_match(void)
 {
@@ -293,5 +338,6 @@ TEST_MAIN(NULL, NULL,
 	  TEST_CASE(host_names),
 	  TEST_CASE(parse_query),
 	  TEST_CASE(parse_type),
+	  TEST_CASE(parse_range),
 	  TEST_CASE(parse_match),
 	  TEST_CASE(text))
