@@ -215,6 +215,20 @@ static const struct config_setting settings[] = {
 	  .type = CONFIG_SIZE, .def = "512M", .min = 16 << 10, .max = 1024 * GIB,
 	  .help = "bound on the spool's size on disk; past it the oldest uploads are dropped",
 	  .offset = OFF(remote.spool_max_bytes) },
+	{ .key = "history.dir", .flag = "history-dir", .metavar = "PATH", .type = CONFIG_PATH,
+	  .def = "/var/lib/brasa/history",
+	  .help = "where the local history of windows is kept (brasa history reads it)",
+	  .offset = OFF(history.dir) },
+	{ .key = "history.retention", .flag = "history-retention", .metavar = "DURATION",
+	  .type = CONFIG_DURATION, .def = "24h", .min = 60 * SEC, .max = 366 * 86400 * SEC,
+	  .zero_off = true,
+	  .help = "how long windows stay in the local history; 0 turns the history off",
+	  .offset = OFF(history.retention_ms) },
+	{ .key = "history.max_bytes", .flag = "history-max-bytes", .metavar = "SIZE",
+	  .type = CONFIG_SIZE, .def = "1G", .min = MIB, .max = 1024 * GIB, .zero_off = true,
+	  .help = "bound on the local history on disk; past it the oldest windows are "
+		  "dropped; 0 turns the history off",
+	  .offset = OFF(history.max_bytes) },
 };
 
 _Static_assert(ARRAY_SIZE(settings) <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
@@ -304,13 +318,14 @@ void config_expectation(const struct config_setting *s, char *out, size_t len)
 	case CONFIG_SIZE:
 		format_size(s->min, lo, sizeof(lo));
 		format_size(s->max, hi, sizeof(hi));
-		snprintf(out, len, "expected a size from %s to %s (suffix K, M or G)", lo, hi);
+		snprintf(out, len, "expected %sa size from %s to %s (suffix K, M or G)",
+			 s->zero_off ? "0 (off) or " : "", lo, hi);
 		break;
 	case CONFIG_DURATION:
 		timearg__format_duration(s->min, lo, sizeof(lo));
 		timearg__format_duration(s->max, hi, sizeof(hi));
-		snprintf(out, len, "expected a duration from %s to %s, such as 30s, 1m30s or 2h",
-			 lo, hi);
+		snprintf(out, len, "expected %sa duration from %s to %s, such as 30s, 1m30s or 2h",
+			 s->zero_off ? "0 (off) or " : "", lo, hi);
 		break;
 	case CONFIG_ENUM:
 		used = (size_t)snprintf(out, len, "expected ");
@@ -408,7 +423,7 @@ int config__parse_value(const struct config_setting *s, const char *text, void *
 		int e = s->type == CONFIG_SIZE ? parse_size(text, &v)
 					       : timearg__duration(text, &v);
 
-		if (!e && v >= s->min && v <= s->max) {
+		if (!e && ((v >= s->min && v <= s->max) || (!v && s->zero_off))) {
 			*(uint64_t *)out = v;
 			ok = true;
 		}

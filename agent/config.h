@@ -159,6 +159,11 @@ struct config {
 		char *spool_dir;
 		uint64_t spool_max_bytes;
 	} remote;
+	struct {                     /* the local history store (docs/history.md) */
+		char *dir;
+		uint64_t retention_ms;   /* 0: no history */
+		uint64_t max_bytes;      /* 0: no history */
+	} history;
 
 	/* Where each setting last came from, by table index, for errors
 	 * that involve two settings: 0 default, > 0 a line of file,
@@ -203,6 +208,8 @@ struct config_setting {
 	bool reloadable;          /* SIGHUP applies a change without a restart */
 	bool repeatable;          /* maps: each flag adds one entry */
 	uint64_t min, max;        /* U32, SIZE, DURATION (ms) */
+	bool zero_off;            /* SIZE, DURATION: 0 is allowed too (turns
+				   * the feature off) */
 	const char *const *choices; /* ENUM: names in enum order, NULL-ended */
 	size_t offset;            /* into struct config */
 };

@@ -97,7 +97,7 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 47);
+	CHECK_INT(n, ==, 50);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
@@ -123,6 +123,9 @@ static void test_defaults(void)
 	CHECK_STR(c.kubernetes.ca_file, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
 	CHECK_U64(c.kubernetes.poll_interval_ms, ==, 30000);
 	CHECK(c.remote.url == NULL);
+	CHECK_STR(c.history.dir, "/var/lib/brasa/history");
+	CHECK_U64(c.history.retention_ms, ==, 24 * 3600 * 1000ull);
+	CHECK_U64(c.history.max_bytes, ==, 1ull << 30);
 	CHECK_INT(c.remote.protocol, ==, REMOTE_PYROSCOPE);
 	CHECK_U64(c.remote.upload_interval_ms, ==, 15000);
 	CHECK_U64(c.remote.timeout_ms, ==, 30000);
@@ -236,6 +239,9 @@ static void test_full_file(void)
 	CHECK(c.remote.tls_insecure_skip_verify);
 	CHECK_STR(c.remote.spool_dir, "/tmp/brasa-spool");
 	CHECK_U64(c.remote.spool_max_bytes, ==, 1ull << 30);
+	CHECK_STR(c.history.dir, "/tmp/brasa-history");
+	CHECK_U64(c.history.retention_ms, ==, 6 * 3600 * 1000ull);
+	CHECK_U64(c.history.max_bytes, ==, 256ull << 20);
 	CHECK_U64(c.limits.symbol_memory, ==, 48ull << 20);
 	CHECK_U64(c.limits.load_timeout_ms, ==, 2500);
 	CHECK_U64(c.limits.unwind_table_build_memory, ==, 96ull << 20);
@@ -616,6 +622,21 @@ static void test_durations_and_sizes(void)
 	CHECK_INT(config__parse_value(poll, "999ms", &v, err, sizeof(err)), ==, -EINVAL);
 	CHECK_INT(config__parse_value(poll, "1d1ms", &v, err, sizeof(err)), ==, -EINVAL);
 	CHECK_STR(err, "expected a duration from 1s to 1d, such as 30s, 1m30s or 2h");
+	/* 0 turns the history off; other values have their bounds */
+	{
+		const struct config_setting *ret = config__find("history.retention"),
+					    *hmax = config__find("history.max_bytes");
+
+		REQUIRE(ret && hmax);
+		CHECK_INT(config__parse_value(ret, "0", &v, err, sizeof(err)), ==, 0);
+		CHECK_U64(v, ==, 0);
+		CHECK_INT(config__parse_value(ret, "30s", &v, err, sizeof(err)), ==, -EINVAL);
+		CHECK_STR(err, "expected 0 (off) or a duration from 1m to 366d, such as 30s, "
+			       "1m30s or 2h");
+		CHECK_INT(config__parse_value(hmax, "0", &v, err, sizeof(err)), ==, 0);
+		CHECK_INT(config__parse_value(hmax, "64K", &v, err, sizeof(err)), ==, -EINVAL);
+		CHECK_STR(err, "expected 0 (off) or a size from 1M to 1024G (suffix K, M or G)");
+	}
 	CHECK_INT(config__parse_value(mem, "1M", &v, err, sizeof(err)), ==, 0);
 	CHECK_U64(v, ==, 1ull << 20);
 	CHECK_INT(config__parse_value(mem, "64G", &v, err, sizeof(err)), ==, 0);
