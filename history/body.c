@@ -76,7 +76,8 @@ int body__labelset(struct buf *b, struct body_label *labels, size_t n)
 	uint64_t len = 0;
 	int err;
 
-	qsort(labels, n, sizeof(*labels), label_cmp);
+	if (n > 1)
+		qsort(labels, n, sizeof(*labels), label_cmp);
 	/* a label given twice is one label: bodies hold each once */
 	for (size_t i = 0, j = 0; i < n; i++) {
 		if (!j || label_cmp(&labels[j - 1], &labels[i]) != 0)

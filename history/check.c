@@ -188,26 +188,26 @@ static int check_records(struct checker *k)
 {
 	struct record rec = { 0 };
 	sqlite3_stmt *st;
-	int err = hdb__prepare(k->q->db, "SELECT id, window, labelset, record FROM series", &st);
+	int err = hdb__prepare(k->q->db, "SELECT seq, window, labelset, record FROM series", &st);
 	int rc;
 
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
 
 		k->c->records++;
-		ref(k, "record", id, HISTORY_LABELSET, (uint64_t)sqlite3_column_int64(st, 2));
+		ref(k, "series", id, HISTORY_LABELSET, (uint64_t)sqlite3_column_int64(st, 2));
 		if (record__decode(sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3),
 				   &rec)) {
 			k->c->corrupt_records++;
 			query__corrupt(k->q);
-			problem(k, "record %llu of window %lld does not decode",
+			problem(k, "series %llu of window %lld does not decode",
 				(unsigned long long)id, (long long)sqlite3_column_int64(st, 1));
 			continue;
 		}
 		for (size_t i = 0; i < rec.n; i++) {
-			ref(k, "record", id, HISTORY_STACK, rec.v[i].stack);
+			ref(k, "series", id, HISTORY_STACK, rec.v[i].stack);
 			if (rec.v[i].labels)
-				ref(k, "record", id, HISTORY_LABELSET, rec.v[i].labels);
+				ref(k, "series", id, HISTORY_LABELSET, rec.v[i].labels);
 		}
 	}
 	if (!err && rc != SQLITE_DONE)

@@ -111,9 +111,11 @@ int hdb__create_schema(sqlite3 *db)
 		      " duration_ns INTEGER NOT NULL, period_ns INTEGER NOT NULL,"
 		      " series INTEGER NOT NULL, samples INTEGER NOT NULL, bytes INTEGER NOT NULL);"
 		      "CREATE INDEX windows_start ON windows(start_ns);"
-		      "CREATE TABLE series(id INTEGER PRIMARY KEY, window INTEGER NOT NULL,"
-		      " labelset INTEGER NOT NULL, samples INTEGER NOT NULL, record BLOB NOT NULL);"
-		      "CREATE INDEX series_window ON series(window);");
+		      /* rows of a few dozen bytes: without a rowid, the key is
+		       * the only index (the window's series are together) */
+		      "CREATE TABLE series(window INTEGER NOT NULL, seq INTEGER NOT NULL,"
+		      " labelset INTEGER NOT NULL, samples INTEGER NOT NULL, record BLOB NOT NULL,"
+		      " PRIMARY KEY(window, seq)) WITHOUT ROWID;");
 	for (size_t k = 0; k < HISTORY_KIND__MAX; k++)
 		n += snprintf(sql + n, sizeof(sql) - n,
 			      "CREATE TABLE %s(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL,"

@@ -31,7 +31,7 @@ struct kind_stmts {
 struct dict {
 	uint8_t key[16];
 	size_t cache_bytes;
-	int64_t refresh_ns;
+	int64_t refresh_s;
 	struct ctable t[HISTORY_KIND__MAX];
 	struct kind_stmts st[HISTORY_KIND__MAX];
 	uint64_t resets;
@@ -141,7 +141,7 @@ int dict__new(sqlite3 *db, const uint8_t key[16], size_t cache_bytes, int64_t re
 		return -ENOMEM;
 	memcpy(d->key, key, sizeof(d->key));
 	d->cache_bytes = cache_bytes;
-	d->refresh_ns = refresh_ns;
+	d->refresh_s = MAX(refresh_ns / 1000000000, (int64_t)1);
 	for (size_t k = 0; !err && k < HISTORY_KIND__MAX; k++) {
 		const char *t = history_tables[k];
 
@@ -183,11 +183,11 @@ static int step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : hdb__errno(rc);
 }
 
-static int touch(struct dict *d, enum history_kind kind, int64_t id, int64_t now_ns)
+static int touch(struct dict *d, enum history_kind kind, int64_t id, int64_t now_s)
 {
 	sqlite3_stmt *st = d->st[kind].touch;
 
-	sqlite3_bind_int64(st, 1, now_ns);
+	sqlite3_bind_int64(st, 1, now_s);
 	sqlite3_bind_int64(st, 2, id);
 	return step_done(st);
 }
@@ -216,7 +216,7 @@ static int find(struct dict *d, enum history_kind kind, uint64_t hash, const voi
 }
 
 int dict__intern(struct dict *d, enum history_kind kind, const void *body, size_t len,
-		 int64_t now_ns, uint64_t *id)
+		 int64_t now_s, uint64_t *id)
 {
 	struct ctable *t = &d->t[kind];
 	uint64_t hash = siphash24(d->key, body, len);
@@ -226,11 +226,11 @@ int dict__intern(struct dict *d, enum history_kind kind, const void *body, size_
 	int err;
 
 	if (e) {
-		if (e->last_seen < now_ns - d->refresh_ns) {
-			err = touch(d, kind, e->id, now_ns);
+		if (e->last_seen < now_s - d->refresh_s) {
+			err = touch(d, kind, e->id, now_s);
 			if (err)
 				return err;
-			e->last_seen = now_ns;
+			e->last_seen = now_s;
 		}
 		*id = (uint64_t)e->id;
 		return 0;
@@ -238,18 +238,18 @@ int dict__intern(struct dict *d, enum history_kind kind, const void *body, size_
 	err = find(d, kind, hash, body, len, &row, &last_seen);
 	if (err)
 		return err;
-	if (row && last_seen < now_ns - d->refresh_ns) {
-		err = touch(d, kind, row, now_ns);
-		last_seen = now_ns;
+	if (row && last_seen < now_s - d->refresh_s) {
+		err = touch(d, kind, row, now_s);
+		last_seen = now_s;
 	} else if (!row) {
 		st = d->st[kind].insert;
 		sqlite3_bind_int64(st, 1, (int64_t)hash);
-		sqlite3_bind_int64(st, 2, now_ns);
+		sqlite3_bind_int64(st, 2, now_s);
 		sqlite3_bind_blob(st, 3, len ? body : "", (int)len, SQLITE_STATIC);
 		err = step_done(st);
 		sqlite3_clear_bindings(st);
 		row = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
-		last_seen = now_ns;
+		last_seen = now_s;
 	}
 	if (err)
 		return err;

@@ -49,10 +49,12 @@ int history__gc(struct history *h)
 		err = hdb__int(h->db, "SELECT coalesce(min(start_ns), 0) FROM windows", &oldest);
 	if (err)
 		return err;
+	/* last_seen is in whole seconds (dict.h): 2 s below the exact
+	 * bound cover the rounding of both */
 	if (!windows)
 		cutoff = INT64_MAX;
 	else
-		cutoff = oldest < INT64_MIN + h->opts.refresh_ns ? INT64_MIN : oldest - h->opts.refresh_ns;
+		cutoff = (oldest - h->opts.refresh_ns) / 1000000000 - 2;
 	for (size_t k = 0; !err && k < HISTORY_KIND__MAX; k++) {
 		sqlite3_stmt *st;
 
@@ -174,7 +176,8 @@ static int prune_age(struct history *h, int64_t now_ns, bool *dropped)
 		err = hdb__int(h->db, "SELECT coalesce(min(start_ns), 0) FROM windows", &oldest);
 	*dropped = !err && after < before;
 	if (!err && (*dropped || !after) &&
-	    (!after || oldest - h->opts.refresh_ns > h->gc_cutoff + h->opts.refresh_ns / 4))
+	    (!after || (oldest - h->opts.refresh_ns) / 1000000000 >
+			       h->gc_cutoff + h->opts.refresh_ns / 4000000000))
 		err = history__gc(h);
 	return history__commit(h, err);
 }

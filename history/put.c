@@ -12,7 +12,7 @@
 /* What one put reuses across its series. */
 struct put_ctx {
 	struct history *h;
-	int64_t now;             /* the window's start: last_seen */
+	int64_t now;             /* the window's start in seconds: last_seen */
 	struct pprof *p;         /* the series being stored */
 	uint64_t *loc_ids;       /* p's location id - 1 -> row id (0: not yet) */
 	uint64_t *map_ids;       /* p's mapping id - 1 -> row id */
@@ -23,6 +23,7 @@ struct put_ctx {
 	struct record_entry *entries;
 	size_t nentries, entries_cap;
 	struct buf rec;
+	uint64_t seq;            /* the next series' number in the window */
 };
 
 static void put_ctx_release(struct put_ctx *c)
@@ -254,9 +255,10 @@ static int put_series(struct put_ctx *c, sqlite3_stmt *ins, int64_t wid,
 	if (err)
 		return err;
 	sqlite3_bind_int64(ins, 1, wid);
-	sqlite3_bind_int64(ins, 2, (int64_t)labelset);
-	sqlite3_bind_int64(ins, 3, (int64_t)total);
-	sqlite3_bind_blob(ins, 4, c->rec.data, (int)c->rec.len, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 2, (int64_t)c->seq++);
+	sqlite3_bind_int64(ins, 3, (int64_t)labelset);
+	sqlite3_bind_int64(ins, 4, (int64_t)total);
+	sqlite3_bind_blob(ins, 5, c->rec.data, (int)c->rec.len, SQLITE_STATIC);
 	err = hdb__errno(sqlite3_step(ins));
 	sqlite3_reset(ins);
 	*samples += total;
@@ -266,7 +268,7 @@ static int put_series(struct put_ctx *c, sqlite3_stmt *ins, int64_t wid,
 
 static int put_once(struct history *h, const struct history_window *w, uint64_t period)
 {
-	struct put_ctx c = { .h = h, .now = w->start_unix_ns };
+	struct put_ctx c = { .h = h, .now = w->start_unix_ns / 1000000000 };
 	sqlite3_stmt *ins_window = NULL, *ins_series = NULL, *upd = NULL;
 	uint64_t samples = 0, bytes = 0, nseries = 0;
 	int64_t wid = 0;
@@ -278,8 +280,8 @@ static int put_once(struct history *h, const struct history_window *w, uint64_t 
 	err = hdb__prepare(h->db, "INSERT INTO windows(start_ns, duration_ns, period_ns, series,"
 				  " samples, bytes) VALUES (?, ?, ?, 0, 0, 0)", &ins_window);
 	if (!err)
-		err = hdb__prepare(h->db, "INSERT INTO series(window, labelset, samples, record)"
-					  " VALUES (?, ?, ?, ?)", &ins_series);
+		err = hdb__prepare(h->db, "INSERT INTO series(window, seq, labelset, samples, record)"
+					  " VALUES (?, ?, ?, ?, ?)", &ins_series);
 	if (!err)
 		err = hdb__prepare(h->db, "UPDATE windows SET series = ?, samples = ?, bytes = ?"
 					  " WHERE id = ?", &upd);

@@ -96,7 +96,7 @@ int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, bool records, s
 		 " FROM windows w JOIN series s ON s.window = w.id"
 		 " WHERE w.start_ns < ?2 AND w.start_ns + w.duration_ns > ?1"
 		 " AND w.start_ns >= ?1 - (SELECT coalesce(max(duration_ns), 0) FROM windows)"
-		 " ORDER BY w.start_ns, w.id, s.id",
+		 " ORDER BY w.start_ns, w.id, s.seq",
 		 records ? ", s.record" : "");
 	err = hdb__errno(sqlite3_prepare_v2(q->db, sql, -1, &st, NULL));
 	if (err)

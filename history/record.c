@@ -35,7 +35,8 @@ static int normalize(struct record_entry *v, size_t *n)
 		if (!v[i].stack || !v[i].count || v[i].stack > INT64_MAX || v[i].labels > INT64_MAX ||
 		    v[i].count > INT64_MAX)
 			return -EINVAL;
-	qsort(v, *n, sizeof(*v), entry_cmp);
+	if (*n > 1) /* qsort(NULL, 0) is undefined */
+		qsort(v, *n, sizeof(*v), entry_cmp);
 	for (size_t i = 0; i < *n; i++) {
 		if (j && entry_cmp(&v[j - 1], &v[i]) == 0) {
 			if (v[i].count > INT64_MAX - v[j - 1].count)
@@ -132,12 +133,17 @@ int record__encode(struct record_entry *v, size_t *n, enum record_codec codec, s
 	err = buf_append(out, header, sizeof(header));
 	if (err)
 		goto out;
-	if (codec == RECORD_RAW)
-		err = buf_append(out, raw.data, raw.len);
-	else if (codec == RECORD_ZSTD)
+	if (codec == RECORD_ZSTD)
 		err = compress_zstd(&raw, out);
-	else
+	else if (codec == RECORD_DEFLATE)
 		err = compress_deflate(&raw, out);
+	/* most series have a few samples: a frame's own bytes would make
+	 * those longer than they are */
+	if (!err && (codec == RECORD_RAW || out->len - start - RECORD_HEADER >= raw.len)) {
+		out->len = start + RECORD_HEADER;
+		out->data[start] = RECORD_RAW;
+		err = buf_append(out, raw.data, raw.len);
+	}
 out:
 	if (err)
 		out->len = start;

@@ -15,7 +15,8 @@
  *                          sorts v[0, n) and sums the counts of equal
  *                          (stack, label set) pairs in place (*n becomes
  *                          the distinct number), appends the record to
- *                          out; 0, -EINVAL (a stack id 0, a count 0, a
+ *                          out (raw when the codec would not make it
+ *                          smaller); 0, -EINVAL (a stack id 0, a count 0, a
  *                          count sum past INT64_MAX, an unknown codec),
  *                          -E2BIG (past RECORD_MAX_ENTRIES), -ENOMEM
  *   record__decode(data, len, r)
