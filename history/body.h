@@ -10,8 +10,9 @@
  *   MAPPING    start, limit, offset, filename and build id (string ids),
  *              flags (BODY_MAPPING_*)
  *   FUNCTION   name and file name (string ids)
- *   LOCATION   mapping id (0: none), address, lines (function id, line),
- *              innermost first
+ *   LOCATION   mapping id (0: none), address (with a mapping: its offset
+ *              from the mapping's start, zigzag: a few bytes, not eight),
+ *              lines (function id, line), innermost first
  *   STACK      location ids, leaf first
  *   LABELSET   labels sorted by (key, kind, value): key (string id), then
  *              a string id, or a number and its unit (string id, 0: none)

@@ -10,6 +10,11 @@
 #include "history/history_int.h"
 #include "history/siphash.h"
 
+/* The store keeps 32 bits of a body's hash (4 bytes in the row and in the
+ * index, not 8): enough to find the candidates, whose bodies are compared;
+ * a few candidates more with millions of rows. */
+#define STORED_HASH(h) ((int64_t)(int32_t)(uint32_t)((h) >> 32))
+
 /* A cached row: its body is arena[off, off + len). 32 bytes. */
 struct centry {
 	uint64_t hash;
@@ -200,7 +205,7 @@ static int find(struct dict *d, enum history_kind kind, uint64_t hash, const voi
 	int rc;
 
 	*id = 0;
-	sqlite3_bind_int64(st, 1, (int64_t)hash);
+	sqlite3_bind_int64(st, 1, STORED_HASH(hash));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const void *b = sqlite3_column_blob(st, 2);
 		size_t n = (size_t)sqlite3_column_bytes(st, 2);
@@ -243,7 +248,7 @@ int dict__intern(struct dict *d, enum history_kind kind, const void *body, size_
 		last_seen = now_s;
 	} else if (!row) {
 		st = d->st[kind].insert;
-		sqlite3_bind_int64(st, 1, (int64_t)hash);
+		sqlite3_bind_int64(st, 1, STORED_HASH(hash));
 		sqlite3_bind_int64(st, 2, now_s);
 		sqlite3_bind_blob(st, 3, len ? body : "", (int)len, SQLITE_STATIC);
 		err = step_done(st);

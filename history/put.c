@@ -8,6 +8,7 @@
 #include "common/macros.h"
 #include "history/history_int.h"
 #include "history/record.h"
+#include "history/varint.h"
 
 /* What one put reuses across its series. */
 struct put_ctx {
@@ -115,9 +116,16 @@ static int location_row(struct put_ctx *c, uint64_t id, uint64_t *row)
 	err = pprof__location_at(c->p, id, &loc);
 	if (err)
 		return err;
-	if (loc.mapping_id)
-		err = mapping_row(c, loc.mapping_id, &bl.mapping);
 	bl.address = loc.address;
+	if (loc.mapping_id) {
+		struct pprof_mapping m;
+
+		err = mapping_row(c, loc.mapping_id, &bl.mapping);
+		if (!err)
+			err = pprof__mapping_at(c->p, loc.mapping_id, &m, NULL);
+		/* a few bytes instead of eight in every location (body.h) */
+		bl.address = zigzag((int64_t)(loc.address - m.memory_start));
+	}
 	bl.nlines = MIN(loc.nlines, (size_t)BODY_MAX_LINES);
 	for (size_t k = 0; !err && k < bl.nlines; k++) {
 		struct pprof_line line;

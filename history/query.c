@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/macros.h"
 #include "history/record.h"
+#include "history/varint.h"
 #include "labels/matcher.h"
 
 int query__begin(struct history *h, const struct history_filter *f, struct query *q)
@@ -322,6 +323,12 @@ static int pprof_location_of(struct merge *m, uint64_t id, uint64_t *out)
 	}
 	if (err)
 		return err;
+	if (mapping) {
+		struct pprof_mapping pm;
+
+		pprof__mapping_at(m->into, mapping, &pm, NULL);
+		bl.address = pm.memory_start + (uint64_t)unzigzag(bl.address);
+	}
 	*out = pprof__location(m->into, mapping, bl.address, lines, bl.nlines);
 	if (!*out)
 		return -errno;
