@@ -30,7 +30,9 @@
  *                          -ENOSPC (disk full even after dropping the
  *                          oldest windows once), -EUCLEAN (the store was
  *                          corrupt: it was moved aside and a fresh one
- *                          made, the window is lost), -EIO, -ENOMEM.
+ *                          made, the window is lost), -EIO (also from
+ *                          then on if no fresh one could be made),
+ *                          -ENOMEM.
  *                          The store is as before on error
  *   history__prune(h, now_ns)
  *                          drops windows ended before now - retention,
@@ -55,7 +57,8 @@
  *   history__timeline(h, from, to, filter, label, top_n, &tl)
  *                          per window overlapping the range, its samples
  *                          split by the value of a series label ("" when
- *                          a series lacks it); the top_n values over the
+ *                          a series lacks it; a window without samples is
+ *                          there with zeros); the top_n values over the
  *                          range by samples, the rest summed as one
  *                          series marked other. 0 or -errno (as merge)
  *   history__label_names(h, from, to, filter, &v)

@@ -342,8 +342,8 @@ int history__put(struct history *h, const struct history_window *w)
 
 	if (!h)
 		return -EINVAL;
-	if (!h->db)
-		return -EROFS;
+	if (!h->db) /* read-only, or a corrupt store that could not be replaced */
+		return h->opts.read_only ? -EROFS : -EIO;
 	err = check_window(w, &period);
 	if (err)
 		return err;

@@ -94,7 +94,7 @@ int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, bool records, s
 	 * on both sides (no window is longer than the longest) */
 	snprintf(sql, sizeof(sql),
 		 "SELECT w.id, w.start_ns, w.duration_ns, w.period_ns, s.labelset, s.samples%s"
-		 " FROM windows w JOIN series s ON s.window = w.id"
+		 " FROM windows w LEFT JOIN series s ON s.window = w.id"
 		 " WHERE w.start_ns < ?2 AND w.start_ns + w.duration_ns > ?1"
 		 " AND w.start_ns >= ?1 - (SELECT coalesce(max(duration_ns), 0) FROM windows)"
 		 " ORDER BY w.start_ns, w.id, s.seq",
@@ -206,9 +206,11 @@ static int merge_row(void *ctx, const struct scan_row *row)
 {
 	struct merge *m = ctx;
 	const struct labels *ls;
-	int pass = query__passes(m->q, row->labelset, &ls);
-	int err;
+	int pass, err;
 
+	if (!row->labelset)
+		return 0; /* a window without samples */
+	pass = query__passes(m->q, row->labelset, &ls);
 	if (pass == -EBADMSG) {
 		query__corrupt(m->q);
 		m->info.corrupt_records++;

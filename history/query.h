@@ -11,8 +11,10 @@
  *                                labels in ls), 0 if not, -EBADMSG when
  *                                its label set is corrupt, -errno
  *   query__scan(q, from, to, records, fn, ctx)
- *                                fn for each series row, by window start;
- *                                a non-zero return from fn stops with it
+ *                                fn for each series row, by window start,
+ *                                and once with labelset 0 for a window
+ *                                without series; a non-zero return from
+ *                                fn stops with it
  *   query__corrupt(q)            counts a skipped record or row
  */
 #ifndef BRASA_HISTORY_QUERY_H

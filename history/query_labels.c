@@ -99,7 +99,10 @@ static int label_row(void *ctx, const struct scan_row *row)
 {
 	struct label_scan *s = ctx;
 	const struct labels *ls;
-	int err = passing(s->q, row, &ls);
+	int err = row->labelset ? passing(s->q, row, &ls) : 0;
+
+	if (!row->labelset)
+		return 0;
 
 	for (size_t i = 0; !err && ls && i < ls->n; i++) {
 		if (!s->name)
@@ -177,6 +180,8 @@ static int timeline_row(void *ctx, const struct scan_row *row)
 			row->start_ns, row->duration_ns, 0 };
 		s->last_window = row->window;
 	}
+	if (!row->labelset)
+		return 0;
 	err = passing(s->q, row, &ls);
 	if (err || !ls)
 		return err;

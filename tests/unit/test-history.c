@@ -2,11 +2,13 @@
  * through the store compared as folded stacks, ranges, filters, the
  * timeline and label queries, retention by age and by bytes (checked on
  * disk), corrupt files and records, a reader beside the writer, a full
- * file system (a small tmpfs, root), and the record and body codecs. */
+ * file system (a small tmpfs, root), a writer killed mid-put, and the
+ * record and body codecs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -492,8 +494,17 @@ static void test_timeline(void)
 			labels__clear(&ls[i]);
 		}
 	}
-	REQUIRE(history__timeline(h, T0, T0 + 4 * WIN, NULL, "service_name", 2, &tl) == 0);
-	REQUIRE(tl->nwindows == 4);
+	/* a window without samples is in the timeline, with zeros */
+	{
+		const struct history_window empty = { T0 + 4 * WIN, WIN, PERIOD_NS, NULL, 0 };
+
+		CHECK_INT(history__put(h, &empty), ==, 0);
+	}
+	REQUIRE(history__timeline(h, T0, T0 + 5 * WIN, NULL, "service_name", 2, &tl) == 0);
+	REQUIRE(tl->nwindows == 5);
+	CHECK_INT(tl->windows[4].start_ns, ==, T0 + 4 * WIN);
+	CHECK_U64(tl->windows[4].samples, ==, 0);
+	CHECK_U64(tl->series[0].counts[4] + tl->series[1].counts[4] + tl->series[2].counts[4], ==, 0);
 	REQUIRE(tl->nseries == 3);
 	/* a: 40, b: 15, then other (c: 4) */
 	CHECK_STR(tl->series[0].value, "a");
@@ -969,6 +980,65 @@ static void test_disk_full(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* A writer killed (SIGKILL) in the middle of its puts: the store opens
+ * without complaint, passes its check, and holds every window whose put
+ * had returned (and at most the one being written besides). */
+static void test_killed_writer(void)
+{
+	const char *path = store_path("killed_writer");
+	struct history_opts o = { .path = path };
+	struct history_check *c = NULL;
+	struct history_stats st;
+	struct history *h;
+	int fds[2], status, done = 0;
+	char err[512] = "";
+	pid_t pid;
+
+	REQUIRE(pipe(fds) == 0);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		h = open_store(path, 0, 0, 0);
+		for (int w = 0;; w++) {
+			if (put_window(h, w % 3, T0 + w * WIN))
+				_exit(1);
+			if (write(fds[1], &w, sizeof(w)) != sizeof(w))
+				_exit(1);
+		}
+	}
+	close(fds[1]);
+	/* kill it a little after its 25th window, in the middle of others */
+	for (int w; done < 25 && read(fds[0], &w, sizeof(w)) == sizeof(w);)
+		done = w + 1;
+	usleep(3000);
+	kill(pid, SIGKILL);
+	for (int w; read(fds[0], &w, sizeof(w)) == sizeof(w);)
+		done = w + 1;
+	close(fds[0]);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+	REQUIRE(history__open(&o, &h, err, sizeof(err)) == 0);
+	CHECK_STR(err, "");
+	history__stats(h, &st);
+	fprintf(stderr, "killed after %d puts returned: %llu windows kept\n", done,
+		(unsigned long long)st.windows);
+	CHECK_U64(st.windows, >=, (uint64_t)done);
+	CHECK_U64(st.windows, <=, (uint64_t)done + 1);
+	CHECK_U64(st.drops[HISTORY_DROP_CORRUPT_STORE], ==, 0);
+	REQUIRE(history__check(h, &c) == 0);
+	CHECK(c->ok);
+	if (!c->ok)
+		fprintf(stderr, "%s", c->problems);
+	history_check__free(c);
+	/* and it goes on */
+	CHECK_INT(put_window(h, 0, T0 + 1000 * WIN), ==, 0);
+	check_folded(merged(h, T0 + 1000 * WIN, T0 + 1001 * WIN, NULL, NULL),
+		     expected(0, 0, true, true));
+	history__close(h);
+}
+
 /* ---- the codecs ---- */
 
 static void test_record_codec(void)
@@ -1119,5 +1189,6 @@ TEST_MAIN(setup, teardown,
 	  TEST_CASE(corrupt_record),
 	  TEST_CASE(reader),
 	  TEST_CASE(disk_full),
+	  TEST_CASE(killed_writer),
 	  TEST_CASE(record_codec),
 	  TEST_CASE(body_codec))
