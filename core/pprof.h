@@ -55,6 +55,30 @@
  *   pprof__stats(p, &st)                 table sizes, to compare with the
  *                                        PPROF_MAX_* bounds (zeros for NULL)
  *
+ * Reading a built profile back (pprof_read.c), for modules that store or
+ * copy profiles. Ids are the ones the builder handed out (1-based), sample
+ * indexes run from 0 to pprof__sample_count - 1. Strings and arrays given
+ * out point into the builder: valid until it changes or is freed.
+ *   pprof__opts(p, &o)                   period, time and duration (zeros
+ *                                        for NULL)
+ *   pprof__sample_at(p, i, &s)           sample i: its locations (leaf
+ *                                        first), count and number of labels;
+ *                                        0 or -EINVAL (no such sample)
+ *   pprof__sample_label(p, i, j, &l)     label j of sample i; 0 or -EINVAL; a
+ *                                        string label with value "" reads
+ *                                        back as the number 0, as in the
+ *                                        encoded profile
+ *   pprof__location_count(p)             locations (ids 1..count; 0 for NULL)
+ *   pprof__location_at(p, id, &loc)      its mapping id (0: none), address
+ *                                        and number of lines; 0 or -EINVAL
+ *   pprof__location_line(p, id, k, &l)   line k (innermost first) of
+ *                                        location id; function and filename
+ *                                        are "" when unknown; 0 or -EINVAL
+ *   pprof__mapping_count(p)              mappings (ids 1..count; 0 for NULL)
+ *   pprof__mapping_at(p, id, &m, &key)   mapping id as it was given, build_id
+ *                                        "" when none, and the caller's key
+ *                                        (key may be NULL); 0 or -EINVAL
+ *
  * Encoding details: a mapping's has_functions is emitted only if the caller
  * set it and none of its locations is unsymbolized (readers then skip their
  * own symbolization). Strings that are not valid UTF-8 get '?' for each bad
@@ -124,6 +148,21 @@ struct pprof_label {
 	const char *num_unit;
 };
 
+/* One sample as pprof__sample_at reads it back. */
+struct pprof_sample {
+	const uint64_t *locs;   /* location ids, leaf first */
+	size_t nlocs;
+	int64_t count;
+	size_t nlabels;
+};
+
+/* One location as pprof__location_at reads it back. */
+struct pprof_location {
+	uint64_t mapping_id;    /* 0: none */
+	uint64_t address;
+	size_t nlines;
+};
+
 /* How full the tables are; each counts against the PPROF_MAX_* above. */
 struct pprof_stats {
 	size_t strings, string_bytes;
@@ -147,5 +186,14 @@ int pprof__encode(struct pprof *p, struct buf *out);
 int pprof__encode_samples(struct pprof *p, size_t first, size_t count, size_t max_uncompressed,
 			  struct buf *out, size_t *uncompressed_len);
 int pprof__write_folded(struct pprof *p, struct buf *out);
+
+void pprof__opts(const struct pprof *p, struct pprof_opts *o);
+int pprof__sample_at(const struct pprof *p, size_t i, struct pprof_sample *s);
+int pprof__sample_label(const struct pprof *p, size_t i, size_t j, struct pprof_label *l);
+size_t pprof__location_count(const struct pprof *p);
+int pprof__location_at(const struct pprof *p, uint64_t id, struct pprof_location *loc);
+int pprof__location_line(const struct pprof *p, uint64_t id, size_t k, struct pprof_line *line);
+size_t pprof__mapping_count(const struct pprof *p);
+int pprof__mapping_at(const struct pprof *p, uint64_t id, struct pprof_mapping *m, uint64_t *key);
 
 #endif

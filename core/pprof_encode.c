@@ -265,24 +265,13 @@ static int copy_samples(const struct pprof *src, size_t first, size_t count, str
 		}
 	}
 	for (size_t i = 0; i < src->nmappings; i++) {
-		const struct mapping_rec *r = &src->mappings[i];
-		struct pprof_mapping m = {
-			.memory_start = r->memory_start,
-			.memory_limit = r->memory_limit,
-			.file_offset = r->file_offset,
-			.filename = src->strings[r->filename],
-			.build_id = src->strings[r->build_id],
-			.has_functions = r->has_functions,
-			.has_filenames = r->has_filenames,
-			.has_line_numbers = r->has_line_numbers,
-			.has_inline_frames = r->has_inline_frames,
-			.is_kernel = r->is_kernel,
-			.is_jit = r->is_jit,
-		};
+		struct pprof_mapping m;
+		uint64_t key;
 
 		if (!mapping_ids[i])
 			continue;
-		mapping_ids[i] = pprof__mapping(dst, r->key, &m);
+		pprof__mapping_at(src, i + 1, &m, &key);
+		mapping_ids[i] = pprof__mapping(dst, key, &m);
 		if (!mapping_ids[i])
 			return -errno;
 	}
@@ -291,16 +280,8 @@ static int copy_samples(const struct pprof *src, size_t first, size_t count, str
 
 		if (!location_ids[i])
 			continue;
-		for (size_t j = 0; j < r->nlines; j++) {
-			const struct line_rec *l = &src->lines[r->first_line + j];
-			const struct function_rec *f = &src->functions[l->function_idx];
-
-			lines[j] = (struct pprof_line){
-				.function = src->strings[f->name],
-				.filename = src->strings[f->filename],
-				.line = l->line,
-			};
-		}
+		for (size_t j = 0; j < r->nlines; j++)
+			pprof__location_line(src, i + 1, j, &lines[j]);
 		location_ids[i] = pprof__location(dst, r->mapping_id ? mapping_ids[r->mapping_id - 1] : 0,
 						  r->address, lines, r->nlines);
 		if (!location_ids[i])
@@ -315,17 +296,8 @@ static int copy_samples(const struct pprof *src, size_t first, size_t count, str
 
 		for (size_t j = 0; j < s->nlocs; j++)
 			locs[j] = location_ids[src->sample_locs[s->first_loc + j] - 1];
-		for (size_t j = 0; j < s->nlabels; j++) {
-			const struct label_rec *l = &src->labels[s->first_label + j];
-
-			/* str 0 ("") is how a numeric label is recorded */
-			labels[j] = (struct pprof_label){
-				.key = src->strings[l->key],
-				.str = l->str ? src->strings[l->str] : NULL,
-				.num = l->num,
-				.num_unit = l->num_unit ? src->strings[l->num_unit] : NULL,
-			};
-		}
+		for (size_t j = 0; j < s->nlabels; j++)
+			pprof__sample_label(src, i, j, &labels[j]);
 		err = pprof__add_sample(dst, locs, s->nlocs, s->count, labels, s->nlabels);
 		if (err)
 			return err;

@@ -436,6 +436,119 @@ static void test_folded(void)
 	buf_release(&out);
 }
 
+/* The read API gives back what was added: options, samples with their
+ * locations and labels, locations with their mapping and lines; and
+ * rebuilding a profile from what it reads gives the same folded text. */
+static void test_read_back(void)
+{
+	struct sample_ids ids;
+	_cleanup_(cleanup_pprof__free) struct pprof *p = build_sample_profile(&ids);
+	_cleanup_(cleanup_pprof__free) struct pprof *copy = NULL;
+	struct pprof_opts o;
+	struct pprof_sample s;
+	struct pprof_label l;
+	struct pprof_location loc;
+	struct pprof_line line;
+	struct pprof_mapping m;
+	struct buf a = {}, b = {};
+	uint64_t key = 0;
+
+	pprof__opts(p, &o);
+	CHECK_U64(o.period_ns, ==, PERIOD_NS);
+	CHECK_INT(o.time_nanos, ==, TIME_NANOS);
+	CHECK_INT(o.duration_nanos, ==, DURATION_NANOS);
+	pprof__opts(NULL, &o);
+	CHECK_U64(o.period_ns, ==, 0);
+
+	/* sample 0: work_stack, 3 + 2 merged, labels sorted by string index */
+	REQUIRE(pprof__sample_at(p, 0, &s) == 0);
+	CHECK_U64(s.nlocs, ==, 2);
+	CHECK_U64(s.locs[0], ==, ids.l_work);
+	CHECK_U64(s.locs[1], ==, ids.l_main);
+	CHECK_INT(s.count, ==, 5);
+	CHECK_U64(s.nlabels, ==, 3);
+	for (size_t j = 0; j < s.nlabels; j++) {
+		REQUIRE(pprof__sample_label(p, 0, j, &l) == 0);
+		if (!strcmp(l.key, "comm")) {
+			CHECK_STR(l.str, "app");
+		} else if (!strcmp(l.key, "pid")) {
+			CHECK(l.str == NULL);
+			CHECK_INT(l.num, ==, 42);
+			CHECK(l.num_unit == NULL);
+		} else {
+			CHECK_STR(l.key, "bytes");
+			CHECK_INT(l.num, ==, 4096);
+			CHECK_STR(l.num_unit, "bytes");
+		}
+	}
+	CHECK_INT(pprof__sample_label(p, 0, 3, &l), ==, -EINVAL);
+	CHECK_INT(pprof__sample_at(p, 6, &s), ==, -EINVAL);
+	CHECK_INT(pprof__sample_at(NULL, 0, &s), ==, -EINVAL);
+
+	CHECK_U64(pprof__location_count(p), ==, 7);
+	CHECK_U64(pprof__mapping_count(p), ==, 3);
+	REQUIRE(pprof__location_at(p, ids.l_work, &loc) == 0);
+	CHECK_U64(loc.mapping_id, ==, ids.m_app);
+	CHECK_U64(loc.address, ==, 0x401200);
+	CHECK_U64(loc.nlines, ==, 2);
+	REQUIRE(pprof__location_line(p, ids.l_work, 0, &line) == 0);
+	CHECK_STR(line.function, "compute_inner");
+	CHECK_STR(line.filename, "app.c");
+	CHECK_INT(line.line, ==, 30);
+	REQUIRE(pprof__location_line(p, ids.l_work, 1, &line) == 0);
+	CHECK_STR(line.function, "work");
+	CHECK_INT(pprof__location_line(p, ids.l_work, 2, &line), ==, -EINVAL);
+	REQUIRE(pprof__location_line(p, ids.l_k_leaf, 0, &line) == 0);
+	CHECK_STR(line.filename, "");
+	REQUIRE(pprof__location_at(p, ids.l_libc, &loc) == 0);
+	CHECK_U64(loc.nlines, ==, 0);
+	CHECK_INT(pprof__location_at(p, 0, &loc), ==, -EINVAL);
+	CHECK_INT(pprof__location_at(p, 8, &loc), ==, -EINVAL);
+
+	REQUIRE(pprof__mapping_at(p, ids.m_app, &m, &key) == 0);
+	CHECK_U64(key, ==, 100);
+	CHECK_U64(m.memory_start, ==, 0x400000);
+	CHECK_U64(m.memory_limit, ==, 0x500000);
+	CHECK_U64(m.file_offset, ==, 0x1000);
+	CHECK_STR(m.filename, "/usr/bin/app");
+	CHECK_STR(m.build_id, "abcdef0123456789");
+	CHECK(m.has_functions && m.has_inline_frames && !m.is_kernel);
+	REQUIRE(pprof__mapping_at(p, ids.m_kernel, &m, NULL) == 0);
+	CHECK(m.is_kernel);
+	CHECK_STR(m.build_id, "");
+	CHECK_INT(pprof__mapping_at(p, 4, &m, NULL), ==, -EINVAL);
+
+	/* a copy made only through the read API folds the same */
+	REQUIRE(pprof__new(&test_opts, &copy) == 0);
+	for (uint64_t id = 1; id <= pprof__mapping_count(p); id++) {
+		REQUIRE(pprof__mapping_at(p, id, &m, &key) == 0);
+		CHECK_U64(pprof__mapping(copy, key, &m), ==, id);
+	}
+	for (uint64_t id = 1; id <= pprof__location_count(p); id++) {
+		struct pprof_line lines[PPROF_MAX_LINES];
+
+		REQUIRE(pprof__location_at(p, id, &loc) == 0);
+		for (size_t k = 0; k < loc.nlines; k++)
+			REQUIRE(pprof__location_line(p, id, k, &lines[k]) == 0);
+		CHECK_U64(pprof__location(copy, loc.mapping_id, loc.address, lines, loc.nlines), ==, id);
+	}
+	for (size_t i = 0; i < pprof__sample_count(p); i++) {
+		struct pprof_label labels[PPROF_MAX_LABELS];
+
+		REQUIRE(pprof__sample_at(p, i, &s) == 0);
+		for (size_t j = 0; j < s.nlabels; j++)
+			REQUIRE(pprof__sample_label(p, i, j, &labels[j]) == 0);
+		CHECK_INT(pprof__add_sample(copy, s.locs, s.nlocs, s.count, labels, s.nlabels), ==, 0);
+	}
+	CHECK_INT(pprof__write_folded(p, &a), ==, 0);
+	CHECK_INT(pprof__write_folded(copy, &b), ==, 0);
+	REQUIRE(buf_append(&a, "", 1) == 0 && buf_append(&b, "", 1) == 0);
+	CHECK_STR((const char *)a.data, (const char *)b.data);
+	CHECK_U64(pprof__sample_count(copy), ==, pprof__sample_count(p));
+	buf_release(&a);
+	buf_release(&b);
+}
+
 static void test_empty_profile(void)
 {
 	_cleanup_(cleanup_pprof__free) struct pprof *p = NULL;
@@ -838,6 +951,7 @@ static void setup(void)
 TEST_MAIN(setup, NULL,
 	  TEST_CASE(sample_profile),
 	  TEST_CASE(folded),
+	  TEST_CASE(read_back),
 	  TEST_CASE(stats),
 	  TEST_CASE(empty_profile),
 	  TEST_CASE(invalid_arguments),
