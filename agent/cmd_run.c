@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "agent/caps.h"
 #include "agent/cli.h"
 #include "agent/config.h"
+#include "agent/run_history.h"
+#include "history/history.h"
 #include "serve/http_api.h"
 #include "labels/k8s.h"
 #include "serve/metrics.h"
@@ -32,6 +35,9 @@
 struct run_ctx {
 	struct profiler *profiler;
 	struct uploader *uploader; /* NULL: no remote.url */
+	struct history *history;   /* NULL: no local history */
+	struct run_history_opts history_opts;
+	atomic_bool stopping;      /* history requests waiting return */
 	struct http_api *http;     /* set (atomically) once it serves */
 };
 
@@ -52,11 +58,15 @@ static int profile_request(void *ctx, const struct profile_query *q,
 			   const struct pprof_output *how, struct buf *out, char *errmsg,
 			   size_t errlen)
 {
-	struct profiler *p = ((struct run_ctx *)ctx)->profiler;
+	struct run_ctx *rc = ctx;
+	struct profiler *p = rc->profiler;
 	struct window_opts o = { .seconds = q->seconds, .pid = q->pid, .match = q->match };
 	struct window *w = NULL;
 	int err;
 
+	if (q->range.set)
+		return run_history__profile(rc->history, q, how, &rc->history_opts, out, errmsg,
+					    errlen);
 	err = profiler__window_open(p, &o, &w);
 	switch (err) {
 	case 0:
@@ -127,6 +137,7 @@ static int metrics_request(void *ctx, struct buf *out)
 	struct profiler_stats st;
 	struct uploader_stats ust;
 	struct http_api_stats hst;
+	struct history_stats hist;
 	struct http_api *http = __atomic_load_n(&rc->http, __ATOMIC_ACQUIRE);
 	int err;
 
@@ -139,6 +150,10 @@ static int metrics_request(void *ctx, struct buf *out)
 	if (!err && http) {
 		http_api__stats(http, &hst);
 		err = metrics__write_http(out, &hst);
+	}
+	if (!err && rc->history) {
+		history__stats(rc->history, &hist);
+		err = metrics__write_history(out, &hist);
 	}
 	return err;
 }
@@ -184,10 +199,11 @@ static int start_k8s(const struct config *c, struct k8s **out)
 	return err;
 }
 
-/* Uploads: the uploader (spool, sender) and the shipper feeding it one
- * window per remote.upload_interval. 0 with both NULL without remote.url. */
-static int start_uploads(const struct config *c, struct profiler *p, struct uploader **up,
-			 struct shipper **sh)
+/* Uploads and the local history: the uploader (spool, sender) when
+ * remote.url is set, and the shipper feeding it and the history one window
+ * per remote.upload_interval. 0 with both NULL without either. */
+static int start_uploads(const struct config *c, struct profiler *p, struct history *history,
+			 struct uploader **up, struct shipper **sh)
 {
 	struct uploader_opts uo = {
 		.remote = {
@@ -212,6 +228,7 @@ static int start_uploads(const struct config *c, struct profiler *p, struct uplo
 	};
 	struct shipper_opts so = {
 		.profiler = p,
+		.history = history,
 		.interval_s = (uint32_t)((c->remote.upload_interval_ms + 999) / 1000),
 	};
 	struct uploader_stats ust;
@@ -219,8 +236,14 @@ static int start_uploads(const struct config *c, struct profiler *p, struct uplo
 
 	*up = NULL;
 	*sh = NULL;
-	if (!c->remote.url)
-		return 0;
+	if (!c->remote.url) {
+		if (!history)
+			return 0;
+		err = shipper__start(&so, sh);
+		if (err)
+			log_error("failed to start the window loop: %s", strerror(-err));
+		return err;
+	}
 	/* an unusable spool is not an error: the uploader logs it, runs
 	 * without it and tries it again */
 	err = uploader__new(&uo, up);
@@ -322,6 +345,7 @@ int cmd_run(int argc, char **argv)
 	struct k8s *k8s = NULL;
 	struct uploader *uploader = NULL;
 	struct shipper *shipper = NULL;
+	struct history *history = NULL;
 	struct run_ctx ctx = { 0 };
 	_cleanup_close_ int sigfd = -1, hupfd = -1;
 	uint64_t watchdog_usec = 0;
@@ -392,9 +416,19 @@ int cmd_run(int argc, char **argv)
 	caps__log_missing(false);
 	rs.profiler = p;
 	rc = EXIT_FAILURE_RUNTIME;
-	if (start_uploads(&rs.boot, p, &uploader, &shipper))
+	run_history__open(&rs.boot, &history);
+	if (start_uploads(&rs.boot, p, history, &uploader, &shipper))
 		goto out;
-	ctx = (struct run_ctx){ .profiler = p, .uploader = uploader };
+	ctx = (struct run_ctx){
+		.profiler = p,
+		.uploader = uploader,
+		.history = history,
+		.history_opts = {
+			.frequency = popts.frequency,
+			.interval_s = (uint32_t)((rs.boot.remote.upload_interval_ms + 999) / 1000),
+			.stopping = &ctx.stopping,
+		},
+	};
 
 	hopts.profile = profile_request;
 	hopts.metrics = metrics_request;
@@ -447,13 +481,16 @@ out:
 	sd_notify(0, "STOPPING=1");
 	/* Requests waiting for a window must return before the server can
 	 * join their threads. */
+	atomic_store(&ctx.stopping, true);
 	if (p)
 		profiler__cancel_windows(p);
 	/* the last upload window, cut short, is queued; then the uploader
 	 * spools whatever it could not send */
 	shipper__stop(shipper);
 	uploader__free(uploader);
+	/* after the server: its requests read the history */
 	http_api__stop(http);
+	history__close(history);
 	profiler__free(p);
 	k8s__free(k8s);
 	config__free(&rs.live);

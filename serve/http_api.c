@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/clock.h"
 #include "common/gzip.h"
 #include "common/log.h"
 #include "common/macros.h"
@@ -148,7 +149,9 @@ static int serve_window(struct http_api *h, struct http_request *req, const char
 	int err, ret;
 
 	if (http_query__parse_profile(query, len, h->default_seconds, h->max_seconds, &q, errmsg,
-				      sizeof(errmsg)))
+				      sizeof(errmsg)) ||
+	    http_query__parse_range(query, len, (int64_t)clock__ns(CLOCK_REALTIME), h->max_seconds, &q.range, errmsg,
+				    sizeof(errmsg)))
 		return http_request__error(req, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", errmsg);
 	if (!h->profile)
 		return http_request__error(req, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL,

@@ -53,19 +53,21 @@ enum profile_type {
 	PROFILE_CPU, /* "cpu": on-CPU samples, the default */
 };
 
+/* A time range of a history query: [start_ns, end_ns), Unix ns. */
+struct profile_range {
+	bool set;
+	int64_t start_ns, end_ns;
+};
+
 struct profile_query {
 	enum profile_type type;
+	struct profile_range range; /* set: from the history (start/end/since) */
 	uint32_t seconds;
 	bool seconds_given; /* seconds= was in the query, not the default */
 	int32_t pid;      /* -1: every process */
 	struct matcher_set *match; /* NULL: every process */
 };
 
-/* A time range of a history query: [start_ns, end_ns), Unix ns. */
-struct profile_range {
-	bool set;
-	int64_t start_ns, end_ns;
-};
 
 int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
 			      uint32_t max_seconds, struct profile_query *out, char *err,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "common/macros.h"
+#include "history/history.h"
 
 int metrics__family(struct buf *out, const char *name, const char *type, const char *help)
 {
@@ -454,6 +455,51 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		err = write_by_label(out, "brasa_upload_dropped_total",
 				     "Upload windows (or requests) lost, by reason.", "reason",
 				     dropped_reasons, dropped, ARRAY_SIZE(dropped_reasons));
+	return err;
+}
+
+/* The local history (docs/history.md): its size against its bounds, its
+ * span, what writing and querying it cost, and what it dropped. */
+int metrics__write_history(struct buf *out, const struct history_stats *st)
+{
+	const struct metric_def defs[] = {
+		{ "brasa_history_bytes", "gauge", "Bytes of the history's files on disk.",
+		  (double)st->bytes },
+		{ "brasa_history_max_bytes", "gauge", "The history's bound on disk (history.max_bytes).",
+		  (double)st->max_bytes },
+		{ "brasa_history_windows", "gauge", "Windows stored.", (double)st->windows },
+		{ "brasa_history_oldest_timestamp_seconds", "gauge",
+		  "Start of the oldest window stored (Unix time; 0 when empty).",
+		  (double)st->oldest_ns / 1e9 },
+		{ "brasa_history_newest_timestamp_seconds", "gauge",
+		  "End of the newest window stored (Unix time; 0 when empty).",
+		  (double)st->newest_ns / 1e9 },
+		{ "brasa_history_writes_total", "counter", "Windows written (tried).",
+		  (double)st->puts },
+		{ "brasa_history_write_failures_total", "counter", "Windows that could not be written.",
+		  (double)st->put_failures },
+		{ "brasa_history_write_seconds_total", "counter",
+		  "Time spent writing windows (wall clock, pruning included).",
+		  (double)st->put_ns / 1e9 },
+		{ "brasa_history_queries_total", "counter", "Queries answered (tried).",
+		  (double)st->queries },
+		{ "brasa_history_query_failures_total", "counter", "Queries that failed.",
+		  (double)st->query_failures },
+		{ "brasa_history_query_seconds_total", "counter", "Time spent in queries (wall clock).",
+		  (double)st->query_ns / 1e9 },
+		{ "brasa_history_cache_bytes", "gauge", "Memory of the writer's dictionary caches.",
+		  (double)st->cache_bytes },
+	};
+	const char *reasons[HISTORY_DROP__MAX];
+	int err = write_defs(out, defs, ARRAY_SIZE(defs));
+
+	for (int i = 0; i < HISTORY_DROP__MAX; i++)
+		reasons[i] = history__drop_reason(i);
+	if (!err)
+		err = write_by_label(out, "brasa_history_dropped_total",
+				     "Windows dropped (age, bytes, disk_full), records skipped "
+				     "(corrupt_record) and stores moved aside (corrupt_store).",
+				     "reason", reasons, st->drops, HISTORY_DROP__MAX);
 	return err;
 }
 

@@ -9,6 +9,7 @@
  *   metrics__write_agent(out, stats)         the profiler's part of /metrics
  *   metrics__write_uploads(out, stats)       the uploader's (with remote.url)
  *   metrics__write_http(out, stats)          the HTTP endpoint's
+ *   metrics__write_history(out, stats)       the local history's (when on)
  * All append to out and return 0 or -ENOMEM.
  */
 #ifndef BRASA_SERVE_METRICS_H
@@ -27,5 +28,7 @@ int metrics__escape(struct buf *out, const char *value);
 int metrics__write_agent(struct buf *out, const struct profiler_stats *st);
 int metrics__write_uploads(struct buf *out, const struct uploader_stats *st);
 int metrics__write_http(struct buf *out, const struct http_api_stats *st);
+struct history_stats;
+int metrics__write_history(struct buf *out, const struct history_stats *st);
 
 #endif

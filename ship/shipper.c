@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/profiler.h"
+#include "history/history.h"
 #include "ship/remote.h"
 #include "ship/shipper.h"
 #include "ship/uploader.h"
@@ -18,13 +19,40 @@ struct shipper {
 	struct shipper_stats stats;
 };
 
+/* The window into the history; 0 or -errno (logged: the history counts
+ * its drops by reason, this says what happened to this window). */
+static int store(struct shipper *sh, struct window *w, size_t n)
+{
+	struct history_series *series = calloc(n ? n : 1, sizeof(*series));
+	struct history_window hw = { .start_unix_ns = window__start_unix_ns(w),
+				     .duration_ns = window__duration_ns(w) };
+	int err = -ENOMEM;
+
+	if (series) {
+		for (size_t i = 0; i < n; i++)
+			series[i].profile = window__series(w, i, &series[i].labels);
+		hw.series = series;
+		hw.n = n;
+		err = history__put(sh->o.history, &hw);
+	}
+	free(series);
+	if (err)
+		log_error("the local history could not store a window (%zu series): %s", n,
+			  strerror(-err));
+	return err;
+}
+
 static void submit(struct shipper *sh, struct window *w)
 {
 	size_t n = window__nseries(w);
-	struct upload_series *series = calloc(n ? n : 1, sizeof(*series));
+	struct upload_series *series = NULL;
 	struct upload_window uw = { 0 };
-	int err = -ENOMEM;
+	int err = 0, herr = 0;
 
+	if (sh->o.uploader) {
+		series = calloc(n ? n : 1, sizeof(*series));
+		err = -ENOMEM;
+	}
 	if (series) {
 		for (size_t i = 0; i < n; i++)
 			series[i].profile = window__series(w, i, &series[i].labels);
@@ -35,9 +63,12 @@ static void submit(struct shipper *sh, struct window *w)
 		err = uploader__submit(sh->o.uploader, &uw);
 	}
 	free(series);
+	if (sh->o.history)
+		herr = store(sh, w, n);
 	pthread_mutex_lock(&sh->lock);
 	sh->stats.windows++;
 	sh->stats.submit_failures += err ? 1 : 0;
+	sh->stats.history_failures += herr ? 1 : 0;
 	pthread_mutex_unlock(&sh->lock);
 	/* the uploader logs and counts its own failures; this is the window
 	 * lost before it got there */
@@ -68,7 +99,7 @@ int shipper__start(const struct shipper_opts *o, struct shipper **out)
 	struct shipper *sh;
 	int err;
 
-	if (!o->profiler || !o->uploader || !o->interval_s)
+	if (!o->profiler || (!o->uploader && !o->history) || !o->interval_s)
 		return -EINVAL;
 	sh = calloc(1, sizeof(*sh));
 	if (!sh)

@@ -150,6 +150,10 @@ class Agent:
     def __init__(self, *args, port=None):
         self.port = port or free_port()
         self.log = open(os.path.join(TMP, "agent.log"), "w+")
+        # its own history (on by default) under TMP, not the host's
+        if not any(a.startswith("--history-dir") for a in args):
+            self.history_dir = os.path.join(TMP, "history")
+            args = ("--history-dir", self.history_dir) + args
         self.proc = subprocess.Popen([BRASA, "run", "--http-address", f"127.0.0.1:{self.port}", *args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20

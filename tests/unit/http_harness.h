@@ -82,7 +82,7 @@ static inline void rec_reset(void)
 	pthread_mutex_lock(&rec.lock);
 	rec.calls = 0;
 	rec.max_in_flight = 0;
-	rec.last = (struct profile_query){ 0, 0 };
+	rec.last = (struct profile_query){ 0 };
 	pthread_mutex_unlock(&rec.lock);
 }
 

@@ -1,0 +1,44 @@
+/* run_history: the daemon's local history (history/history.h): the store
+ * opened from the configuration, and profile requests over a past range
+ * (GET /debug/pprof/profile?since=15m, start=&end=) answered from it.
+ *
+ *   run_history__open(c, &h)   0 with *h the store, or NULL when
+ *                              history.retention or history.max_bytes is
+ *                              0, or when it cannot be opened (said in
+ *                              the log: the agent samples and serves on
+ *                              without a history, never refuses to start)
+ *   run_history__profile(h, q, how, o, out, err, errlen)
+ *                              the windows of q->range merged and written
+ *                              as how says. A range that reaches past the
+ *                              newest stored window waits for the window
+ *                              that holds its end to be stored (at most
+ *                              its end + two windows + 10 s), or until
+ *                              *o->stopping. 0, -EINVAL (no history:
+ *                              err says why), -ENOMEM, -errno of the store
+ */
+#ifndef BRASA_AGENT_RUN_HISTORY_H
+#define BRASA_AGENT_RUN_HISTORY_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "core/pprof_format.h"
+#include "serve/http_query.h"
+
+struct config;
+struct history;
+
+struct run_history_opts {
+	uint32_t frequency;      /* Hz: the merged profile's period */
+	uint32_t interval_s;     /* the windows' length */
+	atomic_bool *stopping;   /* set when the agent stops */
+};
+
+int run_history__open(const struct config *c, struct history **out);
+int run_history__profile(struct history *h, const struct profile_query *q,
+			 const struct pprof_output *how, const struct run_history_opts *o,
+			 struct buf *out, char *err, size_t errlen);
+
+#endif
