@@ -4,6 +4,7 @@
  *   cmd_run(argc, argv)       the daemon
  *   cmd_capture(argc, argv)   one profile to a file
  *   cmd_check(argc, argv)     what this kernel and these privileges allow
+ *   cmd_history(argc, argv)   the local history: list, export, check
  *   cli_have_bpf_privileges() true if we may load and attach the sampler
  *   cli_start_profiler(popts, &p, &sigfd)  privilege check, stop signals,
  *                             profiler; EXIT_OK or the exit code (logged)
@@ -29,6 +30,7 @@ enum {
 int cmd_run(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 
 bool cli_have_bpf_privileges(void);
 int cli_stop_signals_fd(void);

@@ -13,23 +13,13 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "core/output.h"
+#include "agent/cli_output.h"
 #include "core/pprof.h"
 #include "core/pprof_format.h"
-#include "serve/web.h"
 #include "core/profiler.h"
-#include "common/buf.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/parse.h"
-
-static const char *const default_output[PPROF_FORMATS] = {
-	[PPROF_FORMAT_PPROF] = "profile.pb.gz",
-	[PPROF_FORMAT_FOLDED] = "-",
-	[PPROF_FORMAT_JSON] = "profile.json",
-	[PPROF_FORMAT_SVG] = "profile.svg",
-	[PPROF_FORMAT_SPEEDSCOPE] = "profile.speedscope.json",
-};
 
 static void usage(FILE *f)
 {
@@ -79,17 +69,14 @@ int cmd_capture(int argc, char **argv)
 	};
 	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true };
 	struct window_opts wopts = { .seconds = 10, .pid = -1 };
-	/* every node: a file is read at leisure; the SVG leaves out what is
-	 * too narrow to draw */
-	struct pprof_output how = { .format = PPROF_FORMAT_PPROF, .title = "brasa capture" };
-	const char *output = NULL;
+	struct cli_output o;
 	struct profiler *p = NULL;
 	struct window *w = NULL;
-	struct buf out = { 0 }, json = { 0 };
-	bool html = false;
 	_cleanup_close_ int sigfd = -1;
 	int opt, err, rc = EXIT_FAILURE_RUNTIME;
 	uint32_t v;
+
+	cli_output__init(&o, "brasa capture");
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "s:p:f:o:F:h", longopts, NULL)) != -1) {
@@ -109,18 +96,11 @@ int cmd_capture(int argc, char **argv)
 			popts.target_tgid = v;
 			break;
 		case 'f':
-			/* html: the page (serve/web) around the json document */
-			html = !strcmp(optarg, "html");
-			if (html) {
-				how.format = PPROF_FORMAT_JSON;
-			} else if (pprof_format__from_name(optarg, &how.format)) {
-				log_error("invalid --format '%s': expected pprof, folded, svg, "
-					  "speedscope, json or html", optarg);
+			if (cli_output__format(&o, optarg))
 				return EXIT_USAGE;
-			}
 			break;
 		case 'o':
-			output = optarg;
+			o.path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -142,12 +122,8 @@ int cmd_capture(int argc, char **argv)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!output)
-		output = html ? "profile.html" : default_output[how.format] ?: "-";
-	if (how.format == PPROF_FORMAT_PPROF && !strcmp(output, "-") && isatty(STDOUT_FILENO)) {
-		log_error("refusing to write a binary profile to a terminal: use -o FILE or redirect stdout");
+	if (cli_output__ready(&o) != EXIT_OK)
 		return EXIT_USAGE;
-	}
 	if (wopts.pid > 0 && kill(wopts.pid, 0) < 0 && errno == ESRCH) {
 		log_error("no such process: %d", wopts.pid);
 		return EXIT_USAGE;
@@ -155,6 +131,7 @@ int cmd_capture(int argc, char **argv)
 	rc = cli_start_profiler(&popts, &p, &sigfd);
 	if (rc != EXIT_OK)
 		return rc;
+	rc = EXIT_FAILURE_RUNTIME; /* until the file is written */
 	err = profiler__window_open(p, &wopts, &w);
 	if (err) {
 		log_error("failed to start the capture: %s", strerror(-err));
@@ -175,28 +152,9 @@ int cmd_capture(int argc, char **argv)
 			profiler__finish_window(p, w);
 		}
 	}
-	if (!window__pprof(w))
-		err = -ENOMEM; /* the window could not allocate its profile */
-	else
-		err = pprof__write_as(window__pprof(w), &how, html ? &json : &out);
-	if (!err && html)
-		err = web__write_page((const char *)json.data, json.len, &out);
-	if (err) {
-		log_error("failed to encode the profile: %s", strerror(-err));
-		goto out;
-	}
-	err = output__write(output, out.data, out.len);
-	if (err) {
-		log_error("failed to write '%s': %s", output, strerror(-err));
-		goto out;
-	}
-	if (strcmp(output, "-"))
-		log_info("wrote %zu distinct stacks to '%s'", pprof__sample_count(window__pprof(w)), output);
-	rc = EXIT_OK;
+	rc = cli_output__write(&o, window__pprof(w));
 out:
 	window__close(w);
 	profiler__free(p);
-	buf_release(&out);
-	buf_release(&json);
 	return rc;
 }

@@ -38,6 +38,7 @@ struct run_ctx {
 	struct history *history;   /* NULL: no local history */
 	struct run_history_opts history_opts;
 	atomic_bool stopping;      /* history requests waiting return */
+	atomic_uint history_merges;
 	struct http_api *http;     /* set (atomically) once it serves */
 };
 
@@ -426,11 +427,14 @@ int cmd_run(int argc, char **argv)
 		.history_opts = {
 			.frequency = popts.frequency,
 			.interval_s = (uint32_t)((rs.boot.remote.upload_interval_ms + 999) / 1000),
+			.max_bytes = rs.boot.limits.profile_memory,
 			.stopping = &ctx.stopping,
+			.merges = &ctx.history_merges,
 		},
 	};
 
 	hopts.profile = profile_request;
+	hopts.history = history;
 	hopts.metrics = metrics_request;
 	hopts.health = health_request;
 	hopts.ctx = &ctx;

@@ -18,6 +18,7 @@ static void usage(FILE *f)
 		"  run       run the agent: sample continuously, serve the HTTP endpoint\n"
 		"  capture   profile the host (or one process) for N seconds, write a file\n"
 		"  check     report what this kernel and these privileges allow\n"
+		"  history   the local history: stored ranges, export a range, check it\n"
 		"\n"
 		"Options:\n"
 		"  -h, --help     show this help (also: brasa COMMAND --help)\n"
@@ -72,7 +73,8 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	/* getopt names the program in its messages: "brasa run: ..." */
-	if (!strcmp(cmd, "run") || !strcmp(cmd, "capture") || !strcmp(cmd, "check")) {
+	if (!strcmp(cmd, "run") || !strcmp(cmd, "capture") || !strcmp(cmd, "check") ||
+	    !strcmp(cmd, "history")) {
 		static char name[32];
 
 		snprintf(name, sizeof(name), "brasa %s", cmd);
@@ -84,6 +86,8 @@ int main(int argc, char **argv)
 		return cmd_capture(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "history"))
+		return cmd_history(argc - 1, argv + 1);
 	fprintf(stderr, "brasa: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return EXIT_USAGE;

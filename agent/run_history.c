@@ -67,7 +67,8 @@ int run_history__profile(struct history *h, const struct profile_query *q,
 			 const struct pprof_output *how, const struct run_history_opts *o,
 			 struct buf *out, char *err, size_t errlen)
 {
-	const struct history_filter f = { .pid = q->pid, .match = q->match };
+	const struct history_filter f = { .pid = q->pid, .match = q->match,
+					  .max_bytes = o->max_bytes };
 	const struct pprof_opts po = {
 		.period_ns = 1000000000ull / (o->frequency ? o->frequency : 99),
 		.time_nanos = q->range.start_ns,
@@ -84,13 +85,26 @@ int run_history__profile(struct history *h, const struct profile_query *q,
 		return -EINVAL;
 	}
 	wait_for(h, q->range.end_ns, o);
+	if (atomic_fetch_add(o->merges, 1) >= RUN_HISTORY_MAX_MERGES) {
+		atomic_fetch_sub(o->merges, 1);
+		snprintf(err, errlen, "too many history requests in progress (limit %d), retry later",
+			 RUN_HISTORY_MAX_MERGES);
+		return -EBUSY;
+	}
 	rc = pprof__new(&po, &p);
 	if (!rc)
 		rc = history__merge(h, q->range.start_ns, q->range.end_ns, &f, p, &info);
 	if (!rc)
 		rc = pprof__write_as(p, how, out);
+	pprof__free(p);
+	atomic_fetch_sub(o->merges, 1);
+	if (rc == -EFBIG) {
+		snprintf(err, errlen, "the range holds more than limits.profile_memory (%zu MiB) "
+				      "allows: narrow it, or filter by pid or match",
+			 o->max_bytes >> 20);
+		return -EINVAL;
+	}
 	if (rc)
 		snprintf(err, errlen, "could not read the history: %s", strerror(-rc));
-	pprof__free(p);
 	return rc;
 }

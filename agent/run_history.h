@@ -13,8 +13,12 @@
  *                              newest stored window waits for the window
  *                              that holds its end to be stored (at most
  *                              its end + two windows + 10 s), or until
- *                              *o->stopping. 0, -EINVAL (no history:
- *                              err says why), -ENOMEM, -errno of the store
+ *                              *o->stopping. A merge takes at most
+ *                              max_bytes, and RUN_HISTORY_MAX_MERGES run
+ *                              at once. 0, -EINVAL (no history, a range
+ *                              too large for max_bytes: err says why),
+ *                              -EBUSY (too many merges), -ENOMEM, -errno
+ *                              of the store
  */
 #ifndef BRASA_AGENT_RUN_HISTORY_H
 #define BRASA_AGENT_RUN_HISTORY_H
@@ -33,8 +37,13 @@ struct history;
 struct run_history_opts {
 	uint32_t frequency;      /* Hz: the merged profile's period */
 	uint32_t interval_s;     /* the windows' length */
+	size_t max_bytes;        /* one merge's memory (limits.profile_memory) */
 	atomic_bool *stopping;   /* set when the agent stops */
+	atomic_uint *merges;     /* in progress, at most RUN_HISTORY_MAX_MERGES */
 };
+
+/* Merges at once: each may take max_bytes. */
+#define RUN_HISTORY_MAX_MERGES 2
 
 int run_history__open(const struct config *c, struct history **out);
 int run_history__profile(struct history *h, const struct profile_query *q,

@@ -53,7 +53,8 @@
  *                          share). Corrupt records are skipped and counted
  *                          (info and drops[CORRUPT_RECORD]). info may be
  *                          NULL. 0, -EINVAL, -EUCLEAN, -EIO, -ENOMEM,
- *                          -E2BIG (into's bounds)
+ *                          -E2BIG (into's bounds), -EFBIG (past the
+ *                          filter's max_bytes)
  *   history__timeline(h, from, to, filter, label, top_n, &tl)
  *                          per window overlapping the range, its samples
  *                          split by the value of a series label ("" when
@@ -138,6 +139,10 @@ struct history_window {
 struct history_filter {
 	int32_t pid;               /* -1: any; else the series' "pid" label */
 	struct matcher_set *match; /* over the series labels; NULL: all */
+	/* merge: a bound on the memory of the merge (its own tables and the
+	 * builder it fills), for requests from untrusted clients; past it
+	 * the merge stops with -EFBIG. 0: none */
+	size_t max_bytes;
 };
 
 enum history_drop {

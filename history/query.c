@@ -148,6 +148,7 @@ struct merge {
 	size_t nlocs, locs_cap;
 	struct u64map locations; /* location id -> pprof location id */
 	struct u64map mappings;  /* mapping id -> pprof mapping id */
+	size_t max_bytes;        /* the filter's; 0: none */
 };
 
 static uint64_t agg_hash(uint64_t a, uint64_t b, uint64_t c)
@@ -155,11 +156,21 @@ static uint64_t agg_hash(uint64_t a, uint64_t b, uint64_t c)
 	return u64map_mix(a * 0x9e3779b97f4a7c15ull ^ u64map_mix(b ^ u64map_mix(c)));
 }
 
+/* The merge's memory: its aggregate and what the builder holds. */
+static bool over_bound(const struct merge *m, size_t agg_cap)
+{
+	return m->max_bytes &&
+	       agg_cap * sizeof(struct agg_entry) + pprof__bytes(m->into) > m->max_bytes;
+}
+
 static int agg_grow(struct merge *m)
 {
 	size_t cap = m->agg_cap ? m->agg_cap * 2 : 4096;
-	struct agg_entry *v = calloc(cap, sizeof(*v));
+	struct agg_entry *v;
 
+	if (over_bound(m, cap))
+		return -EFBIG;
+	v = calloc(cap, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->agg_cap; i++) {
@@ -184,8 +195,10 @@ static int agg_add(struct merge *m, uint64_t series, uint64_t stack, uint64_t la
 {
 	size_t j;
 
-	if ((m->agg_used + 1) * 4 > m->agg_cap * 3 && agg_grow(m))
-		return -ENOMEM;
+	int err;
+
+	if ((m->agg_used + 1) * 4 > m->agg_cap * 3 && (err = agg_grow(m)))
+		return err;
 	for (j = agg_hash(series, stack, labels) & (m->agg_cap - 1);;
 	     j = (j + 1) & (m->agg_cap - 1)) {
 		struct agg_entry *e = &m->agg[j];
@@ -442,8 +455,11 @@ static int merge_emit(struct merge *m)
 		}
 		if (err)
 			return err;
+		/* the builder's size is a sum over its tables: cheap enough */
+		if (!(i & 1023) && over_bound(m, m->agg_cap))
+			return -EFBIG;
 	}
-	return 0;
+	return over_bound(m, m->agg_cap) ? -EFBIG : 0;
 }
 
 int history__merge(struct history *h, int64_t from_ns, int64_t to_ns,
@@ -451,7 +467,8 @@ int history__merge(struct history *h, int64_t from_ns, int64_t to_ns,
 		   struct history_merge_info *info)
 {
 	struct query q;
-	struct merge m = { .q = &q, .into = into, .last_window = -1 };
+	struct merge m = { .q = &q, .into = into, .last_window = -1,
+			   .max_bytes = f ? f->max_bytes : 0 };
 	struct pprof_opts o;
 	int err;
 

@@ -14,6 +14,7 @@
 #include "common/macros.h"
 #include "common/parse.h"
 #include "core/pprof_flame.h"
+#include "serve/http_history.h"
 #include "serve/http_text.h"
 #include "serve/web.h"
 
@@ -446,6 +447,8 @@ int http_api__start(const struct http_api_opts *opts, struct http_api **out, cha
 			      }, &h->server, err, errlen);
 	if (!rc)
 		rc = web__add_routes(h->server);
+	if (!rc)
+		rc = http_history__add_routes(h->server, opts->history);
 	if (!rc)
 		rc = http_server__add_routes(h->server, routes, ARRAY_SIZE(routes), h);
 	if (!rc)

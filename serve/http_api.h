@@ -76,6 +76,8 @@ typedef int (*http_metrics_fn)(void *ctx, struct buf *out);
 typedef int (*http_health_fn)(void *ctx, char *msg, size_t len);
 
 /* Zero numeric fields and NULL files take the defaults shown. */
+struct history;
+
 struct http_api_opts {
 	const char *address;        /* "host:port", IPv4 or [IPv6]; numeric
 				     * only, bound exactly (0.0.0.0: every
@@ -101,6 +103,7 @@ struct http_api_opts {
 	 * kept and re-read when it changes */
 	const char *bearer_token_file;
 	http_profile_fn profile;    /* NULL: profile requests get a 503 */
+	struct history *history;    /* /api/timeline, /api/labels; NULL: 404s */
 	http_metrics_fn metrics;    /* NULL: /metrics is a 404 */
 	http_health_fn health;      /* NULL: /healthz is always ok */
 	void *ctx;

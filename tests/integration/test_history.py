@@ -11,12 +11,14 @@ that overlaps it, so the phase ranges keep a window's length away from the
 switch."""
 import json
 import os
+import re
+import subprocess
 import threading
 import time
 import urllib.parse
 
-from harness import (TMP, Agent, check, fail, integration_test, parse_folded, pprof_traces,
-                     workload)
+from harness import (BRASA, TMP, Agent, check, fail, integration_test, parse_folded, pprof_traces,
+                     rss_kib, sanitizer_rss_slack_kib, workload)
 
 WINDOW = 2  # seconds: --upload-interval
 
@@ -40,6 +42,37 @@ def leaf_samples(stacks, comm):
 
 def q(**params):
     return urllib.parse.urlencode(params)
+
+
+def check_timeline(agent, t0, t1, t2):
+    """/api/timeline by comm: fp_chain's samples end and spinner's begin
+    at the window that holds the switch; /api/labels lists both."""
+    status, _, body = agent.get("/api/timeline?" + q(start=f"{t0:.3f}", end=f"{t2:.3f}", by="comm", top=5))
+    check(status == 200, f"/api/timeline answers ({status} {body[:200]!r})")
+    tl = json.loads(body)
+    wins = tl["windows"]
+    series = {s["value"]: s for s in tl["series"] if not s.get("other")}
+    check("fp_chain" in series and "spinner" in series,
+          f"the timeline's top 5 by comm hold fp_chain and spinner ({list(series)})")
+    starts = [w["start_unix_ns"] / 1e9 for w in wins]
+    ends = [w["start_unix_ns"] / 1e9 + w["duration_ns"] / 1e9 for w in wins]
+    fp, sp = series["fp_chain"]["counts"], series["spinner"]["counts"]
+    print("timeline: " + " ".join(f"{s - t0:.1f}:{a}/{b}" for s, a, b in zip(starts, fp, sp)))
+    last_fp = max(i for i, c in enumerate(fp) if c)
+    first_sp = min(i for i, c in enumerate(sp) if c)
+    check(starts[last_fp] <= t1 <= ends[last_fp] + 0.5,
+          f"fp_chain's last window holds the switch (window {starts[last_fp] - t0:.1f}-{ends[last_fp] - t0:.1f} s, "
+          f"switch at {t1 - t0:.1f} s)")
+    check(starts[first_sp] - 0.5 <= t1 <= ends[first_sp],
+          f"spinner's first window holds the switch (window {starts[first_sp] - t0:.1f}-{ends[first_sp] - t0:.1f} s)")
+    check(all(c == 0 for c in sp[:first_sp]) and all(c == 0 for c in fp[last_fp + 1:]),
+          "no spinner before, no fp_chain after")
+    status, _, body = agent.get("/api/labels?" + q(start=f"{t0:.3f}", end=f"{t2:.3f}", name="comm"))
+    values = [v["value"] for v in json.loads(body)["values"]]
+    check(status == 200 and {"fp_chain", "spinner"} <= set(values), f"/api/labels?name=comm lists both ({values[:10]})")
+    status, _, body = agent.get("/api/labels?" + q(start=f"{t0:.3f}", end=f"{t2:.3f}"))
+    names = [v["name"] for v in json.loads(body)["names"]]
+    check(status == 200 and {"comm", "pid", "service_name"} <= set(names), f"/api/labels lists label names ({names})")
 
 
 @integration_test(timeout=240)
@@ -85,6 +118,8 @@ def t_history_ranges():
         stacks, comms = folded(agent, q(start=f"{t0:.3f}", end=f"{t2:.3f}", pid=a.pid), "pid")
         check(set(comms) == {"fp_chain"} and leaf_samples(stacks, "fp_chain") > 0,
               f"pid={a.pid} keeps fp_chain alone ({sorted(comms)}), though it has exited")
+
+        check_timeline(agent, t0, t1, t2)
 
         # go tool pprof reads a merged range
         status, _, body = agent.get("/debug/pprof/profile?" + q(start=f"{t0:.3f}", end=f"{t2:.3f}"))
@@ -144,6 +179,114 @@ def t_history_off():
         status, _, body = agent.get("/debug/pprof/profile?since=1m")
         check(status == 400 and b"keeps no history" in body, f"a range without a history: 400 ({status} {body!r})")
         check(not os.path.exists(d), f"nothing written under {d}")
+        status, _, body = agent.get("/api/timeline?since=1m")
+        check(status == 404 and b"keeps no history" in body, f"/api/timeline without a history: 404 ({status})")
         check(agent.metric("brasa_history_windows") is None, "no brasa_history_* metrics")
     finally:
+        agent.stop()
+
+
+def history_cli(*args):
+    r = subprocess.run([BRASA, "history", *args], capture_output=True, text=True, timeout=120)
+    print(f"brasa history {' '.join(args)} -> {r.returncode}\n{r.stdout}{r.stderr}".rstrip())
+    return r
+
+
+def store_files(d):
+    return {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)}
+
+
+@integration_test(timeout=240)
+def t_history_crash():
+    """SIGKILL while windows are written: after a restart every window but
+    at most the last is there and the store checks clean; `brasa history`
+    lists, exports and checks it beside the running agent. Then a store
+    damaged on disk (bytes overwritten in its middle pages) is reported,
+    moved aside, and the agent samples and stores on."""
+    d = os.path.join(TMP, "history-crash")
+    args = ("--history-dir", d, "--upload-interval", "1s")
+    agent = Agent(*args)
+    w = workload("fp_chain", 120)
+    try:
+        t0 = time.time()
+        time.sleep(6)
+        before = agent.metric("brasa_history_windows")
+        agent.proc.kill()
+        agent.proc.wait()
+        t_kill = time.time()
+        agent = Agent(*args)
+        time.sleep(2.5)
+        r = history_cli("check", "--dir", d)
+        check(r.returncode == 0 and r.stdout.startswith("ok:"), "the store checks clean after SIGKILL")
+        r = history_cli("list", "--dir", d)
+        m = re.search(r"(\d+) ranges?, (\d+) windows", r.stdout)
+        check(r.returncode == 0 and m and int(m.group(2)) >= before,
+              f"every window written before the kill is listed ({m and m.group(2)} >= {before:.0f})")
+        out = os.path.join(TMP, "history-export.folded")
+        r = history_cli("export", "--dir", d, "--start", f"{t0:.3f}", "--end", f"{t_kill:.3f}",
+                        "--pid", str(w.pid), "--format", "folded", "-o", out)
+        stacks = parse_folded(open(out).read().strip()) if r.returncode == 0 else []
+        leaf = sum(n for f, n in stacks if f[-1] == "leaf")
+        want = 99 * (t_kill - t0 - 2)
+        check(leaf >= 0.6 * want, f"the windows before the kill hold fp_chain's chain ({leaf} samples, "
+              f"~{want:.0f} ran)")
+        r = history_cli("export", "--dir", d, "--since", "yesterday")
+        check(r.returncode == 2 and "invalid --since" in r.stderr, "a bad --since is a usage error")
+        agent.stop()
+
+        # damage: overwrite 64 KiB in the middle of the database file
+        db = os.path.join(d, "history.db")
+        size = os.path.getsize(db)
+        with open(db, "r+b") as f:
+            f.seek(size // 2)
+            f.write(os.urandom(64 << 10))
+        agent = Agent(*args)
+        time.sleep(3)
+        log = agent.output()
+        check(agent.proc.poll() is None, "the agent runs on a damaged store")
+        check(os.path.exists(db + ".corrupt") and "corrupt" in log,
+              f"the damaged store is reported and moved aside ({sorted(store_files(d))}): "
+              + "".join(l for l in log.splitlines(True) if "history" in l)[-400:])
+        check(agent.metric('brasa_history_dropped_total{reason="corrupt_store"}') == 1,
+              "it is counted as a corrupt_store drop")
+        check(agent.metric("brasa_history_windows") >= 1, "the fresh store takes new windows")
+    finally:
+        w.kill()
+        w.wait()
+        agent.stop()
+
+
+@integration_test(timeout=240)
+def t_history_bound():
+    """--history-max-bytes 1M on a busy host: the files on disk stay within
+    the bound and a window, the oldest windows are dropped and counted,
+    and the agent's memory stays flat."""
+    d = os.path.join(TMP, "history-bound")
+    bound = 1 << 20
+    agent = Agent("--history-dir", d, "--upload-interval", "1s", "--history-max-bytes", "1M")
+    # many short processes, each a series with its own mappings: the
+    # store's dictionary grows fast
+    churn = ("import json, re, decimal, fractions\n"
+             "x = [json.dumps({str(i): decimal.Decimal(i) / 7 for i in range(300)}, default=str)"
+             " for _ in range(40)]")
+    procs = [workload("fp_chain", 120),
+             subprocess.Popen(["sh", "-c", f"while :; do python3 -c '{churn}'; done"])]
+    try:
+        sizes, rss = [], []
+        for _ in range(30):
+            time.sleep(1)
+            sizes.append(sum(store_files(d).values()))
+            rss.append(rss_kib(agent.proc.pid))
+        dropped = agent.metric('brasa_history_dropped_total{reason="bytes"}')
+        windows = agent.metric("brasa_history_windows")
+        print(f"store bytes over time: {sizes}\nrss KiB: {rss}\nwindows {windows}, dropped {dropped}")
+        # one window of this load is far below 256 KiB
+        check(max(sizes) <= bound + (256 << 10), f"the files stay within 1 MiB and a window ({max(sizes)} bytes)")
+        check(dropped and dropped > 0, f"windows were dropped for the bound ({dropped})")
+        check(max(rss[10:]) <= max(rss[:10]) * 1.3 + 4096 + sanitizer_rss_slack_kib(),
+              f"memory flat: {max(rss[:10])} KiB then at most {max(rss[10:])} KiB")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
         agent.stop()

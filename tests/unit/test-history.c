@@ -458,6 +458,16 @@ static void test_filters(void)
 		CHECK(service);
 		CHECK(thread);
 	}
+	/* a bound on the merge's memory: past it -EFBIG, with room the same
+	 * profile as without one */
+	{
+		_cleanup_(cleanup_pprof__free) struct pprof *small = new_into();
+		struct history_filter bounded = { .pid = -1, .max_bytes = 1024 };
+
+		CHECK_INT(history__merge(h, T0, T0 + 3 * WIN, &bounded, small, NULL), ==, -EFBIG);
+		bounded.max_bytes = 64 << 20;
+		check_folded(merged(h, T0, T0 + 3 * WIN, &bounded, NULL), expected(0, 2, true, true));
+	}
 	history__close(h);
 }
 
