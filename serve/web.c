@@ -9,8 +9,10 @@
 #include "common/macros.h"
 
 /* serve/web/embed.py's output (web_assets.c) */
-extern const unsigned char web_asset_index_html[], web_asset_app_js[], web_asset_app_css[];
-extern const size_t web_asset_index_html_len, web_asset_app_js_len, web_asset_app_css_len;
+extern const unsigned char web_asset_index_html[], web_asset_app_js[], web_asset_app_css[],
+	web_asset_timeline_js[];
+extern const size_t web_asset_index_html_len, web_asset_app_js_len, web_asset_app_css_len,
+	web_asset_timeline_js_len;
 
 static const struct web_asset {
 	const char *path;
@@ -22,6 +24,20 @@ static const struct web_asset {
 	{ "/ui/app.js", "text/javascript; charset=utf-8", web_asset_app_js,
 	  &web_asset_app_js_len },
 	{ "/ui/app.css", "text/css; charset=utf-8", web_asset_app_css, &web_asset_app_css_len },
+	{ "/ui/timeline.js", "text/javascript; charset=utf-8", web_asset_timeline_js,
+	  &web_asset_timeline_js_len },
+};
+
+/* The page's scripts in the order index.html loads them: the
+ * self-contained file inlines them in that order. */
+static const struct {
+	const char *tag;
+	const unsigned char *data;
+	const size_t *len;
+} scripts[] = {
+	{ "<script src=\"/ui/timeline.js\" defer></script>", web_asset_timeline_js,
+	  &web_asset_timeline_js_len },
+	{ "<script src=\"/ui/app.js\" defer></script>", web_asset_app_js, &web_asset_app_js_len },
 };
 
 static const struct web_asset *find(const char *path)
@@ -141,8 +157,8 @@ int web__write_page(const char *flame_json, size_t json_len, struct buf *out)
 	if (!err)
 		err = buf_printf(out, "<style id=\"inline-css\">%.*s</style>",
 				 (int)web_asset_app_css_len, (const char *)web_asset_app_css);
-	if (!err)
-		err = replace_next(out, page, len, &at, "<script src=\"/ui/app.js\" defer></script>");
+	for (size_t i = 0; i < ARRAY_SIZE(scripts) && !err; i++)
+		err = replace_next(out, page, len, &at, scripts[i].tag);
 	if (!err)
 		err = replace_next(out, page, len, &at, WEB_EMPTY_DATA);
 	if (!err && flame_json) {
@@ -154,13 +170,17 @@ int web__write_page(const char *flame_json, size_t json_len, struct buf *out)
 	} else if (!err) {
 		err = buf_printf(out, "%s", WEB_EMPTY_DATA);
 	}
-	if (!err)
-		err = buf_printf(out, "\n<script id=\"inline-app\">");
-	if (!err)
-		err = append_script_safe(out, (const char *)web_asset_app_js, web_asset_app_js_len,
-					 false);
-	if (!err)
-		err = buf_printf(out, "</script>");
+	/* the data before the scripts that read it; app.js last, with its
+	 * id (the page's tests look for it) */
+	for (size_t i = 0; i < ARRAY_SIZE(scripts) && !err; i++) {
+		err = buf_printf(out, "\n<script%s>", i + 1 == ARRAY_SIZE(scripts)
+							   ? " id=\"inline-app\"" : "");
+		if (!err)
+			err = append_script_safe(out, (const char *)scripts[i].data, *scripts[i].len,
+						 false);
+		if (!err)
+			err = buf_printf(out, "</script>");
+	}
 	if (!err)
 		err = buf_append(out, page + at, len - at);
 	if (err)

@@ -828,7 +828,12 @@ if (typeof document !== "undefined") (function page() {
 
   function queryString(q) {
     const p = new URLSearchParams();
-    p.set("seconds", q.seconds);
+    if (q.start !== undefined) {
+      p.set("start", q.start.toFixed(3));
+      p.set("end", q.end.toFixed(3));
+    } else {
+      p.set("seconds", q.seconds);
+    }
     if (q.type) p.set("type", q.type);
     if (q.pid) p.set("pid", q.pid);
     if (q.match) p.set("match", q.match);
@@ -887,8 +892,13 @@ if (typeof document !== "undefined") (function page() {
   function readForm() {
     const seconds = parseInt($("capture-seconds").value, 10);
     if (!(seconds >= 1)) throw new Error("seconds: a whole number of at least 1");
+    return readTarget({ seconds });
+  }
+
+  /* The form's sample type and target, into q. */
+  function readTarget(q) {
     const target = $("capture-target").value;
-    const q = { seconds, type: $("capture-type").value };
+    q.type = $("capture-type").value;
     if (target === "pid") {
       const pid = parseInt($("capture-pid").value, 10);
       if (!(pid > 0)) throw new Error("pid: a process id");
@@ -920,28 +930,104 @@ if (typeof document !== "undefined") (function page() {
     };
     tick();
     try {
-      let r;
-      try {
-        r = await fetch("/api/flamegraph?" + queryString(q), { cache: "no-store" });
-      } catch (e) {
-        agentGone();
-        return;
-      }
-      const text = await r.text();
-      if (!r.ok) {
-        status("capture failed (" + r.status + "): " + text.trim(), "error");
-        return;
-      }
-      let data;
-      try { data = JSON.parse(text); } catch (e) { status("the agent's answer is not JSON: " + e.message, "error"); return; }
-      state.lastQuery = q;
-      show(data);
+      if (await fetchAndShow(q, "capture")) loadTimeline();
     } finally {
       cancelAnimationFrame(raf);
       bar.hidden = true;
       state.capturing = false;
       $("capture-start").disabled = false;
     }
+  }
+
+  /* /api/flamegraph for q, shown; false (said in the status line) when
+   * the agent did not answer with a tree. */
+  async function fetchAndShow(q, what) {
+    let r;
+    try {
+      r = await fetch("/api/flamegraph?" + queryString(q), { cache: "no-store" });
+    } catch (e) {
+      agentGone();
+      return false;
+    }
+    const text = await r.text();
+    if (!r.ok) {
+      status(what + " failed (" + r.status + "): " + text.trim(), "error");
+      return false;
+    }
+    let data;
+    try { data = JSON.parse(text); } catch (e) { status("the agent's answer is not JSON: " + e.message, "error"); return false; }
+    state.lastQuery = q;
+    show(data);
+    return true;
+  }
+
+  /* ---- history: the timeline and its ranges ---- */
+
+  const timeline = window.BrasaTimeline ? window.BrasaTimeline($("timeline"), showRange) : null;
+
+  function clock(ns) {
+    return new Date(ns / 1e6).toLocaleTimeString([], { hour12: false });
+  }
+
+  /* The stored windows of the last span, split by a label; the strip
+   * stays hidden on an agent without a history (404). */
+  async function loadTimeline() {
+    if (!timeline || state.offline) return;
+    const p = new URLSearchParams({ since: $("timeline-span").value, by: $("timeline-by").value, top: "8" });
+    let r, data;
+    try {
+      r = await fetch("/api/timeline?" + p, { cache: "no-store" });
+      if (r.status === 404) { $("history").hidden = true; return; }
+      if (!r.ok) throw new Error(r.status + ": " + (await r.text()).trim());
+      data = await r.json();
+    } catch (e) {
+      $("timeline-info").textContent = "timeline: " + e.message;
+      return;
+    }
+    $("history").hidden = false;
+    timeline.set(data);
+    const legend = $("timeline-legend");
+    legend.textContent = "";
+    data.series.forEach((s, i) => {
+      const item = document.createElement("span");
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.background = timeline.color(i, s.other);
+      item.append(sw, s.other ? "other" : s.value === "" ? "(none)" : s.value);
+      legend.append(item);
+    });
+    const w = data.windows;
+    $("timeline-info").textContent = w.length
+      ? w.length + " windows, " + clock(w[0].start_unix_ns) + "–" + clock(data.end_unix_ns) + ": drag to see a range"
+      : "no windows stored in this span yet";
+  }
+
+  /* The label names the history holds, for the "by" picker. */
+  async function loadLabelNames() {
+    try {
+      const r = await fetch("/api/labels?since=" + $("timeline-span").value, { cache: "no-store" });
+      if (!r.ok) return;
+      const names = (await r.json()).names.map((n) => n.name);
+      const sel = $("timeline-by"), keep = sel.value;
+      sel.textContent = "";
+      for (const n of names.length ? names : ["comm"]) {
+        const o = document.createElement("option");
+        o.value = o.textContent = n;
+        sel.append(o);
+      }
+      sel.value = names.includes(keep) ? keep : names.includes("comm") ? "comm" : sel.options[0].value;
+    } catch (e) { /* the timeline reports the agent's state */ }
+  }
+
+  /* A range of the history (Unix ns) as a flame graph, with the form's
+   * type and target. */
+  async function showRange(range) {
+    let q;
+    try { q = readTarget({ start: range.start / 1e9, end: range.end / 1e9 }); } catch (e) { status(e.message, "error"); return; }
+    status("reading the history…", "busy");
+    if (timeline) timeline.select(range);
+    if (await fetchAndShow(q, "history"))
+      status("history " + clock(range.start) + "–" + clock(range.end) + ": " + $("status").textContent, "");
   }
 
   /* The agent does not answer: say so and poll /healthz until it does. */
@@ -1022,6 +1108,9 @@ if (typeof document !== "undefined") (function page() {
     $("sandwich-close").addEventListener("click", () => { $("sandwich").hidden = true; });
     $("diff-base").addEventListener("click", keepBase);
     $("diff-clear").addEventListener("click", leaveDiff);
+    $("timeline-span").addEventListener("change", () => loadLabelNames().then(loadTimeline));
+    $("timeline-by").addEventListener("change", loadTimeline);
+    $("timeline-refresh").addEventListener("click", loadTimeline);
     wireCanvas(flame, zoomTo);
     wireCanvas(callersFlame, () => {});
     wireCanvas(calleesFlame, (i) => { calleesFlame.zoom = i; calleesFlame.draw(); });
@@ -1049,8 +1138,12 @@ if (typeof document !== "undefined") (function page() {
       show(e.data);
       status("saved capture (offline): " + $("status").textContent, "");
     } else {
-      message("Start a capture: every process, one pid or a label matcher, for N seconds.");
+      message("Start a capture: every process, one pid or a label matcher, for N seconds" +
+        " (or pick a range of the history above, when the agent keeps one).");
       state.healthTimer = setTimeout(checkHealth, 5000);
+      loadLabelNames().then(loadTimeline);
+      // new windows every upload interval: a minute is fresh enough
+      setInterval(() => { if (!document.hidden) loadTimeline(); }, 60000);
     }
   }
 
@@ -1073,6 +1166,12 @@ if (typeof document !== "undefined") (function page() {
       return { callers: kids(state.sandwich.callers), callees: kids(state.sandwich.callees) };
     },
     show: (data) => show(data),
+    // the history: the last /api/timeline answer (null without one), and
+    // a range (Unix ns) shown as a drag over the timeline would
+    get timeline() { return timeline ? timeline.data : null; },
+    selectRange: (start, end) => showRange({ start, end }),
+    timelineX: (ns) => (timeline ? timeline.xOf(ns) : -1),
+    reloadTimeline: () => loadTimeline(),
     // what the download links save, for tests
     folded: () => toFolded(state.tree),
     speedscope: () => toSpeedscope(state.tree, "brasa"),

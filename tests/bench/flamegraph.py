@@ -90,7 +90,7 @@ def agent_part(args, tmpdir):
     with load, BrasaDaemon(args.brasa, os.path.join(tmpdir, "brasa.log"), unwind="auto") as d:
         d.wait_healthy()
         pages = {}
-        for path in ("/", "/ui/app.js", "/ui/app.css", "/ui/saved.html"):
+        for path in ("/", "/ui/app.js", "/ui/app.css", "/ui/timeline.js", "/ui/saved.html"):
             st, raw, body, _ = get(d.port, path, 10)
             if st != 200:
                 raise BenchError(f"GET {path} answered {st}")
@@ -176,7 +176,7 @@ def page_part(args, tmpdir, pages, real):
     synthetic = json.loads(subprocess.run(
         [sys.executable, str(FOLDED_TO_JSON), "--synthetic", str(args.nodes)],
         check=True, capture_output=True).stdout)
-    # what a browser loads: the page's three files (saved.html is the
+    # what a browser loads: the page's files (saved.html is the
     # agent's self-contained form, which the benchmark opens instead)
     page_gz = sum(len(gzip.compress(b)) for p, b in pages.items() if p != "/ui/saved.html")
     rows = []

@@ -156,16 +156,31 @@ class Browser:
         """A real left click (DevTools' Input events, as a mouse makes) at
         (x, y) CSS px of element id_, scrolled into view first (its
         scrolling parent, then the page)."""
-        vx, vy = self.js("""
+        self.drag(id_, x, y, x, y)
+
+    def drag(self, id_, x0, y0, x1, y1, steps=5):
+        """A real left-button drag from (x0, y0) to (x1, y1) CSS px of
+        element id_ (a click when both are the same point)."""
+        vx, vy = self._viewport_point(id_, x0, y0)
+        dx, dy = x1 - x0, y1 - y0
+        mouse = lambda kind, x, y, **more: self.driver.execute_cdp_cmd(
+            "Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", **more})
+        mouse("mouseMoved", vx, vy)
+        mouse("mousePressed", vx, vy, clickCount=1, buttons=1)
+        for i in range(1, steps + 1 if (dx or dy) else 1):
+            mouse("mouseMoved", vx + dx * i / steps, vy + dy * i / steps, buttons=1)
+        mouse("mouseReleased", vx + dx, vy + dy, clickCount=1)
+
+    def _viewport_point(self, id_, x, y):
+        """(x, y) of element id_ in viewport px, the element scrolled so
+        that the point is in view."""
+        return self.js("""
             const [id, x, y] = arguments, e = document.getElementById(id), box = e.parentElement;
             box.scrollTop += e.getBoundingClientRect().top + y - box.getBoundingClientRect().top
                              - box.clientHeight / 2;
             window.scrollBy(0, e.getBoundingClientRect().top + y - window.innerHeight / 2);
             const r = e.getBoundingClientRect();
             return [r.left + x, r.top + y];""", id_, x, y)
-        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-            self.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {
-                "type": kind, "x": vx, "y": vy, "button": "left", "clickCount": 1})
 
     def el(self, id_):
         return self.driver.find_element(self.by.ID, id_)

@@ -531,3 +531,70 @@ def t_capture_files_in_chromium():
               f"Escape resets the zoom ({zoom['reset']})")
         b.screenshot("capture_svg-zoom")
         b.check_clean("the SVG")
+
+
+def timeline_x(b, t):
+    """The x (CSS px of #timeline) of Unix time t (seconds)."""
+    return b.js("return window.brasa.timelineX(arguments[0] * 1e9)", t)
+
+
+def comms_of(tree):
+    nodes = tree_nodes(tree)
+    return {n["name"]: n["total"] for n in nodes if n["parent"] == 0}
+
+
+@integration_test(timeout=300)
+def t_web_history():
+    """The page's timeline of the agent's history: fp_chain, then spinner,
+    one window a second; the timeline shows both by comm; a real drag over
+    the first phase shows fp_chain's graph without spinner; kept as the
+    base, a drag over the second phase gives a diff where spinner is new."""
+    agent = Agent("--upload-interval", "1s")
+    try:
+        t0 = time.time()
+        a = workload("fp_chain", 60)
+        time.sleep(5)
+        a.kill()
+        a.wait()
+        t1 = time.time()
+        s = workload("spinner", 60)
+        time.sleep(5)
+        s.kill()
+        s.wait()
+        t2 = time.time()
+        time.sleep(2)  # the last window stored
+        with Browser(agent) as b:
+            open_page(b)
+            b.js("const s = document.getElementById('timeline-span'); s.value = '15m';"
+                 "s.dispatchEvent(new Event('change', {bubbles: true}));")
+            tl = b.wait("window.brasa.timeline && window.brasa.timeline.windows.length >= 8 && "
+                        "window.brasa.timeline.series.some((s) => s.value === 'spinner') && window.brasa.timeline",
+                        30, "the timeline shows the history with spinner")
+            check(b.el("history").is_displayed(), "the history strip is shown")
+            legend = b.el("timeline-legend").text
+            check("fp_chain" in legend and "spinner" in legend, f"its legend names both ({legend!r})")
+            b.screenshot("web_history-timeline")
+            # the strip spans the stored windows of the last 15 minutes:
+            # drag over [t0 + 1, t1 - 1.5] (whole windows of 1 s around it)
+            y = 30
+            x0, x1 = timeline_x(b, t0 + 1), timeline_x(b, t1 - 1.5)
+            check(x1 - x0 > 20, f"the first phase is wide enough to drag over ({x0:.0f}-{x1:.0f} px)")
+            b.drag("timeline", x0, y, x1, y)
+            b.wait("window.brasa.tree && window.brasa.tree.samples > 0", 60, "the first range rendered")
+            first = comms_of(b.js("return window.brasa.tree"))
+            status = b.el("status").text
+            print(f"range 1: {first}, status {status!r}")
+            check(first.get("fp_chain", 0) > 0 and "spinner" not in first,
+                  f"a drag over the first phase shows fp_chain and no spinner ({first})")
+            check(status.startswith("history"), f"the status says it is the history ({status!r})")
+            b.screenshot("web_history-range")
+            b.el("diff-base").click()
+            before = b.js("return window.brasa.tree.start_unix_ns")
+            b.drag("timeline", timeline_x(b, t1 + 1.5), y, timeline_x(b, t2 - 0.5), y)
+            b.wait(f"window.brasa.tree && window.brasa.tree.start_unix_ns !== {before}", 60,
+                   "the second range rendered")
+            check_diff_new(b.js("return window.brasa.tree"))
+            b.screenshot("web_history-diff")
+            b.check_clean("the timeline, its ranges and their diff")
+    finally:
+        agent.stop()

@@ -35,7 +35,7 @@ static void test_write_page(void)
 	size_t n = 0;
 	for (char *p = s; (p = strstr(p, "</script>")); p++)
 		n++;
-	CHECK_INT(n, ==, 2);
+	CHECK_INT(n, ==, 3);
 	buf_release(&out);
 }
 
@@ -63,6 +63,8 @@ static void test_saved_page(void)
 	CHECK(app != NULL && data && app > data); /* the data before the script that reads it */
 	CHECK(strstr(s, "<style id=\"inline-css\">") != NULL);
 	CHECK(strstr(s, "src=\"/ui/app.js\"") == NULL);
+	CHECK(strstr(s, "src=\"/ui/timeline.js\"") == NULL);
+	CHECK(strstr(s, "window.BrasaTimeline") != NULL);
 	reply_release(&r);
 	buf_release(&want);
 	http_api__stop(h);
@@ -117,6 +119,7 @@ static void test_assets(void)
 	check_asset("/", "index.html", "text/html; charset=utf-8");
 	check_asset("/ui/app.js", "app.js", "text/javascript; charset=utf-8");
 	check_asset("/ui/app.css", "app.css", "text/css; charset=utf-8");
+	check_asset("/ui/timeline.js", "timeline.js", "text/javascript; charset=utf-8");
 	CHECK(web__asset("/ui/nope.js", &(size_t){ 0 }) == NULL);
 
 	get("/ui/nope.js", &r);

@@ -21,7 +21,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
-         "/ui/app.css": ("app.css", "text/css; charset=utf-8")}
+         "/ui/app.css": ("app.css", "text/css; charset=utf-8"),
+         "/ui/timeline.js": ("timeline.js", "text/javascript; charset=utf-8")}
 EMPTY = {"version": 1, "sample_type": "cpu", "unit": "nanoseconds", "total": 0, "samples": 0,
          "start_unix_ns": 0, "duration_ns": 0, "strings": ["", "all"],
          "nodes": {"name": [1], "lib": [0], "file": [0], "line": [0], "kind": [0],
