@@ -505,11 +505,14 @@ class BrasaDaemon:
     """`brasa run --http-address 127.0.0.1:PORT [--unwind MODE]`, its
     stdout and stderr to a file; killed on the way out if it was not
     stopped cleanly. extra_args go after the other flags (relabel-filter.py
-    passes --config FILE)."""
+    passes --config FILE). Its local history (on by default) goes beside
+    the log, not into the host's /var/lib/brasa."""
 
     def __init__(self, brasa, log_path, unwind="fp", extra_args=()):
         self.brasa, self.log_path, self.unwind = brasa, log_path, unwind
-        self.extra_args = list(extra_args)
+        self.history_dir = os.path.join(os.path.dirname(os.path.abspath(log_path)),
+                                        "history-" + os.path.basename(log_path))
+        self.extra_args = ["--history-dir", self.history_dir] + list(extra_args)
         self.port = free_port()
         self.proc = None
 

@@ -20,6 +20,7 @@ and 0.2 % of stacks replaced per window).
 A day of windows (5,760) takes about 15 minutes on 2 shared CPUs.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -52,6 +53,69 @@ def run_tool(args, path, windows, codec="zstd"):
     return figures
 
 
+def agent_run(args, tmpdir, on):
+    """brasa run under the bench load (fp_chain, an xz loop, a python loop)
+    for args.agent_seconds, its history on or off: what the store holds
+    then, what writing it cost, the agent's CPU and memory, and a merge of
+    the whole span through the endpoint."""
+    xz_input = benchlib.make_xz_input(tmpdir)
+    loop = [sys.executable, "-c", "while True:\n sum(i * i for i in range(10000))"]
+    load = benchlib.Load([benchlib.workload("fp_chain", tmpdir), "3600"],
+                         benchlib.xz_loop(xz_input), loop)
+    extra = [] if on else ["--history-retention", "0"]
+    tag = "on" if on else "off"
+    log_path = os.path.join(tmpdir, f"brasa-{tag}.log")
+    with load, benchlib.BrasaDaemon(args.brasa, log_path, unwind="auto", extra_args=extra) as d:
+        d.wait_healthy()
+        t0 = time.monotonic()
+        cpu0 = benchlib.proc_cpu_seconds(d.proc.pid)
+        benchlib.log(f"history {tag}: {args.agent_seconds} s under the bench load")
+        rss = []
+        while time.monotonic() - t0 < args.agent_seconds:
+            time.sleep(5)
+            rss.append(benchlib.proc_status_kib(d.proc.pid, ["VmRSS"])["VmRSS"])
+        elapsed = time.monotonic() - t0
+        out = {"seconds": elapsed, "cpu_seconds": benchlib.proc_cpu_seconds(d.proc.pid) - cpu0,
+               "rss_mib_last": rss[-1] / 1024,
+               "hwm_mib": benchlib.proc_status_kib(d.proc.pid, ["VmHWM"])["VmHWM"] / 1024}
+        if on:
+            m = d.metrics()
+            out.update({k: m.get(k, 0) for k in (
+                "brasa_history_bytes", "brasa_history_windows", "brasa_history_writes_total",
+                "brasa_history_write_seconds_total")})
+            t = time.monotonic()
+            st, body = benchlib.http_get(d.port, f"/debug/pprof/profile?since={int(elapsed) + 30}s",
+                                         120)
+            out["merge_seconds"] = time.monotonic() - t
+            if st != 200:
+                raise benchlib.BenchError(f"the range answered {st}: {body[:200]!r}")
+            out["merge_bytes"] = len(body)
+        d.stop_clean()
+    return out
+
+
+def print_agent(on, off):
+    hours = on["seconds"] / 3600
+    writes = max(on["brasa_history_writes_total"], 1)
+    print(f"\nbrasa run, bench load, {on['seconds']:.0f} s, windows of 15 s "
+          f"({on['brasa_history_windows']:.0f} stored):")
+    print(f"  store {on['brasa_history_bytes'] / 1e6:.2f} MB = "
+          f"{on['brasa_history_bytes'] / 1e6 / hours:.1f} MB per host-hour at this age "
+          f"(the first hour is the dearest: the dictionary fills)")
+    print(f"  write per window: {on['brasa_history_write_seconds_total'] / writes * 1e3:.1f} ms "
+          f"wall (fsync included)")
+    cpu_on, cpu_off = on["cpu_seconds"] / on["seconds"], off["cpu_seconds"] / off["seconds"]
+    share = (cpu_on - cpu_off) / cpu_on if cpu_on else 0
+    print(f"  agent CPU: {cpu_on * 100:.2f} % of a CPU with the store, {cpu_off * 100:.2f} % "
+          f"without ({share * 100:.1f} % of the agent's CPU is the store's; noisy)")
+    print(f"  agent RSS: {on['rss_mib_last']:.1f} MiB (peak {on['hwm_mib']:.1f}) with, "
+          f"{off['rss_mib_last']:.1f} MiB (peak {off['hwm_mib']:.1f}) without")
+    print(f"  the whole span merged through /debug/pprof/profile?since=: "
+          f"{on['merge_seconds']:.2f} s, {on['merge_bytes'] / 1024:.0f} KiB of pprof")
+    print(f"{'PASS' if share < 0.10 else 'MISS'}: store work {share * 100:.1f} % of the agent's "
+          f"CPU (target < 10 %)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tool", default="build/tests/tools/history-bench")
@@ -62,6 +126,9 @@ def main():
     p.add_argument("--churn", type=int, default=2, help="stacks replaced per window, per mille")
     p.add_argument("--thread-labels", action="store_true")
     p.add_argument("--no-codecs", action="store_true", help="skip the codec comparison")
+    p.add_argument("--agent-seconds", type=int, default=180,
+                   help="brasa run under the bench load, history on then off (0: skip)")
+    p.add_argument("--brasa", default="build/agent/brasa")
     p.add_argument("--json")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args()
@@ -71,6 +138,9 @@ def main():
     tmpdir = tempfile.mkdtemp(prefix="history-bench-")
     figures = {}
     try:
+        if args.agent_seconds:
+            figures["agent_on"] = agent_run(args, tmpdir, True)
+            figures["agent_off"] = agent_run(args, tmpdir, False)
         windows = int(args.hours * 240)
         day = run_tool(args, os.path.join(tmpdir, "day", "history.db"), windows)
         figures["day"] = day
@@ -80,6 +150,9 @@ def main():
                                           codec)
     except subprocess.CalledProcessError as e:
         print(f"history.py: {e}: {e.stderr}", file=sys.stderr)
+        return 1
+    except benchlib.BenchError as e:
+        print(f"history.py: {e}", file=sys.stderr)
         return 1
     finally:
         if args.keep:
@@ -121,6 +194,8 @@ def main():
         m = day["merge_1h_seconds"]
         print(f"{'PASS' if m < MERGE_1H_TARGET_S else 'MISS'}: 1 h merged in {m:.2f} s "
               f"(target < {MERGE_1H_TARGET_S:g} s)")
+    if args.agent_seconds:
+        print_agent(figures["agent_on"], figures["agent_off"])
     if args.json:
         benchlib.write_json(args.json, figures)
     return 0
