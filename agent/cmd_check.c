@@ -85,7 +85,7 @@ static int silent_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 /* brasa check --config FILE: the file as `brasa run --config FILE` would
  * read it (no flags on top), without BPF or privileges. What would run
- * degraded (a spool directory that does not work) is a warning. */
+ * degraded (a spool or history directory that does not work) is a warning. */
 static int check_config(const char *path)
 {
 	char *argv[] = { "brasa check", NULL };
@@ -102,6 +102,15 @@ static int check_config(const char *path)
 		printf("      -> brasa would upload without a spool until this is fixed: windows the "
 		       "backend cannot take are kept in memory (up to %d) and dropped past that "
 		       "(docs/backends.md)\n", UPLOADER_QUEUE_MAX + 1);
+		warnings++;
+	}
+	/* the same test as the spool's: the directory, or where mkdir -p
+	 * would make it, is one brasa can write */
+	if (c.history.retention_ms && c.history.max_bytes &&
+	    spool__check_dir(c.history.dir, why, sizeof(why))) {
+		report(false, false, "history.dir", why, NULL);
+		printf("      -> brasa would run without a local history until this is fixed "
+		       "(docs/history.md)\n");
 		warnings++;
 	}
 	/* allowed, but to be seen by whoever checks the file */

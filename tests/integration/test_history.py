@@ -172,7 +172,9 @@ def t_history_ranges():
 
 @integration_test(timeout=120)
 def t_history_off():
-    """history.retention 0: no store on disk, and a range is a clear 400."""
+    """history.retention 0: no store on disk, and a range is a clear 400;
+    an unusable history.dir: a warning from brasa check, and an agent that
+    runs without a history."""
     d = os.path.join(TMP, "history-off")
     agent = Agent("--history-dir", d, "--history-retention", "0")
     try:
@@ -182,6 +184,21 @@ def t_history_off():
         status, _, body = agent.get("/api/timeline?since=1m")
         check(status == 404 and b"keeps no history" in body, f"/api/timeline without a history: 404 ({status})")
         check(agent.metric("brasa_history_windows") is None, "no brasa_history_* metrics")
+    finally:
+        agent.stop()
+    # a directory that cannot be made: brasa check warns, brasa run runs
+    # without a history and says why
+    bad = "/etc/passwd/history"
+    conf = os.path.join(TMP, "history-bad.yaml")
+    open(conf, "w").write(f"history:\n  dir: {bad}\n")
+    r = subprocess.run([BRASA, "check", "--config", conf], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and "warn  history.dir" in r.stdout and "without a local history" in r.stdout,
+          f"brasa check --config warns of an unusable history.dir ({r.returncode}: {r.stdout.strip()!r})")
+    agent = Agent("--history-dir", bad)
+    try:
+        check(agent.get("/healthz")[0] == 200 and "local history off" in agent.output(),
+              "the agent runs without a history, and its log says why: "
+              + "".join(l for l in agent.output().splitlines(True) if "history" in l)[-300:])
     finally:
         agent.stop()
 
