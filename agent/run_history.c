@@ -84,7 +84,11 @@ int run_history__profile(struct history *h, const struct profile_query *q,
 				      "see its log)");
 		return -EINVAL;
 	}
-	wait_for(h, q->range.end_ns, o);
+	/* a range that ends now is answered at once from the stored windows
+	 * (the window being recorded is not one yet); one that ends later
+	 * waits for the window holding its end */
+	if (q->range.end_ns > (int64_t)clock__ns(CLOCK_REALTIME))
+		wait_for(h, q->range.end_ns, o);
 	if (atomic_fetch_add(o->merges, 1) >= RUN_HISTORY_MAX_MERGES) {
 		atomic_fetch_sub(o->merges, 1);
 		snprintf(err, errlen, "too many history requests in progress (limit %d), retry later",

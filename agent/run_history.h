@@ -9,11 +9,13 @@
  *                              without a history, never refuses to start)
  *   run_history__profile(h, q, how, o, out, err, errlen)
  *                              the windows of q->range merged and written
- *                              as how says. A range that reaches past the
- *                              newest stored window waits for the window
- *                              that holds its end to be stored (at most
- *                              its end + two windows + 10 s), or until
- *                              *o->stopping. A merge takes at most
+ *                              as how says. A range that ends in the
+ *                              future waits for the window that holds its
+ *                              end to be stored (at most its end + two
+ *                              windows + 10 s), or until *o->stopping;
+ *                              one that ends now or before is answered at
+ *                              once from the windows stored (the one being
+ *                              recorded is not). A merge takes at most
  *                              max_bytes, and RUN_HISTORY_MAX_MERGES run
  *                              at once. 0, -EINVAL (no history, a range
  *                              too large for max_bytes: err says why),

@@ -307,3 +307,52 @@ def t_history_bound():
             p.kill()
             p.wait()
         agent.stop()
+
+
+@integration_test(timeout=240)
+def t_history_disk_full():
+    """The history's file system fills up (a 4 MiB tmpfs under a 1 GiB
+    bound): the oldest windows are dropped and counted, newer windows keep
+    being stored, and sampling, live profiles and the endpoint carry on."""
+    d = os.path.join(TMP, "history-full")
+    os.makedirs(d, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", d],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"a 4 MiB tmpfs for the history ({r.stderr.strip()})")
+    agent = None
+    churn = ("import json, re, decimal, fractions\\n"
+             "x = [json.dumps({str(i): decimal.Decimal(i) / 7 for i in range(300)}, default=str)"
+             " for _ in range(40)]")
+    procs = []
+    try:
+        agent = Agent("--history-dir", d, "--upload-interval", "1s")
+        procs = [workload("fp_chain", 120),
+                 subprocess.Popen(["sh", "-c", f"while :; do python3 -c '{churn}'; done"])]
+        deadline = time.time() + 90
+        full = 0
+        while time.time() < deadline and not full:
+            time.sleep(2)
+            full = agent.metric('brasa_history_dropped_total{reason="disk_full"}') or 0
+        writes0 = agent.metric("brasa_history_writes_total")
+        newest0 = agent.metric("brasa_history_newest_timestamp_seconds")
+        time.sleep(5)
+        m = {k: agent.metric(k) for k in ('brasa_history_dropped_total{reason="disk_full"}',
+                                          "brasa_history_write_failures_total", "brasa_history_windows",
+                                          "brasa_history_newest_timestamp_seconds",
+                                          "brasa_history_writes_total")}
+        print("metrics:", m, "statvfs:", os.statvfs(d).f_bfree * os.statvfs(d).f_frsize)
+        check(full > 0, f"the full disk made the store drop its oldest windows ({full})")
+        check(m["brasa_history_newest_timestamp_seconds"] > newest0 and m["brasa_history_windows"] >= 1,
+              f"windows are still stored once the disk is full ({newest0:.1f} -> "
+              f"{m['brasa_history_newest_timestamp_seconds']:.1f})")
+        status, _, body = agent.get(f"/api/flamegraph?seconds=2&pid={procs[0].pid}&format=folded")
+        check(status == 200 and b"leaf" in body, f"a live profile still works ({status})")
+        check(agent.get("/healthz")[0] == 200, "the agent is healthy")
+        check(m["brasa_history_writes_total"] > writes0, "writes go on")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        if agent:
+            agent.stop()
+        subprocess.run(["umount", "-l", d])
