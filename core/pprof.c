@@ -192,7 +192,9 @@ int pprof__new(const struct pprof_opts *opts, struct pprof **out)
 	uint32_t empty;
 	int err;
 
-	if (!opts || opts->period_ns == 0 || opts->period_ns > INT64_MAX ||
+	if (!opts || (unsigned)opts->type >= PPROF_TYPE_MAX ||
+	    (opts->type == PPROF_TYPE_CPU &&
+	     (opts->period_ns == 0 || opts->period_ns > INT64_MAX)) ||
 	    opts->duration_nanos < 0)
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
@@ -206,7 +208,7 @@ int pprof__new(const struct pprof_opts *opts, struct pprof **out)
 	if (!err)
 		err = string_intern(p, "count", &p->s_count);
 	if (!err)
-		err = string_intern(p, "cpu", &p->s_cpu);
+		err = string_intern(p, pprof_type_names[p->opts.type], &p->s_type);
 	if (!err)
 		err = string_intern(p, "nanoseconds", &p->s_nanoseconds);
 	if (!err)
@@ -507,14 +509,25 @@ static int label_cmp(const void *a, const void *b)
 int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t count,
 		      const struct pprof_label *labels, size_t nlabels)
 {
+	if (!p || p->opts.type != PPROF_TYPE_CPU || count <= 0)
+		return -EINVAL;
+	/* value[1] = count * period must stay representable */
+	if (count > INT64_MAX / (int64_t)p->opts.period_ns)
+		return -EOVERFLOW;
+	return pprof__add_sample_value(p, locs, n, count, count * (int64_t)p->opts.period_ns,
+				       labels, nlabels);
+}
+
+int pprof__add_sample_value(struct pprof *p, const uint64_t *locs, size_t n, int64_t count,
+			    int64_t value, const struct pprof_label *labels, size_t nlabels)
+{
 	struct label_rec label_recs[PPROF_MAX_LABELS];
 	struct sample_key key;
 	struct slot *slot;
 	uint64_t hash = 0;
-	int64_t limit;
 	int err;
 
-	if (!p || (n && !locs) || (nlabels && !labels) || count <= 0)
+	if (!p || (n && !locs) || (nlabels && !labels) || count <= 0 || value < 0)
 		return -EINVAL;
 	if (n > PPROF_MAX_STACK_DEPTH || nlabels > PPROF_MAX_LABELS)
 		return -E2BIG;
@@ -553,8 +566,6 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t c
 	}
 	hash = pprof_hash_mix(hash, n);
 
-	/* value[1] = count * period must stay representable */
-	limit = INT64_MAX / (int64_t)p->opts.period_ns;
 	key = (struct sample_key){ locs, n, label_recs, nlabels };
 
 	err = pprof_index_reserve(&p->sample_index);
@@ -564,13 +575,12 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t c
 	if (slot->idx1) {
 		struct sample_rec *s = &p->samples[slot->idx1 - 1];
 
-		if (count > limit - s->count)
+		if (count > INT64_MAX - s->count || value > INT64_MAX - s->value)
 			return -EOVERFLOW;
 		s->count += count;
+		s->value += value;
 		return 0;
 	}
-	if (count > limit)
-		return -EOVERFLOW;
 	err = ARRAY_RESERVE(p, sample_locs, n, PPROF_MAX_SAMPLE_FRAMES);
 	if (!err)
 		err = ARRAY_RESERVE(p, labels, nlabels, PPROF_MAX_SAMPLE_FRAMES);
@@ -589,6 +599,7 @@ int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t c
 		.nlocs = (uint32_t)n,
 		.nlabels = (uint32_t)nlabels,
 		.count = count,
+		.value = value,
 	};
 	p->nsample_locs += n;
 	p->nlabels += nlabels;

@@ -1,15 +1,19 @@
 /* pprof: builds a perftools.profiles.Profile (proto/profile.proto) for CPU
- * samples and encodes it gzip-compressed, following
+ * or off-CPU samples and encodes it gzip-compressed, following
  * shared/docs/protocols.md: string_table[0] == "", sequential ids
- * (id == index + 1) for mappings, locations and functions, sample types
- * [samples/count, cpu/nanoseconds] with values [n, n * period].
+ * (id == index + 1) for mappings, locations and functions. Sample types
+ * by opts.type: CPU [samples/count, cpu/nanoseconds] with values [n,
+ * n * period] and period type cpu/nanoseconds; off-CPU [samples/count,
+ * off_cpu/nanoseconds] with values [switches, nanoseconds off the CPU]
+ * and no period (a switch has no fixed weight).
  *
  * Interning is done here: mappings by a caller key, locations by
  * (mapping id, address), functions by (name, system name, file), and
  * identical samples (same locations, same labels) are merged.
  *
- *   pprof__new(opts, &p)                 0 or -errno (EINVAL: period_ns 0 or
- *                                        above INT64_MAX, negative duration;
+ *   pprof__new(opts, &p)                 0 or -errno (EINVAL: a CPU profile's
+ *                                        period_ns 0 or above INT64_MAX,
+ *                                        negative duration, unknown type;
  *                                        ENOMEM)
  *   pprof__free(p)                       NULL-safe
  *   pprof__mapping(p, key, &m)           mapping id (>= 1), 0 + errno (ENOMEM,
@@ -27,10 +31,16 @@
  *   pprof__add_sample(p, locs, n, count, labels, nlabels)
  *                                        locs leaf first, count >= 1;
  *                                        0 or -errno (EINVAL: unknown location
- *                                        id, NULL/empty label key; E2BIG;
- *                                        EOVERFLOW: count * period past
- *                                        INT64_MAX; ENOMEM); label order does
- *                                        not matter for merging
+ *                                        id, NULL/empty label key, an off-CPU
+ *                                        profile; E2BIG; EOVERFLOW: count *
+ *                                        period past INT64_MAX; ENOMEM); label
+ *                                        order does not matter for merging
+ *   pprof__add_sample_value(p, locs, n, count, value, labels, nlabels)
+ *                                        the same with the second value given
+ *                                        (off-CPU: nanoseconds, >= 0; a CPU
+ *                                        profile takes it as is too, for
+ *                                        copies); EOVERFLOW when a merged sum
+ *                                        passes INT64_MAX
  *   pprof__encode(p, out)                appends the gzipped profile; 0 or -errno
  *                                        (E2BIG past PPROF_MAX_ENCODED_SIZE);
  *                                        out is unchanged on error
@@ -48,7 +58,9 @@
  *                                        samples; EFBIG: uncompressed size over
  *                                        max); out is unchanged on error
  *   pprof__write_folded(p, out)          appends "comm;root;...;leaf COUNT\n"
- *                                        lines (kernel frames suffixed _[k]);
+ *                                        lines (kernel frames suffixed _[k];
+ *                                        COUNT is samples in a CPU profile,
+ *                                        nanoseconds in an off-CPU one);
  *                                        0 or -errno, out unchanged on error
  *   pprof__sample_count(p)               distinct samples so far (0 for NULL)
  *   pprof__bytes(p)                      memory the builder holds (0 for NULL)
@@ -59,10 +71,11 @@
  * copy profiles. Ids are the ones the builder handed out (1-based), sample
  * indexes run from 0 to pprof__sample_count - 1. Strings and arrays given
  * out point into the builder: valid until it changes or is freed.
- *   pprof__opts(p, &o)                   period, time and duration (zeros
- *                                        for NULL)
+ *   pprof__opts(p, &o)                   type, period, time and duration
+ *                                        (zeros for NULL)
  *   pprof__sample_at(p, i, &s)           sample i: its locations (leaf
- *                                        first), count and number of labels;
+ *                                        first), count, second value and
+ *                                        number of labels;
  *                                        0 or -EINVAL (no such sample)
  *   pprof__sample_label(p, i, j, &l)     label j of sample i; 0 or -EINVAL; a
  *                                        string label with value "" reads
@@ -119,8 +132,22 @@
 
 struct pprof;
 
+/* What a profile's samples measure. The names are the query's type=
+ * values and the sample type the profile names (pprof_type_names). */
+enum pprof_type {
+	PPROF_TYPE_CPU = 0,      /* samples of the running threads */
+	PPROF_TYPE_OFF_CPU,      /* time threads spent off the CPU */
+	PPROF_TYPE_MAX,
+};
+
+static const char *const pprof_type_names[PPROF_TYPE_MAX] = {
+	[PPROF_TYPE_CPU] = "cpu",
+	[PPROF_TYPE_OFF_CPU] = "off_cpu",
+};
+
 struct pprof_opts {
-	uint64_t period_ns;      /* 1e9 / sampling frequency */
+	enum pprof_type type;    /* default cpu */
+	uint64_t period_ns;      /* 1e9 / sampling frequency; off-CPU: unused */
 	int64_t time_nanos;      /* window start, Unix ns */
 	int64_t duration_nanos;  /* window length */
 };
@@ -153,6 +180,7 @@ struct pprof_sample {
 	const uint64_t *locs;   /* location ids, leaf first */
 	size_t nlocs;
 	int64_t count;
+	int64_t value;          /* the second value: nanoseconds */
 	size_t nlabels;
 };
 
@@ -179,6 +207,8 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 			 const struct pprof_line *lines, size_t n);
 int pprof__add_sample(struct pprof *p, const uint64_t *locs, size_t n, int64_t count,
 		      const struct pprof_label *labels, size_t nlabels);
+int pprof__add_sample_value(struct pprof *p, const uint64_t *locs, size_t n, int64_t count,
+			    int64_t value, const struct pprof_label *labels, size_t nlabels);
 size_t pprof__sample_count(const struct pprof *p);
 size_t pprof__bytes(const struct pprof *p);
 void pprof__stats(const struct pprof *p, struct pprof_stats *st);

@@ -153,7 +153,7 @@ static int encode_fill(const struct pprof *p, struct encode_arrays *a,
 		/* const only on our side: protobuf-c never writes while packing */
 		s->location_id = r->nlocs ? p->sample_locs + r->first_loc : NULL;
 		a->values[2 * i] = r->count;
-		a->values[2 * i + 1] = r->count * (int64_t)p->opts.period_ns;
+		a->values[2 * i + 1] = r->value;
 		s->n_value = 2;
 		s->value = &a->values[2 * i];
 		s->n_label = r->nlabels;
@@ -193,16 +193,20 @@ static int encode_profile(struct pprof *p, struct buf *out, size_t max_size, siz
 
 	sample_count.type = p->s_samples;
 	sample_count.unit = p->s_count;
-	sample_cpu.type = p->s_cpu;
+	sample_cpu.type = p->s_type;
 	sample_cpu.unit = p->s_nanoseconds;
 	period_type = sample_cpu;
 	prof.n_sample_type = ARRAY_SIZE(sample_types);
 	prof.sample_type = sample_types;
-	prof.period_type = &period_type;
-	prof.period = (int64_t)p->opts.period_ns;
+	/* a context switch has no fixed weight: off-CPU profiles have no
+	 * period, which readers accept (go tool pprof shows none) */
+	if (p->opts.type == PPROF_TYPE_CPU) {
+		prof.period_type = &period_type;
+		prof.period = (int64_t)p->opts.period_ns;
+	}
 	prof.time_nanos = p->opts.time_nanos;
 	prof.duration_nanos = p->opts.duration_nanos;
-	prof.default_sample_type = p->s_cpu;
+	prof.default_sample_type = p->s_type;
 
 	err = encode_fill(p, &arrays, &prof);
 	if (err)
@@ -298,7 +302,8 @@ static int copy_samples(const struct pprof *src, size_t first, size_t count, str
 			locs[j] = location_ids[src->sample_locs[s->first_loc + j] - 1];
 		for (size_t j = 0; j < s->nlabels; j++)
 			pprof__sample_label(src, i, j, &labels[j]);
-		err = pprof__add_sample(dst, locs, s->nlocs, s->count, labels, s->nlabels);
+		err = pprof__add_sample_value(dst, locs, s->nlocs, s->count, s->value, labels,
+					      s->nlabels);
 		if (err)
 			return err;
 	}

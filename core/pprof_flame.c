@@ -270,7 +270,7 @@ static const char *sample_comm(const struct pprof *p, const struct sample_rec *s
 static int add_sample(struct tree *t, const struct sample_rec *s)
 {
 	const struct pprof *p = t->p;
-	int64_t value = s->count * (int64_t)p->opts.period_ns; /* bounded by pprof__add_sample */
+	int64_t value = s->value; /* nanoseconds, on or off the CPU */
 	struct frame_key k = { .kind = PPROF_FLAME_PROCESS };
 	uint32_t node;
 	int err;

@@ -132,7 +132,9 @@ int pprof__write_folded(struct pprof *p, struct buf *out)
 			err = -ENOMEM;
 			goto out;
 		}
-		lines[nlines++].count = p->samples[i].count;
+		/* off-CPU stacks weigh their time, not their switches */
+		lines[nlines++].count = p->opts.type == PPROF_TYPE_OFF_CPU ? p->samples[i].value :
+									     p->samples[i].count;
 	}
 	qsort(lines, nlines, sizeof(*lines), folded_line_cmp);
 

@@ -23,6 +23,7 @@ int pprof__sample_at(const struct pprof *p, size_t i, struct pprof_sample *s)
 		.locs = p->sample_locs + r->first_loc,
 		.nlocs = r->nlocs,
 		.count = r->count,
+		.value = r->value,
 		.nlabels = r->nlabels,
 	};
 	return 0;

@@ -58,6 +58,7 @@ struct sample_rec {
 	size_t first_loc, first_label;
 	uint32_t nlocs, nlabels;
 	int64_t count;
+	int64_t value; /* the second value: count * period for CPU samples */
 };
 
 /* Open addressing over record indexes; idx1 == 0 marks an empty slot. */
@@ -134,7 +135,8 @@ struct pprof {
 	size_t nlabels, labels_cap;
 
 	/* string indexes interned by pprof__new */
-	uint32_t s_samples, s_count, s_cpu, s_nanoseconds, s_comm;
+	/* s_type: the second sample type's name, cpu or off_cpu */
+	uint32_t s_samples, s_count, s_type, s_nanoseconds, s_comm;
 };
 
 #endif

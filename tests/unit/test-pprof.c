@@ -729,6 +729,61 @@ static bool has_string(const Profile *prof, const char *s)
 }
 
 /* Decodes a gzipped profile at the start of in. */
+/* An off-CPU profile: sample types [samples/count, off_cpu/nanoseconds],
+ * values [switches, ns] summed on merge, no period; folded lines weigh
+ * nanoseconds; add_sample (CPU only) is refused. */
+static void test_off_cpu(void)
+{
+	const struct pprof_opts o = { .type = PPROF_TYPE_OFF_CPU, .time_nanos = TIME_NANOS,
+				      .duration_nanos = DURATION_NANOS };
+	const struct pprof_line sleep_line[] = { { "nanosleep", NULL, 0 } };
+	const struct pprof_line main_line[] = { { "main", "app.c", 5 } };
+	const struct pprof_label blocked[] = { { .key = "comm", .str = "app" },
+					       { .key = "off_cpu_reason", .str = "blocked" } };
+	_cleanup_(cleanup_pprof__free) struct pprof *p = NULL;
+	_cleanup_(profile_freep) Profile *prof = NULL;
+	struct pprof_sample s;
+	struct buf out = {};
+	uint64_t stack[2];
+
+	REQUIRE(pprof__new(&o, &p) == 0);
+	stack[0] = pprof__location(p, 0, 0x1000, sleep_line, 1);
+	stack[1] = pprof__location(p, 0, 0x2000, main_line, 1);
+	CHECK_INT(pprof__add_sample(p, stack, 2, 1, blocked, 2), ==, -EINVAL);
+	CHECK_INT(pprof__add_sample_value(p, stack, 2, 3, 900000000, blocked, 2), ==, 0);
+	CHECK_INT(pprof__add_sample_value(p, stack, 2, 1, 100000000, blocked, 2), ==, 0);
+	CHECK_INT(pprof__add_sample_value(p, stack, 2, 1, -1, blocked, 2), ==, -EINVAL);
+	CHECK_INT(pprof__add_sample_value(p, stack, 2, 1, INT64_MAX, blocked, 2), ==, -EOVERFLOW);
+	CHECK_U64(pprof__sample_count(p), ==, 1);
+	REQUIRE(pprof__sample_at(p, 0, &s) == 0);
+	CHECK_INT(s.count, ==, 4);
+	CHECK_INT(s.value, ==, 1000000000);
+
+	prof = encode_decode(p);
+	REQUIRE(prof);
+	REQUIRE(prof->n_sample_type == 2);
+	CHECK_STR(prof->string_table[prof->sample_type[0]->type], "samples");
+	CHECK_STR(prof->string_table[prof->sample_type[0]->unit], "count");
+	CHECK_STR(prof->string_table[prof->sample_type[1]->type], "off_cpu");
+	CHECK_STR(prof->string_table[prof->sample_type[1]->unit], "nanoseconds");
+	CHECK_STR(prof->string_table[prof->default_sample_type], "off_cpu");
+	CHECK(prof->period_type == NULL);
+	CHECK_INT(prof->period, ==, 0);
+	REQUIRE(prof->n_sample == 1 && prof->sample[0]->n_value == 2);
+	CHECK_INT(prof->sample[0]->value[0], ==, 4);
+	CHECK_INT(prof->sample[0]->value[1], ==, 1000000000);
+
+	CHECK_INT(pprof__write_folded(p, &out), ==, 0);
+	CHECK_STR((const char *)out.data, "app;main;nanosleep 1000000000\n");
+	buf_release(&out);
+
+	/* a CPU profile still needs its period; an unknown type is refused */
+	CHECK_INT(pprof__new(&(struct pprof_opts){ .type = PPROF_TYPE_CPU }, &(struct pprof *){ NULL }),
+		  ==, -EINVAL);
+	CHECK_INT(pprof__new(&(struct pprof_opts){ .type = PPROF_TYPE_MAX }, &(struct pprof *){ NULL }),
+		  ==, -EINVAL);
+}
+
 static Profile *decode(const struct buf *in)
 {
 	struct buf raw = {};
@@ -958,4 +1013,5 @@ TEST_MAIN(setup, NULL,
 	  TEST_CASE(bounds),
 	  TEST_CASE(utf8_and_unknown_frames),
 	  TEST_CASE(encode_samples),
-	  TEST_CASE(encode_samples_split))
+	  TEST_CASE(encode_samples_split),
+	  TEST_CASE(off_cpu))
