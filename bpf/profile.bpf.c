@@ -3,6 +3,11 @@
  * user stack (frame pointers, through bpf_get_stack) and the kernel stack,
  * and counts samples per (process, thread, stacks) in the kernel.
  *
+ * Off-CPU sampler (when loaded): on sched_switch, takes the stacks of the
+ * thread leaving the CPU the same way (it is still the current task
+ * there) and notes when it left; when the thread is switched back in, the
+ * time it was away goes to an off-CPU bucket of the same key.
+ *
  * Two generations of maps: the program writes the generation named by
  * `generation`; user space flips it, waits for an RCU grace period (every
  * run of this program is inside an RCU read-side section) and then drains
@@ -28,6 +33,15 @@ const volatile bool want_kernel = true;
 /* DWARF unwinding (needs bpf_loop, 5.17+). False: the verifier drops the
  * unwinder as dead code, so the program loads on older kernels. */
 const volatile bool dwarf_unwinding = false;
+/* Off-CPU (handle_switch; not loaded when off): a switch-out is recorded
+ * when bpf_get_prandom_u32() < offcpu_threshold (UINT32_MAX: every one,
+ * without drawing), and a recorded one counts when the thread was away
+ * at least offcpu_min_ns. The agent's own threads (self_tgid) are left
+ * out: they wait for the next drain most of the time. */
+const volatile bool offcpu = false;
+const volatile __u32 offcpu_threshold = 0xffffffffu;
+const volatile __u64 offcpu_min_ns = 0;
+const volatile __u32 self_tgid = 0;
 
 /* Flipped by user space between drains. */
 __u32 generation = 0;
@@ -53,16 +67,65 @@ __u32 generation = 0;
 		__type(value, struct stack_trace);                            \
 	} name SEC(".maps")
 
+#define OFFCPU_COUNTS_MAP(name)                                               \
+	struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_HASH);                              \
+		__uint(max_entries, 16384);                                   \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                         \
+		__type(key, struct sample_key);                               \
+		__type(value, struct offcpu_value);                           \
+	} name SEC(".maps")
+
 COUNTS_MAP(counts0);
 COUNTS_MAP(counts1);
 STACKS_MAP(stacks0);
 STACKS_MAP(stacks1);
+OFFCPU_COUNTS_MAP(offcpu_counts0);
+OFFCPU_COUNTS_MAP(offcpu_counts1);
 
 /* Scratch space for the two stacks of a sample: too big for the 512-byte
  * BPF stack. */
 struct sample_stacks {
 	struct stack_trace user, kernel;
 };
+
+/* A thread off the CPU since start_ns, whose switch-out was recorded:
+ * its bucket's key (stack hashes included) and the stacks themselves,
+ * which go to the stacks map of the generation its switch-in falls in
+ * (the one its switch-out fell in may have been drained since). */
+struct offcpu_thread {
+	__u64 start_ns;
+	struct sample_key key;
+	struct sample_stacks stacks;
+};
+
+/* tid -> its pending switch-out. An entry lives from a recorded
+ * switch-out to the thread's switch-in (or its exit), so the map holds
+ * at most the sampled threads that are off the CPU now; sized at run
+ * time, a switch-out that finds it full is counted and not recorded.
+ * offcpu_pending counts the entries (the agent's metric). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct offcpu_thread);
+} offcpu_threads SEC(".maps");
+__s64 offcpu_pending = 0;
+
+static __always_inline void forget_thread(__u32 tid)
+{
+	if (!bpf_map_delete_elem(&offcpu_threads, &tid))
+		__sync_fetch_and_add(&offcpu_pending, -1);
+}
+
+/* Where a switch-out is built before it is copied into offcpu_threads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct offcpu_thread);
+} offcpu_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -234,8 +297,7 @@ static __always_inline int get_stack(void *ctx, struct stack_trace *st, __u64 fl
  * than any stack), the stack is just the leaf. */
 #define MAX_FRAME_DISTANCE (8ull << 20)
 
-static __always_inline bool leaf_only_stack(struct bpf_perf_event_data *ctx, __u64 cs,
-					    struct stack_trace *st)
+static __always_inline bool leaf_only_stack(void *ctx, __u64 cs, struct stack_trace *st)
 {
 	struct user_regs regs;
 
@@ -246,6 +308,37 @@ static __always_inline bool leaf_only_stack(struct bpf_perf_event_data *ctx, __u
 	st->ips[0] = regs.ip;
 	st->len = 1;
 	return true;
+}
+
+/* Takes the current task's stacks into ss and their hashes into key
+ * (left 0 when there is none): the user stack by the DWARF tables, else
+ * by frame pointers; the kernel stack unless cs, the mode a perf_event
+ * sample interrupted, is user mode (the sched_switch program passes 0:
+ * it runs in the kernel). */
+static __always_inline void capture_stacks(void *ctx, __u64 cs, struct sample_key *key,
+					   struct sample_stacks *ss)
+{
+	if (want_user &&
+	    ((dwarf_unwinding && unwind_user(ctx, cs, key, &ss->user, &key->flags)) ||
+	     leaf_only_stack(ctx, cs, &ss->user) ||
+	     get_stack(ctx, &ss->user, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
+		       &key->flags, SAMPLE_F_USTACK_TRUNCATED)))
+		key->ustack = stack_hash(&ss->user);
+	if (want_kernel && !(cs & 3) &&
+	    get_stack(ctx, &ss->kernel, 0, PROFILE_STAT_KSTACK_ERROR,
+		      &key->flags, SAMPLE_F_KSTACK_TRUNCATED))
+		key->kstack = stack_hash(&ss->kernel);
+}
+
+/* Stores the stacks of a new bucket in the generation's stacks map; a
+ * hash whose stack could not be stored becomes 0 (counted). */
+static __always_inline void store_stacks(void *stacks, struct sample_key *key,
+					 struct sample_stacks *ss)
+{
+	if (key->ustack)
+		key->ustack = store_stack(stacks, key->ustack, &ss->user);
+	if (key->kstack)
+		key->kstack = store_stack(stacks, key->kstack, &ss->kernel);
 }
 
 /* A bucket already counted in this generation has its stacks stored with
@@ -266,23 +359,11 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
 	 * The context only allows full-width loads of registers, hence
 	 * volatile (clang would narrow "cs & 3" to a 2-byte load). */
 	cs = *(volatile __u64 *)&ctx->regs.cs;
-	if (want_user &&
-	    ((dwarf_unwinding && unwind_user(ctx, cs, key, &ss->user, &key->flags)) ||
-	     leaf_only_stack(ctx, cs, &ss->user) ||
-	     get_stack(ctx, &ss->user, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
-		       &key->flags, SAMPLE_F_USTACK_TRUNCATED)))
-		key->ustack = stack_hash(&ss->user);
-	if (want_kernel && !(cs & 3) &&
-	    get_stack(ctx, &ss->kernel, 0, PROFILE_STAT_KSTACK_ERROR,
-		      &key->flags, SAMPLE_F_KSTACK_TRUNCATED))
-		key->kstack = stack_hash(&ss->kernel);
+	capture_stacks(ctx, cs, key, ss);
 	if (count_existing(counts, key))
 		return;
 	announce(key->tgid, key->image);
-	if (key->ustack)
-		key->ustack = store_stack(stacks, key->ustack, &ss->user);
-	if (key->kstack)
-		key->kstack = store_stack(stacks, key->kstack, &ss->kernel);
+	store_stacks(stacks, key, ss);
 	count_new(counts, key);
 }
 
@@ -347,6 +428,10 @@ int BPF_PROG(profile_exit, struct task_struct *p)
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	__u32 pid = BPF_CORE_READ(p, pid), *known_image;
 
+	/* a thread that exits never comes back on a CPU: its entry, if a
+	 * switch-in was somehow missed, would stay */
+	if (offcpu)
+		forget_thread(pid);
 	if (pid != tgid) /* a thread, not the process */
 		return 0;
 	known_image = bpf_map_lookup_elem(&known, &tgid);
@@ -354,5 +439,127 @@ int BPF_PROG(profile_exit, struct task_struct *p)
 		return 0;
 	emit_event(PROFILE_EVENT_EXIT, tgid, *known_image, 0, 0);
 	bpf_map_delete_elem(&known, &tgid);
+	return 0;
+}
+
+/* ---- off-CPU ------------------------------------------------------------ */
+
+/* task_struct.state before Linux 5.14 (renamed __state by commit
+ * 2f064a59a11f, "sched: Change task_struct::state"). */
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+#define TASK_DEAD_STATE 0x80 /* TASK_DEAD: its last switch, it never runs again */
+
+static __always_inline unsigned int task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return (unsigned int)BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
+/* The current task leaves the CPU: note when, and its stacks, unless the
+ * sampling skips this switch. prev is the current task. */
+static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool preempt)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id, zero = 0, *img;
+	struct offcpu_thread *t;
+	unsigned int state;
+	long err;
+
+	if (!tgid || tgid == self_tgid || (target_tgid && tgid != target_tgid))
+		return;
+	state = task_state(prev);
+	if (state & TASK_DEAD_STATE)
+		return;
+	if (offcpu_threshold != 0xffffffffu && bpf_get_prandom_u32() >= offcpu_threshold) {
+		stat_inc(PROFILE_STAT_OFFCPU_SAMPLED_OUT);
+		return;
+	}
+	t = bpf_map_lookup_elem(&offcpu_scratch, &zero);
+	if (!t)
+		return;
+	__builtin_memset(&t->key, 0, sizeof(t->key));
+	t->key.tgid = tgid;
+	t->key.tid = tid;
+	t->key.image = image_of(prev);
+	if (ndropped) {
+		img = bpf_map_lookup_elem(&dropped, &tgid);
+		if (img && *img == t->key.image)
+			return;
+	}
+	/* runnable when it left: it waits for a CPU, not for an event */
+	if (preempt || state == 0 /* TASK_RUNNING */)
+		t->key.flags = SAMPLE_F_PREEMPTED;
+	bpf_get_current_comm(t->key.thread_comm, sizeof(t->key.thread_comm));
+	/* announced here, where the process is the current task: its bucket
+	 * is opened at the switch-in, in another task's context */
+	announce(tgid, t->key.image);
+	capture_stacks(ctx, 0, &t->key, &t->stacks);
+	t->start_ns = bpf_ktime_get_ns();
+	err = bpf_map_update_elem(&offcpu_threads, &tid, t, BPF_NOEXIST);
+	if (err == -EEXIST) /* a stale entry (tid reused): replace it */
+		err = bpf_map_update_elem(&offcpu_threads, &tid, t, BPF_EXIST);
+	else if (!err)
+		__sync_fetch_and_add(&offcpu_pending, 1);
+	stat_inc(err ? PROFILE_STAT_OFFCPU_THREADS_FULL : PROFILE_STAT_OFFCPU_RECORDED);
+}
+
+/* Adds ns of off-CPU time to the bucket of t's key; a new bucket stores
+ * its stacks first. */
+static __always_inline void count_offcpu(void *counts, void *stacks, struct offcpu_thread *t,
+					 __u64 ns)
+{
+	struct offcpu_value *v = bpf_map_lookup_elem(counts, &t->key), first = { 1, ns };
+	long err;
+
+	if (v) {
+		__sync_fetch_and_add(&v->count, 1);
+		__sync_fetch_and_add(&v->ns, ns);
+		return;
+	}
+	store_stacks(stacks, &t->key, &t->stacks);
+	err = bpf_map_update_elem(counts, &t->key, &first, BPF_NOEXIST);
+	if (err == -EEXIST) { /* raced with another CPU */
+		v = bpf_map_lookup_elem(counts, &t->key);
+		if (v) {
+			__sync_fetch_and_add(&v->count, 1);
+			__sync_fetch_and_add(&v->ns, ns);
+			return;
+		}
+	}
+	if (err)
+		stat_inc(PROFILE_STAT_OFFCPU_COUNTS_FULL);
+}
+
+/* next comes back on the CPU: the time since its recorded switch-out
+ * goes to its bucket. */
+static __always_inline void switch_in(struct task_struct *next)
+{
+	__u32 tid = next->pid;
+	struct offcpu_thread *t = bpf_map_lookup_elem(&offcpu_threads, &tid);
+	__u64 ns;
+
+	if (!t)
+		return;
+	ns = bpf_ktime_get_ns() - t->start_ns;
+	if (ns < offcpu_min_ns)
+		stat_inc(PROFILE_STAT_OFFCPU_SHORT);
+	else if (generation & 1)
+		count_offcpu(&offcpu_counts1, &stacks1, t, ns);
+	else
+		count_offcpu(&offcpu_counts0, &stacks0, t, ns);
+	/* after its last use: the element is freed once no program can
+	 * see it (RCU), but another CPU may reuse a freed slot */
+	forget_thread(tid);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	switch_in(next);
+	switch_out(ctx, prev, preempt);
 	return 0;
 }

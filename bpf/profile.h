@@ -12,8 +12,8 @@
 #include <linux/types.h>
 #endif
 
-/* Samples: the counts and stacks maps, the events ring buffer and the
- * stats, drained by bpf/sampler.c. */
+/* Samples: the counts and stacks maps (CPU and off-CPU), the events ring
+ * buffer and the stats, drained by bpf/sampler.c. */
 #define PROFILE_MAX_DEPTH 127
 #define PROFILE_COMM_LEN 16
 
@@ -35,6 +35,19 @@ struct sample_key {
 
 #define SAMPLE_F_USTACK_TRUNCATED (1u << 0) /* user stack hit the depth limit */
 #define SAMPLE_F_KSTACK_TRUNCATED (1u << 1)
+/* Off-CPU buckets: the thread left the CPU runnable (preempted, or it
+ * yielded); without it, it blocked (sleep, I/O, lock, wait). */
+#define SAMPLE_F_PREEMPTED (1u << 2)
+
+/* Off-CPU time (bpf/profile.bpf.c, handle_switch): the value of a bucket
+ * of the offcpu_counts maps, keyed by struct sample_key like CPU samples.
+ * count is the recorded switches (off-CPU intervals that ended), ns
+ * their summed length; both before the sampling's scaling, which user
+ * space applies (bpf/sampler.c). */
+struct offcpu_value {
+	__u64 count;
+	__u64 ns;
+};
 
 struct stack_trace {
 	__u32 len; /* frames used in ips */
@@ -81,6 +94,12 @@ enum profile_stat {
 	PROFILE_STAT_UNWIND_READ_FAULT,  /* user stack memory unreadable */
 	PROFILE_STAT_UNWIND_TRUNCATED,   /* hit the depth limit */
 	PROFILE_STAT_DROPPED,          /* samples of processes relabeling dropped */
+	/* Off-CPU (sched_switch), one per switch-out or switch-in: */
+	PROFILE_STAT_OFFCPU_RECORDED,  /* switch-outs recorded (stack taken) */
+	PROFILE_STAT_OFFCPU_SAMPLED_OUT, /* switch-outs the sampling skipped */
+	PROFILE_STAT_OFFCPU_THREADS_FULL, /* switch-out lost: per-thread map full */
+	PROFILE_STAT_OFFCPU_SHORT,     /* switch-ins under the minimum off-CPU time */
+	PROFILE_STAT_OFFCPU_COUNTS_FULL, /* switch-in lost: off-CPU counts map full */
 	PROFILE_STAT_MAX,
 };
 
@@ -279,6 +298,7 @@ struct unwind_chunk_key {
 PROFILE_ASSERT_SIZE(struct sample_key, 48);
 PROFILE_ASSERT_OFFSET(struct sample_key, ustack, 16);
 PROFILE_ASSERT_OFFSET(struct sample_key, thread_comm, 32);
+PROFILE_ASSERT_SIZE(struct offcpu_value, 16);
 PROFILE_ASSERT_SIZE(struct stack_trace, 8 + 8 * PROFILE_MAX_DEPTH);
 PROFILE_ASSERT_OFFSET(struct stack_trace, ips, 8);
 PROFILE_ASSERT_SIZE(struct profile_event, 24);

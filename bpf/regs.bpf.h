@@ -1,9 +1,12 @@
-/* regs.bpf.h: the user registers of a perf_event sample, which both user
+/* regs.bpf.h: the user registers of the current task, which both user
  * stack paths start from (the DWARF unwinder, bpf/unwind.bpf.h, and the
  * frame-pointer check of profile.bpf.c):
  *
  *   get_user_regs(ctx, cs, &regs)   true and regs, or false when the task
- *        has no user registers (a kernel thread)
+ *        has no user registers (a kernel thread); ctx is a perf_event
+ *        sample's context, read only when cs says it interrupted user
+ *        mode: the sched_switch program, always in the kernel, passes
+ *        cs = 0, which drops that branch at compile time
  */
 #ifndef BRASA_BPF_REGS_BPF_H
 #define BRASA_BPF_REGS_BPF_H
@@ -25,15 +28,15 @@ struct user_regs {
  * costs a helper call and three probe reads, so the common user-mode
  * sample reads the context. It allows only full-width loads of registers,
  * hence volatile. */
-static __always_inline bool get_user_regs(struct bpf_perf_event_data *ctx, __u64 cs,
-					  struct user_regs *r)
+static __always_inline bool get_user_regs(void *ctx, __u64 cs, struct user_regs *r)
 {
+	struct bpf_perf_event_data *pe = ctx;
 	struct pt_regs *regs;
 
 	if (cs & 3) {
-		r->bp = *(volatile __u64 *)&ctx->regs.bp;
-		r->sp = *(volatile __u64 *)&ctx->regs.sp;
-		r->ip = *(volatile __u64 *)&ctx->regs.ip;
+		r->bp = *(volatile __u64 *)&pe->regs.bp;
+		r->sp = *(volatile __u64 *)&pe->regs.sp;
+		r->ip = *(volatile __u64 *)&pe->regs.ip;
 		return true;
 	}
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());

@@ -33,6 +33,9 @@ struct sampler {
 	/* drain buffers, reused */
 	struct sample_key *keys;
 	uint64_t *counts;
+	struct offcpu_value *offcpu_values;
+	bool off_cpu;
+	double offcpu_scale; /* 1 / the probability a switch-out is recorded */
 	uint64_t *stack_keys;
 	struct stack_trace *stacks;
 	struct stack_trace *stack_store; /* drained stacks of one generation */
@@ -189,6 +192,51 @@ static uint32_t clamp_entries(uint64_t want, uint32_t lo, uint32_t hi)
 	return (uint32_t)MIN(MAX(want, (uint64_t)lo), (uint64_t)hi);
 }
 
+/* A generation holds at most one drain interval of samples (two, if a
+ * drain is late): the maps are sized from CPUs x frequency. They are not
+ * preallocated, so this is a bound, not a cost. */
+static uint64_t per_drain_of(const struct sampler *s, const struct sampler_opts *opts)
+{
+	return (uint64_t)s->ncpus_possible * opts->frequency *
+	       MAX(opts->drain_interval_ms, 1000u) / 1000u * 2;
+}
+
+/* The off-CPU program's settings and map sizes; without off-CPU sampling
+ * it is not loaded and its maps take one entry. A switch-out is recorded
+ * when a 32-bit random number is below the threshold, so p is rounded to
+ * a multiple of 2^-32 and the scale is its exact inverse. */
+static int configure_offcpu(struct sampler *s, const struct sampler_opts *opts,
+			    uint64_t per_drain)
+{
+	struct profile_bpf *skel = s->skel;
+	double p = opts->off_cpu_probability;
+	uint32_t threshold = UINT32_MAX, buckets = 1;
+
+	s->off_cpu = opts->off_cpu;
+	s->offcpu_scale = 1.0;
+	if (opts->off_cpu) {
+		if (!(p > 0 && p <= 1))
+			return -EINVAL;
+		if (p < 1) {
+			threshold = (uint32_t)MAX(p * 4294967296.0 + 0.5, 1.0);
+			s->offcpu_scale = 4294967296.0 / threshold;
+		}
+		/* distinct (thread, stacks) blocking in a drain interval: the
+		 * same order as the CPU samples' buckets */
+		buckets = clamp_entries(per_drain, 4096, 1u << 20);
+	}
+	skel->rodata->offcpu = opts->off_cpu;
+	skel->rodata->offcpu_threshold = threshold;
+	skel->rodata->offcpu_min_ns = opts->off_cpu_min_ns;
+	skel->rodata->self_tgid = opts->self_tgid;
+	bpf_program__set_autoload(skel->progs.handle_switch, opts->off_cpu);
+	bpf_map__set_max_entries(skel->maps.offcpu_counts0, buckets);
+	bpf_map__set_max_entries(skel->maps.offcpu_counts1, buckets);
+	bpf_map__set_max_entries(skel->maps.offcpu_threads,
+				 opts->off_cpu ? MAX(opts->off_cpu_max_threads, 64u) : 1);
+	return 0;
+}
+
 int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 {
 	struct sampler *s;
@@ -217,12 +265,11 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	s->skel->rodata->want_user = opts->user_stacks;
 	s->skel->rodata->want_kernel = opts->kernel_stacks;
 	s->skel->rodata->dwarf_unwinding = opts->dwarf;
+	err = configure_offcpu(s, opts, per_drain_of(s, opts));
+	if (err)
+		goto fail;
 
-	/* A generation holds at most one drain interval of samples (two,
-	 * if a drain is late): size the maps from CPUs x frequency. They
-	 * are not preallocated, so this is a bound, not a cost. */
-	per_drain = (uint64_t)s->ncpus_possible * opts->frequency *
-		    MAX(opts->drain_interval_ms, 1000u) / 1000u * 2;
+	per_drain = per_drain_of(s, opts);
 	bpf_map__set_max_entries(s->skel->maps.counts0, clamp_entries(per_drain, 4096, 1u << 20));
 	bpf_map__set_max_entries(s->skel->maps.counts1, clamp_entries(per_drain, 4096, 1u << 20));
 	bpf_map__set_max_entries(s->skel->maps.stacks0, clamp_entries(per_drain * 2, 8192, 1u << 21));
@@ -258,8 +305,10 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	}
 	/* --log-level debug: the verifier's statistics (instructions
 	 * processed, against its budget of a million) for every program */
-	if (log_get_level() >= LOG_LEVEL_DEBUG)
+	if (log_get_level() >= LOG_LEVEL_DEBUG) {
 		bpf_program__set_log_level(s->skel->progs.profile_sample, 4);
+		bpf_program__set_log_level(s->skel->progs.handle_switch, 4);
+	}
 	err = profile_bpf__load(s->skel);
 	if (err) {
 		log_error("failed to load the BPF sampler: %s%s", strerror(-err),
@@ -269,6 +318,15 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	err = attach_perf_events(s, opts->frequency);
 	if (err)
 		goto fail;
+	if (opts->off_cpu) {
+		s->skel->links.handle_switch = bpf_program__attach(s->skel->progs.handle_switch);
+		if (!s->skel->links.handle_switch) {
+			err = -errno;
+			log_error("failed to attach the off-CPU sampler to sched_switch: %s",
+				  strerror(-err));
+			goto fail;
+		}
+	}
 	s->skel->links.profile_exec = bpf_program__attach(s->skel->progs.profile_exec);
 	s->skel->links.profile_exit = bpf_program__attach(s->skel->progs.profile_exit);
 	if (!s->skel->links.profile_exec || !s->skel->links.profile_exit) {
@@ -286,7 +344,8 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	s->counts = calloc(DRAIN_BATCH, sizeof(*s->counts));
 	s->stack_keys = calloc(DRAIN_BATCH, sizeof(*s->stack_keys));
 	s->stacks = calloc(DRAIN_BATCH, sizeof(*s->stacks));
-	if (!s->keys || !s->counts || !s->stack_keys || !s->stacks) {
+	s->offcpu_values = calloc(DRAIN_BATCH, sizeof(*s->offcpu_values));
+	if (!s->keys || !s->counts || !s->stack_keys || !s->stacks || !s->offcpu_values) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -310,6 +369,7 @@ void sampler__free(struct sampler *s)
 	free(s->counts);
 	free(s->stack_keys);
 	free(s->stacks);
+	free(s->offcpu_values);
 	free(s->stack_store);
 	u64map_release(&s->stack_index);
 	free(s);
@@ -332,6 +392,11 @@ int sampler__consume_events(struct sampler *s)
 unsigned sampler__ncpus(const struct sampler *s)
 {
 	return s->nlinks;
+}
+
+int64_t sampler__offcpu_pending(const struct sampler *s)
+{
+	return s->off_cpu ? __atomic_load_n(&s->skel->bss->offcpu_pending, __ATOMIC_RELAXED) : 0;
 }
 
 void sampler__unwind_maps(const struct sampler *s, struct unwinder_maps *maps)
@@ -427,9 +492,40 @@ static int take_counts(struct sampler *s, __u32 n, void *ctx)
 {
 	struct drain_ctx *d = ctx;
 
-	for (__u32 i = 0; i < n; i++)
-		d->fn(d->ctx, &s->keys[i], s->counts[i], drained_stack(s, s->keys[i].ustack),
-		      drained_stack(s, s->keys[i].kstack));
+	for (__u32 i = 0; i < n; i++) {
+		struct sampler_sample smp = {
+			.key = &s->keys[i],
+			.count = s->counts[i],
+			.ustack = drained_stack(s, s->keys[i].ustack),
+			.kstack = drained_stack(s, s->keys[i].kstack),
+		};
+
+		d->fn(d->ctx, &smp);
+	}
+	return 0;
+}
+
+static uint64_t scaled(const struct sampler *s, uint64_t v)
+{
+	return s->offcpu_scale == 1.0 ? v : (uint64_t)((double)v * s->offcpu_scale + 0.5);
+}
+
+static int take_offcpu(struct sampler *s, __u32 n, void *ctx)
+{
+	struct drain_ctx *d = ctx;
+
+	for (__u32 i = 0; i < n; i++) {
+		struct sampler_sample smp = {
+			.key = &s->keys[i],
+			.off_cpu = true,
+			.count = scaled(s, s->offcpu_values[i].count),
+			.off_cpu_ns = scaled(s, s->offcpu_values[i].ns),
+			.ustack = drained_stack(s, s->keys[i].ustack),
+			.kstack = drained_stack(s, s->keys[i].kstack),
+		};
+
+		d->fn(d->ctx, &smp);
+	}
 	return 0;
 }
 
@@ -461,8 +557,16 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 		return err;
 	}
 	err = drain_map(s, counts_fd, s->keys, s->counts, take_counts, &d);
-	if (err)
+	if (err) {
 		log_error("failed to drain the counts map: %s", strerror(-err));
+		return err;
+	}
+	if (!s->off_cpu)
+		return 0;
+	counts_fd = bpf_map__fd(old ? s->skel->maps.offcpu_counts1 : s->skel->maps.offcpu_counts0);
+	err = drain_map(s, counts_fd, s->keys, s->offcpu_values, take_offcpu, &d);
+	if (err)
+		log_error("failed to drain the off-CPU counts map: %s", strerror(-err));
 	return err;
 }
 

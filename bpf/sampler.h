@@ -1,7 +1,15 @@
 /* sampler: the user half of bpf/profile.bpf.c. Opens, sizes, loads and
  * attaches the CPU sampler (one cpu-clock perf_event per online CPU, raw
- * tracepoints for exec and exit), reads its event ring buffer, and drains
- * the idle generation of its count maps.
+ * tracepoints for exec and exit) and, with opts.off_cpu, the off-CPU one
+ * (sched_switch), reads its event ring buffer, and drains the idle
+ * generation of its count maps.
+ *
+ * Off-CPU sampling records a switch-out with probability p
+ * (opts.off_cpu_probability): the buckets drained are scaled by 1/p, both
+ * their switches and their nanoseconds, so totals estimate every switch's
+ * (what was skipped is counted in PROFILE_STAT_OFFCPU_SAMPLED_OUT). An
+ * interval shorter than opts.off_cpu_min_ns is not counted at all
+ * (PROFILE_STAT_OFFCPU_SHORT): a floor, not a sample.
  *
  *   sampler__new(opts, &s)         0 or -errno; logs the reason it failed
  *   sampler__free(s)               NULL-safe; detaches everything
@@ -10,14 +18,17 @@
  *                                  ~50 ms (the rest waits for the next call;
  *                                  events_fd stays readable); >= 0 or -errno
  *   sampler__drain(s, fn, ctx)     flip generation, wait for in-flight
- *                                  programs, hand every (key, count, stacks)
- *                                  of the old generation to fn; -errno
+ *                                  programs, hand every bucket of the old
+ *                                  generation to fn (CPU ones, then off-CPU
+ *                                  ones, scaled); -errno
  *   sampler__stats(s, out)         sum of per-CPU counters, PROFILE_STAT_MAX entries
  *   sampler__set_dropped(s, tgid, image, drop)
  *                                  drop: samples of tgid while it runs image
  *                                  are discarded in BPF; !drop: sampled again;
  *                                  0 or -errno (-E2BIG: map full)
  *   sampler__ncpus(s)              perf events attached
+ *   sampler__offcpu_pending(s)     threads off the CPU whose switch-out was
+ *                                  recorded (entries of the per-thread map)
  *   sampler__unwind_maps(s, &maps) fds of the DWARF unwinder's maps
  *   sampler__has_bpf_loop()        feature probe: can DWARF mode load here
  */
@@ -34,10 +45,17 @@
 struct sampler;
 
 typedef void (*sampler_event_fn)(void *ctx, const struct profile_event *ev);
-/* ustack / kstack are NULL when the sample has none (or it was lost). */
-typedef void (*sampler_sample_fn)(void *ctx, const struct sample_key *key, uint64_t count,
-				  const struct stack_trace *ustack,
-				  const struct stack_trace *kstack);
+
+/* One drained bucket. */
+struct sampler_sample {
+	const struct sample_key *key;
+	bool off_cpu;       /* an off-CPU bucket (key->flags: SAMPLE_F_PREEMPTED) */
+	uint64_t count;     /* CPU: samples; off-CPU: switches, scaled */
+	uint64_t off_cpu_ns; /* off-CPU: time away, scaled */
+	/* NULL when the bucket has none (or it was lost) */
+	const struct stack_trace *ustack, *kstack;
+};
+typedef void (*sampler_sample_fn)(void *ctx, const struct sampler_sample *s);
 
 struct sampler_opts {
 	uint32_t frequency;       /* Hz, per CPU */
@@ -47,6 +65,11 @@ struct sampler_opts {
 	size_t unwind_max_bytes;  /* sizes the unwind-table maps */
 	uint32_t max_processes;   /* sizes the per-process unwind map */
 	uint32_t drain_interval_ms; /* sizes the maps: samples per drain */
+	bool off_cpu;             /* load the sched_switch program */
+	double off_cpu_probability; /* (0, 1]: switch-outs recorded */
+	uint64_t off_cpu_min_ns;  /* shorter intervals are not counted */
+	uint32_t off_cpu_max_threads; /* sizes the per-thread map */
+	uint32_t self_tgid;       /* left out of off-CPU sampling (the agent) */
 	sampler_event_fn on_event;
 	void *event_ctx;
 };
@@ -59,6 +82,7 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx);
 int sampler__stats(const struct sampler *s, uint64_t out[PROFILE_STAT_MAX]);
 int sampler__set_dropped(struct sampler *s, uint32_t tgid, uint32_t image, bool drop);
 unsigned sampler__ncpus(const struct sampler *s);
+int64_t sampler__offcpu_pending(const struct sampler *s);
 struct unwinder_maps;
 void sampler__unwind_maps(const struct sampler *s, struct unwinder_maps *maps);
 bool sampler__has_bpf_loop(void);

@@ -1,9 +1,10 @@
 /* unwind.bpf.h: the DWARF user-stack unwinder of profile.bpf.c, its maps
  * and its entry point:
  *
- *   unwind_user(ctx, cs, key, out, &key_flags)   true and the sample's user
- *        stack in out (counted in stats by how it ended), or false when the
- *        process has no tables loaded (yet)
+ *   unwind_user(ctx, cs, key, out, &key_flags)   true and the current
+ *        task's user stack in out (counted in stats by how it ended), or
+ *        false when the process has no tables loaded (yet); ctx and cs as
+ *        get_user_regs (bpf/regs.bpf.h) takes them
  *
  * Walks a user stack with the compact tables of bpf/profile.h that user
  * space (bpf/unwinder.c) loads for the executables of a process (keyed by
@@ -556,7 +557,7 @@ static __always_inline void copy_stack(struct user_unwind_state *st, __u64 top)
 /* Unwinds the user stack of the current sample with the tables of its
  * process into out. False when the process has no tables loaded (yet):
  * the caller falls back to frame pointers. */
-static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, __u64 cs,
+static __always_inline bool unwind_user(void *ctx, __u64 cs,
 					const struct sample_key *key, struct stack_trace *out,
 					__u32 *key_flags)
 {

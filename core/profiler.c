@@ -33,13 +33,20 @@
  * big frees, at most this often. */
 #define TRIM_INTERVAL_NS 10000000000ull
 
+/* What a drained bucket weighs: CPU samples, or off-CPU switches and the
+ * time they were away. */
+struct weight {
+	enum pprof_type type;
+	uint64_t count, off_cpu_ns;
+};
+
 /* A sample held back until its process's files are read and its objects
  * loaded (or DEFER_MAX_NS passed). */
 struct deferred {
 	struct deferred *next;
 	struct proc_entry *e;
 	struct sample_key key;
-	uint64_t count;
+	struct weight w;
 	uint64_t windows;   /* slots of the windows that want it */
 	uint64_t since_ns;
 	uint32_t ulen, klen;
@@ -142,17 +149,29 @@ static void resolve_kernel(struct profiler *p, uint64_t ip, bool caller, struct 
 		f->mapping.has_functions = false;
 }
 
+/* The frames an off-CPU stack starts with that are the sched_switch
+ * program's own way in (bpf_trace_run4, the program), not the thread's. */
+static bool tracing_frame(const struct window_frame *f)
+{
+	const char *fn = f->nlines ? f->lines[f->nlines - 1].function : NULL;
+
+	return fn && (!strncmp(fn, "bpf_prog_", 9) || !strncmp(fn, "bpf_trace_run", 13));
+}
+
 /* Resolves a sample's frames into p->frames: the kernel part (the leaf
  * end) first, then the user part. -EAGAIN when a user frame's object is
  * still loading, unless force. */
-static int resolve_sample(struct profiler *p, struct proc_entry *e, const __u64 *uips,
-			  uint32_t ulen, const __u64 *kips, uint32_t klen, bool force,
-			  size_t *nframes)
+static int resolve_sample(struct profiler *p, struct proc_entry *e, enum pprof_type type,
+			  const __u64 *uips, uint32_t ulen, const __u64 *kips, uint32_t klen,
+			  bool force, size_t *nframes)
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < klen && i < PROFILE_MAX_DEPTH; i++)
-		resolve_kernel(p, kips[i], i > 0, &p->frames[n++]);
+	for (uint32_t i = 0; i < klen && i < PROFILE_MAX_DEPTH; i++) {
+		resolve_kernel(p, kips[i], i > 0, &p->frames[n]);
+		if (!(type == PPROF_TYPE_OFF_CPU && n == 0 && tracing_frame(&p->frames[n])))
+			n++;
+	}
 	for (uint32_t i = 0; i < ulen && i < PROFILE_MAX_DEPTH; i++)
 		if (resolve_user(p, e, uips[i], i > 0, force, &p->frames[n++]) == -EAGAIN)
 			return -EAGAIN;
@@ -161,11 +180,13 @@ static int resolve_sample(struct profiler *p, struct proc_entry *e, const __u64 
 }
 
 static void add_resolved(struct profiler *p, uint64_t windows, const struct sample_key *key,
-			 struct proc_entry *e, uint64_t count, size_t nframes)
+			 struct proc_entry *e, const struct weight *w, size_t nframes)
 {
 	struct window_sample s = {
 		.key = key,
-		.count = count,
+		.type = w->type,
+		.count = w->count,
+		.off_cpu_ns = w->off_cpu_ns,
 		.comm = proctable__comm(e),
 		.exe = proctable__exe(e),
 		.labels = proctable__labels(e, &s.labels_hash),
@@ -185,7 +206,7 @@ static void add_resolved(struct profiler *p, uint64_t windows, const struct samp
 /* Holds a sample back until what it needs is read and loaded. false when
  * the bound on held-back samples is reached (the caller adds it now). */
 static bool defer(struct profiler *p, uint64_t windows, const struct sample_key *key,
-		  struct proc_entry *e, uint64_t count, const struct stack_trace *ustack,
+		  struct proc_entry *e, const struct weight *w, const struct stack_trace *ustack,
 		  const struct stack_trace *kstack)
 {
 	uint32_t ulen = ustack ? MIN(ustack->len, (uint32_t)PROFILE_MAX_DEPTH) : 0;
@@ -199,7 +220,7 @@ static bool defer(struct profiler *p, uint64_t windows, const struct sample_key 
 	if (!d)
 		return false;
 	*d = (struct deferred){
-		.e = e, .key = *key, .count = count, .windows = windows,
+		.e = e, .key = *key, .w = *w, .windows = windows,
 		.since_ns = clock__mono_ns(), .ulen = ulen, .klen = klen,
 		.has_ustack = ustack != NULL, .has_kstack = kstack != NULL,
 	};
@@ -213,7 +234,7 @@ static bool defer(struct profiler *p, uint64_t windows, const struct sample_key 
 	p->deferred_bytes += size;
 	proctable__hold(p->procs, e);
 	windows__hold(p->windows, windows);
-	p->stats.samples_deferred += count;
+	p->stats.samples_deferred += w->count;
 	return true;
 }
 
@@ -232,18 +253,18 @@ static void retry_deferred(struct profiler *p, bool force)
 
 		if (!dropped &&
 		    ((!late && proctable__busy(d->e)) ||
-		     resolve_sample(p, d->e, d->ips, d->ulen, d->ips + d->ulen, d->klen, late,
-				    &nframes) == -EAGAIN)) {
+		     resolve_sample(p, d->e, d->w.type, d->ips, d->ulen, d->ips + d->ulen,
+				    d->klen, late, &nframes) == -EAGAIN)) {
 			pp = &d->next;
 			continue;
 		}
 		if (dropped)
 			/* identified meanwhile as a process relabeling drops */
-			p->stats.samples_relabel_dropped += d->count;
+			p->stats.samples_relabel_dropped += d->w.count;
 		else if (late)
-			p->stats.samples_deferred_late += d->count;
+			p->stats.samples_deferred_late += d->w.count;
 		if (!dropped)
-			add_resolved(p, d->windows, &d->key, d->e, d->count, nframes);
+			add_resolved(p, d->windows, &d->key, d->e, &d->w, nframes);
 		windows__release(p->windows, d->windows);
 		proctable__release(d->e);
 		*pp = d->next;
@@ -269,16 +290,25 @@ static void window_closed(void *ctx, unsigned slot)
 
 /* ---- the loop ------------------------------------------------------------ */
 
-static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
-		      const struct stack_trace *ustack, const struct stack_trace *kstack)
+static void on_sample(void *ctx, const struct sampler_sample *smp)
 {
 	struct profiler *p = ctx;
+	const struct sample_key *key = smp->key;
+	const struct stack_trace *ustack = smp->ustack, *kstack = smp->kstack;
+	struct weight w = { smp->off_cpu ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU, smp->count,
+			    smp->off_cpu_ns };
+	uint64_t count = smp->count;
 	struct proc_entry *e;
 	uint64_t windows;
 	size_t nframes = 0;
 
-	p->stats.samples_drained += count;
-	windows = windows__wanting(p->windows, key->tgid);
+	if (smp->off_cpu) {
+		p->stats.offcpu_switches_drained += count;
+		p->stats.offcpu_ns_drained += smp->off_cpu_ns;
+	} else {
+		p->stats.samples_drained += count;
+	}
+	windows = windows__wanting(p->windows, key->tgid, w.type);
 	if (!windows)
 		return;
 
@@ -289,19 +319,19 @@ static void on_sample(void *ctx, const struct sample_key *key, uint64_t count,
 		return;
 	}
 	if (!proctable__must_wait(p->procs, e, ustack) &&
-	    resolve_sample(p, e, ustack ? ustack->ips : NULL, ustack ? ustack->len : 0,
+	    resolve_sample(p, e, w.type, ustack ? ustack->ips : NULL, ustack ? ustack->len : 0,
 			   kstack ? kstack->ips : NULL, kstack ? kstack->len : 0, false,
 			   &nframes) == 0) {
-		add_resolved(p, windows, key, e, count, nframes);
+		add_resolved(p, windows, key, e, &w, nframes);
 		return;
 	}
-	if (defer(p, windows, key, e, count, ustack, kstack))
+	if (defer(p, windows, key, e, &w, ustack, kstack))
 		return;
 	/* too many held back: now, with what is known */
 	p->stats.samples_deferred_late += count;
-	resolve_sample(p, e, ustack ? ustack->ips : NULL, ustack ? ustack->len : 0,
+	resolve_sample(p, e, w.type, ustack ? ustack->ips : NULL, ustack ? ustack->len : 0,
 		       kstack ? kstack->ips : NULL, kstack ? kstack->len : 0, true, &nframes);
-	add_resolved(p, windows, key, e, count, nframes);
+	add_resolved(p, windows, key, e, &w, nframes);
 }
 
 static void on_event(void *ctx, const struct profile_event *ev)
@@ -317,7 +347,8 @@ static bool wanted(void *ctx, uint32_t tgid)
 {
 	struct profiler *p = ctx;
 
-	return windows__wanting(p->windows, tgid) != 0;
+	return windows__wanting(p->windows, tgid, PPROF_TYPE_CPU) != 0 ||
+	       windows__wanting(p->windows, tgid, PPROF_TYPE_OFF_CPU) != 0;
 }
 
 static void maybe_trim(struct profiler *p)
@@ -430,8 +461,10 @@ int profiler__window_open(struct profiler *p, const struct window_opts *o, struc
 	uint64_t one = 1;
 	int err;
 
-	if (!o->seconds)
+	if (!o->seconds || (unsigned)o->type >= PPROF_TYPE_MAX)
 		return -EINVAL;
+	if (!profiler__records(p, o->type))
+		return -EOPNOTSUPP;
 	if (o->pid >= 0) {
 		char path[64];
 
@@ -451,6 +484,11 @@ int profiler__window_open(struct profiler *p, const struct window_opts *o, struc
 	if (write(p->wakefd, &one, sizeof(one)) < 0)
 		log_debug("failed to wake the profiler loop: %s", strerror(errno));
 	return 0;
+}
+
+bool profiler__records(const struct profiler *p, enum pprof_type type)
+{
+	return type == PPROF_TYPE_CPU || (type == PPROF_TYPE_OFF_CPU && p->opts.off_cpu);
 }
 
 void profiler__finish_window(struct profiler *p, struct window *w)
@@ -504,6 +542,9 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	st->max_deferred_bytes = p->opts.max_deferred_bytes;
 	st->frequency = p->opts.frequency;
 	st->ncpus = sampler__ncpus(p->sampler);
+	st->off_cpu = p->opts.off_cpu;
+	st->offcpu_pending = sampler__offcpu_pending(p->sampler);
+	st->offcpu_max_threads = p->opts.off_cpu_max_threads;
 	/* the symbolizer belongs to the loop thread, which runs drains under
 	 * the lock: reading its counters under the lock is safe */
 	symbolizer__stats(p->sym, &st->sym);
@@ -550,6 +591,10 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		p->opts.max_deferred_bytes = PROFILER_DEFAULT_DEFERRED_BYTES;
 	if (!p->opts.unwind_max_bytes)
 		p->opts.unwind_max_bytes = 128u << 20;
+	if (!p->opts.off_cpu_probability)
+		p->opts.off_cpu_probability = PROFILER_DEFAULT_OFF_CPU_PROBABILITY;
+	if (!p->opts.off_cpu_max_threads)
+		p->opts.off_cpu_max_threads = PROFILER_DEFAULT_OFF_CPU_THREADS;
 	p->epfd = p->wakefd = -1;
 	p->deferred_tail = &p->deferred;
 	pthread_mutex_init(&p->lock, NULL);
@@ -628,6 +673,11 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	sa.unwind_max_bytes = p->opts.unwind_max_bytes;
 	sa.max_processes = (uint32_t)p->opts.max_processes;
 	sa.drain_interval_ms = p->opts.drain_interval_ms;
+	sa.off_cpu = p->opts.off_cpu;
+	sa.off_cpu_probability = p->opts.off_cpu_probability;
+	sa.off_cpu_min_ns = p->opts.off_cpu_min_ns;
+	sa.off_cpu_max_threads = p->opts.off_cpu_max_threads;
+	sa.self_tgid = (uint32_t)getpid();
 	/* events are consumed by profiler__step, after the table exists */
 	sa.on_event = on_event;
 	sa.event_ctx = p;

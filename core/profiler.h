@@ -18,7 +18,10 @@
  *   profiler__free(p)                NULL-safe
  *   profiler__step(p, max_wait_ms)   wait for events/deadlines, handle them
  *   profiler__window_open(p, &wopts, &w)  0, -ESRCH (no such pid), -EBUSY
- *                                    (too many windows), -ENOMEM
+ *                                    (too many windows), -EOPNOTSUPP (a
+ *                                    type not recorded), -ENOMEM
+ *   profiler__records(p, type)       whether windows of that sample type
+ *                                    can be opened (off_cpu: opts.off_cpu)
  *   profiler__finish_window(p, w)    end w at the next step (after one
  *                                    last drain), e.g. on Ctrl-C
  *   profiler__cancel_windows(p)      end every open window now (shutdown):
@@ -54,6 +57,10 @@
 #define PROFILER_DEFAULT_PROCESS_BYTES ((size_t)16 << 20)
 #define PROFILER_DEFAULT_WINDOW_BYTES ((size_t)64 << 20)
 #define PROFILER_DEFAULT_DEFERRED_BYTES ((size_t)4 << 20)
+/* Off-CPU sampling (docs/off-cpu.md): the share of switch-outs recorded
+ * and the bound on threads off the CPU with a recorded switch-out. */
+#define PROFILER_DEFAULT_OFF_CPU_PROBABILITY 0.01
+#define PROFILER_DEFAULT_OFF_CPU_THREADS 16384u
 
 struct profiler;
 
@@ -92,6 +99,10 @@ struct profiler_opts {
 	size_t unwind_max_bytes;    /* kernel memory for unwind tables, default 128 MiB */
 	struct profiler_labeling labeling; /* borrowed, see profiler__set_labeling */
 	struct k8s *k8s;            /* NULL: no Kubernetes metadata; borrowed */
+	bool off_cpu;               /* record off-CPU time (sched_switch) */
+	double off_cpu_probability; /* (0, 1]: switch-outs recorded, default 0.01 */
+	uint64_t off_cpu_min_ns;    /* shorter off-CPU intervals not counted, default 0 */
+	uint32_t off_cpu_max_threads; /* per-thread map bound, default 16384 */
 };
 
 struct profiler_stats {
@@ -108,6 +119,11 @@ struct profiler_stats {
 	uint64_t window_samples_dropped; /* past max_window_bytes */
 	uint64_t processes_relabel_dropped; /* dropped by relabel_configs */
 	uint64_t samples_relabel_dropped;   /* their samples seen in user space */
+	uint64_t offcpu_switches_drained;   /* off-CPU: switches (scaled) */
+	uint64_t offcpu_ns_drained;         /* off-CPU: time away (scaled) */
+	bool off_cpu;
+	int64_t offcpu_pending;      /* threads away with a recorded switch-out */
+	uint32_t offcpu_max_threads; /* its bound */
 	size_t max_processes;
 	size_t process_bytes, max_process_bytes;
 	size_t windows, max_windows;
@@ -128,6 +144,7 @@ void profiler__free(struct profiler *p);
 int profiler__step(struct profiler *p, int max_wait_ms);
 int profiler__window_open(struct profiler *p, const struct window_opts *o,
 			  struct window **out);
+bool profiler__records(const struct profiler *p, enum pprof_type type);
 void profiler__finish_window(struct profiler *p, struct window *w);
 void profiler__cancel_windows(struct profiler *p);
 int profiler__health(struct profiler *p, char *msg, size_t len);

@@ -58,6 +58,7 @@ struct windows {
 static struct pprof *new_pprof(struct window *w)
 {
 	struct pprof_opts po = {
+		.type = w->o.type,
 		.period_ns = 1000000000ull / w->ws->opts.frequency,
 		.time_nanos = w->time_nanos,
 		.duration_nanos = (int64_t)w->o.seconds * 1000000000ll,
@@ -117,7 +118,9 @@ static struct wprof *wprof_of(struct window *w, const struct window_sample *s)
 }
 
 /* Sample labels: in a series profile only the thread; in a whole-window
- * profile also the process's labels (so -tagfocus can pick a process). */
+ * profile also the process's labels (so -tagfocus can pick a process).
+ * An off-CPU sample says why its thread left the CPU in both: it is a
+ * dimension of the sample, not of the process. */
 static size_t sample_labels(const struct window *w, const struct window_sample *s,
 			    struct pprof_label *labels, size_t max)
 {
@@ -129,6 +132,11 @@ static size_t sample_labels(const struct window *w, const struct window_sample *
 		labels[n++] = (struct pprof_label){ .key = "thread_id", .num = key->tid };
 		labels[n++] = (struct pprof_label){ .key = "thread_name", .str = key->thread_comm };
 	}
+	if (s->type == PPROF_TYPE_OFF_CPU)
+		labels[n++] = (struct pprof_label){
+			.key = "off_cpu_reason",
+			.str = key->flags & SAMPLE_F_PREEMPTED ? "preempted" : "blocked",
+		};
 	if (w->o.by_series)
 		return n;
 	labels[n++] = (struct pprof_label){ .key = "pid", .num = key->tgid };
@@ -187,7 +195,11 @@ static void add_to_window(struct windows *ws, struct window *w, const struct win
 		locs[nlocs++] = loc;
 	}
 	nlabels = sample_labels(w, s, labels, ARRAY_SIZE(labels));
-	pprof__add_sample(wp->pprof, locs, nlocs, (int64_t)s->count, labels, nlabels);
+	if (s->type == PPROF_TYPE_OFF_CPU)
+		pprof__add_sample_value(wp->pprof, locs, nlocs, (int64_t)s->count,
+					(int64_t)s->off_cpu_ns, labels, nlabels);
+	else
+		pprof__add_sample(wp->pprof, locs, nlocs, (int64_t)s->count, labels, nlabels);
 out:
 	{
 		size_t after = pprof__bytes(wp->pprof);
@@ -287,12 +299,13 @@ int windows__open(struct windows *ws, const struct window_opts *o, struct window
 	return 0;
 }
 
-uint64_t windows__wanting(const struct windows *ws, uint32_t tgid)
+uint64_t windows__wanting(const struct windows *ws, uint32_t tgid, enum pprof_type type)
 {
 	uint64_t mask = 0;
 
 	for (const struct window *w = ws ? ws->list : NULL; w; w = w->next)
-		if (w->started && !w->ended && (w->o.pid < 0 || (uint32_t)w->o.pid == tgid))
+		if (w->started && !w->ended && w->o.type == type &&
+		    (w->o.pid < 0 || (uint32_t)w->o.pid == tgid))
 			mask |= 1ull << w->slot;
 	return mask;
 }

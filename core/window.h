@@ -15,8 +15,9 @@
  *   windows__free(ws)                NULL-safe; closes every window still
  *                                    open (without the lock held)
  *   windows__open(ws, wopts, &w)     0, -EBUSY (too many windows), -ENOMEM
- *   windows__wanting(ws, tgid)       the windows that want a sample of tgid
- *                                    now, as a mask of slots (0 for NULL ws)
+ *   windows__wanting(ws, tgid, type) the windows that want a sample of tgid
+ *                                    of that type (cpu, off_cpu) now, as a
+ *                                    mask of slots (0 for NULL ws)
  *   windows__add(ws, mask, sample)   adds a resolved sample to those windows
  *                                    whose matcher its labels pass (held
  *                                    samples are matched when added, with
@@ -75,6 +76,7 @@ struct matcher_set;
 
 struct window_opts {
 	uint32_t seconds;
+	enum pprof_type type; /* the samples it collects, default cpu */
 	int32_t pid; /* -1: every process */
 	/* NULL: every process; else only samples of processes whose label
 	 * set (after relabeling; for a process without labels, untracked or
@@ -100,7 +102,9 @@ struct window_frame {
 /* A resolved sample, with what the windows label it by. */
 struct window_sample {
 	const struct sample_key *key;  /* its pid, thread id and name */
-	uint64_t count;
+	enum pprof_type type;          /* off_cpu: labeled by key->flags' reason */
+	uint64_t count;                /* samples, or off-CPU switches */
+	uint64_t off_cpu_ns;           /* off_cpu: the time away */
 	const char *comm;              /* its process's name, else its thread's */
 	const char *exe;               /* its executable; NULL if unknown */
 	const struct labels *labels;   /* its process's; NULL: an untracked process */
@@ -130,7 +134,7 @@ struct windows_stats {
 int windows__new(const struct windows_opts *opts, struct windows **out);
 void windows__free(struct windows *ws);
 int windows__open(struct windows *ws, const struct window_opts *o, struct window **out);
-uint64_t windows__wanting(const struct windows *ws, uint32_t tgid);
+uint64_t windows__wanting(const struct windows *ws, uint32_t tgid, enum pprof_type type);
 void windows__add(struct windows *ws, uint64_t mask, const struct window_sample *s);
 void windows__hold(struct windows *ws, uint64_t mask);
 void windows__release(struct windows *ws, uint64_t mask);
