@@ -81,6 +81,8 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 		{ 'U', "sampling.unwind" },
 		{ 'L', "log_level" },
 		{ 'T', "sampling.unwind_table_memory" },
+		{ 'N', "sampling.off_cpu_one_in" },
+		{ 'M', "sampling.off_cpu_min_time" },
 	};
 	const struct config_setting *s = NULL;
 	union {
@@ -116,6 +118,12 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 	case 'T':
 		popts->unwind_max_bytes = (size_t)v.u64;
 		break;
+	case 'N':
+		popts->off_cpu_probability = 1.0 / v.u32;
+		break;
+	case 'M':
+		popts->off_cpu_min_ns = v.u64 * 1000000ull;
+		break;
 	}
 	return 1;
 }
@@ -135,6 +143,9 @@ void cli_profiler_opts(const struct config *c, struct profiler_opts *popts)
 		.load_timeout_ms = (unsigned)c->limits.load_timeout_ms,
 		.unwind_build_timeout_ms = (unsigned)c->limits.unwind_table_build_timeout_ms,
 		.unwind_build_max_bytes = (size_t)c->limits.unwind_table_build_memory,
+		.off_cpu = c->sampling.off_cpu,
+		.off_cpu_probability = 1.0 / c->sampling.off_cpu_one_in,
+		.off_cpu_min_ns = c->sampling.off_cpu_min_time_ms * 1000000ull,
 	};
 	config__labeling(c, &popts->labeling);
 }

@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		"\n"
 		"  -s, --seconds N        how long to sample (default 10, max 3600)\n"
 		"  -p, --pid PID          only this process\n"
+		"  -t, --type TYPE        cpu (where threads run, default) or off_cpu\n"
+		"                         (where they wait off the CPU, in nanoseconds)\n"
 		"  -f, --format FORMAT    pprof (gzipped, default), folded, svg (a flame\n"
 		"                         graph for any browser), speedscope (JSON for\n"
 		"                         speedscope.app), json (the flame graph tree of\n"
@@ -48,6 +50,11 @@ static void usage(FILE *f)
 		"      --unwind-table-memory SIZE\n"
 		"                         bound on kernel memory for unwind tables\n"
 		"                         (default 128M; least recently used evicted)\n"
+		"      --off-cpu-one-in N record one context switch in N at random,\n"
+		"                         counted N times (default 100; 1: every one)\n"
+		"      --off-cpu-min-time DURATION\n"
+		"                         off-CPU intervals shorter than this are not\n"
+		"                         counted (default 0s)\n"
 		"      --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  -h, --help             show this help\n");
 }
@@ -56,6 +63,9 @@ int cmd_capture(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "seconds", required_argument, NULL, 's' },
+		{ "type", required_argument, NULL, 't' },
+		{ "off-cpu-one-in", required_argument, NULL, 'N' },
+		{ "off-cpu-min-time", required_argument, NULL, 'M' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
@@ -79,8 +89,19 @@ int cmd_capture(int argc, char **argv)
 	cli_output__init(&o, "brasa capture");
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "s:p:f:o:F:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:p:t:f:o:F:h", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 't':
+			if (!strcmp(optarg, pprof_type_names[PPROF_TYPE_CPU])) {
+				wopts.type = PPROF_TYPE_CPU;
+			} else if (!strcmp(optarg, pprof_type_names[PPROF_TYPE_OFF_CPU])) {
+				wopts.type = PPROF_TYPE_OFF_CPU;
+			} else {
+				log_error("invalid --type '%s': expected cpu or off_cpu", optarg);
+				return EXIT_USAGE;
+			}
+			popts.off_cpu = wopts.type == PPROF_TYPE_OFF_CPU;
+			break;
 		case 's':
 			if (parse_u32_range(optarg, 1, 3600, &wopts.seconds)) {
 				log_error("invalid --seconds '%s': expected a whole number from 1 to 3600", optarg);
@@ -137,8 +158,12 @@ int cmd_capture(int argc, char **argv)
 		log_error("failed to start the capture: %s", strerror(-err));
 		goto out;
 	}
-	log_info("capturing %s for %u s at %u Hz", wopts.pid > 0 ? "one process" : "every process",
-		 wopts.seconds, popts.frequency);
+	if (wopts.type == PPROF_TYPE_OFF_CPU)
+		log_info("capturing off-CPU time of %s for %u s", wopts.pid > 0 ? "one process" :
+			 "every process", wopts.seconds);
+	else
+		log_info("capturing %s for %u s at %u Hz", wopts.pid > 0 ? "one process" :
+			 "every process", wopts.seconds, popts.frequency);
 	while (!window__done(w)) {
 		struct signalfd_siginfo si;
 

@@ -61,10 +61,15 @@ static int profile_request(void *ctx, const struct profile_query *q,
 {
 	struct run_ctx *rc = ctx;
 	struct profiler *p = rc->profiler;
-	struct window_opts o = { .seconds = q->seconds, .pid = q->pid, .match = q->match };
+	struct window_opts o = { .seconds = q->seconds, .pid = q->pid, .match = q->match,
+				 .type = q->type == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU };
 	struct window *w = NULL;
 	int err;
 
+	if (q->range.set && o.type != PPROF_TYPE_CPU) {
+		snprintf(errmsg, errlen, "the history keeps cpu profiles only");
+		return -EOPNOTSUPP;
+	}
 	if (q->range.set)
 		return run_history__profile(rc->history, q, how, &rc->history_opts, out, errmsg,
 					    errlen);
@@ -72,6 +77,11 @@ static int profile_request(void *ctx, const struct profile_query *q,
 	switch (err) {
 	case 0:
 		break;
+	case -EOPNOTSUPP:
+		snprintf(errmsg, errlen, "this agent does not record %s profiles (off-CPU "
+			 "profiling is off: --off-cpu or sampling.off_cpu turns it on)",
+			 pprof_type_names[o.type]);
+		return err;
 	case -ESRCH:
 		snprintf(errmsg, errlen, "no such process: %d", q->pid);
 		return err;

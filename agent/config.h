@@ -115,6 +115,9 @@ struct config {
 		bool kernel_stacks;
 		enum unwind_mode unwind;
 		uint64_t unwind_table_memory;
+		bool off_cpu;            /* docs/off-cpu.md */
+		uint32_t off_cpu_one_in; /* one switch-out in N is recorded */
+		uint64_t off_cpu_min_time_ms;
 	} sampling;
 	struct {                     /* docs/how-it-works.md#memory */
 		uint64_t symbol_memory;

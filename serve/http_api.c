@@ -80,6 +80,7 @@ static unsigned status_for_error(int err)
 	switch (err) {
 	case -EINVAL:
 	case -ESRCH:
+	case -EOPNOTSUPP: /* a sample type this agent does not record */
 		return MHD_HTTP_BAD_REQUEST;
 	case -EBUSY:
 		return MHD_HTTP_SERVICE_UNAVAILABLE;

@@ -192,7 +192,7 @@ static int parse_params(const char *query, size_t len, uint32_t default_seconds,
 static int parse_type(const char *query, size_t len, struct profile_query *out, char *err,
 		      size_t errlen)
 {
-	static const char *const names[] = { [PROFILE_CPU] = "cpu" };
+	static const char *const names[] = { [PROFILE_CPU] = "cpu", [PROFILE_OFF_CPU] = "off_cpu" };
 	char value[32], echo[HTTP_ECHO_SIZE];
 	int rc = http_query__param(query, len, "type", value, sizeof(value), err, errlen);
 
@@ -205,7 +205,7 @@ static int parse_type(const char *query, size_t len, struct profile_query *out, 
 		}
 	http_text__echo(echo, sizeof(echo), value, strlen(value), strlen(value));
 	return http_text__errf(err, errlen, EINVAL,
-			       "bad type: \"%s\": the sample types this agent records are: cpu",
+			       "bad type: \"%s\": the sample types are cpu and off_cpu",
 			       echo);
 }
 

@@ -18,8 +18,9 @@
  *        over MATCHER_MAX_BYTES, a syntax error (the body says which and
  *        where), more than MATCHER_MAX_SELECTORS of them.
  *        type names the sample type (enum profile_type: "cpu", the
- *        default); bad: any other name (the body lists the known ones),
- *        given twice, missing value.
+ *        default, or "off_cpu"; whether this agent records it is its
+ *        handler's to say); bad: any other name (the body lists the
+ *        known ones), given twice, missing value.
  *   http_query__parse_range(q, len, now_ns, max_ahead_s, &range, err, errlen)
  *        a look back in time: start= and end= (common/timearg.h: RFC
  *        3339, Unix seconds, now-15m; end defaults to now) or since=D
@@ -51,6 +52,7 @@ struct matcher_set;
 /* The sample types a profile request may ask for (type=). */
 enum profile_type {
 	PROFILE_CPU, /* "cpu": on-CPU samples, the default */
+	PROFILE_OFF_CPU, /* "off_cpu": time off the CPU (agents run with --off-cpu) */
 };
 
 /* A time range of a history query: [start_ns, end_ns), Unix ns. */

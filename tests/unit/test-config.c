@@ -97,7 +97,7 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 50);
+	CHECK_INT(n, ==, 53);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
@@ -248,7 +248,7 @@ static void test_full_file(void)
 	/* lines where each was set */
 	CHECK_INT(c.origin[config__find("node") - s], ==, 2);
 	CHECK_INT(c.origin[config__find("sampling.frequency") - s], ==, 8);
-	CHECK_INT(c.origin[config__find("remote.spool_max_bytes") - s], ==, 55);
+	CHECK_INT(c.origin[config__find("remote.spool_max_bytes") - s], ==, 58);
 
 	/* basic auth excludes a bearer token: its own fixture */
 	REQUIRE(config__defaults(&b) == 0);
@@ -364,7 +364,7 @@ static void test_flags(void)
 	CHECK_INT(c.remote.protocol, ==, REMOTE_PARCA);
 	CHECK_INT(c.nrelabel_rules, ==, 4);
 	CHECK_INT(c.origin[config__find("sampling.frequency") - s], ==, CONFIG_FROM_FLAG);
-	CHECK_INT(c.origin[config__find("remote.protocol") - s], ==, 40);
+	CHECK_INT(c.origin[config__find("remote.protocol") - s], ==, 43);
 	config__free(&c);
 
 	/* the switches, and flags alone (no file) */
