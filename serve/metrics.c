@@ -94,7 +94,40 @@ static const char *const bpf_loss_reasons[PROFILE_STAT_MAX] = {
 	[PROFILE_STAT_KSTACK_ERROR] = "kernel_stack_error",
 	[PROFILE_STAT_EVENTS_LOST] = "event_ring_full",
 	[PROFILE_STAT_KNOWN_FULL] = "process_map_full",
+	[PROFILE_STAT_OFFCPU_THREADS_FULL] = "offcpu_thread_map_full",
+	[PROFILE_STAT_OFFCPU_COUNTS_FULL] = "offcpu_counts_map_full",
 };
+
+/* Off-CPU sampling, while it is on (docs/off-cpu.md). */
+static int write_offcpu(struct buf *out, const struct profiler_stats *st)
+{
+	const struct metric_def defs[] = {
+		{ "brasa_offcpu_switches_recorded_total", "counter",
+		  "Context switches whose thread's stacks were taken (the sampled ones).",
+		  (double)st->bpf[PROFILE_STAT_OFFCPU_RECORDED] },
+		{ "brasa_offcpu_switches_sampled_out_total", "counter",
+		  "Context switches the sampling skipped (accounted for by scaling the others).",
+		  (double)st->bpf[PROFILE_STAT_OFFCPU_SAMPLED_OUT] },
+		{ "brasa_offcpu_short_total", "counter",
+		  "Recorded off-CPU intervals under sampling.off_cpu_min_time, not counted.",
+		  (double)st->bpf[PROFILE_STAT_OFFCPU_SHORT] },
+		{ "brasa_offcpu_switches_total", "counter",
+		  "Off-CPU intervals read from the count maps, scaled by the sampling.",
+		  (double)st->offcpu_switches_drained },
+		{ "brasa_offcpu_seconds_total", "counter",
+		  "Off-CPU time read from the count maps, scaled by the sampling.",
+		  (double)st->offcpu_ns_drained / 1e9 },
+		{ "brasa_offcpu_threads", "gauge",
+		  "Threads off the CPU now whose switch-out was recorded (entries of the "
+		  "per-thread map).", (double)st->offcpu_pending },
+		{ "brasa_offcpu_threads_max", "gauge",
+		  "Bound on those; past it a switch-out is lost "
+		  "(brasa_bpf_lost_total{reason=\"offcpu_thread_map_full\"}).",
+		  (double)st->offcpu_max_threads },
+	};
+
+	return st->off_cpu ? write_defs(out, defs, ARRAY_SIZE(defs)) : 0;
+}
 
 static int write_labeling(struct buf *out, const struct profiler_stats *st)
 {
@@ -390,6 +423,8 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 	err = write_by_label(out, "brasa_bpf_lost_total",
 			     "Samples, stacks or events lost in the kernel, by reason.", "reason",
 			     bpf_loss_reasons, st->bpf, PROFILE_STAT_MAX);
+	if (!err)
+		err = write_offcpu(out, st);
 	if (!err)
 		err = write_unwind(out, st);
 	if (!err)
