@@ -1,0 +1,202 @@
+"""Off-CPU profiles (docs/off-cpu.md): threads of offcpu_waits that sleep,
+read a slowly fed pipe, wait on a contended mutex or spin each show their
+waiting time at their own stack (user chain, the syscall, the kernel's
+scheduling functions), with totals within 10 % of what each thread
+measured itself; go tool pprof reads the off_cpu profile; short-lived
+processes are symbolized; a thread killed while off the CPU leaves no
+entry in the per-thread map."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+from harness import (BRASA, TMP, Agent, check, go_env, integration_test, parse_folded,
+                     pprof_raw_samples, workload)
+
+# the thread's own wait function, and a kernel frame its waits must pass
+ROLES = {
+    "sleeper": ("sleeper_wait", "do_nanosleep_[k]", ["sleeper_outer", "sleeper_wait"]),
+    "piper": ("piper_wait", "pipe_read_[k]", ["piper_outer", "piper_wait"]),
+    "locker": ("locker_wait", "futex_wait", ["locker_outer", "locker_wait"]),
+    "holder": ("holder_hold", "do_nanosleep_[k]", ["holder_outer", "holder_hold"]),
+}
+
+
+def workload_report(text):
+    """{name: (tid, wait_ns, run_delay_ns, wall_ns)} of offcpu_waits' lines."""
+    out = {}
+    for line in text.splitlines():
+        name, tid, wait, delay, wall = line.split()
+        out[name] = (int(tid), int(wait), int(delay), int(wall))
+    return out
+
+
+def ns_with(stacks, frame):
+    return sum(c for f, c in stacks if frame in f)
+
+
+@integration_test(plain=True, timeout=240)
+def t_offcpu_waits():
+    """Every switch recorded (--off-cpu-one-in 1): each waiting thread's
+    off-CPU nanoseconds at its wait function match the wall time it spent
+    in that call within 10 %; the spinner's match the time it waited for a
+    CPU (schedstat), and it never blocks."""
+    out = os.path.join(TMP, "offcpu.folded")
+    cap = subprocess.Popen([BRASA, "capture", "--type", "off_cpu", "--off-cpu-one-in", "1",
+                            "--seconds", "10", "--format", "folded", "-o", out],
+                           stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # loaded, and its window started
+    w = subprocess.run([os.path.join(os.environ["WORKLOADS"], "offcpu_waits"), "5"],
+                       capture_output=True, text=True, timeout=30)
+    err = cap.communicate(timeout=60)[1]
+    check(cap.returncode == 0, f"brasa capture --type off_cpu exited 0 ({cap.returncode}): {err[-2000:]}")
+    report = workload_report(w.stdout)
+    stacks = [(f, c) for f, c in parse_folded(open(out).read()) if f[0] == "offcpu_waits"]
+    print(f"{len(stacks)} off-CPU stacks of the workload")
+    for name, (fn, kframe, chain) in ROLES.items():
+        tid, wait, delay, wall = report[name]
+        mine = [(f, c) for f, c in stacks if fn in f]
+        total = sum(c for _, c in mine)
+        at_kernel = sum(c for f, c in mine if any(kframe in x for x in f) and f[-1].endswith("schedule_[k]"))
+        chained = sum(c for f, c in mine if "_".join(chain) in "_".join(f))
+        print(f"{name}: off-CPU {total / 1e6:.1f} ms at {fn}, measured wait {wait / 1e6:.1f} ms "
+              f"(wall {wall / 1e6:.0f} ms); through {kframe} to schedule: {at_kernel / 1e6:.1f} ms")
+        if mine:
+            top = max(mine, key=lambda s: s[1])[0]
+            print("   ", ";".join(top[1:]))
+        check(abs(total - wait) <= 0.1 * wait,
+              f"{name}: off-CPU time within 10 % of the wall time it waited ({total} vs {wait} ns)")
+        check(at_kernel >= 0.9 * total,
+              f"{name}: 90 % of it reaches the kernel's {kframe} and ends in schedule ({at_kernel}/{total})")
+        check(chained >= 0.9 * total,
+              f"{name}: 90 % of it has the user chain {' -> '.join(chain)} ({chained}/{total})")
+    tid, _, delay, wall = report["spinner"]
+    spun = ns_with(stacks, "spin_loop")
+    print(f"spinner: off-CPU {spun / 1e6:.1f} ms, waited for a CPU {delay / 1e6:.1f} ms (wall {wall / 1e6:.0f} ms)")
+    check(abs(spun - delay) <= max(0.1 * delay, 20e6),
+          f"spinner: its off-CPU time is its run-queue wait (schedstat), within 10 % or 20 ms ({spun} vs {delay})")
+    check(spun <= 0.5 * wall, f"spinner: off the CPU at most half its wall time on this shared machine ({spun}/{wall})")
+
+
+@integration_test(timeout=240)
+def t_offcpu_endpoint():
+    """type=off_cpu on the endpoint: go tool pprof reads sample types
+    samples/count and off_cpu/nanoseconds, off_cpu_reason labels say
+    blocked or preempted; sampled 1 in 4, the sleeper's total is still
+    near its measured wait (scaled); an agent without --off-cpu answers 400;
+    short-lived processes are symbolized; threads killed while waiting
+    leave no entry in the per-thread map."""
+    plain = Agent()
+    status, _, body = plain.get("/debug/pprof/profile?seconds=1&type=off_cpu")
+    check(status == 400 and b"off-CPU profiling is off" in body,
+          f"an agent without --off-cpu answers 400 to type=off_cpu ({status} {body[:120]!r})")
+    plain.stop()
+
+    agent = Agent("--off-cpu", "--off-cpu-one-in", "4")
+    result = {}
+
+    def fetch():
+        result["r"] = agent.get("/debug/pprof/profile?seconds=9&type=off_cpu")
+
+    t = threading.Thread(target=fetch)
+    t.start()
+    time.sleep(1.5)
+    w = subprocess.run([os.path.join(os.environ["WORKLOADS"], "offcpu_waits"), "5"],
+                       capture_output=True, text=True, timeout=30)
+    # short-lived ones, gone long before the next drain
+    for _ in range(3):
+        subprocess.run([os.path.join(os.environ["WORKLOADS"], "offcpu_waits"), "0.3"],
+                       capture_output=True, timeout=30)
+    t.join(60)
+    status, _, body = result["r"]
+    check(status == 200, f"type=off_cpu answered 200 ({status}: {body[:200]!r})")
+    pb = os.path.join(TMP, "offcpu.pb.gz")
+    open(pb, "wb").write(body)
+    r = subprocess.run(["go", "tool", "pprof", "-raw", pb], capture_output=True, text=True,
+                       env=go_env(), timeout=120)
+    check(r.returncode == 0, f"go tool pprof -raw reads it: {r.stderr[:300]}")
+    head = r.stdout.split("Samples:", 1)[1].splitlines()[1] if "Samples:" in r.stdout else ""
+    print("sample types:", head.strip())
+    check("samples/count" in head and "off_cpu/nanoseconds" in head,
+          f"sample types samples/count and off_cpu/nanoseconds ({head.strip()})")
+    reasons = {}
+    for _, labels in pprof_raw_samples(pb):
+        v = labels.get("off_cpu_reason")
+        reasons[v] = reasons.get(v, 0) + 1
+    print("off_cpu_reason:", reasons)
+    check(set(reasons) <= {"blocked", "preempted"} and reasons.get("blocked"),
+          f"every sample has off_cpu_reason blocked or preempted ({reasons})")
+    r = subprocess.run(["go", "tool", "pprof", "-traces", "-sample_index=off_cpu", pb],
+                       capture_output=True, text=True, env=go_env(), timeout=120)
+    check(r.returncode == 0, f"go tool pprof -traces -sample_index=off_cpu: {r.stderr[:300]}")
+    # a top: off_cpu nanoseconds by function, with the sleeper's wait in it
+    r = subprocess.run(["go", "tool", "pprof", "-top", "-cum", "-sample_index=off_cpu",
+                        "-focus=sleeper_wait", pb], capture_output=True, text=True, env=go_env(), timeout=120)
+    print("\n".join(r.stdout.splitlines()[:12]))
+    check("sleeper_wait" in r.stdout, "go tool pprof -top shows sleeper_wait's off-CPU time")
+
+    # scaled totals: the sleeper, ~140 recorded switches of ~550 (3 sigma: 26 %)
+    status, _, body = agent.get("/metrics")
+    text = body.decode()
+    print("\n".join(l for l in text.splitlines() if l.startswith("brasa_offcpu")))
+    folded = os.path.join(TMP, "offcpu-ep.folded")
+    r = subprocess.run(["go", "tool", "pprof", "-traces", "-sample_index=off_cpu", pb],
+                       capture_output=True, text=True, env=go_env(), timeout=120)
+    report = workload_report(w.stdout)
+    sleeper_ns = 0
+    for block in r.stdout.split("-----------+")[1:]:
+        if "sleeper_wait" in block:
+            first = [l for l in block.splitlines() if l.strip()][0].split()
+            sleeper_ns += parse_duration_ns(first[0])
+    wait = report["sleeper"][1]
+    print(f"sleeper, 1 switch in 4 recorded and scaled: {sleeper_ns / 1e6:.0f} ms vs measured {wait / 1e6:.0f} ms")
+    check(abs(sleeper_ns - wait) <= 0.3 * wait,
+          f"sampled 1 in 4, the sleeper's scaled off-CPU time is within 30 % of its wait ({sleeper_ns} vs {wait})")
+    open(folded, "w").write(r.stdout)
+
+    # short-lived processes: their stacks are symbolized (the 0.3 s runs
+    # add sleeper_wait stacks of their own pids)
+    pids = {labels.get("pid") for _, labels in pprof_raw_samples(pb)}
+    print(f"{len(pids)} processes in the profile")
+    check(len([p for p in pids if p]) >= 4, f"the short-lived runs are in the profile ({len(pids)} pids)")
+
+    # threads killed while off the CPU leave no entry behind
+    k = workload("offcpu_waits", 30)
+    time.sleep(2)
+    tids = {int(t) for t in os.listdir(f"/proc/{k.pid}/task")}
+    k.kill()
+    k.wait()
+    time.sleep(1)
+    left = threads_in_map(agent.proc.pid)
+    pending = agent.metric("brasa_offcpu_threads")
+    print(f"per-thread map: {len(left)} entries (metric {pending}); killed tids {sorted(tids)}")
+    check(not (left & tids), f"no entry of the killed workload's threads is left ({sorted(left & tids)})")
+    alive = sum(len(os.listdir(f"/proc/{p}/task")) for p in os.listdir("/proc") if p.isdigit()
+                and os.path.isdir(f"/proc/{p}/task"))
+    check(pending is not None and pending <= alive,
+          f"brasa_offcpu_threads ({pending}) is at most the threads alive ({alive})")
+    check(pending is not None and abs(pending - len(left)) <= 50,
+          f"brasa_offcpu_threads ({pending}) counts the map's entries ({len(left)})")
+    agent.stop()
+
+
+def parse_duration_ns(text):
+    """go tool pprof's durations: 1.50s, 20ms, 300us, 12ns."""
+    for unit, scale in (("ms", 1e6), ("us", 1e3), ("µs", 1e3), ("ns", 1), ("s", 1e9)):
+        if text.endswith(unit):
+            return int(float(text[:-len(unit)]) * scale)
+    return int(text)
+
+
+def threads_in_map(agent_pid):
+    """The tids in the agent's offcpu_threads map (bpftool)."""
+    maps = json.loads(subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True,
+                                     text=True, timeout=60).stdout)
+    ids = [m["id"] for m in maps if m.get("name") == "offcpu_threads"
+           and any(p.get("pid") == agent_pid for p in m.get("pids", []))]
+    check(len(ids) == 1, f"the agent's offcpu_threads map found ({ids})")
+    r = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(ids[0])], capture_output=True,
+                       text=True, timeout=120)
+    entries = json.loads(r.stdout)
+    return {int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little") for e in entries}
