@@ -452,11 +452,13 @@ struct task_struct___pre514 {
 
 #define TASK_DEAD_STATE 0x80 /* TASK_DEAD: its last switch, it never runs again */
 
+/* A direct load (tp_btf hands out a trusted task pointer): every switch
+ * reads it, and a probe read would be a helper call each time. */
 static __always_inline unsigned int task_state(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return (unsigned int)BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+		return t->__state;
+	return (unsigned int)((struct task_struct___pre514 *)t)->state;
 }
 
 /* The current task leaves the CPU: note when, and its stacks, unless the
