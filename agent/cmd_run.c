@@ -445,6 +445,8 @@ int cmd_run(int argc, char **argv)
 
 	hopts.profile = profile_request;
 	hopts.history = history;
+	hopts.sample_types = 1u << PROFILE_CPU |
+			     (profiler__records(p, PPROF_TYPE_OFF_CPU) ? 1u << PROFILE_OFF_CPU : 0);
 	hopts.metrics = metrics_request;
 	hopts.health = health_request;
 	hopts.ctx = &ctx;

@@ -45,6 +45,8 @@ struct http_api {
 	http_metrics_fn metrics;
 	http_health_fn health;
 	void *ctx;
+	unsigned sample_types;
+	struct history *history;
 	atomic_uint profile_requests;
 	atomic_uint metrics_requests;
 };
@@ -351,6 +353,28 @@ static int serve_health(void *ctx, struct http_request *req)
 	return http_request__reply(req, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n");
 }
 
+/* What the agent offers, for the page: the sample types it records and
+ * whether it keeps a history. */
+static int serve_info(void *ctx, struct http_request *req)
+{
+	static const char *const headers[] = { "Cache-Control", "no-store", NULL };
+	struct http_api *h = ctx;
+	struct buf out = { 0 };
+	int err = buf_printf(&out, "{\"version\":\"%s\",\"sample_types\":[", BRASA_VERSION);
+
+	for (int t = 0, n = 0; !err && t < PROFILE_TYPES; t++)
+		if (h->sample_types & (1u << t))
+			err = buf_printf(&out, "%s\"%s\"", n++ ? "," : "", profile_type_names[t]);
+	if (!err)
+		err = buf_printf(&out, "],\"history\":%s}\n", h->history ? "true" : "false");
+	if (err) {
+		buf_release(&out);
+		return http_request__error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL,
+					   "out of memory");
+	}
+	return http_request__reply_buf(req, MHD_HTTP_OK, "application/json", &out, headers);
+}
+
 static int serve_metrics(void *ctx, struct http_request *req)
 {
 	struct http_api *h = ctx;
@@ -378,6 +402,7 @@ static int serve_metrics(void *ctx, struct http_request *req)
 static const struct http_route routes[] = {
 	{ "/healthz", HTTP_GET | HTTP_HEAD, HTTP_ROUTE_PUBLIC, serve_health },
 	{ "/metrics", HTTP_GET | HTTP_HEAD, 0, serve_metrics },
+	{ "/api/info", HTTP_GET | HTTP_HEAD, 0, serve_info },
 	{ PROFILE_PATH, HTTP_ANY_METHOD, HTTP_ROUTE_GO_PPROF, serve_profile },
 	{ FLAMEGRAPH_PATH, HTTP_ANY_METHOD, 0, serve_flamegraph },
 	{ SYMBOL_PATH, HTTP_GET | HTTP_HEAD | HTTP_POST, HTTP_ROUTE_GO_PPROF, serve_symbol,
@@ -397,6 +422,8 @@ static int check_opts(struct http_api *h, const struct http_api_opts *opts, char
 	unsigned least;
 
 	h->default_seconds = opts->default_seconds ?: DEFAULT_SECONDS;
+	h->sample_types = opts->sample_types ?: 1u << PROFILE_CPU;
+	h->history = opts->history;
 	h->max_seconds = opts->max_seconds ?: DEFAULT_MAX_SECONDS;
 	h->max_profile_requests = opts->max_profile_requests ?: DEFAULT_MAX_PROFILE_REQUESTS;
 	if (h->default_seconds > h->max_seconds || h->max_seconds > UINT32_MAX / 2)

@@ -104,6 +104,9 @@ struct http_api_opts {
 	const char *bearer_token_file;
 	http_profile_fn profile;    /* NULL: profile requests get a 503 */
 	struct history *history;    /* /api/timeline, /api/labels; NULL: 404s */
+	/* the sample types the agent records, a bit per enum profile_type
+	 * (GET /api/info); 0: cpu */
+	unsigned sample_types;
 	http_metrics_fn metrics;    /* NULL: /metrics is a 404 */
 	http_health_fn health;      /* NULL: /healthz is always ok */
 	void *ctx;

@@ -188,17 +188,22 @@ static int parse_params(const char *query, size_t len, uint32_t default_seconds,
 	return 0;
 }
 
+const char *const profile_type_names[PROFILE_TYPES] = {
+	[PROFILE_CPU] = "cpu",
+	[PROFILE_OFF_CPU] = "off_cpu",
+};
+
 /* type: which sample type the profile is of; one the agent records. */
 static int parse_type(const char *query, size_t len, struct profile_query *out, char *err,
 		      size_t errlen)
 {
-	static const char *const names[] = { [PROFILE_CPU] = "cpu", [PROFILE_OFF_CPU] = "off_cpu" };
+	const char *const *names = profile_type_names;
 	char value[32], echo[HTTP_ECHO_SIZE];
 	int rc = http_query__param(query, len, "type", value, sizeof(value), err, errlen);
 
 	if (rc <= 0)
 		return rc;
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+	for (size_t i = 0; i < PROFILE_TYPES; i++)
 		if (!strcmp(value, names[i])) {
 			out->type = (enum profile_type)i;
 			return 0;

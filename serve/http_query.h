@@ -53,7 +53,11 @@ struct matcher_set;
 enum profile_type {
 	PROFILE_CPU, /* "cpu": on-CPU samples, the default */
 	PROFILE_OFF_CPU, /* "off_cpu": time off the CPU (agents run with --off-cpu) */
+	PROFILE_TYPES,
 };
+
+/* Their names in type=, by enum profile_type. */
+extern const char *const profile_type_names[PROFILE_TYPES];
 
 /* A time range of a history query: [start_ns, end_ns), Unix ns. */
 struct profile_range {

@@ -617,7 +617,9 @@ if (typeof document !== "undefined") (function page() {
     renderDiffTable();
     updateDownloads();
     if (!t.value[0]) {
-      message("No samples: nothing matching ran on a CPU during the capture. Try a longer capture or another target.");
+      message(t.sampleType === "off_cpu"
+        ? "No samples: no matching thread left a CPU during the capture. Try a longer capture or another target."
+        : "No samples: nothing matching ran on a CPU during the capture. Try a longer capture or another target.");
     } else {
       message("");
     }
@@ -1002,6 +1004,27 @@ if (typeof document !== "undefined") (function page() {
       : "no windows stored in this span yet";
   }
 
+  /* What the agent records: the type picker offers its sample types. */
+  async function loadInfo() {
+    try {
+      const r = await fetch("/api/info", { cache: "no-store" });
+      if (!r.ok) return;
+      const info = await r.json();
+      const sel = $("capture-type"), keep = sel.value;
+      const titles = { cpu: "on-CPU time: what ran, sampled at the agent's frequency",
+                       off_cpu: "off-CPU time: where threads waited (blocked or preempted)" };
+      sel.textContent = "";
+      for (const t of info.sample_types) {
+        const o = document.createElement("option");
+        o.value = o.textContent = t;
+        o.title = titles[t] || "";
+        sel.append(o);
+      }
+      sel.value = info.sample_types.includes(keep) ? keep : info.sample_types[0];
+      state.info = info;
+    } catch (e) { /* the page works with cpu alone */ }
+  }
+
   /* The label names the history holds, for the "by" picker. */
   async function loadLabelNames() {
     try {
@@ -1141,6 +1164,7 @@ if (typeof document !== "undefined") (function page() {
       message("Start a capture: every process, one pid or a label matcher, for N seconds" +
         " (or pick a range of the history above, when the agent keeps one).");
       state.healthTimer = setTimeout(checkHealth, 5000);
+      loadInfo();
       loadLabelNames().then(loadTimeline);
       // new windows every upload interval: a minute is fresh enough
       setInterval(() => { if (!document.hidden) loadTimeline(); }, 60000);

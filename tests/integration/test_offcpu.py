@@ -95,10 +95,15 @@ def t_offcpu_endpoint():
     status, _, body = plain.get("/debug/pprof/profile?seconds=1&type=off_cpu")
     check(status == 400 and b"off-CPU profiling is off" in body,
           f"an agent without --off-cpu answers 400 to type=off_cpu ({status} {body[:120]!r})")
+    info = json.loads(plain.get("/api/info")[2])
+    check(info["sample_types"] == ["cpu"], f"/api/info lists cpu alone ({info})")
     plain.stop()
 
     agent = Agent("--off-cpu", "--off-cpu-one-in", "4")
     try:
+        info = json.loads(agent.get("/api/info")[2])
+        check(info["sample_types"] == ["cpu", "off_cpu"] and info["history"] is True,
+              f"with --off-cpu, /api/info lists cpu and off_cpu, and the history ({info})")
         endpoint_checks(agent)
     finally:
         if agent.proc.poll() is None:

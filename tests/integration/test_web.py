@@ -77,6 +77,10 @@ def t_web_page_loads():
             check(title.strip(), f"the page has a title ({title!r})")
             check(text.strip() and height > 0,
                   f"the body renders something ({height:.0f} px high: {text.strip()[:80]!r})")
+            # the type picker offers what the agent records (/api/info)
+            types = b.wait("[...document.querySelectorAll('#capture-type option')].map((o) => o.value)"
+                           ".join(',') === 'cpu' && 'cpu'", 10, "the type picker lists cpu")
+            check(types == "cpu", f"an agent without --off-cpu offers cpu alone ({types})")
             # what scripts the page runs may report late
             time.sleep(1)
             b.screenshot("web_page_loads")
