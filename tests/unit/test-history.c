@@ -311,6 +311,22 @@ static uint64_t disk_bytes(const char *path)
 	return n;
 }
 
+/* One integer from the store, on a connection of the test's own. */
+static int64_t store_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
 /* ---- cases ---- */
 
 static void test_round_trip(void)
@@ -650,6 +666,9 @@ static void test_byte_bound(void)
 	CHECK_U64((uint64_t)sb.st_size, <=, max);
 	CHECK_U64(st.drops[HISTORY_DROP_BYTES], >, 0);
 	CHECK_U64(st.drops[HISTORY_DROP_BYTES] + st.windows, ==, 300);
+	/* the space of what was deleted goes back to the file system (2:
+	 * incremental), not only to the next windows */
+	CHECK_INT(store_int(path, "PRAGMA auto_vacuum"), ==, 2);
 	/* what is kept is a good part of the bound, not a window or two */
 	CHECK_U64(st.windows, >=, 10);
 	CHECK_U64(st.put_failures, ==, 0);
