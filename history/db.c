@@ -12,6 +12,11 @@ const char *const history_tables[HISTORY_KIND__MAX] = {
 	[HISTORY_STACK] = "stacks",       [HISTORY_LABELSET] = "labelsets",
 };
 
+const enum history_kind history_walk_order[HISTORY_KIND__MAX] = {
+	HISTORY_STACK,   HISTORY_LABELSET, HISTORY_LOCATION,
+	HISTORY_MAPPING, HISTORY_FUNCTION, HISTORY_STRING,
+};
+
 int hdb__errno(int rc)
 {
 	switch (rc & 0xff) {

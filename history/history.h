@@ -70,10 +70,13 @@
  *   history__ranges(h, from, to, &r)
  *                          stored windows grouped into contiguous spans
  *                          (a gap over half a window starts a new one)
- *   history__check(h, &c)  SQLite's integrity_check, every record decoded,
- *                          every dictionary row decoded and its references
- *                          present; 0 (c says whether all is well) or
- *                          -errno (the check could not run)
+ *   history__check(h, &c)  SQLite's integrity_check, every record and
+ *                          dictionary row decoded, the references of the
+ *                          records and of the rows they reach present
+ *                          (rows no kept window reaches are counted:
+ *                          they may refer to rows already collected);
+ *                          0 (c says whether all is well) or -errno (the
+ *                          check could not run)
  *   history_*__free(x)     NULL-safe; each result owns its arrays
  *   history__drop_reason(d), history__kind_name(k)
  *                          names for metrics
@@ -214,6 +217,7 @@ struct history_check {
 	bool ok;
 	uint64_t windows, records, corrupt_records;
 	uint64_t dict_rows, bad_dict_rows, missing_refs;
+	uint64_t unreached_rows; /* no kept window uses them: collected later */
 	char *problems; /* one line each, the first few; NULL when ok */
 };
 

@@ -46,6 +46,11 @@
 #define HISTORY_RESERVE_BYTES (1 << 20)
 
 extern const char *const history_tables[HISTORY_KIND__MAX];
+/* the kinds, each after every kind whose rows refer to its rows (series
+ * -> stacks, label sets; stacks -> locations -> mappings, functions;
+ * mappings, functions, label sets -> strings): a walk from the records
+ * in this order has found every reference to a kind before it reads it */
+extern const enum history_kind history_walk_order[HISTORY_KIND__MAX];
 
 struct history {
 	struct history_opts opts;
