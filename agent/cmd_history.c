@@ -273,10 +273,11 @@ static int check(struct history *h)
 		return EXIT_FAILURE_RUNTIME;
 	}
 	printf("%s: %llu windows, %llu records (%llu damaged), %llu dictionary rows (%llu "
-	       "damaged, %llu missing references)\n", c->ok ? "ok" : "PROBLEMS",
-	       (unsigned long long)c->windows, (unsigned long long)c->records,
-	       (unsigned long long)c->corrupt_records, (unsigned long long)c->dict_rows,
-	       (unsigned long long)c->bad_dict_rows, (unsigned long long)c->missing_refs);
+	       "damaged, %llu missing references, %llu no window uses)\n",
+	       c->ok ? "ok" : "PROBLEMS", (unsigned long long)c->windows,
+	       (unsigned long long)c->records, (unsigned long long)c->corrupt_records,
+	       (unsigned long long)c->dict_rows, (unsigned long long)c->bad_dict_rows,
+	       (unsigned long long)c->missing_refs, (unsigned long long)c->unreached_rows);
 	if (c->problems)
 		printf("%s", c->problems);
 	rc = c->ok ? EXIT_OK : EXIT_FAILURE_RUNTIME;

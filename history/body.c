@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "history/varint.h"
 
@@ -223,4 +224,62 @@ int body__decode_labelset(const void *p, size_t len, struct body_label *labels, 
 	}
 	*n = r.err ? 0 : count;
 	return rd_end(&r);
+}
+
+_Static_assert(BODY_MAX_REFS >= 1 + BODY_MAX_LINES && BODY_MAX_REFS >= 2 * BODY_MAX_LABELS,
+	       "BODY_MAX_REFS holds any row's references");
+
+int body__refs(enum history_kind kind, const void *p, size_t len, uint64_t *ids,
+	       enum history_kind *kinds, size_t *n)
+{
+	struct body_label labels[BODY_MAX_LABELS];
+	struct body_location loc;
+	struct body_mapping m;
+	size_t count = 0, k = 0;
+	int err;
+
+#define REF(id, kd) (ids[k] = (id), kinds[k++] = (kd))
+	switch (kind) {
+	case HISTORY_STRING:
+		err = len > BODY_MAX_STRING || memchr(p, 0, len) ? -EBADMSG : 0;
+		break;
+	case HISTORY_MAPPING:
+		err = body__decode_mapping(p, len, &m);
+		REF(m.filename, HISTORY_STRING);
+		REF(m.build_id, HISTORY_STRING);
+		break;
+	case HISTORY_FUNCTION:
+		err = body__decode_function(p, len, &ids[0], &ids[1]);
+		kinds[0] = kinds[1] = HISTORY_STRING;
+		k = 2;
+		break;
+	case HISTORY_LOCATION:
+		err = body__decode_location(p, len, &loc);
+		if (loc.mapping)
+			REF(loc.mapping, HISTORY_MAPPING);
+		for (size_t i = 0; i < loc.nlines; i++)
+			REF(loc.lines[i].function, HISTORY_FUNCTION);
+		break;
+	case HISTORY_STACK:
+		err = body__decode_ids(p, len, ids, BODY_MAX_DEPTH, &k);
+		for (size_t i = 0; i < k; i++)
+			kinds[i] = HISTORY_LOCATION;
+		break;
+	case HISTORY_LABELSET:
+		err = body__decode_labelset(p, len, labels, BODY_MAX_LABELS, &count);
+		for (size_t i = 0; !err && i < count; i++) {
+			REF(labels[i].key, HISTORY_STRING);
+			if (!labels[i].is_num)
+				REF(labels[i].str, HISTORY_STRING);
+			else if (labels[i].unit)
+				REF(labels[i].unit, HISTORY_STRING);
+		}
+		break;
+	default:
+		err = -EBADMSG;
+		break;
+	}
+#undef REF
+	*n = err ? 0 : k;
+	return err;
 }

@@ -26,6 +26,12 @@
  *   body__decode_location(p, len, &loc)       lines into loc.lines[]
  *   body__decode_ids(p, len, ids, max, &n)    a stack: -EBADMSG past max
  *   body__decode_labelset(p, len, labels, max, &n)
+ *   body__refs(kind, p, len, ids, kinds, &n)
+ *                                  the rows a row of kind refers to
+ *                                  (ids[i] of kinds[i], at most
+ *                                  BODY_MAX_REFS; a string has none),
+ *                                  decoded as strictly as above: 0 or
+ *                                  -EBADMSG (*n 0)
  */
 #ifndef BRASA_HISTORY_BODY_H
 #define BRASA_HISTORY_BODY_H
@@ -40,6 +46,9 @@
 #define BODY_MAX_LINES 64
 #define BODY_MAX_DEPTH 2048
 #define BODY_MAX_LABELS 64
+/* a row's references: a stack's locations are the most (a location has
+ * at most 1 + BODY_MAX_LINES, a label set 2 * BODY_MAX_LABELS) */
+#define BODY_MAX_REFS BODY_MAX_DEPTH
 
 enum history_kind {
 	HISTORY_STRING,
@@ -99,5 +108,7 @@ int body__decode_location(const void *p, size_t len, struct body_location *loc);
 int body__decode_ids(const void *p, size_t len, uint64_t *ids, size_t max, size_t *n);
 int body__decode_labelset(const void *p, size_t len, struct body_label *labels, size_t max,
 			  size_t *n);
+int body__refs(enum history_kind kind, const void *p, size_t len, uint64_t *ids,
+	       enum history_kind *kinds, size_t *n);
 
 #endif

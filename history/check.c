@@ -1,5 +1,6 @@
 /* history__check (history/history.h): SQLite's own check, then every
- * record and dictionary row decoded and its references looked up. */
+ * record and dictionary row decoded, and the references of the records and
+ * of the rows they reach looked up. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,10 @@
 #include "history/record.h"
 
 #define CHECK_MAX_PROBLEMS 20
+/* the values of checker.ids: a row that is there, one a kept window
+ * reaches */
+#define ID_PRESENT 1
+#define ID_REACHED 2
 
 struct checker {
 	struct query *q;
@@ -22,7 +27,6 @@ struct checker {
 	struct u64map ids[HISTORY_KIND__MAX]; /* every row id of each kind */
 	uint64_t *refs;                       /* one row's references */
 	enum history_kind *kinds;
-	struct body_location loc;
 };
 
 static void problem(struct checker *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -75,7 +79,7 @@ static int load_ids(struct checker *k)
 		snprintf(sql, sizeof(sql), "SELECT id FROM %s", history_tables[t]);
 		err = hdb__prepare(k->q->db, sql, &st);
 		while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
-			err = u64map_set(&k->ids[t], (uint64_t)sqlite3_column_int64(st, 0), 1);
+			err = u64map_set(&k->ids[t], (uint64_t)sqlite3_column_int64(st, 0), ID_PRESENT);
 		if (!err && rc != SQLITE_DONE)
 			err = hdb__errno(rc);
 		sqlite3_finalize(st);
@@ -83,6 +87,8 @@ static int load_ids(struct checker *k)
 	return err;
 }
 
+/* A reference of a row the kept windows reach (a record, or a row marked
+ * before): the target must be there, and is marked reached in turn. */
 static void ref(struct checker *k, const char *from, uint64_t id, enum history_kind to,
 		uint64_t target)
 {
@@ -92,98 +98,12 @@ static void ref(struct checker *k, const char *from, uint64_t id, enum history_k
 		k->c->missing_refs++;
 		problem(k, "%s %llu refers to %s %llu, which is missing", from,
 			(unsigned long long)id, history_tables[to], (unsigned long long)target);
+	} else if (v != ID_REACHED) {
+		u64map_set(&k->ids[to], target, ID_REACHED); /* present: no memory needed */
 	}
 }
 
-/* Decodes one dictionary row; its references into refs (kind, id). */
-static int decode_row(struct checker *k, enum history_kind kind, const void *p, size_t len,
-		      size_t *n)
-{
-	uint64_t *refs = k->refs;
-	enum history_kind *kinds = k->kinds;
-	struct body_location *loc = &k->loc;
-	struct body_mapping m;
-	struct body_label labels[BODY_MAX_LABELS];
-	size_t count;
-	int err = 0;
-
-	*n = 0;
-	switch (kind) {
-	case HISTORY_STRING:
-		return len > BODY_MAX_STRING || memchr(p, 0, len) ? -EBADMSG : 0;
-	case HISTORY_MAPPING:
-		err = body__decode_mapping(p, len, &m);
-		refs[(*n)] = m.filename, kinds[(*n)++] = HISTORY_STRING;
-		refs[(*n)] = m.build_id, kinds[(*n)++] = HISTORY_STRING;
-		break;
-	case HISTORY_FUNCTION:
-		err = body__decode_function(p, len, &refs[0], &refs[1]);
-		kinds[0] = kinds[1] = HISTORY_STRING;
-		*n = 2;
-		break;
-	case HISTORY_LOCATION:
-		err = body__decode_location(p, len, loc);
-		if (loc->mapping)
-			refs[(*n)] = loc->mapping, kinds[(*n)++] = HISTORY_MAPPING;
-		for (size_t i = 0; i < loc->nlines; i++)
-			refs[(*n)] = loc->lines[i].function, kinds[(*n)++] = HISTORY_FUNCTION;
-		break;
-	case HISTORY_STACK:
-		err = body__decode_ids(p, len, refs, BODY_MAX_DEPTH, n);
-		for (size_t i = 0; i < *n; i++)
-			kinds[i] = HISTORY_LOCATION;
-		break;
-	case HISTORY_LABELSET:
-		err = body__decode_labelset(p, len, labels, BODY_MAX_LABELS, &count);
-		for (size_t i = 0; !err && i < count; i++) {
-			refs[(*n)] = labels[i].key, kinds[(*n)++] = HISTORY_STRING;
-			if (!labels[i].is_num)
-				refs[(*n)] = labels[i].str, kinds[(*n)++] = HISTORY_STRING;
-			else if (labels[i].unit)
-				refs[(*n)] = labels[i].unit, kinds[(*n)++] = HISTORY_STRING;
-		}
-		break;
-	default:
-		return -EBADMSG;
-	}
-	if (err)
-		*n = 0;
-	return err;
-}
-
-static int check_dictionary(struct checker *k)
-{
-	char sql[128];
-	int err = 0;
-
-	for (size_t t = 0; !err && t < HISTORY_KIND__MAX; t++) {
-		sqlite3_stmt *st;
-		int rc;
-
-		snprintf(sql, sizeof(sql), "SELECT id, body FROM %s", history_tables[t]);
-		err = hdb__prepare(k->q->db, sql, &st);
-		while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
-			const void *p = sqlite3_column_blob(st, 1);
-			size_t len = (size_t)sqlite3_column_bytes(st, 1), n;
-
-			k->c->dict_rows++;
-			if (decode_row(k, t, p ? p : "", len, &n)) {
-				k->c->bad_dict_rows++;
-				problem(k, "%s %llu does not decode", history_tables[t],
-					(unsigned long long)id);
-				continue;
-			}
-			for (size_t i = 0; i < n; i++)
-				ref(k, history_tables[t], id, k->kinds[i], k->refs[i]);
-		}
-		if (!err && rc != SQLITE_DONE)
-			err = hdb__errno(rc);
-		sqlite3_finalize(st);
-	}
-	return err;
-}
-
+/* The records first: they mark the rows the kept windows reach. */
 static int check_records(struct checker *k)
 {
 	struct record rec = { 0 };
@@ -217,6 +137,51 @@ static int check_records(struct checker *k)
 	return err;
 }
 
+/* Every row decoded; the references of the rows reached checked, kinds in
+ * history_walk_order so that a kind is reached before it is read. A row
+ * no kept window reaches may refer to rows already collected (last_seen
+ * lets a row outlive what it refers to by up to refresh_ns: nothing reads
+ * it, and the writer only reuses a row whose body it has just made from
+ * rows that are there): counted, not a problem. */
+static int check_dictionary(struct checker *k)
+{
+	char sql[128];
+	int err = 0;
+
+	for (size_t i = 0; !err && i < HISTORY_KIND__MAX; i++) {
+		enum history_kind t = history_walk_order[i];
+		sqlite3_stmt *st;
+		int rc;
+
+		snprintf(sql, sizeof(sql), "SELECT id, body FROM %s", history_tables[t]);
+		err = hdb__prepare(k->q->db, sql, &st);
+		while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			uint64_t id = (uint64_t)sqlite3_column_int64(st, 0), v = 0;
+			const void *p = sqlite3_column_blob(st, 1);
+			size_t len = (size_t)sqlite3_column_bytes(st, 1), n;
+
+			k->c->dict_rows++;
+			if (body__refs(t, p ? p : "", len, k->refs, k->kinds, &n)) {
+				k->c->bad_dict_rows++;
+				problem(k, "%s %llu does not decode", history_tables[t],
+					(unsigned long long)id);
+				continue;
+			}
+			u64map_get(&k->ids[t], id, &v);
+			if (v != ID_REACHED) {
+				k->c->unreached_rows++;
+				continue;
+			}
+			for (size_t j = 0; j < n; j++)
+				ref(k, history_tables[t], id, k->kinds[j], k->refs[j]);
+		}
+		if (!err && rc != SQLITE_DONE)
+			err = hdb__errno(rc);
+		sqlite3_finalize(st);
+	}
+	return err;
+}
+
 void history_check__free(struct history_check *c)
 {
 	if (!c)
@@ -241,9 +206,8 @@ int history__check(struct history *h, struct history_check **out)
 	c->ok = true;
 	k.q = &q;
 	k.c = c;
-	/* a stack's references, or a location's lines and mapping */
-	k.refs = calloc(2 * BODY_MAX_DEPTH, sizeof(*k.refs));
-	k.kinds = calloc(2 * BODY_MAX_DEPTH, sizeof(*k.kinds));
+	k.refs = calloc(BODY_MAX_REFS, sizeof(*k.refs));
+	k.kinds = calloc(BODY_MAX_REFS, sizeof(*k.kinds));
 	err = k.refs && k.kinds ? 0 : -ENOMEM;
 	if (!err)
 		err = query__begin(h, NULL, &q);
@@ -257,9 +221,9 @@ int history__check(struct history *h, struct history_check **out)
 	if (!err)
 		err = load_ids(&k);
 	if (!err)
-		err = check_dictionary(&k);
-	if (!err)
 		err = check_records(&k);
+	if (!err)
+		err = check_dictionary(&k);
 	/* a store too damaged to read on is the check's finding, not its
 	 * failure */
 	if (err == -EUCLEAN) {

@@ -12,6 +12,11 @@ const char *const history_tables[HISTORY_KIND__MAX] = {
 	[HISTORY_STACK] = "stacks",       [HISTORY_LABELSET] = "labelsets",
 };
 
+const enum history_kind history_walk_order[HISTORY_KIND__MAX] = {
+	HISTORY_STACK,   HISTORY_LABELSET, HISTORY_LOCATION,
+	HISTORY_MAPPING, HISTORY_FUNCTION, HISTORY_STRING,
+};
+
 int hdb__errno(int rc)
 {
 	switch (rc & 0xff) {
@@ -82,9 +87,11 @@ int hdb__connect(const char *path, bool writer, sqlite3 **out)
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, HISTORY_BUSY_TIMEOUT_MS);
 	/* a power loss loses at most the transaction being written: WAL
-	 * synced at each commit (one fsync per window) */
-	err = writer ? hdb__exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-				     "PRAGMA foreign_keys=OFF") : 0;
+	 * synced at each commit (one fsync per window). auto_vacuum first:
+	 * it only takes effect on a new file before its header is written,
+	 * which journal_mode=WAL does (after that, a no-op) */
+	err = writer ? hdb__exec(db, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;"
+				     "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF") : 0;
 	if (err) {
 		sqlite3_close(db);
 		return err;
@@ -103,9 +110,9 @@ int hdb__create_schema(sqlite3 *db)
 
 	if (getrandom(key, sizeof(key), 0) != sizeof(key))
 		return -errno;
-	/* auto_vacuum only takes effect before the first table */
+	/* auto_vacuum is set by hdb__connect, before the file's header */
 	n += snprintf(sql + n, sizeof(sql) - n,
-		      "PRAGMA auto_vacuum=INCREMENTAL; BEGIN;"
+		      "BEGIN;"
 		      "CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 		      "CREATE TABLE windows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL,"
 		      " duration_ns INTEGER NOT NULL, period_ns INTEGER NOT NULL,"

@@ -79,9 +79,16 @@ static void ctable_place(struct ctable *t, const struct centry *e)
 	t->used++;
 }
 
-/* t again with cap slots and only the entries whose last_seen is at least
- * cutoff, their bodies in a fresh arena. */
-static int ctable_rebuild(struct ctable *t, size_t cap, int64_t cutoff)
+/* Which cached rows a rebuild keeps (NULL: all). */
+struct keep {
+	bool (*fn)(void *ctx, enum history_kind kind, int64_t id, int64_t last_seen);
+	void *ctx;
+	enum history_kind kind;
+};
+
+/* t again with cap slots and only the entries keep keeps, their bodies in a
+ * fresh arena. */
+static int ctable_rebuild(struct ctable *t, size_t cap, const struct keep *keep)
 {
 	struct ctable nt = { .cap = cap };
 
@@ -91,7 +98,7 @@ static int ctable_rebuild(struct ctable *t, size_t cap, int64_t cutoff)
 	for (size_t i = 0; i < t->cap; i++) {
 		struct centry e = t->slots[i];
 
-		if (!e.id || e.last_seen < cutoff)
+		if (!e.id || (keep && !keep->fn(keep->ctx, keep->kind, e.id, e.last_seen)))
 			continue;
 		if (buf_append(&nt.arena, t->arena.data + e.off, e.len)) {
 			ctable_release(&nt);
@@ -115,7 +122,7 @@ static void ctable_add(struct dict *d, struct ctable *t, uint64_t hash, int64_t 
 	if (len > d->cache_bytes / 16 || t->arena.len + len > UINT32_MAX)
 		return;
 	if ((t->used + 1) * 4 > t->cap * 3 &&
-	    ctable_rebuild(t, t->cap ? t->cap * 2 : 256, INT64_MIN))
+	    ctable_rebuild(t, t->cap ? t->cap * 2 : 256, NULL))
 		return; /* no memory: it just is not cached */
 	if (buf_append(&t->arena, body, len))
 		return;
@@ -271,13 +278,28 @@ void dict__reset(struct dict *d)
 		ctable_release(&d->t[k]);
 }
 
+void dict__forget(struct dict *d,
+		  bool (*keep)(void *ctx, enum history_kind kind, int64_t id, int64_t last_seen),
+		  void *ctx)
+{
+	for (size_t k = 0; d && k < HISTORY_KIND__MAX; k++) {
+		const struct keep kp = { keep, ctx, k };
+
+		if (d->t[k].cap && ctable_rebuild(&d->t[k], d->t[k].cap, &kp))
+			ctable_release(&d->t[k]); /* no memory: forget them all */
+	}
+}
+
+static bool seen_since(void *ctx, enum history_kind kind, int64_t id, int64_t last_seen)
+{
+	(void)kind;
+	(void)id;
+	return last_seen >= *(const int64_t *)ctx;
+}
+
 void dict__forget_before(struct dict *d, int64_t cutoff)
 {
-	if (!d)
-		return;
-	for (size_t k = 0; k < HISTORY_KIND__MAX; k++)
-		if (d->t[k].cap && ctable_rebuild(&d->t[k], d->t[k].cap, cutoff))
-			ctable_release(&d->t[k]); /* no memory: forget them all */
+	dict__forget(d, seen_since, &cutoff);
 }
 
 size_t dict__bytes(const struct dict *d)

@@ -22,6 +22,12 @@
  *   dict__forget_before(d, cutoff)
  *                             drops cached rows whose last_seen is below
  *                             cutoff (after the store deleted them)
+ *   dict__forget(d, keep, ctx)
+ *                             drops the cached rows keep(ctx, kind, id,
+ *                             last_seen) does not keep (after the store
+ *                             deleted rows: a cached id must never name a
+ *                             deleted row, whose id SQLite may give again
+ *                             to another body)
  *   dict__bytes(d), dict__resets(d)
  *                             the caches' memory; tables emptied for the
  *                             bound
@@ -30,6 +36,7 @@
 #define BRASA_HISTORY_DICT_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +51,9 @@ int dict__intern(struct dict *d, enum history_kind kind, const void *body, size_
 		 int64_t now_s, uint64_t *id);
 void dict__reset(struct dict *d);
 void dict__forget_before(struct dict *d, int64_t cutoff);
+void dict__forget(struct dict *d,
+		  bool (*keep)(void *ctx, enum history_kind kind, int64_t id, int64_t last_seen),
+		  void *ctx);
 size_t dict__bytes(const struct dict *d);
 uint64_t dict__resets(const struct dict *d);
 

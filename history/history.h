@@ -11,7 +11,8 @@
  * Dictionary rows are collected once no kept window can use them: a row's
  * last_seen is at least the start of every window using it minus
  * refresh_ns, and collection deletes rows older than the oldest kept
- * window minus refresh_ns.
+ * window minus refresh_ns; under byte pressure a sweep also deletes every
+ * row the kept windows' records do not reach (docs/history.md).
  *
  *   history__open(opts, &h, err, errlen)
  *                          opens or creates the store (its directory
@@ -37,9 +38,9 @@
  *   history__prune(h, now_ns)
  *                          drops windows ended before now - retention,
  *                          then the oldest while the files exceed
- *                          max_bytes (the newest is kept), collects the
- *                          dictionary, returns the space to the file
- *                          system; 0, -EROFS, -errno
+ *                          max_bytes (the newest is kept), collects and
+ *                          sweeps the dictionary, returns the space to
+ *                          the file system; 0, -EROFS, -errno
  *   history__stats(h, &st) -
  *
  *   history__merge(h, from, to, filter, into, &info)
@@ -70,10 +71,13 @@
  *   history__ranges(h, from, to, &r)
  *                          stored windows grouped into contiguous spans
  *                          (a gap over half a window starts a new one)
- *   history__check(h, &c)  SQLite's integrity_check, every record decoded,
- *                          every dictionary row decoded and its references
- *                          present; 0 (c says whether all is well) or
- *                          -errno (the check could not run)
+ *   history__check(h, &c)  SQLite's integrity_check, every record and
+ *                          dictionary row decoded, the references of the
+ *                          records and of the rows they reach present
+ *                          (rows no kept window reaches are counted:
+ *                          they may refer to rows already collected);
+ *                          0 (c says whether all is well) or -errno (the
+ *                          check could not run)
  *   history_*__free(x)     NULL-safe; each result owns its arrays
  *   history__drop_reason(d), history__kind_name(k)
  *                          names for metrics
@@ -87,10 +91,13 @@
  *
  * Bounds: cache_bytes for the writer's dictionary caches (a full cache
  * table is emptied and refills from the store: stats.cache_resets);
- * max_bytes for the files (main and write-ahead log), exceeded by at most
- * the newest window; retention_ns for age. Durability: each put is one
- * transaction, synced when it commits (synchronous=FULL: one fsync per
- * window), so a crash or power loss loses at most the window being put.
+ * max_bytes for the files (main, write-ahead log counted as at least the
+ * largest it was lately, shared memory, reserve), exceeded by at most the
+ * newest window; retention_ns for age. A sweep's marks: one bit per row
+ * id of each table, at most 64 MiB (past it: stats.sweep_failures).
+ * Durability: each put is one transaction, synced when it commits
+ * (synchronous=FULL: one fsync per window), so a crash or power loss
+ * loses at most the window being put.
  */
 #ifndef BRASA_HISTORY_HISTORY_H
 #define BRASA_HISTORY_HISTORY_H
@@ -165,6 +172,13 @@ struct history_stats {
 	uint64_t cache_bytes, cache_resets;
 	uint64_t disk_full;          /* puts that met SQLITE_FULL */
 	uint64_t checkpoints_busy;   /* WAL not truncated: a reader held it */
+	/* the dictionary's exact collections, run under byte pressure
+	 * (docs/history.md): done, failed (a corrupt record, the marks'
+	 * bound), rows deleted, wall time summed */
+	uint64_t sweeps, sweep_failures, sweep_rows, sweep_ns;
+	/* room max_bytes keeps for the WAL: the largest one lately (at most
+	 * half the bound) */
+	uint64_t wal_budget;
 };
 
 struct history_merge_info {
@@ -214,6 +228,7 @@ struct history_check {
 	bool ok;
 	uint64_t windows, records, corrupt_records;
 	uint64_t dict_rows, bad_dict_rows, missing_refs;
+	uint64_t unreached_rows; /* no kept window uses them: collected later */
 	char *problems; /* one line each, the first few; NULL when ok */
 };
 

@@ -3,10 +3,30 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/macros.h"
 #include "history/history_int.h"
+
+static uint64_t file_bytes(const struct history *h, const char *suffix)
+{
+	char path[4096];
+	struct stat s;
+
+	snprintf(path, sizeof(path), "%s%s", h->path, suffix);
+	return stat(path, &s) == 0 ? (uint64_t)s.st_size : 0;
+}
+
+static uint64_t main_bytes(const struct history *h)
+{
+	return file_bytes(h, "");
+}
+
+static uint64_t wal_bytes(const struct history *h)
+{
+	return file_bytes(h, "-wal");
+}
 
 /* Windows starting at or before cut, and their series. */
 int history__drop_windows(struct history *h, int64_t cut, enum history_drop reason)
@@ -32,6 +52,8 @@ int history__drop_windows(struct history *h, int64_t cut, enum history_drop reas
 	}
 	/* counted once the transaction commits (history__commit) */
 	h->pending_drops[reason] += dropped;
+	if (dropped)
+		h->unswept = true; /* a rollback leaves it set: a sweep too many */
 	return 0;
 }
 
@@ -75,7 +97,7 @@ int history__gc(struct history *h)
 
 int history__drop_oldest(struct history *h, uint64_t bytes, enum history_drop reason)
 {
-	uint64_t disk = history__disk_bytes(h->path), freed = 0;
+	uint64_t disk = main_bytes(h), freed = 0;
 	int64_t records, cut = INT64_MIN, windows;
 	double ratio;
 	sqlite3_stmt *st;
@@ -88,7 +110,8 @@ int history__drop_oldest(struct history *h, uint64_t bytes, enum history_drop re
 	if (err || windows <= 1)
 		return err;
 	/* a window's share of the files: its records, scaled by what the
-	 * dictionary, indexes and free space add to all records */
+	 * dictionary, indexes and free space add to all records in the main
+	 * file (the WAL, shared memory and reserve are no window's) */
 	ratio = records > 0 && disk > (uint64_t)records ? (double)disk / (double)records : 1.0;
 	err = hdb__prepare(h->db, "SELECT start_ns, bytes FROM windows ORDER BY start_ns LIMIT ?",
 			   &st);
@@ -115,6 +138,20 @@ void history__checkpoint(struct history *h)
 	sqlite3_wal_checkpoint_v2(h->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
+void history__note_wal(struct history *h)
+{
+	h->wal_budget = MAX(h->wal_budget, wal_bytes(h));
+	if (h->opts.max_bytes)
+		h->wal_budget = MIN(h->wal_budget, h->opts.max_bytes / 2);
+}
+
+uint64_t history__bound_bytes(struct history *h, uint64_t budget)
+{
+	uint64_t wal = wal_bytes(h), disk = history__disk_bytes(h->path);
+
+	return disk - MIN(wal, disk) + MAX(wal, budget);
+}
+
 void history__vacuum(struct history *h)
 {
 	int log = 0, done = 0, rc;
@@ -122,6 +159,7 @@ void history__vacuum(struct history *h)
 	/* free pages back to the file system, then the WAL that now holds
 	 * the moved pages copied back and cut to nothing */
 	hdb__exec(h->db, "PRAGMA incremental_vacuum");
+	history__note_wal(h);
 	rc = sqlite3_wal_checkpoint_v2(h->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
 	if (rc == SQLITE_BUSY || (rc == SQLITE_OK && done < log))
 		history__count(h, HC_CHECKPOINTS_BUSY, 1);
@@ -131,6 +169,8 @@ int history__commit(struct history *h, int err)
 {
 	if (!err)
 		err = hdb__exec(h->db, "COMMIT");
+	if (!err)
+		history__note_wal(h);
 	for (size_t d = 0; d < HISTORY_DROP__MAX; d++) {
 		if (!err && h->pending_drops[d])
 			history__count(h, HC_DROP0 + d, h->pending_drops[d]);
@@ -138,8 +178,10 @@ int history__commit(struct history *h, int err)
 	}
 	if (err) {
 		sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-		/* the caches may hold what the rollback undid */
+		/* the caches may hold what the rollback undid; a sweep's
+		 * deletions are undone */
 		dict__reset(h->dict);
+		h->unswept = true;
 	}
 	return err;
 }
@@ -182,6 +224,71 @@ static int prune_age(struct history *h, int64_t now_ns, bool *dropped)
 	return history__commit(h, err);
 }
 
+/* A sweep in a round of pruning for bytes (in its transaction), counted
+ * once that commits. One that fails on the store's content (a corrupt
+ * record or row, the marks' bound) or that deletes less than 1/64 of the
+ * dictionary (its rows are shared by the windows kept, as without churn)
+ * is not tried again in this prune: *sweep false. */
+static int prune_sweep(struct history *h, bool *sweep, struct history_sweep *res, int *failed)
+{
+	int err;
+
+	*failed = 0;
+	if (!*sweep || !h->unswept)
+		return 0;
+	err = history__sweep(h, res);
+	*sweep = !err && res->rows * 64 >= res->scanned;
+	if (err == -EBADMSG || err == -E2BIG || err == -ENOMEM) {
+		*failed = err;
+		err = 0; /* the round's drops still commit */
+	}
+	return err;
+}
+
+/* The files over max_bytes: rounds down to 5 % under it (so that the next
+ * windows do not each prune), each measuring what the last returned,
+ * each one transaction: the oldest windows dropped, the dictionary
+ * collected by last_seen, and swept when windows left since the last
+ * sweep (under churn the rows only they used, which last_seen keeps up to
+ * refresh_ns, are most of the files). The WAL counts as at least the
+ * budget it had at the start: the prune's own transactions raise it for
+ * the next prune, not for this one's measures. */
+static int prune_bytes(struct history *h)
+{
+	const uint64_t target = h->opts.max_bytes - h->opts.max_bytes / 20;
+	const uint64_t budget = h->wal_budget;
+	uint64_t size = history__bound_bytes(h, budget);
+	bool sweep = true;
+	int err;
+
+	for (int round = 0; size > target && round < 8; round++) {
+		struct history_sweep res = { 0 };
+		uint64_t before = size;
+		int failed = 0;
+
+		err = hdb__exec(h->db, "BEGIN IMMEDIATE");
+		if (!err)
+			err = history__drop_oldest(h, size - target, HISTORY_DROP_BYTES);
+		if (!err)
+			err = history__gc(h);
+		if (!err)
+			err = prune_sweep(h, &sweep, &res, &failed);
+		err = history__commit(h, err);
+		if (err)
+			return err;
+		if (failed || res.ns) {
+			history__count(h, failed ? HC_SWEEP_FAILURES : HC_SWEEPS, 1);
+			history__count(h, HC_SWEEP_ROWS, res.rows);
+			history__count(h, HC_SWEEP_NS, res.ns);
+		}
+		history__vacuum(h);
+		size = history__bound_bytes(h, budget);
+		if (size >= before)
+			break; /* nothing left to drop but the newest window */
+	}
+	return 0;
+}
+
 int history__prune(struct history *h, int64_t now_ns)
 {
 	uint64_t size;
@@ -195,27 +302,10 @@ int history__prune(struct history *h, int64_t now_ns)
 		return err;
 	if (dropped)
 		history__vacuum(h);
-	size = history__disk_bytes(h->path);
-	/* a few rounds: each measures what the last one returned */
-	for (int round = 0; h->opts.max_bytes && size > h->opts.max_bytes && round < 8; round++) {
-		/* 5 % under the bound, so that the next windows do not each
-		 * drop one */
-		uint64_t want = size - h->opts.max_bytes + h->opts.max_bytes / 20;
-
-		err = hdb__exec(h->db, "BEGIN IMMEDIATE");
-		if (!err)
-			err = history__drop_oldest(h, want, HISTORY_DROP_BYTES);
-		if (!err)
-			err = history__gc(h);
-		err = history__commit(h, err);
-		if (err)
-			return err;
-		history__vacuum(h);
-		if (history__disk_bytes(h->path) >= size)
-			break; /* nothing left to drop but the newest window */
-		size = history__disk_bytes(h->path);
-	}
-	return 0;
+	size = history__bound_bytes(h, h->wal_budget);
+	if (!h->opts.max_bytes || size <= h->opts.max_bytes)
+		return 0;
+	return prune_bytes(h);
 }
 
 /* The reserve: a file of reserve_bytes next to the store, given

@@ -347,6 +347,10 @@ int history__put(struct history *h, const struct history_window *w)
 	err = check_window(w, &period);
 	if (err)
 		return err;
+	/* a window far larger than the rest does not shrink the store for
+	 * long: the WAL's budget decays by 1/256 a window (a half-life of
+	 * 177 windows, 44 minutes) */
+	h->wal_budget -= h->wal_budget / 256;
 	err = put_once(h, w, period);
 	if (err == -ENOSPC) {
 		/* the disk (or the database's page limit) is full: the reserve
@@ -386,6 +390,7 @@ int history__put(struct history *h, const struct history_window *w)
 	h->st.put_ns += clock__mono_ns() - t0;
 	h->st.cache_bytes = dict__bytes(h->dict);
 	h->st.cache_resets = dict__resets(h->dict);
+	h->st.wal_budget = h->wal_budget;
 	pthread_mutex_unlock(&h->lock);
 	return err;
 }

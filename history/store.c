@@ -47,6 +47,10 @@ void history__count(struct history *h, enum history_counter c, uint64_t n)
 	case HC_QUERY_NS: v = &h->st.query_ns; break;
 	case HC_DISK_FULL: v = &h->st.disk_full; break;
 	case HC_CHECKPOINTS_BUSY: v = &h->st.checkpoints_busy; break;
+	case HC_SWEEPS: v = &h->st.sweeps; break;
+	case HC_SWEEP_FAILURES: v = &h->st.sweep_failures; break;
+	case HC_SWEEP_ROWS: v = &h->st.sweep_rows; break;
+	case HC_SWEEP_NS: v = &h->st.sweep_ns; break;
 	default: v = &h->st.drops[c - HC_DROP0]; break;
 	}
 	*v += n;
@@ -263,6 +267,8 @@ static int open_writer(struct history *h, char *err, size_t errlen)
 			return errbuf__printf(err, errlen, ret, "failed to create history store '%s': %s",
 					      h->path, strerror(-ret));
 	}
+	/* the last run may have left rows its dropped windows used */
+	h->unswept = true;
 	ret = hdb__hash_key(h->db, h->hash_key);
 	if (!ret)
 		ret = wal_limits(h);

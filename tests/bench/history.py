@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The history store on a synthetic busy host (tests/tools/history-bench.c):
 bytes per host-hour, write cost per window (CPU and latency), the time to
-merge 1 h and 24 h of windows into one pprof, the tool's RSS. The record
+merge 1 h and 24 h of windows into one pprof, the time to prune the store
+to 90 % of its size (drops and a sweep of the dictionary), the tool's
+RSS. The record
 codecs are compared on one hour each (zstd, the store's, against deflate
 and raw), on the same load.
 
@@ -208,6 +210,10 @@ def main():
                   f"{day[f'merge_{r}_samples']:.0f} samples -> "
                   f"{day[f'merge_{r}_pprof_samples']:.0f} pprof samples, "
                   f"{day[f'merge_{r}_pprof_locations']:.0f} locations")
+    print(f"pruned to 90 % of its size: {day['prune_seconds']:.2f} s, "
+          f"{day['prune_windows_dropped']:.0f} windows dropped, {day['sweeps']:.0f} sweeps "
+          f"({day['sweep_seconds']:.2f} s, {day['sweep_rows']:.0f} rows deleted), "
+          f"{day['prune_bytes_after'] / 1e6:.1f} MB after")
     print(f"RSS: {day['rss_kib_after_puts'] / 1024:.1f} MiB after the puts, peak "
           f"{day['rss_kib_peak'] / 1024:.1f} MiB (the tool: load generation, store, merges)")
     if not args.no_codecs:

@@ -6,7 +6,8 @@
  * raw record's checksum right, so that mutations reach the entries
  * instead of stopping at the checksum. A decoded record must hold
  * strictly increasing (stack, label set) pairs, stacks and counts >= 1,
- * and encode back to a record that decodes to the same entries. */
+ * and encode back to a record that decodes to the same entries; a body's
+ * references (body__refs) decode as strictly as the body. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +72,29 @@ out:
 	free(in);
 }
 
+/* body__refs (what the sweep and the check follow) decodes as strictly
+ * as the kind's decoder, and its references are ids of the right kinds. */
+static void check_refs(int kind, const uint8_t *data, size_t size, int decode_err)
+{
+	static const enum history_kind kinds[] = { 0, HISTORY_MAPPING, HISTORY_FUNCTION,
+						   HISTORY_LOCATION, HISTORY_STACK, HISTORY_LABELSET };
+	static uint64_t refs[BODY_MAX_REFS];
+	static enum history_kind ref_kinds[BODY_MAX_REFS];
+	size_t n = 0;
+	int err = body__refs(kinds[kind], data, size, refs, ref_kinds, &n);
+
+	if (err != decode_err || (err && n) || n > BODY_MAX_REFS)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (!refs[i] || refs[i] > INT64_MAX || ref_kinds[i] >= HISTORY_KIND__MAX)
+			abort();
+		if (kinds[kind] == HISTORY_STACK ? ref_kinds[i] != HISTORY_LOCATION
+		    : kinds[kind] == HISTORY_LOCATION ? ref_kinds[i] == HISTORY_STRING
+		    : ref_kinds[i] != HISTORY_STRING)
+			abort();
+	}
+}
+
 static void check_body(int kind, const uint8_t *data, size_t size)
 {
 	static struct body_location loc;
@@ -108,6 +132,7 @@ static void check_body(int kind, const uint8_t *data, size_t size)
 	}
 	if (err != 0 && err != -EBADMSG)
 		abort();
+	check_refs(kind, data, size, err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -13,7 +13,9 @@
  * picked with a long tail too. Churn per window: one process restarts
  * (a new pid, new addresses, new stacks) and some of every process's
  * stacks are replaced (--churn, default 2 per mille). Labels as the agent gives them: pid, comm,
- * service_name, namespace, pod, container, node. */
+ * service_name, namespace, pod, container, node. Last, the store is
+ * reopened bound at 90 % of its size and pruned (windows dropped, the
+ * dictionary swept). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -218,6 +220,41 @@ static void merge_range(struct history *h, const char *name, int64_t from, int64
 	pprof__free(pp);
 }
 
+/* The store bound at 90 % of its size, as on a node whose history
+ * reached history.max_bytes: the oldest windows dropped, the dictionary
+ * swept (the first prune after an open sweeps), the space returned. */
+static int prune_bytes(const char *path, uint64_t bytes, int64_t now_ns)
+{
+	const struct history_opts ho = { .path = path, .max_bytes = bytes / 10 * 9 };
+	struct history_stats st;
+	struct history *h;
+	char err[512];
+	double t;
+	int rc;
+
+	if (history__open(&ho, &h, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	t = now_s(CLOCK_MONOTONIC);
+	rc = history__prune(h, now_ns);
+	t = now_s(CLOCK_MONOTONIC) - t;
+	history__stats(h, &st);
+	history__close(h);
+	if (rc) {
+		fprintf(stderr, "prune: %s\n", strerror(-rc));
+		return -1;
+	}
+	printf("prune_seconds %.3f\n", t);
+	printf("prune_bytes_after %llu\n", (unsigned long long)st.bytes);
+	printf("prune_windows_dropped %llu\n", (unsigned long long)st.drops[HISTORY_DROP_BYTES]);
+	printf("sweeps %llu\n", (unsigned long long)st.sweeps);
+	printf("sweep_seconds %.3f\n", (double)st.sweep_ns / 1e9);
+	printf("sweep_rows %llu\n", (unsigned long long)st.sweep_rows);
+	printf("prune_rss_kib_peak %ld\n", rss_kib("VmHWM:"));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -359,6 +396,8 @@ int main(int argc, char **argv)
 	printf("rss_kib %ld\n", rss_kib("VmRSS:"));
 	printf("rss_kib_peak %ld\n", rss_kib("VmHWM:"));
 	history__close(h);
+	if (prune_bytes(path, st.bytes, T0 + windows * WIN_NS))
+		return 1;
 	for (int r = 0; r < nproc; r++)
 		free(procs[r].stacks);
 	free(procs);

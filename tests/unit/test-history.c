@@ -90,10 +90,11 @@ static uint64_t name_hash(const char *s)
 	return h;
 }
 
-/* A series profile: frames in /usr/bin/COMM, the comm label on every
- * sample (so folded output names it as the merge's series labels do). */
-static struct pprof *make_profile(int64_t start, const char *comm, const struct tsample *s,
-				  size_t n)
+/* A series profile: frames in /usr/bin/COMM loaded at base, the comm
+ * label on every sample (so folded output names it as the merge's series
+ * labels do). */
+static struct pprof *make_profile_at(int64_t start, const char *comm, uint64_t base,
+				     const struct tsample *s, size_t n)
 {
 	const struct pprof_opts o = { .period_ns = PERIOD_NS, .time_nanos = start,
 				      .duration_nanos = WIN };
@@ -102,7 +103,7 @@ static struct pprof *make_profile(int64_t start, const char *comm, const struct 
 	uint64_t m;
 
 	snprintf(file, sizeof(file), "/usr/bin/%s", comm);
-	const struct pprof_mapping map = { .memory_start = 0x400000, .memory_limit = 0x800000,
+	const struct pprof_mapping map = { .memory_start = base, .memory_limit = base + 0x400000,
 					   .filename = file, .build_id = "feedface",
 					   .has_functions = true };
 	REQUIRE(pprof__new(&o, &p) == 0);
@@ -120,7 +121,7 @@ static struct pprof *make_profile(int64_t start, const char *comm, const struct 
 			const char *name = s[i].frames[depth - 1 - d]; /* leaf first */
 			struct pprof_line line = { name, "src.c", (int64_t)(name_hash(name) % 100) };
 
-			locs[d] = pprof__location(p, m, 0x400000 + name_hash(name) % 0x3fffff, &line, 1);
+			locs[d] = pprof__location(p, m, base + name_hash(name) % 0x3fffff, &line, 1);
 			REQUIRE(locs[d]);
 		}
 		if (s[i].thread) {
@@ -130,6 +131,12 @@ static struct pprof *make_profile(int64_t start, const char *comm, const struct 
 		REQUIRE(pprof__add_sample(p, locs, depth, s[i].count, labels, nlabels) == 0);
 	}
 	return p;
+}
+
+static struct pprof *make_profile(int64_t start, const char *comm, const struct tsample *s,
+				  size_t n)
+{
+	return make_profile_at(start, comm, 0x400000, s, n);
 }
 
 static void set_labels(struct labels *ls, const char *pid, const char *comm, const char *service)
@@ -302,13 +309,34 @@ static void check_folded(char *got, char *want)
 static uint64_t disk_bytes(const char *path)
 {
 	const char *suffix[] = { "", "-wal", "-shm", ".reserve" };
+	char name[600];
 	uint64_t n = 0;
 	struct stat sb;
 
-	for (size_t i = 0; i < ARRAY_SIZE(suffix); i++)
-		if (stat(test_fmt("%s%s", path, suffix[i]), &sb) == 0)
+	/* not test_fmt: the poller of churn_bound calls this on a thread
+	 * of its own */
+	for (size_t i = 0; i < ARRAY_SIZE(suffix); i++) {
+		snprintf(name, sizeof(name), "%s%s", path, suffix[i]);
+		if (stat(name, &sb) == 0)
 			n += (uint64_t)sb.st_size;
+	}
 	return n;
+}
+
+/* One integer from the store, on a connection of the test's own. */
+static int64_t store_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
 }
 
 /* ---- cases ---- */
@@ -650,11 +678,173 @@ static void test_byte_bound(void)
 	CHECK_U64((uint64_t)sb.st_size, <=, max);
 	CHECK_U64(st.drops[HISTORY_DROP_BYTES], >, 0);
 	CHECK_U64(st.drops[HISTORY_DROP_BYTES] + st.windows, ==, 300);
+	/* the space of what was deleted goes back to the file system (2:
+	 * incremental), not only to the next windows */
+	CHECK_INT(store_int(path, "PRAGMA auto_vacuum"), ==, 2);
 	/* what is kept is a good part of the bound, not a window or two */
 	CHECK_U64(st.windows, >=, 10);
 	CHECK_U64(st.put_failures, ==, 0);
 	/* the dictionary follows the windows: a few windows' rows, not 300 */
 	CHECK_U64(st.dict_rows[HISTORY_FUNCTION], <, (st.windows + 10) * 40);
+	history__close(h);
+}
+
+/* A host where processes live one window each (a loop of short
+ * commands): window w has CHURN_PROCS new processes, each its own series
+ * (pid w * CHURN_PROCS + i) with its own load address (so its own mapping,
+ * locations and stacks), thread names of its own (label sets), and leaf
+ * functions only that window has (functions, strings). */
+#define CHURN_PROCS 3
+#define CHURN_SAMPLES 30
+
+static struct pprof *churn_process(int w, int i)
+{
+	static const char *const comms[] = { "python3", "sh", "gzip", "curl" };
+	char names[CHURN_SAMPLES][3][32], threads[CHURN_SAMPLES][32];
+	struct tsample s[CHURN_SAMPLES];
+	int pid = w * CHURN_PROCS + i;
+
+	for (int k = 0; k < CHURN_SAMPLES; k++) {
+		s[k] = (struct tsample){ .count = 1 + (k + i) % 4,
+					 .thread = k % 3 ? threads[k] : NULL };
+		snprintf(threads[k], sizeof(threads[k]), "worker-%d-%d", pid, k % 2);
+		snprintf(names[k][0], sizeof(names[k][0]), "loop_%d", k % 4);
+		snprintf(names[k][1], sizeof(names[k][1]), "step_%d", k % 6);
+		if (k % 2)
+			snprintf(names[k][2], sizeof(names[k][2]), "lib_%d", k % 9);
+		else
+			snprintf(names[k][2], sizeof(names[k][2]), "gen_%d_%d", w, k);
+		s[k].frames[0] = "main";
+		for (int d = 0; d < 3; d++)
+			s[k].frames[1 + d] = names[k][d];
+	}
+	return make_profile_at(T0 + w * WIN, comms[pid % 4], 0x400000 + (uint64_t)pid * 0x10000000,
+			       s, CHURN_SAMPLES);
+}
+
+static int put_process_churn(struct history *h, int w)
+{
+	struct history_series series[CHURN_PROCS];
+	struct labels ls[CHURN_PROCS] = {};
+	int err;
+
+	for (int i = 0; i < CHURN_PROCS; i++) {
+		series[i] = (struct history_series){ &ls[i], churn_process(w, i) };
+		set_labels(&ls[i], test_fmt("%d", w * CHURN_PROCS + i), "churn", "churn");
+	}
+	const struct history_window win = { T0 + w * WIN, WIN, 0, series, CHURN_PROCS };
+	err = history__put(h, &win);
+	for (int i = 0; i < CHURN_PROCS; i++) {
+		pprof__free(series[i].profile);
+		labels__clear(&ls[i]);
+	}
+	return err;
+}
+
+static char *expected_churn(int first, int last)
+{
+	_cleanup_(cleanup_pprof__free) struct pprof *p = new_into();
+
+	for (int w = first; w <= last; w++)
+		for (int i = 0; i < CHURN_PROCS; i++) {
+			_cleanup_(cleanup_pprof__free) struct pprof *q = churn_process(w, i);
+
+			copy_into(p, q);
+		}
+	return folded(p);
+}
+
+/* The files' largest size seen while puts run: what a reader of the
+ * directory sees in the middle of a put (its WAL, the prune's). */
+struct poller {
+	char path[512];
+	bool stop;
+	uint64_t peak;
+};
+
+static void *poll_bytes(void *p)
+{
+	struct poller *a = p;
+
+	while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
+		a->peak = MAX(a->peak, disk_bytes(a->path));
+		usleep(200);
+	}
+	return NULL;
+}
+
+/* max_bytes under churn with the default refresh (1 h, 240 windows): the
+ * rows of dropped windows would outlive them by an hour under the
+ * last_seen collection alone, and the windows would be dropped down to
+ * one while the files still grow. The sweeps keep the files within the
+ * bound and a window, and many windows, whole. */
+static void test_churn_bound(void)
+{
+	const uint64_t max = 1 << 20;
+	const int n = 400;
+	const char *path = store_path("churn_bound");
+	struct history *h = open_store(path, max, 0, 0);
+	struct history_check *c = NULL;
+	struct history_stats st;
+	uint64_t peak = 0, window_bytes = 0, first_locations = 0, before;
+	int first;
+	struct poller pl = { .peak = 0 };
+	pthread_t th;
+
+	snprintf(pl.path, sizeof(pl.path), "%s", path);
+	REQUIRE(pthread_create(&th, NULL, poll_bytes, &pl) == 0);
+	for (int w = 0; w < n; w++) {
+		before = disk_bytes(path);
+		CHECK_INT(put_process_churn(h, w), ==, 0);
+		if (w >= 1 && w < 6 && disk_bytes(path) > before)
+			window_bytes = MAX(window_bytes, disk_bytes(path) - before);
+		if (!w) {
+			history__stats(h, &st);
+			first_locations = st.dict_rows[HISTORY_LOCATION];
+		}
+		peak = MAX(peak, disk_bytes(path));
+	}
+	__atomic_store_n(&pl.stop, true, __ATOMIC_RELAXED);
+	REQUIRE(pthread_join(th, NULL) == 0);
+	history__stats(h, &st);
+	fprintf(stderr, "churn bound %llu: peak %llu on disk after a put, %llu during one (WAL budget %llu), one window about %llu; %llu windows kept, %llu dropped; %llu sweeps (%llu failed) deleted %llu rows in %.1f ms (%.2f ms each); %llu locations (%llu a window)\n",
+		(unsigned long long)max, (unsigned long long)peak, (unsigned long long)pl.peak,
+		(unsigned long long)st.wal_budget, (unsigned long long)window_bytes,
+		(unsigned long long)st.windows, (unsigned long long)st.drops[HISTORY_DROP_BYTES],
+		(unsigned long long)st.sweeps, (unsigned long long)st.sweep_failures,
+		(unsigned long long)st.sweep_rows, (double)st.sweep_ns / 1e6,
+		st.sweeps ? (double)st.sweep_ns / 1e6 / (double)st.sweeps : 0.0,
+		(unsigned long long)st.dict_rows[HISTORY_LOCATION],
+		(unsigned long long)first_locations);
+	CHECK_U64(window_bytes, >, 0);
+	CHECK_U64(peak, <=, max + window_bytes);
+	/* during a put the main file also holds the window's pages (its
+	 * rows split index pages that deletions left part full: here about
+	 * 100 KiB) before the prune takes the oldest out, and the WAL may
+	 * pass its budget by a little */
+	CHECK_U64(pl.peak, <=, max + max / 8);
+	CHECK_U64(st.wal_budget, >, 0);
+	CHECK_U64(st.put_failures, ==, 0);
+	CHECK_U64(st.drops[HISTORY_DROP_BYTES] + st.windows, ==, (uint64_t)n);
+	/* a good part of the bound is windows, not one window and the
+	 * dictionary of the dropped ones */
+	CHECK_U64(st.windows, >=, 10);
+	CHECK_U64(st.sweeps, >, 0);
+	CHECK_U64(st.sweep_rows, >, 0);
+	CHECK_U64(st.sweep_failures, ==, 0);
+	/* the dictionary is the kept windows' and the newest few since the
+	 * last sweep: every window brings first_locations new ones */
+	CHECK_U64(first_locations, >, 0);
+	CHECK_U64(st.dict_rows[HISTORY_LOCATION], <=, (st.windows + 10) * first_locations);
+	/* what is kept is whole */
+	first = (int)((st.oldest_ns - T0) / WIN);
+	CHECK_INT(first, ==, n - (int)st.windows);
+	check_folded(merged(h, st.oldest_ns, T0 + n * WIN, NULL, NULL), expected_churn(first, n - 1));
+	REQUIRE(history__check(h, &c) == 0);
+	CHECK(c->ok);
+	if (!c->ok)
+		fprintf(stderr, "%s", c->problems);
+	history_check__free(c);
 	history__close(h);
 }
 
@@ -779,7 +969,7 @@ static void store_exec(const char *path, const char *sql)
 }
 
 /* A record that does not decode: skipped and counted, the rest merges,
- * check names it. */
+ * check names it; a row no window uses may refer to collected rows. */
 static void test_corrupt_record(void)
 {
 	const char *path = store_path("corrupt_record");
@@ -795,6 +985,16 @@ static void test_corrupt_record(void)
 	CHECK_U64(c->windows, ==, 3);
 	CHECK_U64(c->records, ==, 6);
 	CHECK_U64(c->dict_rows, >, 20);
+	CHECK_U64(c->unreached_rows, ==, 0);
+	history_check__free(c);
+
+	/* a row no window uses that refers to a string already collected (as
+	 * last_seen lets a row outlive what it refers to): not a problem */
+	store_exec(path, "INSERT INTO functions(hash, last_seen, body) VALUES (0, 0, x'e807e807')");
+	REQUIRE(history__check(h, &c) == 0);
+	CHECK(c->ok);
+	CHECK_U64(c->unreached_rows, ==, 1);
+	CHECK_U64(c->missing_refs, ==, 0);
 	history_check__free(c);
 
 	/* the db series of the second window: a byte of its zstd frame */
@@ -1192,6 +1392,7 @@ TEST_MAIN(setup, teardown,
 	  TEST_CASE(timeline),
 	  TEST_CASE(retention),
 	  TEST_CASE(byte_bound),
+	  TEST_CASE(churn_bound),
 	  TEST_CASE(corrupt_btree),
 	  TEST_CASE(corrupt_header),
 	  TEST_CASE(truncated),
