@@ -134,6 +134,12 @@ struct history_sweep {
 };
 
 int history__sweep(struct history *h, struct history_sweep *res);
+/* One round of pruning, one transaction: the oldest windows (bytes' worth,
+ * never the newest) dropped for reason, the dictionary collected, swept
+ * when *sweep and windows left since the last sweep (*sweep false after
+ * a sweep not worth repeating), counted, the space returned. 0 or -errno */
+int history__drop_round(struct history *h, uint64_t bytes, enum history_drop reason,
+			bool *sweep);
 int history__reset_store(struct history *h);
 int history__drop_oldest(struct history *h, uint64_t bytes, enum history_drop reason);
 void history__vacuum(struct history *h);

@@ -245,6 +245,30 @@ static int prune_sweep(struct history *h, bool *sweep, struct history_sweep *res
 	return err;
 }
 
+int history__drop_round(struct history *h, uint64_t bytes, enum history_drop reason, bool *sweep)
+{
+	struct history_sweep res = { 0 };
+	int failed = 0;
+	int err = hdb__exec(h->db, "BEGIN IMMEDIATE");
+
+	if (!err)
+		err = history__drop_oldest(h, bytes, reason);
+	if (!err)
+		err = history__gc(h);
+	if (!err)
+		err = prune_sweep(h, sweep, &res, &failed);
+	err = history__commit(h, err);
+	if (err)
+		return err;
+	if (failed || res.ns) {
+		history__count(h, failed ? HC_SWEEP_FAILURES : HC_SWEEPS, 1);
+		history__count(h, HC_SWEEP_ROWS, res.rows);
+		history__count(h, HC_SWEEP_NS, res.ns);
+	}
+	history__vacuum(h);
+	return 0;
+}
+
 /* The files over max_bytes: rounds down to 5 % under it (so that the next
  * windows do not each prune), each measuring what the last returned,
  * each one transaction: the oldest windows dropped, the dictionary
@@ -262,26 +286,11 @@ static int prune_bytes(struct history *h)
 	int err;
 
 	for (int round = 0; size > target && round < 8; round++) {
-		struct history_sweep res = { 0 };
 		uint64_t before = size;
-		int failed = 0;
 
-		err = hdb__exec(h->db, "BEGIN IMMEDIATE");
-		if (!err)
-			err = history__drop_oldest(h, size - target, HISTORY_DROP_BYTES);
-		if (!err)
-			err = history__gc(h);
-		if (!err)
-			err = prune_sweep(h, &sweep, &res, &failed);
-		err = history__commit(h, err);
+		err = history__drop_round(h, size - target, HISTORY_DROP_BYTES, &sweep);
 		if (err)
 			return err;
-		if (failed || res.ns) {
-			history__count(h, failed ? HC_SWEEP_FAILURES : HC_SWEEPS, 1);
-			history__count(h, HC_SWEEP_ROWS, res.rows);
-			history__count(h, HC_SWEEP_NS, res.ns);
-		}
-		history__vacuum(h);
 		size = history__bound_bytes(h, budget);
 		if (size >= before)
 			break; /* nothing left to drop but the newest window */

@@ -362,17 +362,17 @@ int history__put(struct history *h, const struct history_window *w)
 		history__count(h, HC_DISK_FULL, 1);
 		history__reserve(h, true);
 		history__vacuum(h);
-		if (!hdb__int(h->db, "SELECT count(*) FROM windows", &windows) && windows > 1 &&
-		    !hdb__exec(h->db, "BEGIN IMMEDIATE")) {
+		if (!hdb__int(h->db, "SELECT count(*) FROM windows", &windows) && windows > 1) {
 			uint64_t share = history__disk_bytes(h->path) / (uint64_t)windows;
-			int e = history__drop_oldest(h, 2 * share + h->reserve_bytes,
-						     HISTORY_DROP_DISK_FULL);
+			bool sweep = true;
 
-			if (!e)
-				e = history__gc(h);
-			history__commit(h, e);
+			/* swept too: under churn the dropped windows' rows are
+			 * most of what fills the disk */
+			history__drop_round(h, 2 * share + h->reserve_bytes, HISTORY_DROP_DISK_FULL,
+					    &sweep);
+		} else {
+			history__vacuum(h);
 		}
-		history__vacuum(h);
 		history__reserve(h, false);
 		err = put_once(h, w, period);
 	}

@@ -524,6 +524,16 @@ int metrics__write_history(struct buf *out, const struct history_stats *st)
 		  (double)st->query_ns / 1e9 },
 		{ "brasa_history_cache_bytes", "gauge", "Memory of the writer's dictionary caches.",
 		  (double)st->cache_bytes },
+		{ "brasa_history_sweeps_total", "counter",
+		  "Exact collections of the dictionary under byte or disk pressure.",
+		  (double)st->sweeps },
+		{ "brasa_history_sweep_failures_total", "counter",
+		  "Sweeps given up (a damaged record or row, their bound): nothing deleted.",
+		  (double)st->sweep_failures },
+		{ "brasa_history_sweep_rows_total", "counter", "Dictionary rows the sweeps deleted.",
+		  (double)st->sweep_rows },
+		{ "brasa_history_sweep_seconds_total", "counter", "Time the sweeps took.",
+		  (double)st->sweep_ns / 1e9 },
 	};
 	const char *reasons[HISTORY_DROP__MAX];
 	int err = write_defs(out, defs, ARRAY_SIZE(defs));

@@ -290,7 +290,7 @@ def t_history_bound():
              subprocess.Popen(["sh", "-c", f"while :; do python3 -c '{churn}'; done"])]
     try:
         sizes, rss = [], []
-        for _ in range(30):
+        for _ in range(20):
             time.sleep(1)
             sizes.append(sum(store_files(d).values()))
             rss.append(rss_kib(agent.proc.pid))
