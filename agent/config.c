@@ -233,7 +233,7 @@ static const struct config_setting settings[] = {
 	  .help = "where the local history of windows is kept (brasa history reads it)",
 	  .offset = OFF(history.dir) },
 	{ .key = "history.retention", .flag = "history-retention", .metavar = "DURATION",
-	  .type = CONFIG_DURATION, .def = "24h", .min = 60 * SEC, .max = 366 * 86400 * SEC,
+	  .type = CONFIG_DURATION, .def = "24h", .min = 10 * SEC, .max = 366 * 86400 * SEC,
 	  .zero_off = true,
 	  .help = "how long windows stay in the local history; 0 turns the history off",
 	  .offset = OFF(history.retention_ms) },

@@ -359,3 +359,29 @@ def t_history_disk_full():
         if agent:
             agent.stop()
         subprocess.run(["umount", "-l", d])
+
+
+@integration_test(timeout=120)
+def t_history_retention():
+    """--history-retention 10s: windows older than that are dropped and
+    counted as they age, the oldest one kept starts within the retention
+    (and a window), and the store keeps about retention / interval of
+    them."""
+    agent = Agent("--history-retention", "10s", "--upload-interval", "1s")
+    w = workload("fp_chain", 60)
+    try:
+        time.sleep(18)
+        now = time.time()
+        m = {k: agent.metric(k) for k in ("brasa_history_oldest_timestamp_seconds", "brasa_history_windows",
+                                          'brasa_history_dropped_total{reason="age"}')}
+        print("metrics:", m)
+        age = now - m["brasa_history_oldest_timestamp_seconds"]
+        check(m['brasa_history_dropped_total{reason="age"}'] >= 3,
+              f"windows past the retention were dropped and counted ({m})")
+        check(age <= 10 + 2 + 1, f"the oldest window kept is at most the retention (and a window) old ({age:.1f} s)")
+        check(8 <= m["brasa_history_windows"] <= 13,
+              f"about 10 windows of 1 s are kept ({m['brasa_history_windows']:.0f})")
+    finally:
+        w.kill()
+        w.wait()
+        agent.stop()
