@@ -235,7 +235,8 @@ static int timeline_build(struct timeline_scan *s, size_t top_n, struct history_
 
 	if (!tl)
 		return -ENOMEM;
-	qsort(s->t.v, s->t.n, sizeof(*s->t.v), by_samples);
+	if (s->t.n) /* qsort's array may not be NULL, even for none */
+		qsort(s->t.v, s->t.n, sizeof(*s->t.v), by_samples);
 	tl->series = calloc(nseries ? nseries : 1, sizeof(*tl->series));
 	if (!tl->series)
 		goto fail;

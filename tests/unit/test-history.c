@@ -510,6 +510,22 @@ static void test_timeline(void)
 	const char *names[3] = { "a", "b", "c" };
 	struct tsample smp = { { "main", "work", NULL }, 0, NULL };
 
+	/* an empty store (a fresh agent's page asks at once): nothing, no
+	 * error (UBSan: no qsort of a NULL array) */
+	REQUIRE(history__timeline(h, T0, T0 + 5 * WIN, NULL, "comm", 8, &tl) == 0);
+	CHECK_INT(tl->nwindows, ==, 0);
+	CHECK_INT(tl->nseries, ==, 0);
+	history_timeline__free(tl);
+	tl = NULL;
+	REQUIRE(history__label_values(h, T0, T0 + 5 * WIN, NULL, "comm", &v) == 0);
+	CHECK_INT(v->n, ==, 0);
+	history_values__free(v);
+	v = NULL;
+	REQUIRE(history__label_names(h, T0, T0 + 5 * WIN, NULL, &v) == 0);
+	CHECK_INT(v->n, ==, 0);
+	history_values__free(v);
+	v = NULL;
+
 	for (int w = 0; w < 4; w++) {
 		struct pprof *p[3] = {};
 		struct labels ls[3] = {};
