@@ -203,6 +203,15 @@ def t_history_off():
         agent.stop()
 
 
+def churn():
+    """Many short python3 processes, one after the other: each a series
+    with its own mappings, so the store's dictionary grows fast."""
+    code = ("import json, decimal\n"
+            "x = [json.dumps({str(i): decimal.Decimal(i) / 7 for i in range(300)}, default=str)"
+            " for _ in range(40)]")
+    return subprocess.Popen(["sh", "-c", f"while :; do python3 -c '{code}'; done"])
+
+
 def history_cli(*args):
     r = subprocess.run([BRASA, "history", *args], capture_output=True, text=True, timeout=120)
     print(f"brasa history {' '.join(args)} -> {r.returncode}\n{r.stdout}{r.stderr}".rstrip())
@@ -281,13 +290,7 @@ def t_history_bound():
     d = os.path.join(TMP, "history-bound")
     bound = 1 << 20
     agent = Agent("--history-dir", d, "--upload-interval", "1s", "--history-max-bytes", "1M")
-    # many short processes, each a series with its own mappings: the
-    # store's dictionary grows fast
-    churn = ("import json, re, decimal, fractions\n"
-             "x = [json.dumps({str(i): decimal.Decimal(i) / 7 for i in range(300)}, default=str)"
-             " for _ in range(40)]")
-    procs = [workload("fp_chain", 120),
-             subprocess.Popen(["sh", "-c", f"while :; do python3 -c '{churn}'; done"])]
+    procs = [workload("fp_chain", 120), churn()]
     try:
         sizes, rss = [], []
         for _ in range(20):
@@ -323,14 +326,10 @@ def t_history_disk_full():
                        capture_output=True, text=True)
     check(r.returncode == 0, f"a 4 MiB tmpfs for the history ({r.stderr.strip()})")
     agent = None
-    churn = ("import json, re, decimal, fractions\\n"
-             "x = [json.dumps({str(i): decimal.Decimal(i) / 7 for i in range(300)}, default=str)"
-             " for _ in range(40)]")
     procs = []
     try:
         agent = Agent("--history-dir", d, "--upload-interval", "1s")
-        procs = [workload("fp_chain", 120),
-                 subprocess.Popen(["sh", "-c", f"while :; do python3 -c '{churn}'; done"])]
+        procs = [workload("fp_chain", 120), churn()]
         deadline = time.time() + 90
         full = 0
         while time.time() < deadline and not full:
