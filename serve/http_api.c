@@ -183,17 +183,6 @@ static int serve_window(struct http_api *h, struct http_request *req, const char
 	return http_request__reply_buf(req, MHD_HTTP_OK, content_type, &out, headers);
 }
 
-/* The query string, or false with the 414 queued in *ret. */
-static bool request_query(struct http_request *req, const char **query, size_t *len, int *ret)
-{
-	if (!http_request__query(req, query, len))
-		return true;
-	http_request__reject(req, HTTP_REJECT_TOO_LARGE);
-	*ret = http_request__error(req, MHD_HTTP_URI_TOO_LONG, NULL, NULL,
-				   "query string longer than %d bytes", HTTP_QUERY_MAX);
-	return false;
-}
-
 static int serve_profile(void *ctx, struct http_request *req)
 {
 	static const char *const headers[] = {
@@ -206,11 +195,8 @@ static int serve_profile(void *ctx, struct http_request *req)
 	size_t len;
 	int ret;
 
-	/* HEAD would burn a whole profile window for no body */
-	if (http_request__method(req) != HTTP_GET)
-		return http_request__error(req, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
-					   "GET", "method not allowed");
-	if (!request_query(req, &query, &len, &ret))
+	/* GET only: HEAD would burn a whole profile window for no body */
+	if (!http_request__get_query(req, &query, &len, &ret))
 		return ret;
 	return serve_window(ctx, req, query, len, &how, "application/octet-stream", headers);
 }
@@ -272,10 +258,7 @@ static int serve_flamegraph(void *ctx, struct http_request *req)
 	size_t len;
 	int ret;
 
-	if (http_request__method(req) != HTTP_GET)
-		return http_request__error(req, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
-					   "GET", "method not allowed");
-	if (!request_query(req, &query, &len, &ret))
+	if (!http_request__get_query(req, &query, &len, &ret))
 		return ret;
 	if (parse_flame_query(query, len, &how, errmsg, sizeof(errmsg)))
 		return http_request__error(req, MHD_HTTP_BAD_REQUEST, NULL, NULL, "%s", errmsg);

@@ -91,22 +91,13 @@ static bool begin(struct history *h, struct http_request *req, const char *label
 	const char *query;
 	size_t len;
 
-	if (http_request__method(req) != HTTP_GET) {
-		*ret = http_request__error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-					   MHD_HTTP_HEADER_ALLOW, "GET", "method not allowed");
+	if (!http_request__get_query(req, &query, &len, ret))
 		return false;
-	}
 	if (!h) {
 		*ret = http_request__error(req, MHD_HTTP_NOT_FOUND, NULL, NULL,
 					   "this agent keeps no history (history.retention or "
 					   "history.max_bytes is 0, or its store could not be "
 					   "opened: see its log)");
-		return false;
-	}
-	if (http_request__query(req, &query, &len)) {
-		http_request__reject(req, HTTP_REJECT_TOO_LARGE);
-		*ret = http_request__error(req, MHD_HTTP_URI_TOO_LONG, NULL, NULL,
-					   "query string longer than %d bytes", HTTP_QUERY_MAX);
 		return false;
 	}
 	if (parse(query, len, label_param, r, err, sizeof(err))) {

@@ -785,6 +785,21 @@ int http_request__query(const struct http_request *req, const char **query, size
 	return 0;
 }
 
+bool http_request__get_query(struct http_request *req, const char **query, size_t *len, int *ret)
+{
+	if (http_request__method(req) != HTTP_GET) {
+		*ret = http_request__error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+					   MHD_HTTP_HEADER_ALLOW, "GET", "method not allowed");
+		return false;
+	}
+	if (!http_request__query(req, query, len))
+		return true;
+	http_request__reject(req, HTTP_REJECT_TOO_LARGE);
+	*ret = http_request__error(req, MHD_HTTP_URI_TOO_LONG, NULL, NULL,
+				   "query string longer than %d bytes", HTTP_QUERY_MAX);
+	return false;
+}
+
 void http_request__hold(struct http_request *req)
 {
 	http_conns__set_phase(req->s->conns, req->c, HTTP_CONN_RUNNING);

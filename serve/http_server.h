@@ -51,6 +51,11 @@
  *                           after '?', not NUL-terminated; len 0 without
  *                           one): 0, or -E2BIG when it was longer than
  *                           HTTP_QUERY_MAX (not kept)
+ *   http_request__get_query(req, &q, &len, &ret)
+ *                           what a GET-only handler of a query starts with:
+ *                           true with the query, or false with the answer
+ *                           queued in *ret (405 for another method, 414
+ *                           past HTTP_QUERY_MAX, counted as too_large)
  *   http_request__hold(req)     the handler is about to wait in a
  *                           callback: no deadline runs and the connection
  *                           is never evicted until http_request__unhold;
@@ -177,6 +182,7 @@ unsigned http_request__method(const struct http_request *req);
 const char *http_request__path(const struct http_request *req);
 const char *http_request__header(const struct http_request *req, const char *name);
 int http_request__query(const struct http_request *req, const char **query, size_t *len);
+bool http_request__get_query(struct http_request *req, const char **query, size_t *len, int *ret);
 void http_request__hold(struct http_request *req);
 void http_request__unhold(struct http_request *req);
 void http_request__reject(struct http_request *req, enum http_reject_reason why);
