@@ -150,12 +150,38 @@ static void resolve_kernel(struct profiler *p, uint64_t ip, bool caller, struct 
 }
 
 /* The frames an off-CPU stack starts with that are the sched_switch
- * program's own way in (bpf_trace_run4, the program), not the thread's. */
+ * program's own way in (__traceiter_sched_switch, bpf_trace_run4, the
+ * program), not the thread's. The tracepoint fires in __schedule, so
+ * everything leafward of it goes; without a __schedule frame (no kernel
+ * symbols), the named tracing frames and unnamed ones at the leaf go.
+ * The program's address is often unnamed: kallsyms was read before it
+ * was loaded. Returns how many kernel frames to skip. */
 static bool tracing_frame(const struct window_frame *f)
 {
 	const char *fn = f->nlines ? f->lines[f->nlines - 1].function : NULL;
 
-	return fn && (!strncmp(fn, "bpf_prog_", 9) || !strncmp(fn, "bpf_trace_run", 13));
+	return !fn || !strncmp(fn, "bpf_prog_", 9) || !strncmp(fn, "bpf_trace_run", 13) ||
+	       !strncmp(fn, "__traceiter_", 12) || !strncmp(fn, "__bpf_trace_", 12);
+}
+
+static bool schedule_frame(const struct window_frame *f)
+{
+	const char *fn = f->nlines ? f->lines[f->nlines - 1].function : NULL;
+
+	/* also __schedule.constprop.0 and the like */
+	return fn && !strncmp(fn, "__schedule", 10) && (!fn[10] || fn[10] == '.');
+}
+
+static size_t off_cpu_skip(const struct window_frame *frames, size_t n)
+{
+	size_t lead = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (schedule_frame(&frames[i]))
+			return i;
+	while (lead < n && tracing_frame(&frames[lead]))
+		lead++;
+	return lead < n ? lead : 0;
 }
 
 /* Resolves a sample's frames into p->frames: the kernel part (the leaf
@@ -167,10 +193,13 @@ static int resolve_sample(struct profiler *p, struct proc_entry *e, enum pprof_t
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < klen && i < PROFILE_MAX_DEPTH; i++) {
-		resolve_kernel(p, kips[i], i > 0, &p->frames[n]);
-		if (!(type == PPROF_TYPE_OFF_CPU && n == 0 && tracing_frame(&p->frames[n])))
-			n++;
+	for (uint32_t i = 0; i < klen && i < PROFILE_MAX_DEPTH; i++)
+		resolve_kernel(p, kips[i], i > 0, &p->frames[n++]);
+	if (type == PPROF_TYPE_OFF_CPU && n) {
+		size_t skip = off_cpu_skip(p->frames, n);
+
+		memmove(p->frames, p->frames + skip, (n - skip) * sizeof(p->frames[0]));
+		n -= skip;
 	}
 	for (uint32_t i = 0; i < ulen && i < PROFILE_MAX_DEPTH; i++)
 		if (resolve_user(p, e, uips[i], i > 0, force, &p->frames[n++]) == -EAGAIN)

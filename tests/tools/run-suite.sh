@@ -106,7 +106,22 @@ for path in sys.argv[1:]:
             else:
                 skipped += 1
         else:
-            print(f"{r}: {name} ({path})")
+            # again at the end, where a CI log's tail shows it: what the
+            # test printed last (its full log is in the phase above)
+            out = ((t.get("stdout") or "") + (t.get("stderr") or "")).rstrip().splitlines()
+            fails, case = [], None
+            for l in out:
+                if l.startswith("== case"):
+                    case = l
+                elif "FAIL" in l or ") failed" in l:
+                    if case:
+                        fails.append(case)
+                        case = None
+                    fails.append(l)
+            fails = fails[:16]
+            print(f"{r}: {name} ({path}), its failed checks and last lines:")
+            for line in fails + ["    ..."] + out[-12:]:
+                print(f"    {line}")
             failed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed or passed == 0 else 0)
