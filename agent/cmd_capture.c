@@ -31,8 +31,10 @@ static void usage(FILE *f)
 		"\n"
 		"  -s, --seconds N        how long to sample (default 10, max 3600)\n"
 		"  -p, --pid PID          only this process\n"
-		"  -t, --type TYPE        cpu (where threads run, default) or off_cpu\n"
-		"                         (where they wait off the CPU, in nanoseconds)\n"
+		"  -t, --type TYPE        cpu (where threads run, default), off_cpu\n"
+		"                         (where they wait off the CPU, in nanoseconds) or\n"
+		"                         wall (both, in nanoseconds: a sample stands for its\n"
+		"                         period)\n"
 		"  -f, --format FORMAT    pprof (gzipped, default), folded, svg (a flame\n"
 		"                         graph for any browser), speedscope (JSON for\n"
 		"                         speedscope.app), json (the flame graph tree of\n"
@@ -92,15 +94,14 @@ int cmd_capture(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "s:p:t:f:o:F:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
-			if (!strcmp(optarg, pprof_type_names[PPROF_TYPE_CPU])) {
-				wopts.type = PPROF_TYPE_CPU;
-			} else if (!strcmp(optarg, pprof_type_names[PPROF_TYPE_OFF_CPU])) {
-				wopts.type = PPROF_TYPE_OFF_CPU;
-			} else {
-				log_error("invalid --type '%s': expected cpu or off_cpu", optarg);
+			for (wopts.type = 0; wopts.type < PPROF_TYPE_MAX; wopts.type++)
+				if (!strcmp(optarg, pprof_type_names[wopts.type]))
+					break;
+			if (wopts.type == PPROF_TYPE_MAX) {
+				log_error("invalid --type '%s': expected cpu, off_cpu or wall", optarg);
 				return EXIT_USAGE;
 			}
-			popts.off_cpu = wopts.type == PPROF_TYPE_OFF_CPU;
+			popts.off_cpu = wopts.type != PPROF_TYPE_CPU;
 			break;
 		case 's':
 			if (parse_u32_range(optarg, 1, 3600, &wopts.seconds)) {
@@ -158,8 +159,9 @@ int cmd_capture(int argc, char **argv)
 		log_error("failed to start the capture: %s", strerror(-err));
 		goto out;
 	}
-	if (wopts.type == PPROF_TYPE_OFF_CPU)
-		log_info("capturing off-CPU time of %s for %u s", wopts.pid > 0 ? "one process" :
+	if (wopts.type != PPROF_TYPE_CPU)
+		log_info("capturing %s time of %s for %u s", wopts.type == PPROF_TYPE_WALL ?
+			 "wall-clock (on- and off-CPU)" : "off-CPU", wopts.pid > 0 ? "one process" :
 			 "every process", wopts.seconds);
 	else
 		log_info("capturing %s for %u s at %u Hz", wopts.pid > 0 ? "one process" :

@@ -55,6 +55,13 @@ static void usage(FILE *f)
 	config__help(f);
 }
 
+/* The endpoint's type= names are pprof's */
+static enum pprof_type pprof_type_of(enum profile_type t)
+{
+	return t == PROFILE_WALL ? PPROF_TYPE_WALL :
+	       t == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU;
+}
+
 static int profile_request(void *ctx, const struct profile_query *q,
 			   const struct pprof_output *how, struct buf *out, char *errmsg,
 			   size_t errlen)
@@ -62,7 +69,7 @@ static int profile_request(void *ctx, const struct profile_query *q,
 	struct run_ctx *rc = ctx;
 	struct profiler *p = rc->profiler;
 	struct window_opts o = { .seconds = q->seconds, .pid = q->pid, .match = q->match,
-				 .type = q->type == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU };
+				 .type = pprof_type_of(q->type) };
 	struct window *w = NULL;
 	int err;
 
@@ -446,7 +453,8 @@ int cmd_run(int argc, char **argv)
 	hopts.profile = profile_request;
 	hopts.history = history;
 	hopts.sample_types = 1u << PROFILE_CPU |
-			     (profiler__records(p, PPROF_TYPE_OFF_CPU) ? 1u << PROFILE_OFF_CPU : 0);
+			     (profiler__records(p, PPROF_TYPE_OFF_CPU) ? 1u << PROFILE_OFF_CPU : 0) |
+			     (profiler__records(p, PPROF_TYPE_WALL) ? 1u << PROFILE_WALL : 0);
 	hopts.metrics = metrics_request;
 	hopts.health = health_request;
 	hopts.ctx = &ctx;

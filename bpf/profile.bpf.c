@@ -99,33 +99,31 @@ struct offcpu_thread {
 	struct sample_stacks stacks;
 };
 
-/* tid -> its pending switch-out. An entry lives from a recorded
- * switch-out to the thread's switch-in (or its exit), so the map holds
- * at most the sampled threads that are off the CPU now; sized at run
- * time, a switch-out that finds it full is counted and not recorded.
- * offcpu_pending counts the entries (the agent's metric). */
+/* A thread's pending switch-out, in the thread's own storage (hung off
+ * its task_struct): the lookup every switch-in makes is a pointer load,
+ * not a hash of a global table, and the kernel frees what an exiting
+ * thread still holds. An entry lives from a recorded switch-out to the
+ * thread's switch-in (or its exit), so it exists only for the sampled
+ * threads that are off the CPU now. Task storage has no max_entries:
+ * offcpu_pending counts the entries (the agent's metric) and a
+ * switch-out that finds offcpu_max_threads of them is counted and not
+ * recorded (a bound up to one entry per CPU loose: the count is not
+ * taken under a lock). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
+	__type(key, int);
 	__type(value, struct offcpu_thread);
 } offcpu_threads SEC(".maps");
+const volatile __s64 offcpu_max_threads = 16384;
 __s64 offcpu_pending = 0;
 
-static __always_inline void forget_thread(__u32 tid)
+/* Drops t's pending switch-out, if any. */
+static __always_inline void forget_thread(struct task_struct *t)
 {
-	if (!bpf_map_delete_elem(&offcpu_threads, &tid))
+	if (!bpf_task_storage_delete(&offcpu_threads, t))
 		__sync_fetch_and_add(&offcpu_pending, -1);
 }
-
-/* Where a switch-out is built before it is copied into offcpu_threads. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct offcpu_thread);
-} offcpu_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -428,10 +426,6 @@ int BPF_PROG(profile_exit, struct task_struct *p)
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	__u32 pid = BPF_CORE_READ(p, pid), *known_image;
 
-	/* a thread that exits never comes back on a CPU: its entry, if a
-	 * switch-in was somehow missed, would stay */
-	if (offcpu)
-		forget_thread(pid);
 	if (pid != tgid) /* a thread, not the process */
 		return 0;
 	known_image = bpf_map_lookup_elem(&known, &tgid);
@@ -466,10 +460,9 @@ static __always_inline unsigned int task_state(struct task_struct *t)
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool preempt)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id, zero = 0, *img;
+	__u32 tgid = id >> 32, image, *img;
 	struct offcpu_thread *t;
 	unsigned int state;
-	long err;
 
 	if (!tgid || tgid == self_tgid || (target_tgid && tgid != target_tgid))
 		return;
@@ -480,33 +473,38 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 		stat_inc(PROFILE_STAT_OFFCPU_SAMPLED_OUT);
 		return;
 	}
-	t = bpf_map_lookup_elem(&offcpu_scratch, &zero);
-	if (!t)
-		return;
-	__builtin_memset(&t->key, 0, sizeof(t->key));
-	t->key.tgid = tgid;
-	t->key.tid = tid;
-	t->key.image = image_of(prev);
+	image = image_of(prev);
 	if (ndropped) {
 		img = bpf_map_lookup_elem(&dropped, &tgid);
-		if (img && *img == t->key.image)
+		if (img && *img == image)
 			return;
 	}
+	if (offcpu_pending >= offcpu_max_threads) {
+		stat_inc(PROFILE_STAT_OFFCPU_THREADS_FULL);
+		return;
+	}
+	t = bpf_task_storage_get(&offcpu_threads, prev, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) { /* no memory, or the storage was busy on this CPU */
+		stat_inc(PROFILE_STAT_OFFCPU_THREADS_FULL);
+		return;
+	}
+	/* 0: new (zeroed by the kernel); else a stale entry, replaced */
+	if (!t->start_ns)
+		__sync_fetch_and_add(&offcpu_pending, 1);
+	__builtin_memset(&t->key, 0, sizeof(t->key));
+	t->key.tgid = tgid;
+	t->key.tid = (__u32)id;
+	t->key.image = image;
 	/* runnable when it left: it waits for a CPU, not for an event */
 	if (preempt || state == 0 /* TASK_RUNNING */)
 		t->key.flags = SAMPLE_F_PREEMPTED;
 	bpf_get_current_comm(t->key.thread_comm, sizeof(t->key.thread_comm));
 	/* announced here, where the process is the current task: its bucket
 	 * is opened at the switch-in, in another task's context */
-	announce(tgid, t->key.image);
+	announce(tgid, image);
 	capture_stacks(ctx, 0, &t->key, &t->stacks);
-	t->start_ns = bpf_ktime_get_ns();
-	err = bpf_map_update_elem(&offcpu_threads, &tid, t, BPF_NOEXIST);
-	if (err == -EEXIST) /* a stale entry (tid reused): replace it */
-		err = bpf_map_update_elem(&offcpu_threads, &tid, t, BPF_EXIST);
-	else if (!err)
-		__sync_fetch_and_add(&offcpu_pending, 1);
-	stat_inc(err ? PROFILE_STAT_OFFCPU_THREADS_FULL : PROFILE_STAT_OFFCPU_RECORDED);
+	t->start_ns = bpf_ktime_get_ns() | 1; /* never 0: 0 means free */
+	stat_inc(PROFILE_STAT_OFFCPU_RECORDED);
 }
 
 /* Adds ns of off-CPU time to the bucket of t's key; a new bucket stores
@@ -540,8 +538,7 @@ static __always_inline void count_offcpu(void *counts, void *stacks, struct offc
  * goes to its bucket. */
 static __always_inline void switch_in(struct task_struct *next)
 {
-	__u32 tid = next->pid;
-	struct offcpu_thread *t = bpf_map_lookup_elem(&offcpu_threads, &tid);
+	struct offcpu_thread *t = bpf_task_storage_get(&offcpu_threads, next, NULL, 0);
 	__u64 ns;
 
 	if (!t)
@@ -553,9 +550,19 @@ static __always_inline void switch_in(struct task_struct *next)
 		count_offcpu(&offcpu_counts1, &stacks1, t, ns);
 	else
 		count_offcpu(&offcpu_counts0, &stacks0, t, ns);
-	/* after its last use: the element is freed once no program can
-	 * see it (RCU), but another CPU may reuse a freed slot */
-	forget_thread(tid);
+	/* after its last use: the storage is freed once no program can
+	 * see it (RCU) */
+	forget_thread(next);
+}
+
+/* A thread that exits never comes back on a CPU: its entry, if a
+ * switch-in was somehow missed, goes (the kernel would free it, but not
+ * uncount it). Loaded with handle_switch. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(offcpu_exit, struct task_struct *p)
+{
+	forget_thread(p);
+	return 0;
 }
 
 SEC("tp_btf/sched_switch")

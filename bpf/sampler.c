@@ -232,8 +232,8 @@ static int configure_offcpu(struct sampler *s, const struct sampler_opts *opts,
 	bpf_program__set_autoload(skel->progs.handle_switch, opts->off_cpu);
 	bpf_map__set_max_entries(skel->maps.offcpu_counts0, buckets);
 	bpf_map__set_max_entries(skel->maps.offcpu_counts1, buckets);
-	bpf_map__set_max_entries(skel->maps.offcpu_threads,
-				 opts->off_cpu ? MAX(opts->off_cpu_max_threads, 64u) : 1);
+	bpf_program__set_autoload(skel->progs.offcpu_exit, opts->off_cpu);
+	skel->rodata->offcpu_max_threads = MAX(opts->off_cpu_max_threads, 64u);
 	return 0;
 }
 
@@ -320,7 +320,9 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 		goto fail;
 	if (opts->off_cpu) {
 		s->skel->links.handle_switch = bpf_program__attach(s->skel->progs.handle_switch);
-		if (!s->skel->links.handle_switch) {
+		if (s->skel->links.handle_switch)
+			s->skel->links.offcpu_exit = bpf_program__attach(s->skel->progs.offcpu_exit);
+		if (!s->skel->links.handle_switch || !s->skel->links.offcpu_exit) {
 			err = -errno;
 			log_error("failed to attach the off-CPU sampler to sched_switch: %s",
 				  strerror(-err));

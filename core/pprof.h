@@ -37,7 +37,7 @@
  *                                        order does not matter for merging
  *   pprof__add_sample_value(p, locs, n, count, value, labels, nlabels)
  *                                        the same with the second value given
- *                                        (off-CPU: nanoseconds, >= 0; a CPU
+ *                                        (off-CPU and wall: nanoseconds, >= 0; a CPU
  *                                        profile takes it as is too, for
  *                                        copies); EOVERFLOW when a merged sum
  *                                        passes INT64_MAX
@@ -137,17 +137,19 @@ struct pprof;
 enum pprof_type {
 	PPROF_TYPE_CPU = 0,      /* samples of the running threads */
 	PPROF_TYPE_OFF_CPU,      /* time threads spent off the CPU */
+	PPROF_TYPE_WALL,         /* both, in time: on-CPU samples weigh their period */
 	PPROF_TYPE_MAX,
 };
 
 static const char *const pprof_type_names[PPROF_TYPE_MAX] = {
 	[PPROF_TYPE_CPU] = "cpu",
 	[PPROF_TYPE_OFF_CPU] = "off_cpu",
+	[PPROF_TYPE_WALL] = "wall",
 };
 
 struct pprof_opts {
 	enum pprof_type type;    /* default cpu */
-	uint64_t period_ns;      /* 1e9 / sampling frequency; off-CPU: unused */
+	uint64_t period_ns;      /* 1e9 / sampling frequency; cpu only */
 	int64_t time_nanos;      /* window start, Unix ns */
 	int64_t duration_nanos;  /* window length */
 };

@@ -541,6 +541,7 @@ int pprof_flame__new(struct pprof *p, const struct pprof_flame_opts *opts,
 	f->samples = t.samples;
 	f->start_unix_ns = p->opts.time_nanos;
 	f->duration_ns = p->opts.duration_nanos;
+	f->type = p->opts.type;
 	tree_release(&t);
 	*out = f;
 	return 0;
@@ -600,9 +601,10 @@ int pprof_flame__write_json(const struct pprof_flame *f, struct buf *out)
 	size_t start = out->len;
 	int err;
 
-	err = buf_printf(out, "{\"version\":1,\"sample_type\":\"cpu\",\"unit\":\"nanoseconds\","
+	err = buf_printf(out, "{\"version\":1,\"sample_type\":\"%s\",\"unit\":\"nanoseconds\","
 			 "\"total\":%" PRId64 ",\"samples\":%" PRId64 ",\"start_unix_ns\":%" PRId64
 			 ",\"duration_ns\":%" PRId64 ",\"strings\":[",
+			 (unsigned)f->type < PPROF_TYPE_MAX ? pprof_type_names[f->type] : "cpu",
 			 f->n ? f->total[0] : 0, f->samples, f->start_unix_ns, f->duration_ns);
 	for (size_t i = 0; !err && i < f->nstrings; i++) {
 		if (i)

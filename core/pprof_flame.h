@@ -73,6 +73,7 @@ struct pprof_flame {
 	int64_t *total, *self;
 	int64_t samples;         /* sample counts over all samples */
 	int64_t start_unix_ns, duration_ns;
+	enum pprof_type type;    /* the profile's: its values are nanoseconds of it */
 	bool truncated;
 };
 

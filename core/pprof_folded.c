@@ -132,9 +132,10 @@ int pprof__write_folded(struct pprof *p, struct buf *out)
 			err = -ENOMEM;
 			goto out;
 		}
-		/* off-CPU stacks weigh their time, not their switches */
-		lines[nlines++].count = p->opts.type == PPROF_TYPE_OFF_CPU ? p->samples[i].value :
-									     p->samples[i].count;
+		/* off-CPU and wall stacks weigh their time, not their
+		 * switches or samples */
+		lines[nlines++].count = p->opts.type != PPROF_TYPE_CPU ? p->samples[i].value :
+									 p->samples[i].count;
 	}
 	qsort(lines, nlines, sizeof(*lines), folded_line_cmp);
 

@@ -517,7 +517,7 @@ int profiler__window_open(struct profiler *p, const struct window_opts *o, struc
 
 bool profiler__records(const struct profiler *p, enum pprof_type type)
 {
-	return type == PPROF_TYPE_CPU || (type == PPROF_TYPE_OFF_CPU && p->opts.off_cpu);
+	return type == PPROF_TYPE_CPU || (type < PPROF_TYPE_MAX && p->opts.off_cpu);
 }
 
 void profiler__finish_window(struct profiler *p, struct window *w)

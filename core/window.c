@@ -132,9 +132,12 @@ static size_t sample_labels(const struct window *w, const struct window_sample *
 		labels[n++] = (struct pprof_label){ .key = "thread_id", .num = key->tid };
 		labels[n++] = (struct pprof_label){ .key = "thread_name", .str = key->thread_comm };
 	}
-	if (s->type == PPROF_TYPE_OFF_CPU)
+	/* a wall profile says which of the three its time was */
+	if (w->o.type == PPROF_TYPE_WALL && s->type == PPROF_TYPE_CPU)
+		labels[n++] = (struct pprof_label){ .key = "thread_state", .str = "running" };
+	else if (s->type == PPROF_TYPE_OFF_CPU)
 		labels[n++] = (struct pprof_label){
-			.key = "off_cpu_reason",
+			.key = w->o.type == PPROF_TYPE_WALL ? "thread_state" : "off_cpu_reason",
 			.str = key->flags & SAMPLE_F_PREEMPTED ? "preempted" : "blocked",
 		};
 	if (w->o.by_series)
@@ -198,6 +201,10 @@ static void add_to_window(struct windows *ws, struct window *w, const struct win
 	if (s->type == PPROF_TYPE_OFF_CPU)
 		pprof__add_sample_value(wp->pprof, locs, nlocs, (int64_t)s->count,
 					(int64_t)s->off_cpu_ns, labels, nlabels);
+	else if (w->o.type == PPROF_TYPE_WALL) /* a CPU sample stands for its period */
+		pprof__add_sample_value(wp->pprof, locs, nlocs, (int64_t)s->count,
+					(int64_t)(s->count * (1000000000ull / ws->opts.frequency)),
+					labels, nlabels);
 	else
 		pprof__add_sample(wp->pprof, locs, nlocs, (int64_t)s->count, labels, nlabels);
 out:
@@ -304,7 +311,8 @@ uint64_t windows__wanting(const struct windows *ws, uint32_t tgid, enum pprof_ty
 	uint64_t mask = 0;
 
 	for (const struct window *w = ws ? ws->list : NULL; w; w = w->next)
-		if (w->started && !w->ended && w->o.type == type &&
+		if (w->started && !w->ended &&
+		    (w->o.type == type || w->o.type == PPROF_TYPE_WALL) &&
 		    (w->o.pid < 0 || (uint32_t)w->o.pid == tgid))
 			mask |= 1ull << w->slot;
 	return mask;

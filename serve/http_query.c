@@ -191,6 +191,7 @@ static int parse_params(const char *query, size_t len, uint32_t default_seconds,
 const char *const profile_type_names[PROFILE_TYPES] = {
 	[PROFILE_CPU] = "cpu",
 	[PROFILE_OFF_CPU] = "off_cpu",
+	[PROFILE_WALL] = "wall",
 };
 
 /* type: which sample type the profile is of; one the agent records. */
@@ -210,7 +211,7 @@ static int parse_type(const char *query, size_t len, struct profile_query *out, 
 		}
 	http_text__echo(echo, sizeof(echo), value, strlen(value), strlen(value));
 	return http_text__errf(err, errlen, EINVAL,
-			       "bad type: \"%s\": the sample types are cpu and off_cpu",
+			       "bad type: \"%s\": the sample types are cpu, off_cpu and wall",
 			       echo);
 }
 

@@ -53,6 +53,7 @@ struct matcher_set;
 enum profile_type {
 	PROFILE_CPU, /* "cpu": on-CPU samples, the default */
 	PROFILE_OFF_CPU, /* "off_cpu": time off the CPU (agents run with --off-cpu) */
+	PROFILE_WALL, /* "wall": on-CPU and off-CPU time together (also --off-cpu) */
 	PROFILE_TYPES,
 };
 

@@ -617,7 +617,7 @@ if (typeof document !== "undefined") (function page() {
     renderDiffTable();
     updateDownloads();
     if (!t.value[0]) {
-      message(t.sampleType === "off_cpu"
+      message(t.sampleType === "off_cpu" || t.sampleType === "wall"
         ? "No samples: no matching thread left a CPU during the capture. Try a longer capture or another target."
         : "No samples: nothing matching ran on a CPU during the capture. Try a longer capture or another target.");
     } else {
@@ -1012,7 +1012,8 @@ if (typeof document !== "undefined") (function page() {
       const info = await r.json();
       const sel = $("capture-type"), keep = sel.value;
       const titles = { cpu: "on-CPU time: what ran, sampled at the agent's frequency",
-                       off_cpu: "off-CPU time: where threads waited (blocked or preempted)" };
+                       off_cpu: "off-CPU time: where threads waited (blocked or preempted)",
+                       wall: "wall-clock time: on-CPU and off-CPU together, per thread" };
       sel.textContent = "";
       for (const t of info.sample_types) {
         const o = document.createElement("option");

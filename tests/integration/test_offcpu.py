@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 
@@ -33,6 +34,16 @@ def workload_report(text):
     return out
 
 
+def read_until(stream, text):
+    """Lines of stream up to the first holding text (or its end)."""
+    out = ""
+    for line in stream:
+        out += line
+        if text in line:
+            break
+    return out
+
+
 def ns_with(stacks, frame):
     return sum(c for f, c in stacks if frame in f)
 
@@ -44,14 +55,22 @@ def t_offcpu_waits():
     in that call within 10 %; the spinner's is no more than the time it
     waited for a CPU (schedstat): it never blocks."""
     out = os.path.join(TMP, "offcpu.folded")
-    cap = subprocess.Popen([BRASA, "capture", "--type", "off_cpu", "--off-cpu-one-in", "1",
-                            "--seconds", "10", "--format", "folded", "-o", out],
-                           stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)  # loaded, and its window started
+    wall_out = os.path.join(TMP, "wall.folded")
+    caps = {t: subprocess.Popen([BRASA, "capture", "--type", t, "--off-cpu-one-in", "1",
+                                 "--seconds", "10", "--format", "folded", "-o", o],
+                                stderr=subprocess.PIPE, text=True)
+            for t, o in (("off_cpu", out), ("wall", wall_out))}
+    # both loaded (two verifications at once take seconds on a loaded
+    # machine) and their windows open: the workload's start is in them
+    started = {t: read_until(cap.stderr, "capturing") for t, cap in caps.items()}
+    check(all("capturing" in text for text in started.values()),
+          f"both captures started their windows ({started})")
+    time.sleep(0.5)
     w = subprocess.run([os.path.join(os.environ["WORKLOADS"], "offcpu_waits"), "5"],
                        capture_output=True, text=True, timeout=30)
-    err = cap.communicate(timeout=60)[1]
-    check(cap.returncode == 0, f"brasa capture --type off_cpu exited 0 ({cap.returncode}): {err[-2000:]}")
+    for t, cap in caps.items():
+        err = started[t] + cap.communicate(timeout=60)[1]
+        check(cap.returncode == 0, f"brasa capture --type {t} exited 0 ({cap.returncode}): {err[-2000:]}")
     report = workload_report(w.stdout)
     stacks = [(f, c) for f, c in parse_folded(open(out).read()) if f[0] == "offcpu_waits"]
     print(f"{len(stacks)} off-CPU stacks of the workload")
@@ -82,6 +101,16 @@ def t_offcpu_waits():
           f"spinner: no off-CPU time beyond its run-queue wait (schedstat) ({spun} <= 1.1 x {delay} + 20 ms)")
     check(spun <= 0.5 * wall, f"spinner: off the CPU at most half its wall time on this shared machine ({spun}/{wall})")
 
+    # wall: each thread's on-CPU samples (a period each) and off-CPU time
+    # add up to the time it lived, whether it mostly ran or mostly waited
+    walls = [(f, c) for f, c in parse_folded(open(wall_out).read()) if f[0] == "offcpu_waits"]
+    for name in ("sleeper", "piper", "locker", "holder", "spinner"):
+        lived = report[name][3]
+        total = sum(c for f, c in walls if f"{name}_outer" in f)
+        print(f"{name}: wall profile {total / 1e6:.0f} ms at {name}_outer, lived {lived / 1e6:.0f} ms")
+        check(abs(total - lived) <= 0.1 * lived,
+              f"{name}: wall time within 10 % of its life ({total} vs {lived} ns)")
+
 
 @integration_test(timeout=240)
 def t_offcpu_endpoint():
@@ -89,8 +118,7 @@ def t_offcpu_endpoint():
     samples/count and off_cpu/nanoseconds, off_cpu_reason labels say
     blocked or preempted; sampled 1 in 4, the sleeper's total is still
     near its measured wait (scaled); an agent without --off-cpu answers 400;
-    short-lived processes are symbolized; threads killed while waiting
-    leave no entry in the per-thread map."""
+    short-lived processes are symbolized."""
     plain = Agent()
     status, _, body = plain.get("/debug/pprof/profile?seconds=1&type=off_cpu")
     check(status == 400 and b"off-CPU profiling is off" in body,
@@ -102,8 +130,8 @@ def t_offcpu_endpoint():
     agent = Agent("--off-cpu", "--off-cpu-one-in", "4")
     try:
         info = json.loads(agent.get("/api/info")[2])
-        check(info["sample_types"] == ["cpu", "off_cpu"] and info["history"] is True,
-              f"with --off-cpu, /api/info lists cpu and off_cpu, and the history ({info})")
+        check(info["sample_types"] == ["cpu", "off_cpu", "wall"] and info["history"] is True,
+              f"with --off-cpu, /api/info lists cpu, off_cpu and wall, and the history ({info})")
         endpoint_checks(agent)
     finally:
         if agent.proc.poll() is None:
@@ -187,24 +215,57 @@ def endpoint_checks(agent):
     check(len(short_waits) >= 2,
           f"the short-lived runs' waits are symbolized in the profile ({len(short_waits)} of 3)")
 
-    # threads killed while off the CPU leave no entry behind
-    k = workload("offcpu_waits", 30)
-    time.sleep(2)
-    tids = {int(t) for t in os.listdir(f"/proc/{k.pid}/task")}
-    k.kill()
-    k.wait()
-    time.sleep(1)
-    left = threads_in_map(agent.proc.pid)
-    pending = agent.metric("brasa_offcpu_threads")
-    print(f"per-thread map: {len(left)} entries (metric {pending}); killed tids {sorted(tids)}")
-    check(not (left & tids), f"no entry of the killed workload's threads is left ({sorted(left & tids)})")
-    alive = sum(len(os.listdir(f"/proc/{p}/task")) for p in os.listdir("/proc") if p.isdigit()
-                and os.path.isdir(f"/proc/{p}/task"))
-    check(pending is not None and pending <= alive,
-          f"brasa_offcpu_threads ({pending}) is at most the threads alive ({alive})")
-    check(pending is not None and abs(pending - len(left)) <= 50,
-          f"brasa_offcpu_threads ({pending}) counts the map's entries ({len(left)})")
     agent.stop()
+
+
+SLEEPERS = """
+import os, sys, threading, time
+for _ in range(int(sys.argv[1])):
+    threading.Thread(target=time.sleep, args=(120,), daemon=True).start()
+print(len(os.listdir("/proc/self/task")), flush=True)
+time.sleep(120)
+"""
+
+
+@integration_test(plain=True, timeout=120)
+def t_offcpu_thread_entries():
+    """The per-thread entries of pending switch-outs (task storage: the
+    kernel frees an exiting thread's) and their count, alone on the
+    machine since it counts every thread's: N threads asleep hold N
+    entries with every switch recorded; killed while asleep, none stays
+    counted."""
+    agent = Agent("--off-cpu", "--off-cpu-one-in", "1")
+    p = None
+    try:
+        time.sleep(2)
+        before = agent.metric("brasa_offcpu_threads")
+        n = 300
+        p = subprocess.Popen([sys.executable, "-c", SLEEPERS, str(n)], stdout=subprocess.PIPE, text=True)
+        alive = int(p.stdout.readline())
+        time.sleep(2)
+        during = agent.metric("brasa_offcpu_threads")
+        p.kill()
+        p.wait()
+        time.sleep(2)
+        after = agent.metric("brasa_offcpu_threads")
+        print(f"brasa_offcpu_threads: {before} before, {during} with {alive} threads asleep, "
+              f"{after} after they were killed")
+        check(during - before >= 0.9 * n,
+              f"{n} sleeping threads hold about {n} entries ({during} - {before})")
+        check(after - before <= 0.1 * n,
+              f"killed while asleep, they leave none counted ({after} - {before})")
+        procs = sum(len(os.listdir(f"/proc/{d}/task")) for d in os.listdir("/proc")
+                    if d.isdigit() and os.path.isdir(f"/proc/{d}/task"))
+        check(after <= procs, f"brasa_offcpu_threads ({after}) is at most the threads alive ({procs})")
+        check(agent.metric("brasa_offcpu_threads_max") == 16384,
+              "brasa_offcpu_threads_max is the documented bound (16384)")
+        agent.stop()
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+            agent.proc.wait()
 
 
 def parse_duration_ns(text):
@@ -213,25 +274,3 @@ def parse_duration_ns(text):
         if text.endswith(unit):
             return int(float(text[:-len(unit)]) * scale)
     return 0
-
-
-def threads_in_map(agent_pid):
-    """The tids in the agent's offcpu_threads map (bpftool)."""
-    maps = json.loads(subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True,
-                                     text=True, timeout=60).stdout)
-    # the agent's maps: the map_id of its descriptors (bpftool's own pid
-    # listing needs a bpftool built with it)
-    mine = set()
-    for fd in os.listdir(f"/proc/{agent_pid}/fdinfo"):
-        try:
-            m = re.search(r"^map_id:\s+(\d+)$", open(f"/proc/{agent_pid}/fdinfo/{fd}").read(), re.M)
-        except OSError:
-            continue
-        if m:
-            mine.add(int(m.group(1)))
-    ids = [m["id"] for m in maps if m.get("name") == "offcpu_threads" and m["id"] in mine]
-    check(len(ids) == 1, f"the agent's offcpu_threads map found ({ids})")
-    r = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(ids[0])], capture_output=True,
-                       text=True, timeout=120)
-    entries = json.loads(r.stdout)
-    return {int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little") for e in entries}

@@ -174,11 +174,13 @@ static void test_parse_type(void)
 	CHECK_INT(q.type, ==, PROFILE_CPU);
 	CHECK_INT(q.seconds, ==, 2);
 	CHECK_INT(PARSE("type=heap"), ==, -EINVAL);
-	CHECK_STR(err, "bad type: \"heap\": the sample types are cpu and off_cpu");
+	CHECK_STR(err, "bad type: \"heap\": the sample types are cpu, off_cpu and wall");
 	CHECK_INT(PARSE("type=off_cpu&seconds=3"), ==, 0);
 	CHECK_INT(q.type, ==, PROFILE_OFF_CPU);
+	CHECK_INT(PARSE("type=wall"), ==, 0);
+	CHECK_INT(q.type, ==, PROFILE_WALL);
 	CHECK_INT(PARSE("type=%01x"), ==, -EINVAL);
-	CHECK_STR(err, "bad type: \"\\x01x\": the sample types are cpu and off_cpu");
+	CHECK_STR(err, "bad type: \"\\x01x\": the sample types are cpu, off_cpu and wall");
 	CHECK_INT(PARSE("type=cpu&type=cpu"), ==, -EINVAL);
 	CHECK_STR(err, "bad type: given more than once");
 	CHECK_INT(PARSE("type="), ==, -EINVAL);
