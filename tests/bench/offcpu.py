@@ -21,6 +21,9 @@ for --seconds with a fresh daemon, and reports:
   total %CPU        both: what leaving it on costs at that switch rate
 
 Variants: off (the agent without --off-cpu: its CPU sampler only),
+empty (a tp_btf/sched_switch program that returns at once, built with
+clang and attached through libbpf by this script: what any eBPF off-CPU
+profiler pays here before doing anything, as bpf_stats counts it),
 floor (--off-cpu-one-in 1000000: what every switch pays, recorded or
 not), defaults (--off-cpu: one switch in 100), all (--off-cpu-one-in 1),
 and bpftrace 'tracepoint:sched:sched_switch { @[kstack, ustack] =
@@ -30,6 +33,7 @@ tracepoint, and perf sched record neither).
 """
 
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -124,6 +128,53 @@ def bpftrace_variant(args, tmpdir, pingpong):
         out.close()
 
 
+# The floor of any eBPF off-CPU profiler on this kernel: a sched_switch
+# program that does nothing, loaded and attached by this script through
+# libbpf (bpftool 7.1 cannot attach a tp_btf program).
+EMPTY_BPF = """
+#define SEC(name) __attribute__((section(name), used))
+SEC("tp_btf/sched_switch") int empty_switch(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def empty_variant(args, tmpdir, pingpong):
+    src, obj_path = os.path.join(tmpdir, "empty.bpf.c"), os.path.join(tmpdir, "empty.bpf.o")
+    Path(src).write_text(EMPTY_BPF)
+    r = subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-c", src, "-o", obj_path],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise BenchError(f"clang could not build the empty program: {r.stderr[-300:]}")
+    lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+    for fn, res, argt in (("bpf_object__open_file", ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_void_p]),
+                          ("bpf_object__load", ctypes.c_int, [ctypes.c_void_p]),
+                          ("bpf_object__find_program_by_name", ctypes.c_void_p,
+                           [ctypes.c_void_p, ctypes.c_char_p]),
+                          ("bpf_program__attach", ctypes.c_void_p, [ctypes.c_void_p]),
+                          ("bpf_link__destroy", ctypes.c_int, [ctypes.c_void_p]),
+                          ("bpf_object__close", None, [ctypes.c_void_p])):
+        getattr(lib, fn).restype = res
+        getattr(lib, fn).argtypes = argt
+    obj = lib.bpf_object__open_file(obj_path.encode(), None)
+    if not obj:
+        raise BenchError(f"libbpf could not open {obj_path}: errno {ctypes.get_errno()}")
+    link, watcher = None, BpfProgWatcher()
+    try:
+        if lib.bpf_object__load(obj):
+            raise BenchError("libbpf could not load the empty program")
+        link = lib.bpf_program__attach(lib.bpf_object__find_program_by_name(obj, b"empty_switch"))
+        if not link:
+            raise BenchError(f"could not attach the empty program: errno {ctypes.get_errno()}")
+        watcher.poll(os.getpid())
+        time.sleep(args.warmup)
+        return measure(os.getpid(), watcher, pingpong, args.seconds, "empty_switch")
+    finally:
+        if link:
+            lib.bpf_link__destroy(link)
+        lib.bpf_object__close(obj)
+        watcher.close()
+
+
 def bench(args, tmpdir):
     ensure_tool("bpftool", "bpftool")
     pingpong = first_built(ROOT / "build/tests/integration/workloads/pingpong")
@@ -132,6 +183,11 @@ def bench(args, tmpdir):
     figures = {}
     with BpfStatsFd():
         figures["off"] = brasa_variant(args, tmpdir, "off", [], pingpong)
+        try:
+            ensure_tool("clang", "clang")
+            figures["empty"] = empty_variant(args, tmpdir, pingpong)
+        except BenchError as e:
+            log(f"the empty program left out: {e}")
         # what every switch pays whether recorded or not (one in 10^6)
         figures["floor"] = brasa_variant(args, tmpdir, "floor",
                                          ["--off-cpu", "--off-cpu-one-in", "1000000"], pingpong)
@@ -156,6 +212,12 @@ def bench(args, tmpdir):
     print(f"off-CPU sampling with the defaults: {extra:.2f} % of one CPU at "
           f"{d['switches_per_s']:.0f} switches/s, {per100k:.2f} % per 100,000 switches/s "
           f"(target < 1 %)")
+    if "empty" in figures and figures["empty"]["bpf_ns_per_switch"]:
+        e = figures["empty"]
+        print(f"an empty sched_switch program (the floor of any eBPF off-CPU profiler here, "
+              f"as bpf_stats counts it): {e['bpf_ns_per_switch']:.0f} ns per switch, "
+              f"{e['bpf_cpu_pct'] * 100000 / e['switches_per_s']:.2f} % per 100,000 switches/s; "
+              f"brasa's defaults add {d['bpf_ns_per_switch'] - e['bpf_ns_per_switch']:.0f} ns to it")
     if "bpftrace" in figures and figures["all"]["bpf_ns_per_switch"]:
         b = figures["bpftrace"]
         print(f"BPF ns per switch, every switch recorded: brasa {figures['all']['bpf_ns_per_switch']:.0f} "
