@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"                         default everything; export: default 1h)\n"
 		"      --start TIME       or from TIME (RFC 3339, Unix seconds, now-2h)\n"
 		"      --end TIME         to TIME (default now)\n"
+		"  -t, --type TYPE        the sample type: cpu or off_cpu (export: default\n"
+		"                         cpu; list: default every type)\n"
 		"export:\n"
 		"  -p, --pid PID          only this process\n"
 		"  -m, --match SELECTOR   only processes whose labels match, e.g.\n"
@@ -59,6 +61,7 @@ struct history_args {
 	int64_t start_ns, end_ns; /* start 0: not given */
 	int64_t since_ns;
 	struct history_filter filter;
+	int type; /* HISTORY_ANY_TYPE: not given */
 	uint32_t frequency;
 	struct cli_output out;
 };
@@ -87,6 +90,7 @@ static int parse_args(int argc, char **argv, struct history_args *a)
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "frequency", required_argument, NULL, 'F' },
+		{ "type", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -98,7 +102,7 @@ static int parse_args(int argc, char **argv, struct history_args *a)
 
 	a->end_ns = now;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "d:p:m:f:o:F:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:p:m:f:o:F:t:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			a->dir = optarg;
@@ -144,6 +148,16 @@ static int parse_args(int argc, char **argv, struct history_args *a)
 		case 'F':
 			if (parse_u32_range(optarg, 1, 1000, &a->frequency)) {
 				log_error("invalid --frequency '%s': expected 1 to 1000", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 't':
+			a->type = HISTORY_ANY_TYPE;
+			for (int t = 0; t < PPROF_TYPE_MAX; t++)
+				if (!strcmp(optarg, pprof_type_names[t]))
+					a->type = t;
+			if (a->type == HISTORY_ANY_TYPE) {
+				log_error("invalid --type '%s': expected cpu or off_cpu", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -206,18 +220,20 @@ static int list(struct history *h, const struct history_args *a)
 	struct history_stats st;
 	char from[32], to[32];
 	uint64_t windows = 0, bytes = 0;
-	int rc = history__ranges(h, a->start_ns, a->end_ns, &r);
+	int rc = history__ranges(h, a->start_ns, a->end_ns, a->type, &r);
 
 	if (rc) {
 		log_error("cannot list the history: %s", strerror(-rc));
 		return EXIT_FAILURE_RUNTIME;
 	}
-	printf("%-20s  %-20s  %8s  %7s  %10s  %10s\n", "start", "end", "windows", "series",
-	       "samples", "bytes");
+	/* samples: of the type's default sample type (off_cpu: nanoseconds) */
+	printf("%-8s  %-20s  %-20s  %8s  %7s  %14s  %10s\n", "type", "start", "end", "windows",
+	       "series", "samples", "bytes");
 	for (size_t i = 0; i < r->n; i++) {
 		format_time(r->v[i].start_ns, from, sizeof(from));
 		format_time(r->v[i].end_ns, to, sizeof(to));
-		printf("%-20s  %-20s  %8llu  %7llu  %10llu  %10llu\n", from, to,
+		printf("%-8s  %-20s  %-20s  %8llu  %7llu  %14llu  %10llu\n",
+		       pprof_type_names[r->v[i].type], from, to,
 		       (unsigned long long)r->v[i].windows, (unsigned long long)r->v[i].series,
 		       (unsigned long long)r->v[i].samples, (unsigned long long)r->v[i].bytes);
 		windows += r->v[i].windows;
@@ -235,6 +251,7 @@ static int export(struct history *h, struct history_args *a)
 {
 	const int64_t start = a->start_ns ? a->start_ns : a->end_ns - 3600 * NS_PER_SEC;
 	const struct pprof_opts po = {
+		.type = a->type == HISTORY_ANY_TYPE ? PPROF_TYPE_CPU : (enum pprof_type)a->type,
 		.period_ns = 1000000000ull / (a->frequency ? a->frequency : 99),
 		.time_nanos = start,
 		.duration_nanos = a->end_ns - start,
@@ -287,7 +304,8 @@ static int check(struct history *h)
 
 int cmd_history(int argc, char **argv)
 {
-	struct history_args a = { .dir = DEFAULT_DIR, .filter = { .pid = -1 } };
+	struct history_args a = { .dir = DEFAULT_DIR, .filter = { .pid = -1 },
+				  .type = HISTORY_ANY_TYPE };
 	const char *sub = argc > 1 ? argv[1] : NULL;
 	struct history *h;
 	int rc;

@@ -73,10 +73,6 @@ static int profile_request(void *ctx, const struct profile_query *q,
 	struct window *w = NULL;
 	int err;
 
-	if (q->range.set && o.type != PPROF_TYPE_CPU) {
-		snprintf(errmsg, errlen, "the history keeps cpu profiles only");
-		return -EOPNOTSUPP;
-	}
 	if (q->range.set)
 		return run_history__profile(rc->history, q, how, &rc->history_opts, out, errmsg,
 					    errlen);

@@ -69,7 +69,11 @@ int run_history__profile(struct history *h, const struct profile_query *q,
 {
 	const struct history_filter f = { .pid = q->pid, .match = q->match,
 					  .max_bytes = o->max_bytes };
+	/* a type the store holds no window of (an agent that never recorded
+	 * it) merges into an empty profile, as a range before the store
+	 * began does */
 	const struct pprof_opts po = {
+		.type = q->type == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU,
 		.period_ns = 1000000000ull / (o->frequency ? o->frequency : 99),
 		.time_nanos = q->range.start_ns,
 		.duration_nanos = q->range.end_ns - q->range.start_ns,

@@ -116,7 +116,10 @@ int hdb__create_schema(sqlite3 *db)
 		      "CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 		      "CREATE TABLE windows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL,"
 		      " duration_ns INTEGER NOT NULL, period_ns INTEGER NOT NULL,"
-		      " series INTEGER NOT NULL, samples INTEGER NOT NULL, bytes INTEGER NOT NULL);"
+		      " series INTEGER NOT NULL, samples INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+		      /* the sample type by name (pprof_type_names): the enum's
+		       * order is not the file's business */
+		      " type TEXT NOT NULL DEFAULT 'cpu');"
 		      "CREATE INDEX windows_start ON windows(start_ns);"
 		      /* rows of a few dozen bytes: without a rowid, the key is
 		       * the only index (the window's series are together) */
@@ -166,8 +169,10 @@ int hdb__check_schema(sqlite3 *db, char *why, size_t whylen)
 		return -EUCLEAN;
 	}
 	if (version != HISTORY_SCHEMA_VERSION) {
-		snprintf(why, whylen, "schema version %lld, this brasa reads %d",
-			 (long long)version, HISTORY_SCHEMA_VERSION);
+		snprintf(why, whylen, "schema version %lld, this brasa reads %d%s",
+			 (long long)version, HISTORY_SCHEMA_VERSION,
+			 version == 1 ? " (an older brasa's: the agent migrates it when it opens it)"
+				      : "");
 		return -EUCLEAN;
 	}
 	if (tables != 3 + HISTORY_KIND__MAX) {
@@ -176,6 +181,28 @@ int hdb__check_schema(sqlite3 *db, char *why, size_t whylen)
 		return -EUCLEAN;
 	}
 	return 0;
+}
+
+int hdb__migrate(sqlite3 *db)
+{
+	int64_t app, version;
+	int err = hdb__int(db, "PRAGMA application_id", &app);
+
+	if (!err)
+		err = hdb__int(db, "PRAGMA user_version", &version);
+	if (err || app != HISTORY_APPLICATION_ID || version != 1)
+		return err;
+	/* schema 1 kept CPU windows only. Adding a column with a constant
+	 * default rewrites no row: the migration is as quick on a full store
+	 * as on an empty one, and records of schema 1 read as they are */
+	err = hdb__exec(db, "BEGIN IMMEDIATE;"
+			    "ALTER TABLE windows ADD COLUMN type TEXT NOT NULL DEFAULT 'cpu';"
+			    "PRAGMA user_version=2; COMMIT");
+	if (err) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return err;
+	}
+	return 1;
 }
 
 int hdb__hash_key(sqlite3 *db, uint8_t key[16])

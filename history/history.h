@@ -44,10 +44,13 @@
  *   history__stats(h, &st) -
  *
  *   history__merge(h, from, to, filter, into, &info)
- *                          adds every stored window overlapping [from,
- *                          to) that the filter passes to the builder into
- *                          (its period: a window of another period has its
- *                          counts scaled, so CPU time stays right). Each
+ *                          adds every stored window of into's sample type
+ *                          (pprof_opts.type; never another: types are
+ *                          not mixed) overlapping [from, to) that the
+ *                          filter passes to the builder into (a CPU
+ *                          window of another period has its counts
+ *                          scaled to into's, so CPU time stays right;
+ *                          an off-CPU window's values are its own). Each
  *                          sample is labeled with its series' labels, as
  *                          a live whole-window profile is (pid a number),
  *                          after its own labels (which win on a key they
@@ -57,7 +60,8 @@
  *                          -E2BIG (into's bounds), -EFBIG (past the
  *                          filter's max_bytes)
  *   history__timeline(h, from, to, filter, label, top_n, &tl)
- *                          per window overlapping the range, its samples
+ *                          per window of the filter's type overlapping
+ *                          the range, its samples (off_cpu: nanoseconds)
  *                          split by the value of a series label ("" when
  *                          a series lacks it; a window without samples is
  *                          there with zeros); the top_n values over the
@@ -68,9 +72,11 @@
  *                          the series label names (values of name) in the
  *                          range with their samples, sorted by name
  *                          (value). 0 or -errno
- *   history__ranges(h, from, to, &r)
- *                          stored windows grouped into contiguous spans
- *                          (a gap over half a window starts a new one)
+ *   history__ranges(h, from, to, type, &r)
+ *                          stored windows of one sample type (an enum
+ *                          pprof_type), or of each (HISTORY_ANY_TYPE),
+ *                          grouped by type into contiguous spans (a gap
+ *                          over half a window starts a new one)
  *   history__check(h, &c)  SQLite's integrity_check, every record and
  *                          dictionary row decoded, the references of the
  *                          records and of the rows they reach present
@@ -81,6 +87,12 @@
  *   history_*__free(x)     NULL-safe; each result owns its arrays
  *   history__drop_reason(d), history__kind_name(k)
  *                          names for metrics
+ *
+ * Sample types: every window holds profiles of one type (enum pprof_type:
+ * cpu, off_cpu); windows of several types may cover the same time (the
+ * agent's CPU and off-CPU chains), and every query reads one type. A
+ * series' and a window's samples are the totals of the profiles' default
+ * sample type: samples for cpu, nanoseconds for off_cpu.
  *
  * Threads: put and prune from one thread at a time (the one writer). The
  * queries, check and stats may run from any threads at once, also during
@@ -112,6 +124,8 @@
 
 #define HISTORY_DEFAULT_CACHE_BYTES ((size_t)32 << 20)
 #define HISTORY_DEFAULT_REFRESH_NS (3600ll * 1000000000ll)
+/* history__ranges: windows of every sample type */
+#define HISTORY_ANY_TYPE (-1)
 
 struct history;
 struct matcher_set;
@@ -138,12 +152,16 @@ struct history_series {
 struct history_window {
 	int64_t start_unix_ns;
 	int64_t duration_ns;
-	uint64_t period_ns; /* 0: the first series' profile's */
+	uint64_t period_ns; /* 0: the first series' profile's (off_cpu: none) */
 	const struct history_series *series;
 	size_t n;
+	enum pprof_type type; /* every series' profile's (else -EINVAL); default cpu */
 };
 
 struct history_filter {
+	/* timeline, labels: the windows of this type (default cpu); a merge
+	 * reads the type of the builder it fills */
+	enum pprof_type type;
 	int32_t pid;               /* -1: any; else the series' "pid" label */
 	struct matcher_set *match; /* over the series labels; NULL: all */
 	/* merge: a bound on the memory of the merge (its own tables and the
@@ -215,6 +233,7 @@ struct history_values {
 };
 
 struct history_range {
+	enum pprof_type type;
 	int64_t start_ns, end_ns;
 	uint64_t windows, series, samples, bytes; /* bytes: its records */
 };
@@ -252,7 +271,7 @@ int history__label_values(struct history *h, int64_t from_ns, int64_t to_ns,
 			  const struct history_filter *f, const char *name,
 			  struct history_values **out);
 void history_values__free(struct history_values *v);
-int history__ranges(struct history *h, int64_t from_ns, int64_t to_ns,
+int history__ranges(struct history *h, int64_t from_ns, int64_t to_ns, int type,
 		    struct history_ranges **out);
 void history_ranges__free(struct history_ranges *r);
 int history__check(struct history *h, struct history_check **out);

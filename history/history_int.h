@@ -5,7 +5,8 @@
  *                             dictionary caches, the pool of read-only
  *                             connections, the counters
  *   hdb__*                    SQLite helpers (db.c): errors as -errno, the
- *                             schema, connections, one-value queries
+ *                             schema and its migration, connections,
+ *                             one-value queries
  *   history_reader__get/put   a read-only connection for one query (store.c)
  *   history__count(h, which, n)  adds to a counter under the lock
  *   history__drop_windows(h, cut, reason)   prune.c: deletes the windows
@@ -56,7 +57,9 @@
 #include "history/dict.h"
 #include "history/history.h"
 
-#define HISTORY_SCHEMA_VERSION 1
+/* 2: windows.type (the sample type), records with values (record.h);
+ * a store of version 1 is migrated by the writer's open (hdb__migrate) */
+#define HISTORY_SCHEMA_VERSION 2
 #define HISTORY_APPLICATION_ID 0x62727361 /* "brsa" */
 #define HISTORY_IDLE_READERS 4
 #define HISTORY_BUSY_TIMEOUT_MS 5000
@@ -117,6 +120,10 @@ int hdb__connect(const char *path, bool writer, sqlite3 **out);
 int hdb__create_schema(sqlite3 *db);
 /* application id, user_version, the tables; -EUCLEAN with why */
 int hdb__check_schema(sqlite3 *db, char *why, size_t whylen);
+/* a store of schema 1 (CPU windows only) brought to this one in one
+ * transaction: its windows are cpu. 1 when it did, 0 when there was
+ * nothing to do, -errno */
+int hdb__migrate(sqlite3 *db);
 int hdb__int(sqlite3 *db, const char *sql, int64_t *v);
 int hdb__prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
 int hdb__hash_key(sqlite3 *db, uint8_t key[16]);

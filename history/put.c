@@ -25,6 +25,7 @@ struct put_ctx {
 	size_t nentries, entries_cap;
 	struct buf rec;
 	uint64_t seq;            /* the next series' number in the window */
+	bool values;             /* store each sample's second value (not cpu) */
 };
 
 static void put_ctx_release(struct put_ctx *c)
@@ -205,7 +206,8 @@ static int series_labels_row(struct put_ctx *c, const struct labels *ls, uint64_
 	return err ? err : intern_body(c, HISTORY_LABELSET, row);
 }
 
-static int add_entry(struct put_ctx *c, uint64_t stack, uint64_t labels, int64_t count)
+static int add_entry(struct put_ctx *c, uint64_t stack, uint64_t labels, int64_t count,
+		     int64_t value)
 {
 	if (c->nentries == c->entries_cap) {
 		size_t cap = c->entries_cap ? c->entries_cap * 2 : 256;
@@ -216,7 +218,8 @@ static int add_entry(struct put_ctx *c, uint64_t stack, uint64_t labels, int64_t
 		c->entries = v;
 		c->entries_cap = cap;
 	}
-	c->entries[c->nentries++] = (struct record_entry){ stack, labels, (uint64_t)count };
+	c->entries[c->nentries++] =
+		(struct record_entry){ stack, labels, (uint64_t)count, (uint64_t)MAX(value, 0) };
 	return 0;
 }
 
@@ -228,6 +231,8 @@ static int put_series(struct put_ctx *c, sqlite3_stmt *ins, int64_t wid,
 	uint64_t labelset, total = 0;
 	int err;
 
+	/* a series' samples: its default sample type's total (cpu: samples;
+	 * off_cpu: nanoseconds), what a timeline of its windows shows */
 	c->p = s->profile;
 	c->nentries = 0;
 	err = id_table(&c->loc_ids, &c->loc_cap, pprof__location_count(c->p));
@@ -250,8 +255,8 @@ static int put_series(struct put_ctx *c, sqlite3_stmt *ins, int64_t wid,
 		if (!err)
 			err = sample_labels_row(c, i, smp.nlabels, &slabels);
 		if (!err)
-			err = add_entry(c, stack, slabels, smp.count);
-		total += err ? 0 : (uint64_t)smp.count;
+			err = add_entry(c, stack, slabels, smp.count, c->values ? smp.value : 0);
+		total += err ? 0 : (uint64_t)(c->values ? smp.value : smp.count);
 	}
 	if (err || !c->nentries)
 		return err;
@@ -276,7 +281,10 @@ static int put_series(struct put_ctx *c, sqlite3_stmt *ins, int64_t wid,
 
 static int put_once(struct history *h, const struct history_window *w, uint64_t period)
 {
-	struct put_ctx c = { .h = h, .now = w->start_unix_ns / 1000000000 };
+	/* a CPU sample's second value is its count times the period: not
+	 * stored, as in schema 1 */
+	struct put_ctx c = { .h = h, .now = w->start_unix_ns / 1000000000,
+			     .values = w->type != PPROF_TYPE_CPU };
 	sqlite3_stmt *ins_window = NULL, *ins_series = NULL, *upd = NULL;
 	uint64_t samples = 0, bytes = 0, nseries = 0;
 	int64_t wid = 0;
@@ -286,7 +294,7 @@ static int put_once(struct history *h, const struct history_window *w, uint64_t 
 	if (err)
 		return err;
 	err = hdb__prepare(h->db, "INSERT INTO windows(start_ns, duration_ns, period_ns, series,"
-				  " samples, bytes) VALUES (?, ?, ?, 0, 0, 0)", &ins_window);
+				  " samples, bytes, type) VALUES (?, ?, ?, 0, 0, 0, ?)", &ins_window);
 	if (!err)
 		err = hdb__prepare(h->db, "INSERT INTO series(window, seq, labelset, samples, record)"
 					  " VALUES (?, ?, ?, ?, ?)", &ins_series);
@@ -297,6 +305,7 @@ static int put_once(struct history *h, const struct history_window *w, uint64_t 
 		sqlite3_bind_int64(ins_window, 1, w->start_unix_ns);
 		sqlite3_bind_int64(ins_window, 2, w->duration_ns);
 		sqlite3_bind_int64(ins_window, 3, (int64_t)period);
+		sqlite3_bind_text(ins_window, 4, pprof_type_names[w->type], -1, SQLITE_STATIC);
 		err = hdb__errno(sqlite3_step(ins_window));
 		wid = sqlite3_last_insert_rowid(h->db);
 	}
@@ -324,14 +333,22 @@ static int check_window(const struct history_window *w, uint64_t *period)
 {
 	struct pprof_opts o = { 0 };
 
-	if (!w || (w->n && !w->series) || w->duration_ns < 0)
+	if (!w || (w->n && !w->series) || w->duration_ns < 0 || (unsigned)w->type >= PPROF_TYPE_MAX)
 		return -EINVAL;
-	for (size_t i = 0; i < w->n; i++)
+	for (size_t i = 0; i < w->n; i++) {
 		if (!w->series[i].profile)
 			return -EINVAL;
+		/* a window is of one type: queries never mix them */
+		pprof__opts(w->series[i].profile, &o);
+		if (o.type != w->type)
+			return -EINVAL;
+	}
 	if (w->n)
 		pprof__opts(w->series[0].profile, &o);
 	*period = w->period_ns ? w->period_ns : o.period_ns;
+	/* only CPU counts are scaled by a period; off-CPU values are time */
+	if (w->type != PPROF_TYPE_CPU)
+		return *period <= INT64_MAX ? 0 : -EINVAL;
 	return *period && *period <= INT64_MAX ? 0 : -EINVAL;
 }
 

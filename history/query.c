@@ -83,8 +83,8 @@ int query__passes(struct query *q, uint64_t labelset, const struct labels **ls)
 	return err ? err : v == 1;
 }
 
-int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, bool records, scan_fn fn,
-		void *ctx)
+int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, enum pprof_type type,
+		bool records, scan_fn fn, void *ctx)
 {
 	char sql[512];
 	sqlite3_stmt *st;
@@ -95,7 +95,7 @@ int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, bool records, s
 	snprintf(sql, sizeof(sql),
 		 "SELECT w.id, w.start_ns, w.duration_ns, w.period_ns, s.labelset, s.samples%s"
 		 " FROM windows w LEFT JOIN series s ON s.window = w.id"
-		 " WHERE w.start_ns < ?2 AND w.start_ns + w.duration_ns > ?1"
+		 " WHERE w.start_ns < ?2 AND w.start_ns + w.duration_ns > ?1 AND w.type = ?3"
 		 " AND w.start_ns >= ?1 - (SELECT coalesce(max(duration_ns), 0) FROM windows)"
 		 " ORDER BY w.start_ns, w.id, s.seq",
 		 records ? ", s.record" : "");
@@ -104,6 +104,8 @@ int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, bool records, s
 		return err;
 	sqlite3_bind_int64(st, 1, from_ns);
 	sqlite3_bind_int64(st, 2, to_ns);
+	sqlite3_bind_text(st, 3, (unsigned)type < PPROF_TYPE_MAX ? pprof_type_names[type] : "",
+			  -1, SQLITE_STATIC);
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct scan_row row = {
 			.window = sqlite3_column_int64(st, 0),
@@ -131,12 +133,13 @@ int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, bool records, s
 /* One (series, stack, sample labels) sum over the range. */
 struct agg_entry {
 	uint64_t series, stack, labels; /* series 0: an empty slot */
-	uint64_t count;
+	uint64_t count, value;          /* value: off-CPU nanoseconds */
 };
 
 struct merge {
 	struct query *q;
 	struct pprof *into;
+	enum pprof_type type;    /* into's: the windows read */
 	uint64_t period;
 	struct history_merge_info info;
 	int64_t last_window;
@@ -190,8 +193,13 @@ static int agg_grow(struct merge *m)
 	return 0;
 }
 
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
 static int agg_add(struct merge *m, uint64_t series, uint64_t stack, uint64_t labels,
-		   uint64_t count)
+		   uint64_t count, uint64_t value)
 {
 	size_t j;
 
@@ -204,12 +212,13 @@ static int agg_add(struct merge *m, uint64_t series, uint64_t stack, uint64_t la
 		struct agg_entry *e = &m->agg[j];
 
 		if (!e->series) {
-			*e = (struct agg_entry){ series, stack, labels, count };
+			*e = (struct agg_entry){ series, stack, labels, count, value };
 			m->agg_used++;
 			return 0;
 		}
 		if (e->series == series && e->stack == stack && e->labels == labels) {
-			e->count = count > UINT64_MAX - e->count ? UINT64_MAX : e->count + count;
+			e->count = sat_add(e->count, count);
+			e->value = sat_add(e->value, value);
 			return 0;
 		}
 	}
@@ -244,14 +253,15 @@ static int merge_row(void *ctx, const struct scan_row *row)
 		uint64_t count = e->count;
 
 		/* into's period: the CPU time of a window sampled at another
-		 * rate stays right */
-		if ((uint64_t)row->period_ns != m->period) {
+		 * rate stays right (off-CPU values are time already) */
+		if (m->type == PPROF_TYPE_CPU && row->period_ns > 0 &&
+		    (uint64_t)row->period_ns != m->period) {
 			unsigned __int128 c = (unsigned __int128)count * (uint64_t)row->period_ns;
 
 			c = (c + m->period / 2) / m->period;
 			count = c > INT64_MAX ? INT64_MAX : c ? (uint64_t)c : 1;
 		}
-		err = agg_add(m, row->labelset, e->stack, e->labels, count);
+		err = agg_add(m, row->labelset, e->stack, e->labels, count, e->value);
 		if (err)
 			return err;
 		m->info.samples += e->count;
@@ -442,10 +452,15 @@ static int merge_emit(struct merge *m)
 		err = pprof_stack_of(m, e->stack, &stack);
 		if (!err)
 			err = entry_labels(m, e, labels, &nlabels);
-		if (!err)
+		if (!err && m->type == PPROF_TYPE_CPU)
 			err = pprof__add_sample(m->into, stack + 1, stack[0],
 						(int64_t)MIN(e->count, (uint64_t)INT64_MAX), labels,
 						nlabels);
+		else if (!err)
+			err = pprof__add_sample_value(m->into, stack + 1, stack[0],
+						      (int64_t)MIN(e->count, (uint64_t)INT64_MAX),
+						      (int64_t)MIN(e->value, (uint64_t)INT64_MAX),
+						      labels, nlabels);
 		/* a row that does not decode, or a label key "" from one: its
 		 * samples are left out, the rest goes on */
 		if (err == -EBADMSG || err == -EINVAL) {
@@ -476,9 +491,12 @@ int history__merge(struct history *h, int64_t from_ns, int64_t to_ns,
 		return -EINVAL;
 	pprof__opts(into, &o);
 	m.period = o.period_ns;
+	m.type = o.type;
+	if (m.type == PPROF_TYPE_CPU && !m.period)
+		return -EINVAL;
 	err = query__begin(h, f, &q);
 	if (!err)
-		err = query__scan(&q, from_ns, to_ns, true, merge_row, &m);
+		err = query__scan(&q, from_ns, to_ns, m.type, true, merge_row, &m);
 	if (!err)
 		err = merge_emit(&m);
 	err = query__end(&q, err);

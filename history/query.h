@@ -10,8 +10,9 @@
  *                                1 if the series passes the filter (its
  *                                labels in ls), 0 if not, -EBADMSG when
  *                                its label set is corrupt, -errno
- *   query__scan(q, from, to, records, fn, ctx)
- *                                fn for each series row, by window start,
+ *   query__scan(q, from, to, type, records, fn, ctx)
+ *                                fn for each series row of the windows of
+ *                                that sample type, by window start,
  *                                and once with labelset 0 for a window
  *                                without series; a non-zero return from
  *                                fn stops with it
@@ -46,8 +47,8 @@ typedef int (*scan_fn)(void *ctx, const struct scan_row *row);
 int query__begin(struct history *h, const struct history_filter *f, struct query *q);
 int query__end(struct query *q, int err);
 int query__passes(struct query *q, uint64_t labelset, const struct labels **ls);
-int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, bool records, scan_fn fn,
-		void *ctx);
+int query__scan(struct query *q, int64_t from_ns, int64_t to_ns, enum pprof_type type,
+		bool records, scan_fn fn, void *ctx);
 void query__corrupt(struct query *q);
 
 #endif

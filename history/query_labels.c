@@ -125,7 +125,8 @@ static int label_query(struct history *h, int64_t from_ns, int64_t to_ns,
 		return -EINVAL;
 	err = query__begin(h, f, &q);
 	if (!err)
-		err = query__scan(&q, from_ns, to_ns, false, label_row, &s);
+		err = query__scan(&q, from_ns, to_ns, f ? f->type : PPROF_TYPE_CPU, false,
+				  label_row, &s);
 	if (!err)
 		err = tally_out(&s.t, out);
 	tally_release(&s.t);
@@ -277,7 +278,8 @@ int history__timeline(struct history *h, int64_t from_ns, int64_t to_ns,
 		return -EINVAL;
 	err = query__begin(h, f, &q);
 	if (!err)
-		err = query__scan(&q, from_ns, to_ns, false, timeline_row, &s);
+		err = query__scan(&q, from_ns, to_ns, f ? f->type : PPROF_TYPE_CPU, false,
+				  timeline_row, &s);
 	if (!err)
 		err = timeline_build(&s, top_n, out);
 	free(s.windows);
@@ -296,7 +298,17 @@ void history_ranges__free(struct history_ranges *r)
 	free(r);
 }
 
-int history__ranges(struct history *h, int64_t from_ns, int64_t to_ns,
+/* The enum pprof_type named name; -1 for a name this brasa does not know
+ * (a later one's type: its windows are left out). */
+static int type_of(const char *name)
+{
+	for (int t = 0; name && t < PPROF_TYPE_MAX; t++)
+		if (!strcmp(name, pprof_type_names[t]))
+			return t;
+	return -1;
+}
+
+int history__ranges(struct history *h, int64_t from_ns, int64_t to_ns, int type,
 		    struct history_ranges **out)
 {
 	struct history_ranges *r;
@@ -305,7 +317,7 @@ int history__ranges(struct history *h, int64_t from_ns, int64_t to_ns,
 	size_t cap = 0;
 	int err, rc;
 
-	if (!h || !out || from_ns >= to_ns)
+	if (!h || !out || from_ns >= to_ns || type < HISTORY_ANY_TYPE || type >= PPROF_TYPE_MAX)
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -313,8 +325,9 @@ int history__ranges(struct history *h, int64_t from_ns, int64_t to_ns,
 	err = query__begin(h, NULL, &q);
 	if (!err)
 		err = hdb__errno(sqlite3_prepare_v2(q.db,
-			"SELECT start_ns, duration_ns, series, samples, bytes FROM windows"
-			" WHERE start_ns < ?2 AND start_ns + duration_ns > ?1 ORDER BY start_ns",
+			"SELECT start_ns, duration_ns, series, samples, bytes, type FROM windows"
+			" WHERE start_ns < ?2 AND start_ns + duration_ns > ?1"
+			" ORDER BY type, start_ns",
 			-1, &st, NULL));
 	if (!err) {
 		sqlite3_bind_int64(st, 1, from_ns);
@@ -322,10 +335,14 @@ int history__ranges(struct history *h, int64_t from_ns, int64_t to_ns,
 	}
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t start = sqlite3_column_int64(st, 0), duration = sqlite3_column_int64(st, 1);
+		int t = type_of((const char *)sqlite3_column_text(st, 5));
 		struct history_range *last = r->n ? &r->v[r->n - 1] : NULL;
 
-		/* a gap of over half a window starts a new range */
-		if (!last || start > last->end_ns + duration / 2) {
+		if (t < 0 || (type != HISTORY_ANY_TYPE && t != type))
+			continue;
+		/* another type, or a gap of over half a window, starts a new
+		 * range */
+		if (!last || (int)last->type != t || start > last->end_ns + duration / 2) {
 			if (r->n == cap) {
 				struct history_range *v = realloc(r->v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
 
@@ -336,7 +353,7 @@ int history__ranges(struct history *h, int64_t from_ns, int64_t to_ns,
 				r->v = v;
 			}
 			last = &r->v[r->n++];
-			*last = (struct history_range){ .start_ns = start };
+			*last = (struct history_range){ .type = t, .start_ns = start };
 		}
 		last->end_ns = MAX(last->end_ns, start + duration);
 		last->windows++;

@@ -2,6 +2,7 @@
 #include "history/record.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -33,15 +34,17 @@ static int normalize(struct record_entry *v, size_t *n)
 
 	for (size_t i = 0; i < *n; i++)
 		if (!v[i].stack || !v[i].count || v[i].stack > INT64_MAX || v[i].labels > INT64_MAX ||
-		    v[i].count > INT64_MAX)
+		    v[i].count > INT64_MAX || v[i].value > INT64_MAX)
 			return -EINVAL;
 	if (*n > 1) /* qsort(NULL, 0) is undefined */
 		qsort(v, *n, sizeof(*v), entry_cmp);
 	for (size_t i = 0; i < *n; i++) {
 		if (j && entry_cmp(&v[j - 1], &v[i]) == 0) {
-			if (v[i].count > INT64_MAX - v[j - 1].count)
+			if (v[i].count > INT64_MAX - v[j - 1].count ||
+			    v[i].value > INT64_MAX - v[j - 1].value)
 				return -EINVAL;
 			v[j - 1].count += v[i].count;
+			v[j - 1].value += v[i].value;
 		} else {
 			v[j++] = v[i];
 		}
@@ -50,10 +53,18 @@ static int normalize(struct record_entry *v, size_t *n)
 	return 0;
 }
 
-static int payload(const struct record_entry *v, size_t n, struct buf *b)
+static bool has_values(const struct record_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].value)
+			return true;
+	return false;
+}
+
+static int payload(const struct record_entry *v, size_t n, bool values, struct buf *b)
 {
 	uint64_t prev = 0;
-	int err = buf_reserve(b, (3 * n + 1) * VARINT_MAX);
+	int err = buf_reserve(b, (4 * n + 1) * VARINT_MAX);
 
 	if (err)
 		return err;
@@ -64,6 +75,8 @@ static int payload(const struct record_entry *v, size_t n, struct buf *b)
 		b->len += varint_put(b->data + b->len, v[i].labels);
 	for (size_t i = 0; i < n; i++)
 		b->len += varint_put(b->data + b->len, v[i].count);
+	for (size_t i = 0; values && i < n; i++)
+		b->len += varint_put(b->data + b->len, v[i].value);
 	return 0;
 }
 
@@ -114,6 +127,7 @@ int record__encode(struct record_entry *v, size_t *n, enum record_codec codec, s
 	uint8_t header[RECORD_HEADER];
 	size_t start = out->len;
 	uint32_t crc;
+	bool values;
 	int err;
 
 	if (codec != RECORD_RAW && codec != RECORD_ZSTD && codec != RECORD_DEFLATE)
@@ -123,11 +137,12 @@ int record__encode(struct record_entry *v, size_t *n, enum record_codec codec, s
 		return err;
 	if (*n > RECORD_MAX_ENTRIES)
 		return -E2BIG;
-	err = payload(v, *n, &raw);
+	values = has_values(v, *n);
+	err = payload(v, *n, values, &raw);
 	if (err)
 		goto out;
 	crc = (uint32_t)crc32(0, raw.data, (uInt)raw.len);
-	header[0] = (uint8_t)codec;
+	header[0] = (uint8_t)codec | (values ? RECORD_VALUES : 0);
 	for (int i = 0; i < 4; i++)
 		header[1 + i] = (uint8_t)(crc >> (8 * i));
 	err = buf_append(out, header, sizeof(header));
@@ -141,7 +156,7 @@ int record__encode(struct record_entry *v, size_t *n, enum record_codec codec, s
 	 * those longer than they are */
 	if (!err && (codec == RECORD_RAW || out->len - start - RECORD_HEADER >= raw.len)) {
 		out->len = start + RECORD_HEADER;
-		out->data[start] = RECORD_RAW;
+		out->data[start] = RECORD_RAW | (values ? RECORD_VALUES : 0);
 		err = buf_append(out, raw.data, raw.len);
 	}
 out:
@@ -202,7 +217,7 @@ static int decompress_deflate(const uint8_t *p, size_t len, struct buf *out)
 	return err;
 }
 
-static int parse(struct record *r)
+static int parse(struct record *r, bool values)
 {
 	const uint8_t *p = r->payload.data, *end = p + r->payload.len;
 	uint64_t n, v;
@@ -241,6 +256,11 @@ static int parse(struct record *r)
 		if (varint_get(&p, end, &r->v[i].count) || !r->v[i].count ||
 		    r->v[i].count > INT64_MAX)
 			return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		r->v[i].value = 0;
+		if (values && (varint_get(&p, end, &r->v[i].value) || r->v[i].value > INT64_MAX))
+			return -EBADMSG;
+	}
 	if (p != end)
 		return -EBADMSG;
 	r->n = n;
@@ -259,7 +279,7 @@ int record__decode(const void *data, size_t len, struct record *r)
 		return -EBADMSG;
 	for (int i = 0; i < 4; i++)
 		crc |= (uint32_t)p[1 + i] << (8 * i);
-	switch (p[0]) {
+	switch (p[0] & ~RECORD_VALUES) {
 	case RECORD_RAW:
 		err = len - RECORD_HEADER > RECORD_MAX_PAYLOAD ? -EBADMSG :
 			buf_append(&r->payload, p + RECORD_HEADER, len - RECORD_HEADER);
@@ -277,7 +297,7 @@ int record__decode(const void *data, size_t len, struct record *r)
 		return err;
 	if ((uint32_t)crc32(0, r->payload.data, (uInt)r->payload.len) != crc)
 		return -EBADMSG;
-	err = parse(r);
+	err = parse(r, p[0] & RECORD_VALUES);
 	if (err)
 		r->n = 0;
 	return err;

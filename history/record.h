@@ -5,20 +5,26 @@
  * the decoder takes any bytes (a corrupt store: fuzzed by
  * tests/fuzz/fuzz-history-record.c).
  *
- * Layout: one byte codec (enum record_codec), the CRC-32 of the payload
- * (4 bytes, little endian), then the payload: raw, a zstd frame (with its
- * content size), or a varint payload length and a raw deflate stream.
- * The payload: varint n, n stack deltas, n label set ids (0: none), n
- * counts (>= 1). Entries are strictly increasing in (stack, label set).
+ * Layout: one byte codec (enum record_codec, with RECORD_VALUES set when
+ * the record has a values column), the CRC-32 of the payload (4 bytes,
+ * little endian), then the payload: raw, a zstd frame (with its content
+ * size), or a varint payload length and a raw deflate stream. The
+ * payload: varint n, n stack deltas, n label set ids (0: none), n counts
+ * (>= 1), then with RECORD_VALUES n values. Entries are strictly
+ * increasing in (stack, label set). The value is a sample's second value
+ * where it is not derived from the count (off-CPU nanoseconds); a record
+ * whose values are all 0 has no column (every CPU record, and the
+ * records of schema 1, read the same).
  *
  *   record__encode(v, &n, codec, out)
- *                          sorts v[0, n) and sums the counts of equal
- *                          (stack, label set) pairs in place (*n becomes
- *                          the distinct number), appends the record to
- *                          out (raw when the codec would not make it
- *                          smaller); 0, -EINVAL (a stack id 0, a count 0, a
- *                          count sum past INT64_MAX, an unknown codec),
- *                          -E2BIG (past RECORD_MAX_ENTRIES), -ENOMEM
+ *                          sorts v[0, n) and sums the counts and values of
+ *                          equal (stack, label set) pairs in place (*n
+ *                          becomes the distinct number), appends the
+ *                          record to out (raw when the codec would not
+ *                          make it smaller); 0, -EINVAL (a stack id 0, a
+ *                          count 0, a count or value past INT64_MAX, an
+ *                          unknown codec), -E2BIG (past
+ *                          RECORD_MAX_ENTRIES), -ENOMEM
  *   record__decode(data, len, r)
  *                          the entries into r (reused across calls);
  *                          0, -EBADMSG (anything wrong: layout, checksum,
@@ -43,11 +49,14 @@ enum record_codec {
 	RECORD_ZSTD = 1,
 	RECORD_DEFLATE = 2,
 };
+/* in the codec byte: the payload has a values column */
+#define RECORD_VALUES 0x10
 
 struct record_entry {
 	uint64_t stack;  /* >= 1 */
 	uint64_t labels; /* 0: none */
 	uint64_t count;  /* >= 1 */
+	uint64_t value;  /* the second value when stored (off-CPU ns), else 0 */
 };
 
 struct record {

@@ -191,6 +191,12 @@ static int open_existing(const char *path, sqlite3 **out, char *why, size_t whyl
 		snprintf(why, whylen, "%s", strerror(-err));
 		return err;
 	}
+	err = hdb__migrate(db);
+	if (err < 0) {
+		snprintf(why, whylen, "could not migrate it from schema 1: %s", strerror(-err));
+		sqlite3_close(db);
+		return err;
+	}
 	err = hdb__check_schema(db, why, whylen);
 	if (!err)
 		err = quick_check(db, why, whylen);

@@ -69,6 +69,16 @@ static int parse(const char *query, size_t len, const char *label_param,
 	return 0;
 }
 
+/* The history's filter for a parsed request: its pid, match and type. */
+static struct history_filter filter_of(const struct history_request *r)
+{
+	return (struct history_filter){
+		.type = r->q.type == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU,
+		.pid = r->q.pid,
+		.match = r->q.match,
+	};
+}
+
 static int reply_json(struct http_request *req, struct buf *out, int err)
 {
 	static const char *const headers[] = { "X-Content-Type-Options", "nosniff",
@@ -109,8 +119,9 @@ static bool begin(struct history *h, struct http_request *req, const char *label
 
 static int write_range(struct buf *out, const struct history_request *r)
 {
-	return buf_printf(out, "\"start_unix_ns\":%lld,\"end_unix_ns\":%lld",
-			  (long long)r->range.start_ns, (long long)r->range.end_ns);
+	return buf_printf(out, "\"type\":\"%s\",\"start_unix_ns\":%lld,\"end_unix_ns\":%lld",
+			  profile_type_names[r->q.type], (long long)r->range.start_ns,
+			  (long long)r->range.end_ns);
 }
 
 static int write_timeline(struct buf *out, const struct history_request *r, const char *by,
@@ -167,7 +178,7 @@ static int serve_timeline(void *ctx, struct http_request *req)
 	if (!begin(ctx, req, "by", &r, &ret))
 		return ret;
 	by = r.label[0] ? r.label : "comm";
-	f = (struct history_filter){ .pid = r.q.pid, .match = r.q.match };
+	f = filter_of(&r);
 	err = history__timeline(ctx, r.range.start_ns, r.range.end_ns, &f, by, r.top, &tl);
 	if (!err)
 		err = write_timeline(&out, &r, by, tl);
@@ -211,7 +222,7 @@ static int serve_labels(void *ctx, struct http_request *req)
 
 	if (!begin(ctx, req, "name", &r, &ret))
 		return ret;
-	f = (struct history_filter){ .pid = r.q.pid, .match = r.q.match };
+	f = filter_of(&r);
 	err = r.label[0] ? history__label_values(ctx, r.range.start_ns, r.range.end_ns, &f,
 						 r.label, &v)
 			 : history__label_names(ctx, r.range.start_ns, r.range.end_ns, &f, &v);

@@ -16,14 +16,14 @@
 /* __name__, and node (else opts.node, else the host name) unless the
  * series has its own, which goes through with the other labels */
 static int parca_fixed_labels(const struct labels *in, const struct remote_encode_opts *o,
-			      struct labels *out, bool *value_cut)
+			      const char *name, struct labels *out, bool *value_cut)
 {
 	const char *node = o->node;
 	char host[256];
 	int err;
 
 	(void)value_cut;
-	err = labels__set(out, "__name__", "parca_agent_cpu");
+	err = labels__set(out, "__name__", name);
 	if (err || (in && labels__get(in, "node")))
 		return err;
 	if (!node) {
@@ -230,6 +230,11 @@ static bool parca_check_2xx(const struct http_response *resp, struct remote_stat
 
 const struct remote_proto remote_proto_parca = {
 	.max_labels = SIZE_MAX,
+	/* the names of the parca-agent before its OpenTelemetry rewrite
+	 * (parca_agent_cpu), off-CPU after them: today's agent names both
+	 * parca_agent and tells them by sample type (docs/off-cpu.md) */
+	.names = { [PPROF_TYPE_CPU] = "parca_agent_cpu",
+		   [PPROF_TYPE_OFF_CPU] = "parca_agent_off_cpu" },
 	.fixed_labels = parca_fixed_labels,
 	.add_part = remote__pend,
 	.path = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw",

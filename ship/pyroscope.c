@@ -15,7 +15,7 @@
 
 /* __name__, service_name (else "unknown_service"), __delta__ */
 static int pyroscope_fixed_labels(const struct labels *in, const struct remote_encode_opts *o,
-				  struct labels *out, bool *value_cut)
+				  const char *name, struct labels *out, bool *value_cut)
 {
 	const char *svc = in ? labels__get(in, "service_name") : NULL;
 	_cleanup_free_ char *clean = NULL;
@@ -27,7 +27,7 @@ static int pyroscope_fixed_labels(const struct labels *in, const struct remote_e
 	clean = utf8_sanitized_dup(svc, strlen(svc), REMOTE_MAX_LABEL_VALUE, value_cut);
 	if (!clean)
 		return -ENOMEM;
-	err = labels__set(out, "__name__", "process_cpu");
+	err = labels__set(out, "__name__", name);
 	if (!err)
 		err = labels__set(out, "service_name", clean[0] ? clean : "unknown_service");
 	if (!err)
@@ -93,6 +93,10 @@ static int pack_push(const struct remote_pending *pd, struct buf *body)
 
 const struct remote_proto remote_proto_pyroscope = {
 	.max_labels = REMOTE_MAX_LABELS,
+	/* Pyroscope's own names: process_cpu for CPU profiles (its eBPF
+	 * collector's), off_cpu for what its OTLP ingestion makes of the
+	 * OpenTelemetry eBPF profiler's off-CPU profiles (docs/off-cpu.md) */
+	.names = { [PPROF_TYPE_CPU] = "process_cpu", [PPROF_TYPE_OFF_CPU] = "off_cpu" },
 	.fixed_labels = pyroscope_fixed_labels,
 	.add_part = remote__pend,
 	.path = "/push.v1.PusherService/Push",
@@ -194,6 +198,7 @@ static int ingest_add_part(struct remote_encoder *e, const struct labels *mapped
 
 const struct remote_proto remote_proto_pyroscope_ingest = {
 	.max_labels = REMOTE_MAX_LABELS,
+	.names = { [PPROF_TYPE_CPU] = "process_cpu", [PPROF_TYPE_OFF_CPU] = "off_cpu" },
 	.fixed_labels = pyroscope_fixed_labels,
 	.add_part = ingest_add_part,
 	.content_type = "application/octet-stream",

@@ -120,14 +120,15 @@ static void note_dropped(struct label_cuts *cuts, const char *name)
  * series' others (not those the protocol set) with valid names, up to its
  * limit. */
 static int map_labels(const struct remote_proto *proto, const struct remote_encode_opts *o,
-		      const struct labels *in, struct labels *out, struct label_cuts *cuts)
+		      const char *name, const struct labels *in, struct labels *out,
+		      struct label_cuts *cuts)
 {
 	struct labels extra = {};
 	bool any_cut = false, cut = false;
 	int err;
 
 	labels__clear(out);
-	err = proto->fixed_labels(in, o, out, &cut);
+	err = proto->fixed_labels(in, o, name, out, &cut);
 	if (err)
 		return err;
 	if (cut)
@@ -416,7 +417,8 @@ int remote__encode(const struct remote_encode_opts *o, const struct upload_windo
 	struct labels mapped = {};
 	int err = 0;
 
-	if (!o || !w || !out || (w->n && !w->series) || !proto_of(o->protocol))
+	if (!o || !w || !out || (w->n && !w->series) || !proto_of(o->protocol) ||
+	    (unsigned)w->type >= PPROF_TYPE_MAX || !proto_of(o->protocol)->names[w->type])
 		return -EINVAL;
 	e.proto = proto_of(o->protocol);
 	e.b = calloc(1, sizeof(*e.b));
@@ -433,7 +435,7 @@ int remote__encode(const struct remote_encode_opts *o, const struct upload_windo
 		/* a process with no samples in the window has nothing to say */
 		if (!s->profile || !pprof__sample_count(s->profile))
 			continue;
-		err = map_labels(e.proto, o, s->labels, &mapped, &cuts);
+		err = map_labels(e.proto, o, e.proto->names[w->type], s->labels, &mapped, &cuts);
 		if (err)
 			break;
 		e.b->series++;

@@ -23,7 +23,10 @@
  * in the batch, so a retry carries the same IDs.
  *
  * Labels (the series' labels are never modified):
- *   pyroscope: __name__="process_cpu", service_name (else "unknown_service"),
+ *   pyroscope: __name__ by the window's sample type ("process_cpu" for cpu,
+ *     "off_cpu" for off_cpu: the names Pyroscope gives the OpenTelemetry
+ *     eBPF profiler's profiles, docs/off-cpu.md), service_name (else
+ *     "unknown_service"),
  *     __delta__="false", then the series' own labels with names made valid
  *     ('.' and other bytes outside [a-zA-Z0-9_] become '_'); at most
  *     REMOTE_MAX_LABELS, keeping __name__, service_name, __delta__, then
@@ -33,8 +36,9 @@
  *     (bytes outside [a-zA-Z0-9_.-] become '_'), the others except the
  *     reserved __name__ and __delta__ become tags, with ',', '{', '}' and
  *     control bytes in values made '_' (the ingest key parser splits on them)
- *   parca: __name__="parca_agent_cpu", node (else opts.node, else the host
- *     name), then the series' labels with names made valid
+ *   parca: __name__ by the window's sample type ("parca_agent_cpu",
+ *     "parca_agent_off_cpu"), node (else opts.node, else the host name),
+ *     then the series' labels with names made valid
  * Values that are not UTF-8 get '?' for each bad byte; empty values are
  * absent labels. What was cut is logged in one line per window.
  *
@@ -45,6 +49,7 @@
  *                                   configuration's choices)
  *   remote__failure_name(f)         "network", "timeout", "http_4xx", ...
  *   remote__encode(opts, w, &b)     0 or -errno (EINVAL: bad opts or window,
+ *                                   a sample type the protocol has no name for,
  *                                   ENOMEM, EIO from gzip); *b owned by the
  *                                   caller (remote__batch_free); a window with
  *                                   nothing to send gives a batch with n == 0
@@ -112,8 +117,7 @@
 
 #include "common/buf.h"
 #include "common/labels.h"
-
-struct pprof;
+#include "core/pprof.h"
 
 /* Grafana Pyroscope's ingestion limits (protocols.md), applied to every
  * protocol: Parca has no documented ones, and smaller requests cost little. */
@@ -160,6 +164,7 @@ struct upload_window {
 	int64_t start_ns, end_ns;        /* Unix ns */
 	const struct upload_series *series;
 	size_t n;
+	enum pprof_type type;            /* every series' profile's; default cpu */
 };
 
 struct remote_encode_opts {

@@ -5,8 +5,9 @@
  * at which one it is again.
  *
  * A protocol says:
- *   - which labels come before a series' own (fixed_labels; a series label
- *     of the same name is then skipped) and how many a series may carry;
+ *   - what it names each sample type's profiles (names: __name__), which
+ *     labels come before a series' own (fixed_labels; a series label of
+ *     the same name is then skipped) and how many a series may carry;
  *   - how a profile part joins the batch (add_part): remote__pend gathers
  *     parts into requests of about max_body bytes and packs them with pack
  *     (to path); ingest makes one request per part instead;
@@ -58,10 +59,13 @@ struct remote_encoder {
 
 struct remote_proto {
 	size_t max_labels;
-	/* the first labels of every series into out (empty); *value_cut: a
-	 * value was cut to REMOTE_MAX_LABEL_VALUE. 0 or -errno */
+	/* __name__ by enum pprof_type; NULL: not sent (-EINVAL) */
+	const char *names[PPROF_TYPE_MAX];
+	/* the first labels of every series, __name__ = name, into out
+	 * (empty); *value_cut: a value was cut to REMOTE_MAX_LABEL_VALUE.
+	 * 0 or -errno */
 	int (*fixed_labels)(const struct labels *in, const struct remote_encode_opts *o,
-			    struct labels *out, bool *value_cut);
+			    const char *name, struct labels *out, bool *value_cut);
 	int (*add_part)(struct remote_encoder *e, const struct labels *mapped, struct buf *gz);
 	/* remote__pend's requests: their path, and their body from pd */
 	const char *path;

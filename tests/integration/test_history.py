@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import (BRASA, TMP, Agent, check, fail, integration_test, parse_folded, pprof_traces,
+from harness import (BRASA, TMP, Agent, check, fail, go_env, integration_test, parse_folded, pprof_traces,
                      rss_kib, sanitizer_rss_slack_kib, workload)
 
 WINDOW = 2  # seconds: --upload-interval
@@ -383,4 +383,94 @@ def t_history_retention():
     finally:
         w.kill()
         w.wait()
+        agent.stop()
+
+
+def pprof_sample_types(path):
+    """The sample types go tool pprof -raw reads, e.g. ['samples/count', 'off_cpu/nanoseconds']."""
+    r = subprocess.run(["go", "tool", "pprof", "-raw", path], capture_output=True, text=True,
+                       env=go_env(), timeout=120)
+    check(r.returncode == 0, f"go tool pprof -raw reads {os.path.basename(path)}: {r.stderr[:300]}")
+    head = r.stdout.split("Samples:", 1)[1].splitlines()[1] if "Samples:" in r.stdout else ""
+    return [t.replace("[dflt]", "") for t in head.split()]
+
+
+@integration_test(timeout=240)
+def t_history_offcpu():
+    """With --off-cpu the history keeps off-CPU windows beside the CPU
+    ones: a range query with type=off_cpu returns the sleeper's off-CPU
+    time (every switch recorded: within 15 % of what it measured), read by
+    go tool pprof as off_cpu/nanoseconds; the same range as CPU has no
+    off_cpu sample type; /api/timeline and `brasa history list` take the
+    type."""
+    agent = Agent("--off-cpu", "--off-cpu-one-in", "1", "--upload-interval", f"{WINDOW}s")
+    try:
+        time.sleep(1)
+        t0 = time.time()
+        w = subprocess.Popen([os.path.join(os.environ["WORKLOADS"], "offcpu_waits"), "4"],
+                             stdout=subprocess.PIPE, text=True)
+        out = w.communicate(timeout=60)[0]
+        t1 = time.time()
+        report = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in out.splitlines()}
+        wait = report["sleeper"][1]
+        # a range ending in the future waits for the window holding its end
+        rng = q(start=f"{t0:.3f}", end=f"{t1 + 0.5:.3f}")
+
+        status, _, body = agent.get(f"/debug/pprof/profile?{rng}&type=off_cpu&pid={w.pid}", timeout=120)
+        check(status == 200, f"a range with type=off_cpu answers 200 ({status}: {body[:200]!r})")
+        pb = os.path.join(TMP, "history-offcpu.pb.gz")
+        open(pb, "wb").write(body)
+        types = pprof_sample_types(pb)
+        print("off_cpu range sample types:", types)
+        check(types == ["samples/count", "off_cpu/nanoseconds"],
+              f"the off_cpu range has samples/count and off_cpu/nanoseconds ({types})")
+        r = subprocess.run(["go", "tool", "pprof", "-top", "-cum", "-sample_index=off_cpu",
+                            "-focus=sleeper_wait", pb], capture_output=True, text=True, env=go_env(),
+                           timeout=120)
+        print("\n".join(r.stdout.splitlines()[:10]))
+        check("sleeper_wait" in r.stdout, "go tool pprof -top shows sleeper_wait's stored off-CPU time")
+
+        stacks, _ = folded(agent, f"{rng}&type=off_cpu&pid={w.pid}", "off_cpu range")
+        slept = sum(n for f, n in stacks if "sleeper_wait" in f)
+        print(f"sleeper: {slept / 1e6:.0f} ms off the CPU in the history, measured wait {wait / 1e6:.0f} ms")
+        check(abs(slept - wait) <= 0.15 * wait,
+              f"the stored off-CPU time of the sleeper is within 15 % of its wait ({slept} vs {wait} ns)")
+
+        status, _, body = agent.get(f"/debug/pprof/profile?{rng}&pid={w.pid}", timeout=120)
+        check(status == 200, f"the same range as CPU answers 200 ({status})")
+        cpu = os.path.join(TMP, "history-cpu.pb.gz")
+        open(cpu, "wb").write(body)
+        types = pprof_sample_types(cpu)
+        print("cpu range sample types:", types)
+        check(types == ["samples/count", "cpu/nanoseconds"],
+              f"the CPU range has samples/count and cpu/nanoseconds, no off_cpu ({types})")
+        stacks, _ = folded(agent, f"{rng}&pid={w.pid}", "cpu range")
+        check(sum(n for f, n in stacks if "spin_loop" in f) > 0, "the CPU range holds the spinner's samples")
+
+        for typ in ("off_cpu", "cpu"):
+            status, _, body = agent.get("/api/timeline?" + q(start=f"{t0:.3f}", end=f"{t1:.3f}", by="comm",
+                                                             type=typ))
+            tl = json.loads(body)
+            series = {s["value"]: s["total"] for s in tl["series"] if not s.get("other")}
+            print(f"timeline type={typ}: {series}")
+            check(status == 200 and tl["type"] == typ and series.get("offcpu_waits", 0) > 0,
+                  f"/api/timeline?type={typ} answers for that type with offcpu_waits in it")
+            if typ == "off_cpu":
+                check(series["offcpu_waits"] >= 0.8 * wait,
+                      f"the off_cpu timeline counts nanoseconds ({series['offcpu_waits']} >= 0.8 x {wait})")
+
+        r = history_cli("list", "--dir", agent.history_dir, "--type", "off_cpu")
+        rows = [l for l in r.stdout.splitlines() if l.startswith("off_cpu")]
+        check(r.returncode == 0 and rows and not any(l.startswith("cpu ") for l in r.stdout.splitlines()),
+              "brasa history list --type off_cpu lists off_cpu ranges alone")
+        r = history_cli("list", "--dir", agent.history_dir)
+        check(r.returncode == 0 and any(l.startswith("cpu ") for l in r.stdout.splitlines())
+              and any(l.startswith("off_cpu ") for l in r.stdout.splitlines()),
+              "brasa history list lists both types")
+        out_pb = os.path.join(TMP, "export-offcpu.pb.gz")
+        r = history_cli("export", "--dir", agent.history_dir, "--start", str(int(t0)), "--type", "off_cpu",
+                        "-p", str(w.pid), "-o", out_pb)
+        check(r.returncode == 0 and pprof_sample_types(out_pb) == ["samples/count", "off_cpu/nanoseconds"],
+              "brasa history export --type off_cpu writes an off_cpu profile")
+    finally:
         agent.stop()

@@ -245,3 +245,37 @@ def t_upload_spool_full():
         check("lost" in agent.output() or "dropped" in agent.output(), "the loss is logged")
     finally:
         finish(rx, agent, w)
+
+
+@integration_test(timeout=180)
+def t_upload_offcpu():
+    """With --off-cpu, each interval uploads an off-CPU profile beside the
+    CPU one, named as docs/off-cpu.md says: Pyroscope __name__ off_cpu,
+    Parca __name__ parca_agent_off_cpu; the decoder (go tool pprof in the
+    receiver) reads samples/count and off_cpu/nanoseconds with the
+    sleeper's wait in it."""
+    for protocol, cpu_name, off_name in (("pyroscope", "process_cpu", "off_cpu"),
+                                         ("parca", "parca_agent_cpu", "parca_agent_off_cpu")):
+        rx = Receiver()
+        w = workload("offcpu_waits", 30)
+        agent = upload_agent(rx, protocol, "--off-cpu", "--off-cpu-one-in", "1", keep_pid=w.pid)
+        try:
+            def by_name(name):
+                return [(r, l, p) for r, l, p in workload_profiles(rx.records(), w.pid, comm="offcpu_waits")
+                        if l.get("__name__") == name]
+
+            check(wait_for(lambda: len(by_name(off_name)) >= 2 and by_name(cpu_name), 30),
+                  f"{protocol}: off-CPU profiles named {off_name} and CPU ones named {cpu_name} arrived")
+            offs = by_name(off_name)
+            r, labels, prof = offs[0]
+            print(json.dumps(r)[:800])
+            check(prof.get("sample_types") == ["samples/count", "off_cpu/nanoseconds"],
+                  f"{protocol}: the off-CPU profile's sample types are samples/count and "
+                  f"off_cpu/nanoseconds ({prof.get('sample_types')})")
+            check(any("sleeper_wait" in p["functions"] for _, _, p in offs),
+                  f"{protocol}: the off-CPU profiles hold the sleeper's wait")
+            check(all(p.get("sample_types") == ["samples/count", "cpu/nanoseconds"]
+                      for _, _, p in by_name(cpu_name)),
+                  f"{protocol}: the CPU profiles stay CPU profiles")
+        finally:
+            finish(rx, agent, w)

@@ -90,13 +90,16 @@ static uint64_t name_hash(const char *s)
 	return h;
 }
 
-/* A series profile: frames in /usr/bin/COMM loaded at base, the comm
- * label on every sample (so folded output names it as the merge's series
- * labels do). */
-static struct pprof *make_profile_at(int64_t start, const char *comm, uint64_t base,
-				     const struct tsample *s, size_t n)
+/* An off-CPU sample's time: its count times this */
+#define OFF_NS 1000003ll
+
+/* A series profile of type: frames in /usr/bin/COMM loaded at base, the
+ * comm label on every sample (so folded output names it as the merge's
+ * series labels do); off-CPU samples last count * OFF_NS. */
+static struct pprof *make_typed_profile(int64_t start, const char *comm, uint64_t base,
+					const struct tsample *s, size_t n, enum pprof_type type)
 {
-	const struct pprof_opts o = { .period_ns = PERIOD_NS, .time_nanos = start,
+	const struct pprof_opts o = { .type = type, .period_ns = PERIOD_NS, .time_nanos = start,
 				      .duration_nanos = WIN };
 	char file[128];
 	struct pprof *p = NULL;
@@ -128,9 +131,18 @@ static struct pprof *make_profile_at(int64_t start, const char *comm, uint64_t b
 			labels[nlabels++] = (struct pprof_label){ .key = "thread_name", .str = s[i].thread };
 			labels[nlabels++] = (struct pprof_label){ .key = "thread_id", .num = 1000 + (int64_t)i };
 		}
-		REQUIRE(pprof__add_sample(p, locs, depth, s[i].count, labels, nlabels) == 0);
+		REQUIRE(pprof__add_sample_value(p, locs, depth, s[i].count,
+						type == PPROF_TYPE_CPU ? s[i].count * (int64_t)PERIOD_NS
+								       : s[i].count * OFF_NS,
+						labels, nlabels) == 0);
 	}
 	return p;
+}
+
+static struct pprof *make_profile_at(int64_t start, const char *comm, uint64_t base,
+				     const struct tsample *s, size_t n)
+{
+	return make_typed_profile(start, comm, base, s, n, PPROF_TYPE_CPU);
 }
 
 static struct pprof *make_profile(int64_t start, const char *comm, const struct tsample *s,
@@ -421,7 +433,7 @@ static void test_ranges(void)
 	/* a gap: windows 0-2, then 10 and 11 */
 	CHECK_INT(put_window(h, 0, T0 + 10 * WIN), ==, 0);
 	CHECK_INT(put_window(h, 1, T0 + 11 * WIN), ==, 0);
-	REQUIRE(history__ranges(h, 0, INT64_MAX, &r) == 0);
+	REQUIRE(history__ranges(h, 0, INT64_MAX, HISTORY_ANY_TYPE, &r) == 0);
 	REQUIRE(r->n == 2);
 	CHECK_INT(r->v[0].start_ns, ==, T0);
 	CHECK_INT(r->v[0].end_ns, ==, T0 + 3 * WIN);
@@ -500,6 +512,173 @@ static void test_filters(void)
 }
 
 /* Per window: its samples by service_name, the top one and the rest. */
+/* The api series of window w as off-CPU time (db's stacks: waits), at
+ * start. */
+static int put_offcpu_window(struct history *h, int w, int64_t start)
+{
+	struct window_profiles wp;
+	struct pprof *off;
+	int err;
+
+	make_window(w, &wp);
+	off = make_typed_profile(start, "api", 0x400000, db_samples[w], 2, PPROF_TYPE_OFF_CPU);
+	const struct history_series series[] = { { &wp.api_labels, off } };
+	const struct history_window win = { .start_unix_ns = start, .duration_ns = WIN,
+					    .series = series, .n = 1,
+					    .type = PPROF_TYPE_OFF_CPU };
+
+	err = history__put(h, &win);
+	pprof__free(off);
+	free_window(&wp);
+	return err;
+}
+
+/* CPU and off-CPU windows over the same time: each query reads one type,
+ * off-CPU values (nanoseconds) come back as they went in, never mixed
+ * with CPU samples. */
+static void test_types(void)
+{
+	struct history *h = open_store(store_path("types"), 0, 0, 0);
+	const struct history_filter off = { .type = PPROF_TYPE_OFF_CPU, .pid = -1 };
+	_cleanup_(cleanup_pprof__free) struct pprof *into = NULL;
+	const struct pprof_opts oo = { .type = PPROF_TYPE_OFF_CPU, .time_nanos = T0,
+				       .duration_nanos = 2 * WIN };
+	struct history_merge_info info;
+	struct history_timeline *tl = NULL;
+	struct history_values *v = NULL;
+	struct history_ranges *r = NULL;
+	int64_t count = 0, ns = 0;
+	char *text;
+
+	for (int w = 0; w < 2; w++) {
+		CHECK_INT(put_window(h, w, T0 + w * WIN), ==, 0);
+		CHECK_INT(put_offcpu_window(h, w, T0 + w * WIN), ==, 0);
+	}
+	{
+		/* a window is of one type: its profiles must be too */
+		struct pprof *cpu = make_profile(T0, "api", api_samples[0], 3);
+		struct labels ls = {};
+		const struct history_series series[] = { { &ls, cpu } };
+		struct history_window win = { .start_unix_ns = T0 + 5 * WIN, .duration_ns = WIN,
+					      .series = series, .n = 1,
+					      .type = PPROF_TYPE_OFF_CPU };
+
+		CHECK_INT(history__put(h, &win), ==, -EINVAL);
+		win.type = PPROF_TYPE_MAX;
+		CHECK_INT(history__put(h, &win), ==, -EINVAL);
+		pprof__free(cpu);
+		/* an off-CPU window without samples has no period: stored */
+		win = (struct history_window){ .start_unix_ns = T0 + 2 * WIN, .duration_ns = WIN,
+					       .type = PPROF_TYPE_OFF_CPU };
+		CHECK_INT(history__put(h, &win), ==, 0);
+	}
+
+	/* CPU: the CPU windows alone, as before types */
+	check_folded(merged(h, T0, T0 + 2 * WIN, NULL, &info), expected(0, 1, true, true));
+	CHECK_U64(info.windows, ==, 2);
+
+	/* off-CPU: counts and nanoseconds of db's stacks, labeled api */
+	REQUIRE(pprof__new(&oo, &into) == 0);
+	CHECK_INT(history__merge(h, T0, T0 + 3 * WIN, NULL, into, &info), ==, 0);
+	CHECK_U64(info.windows, ==, 2); /* the empty one has no series */
+	for (size_t i = 0; i < pprof__sample_count(into); i++) {
+		struct pprof_sample smp;
+
+		REQUIRE(pprof__sample_at(into, i, &smp) == 0);
+		count += smp.count;
+		ns += smp.value;
+	}
+	CHECK_INT(count, ==, 10 + 2 + 1 + 8);
+	CHECK_INT(ns, ==, (10 + 2 + 1 + 8) * OFF_NS);
+	text = folded(into);
+	test_fmt("folded off-CPU:\n%s", text);
+	CHECK(strstr(text, "api;main;query;scan 11000033\n") != NULL);
+	CHECK(strstr(text, "api;main;flush;fsync 8000024\n") != NULL);
+	CHECK(strstr(text, "serve") == NULL); /* no CPU stack */
+	free(text);
+
+	/* timeline and labels: the type's totals (off_cpu: nanoseconds) */
+	REQUIRE(history__timeline(h, T0, T0 + 3 * WIN, &off, "comm", 8, &tl) == 0);
+	REQUIRE(tl->nwindows == 3);
+	CHECK_U64(tl->windows[0].samples, ==, 12 * OFF_NS);
+	CHECK_U64(tl->windows[1].samples, ==, 9 * OFF_NS);
+	CHECK_U64(tl->windows[2].samples, ==, 0);
+	REQUIRE(tl->nseries == 1);
+	CHECK_STR(tl->series[0].value, "api");
+	history_timeline__free(tl);
+	REQUIRE(history__timeline(h, T0, T0 + 3 * WIN, NULL, "comm", 8, &tl) == 0);
+	REQUIRE(tl->nwindows == 2);
+	CHECK_U64(tl->windows[0].samples, ==, 5 + 3 + 1 + 10 + 2);
+	CHECK_U64(tl->nseries, ==, 2);
+	history_timeline__free(tl);
+	REQUIRE(history__label_values(h, T0, T0 + 3 * WIN, &off, "comm", &v) == 0);
+	REQUIRE(v->n == 1);
+	CHECK_STR(v->v[0].value, "api");
+	CHECK_U64(v->v[0].samples, ==, 21 * OFF_NS);
+	history_values__free(v);
+
+	/* ranges: one per type, cpu first */
+	REQUIRE(history__ranges(h, 0, INT64_MAX, HISTORY_ANY_TYPE, &r) == 0);
+	REQUIRE(r->n == 2);
+	CHECK_INT(r->v[0].type, ==, PPROF_TYPE_CPU);
+	CHECK_U64(r->v[0].windows, ==, 2);
+	CHECK_INT(r->v[1].type, ==, PPROF_TYPE_OFF_CPU);
+	CHECK_U64(r->v[1].windows, ==, 3);
+	CHECK_INT(r->v[1].end_ns, ==, T0 + 3 * WIN);
+	CHECK_U64(r->v[1].samples, ==, 21 * OFF_NS);
+	history_ranges__free(r);
+	REQUIRE(history__ranges(h, 0, INT64_MAX, PPROF_TYPE_OFF_CPU, &r) == 0);
+	CHECK_U64(r->n, ==, 1);
+	history_ranges__free(r);
+	CHECK_INT(history__ranges(h, 0, INT64_MAX, PPROF_TYPE_MAX, &r), ==, -EINVAL);
+	history__close(h);
+}
+
+/* A store of schema 1 (before types) opens: the writer migrates it in
+ * place (its windows are cpu, nothing moved aside); a reader is told to
+ * let the agent do it. */
+static void test_migrate_v1(void)
+{
+	const char *path = store_path("migrate_v1");
+	struct history_opts ro = { .path = path, .read_only = true };
+	struct history *h = open_store(path, 0, 0, 0);
+	struct history_ranges *r = NULL;
+	struct history_stats st;
+	char err[512] = "", corrupt[600];
+	sqlite3 *db;
+
+	for (int w = 0; w < 3; w++)
+		CHECK_INT(put_window(h, w, T0 + w * WIN), ==, 0);
+	history__close(h);
+	/* what schema 1 was: no type column, user_version 1 */
+	REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "ALTER TABLE windows DROP COLUMN type; PRAGMA user_version=1",
+			       NULL, NULL, NULL), ==, SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_INT(store_int(path, "SELECT count(*) FROM pragma_table_info('windows')"
+			    " WHERE name = 'type'"), ==, 0);
+
+	h = NULL;
+	CHECK_INT(history__open(&ro, &h, err, sizeof(err)), ==, -EUCLEAN);
+	test_fmt("read-only open: %s", err);
+	CHECK(strstr(err, "schema version 1") && strstr(err, "migrates"));
+
+	h = open_store(path, 0, 0, 0);
+	history__stats(h, &st);
+	CHECK_U64(st.drops[HISTORY_DROP_CORRUPT_STORE], ==, 0);
+	snprintf(corrupt, sizeof(corrupt), "%s.corrupt", path);
+	CHECK(access(corrupt, F_OK) != 0);
+	CHECK_INT(store_int(path, "PRAGMA user_version"), ==, 2);
+	check_folded(merged(h, T0, T0 + 3 * WIN, NULL, NULL), expected(0, 2, true, true));
+	REQUIRE(history__ranges(h, 0, INT64_MAX, PPROF_TYPE_CPU, &r) == 0);
+	REQUIRE(r->n == 1);
+	CHECK_U64(r->v[0].windows, ==, 3);
+	history_ranges__free(r);
+	/* and takes off-CPU windows next to them */
+	CHECK_INT(put_offcpu_window(h, 0, T0 + 3 * WIN), ==, 0);
+	history__close(h);
+}
+
 static void test_timeline(void)
 {
 	struct history *h = open_store(store_path("timeline"), 0, 0, 0);
@@ -1267,6 +1446,57 @@ static void test_killed_writer(void)
 
 /* ---- the codecs ---- */
 
+/* Records with a values column (off-CPU nanoseconds): summed with the
+ * counts, round trips through every codec, flagged in the codec byte;
+ * records whose values are all 0 have no column (schema 1's read the
+ * same). */
+static void test_record_values(void)
+{
+	const struct record_entry v[] = { { 7, 0, 3, 3000 }, { 2, 5, 1, 10 }, { 7, 0, 4, 4000 },
+					  { 9, 0, 1, 0 } };
+	const enum record_codec codecs[] = { RECORD_RAW, RECORD_ZSTD, RECORD_DEFLATE };
+	struct record r = {};
+
+	for (size_t c = 0; c < ARRAY_SIZE(codecs); c++) {
+		struct record_entry in[ARRAY_SIZE(v)];
+		size_t n = ARRAY_SIZE(v);
+		struct buf out = {};
+
+		memcpy(in, v, sizeof(v));
+		CHECK_INT(record__encode(in, &n, codecs[c], &out), ==, 0);
+		CHECK_INT(out.data[0], ==, RECORD_RAW | RECORD_VALUES);
+		CHECK_INT(record__decode(out.data, out.len, &r), ==, 0);
+		REQUIRE(r.n == 3);
+		CHECK_U64(r.v[0].stack, ==, 2);
+		CHECK_U64(r.v[0].value, ==, 10);
+		CHECK_U64(r.v[1].count, ==, 7);
+		CHECK_U64(r.v[1].value, ==, 7000);
+		CHECK_U64(r.v[2].value, ==, 0);
+		/* the flag off: the payload has bytes left over */
+		out.data[0] &= ~RECORD_VALUES;
+		CHECK_INT(record__decode(out.data, out.len, &r), ==, -EBADMSG);
+		buf_release(&out);
+	}
+	{
+		struct record_entry zero[] = { { 1, 0, 2, 0 } };
+		struct record_entry big[] = { { 1, 0, 1, (uint64_t)INT64_MAX + 1 } };
+		struct record_entry sum[] = { { 1, 0, 1, INT64_MAX }, { 1, 0, 1, 1 } };
+		size_t n = 1;
+		struct buf out = {};
+
+		CHECK_INT(record__encode(zero, &n, RECORD_RAW, &out), ==, 0);
+		CHECK_INT(out.data[0], ==, RECORD_RAW);
+		CHECK_INT(record__decode(out.data, out.len, &r), ==, 0);
+		CHECK_U64(r.v[0].value, ==, 0);
+		buf_reset(&out);
+		CHECK_INT(record__encode(big, &n, RECORD_RAW, &out), ==, -EINVAL);
+		n = 2;
+		CHECK_INT(record__encode(sum, &n, RECORD_RAW, &out), ==, -EINVAL);
+		buf_release(&out);
+	}
+	record__release(&r);
+}
+
 static void test_record_codec(void)
 {
 	struct record_entry v[] = { { 7, 0, 3 }, { 2, 5, 1 }, { 7, 0, 4 }, { 2, 0, 9 },
@@ -1405,6 +1635,8 @@ TEST_MAIN(setup, teardown,
 	  TEST_CASE(round_trip),
 	  TEST_CASE(ranges),
 	  TEST_CASE(filters),
+	  TEST_CASE(types),
+	  TEST_CASE(migrate_v1),
 	  TEST_CASE(timeline),
 	  TEST_CASE(retention),
 	  TEST_CASE(byte_bound),
@@ -1418,4 +1650,5 @@ TEST_MAIN(setup, teardown,
 	  TEST_CASE(disk_full),
 	  TEST_CASE(killed_writer),
 	  TEST_CASE(record_codec),
+	  TEST_CASE(record_values),
 	  TEST_CASE(body_codec))

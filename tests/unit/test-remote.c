@@ -4,6 +4,7 @@
  * trip and damage), and profiles split under the sample and byte bounds.
  * Requests to a receiver: test-remote-send.c; TLS: test-remote-tls.c.
  */
+#include "proto/profilestore.pb-c.h"
 #include "proto/push.pb-c.h"
 #include "remote_harness.h"
 
@@ -183,6 +184,86 @@ static void test_pyroscope_labels(void)
 	labels__clear(&ls);
 }
 
+/* One off-CPU sample: 3 switches, 2.5 s away. */
+static struct pprof *offcpu_profile(void)
+{
+	const struct pprof_opts po = { .type = PPROF_TYPE_OFF_CPU, .time_nanos = START_NS,
+				       .duration_nanos = END_NS - START_NS };
+	struct pprof *p = new_pprof(&po);
+	const struct pprof_line line = { "wait_for_it", "w.c", 7 };
+	uint64_t loc = pprof__location(p, 0, 0x1234, &line, 1);
+
+	REQUIRE(loc);
+	REQUIRE(pprof__add_sample_value(p, &loc, 1, 3, 2500000000ll, NULL, 0) == 0);
+	return p;
+}
+
+/* Each protocol names a window's profiles by its sample type
+ * (docs/off-cpu.md): Pyroscope process_cpu and off_cpu, Parca
+ * parca_agent_cpu and parca_agent_off_cpu; a type without a name is
+ * refused. */
+static void test_type_names(void)
+{
+	_cleanup_(cleanup_pprof__free) struct pprof *off = offcpu_profile();
+	int64_t total;
+	_cleanup_(cleanup_pprof__free) struct pprof *cpu =
+		test_profile("alpha", alpha_funcs, 3, 2, START_NS, &total);
+	struct labels ls = {};
+	struct upload_series s = { &ls, off };
+	struct upload_window w = { START_NS, END_NS, &s, 1, PPROF_TYPE_OFF_CPU };
+	struct remote_encode_opts o = { .protocol = REMOTE_PYROSCOPE };
+	_cleanup_(cleanup_remote__batch_free) struct remote_batch *b = NULL;
+	Parca__Profilestore__V1alpha1__WriteRawRequest *raw;
+	Push__V1__PushRequest *req;
+
+	REQUIRE(labels__set(&ls, "service_name", "sleepy") == 0);
+	CHECK_INT(remote__encode(&o, &w, &b), ==, 0);
+	REQUIRE(b && b->n == 1);
+	req = unpack_push(&b->requests[0]);
+	REQUIRE(req->n_series == 1);
+	CHECK_STR(pair(req->series[0], "__name__"), "off_cpu");
+	CHECK_STR(pair(req->series[0], "service_name"), "sleepy");
+	push__v1__push_request__free_unpacked(req, NULL);
+	remote__batch_free(TAKE_PTR(b));
+
+	s.profile = cpu;
+	w.type = PPROF_TYPE_CPU;
+	CHECK_INT(remote__encode(&o, &w, &b), ==, 0);
+	REQUIRE(b && b->n == 1);
+	req = unpack_push(&b->requests[0]);
+	REQUIRE(req->n_series == 1);
+	CHECK_STR(pair(req->series[0], "__name__"), "process_cpu");
+	push__v1__push_request__free_unpacked(req, NULL);
+	remote__batch_free(TAKE_PTR(b));
+
+	/* parca: a gRPC-web frame (flag, length) around a WriteRawRequest */
+	s.profile = off;
+	w.type = PPROF_TYPE_OFF_CPU;
+	o.protocol = REMOTE_PARCA;
+	o.node = "n1";
+	CHECK_INT(remote__encode(&o, &w, &b), ==, 0);
+	REQUIRE(b && b->n == 1 && b->requests[0].body.len > 5);
+	raw = parca__profilestore__v1alpha1__write_raw_request__unpack(
+		NULL, b->requests[0].body.len - 5, b->requests[0].body.data + 5);
+	REQUIRE(raw && raw->n_series == 1 && raw->series[0]->labels);
+	{
+		const Parca__Profilestore__V1alpha1__LabelSet *set = raw->series[0]->labels;
+		const char *name = NULL;
+
+		for (size_t i = 0; i < set->n_labels; i++)
+			if (!strcmp(set->labels[i]->name, "__name__"))
+				name = set->labels[i]->value;
+		CHECK_STR(name, "parca_agent_off_cpu");
+	}
+	parca__profilestore__v1alpha1__write_raw_request__free_unpacked(raw, NULL);
+	remote__batch_free(TAKE_PTR(b));
+
+	w.type = PPROF_TYPE_MAX;
+	CHECK_INT(remote__encode(&o, &w, &b), ==, -EINVAL);
+	CHECK(b == NULL);
+	labels__clear(&ls);
+}
+
 /* A window whose series have no samples sends nothing. */
 static void test_empty_window(void)
 {
@@ -320,6 +401,7 @@ TEST_MAIN(NULL, NULL,
 	  TEST_CASE(names),
 	  TEST_CASE(new_validation),
 	  TEST_CASE(pyroscope_labels),
+	  TEST_CASE(type_names),
 	  TEST_CASE(empty_window),
 	  TEST_CASE(batch_records),
 	  TEST_CASE(split_encode))
