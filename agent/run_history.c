@@ -80,8 +80,10 @@ int run_history__profile(struct history *h, const struct profile_query *q,
 	};
 	struct history_merge_info info;
 	struct pprof *p = NULL;
-	int rc;
+	int rc = http_query__history_type(q, err, errlen);
 
+	if (rc)
+		return rc;
 	if (!h) {
 		snprintf(err, errlen, "this agent keeps no history (history.retention or "
 				      "history.max_bytes is 0, or its store could not be opened: "

@@ -47,6 +47,8 @@ static int parse(const char *query, size_t len, const char *label_param,
 	rc = http_query__parse_profile(query, len, 1, UINT32_MAX / 2, &r->q, err, errlen);
 	if (!rc)
 		rc = http_query__parse_range(query, len, now, MAX_AHEAD_S, &r->range, err, errlen);
+	if (!rc)
+		rc = http_query__history_type(&r->q, err, errlen);
 	if (rc)
 		return rc;
 	if (!r->range.set)

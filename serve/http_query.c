@@ -215,6 +215,16 @@ static int parse_type(const char *query, size_t len, struct profile_query *out, 
 			       echo);
 }
 
+/* The history stores cpu and off_cpu windows; a wall profile is composed
+ * from both as they are recorded, not from stored windows. */
+int http_query__history_type(const struct profile_query *q, char *err, size_t errlen)
+{
+	if (q->type != PROFILE_WALL)
+		return 0;
+	return http_text__errf(err, errlen, EINVAL, "bad type: the history keeps cpu and "
+			       "off_cpu windows; wall profiles are live only (seconds=)");
+}
+
 int http_query__parse_profile(const char *query, size_t len, uint32_t default_seconds,
 			      uint32_t max_seconds, struct profile_query *out, char *err,
 			      size_t errlen)

@@ -31,6 +31,9 @@
  *        before end, end more than max_ahead_s seconds ahead (a range
  *        into the future records until its end, as a live profile of
  *        that length would), seconds= beside a range.
+ *   http_query__history_type(q, err, errlen)
+ *        0 when the history can answer q's type, else -EINVAL with the
+ *        400 line (wall: composed live only)
  *   profile_query__release(q)
  *        frees what a parsed query owns (its matchers); for a zeroed q
  *        too, so it may be a _cleanup_ function
@@ -82,6 +85,7 @@ int http_query__parse_profile(const char *query, size_t len, uint32_t default_se
 int http_query__parse_range(const char *query, size_t len, int64_t now_ns, uint32_t max_ahead_s,
 			    struct profile_range *out, char *err, size_t errlen);
 void profile_query__release(struct profile_query *q);
+int http_query__history_type(const struct profile_query *q, char *err, size_t errlen);
 int http_query__param(const char *query, size_t len, const char *name, char *value,
 		      size_t vlen, char *err, size_t errlen);
 

@@ -975,7 +975,9 @@ if (typeof document !== "undefined") (function page() {
    * stays hidden on an agent without a history (404). */
   async function loadTimeline() {
     if (!timeline || state.offline) return;
-    const p = new URLSearchParams({ since: $("timeline-span").value, by: $("timeline-by").value, top: "8" });
+    // the picker's type; the history has no wall windows: its cpu ones
+    const type = $("capture-type").value === "wall" ? "cpu" : $("capture-type").value || "cpu";
+    const p = new URLSearchParams({ since: $("timeline-span").value, by: $("timeline-by").value, top: "8", type });
     let r, data;
     try {
       r = await fetch("/api/timeline?" + p, { cache: "no-store" });
@@ -1134,6 +1136,7 @@ if (typeof document !== "undefined") (function page() {
     $("diff-clear").addEventListener("click", leaveDiff);
     $("timeline-span").addEventListener("change", () => loadLabelNames().then(loadTimeline));
     $("timeline-by").addEventListener("change", loadTimeline);
+    $("capture-type").addEventListener("change", loadTimeline);
     $("timeline-refresh").addEventListener("click", loadTimeline);
     wireCanvas(flame, zoomTo);
     wireCanvas(callersFlame, () => {});

@@ -142,11 +142,12 @@ def t_offcpu_endpoint():
 def endpoint_checks(agent):
     result = {}
 
-    def fetch():
-        result["r"] = agent.get("/debug/pprof/profile?seconds=9&type=off_cpu")
+    def fetch(kind):
+        result[kind] = agent.get(f"/debug/pprof/profile?seconds=9&type={kind}")
 
-    t = threading.Thread(target=fetch)
-    t.start()
+    threads = [threading.Thread(target=fetch, args=(k,)) for k in ("off_cpu", "wall")]
+    for t in threads:
+        t.start()
     time.sleep(1.5)
     w = subprocess.Popen([os.path.join(os.environ["WORKLOADS"], "offcpu_waits"), "5"],
                          stdout=subprocess.PIPE, text=True)
@@ -158,8 +159,10 @@ def endpoint_checks(agent):
                              stdout=subprocess.DEVNULL)
         short_pids.append(s.pid)
         s.wait(timeout=30)
-    t.join(60)
-    status, _, body = result["r"]
+    for t in threads:
+        t.join(60)
+    wall_checks(agent, result["wall"], w.pid)
+    status, _, body = result["off_cpu"]
     check(status == 200, f"type=off_cpu answered 200 ({status}: {body[:200]!r})")
     pb = os.path.join(TMP, "offcpu.pb.gz")
     open(pb, "wb").write(body)
@@ -266,6 +269,31 @@ def t_offcpu_thread_entries():
         if agent.proc.poll() is None:
             agent.proc.kill()
             agent.proc.wait()
+
+
+def wall_checks(agent, answer, pid):
+    """type=wall beside type=off_cpu: one profile in nanoseconds whose
+    samples say running, blocked or preempted; the history has no wall
+    windows (400)."""
+    status, _, body = answer
+    check(status == 200, f"type=wall answered 200 ({status}" + ("" if status == 200 else f": {body[:200]!r}") + ")")
+    pb = os.path.join(TMP, "wall.pb.gz")
+    open(pb, "wb").write(body)
+    r = subprocess.run(["go", "tool", "pprof", "-raw", pb], capture_output=True, text=True,
+                       env=go_env(), timeout=120)
+    head = r.stdout.split("Samples:", 1)[1].splitlines()[1] if "Samples:" in r.stdout else ""
+    check("samples/count" in head and "wall/nanoseconds" in head,
+          f"wall: sample types samples/count and wall/nanoseconds ({head.strip()})")
+    states = {}
+    for _, labels in pprof_raw_samples(pb):
+        if labels.get("pid") == str(pid):
+            states[labels.get("thread_state")] = states.get(labels.get("thread_state"), 0) + 1
+    print("wall, the workload's samples by thread_state:", states)
+    check(states.get("running") and states.get("blocked") and set(states) <= {"running", "blocked", "preempted"},
+          f"wall: the workload's samples are running and blocked ones, each with a thread_state ({states})")
+    status, _, body = agent.get("/debug/pprof/profile?since=1m&type=wall")
+    check(status == 400 and b"wall profiles are live only" in body,
+          f"a history range of type=wall is a 400 ({status} {body[:120]!r})")
 
 
 def parse_duration_ns(text):

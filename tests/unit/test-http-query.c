@@ -177,8 +177,13 @@ static void test_parse_type(void)
 	CHECK_STR(err, "bad type: \"heap\": the sample types are cpu, off_cpu and wall");
 	CHECK_INT(PARSE("type=off_cpu&seconds=3"), ==, 0);
 	CHECK_INT(q.type, ==, PROFILE_OFF_CPU);
+	CHECK_INT(http_query__history_type(&q, err, sizeof(err)), ==, 0);
 	CHECK_INT(PARSE("type=wall"), ==, 0);
 	CHECK_INT(q.type, ==, PROFILE_WALL);
+	/* the history has no wall windows: a range of them is a 400 */
+	CHECK_INT(http_query__history_type(&q, err, sizeof(err)), ==, -EINVAL);
+	CHECK_STR(err, "bad type: the history keeps cpu and off_cpu windows; wall profiles "
+		       "are live only (seconds=)");
 	CHECK_INT(PARSE("type=%01x"), ==, -EINVAL);
 	CHECK_STR(err, "bad type: \"\\x01x\": the sample types are cpu, off_cpu and wall");
 	CHECK_INT(PARSE("type=cpu&type=cpu"), ==, -EINVAL);
