@@ -20,6 +20,11 @@ for --seconds with a fresh daemon, and reports:
                     requests)
   total %CPU        both: what leaving it on costs at that switch rate
 
+and, with the defaults, after the measurement (it symbolizes): the share
+of the load's CPU samples and of its off-CPU time whose stacks are whole
+(reach the thread's root: _start, clone3), from a CPU and an off-CPU
+profile of one more run taken at once.
+
 Variants: off (the agent without --off-cpu: its CPU sampler only),
 empty (a tp_btf/sched_switch program that returns at once, built with
 clang and attached through libbpf by this script: what any eBPF off-CPU
@@ -38,6 +43,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,7 +51,7 @@ sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (  # noqa: E402
     DEFAULT_BRASA, BenchError, BpfProgWatcher, BpfStatsFd, BrasaDaemon, ensure_tool,
-    first_built, fmt, log, proc_cpu_seconds, prog_deltas, run_bench, write_json)
+    first_built, fmt, http_get, log, proc_cpu_seconds, prog_deltas, run_bench, write_json)
 
 SWITCH_PROG = "handle_switch"
 BPFTRACE = "tracepoint:sched:sched_switch { @[kstack, ustack] = count(); }"
@@ -82,6 +88,43 @@ def measure(pid, watcher, pingpong, seconds, prog_name):
             "total_cpu_pct": 100 * (cpu + run_ns / 1e9) / wall}
 
 
+# where a whole user stack of the workload starts: its main thread's entry,
+# or a thread's (glibc's clone3 on this machine, clone elsewhere)
+THREAD_ROOTS = ("_start", "clone3", "clone", "start_thread")
+
+
+def completeness(d, pingpong, seconds=5):
+    """Share of the workload's weight whose stack reaches a thread root,
+    for its CPU samples and its off-CPU time, from one run of the load with
+    a CPU and an off-CPU profile of it taken at once (folded, by pid)."""
+    w = subprocess.Popen([pingpong, str(seconds + 2), "1"], stdout=subprocess.DEVNULL)
+    answers = {}
+
+    def fetch(kind):
+        answers[kind] = http_get(d.port, f"/api/flamegraph?seconds={seconds}&pid={w.pid}"
+                                 f"&type={kind}&format=folded", seconds + 60)
+
+    threads = [threading.Thread(target=fetch, args=(k,)) for k in ("cpu", "off_cpu")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    w.wait()
+    shares = {}
+    for kind, (status, body) in answers.items():
+        if status != 200:
+            raise BenchError(f"type={kind} profile answered {status}: {body[:200]!r}")
+        whole = total = 0
+        for line in body.decode().splitlines():
+            stack, _, n = line.rpartition(" ")
+            frames = stack.split(";")
+            total += int(n)
+            # frames[0] is the process name (comm)
+            whole += int(n) if len(frames) > 1 and frames[1] in THREAD_ROOTS else 0
+        shares[kind] = 100 * whole / total if total else None
+    return shares
+
+
 def brasa_variant(args, tmpdir, name, extra, pingpong):
     watcher = BpfProgWatcher()
     try:
@@ -97,6 +140,8 @@ def brasa_variant(args, tmpdir, name, extra, pingpong):
             fig["lost"] = sum(v for k, v in m.items() if k.startswith("brasa_bpf_lost_total"))
             if "--off-cpu" not in extra:  # the CPU sampler's share only
                 fig["bpf_ns_per_switch"] = None
+            if name == "defaults":  # after the measurement: it symbolizes
+                fig["whole_stacks_pct"] = completeness(d, pingpong)
             return fig
     finally:
         watcher.close()
@@ -212,6 +257,9 @@ def bench(args, tmpdir):
     print(f"off-CPU sampling with the defaults: {extra:.2f} % of one CPU at "
           f"{d['switches_per_s']:.0f} switches/s, {per100k:.2f} % per 100,000 switches/s "
           f"(target < 1 %)")
+    whole = d.get("whole_stacks_pct") or {}
+    print(f"whole stacks of the load with the defaults (from its thread's root down): "
+          f"CPU samples {fmt(whole.get('cpu'), '.1f')} %, off-CPU time {fmt(whole.get('off_cpu'), '.1f')} %")
     if "empty" in figures and figures["empty"]["bpf_ns_per_switch"]:
         e = figures["empty"]
         print(f"an empty sched_switch program (the floor of any eBPF off-CPU profiler here, "
