@@ -143,9 +143,11 @@ def t_upload_outage():
     agent = upload_agent(rx, "pyroscope", "--remote-max-retry-backoff", "4s", keep_pid=w.pid)
     try:
         t0 = time.time()
-        time.sleep(30)
+        # refused long enough for the retry backoff to reach its 4 s cap
+        # and windows to pile up; 503 for two capped backoffs
+        time.sleep(16)
         rx.set_modes(["503"])
-        time.sleep(10)
+        time.sleep(8)
         rx.set_modes(["ok"])
         t_ok = time.time()
         metrics = agent.metrics
