@@ -19,6 +19,7 @@
 #include "common/macros.h"
 #include "common/u64map.h"
 #include "symbolize/debug_file.h"
+#include "symbolize/demangle.h"
 #include "symbolize/elf_file.h"
 
 /* Deepest inline chain we report; deeper chains keep their innermost
@@ -46,12 +47,16 @@ struct elf_load {
 	bool exec;
 };
 
-/* 16 bytes: the name is an offset into the object's names. */
+/* 16 bytes: the name is an offset into the object's names; a demangled
+ * name is followed there by its mangled one. */
 struct elf_sym {
 	uint64_t addr;
 	uint32_t size;
-	uint32_t name;
+	uint32_t name : 31;
+	uint32_t demangled : 1;
 };
+/* name offsets have 31 bits */
+#define NAMES_MAX ((size_t)INT32_MAX)
 
 struct cache_slot {
 	uint64_t vaddr;
@@ -80,6 +85,10 @@ struct elf_object {
 	size_t sym_count;
 	char *names;
 	size_t names_len;
+
+	bool demangle;
+	struct u64map dwarf_names; /* DWARF linkage name -> its demangled copy */
+	size_t dwarf_names_bytes;
 
 	Elf *dwarf_elf;   /* elf or debug_elf: where DWARF is read, NULL for none */
 	uint64_t dwarf_inflated; /* its compressed sections' size once inflated */
@@ -191,6 +200,7 @@ static int read_loads(struct elf_object *obj)
 struct sym_sort {
 	struct elf_sym sym;
 	const char *name;
+	char *demangled; /* NULL: shown as it is */
 	int rank;
 };
 
@@ -203,6 +213,42 @@ static int sym_cmp(const void *a, const void *b)
 	if (x->rank != y->rank)
 		return y->rank - x->rank; /* best first */
 	return strcmp(x->name, y->name);
+}
+
+/* Demangles the kept symbols' names once, at load, so lookups only read
+ * them; adds what they take to *names_len. */
+static int demangle_symbols(struct sym_sort *tmp, size_t kept, uint64_t deadline,
+			    size_t *names_len)
+{
+	for (size_t i = 0; i < kept; i++) {
+		if (i % CHECK_EVERY == 0 && clock__past(deadline))
+			return -ETIMEDOUT;
+		if (!demangle__is_mangled(tmp[i].name))
+			continue;
+		tmp[i].demangled = demangle__name(tmp[i].name);
+		if (!tmp[i].demangled && errno == ENOMEM)
+			return -ENOMEM;
+		if (tmp[i].demangled)
+			*names_len += strnlen(tmp[i].demangled, NAME_MAX_LEN) + 1;
+	}
+	return 0;
+}
+
+static void free_demangled(struct sym_sort *tmp, size_t kept)
+{
+	for (size_t i = 0; i < kept; i++) {
+		free(tmp[i].demangled);
+		tmp[i].demangled = NULL;
+	}
+}
+
+static void append_name(struct elf_object *obj, const char *name)
+{
+	size_t len = strnlen(name, NAME_MAX_LEN);
+
+	memcpy(obj->names + obj->names_len, name, len);
+	obj->names[obj->names_len + len] = 0;
+	obj->names_len += len + 1;
 }
 
 /* Copies the function symbols of one symbol table into the object's
@@ -262,21 +308,33 @@ static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
 		tmp[kept++] = tmp[i];
 		names_len += strnlen(tmp[i].name, NAME_MAX_LEN) + 1;
 	}
-	if (kept * sizeof(struct elf_sym) + names_len > max_bytes)
+	if (obj->demangle) {
+		int err = demangle_symbols(tmp, kept, deadline, &names_len);
+
+		if (err) {
+			free_demangled(tmp, kept);
+			return err;
+		}
+	}
+	if (kept * sizeof(struct elf_sym) + names_len > max_bytes || names_len > NAMES_MAX) {
+		free_demangled(tmp, kept);
 		return -E2BIG;
+	}
 	obj->syms = malloc((kept ? kept : 1) * sizeof(*obj->syms));
 	obj->names = malloc(names_len ? names_len : 1);
-	if (!obj->syms || !obj->names)
+	if (!obj->syms || !obj->names) {
+		free_demangled(tmp, kept);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < kept; i++) {
-		size_t len = strnlen(tmp[i].name, NAME_MAX_LEN);
-
 		obj->syms[i] = tmp[i].sym;
 		obj->syms[i].name = (uint32_t)obj->names_len;
-		memcpy(obj->names + obj->names_len, tmp[i].name, len);
-		obj->names[obj->names_len + len] = 0;
-		obj->names_len += len + 1;
+		obj->syms[i].demangled = tmp[i].demangled != NULL;
+		if (tmp[i].demangled)
+			append_name(obj, tmp[i].demangled);
+		append_name(obj, tmp[i].name);
 	}
+	free_demangled(tmp, kept);
 	obj->sym_count = kept;
 	return 0;
 }
@@ -365,6 +423,7 @@ int elf_object__open_fd(int fd, const struct elf_object_opts *opts, struct elf_o
 	obj = calloc(1, sizeof(*obj));
 	if (!obj)
 		return -ENOMEM;
+	obj->demangle = opts && opts->demangle;
 	obj->elf = elf_file__from_fd(fd);
 	err = obj->elf ? finish_open(obj, &st, opts) : -ENOEXEC;
 	if (err)
@@ -419,6 +478,9 @@ void elf_object__free(struct elf_object *obj)
 	if (obj->dwarf)
 		dwarf_end(obj->dwarf);
 	u64map_release(&obj->dwarf_cus);
+	u64map_foreach(&obj->dwarf_names, i)
+		free((char *)(uintptr_t)obj->dwarf_names.values[i]);
+	u64map_release(&obj->dwarf_names);
 	if (obj->debug_elf)
 		elf_end(obj->debug_elf);
 	if (obj->elf)
@@ -462,7 +524,8 @@ size_t elf_object__bytes(const struct elf_object *obj)
 		return 0;
 	return sizeof(*obj) + obj->sym_count * sizeof(*obj->syms) + obj->names_len +
 	       obj->load_count * sizeof(*obj->loads) +
-	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes;
+	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes +
+	       obj->dwarf_names_bytes;
 }
 
 int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
@@ -594,6 +657,44 @@ static void account_unit(struct elf_object *obj, Dwarf_Die *cudie)
 		obj->dwarf_bytes += n * DWARF_LINE_BYTES + DWARF_CU_BYTES;
 }
 
+/* Shows a DWARF linkage name demangled: each name is demangled once and
+ * kept (counted in the object's bytes) until the object goes; a name that
+ * does not demangle, or memory that runs out, leaves it as it is. */
+static void demangle_line(struct elf_object *obj, struct sym_line *line)
+{
+	uint64_t key = (uintptr_t)line->function, value;
+	char *demangled;
+
+	if (!obj->demangle || !demangle__is_mangled(line->function))
+		return;
+	if (!u64map_get(&obj->dwarf_names, key, &value)) {
+		demangled = demangle__name(line->function);
+		if (demangled && u64map_set(&obj->dwarf_names, key, (uintptr_t)demangled) != 0) {
+			free(demangled);
+			return;
+		}
+		/* a name that does not demangle is remembered too (as 0) */
+		if (!demangled && u64map_set(&obj->dwarf_names, key, 0) != 0)
+			return;
+		value = (uintptr_t)demangled;
+		obj->dwarf_names_bytes += 2 * sizeof(uint64_t) +
+					  (demangled ? strlen(demangled) + 1 : 0);
+	}
+	if (value) {
+		line->system_name = line->function;
+		line->function = (const char *)(uintptr_t)value;
+	}
+}
+
+/* A symbol's name in a line: its demangled name (its mangled one
+ * follows it in names), or the name as it is. */
+static void symbol_line(const struct elf_object *obj, const struct elf_sym *sym,
+			struct sym_line *line)
+{
+	line->function = obj->names + sym->name;
+	line->system_name = sym->demangled ? line->function + strlen(line->function) + 1 : NULL;
+}
+
 /* Fills frames (innermost first) from DWARF; returns how many, 0 if DWARF
  * does not cover vaddr. */
 static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
@@ -647,6 +748,7 @@ static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
 			.file = file,
 			.line = line_no,
 		};
+		demangle_line(obj, &frames[count - 1]);
 		if (tag == DW_TAG_subprogram) {
 			Dwarf_Addr low;
 
@@ -674,7 +776,7 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 		/* The ELF symbol names the real function the way profiles
 		 * of stripped builds name it too. */
 		if (sym) {
-			outer->function = obj->names + sym->name;
+			symbol_line(obj, sym, outer);
 			outer->sym_offset = vaddr - sym->addr;
 		} else if (outer_low && outer_low <= vaddr) {
 			outer->sym_offset = vaddr - outer_low;
@@ -683,10 +785,8 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 	}
 	if (!sym)
 		return 0;
-	frames[0] = (struct sym_line){
-		.function = obj->names + sym->name,
-		.sym_offset = vaddr - sym->addr,
-	};
+	frames[0] = (struct sym_line){ .sym_offset = vaddr - sym->addr };
+	symbol_line(obj, sym, &frames[0]);
 	return 1;
 }
 
