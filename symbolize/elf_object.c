@@ -21,6 +21,7 @@
 #include "symbolize/debug_file.h"
 #include "symbolize/demangle.h"
 #include "symbolize/elf_file.h"
+#include "symbolize/elf_plt.h"
 
 /* Deepest inline chain we report; deeper chains keep their innermost
  * frames and the real function. */
@@ -339,6 +340,93 @@ static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
 	return 0;
 }
 
+static const struct elf_sym *find_symbol(const struct elf_object *obj, uint64_t vaddr);
+
+static int elf_sym_cmp(const void *a, const void *b)
+{
+	const struct elf_sym *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void append_plt_name(struct elf_object *obj, const char *name)
+{
+	size_t len = strnlen(name, NAME_MAX_LEN);
+
+	memcpy(obj->names + obj->names_len, name, len);
+	memcpy(obj->names + obj->names_len + len, ELF_PLT_SUFFIX, sizeof(ELF_PLT_SUFFIX));
+	obj->names_len += len + sizeof(ELF_PLT_SUFFIX);
+}
+
+static int merge_plt_symbols(struct elf_object *obj, const struct elf_plt_sym *plt,
+			     char *const *demangled, size_t nplt, size_t extra, size_t max_bytes)
+{
+	size_t nsyms = obj->sym_count, added = 0;
+	struct elf_sym *syms;
+	char *names;
+
+	if ((nsyms + nplt) * sizeof(*syms) + obj->names_len + extra > max_bytes ||
+	    obj->names_len + extra > NAMES_MAX)
+		return -E2BIG;
+	syms = realloc(obj->syms, (nsyms + nplt) * sizeof(*syms));
+	if (!syms)
+		return -ENOMEM;
+	obj->syms = syms;
+	names = realloc(obj->names, obj->names_len + extra);
+	if (!names)
+		return -ENOMEM;
+	obj->names = names;
+	for (size_t i = 0; i < nplt; i++) {
+		const struct elf_sym *have = find_symbol(obj, plt[i].addr);
+
+		/* find_symbol sees the sorted table only: sym_count is
+		 * raised once every entry is in */
+		if (have && have->addr == plt[i].addr)
+			continue;
+		obj->syms[nsyms + added++] = (struct elf_sym){
+			.addr = plt[i].addr, .size = plt[i].size, .name = (uint32_t)obj->names_len,
+			.demangled = demangled[i] != NULL,
+		};
+		if (demangled[i])
+			append_plt_name(obj, demangled[i]);
+		append_plt_name(obj, plt[i].name);
+	}
+	obj->sym_count = nsyms + added;
+	qsort(obj->syms, obj->sym_count, sizeof(*obj->syms), elf_sym_cmp);
+	return 0;
+}
+
+/* Adds "name@plt" symbols for the PLT entries of elf (elf_plt.h) to the
+ * object's table, within the same byte bound; addresses that already
+ * have a symbol keep it. */
+static int add_plt_symbols(struct elf_object *obj, Elf *elf, const struct elf_object_opts *opts)
+{
+	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
+							   : DEFAULT_MAX_SYMBOL_BYTES;
+	_cleanup_free_ struct elf_plt_sym *plt = NULL;
+	_cleanup_free_ char **demangled = NULL;
+	size_t nplt, extra = 0;
+	int err = elf_plt__read(elf, &plt, &nplt);
+
+	if (err || !nplt)
+		return err;
+	demangled = calloc(nplt, sizeof(*demangled));
+	if (!demangled)
+		return -ENOMEM;
+	for (size_t i = 0; i < nplt; i++) {
+		/* "std::runtime_error::runtime_error(char const*)@plt", as perf */
+		if (obj->demangle && demangle__is_mangled(plt[i].name))
+			demangled[i] = demangle__name(plt[i].name);
+		if (demangled[i])
+			extra += strnlen(demangled[i], NAME_MAX_LEN) + sizeof(ELF_PLT_SUFFIX);
+		extra += strnlen(plt[i].name, NAME_MAX_LEN) + sizeof(ELF_PLT_SUFFIX);
+	}
+	err = merge_plt_symbols(obj, plt, demangled, nplt, extra, max_bytes);
+	for (size_t i = 0; i < nplt; i++)
+		free(demangled[i]);
+	return err;
+}
+
 static Dwarf *get_dwarf(struct elf_object *obj);
 
 /* Loads the symbols and decides about DWARF; then lets go of every file
@@ -375,6 +463,9 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 		return err;
 	if (err)
 		log_debug("failed to load ELF symbols: %s", strerror(-err));
+	err = add_plt_symbols(obj, obj->elf, opts);
+	if (err == -E2BIG || err == -ENOMEM)
+		return err;
 	obj->has_symbols = obj->sym_count > 0;
 
 	/* what libdw maps and inflates of it must fit */

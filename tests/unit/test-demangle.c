@@ -211,6 +211,69 @@ static void test_cxx_bytes(void)
 	elf_object__free(b);
 }
 
+/* Every <name@plt> label of objdump -d on path names its stub, at its
+ * first and last byte; demangled, c++filt's name with "@plt". */
+static void check_plt(const char *path, bool demangle, int want_min)
+{
+	struct elf_object_opts opts = { .demangle = demangle };
+	struct elf_object *obj = NULL;
+	char cmd[4096], line[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), labels = 0;
+	FILE *f;
+
+	REQUIRE(fd >= 0);
+	REQUIRE(elf_object__open_fd(fd, &opts, &obj) == 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "objdump -d --no-show-raw-insn '%s'", path);
+	f = popen(cmd, "r");
+	REQUIRE(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long addr;
+		char name[2048], want[2048];
+		struct sym_line lines[2];
+		int n;
+
+		/* "0000000000001030 <printf@plt>:" */
+		/* PLT0 reads "<printf@plt-0x10>": no stub of its own */
+		if (sscanf(line, "%llx <%2047[^>]>:", &addr, name) != 2 ||
+		    strlen(name) < 4 || strcmp(name + strlen(name) - 4, "@plt"))
+			continue;
+		labels++;
+		snprintf(want, sizeof(want), "%s", name);
+		if (demangle && demangle__is_mangled(name)) {
+			_cleanup_free_ char *filt = NULL;
+
+			name[strlen(name) - 4] = 0;
+			filt = cxxfilt(name);
+			snprintf(want, sizeof(want), "%s@plt", filt ? filt : "");
+		}
+		for (uint64_t off = 0; off < 8; off += 7) {
+			n = elf_object__symbolize(obj, addr + off, false, lines, 2);
+			CHECK_INT(n, ==, 1);
+			if (n != 1)
+				continue;
+			if (strcmp(lines[0].function, want))
+				fprintf(stderr, "%#llx: %s, objdump: %s\n", addr + off,
+					lines[0].function, want);
+			CHECK_STR(lines[0].function, want);
+			CHECK_U64(lines[0].sym_offset, ==, off);
+		}
+	}
+	pclose(f);
+	fprintf(stderr, "%s: %d @plt labels\n", path, labels);
+	CHECK_INT(labels, >=, want_min);
+	elf_object__free(obj);
+}
+
+/* sym-lib-user: printf, fgets, fflush, symlib_function in .plt.sec or
+ * .plt, __cxa_finalize in .plt.got; sym-cxx: C++ ones, demangled. */
+static void test_plt_names(void)
+{
+	check_plt(plt_exe, false, 5);
+	check_plt(cxx_exe, false, 8);
+	check_plt(cxx_exe, true, 8);
+}
+
 static void setup(void)
 {
 	TEST_ARGS("CXX_EXE PLT_EXE", &cxx_exe, &plt_exe);
@@ -221,4 +284,5 @@ TEST_MAIN(setup, NULL,
 	  TEST_CASE(not_mangled),
 	  TEST_CASE(cxx_object),
 	  TEST_CASE(cxx_object_mangled),
-	  TEST_CASE(cxx_bytes))
+	  TEST_CASE(cxx_bytes),
+	  TEST_CASE(plt_names))
