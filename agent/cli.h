@@ -40,7 +40,8 @@ struct profiler_opts;
 int cli_start_profiler(const struct profiler_opts *popts, struct profiler **p, int *sigfd);
 /* The sampling options of capture, by getopt code: 'F' --frequency,
  * 'K' --no-kernel, 'U' --unwind, 'L' --log-level (set at once),
- * 'T' --unwind-table-memory, 'N' --off-cpu-one-in, 'M' --off-cpu-min-time; parsed and checked as the settings of the
+ * 'T' --unwind-table-memory, 'N' --off-cpu-one-in, 'M' --off-cpu-min-time,
+ * 'd' --demangle and 'D' --no-demangle; parsed and checked as the settings of the
  * same names (agent/config.h), which is how run takes them. Returns 1
  * when opt was one of them, 0 when not, -EINVAL (logged) on a bad value. */
 int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts);

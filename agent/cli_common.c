@@ -96,6 +96,10 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 		popts->kernel_stacks = false;
 		return 1;
 	}
+	if (opt == 'D' || opt == 'd') {
+		popts->demangle = opt == 'd';
+		return 1;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (keys[i].opt == opt)
 			s = config__find(keys[i].key);
@@ -146,6 +150,7 @@ void cli_profiler_opts(const struct config *c, struct profiler_opts *popts)
 		.off_cpu = c->sampling.off_cpu,
 		.off_cpu_probability = 1.0 / c->sampling.off_cpu_one_in,
 		.off_cpu_min_ns = c->sampling.off_cpu_min_time_ms * 1000000ull,
+		.demangle = c->symbolize.demangle,
 	};
 	config__labeling(c, &popts->labeling);
 }

@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		"                         profile.html)\n"
 		"  -F, --frequency HZ     samples per second per CPU (default 99)\n"
 		"      --no-kernel        do not record kernel stacks\n"
+		"      --no-demangle      keep C++ and Rust names mangled (--demangle:\n"
+		"                         demangled, the default)\n"
 		"      --unwind MODE      user stacks: auto (DWARF tables where the kernel\n"
 		"                         allows, else frame pointers; default), fp, dwarf\n"
 		"      --unwind-table-memory SIZE\n"
@@ -73,13 +75,15 @@ int cmd_capture(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "frequency", required_argument, NULL, 'F' },
 		{ "no-kernel", no_argument, NULL, 'K' },
+		{ "demangle", no_argument, NULL, 'd' },
+		{ "no-demangle", no_argument, NULL, 'D' },
 		{ "unwind", required_argument, NULL, 'U' },
 		{ "unwind-table-memory", required_argument, NULL, 'T' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true };
+	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true, .demangle = true };
 	struct window_opts wopts = { .seconds = 10, .pid = -1 };
 	struct cli_output o;
 	struct profiler *p = NULL;

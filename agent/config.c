@@ -106,6 +106,13 @@ static const struct config_setting settings[] = {
 	  .type = CONFIG_DURATION, .def = "0s", .min = 0, .max = 60 * SEC,
 	  .help = "off-CPU intervals shorter than this are not counted",
 	  .offset = OFF(sampling.off_cpu_min_time_ms) },
+	{ .key = "symbolize.demangle", .flag = "demangle", .metavar = "BOOL",
+	  .switch_flag = "no-demangle", .switch_value = "false",
+	  .switch_help = "keep C++ and Rust names mangled", .type = CONFIG_BOOL,
+	  .def = "true",
+	  .help = "C++ and Rust function names demangled (pprof keeps the mangled one as "
+		  "system_name): true or false",
+	  .offset = OFF(symbolize.demangle) },
 	{ .key = "limits.symbol_memory", .flag = "symbol-memory", .metavar = "SIZE",
 	  .type = CONFIG_SIZE, .def = "32M", .min = MIB, .max = 64 * GIB,
 	  .help = "bound on the symbols and decoded DWARF of loaded objects",

@@ -119,6 +119,9 @@ struct config {
 		uint32_t off_cpu_one_in; /* one switch-out in N is recorded */
 		uint64_t off_cpu_min_time_ms;
 	} sampling;
+	struct {
+		bool demangle;           /* C++ and Rust names */
+	} symbolize;
 	struct {                     /* docs/how-it-works.md#memory */
 		uint64_t symbol_memory;
 		uint64_t perf_map_memory;

@@ -354,7 +354,8 @@ static bool function_eq(const void *ctx, uint32_t idx, const void *key)
 }
 
 /* Interns (name, system name, file); returns 0 or -errno, index in *idx. */
-static int function_intern(struct pprof *p, const char *name, const char *filename, uint32_t *idx)
+static int function_intern(struct pprof *p, const char *name, const char *system_name,
+			   const char *filename, uint32_t *idx)
 {
 	struct function_rec rec;
 	struct slot *slot;
@@ -364,10 +365,12 @@ static int function_intern(struct pprof *p, const char *name, const char *filena
 	err = string_intern(p, name, &rec.name);
 	if (!err)
 		err = string_intern(p, filename, &rec.filename);
+	/* without a mangled name, it repeats name, as Go's runtime does */
+	rec.system_name = rec.name;
+	if (!err && system_name)
+		err = string_intern(p, system_name, &rec.system_name);
 	if (err)
 		return err;
-	/* pprof_line carries one name; Go's runtime also repeats it */
-	rec.system_name = rec.name;
 
 	err = pprof_index_reserve(&p->function_index);
 	if (err)
@@ -434,8 +437,8 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 		 * address. */
 		if (!lines[i].function)
 			continue;
-		err = function_intern(p, lines[i].function, lines[i].filename,
-				      &line_recs[nrecs].function_idx);
+		err = function_intern(p, lines[i].function, lines[i].system_name,
+				      lines[i].filename, &line_recs[nrecs].function_idx);
 		if (err)
 			goto fail;
 		line_recs[nrecs++].line = lines[i].line;

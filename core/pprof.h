@@ -96,7 +96,8 @@
  * set it and none of its locations is unsymbolized (readers then skip their
  * own symbolization). Strings that are not valid UTF-8 get '?' for each bad
  * byte, since proto3 readers may reject the profile otherwise. Function
- * system_name repeats name.
+ * system_name is the line's system_name (a mangled name), else repeats
+ * name.
  *
  * Folded format: the first field is the "comm" string label ("[unknown]"
  * without one); frames follow root first with inlined frames in call order;
@@ -167,6 +168,8 @@ struct pprof_line {
 	const char *function;   /* NULL: unknown */
 	const char *filename;   /* NULL: unknown */
 	int64_t line;
+	const char *system_name; /* the mangled name of a demangled function;
+				  * NULL: function's */
 };
 
 /* A sample label: string (str != NULL) or number (num, num_unit may be NULL). */

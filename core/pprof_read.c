@@ -81,6 +81,7 @@ int pprof__location_line(const struct pprof *p, uint64_t id, size_t k, struct pp
 		.function = p->strings[f->name],
 		.filename = p->strings[f->filename],
 		.line = l->line,
+		.system_name = p->strings[f->system_name],
 	};
 	return 0;
 }

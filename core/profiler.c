@@ -122,7 +122,8 @@ static int resolve_user(struct profiler *p, struct proc_entry *e, uint64_t ip, b
 		.is_jit = ref.mapping->is_jit,
 	};
 	for (int i = 0; i < n; i++)
-		f->lines[i] = (struct pprof_line){ lines[i].function, lines[i].file, lines[i].line };
+		f->lines[i] = (struct pprof_line){ lines[i].function, lines[i].file, lines[i].line,
+						   lines[i].system_name };
 	f->nlines = (size_t)MAX(n, 0);
 	return 0;
 }
@@ -672,6 +673,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	so.max_bytes = p->opts.symbol_max_bytes;
 	so.max_perfmap_bytes = p->opts.perfmap_max_bytes;
 	so.load_timeout_ms = p->opts.load_timeout_ms;
+	so.demangle = p->opts.demangle;
 	so.wq = p->wq;
 	err = symbolizer__new(&so, &p->sym);
 	if (err) {

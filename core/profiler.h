@@ -83,6 +83,7 @@ struct profiler_opts {
 	uint32_t target_tgid;       /* 0: every process (filtered in BPF) */
 	uint32_t drain_interval_ms; /* default 1000 */
 	bool kernel_stacks;         /* default true */
+	bool demangle;              /* C++ and Rust names (symbolizer.h) */
 	const char *proc_root;      /* default "/proc" */
 	size_t max_windows;         /* concurrently open windows, default 16 */
 	size_t max_processes;       /* tracked processes, default 16384 */

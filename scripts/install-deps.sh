@@ -7,7 +7,8 @@ set -eu
 BUILD_PKGS="meson ninja-build pkg-config gcc clang llvm bpftool
 libbpf-dev libelf-dev libdw-dev libcurl4-openssl-dev libprotobuf-c-dev
 protobuf-c-compiler libzstd-dev libsystemd-dev libmicrohttpd-dev libyaml-dev
-libjson-c-dev zlib1g-dev libpcre2-dev libgnutls28-dev libsqlite3-dev"
+libjson-c-dev zlib1g-dev libpcre2-dev libgnutls28-dev libsqlite3-dev
+libiberty-dev"
 # Peers and independent readers used by the test suite; libclang-rt-14-dev
 # is libFuzzer and clang's sanitizer runtimes for build-fuzz/ (gcc's,
 # for build-san/, come with gcc). chromium, chromium-driver and

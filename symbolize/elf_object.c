@@ -19,7 +19,9 @@
 #include "common/macros.h"
 #include "common/u64map.h"
 #include "symbolize/debug_file.h"
+#include "symbolize/demangle.h"
 #include "symbolize/elf_file.h"
+#include "symbolize/elf_plt.h"
 
 /* Deepest inline chain we report; deeper chains keep their innermost
  * frames and the real function. */
@@ -46,12 +48,16 @@ struct elf_load {
 	bool exec;
 };
 
-/* 16 bytes: the name is an offset into the object's names. */
+/* 16 bytes: the name is an offset into the object's names; a demangled
+ * name is followed there by its mangled one. */
 struct elf_sym {
 	uint64_t addr;
 	uint32_t size;
-	uint32_t name;
+	uint32_t name : 31;
+	uint32_t demangled : 1;
 };
+/* name offsets have 31 bits */
+#define NAMES_MAX ((size_t)INT32_MAX)
 
 struct cache_slot {
 	uint64_t vaddr;
@@ -80,6 +86,10 @@ struct elf_object {
 	size_t sym_count;
 	char *names;
 	size_t names_len;
+
+	bool demangle;
+	struct u64map dwarf_names; /* DWARF linkage name -> its demangled copy */
+	size_t dwarf_names_bytes;
 
 	Elf *dwarf_elf;   /* elf or debug_elf: where DWARF is read, NULL for none */
 	uint64_t dwarf_inflated; /* its compressed sections' size once inflated */
@@ -191,6 +201,7 @@ static int read_loads(struct elf_object *obj)
 struct sym_sort {
 	struct elf_sym sym;
 	const char *name;
+	char *demangled; /* NULL: shown as it is */
 	int rank;
 };
 
@@ -203,6 +214,42 @@ static int sym_cmp(const void *a, const void *b)
 	if (x->rank != y->rank)
 		return y->rank - x->rank; /* best first */
 	return strcmp(x->name, y->name);
+}
+
+/* Demangles the kept symbols' names once, at load, so lookups only read
+ * them; adds what they take to *names_len. */
+static int demangle_symbols(struct sym_sort *tmp, size_t kept, uint64_t deadline,
+			    size_t *names_len)
+{
+	for (size_t i = 0; i < kept; i++) {
+		if (i % CHECK_EVERY == 0 && clock__past(deadline))
+			return -ETIMEDOUT;
+		if (!demangle__is_mangled(tmp[i].name))
+			continue;
+		tmp[i].demangled = demangle__name(tmp[i].name);
+		if (!tmp[i].demangled && errno == ENOMEM)
+			return -ENOMEM;
+		if (tmp[i].demangled)
+			*names_len += strnlen(tmp[i].demangled, NAME_MAX_LEN) + 1;
+	}
+	return 0;
+}
+
+static void free_demangled(struct sym_sort *tmp, size_t kept)
+{
+	for (size_t i = 0; i < kept; i++) {
+		free(tmp[i].demangled);
+		tmp[i].demangled = NULL;
+	}
+}
+
+static void append_name(struct elf_object *obj, const char *name)
+{
+	size_t len = strnlen(name, NAME_MAX_LEN);
+
+	memcpy(obj->names + obj->names_len, name, len);
+	obj->names[obj->names_len + len] = 0;
+	obj->names_len += len + 1;
 }
 
 /* Copies the function symbols of one symbol table into the object's
@@ -262,23 +309,122 @@ static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
 		tmp[kept++] = tmp[i];
 		names_len += strnlen(tmp[i].name, NAME_MAX_LEN) + 1;
 	}
-	if (kept * sizeof(struct elf_sym) + names_len > max_bytes)
+	if (obj->demangle) {
+		int err = demangle_symbols(tmp, kept, deadline, &names_len);
+
+		if (err) {
+			free_demangled(tmp, kept);
+			return err;
+		}
+	}
+	if (kept * sizeof(struct elf_sym) + names_len > max_bytes || names_len > NAMES_MAX) {
+		free_demangled(tmp, kept);
 		return -E2BIG;
+	}
 	obj->syms = malloc((kept ? kept : 1) * sizeof(*obj->syms));
 	obj->names = malloc(names_len ? names_len : 1);
-	if (!obj->syms || !obj->names)
+	if (!obj->syms || !obj->names) {
+		free_demangled(tmp, kept);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < kept; i++) {
-		size_t len = strnlen(tmp[i].name, NAME_MAX_LEN);
-
 		obj->syms[i] = tmp[i].sym;
 		obj->syms[i].name = (uint32_t)obj->names_len;
-		memcpy(obj->names + obj->names_len, tmp[i].name, len);
-		obj->names[obj->names_len + len] = 0;
-		obj->names_len += len + 1;
+		obj->syms[i].demangled = tmp[i].demangled != NULL;
+		if (tmp[i].demangled)
+			append_name(obj, tmp[i].demangled);
+		append_name(obj, tmp[i].name);
 	}
+	free_demangled(tmp, kept);
 	obj->sym_count = kept;
 	return 0;
+}
+
+static const struct elf_sym *find_symbol(const struct elf_object *obj, uint64_t vaddr);
+
+static int elf_sym_cmp(const void *a, const void *b)
+{
+	const struct elf_sym *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void append_plt_name(struct elf_object *obj, const char *name)
+{
+	size_t len = strnlen(name, NAME_MAX_LEN);
+
+	memcpy(obj->names + obj->names_len, name, len);
+	memcpy(obj->names + obj->names_len + len, ELF_PLT_SUFFIX, sizeof(ELF_PLT_SUFFIX));
+	obj->names_len += len + sizeof(ELF_PLT_SUFFIX);
+}
+
+static int merge_plt_symbols(struct elf_object *obj, const struct elf_plt_sym *plt,
+			     char *const *demangled, size_t nplt, size_t extra, size_t max_bytes)
+{
+	size_t nsyms = obj->sym_count, added = 0;
+	struct elf_sym *syms;
+	char *names;
+
+	if ((nsyms + nplt) * sizeof(*syms) + obj->names_len + extra > max_bytes ||
+	    obj->names_len + extra > NAMES_MAX)
+		return -E2BIG;
+	syms = realloc(obj->syms, (nsyms + nplt) * sizeof(*syms));
+	if (!syms)
+		return -ENOMEM;
+	obj->syms = syms;
+	names = realloc(obj->names, obj->names_len + extra);
+	if (!names)
+		return -ENOMEM;
+	obj->names = names;
+	for (size_t i = 0; i < nplt; i++) {
+		const struct elf_sym *have = find_symbol(obj, plt[i].addr);
+
+		/* find_symbol sees the sorted table only: sym_count is
+		 * raised once every entry is in */
+		if (have && have->addr == plt[i].addr)
+			continue;
+		obj->syms[nsyms + added++] = (struct elf_sym){
+			.addr = plt[i].addr, .size = plt[i].size, .name = (uint32_t)obj->names_len,
+			.demangled = demangled[i] != NULL,
+		};
+		if (demangled[i])
+			append_plt_name(obj, demangled[i]);
+		append_plt_name(obj, plt[i].name);
+	}
+	obj->sym_count = nsyms + added;
+	qsort(obj->syms, obj->sym_count, sizeof(*obj->syms), elf_sym_cmp);
+	return 0;
+}
+
+/* Adds "name@plt" symbols for the PLT entries of elf (elf_plt.h) to the
+ * object's table, within the same byte bound; addresses that already
+ * have a symbol keep it. */
+static int add_plt_symbols(struct elf_object *obj, Elf *elf, const struct elf_object_opts *opts)
+{
+	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
+							   : DEFAULT_MAX_SYMBOL_BYTES;
+	_cleanup_free_ struct elf_plt_sym *plt = NULL;
+	_cleanup_free_ char **demangled = NULL;
+	size_t nplt, extra = 0;
+	int err = elf_plt__read(elf, &plt, &nplt);
+
+	if (err || !nplt)
+		return err;
+	demangled = calloc(nplt, sizeof(*demangled));
+	if (!demangled)
+		return -ENOMEM;
+	for (size_t i = 0; i < nplt; i++) {
+		/* "std::runtime_error::runtime_error(char const*)@plt", as perf */
+		if (obj->demangle && demangle__is_mangled(plt[i].name))
+			demangled[i] = demangle__name(plt[i].name);
+		if (demangled[i])
+			extra += strnlen(demangled[i], NAME_MAX_LEN) + sizeof(ELF_PLT_SUFFIX);
+		extra += strnlen(plt[i].name, NAME_MAX_LEN) + sizeof(ELF_PLT_SUFFIX);
+	}
+	err = merge_plt_symbols(obj, plt, demangled, nplt, extra, max_bytes);
+	for (size_t i = 0; i < nplt; i++)
+		free(demangled[i]);
+	return err;
 }
 
 static Dwarf *get_dwarf(struct elf_object *obj);
@@ -317,6 +463,9 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 		return err;
 	if (err)
 		log_debug("failed to load ELF symbols: %s", strerror(-err));
+	err = add_plt_symbols(obj, obj->elf, opts);
+	if (err == -E2BIG || err == -ENOMEM)
+		return err;
 	obj->has_symbols = obj->sym_count > 0;
 
 	/* what libdw maps and inflates of it must fit */
@@ -365,6 +514,7 @@ int elf_object__open_fd(int fd, const struct elf_object_opts *opts, struct elf_o
 	obj = calloc(1, sizeof(*obj));
 	if (!obj)
 		return -ENOMEM;
+	obj->demangle = opts && opts->demangle;
 	obj->elf = elf_file__from_fd(fd);
 	err = obj->elf ? finish_open(obj, &st, opts) : -ENOEXEC;
 	if (err)
@@ -419,6 +569,9 @@ void elf_object__free(struct elf_object *obj)
 	if (obj->dwarf)
 		dwarf_end(obj->dwarf);
 	u64map_release(&obj->dwarf_cus);
+	u64map_foreach(&obj->dwarf_names, i)
+		free((char *)(uintptr_t)obj->dwarf_names.values[i]);
+	u64map_release(&obj->dwarf_names);
 	if (obj->debug_elf)
 		elf_end(obj->debug_elf);
 	if (obj->elf)
@@ -462,7 +615,8 @@ size_t elf_object__bytes(const struct elf_object *obj)
 		return 0;
 	return sizeof(*obj) + obj->sym_count * sizeof(*obj->syms) + obj->names_len +
 	       obj->load_count * sizeof(*obj->loads) +
-	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes;
+	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes +
+	       obj->dwarf_names_bytes;
 }
 
 int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
@@ -594,6 +748,44 @@ static void account_unit(struct elf_object *obj, Dwarf_Die *cudie)
 		obj->dwarf_bytes += n * DWARF_LINE_BYTES + DWARF_CU_BYTES;
 }
 
+/* Shows a DWARF linkage name demangled: each name is demangled once and
+ * kept (counted in the object's bytes) until the object goes; a name that
+ * does not demangle, or memory that runs out, leaves it as it is. */
+static void demangle_line(struct elf_object *obj, struct sym_line *line)
+{
+	uint64_t key = (uintptr_t)line->function, value;
+	char *demangled;
+
+	if (!obj->demangle || !demangle__is_mangled(line->function))
+		return;
+	if (!u64map_get(&obj->dwarf_names, key, &value)) {
+		demangled = demangle__name(line->function);
+		if (demangled && u64map_set(&obj->dwarf_names, key, (uintptr_t)demangled) != 0) {
+			free(demangled);
+			return;
+		}
+		/* a name that does not demangle is remembered too (as 0) */
+		if (!demangled && u64map_set(&obj->dwarf_names, key, 0) != 0)
+			return;
+		value = (uintptr_t)demangled;
+		obj->dwarf_names_bytes += 2 * sizeof(uint64_t) +
+					  (demangled ? strlen(demangled) + 1 : 0);
+	}
+	if (value) {
+		line->system_name = line->function;
+		line->function = (const char *)(uintptr_t)value;
+	}
+}
+
+/* A symbol's name in a line: its demangled name (its mangled one
+ * follows it in names), or the name as it is. */
+static void symbol_line(const struct elf_object *obj, const struct elf_sym *sym,
+			struct sym_line *line)
+{
+	line->function = obj->names + sym->name;
+	line->system_name = sym->demangled ? line->function + strlen(line->function) + 1 : NULL;
+}
+
 /* Fills frames (innermost first) from DWARF; returns how many, 0 if DWARF
  * does not cover vaddr. */
 static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
@@ -647,6 +839,7 @@ static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
 			.file = file,
 			.line = line_no,
 		};
+		demangle_line(obj, &frames[count - 1]);
 		if (tag == DW_TAG_subprogram) {
 			Dwarf_Addr low;
 
@@ -674,7 +867,7 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 		/* The ELF symbol names the real function the way profiles
 		 * of stripped builds name it too. */
 		if (sym) {
-			outer->function = obj->names + sym->name;
+			symbol_line(obj, sym, outer);
 			outer->sym_offset = vaddr - sym->addr;
 		} else if (outer_low && outer_low <= vaddr) {
 			outer->sym_offset = vaddr - outer_low;
@@ -683,10 +876,8 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 	}
 	if (!sym)
 		return 0;
-	frames[0] = (struct sym_line){
-		.function = obj->names + sym->name,
-		.sym_offset = vaddr - sym->addr,
-	};
+	frames[0] = (struct sym_line){ .sym_offset = vaddr - sym->addr };
+	symbol_line(obj, sym, &frames[0]);
 	return 1;
 }
 

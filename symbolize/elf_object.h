@@ -48,6 +48,11 @@
  *                                         its resident memory (they are read
  *                                         again from the page cache on use)
  *
+ * With opts->demangle, C++ and Rust symbol names are demangled once, at
+ * load (DWARF's inlined functions on their first lookup), and counted in
+ * elf_object__bytes; lines then carry the demangled name in function and
+ * the mangled one in system_name.
+ *
  * Strings written to sym_line stay valid until the object is freed. Not thread-safe: one thread at a time.
  */
 #ifndef BRASA_SYMBOLIZE_ELF_OBJECT_H
@@ -77,6 +82,8 @@ struct elf_object_opts {
 	size_t max_symbol_bytes;  /* 0: 256 MiB */
 	uint64_t max_debug_bytes; /* DWARF whose sections, mapped and inflated,
 				   * exceed this is not used; 0: 1 GiB */
+	bool demangle;            /* C++ and Rust names demangled (demangle.h)
+				   * at load, both kept: sym_line.system_name */
 };
 
 int elf_object__open_fd(int fd, const struct elf_object_opts *opts, struct elf_object **out);

@@ -152,6 +152,7 @@ static void load_run(struct workq_job *base)
 		 * a quarter of it, so a few objects' lines fit together */
 		.max_symbol_bytes = j->s->opts.max_object_bytes,
 		.max_debug_bytes = j->s->opts.max_bytes / 4,
+		.demangle = j->s->opts.demangle,
 	};
 
 	j->err = elf_object__open_fd(j->fd, &eo, &j->elf);

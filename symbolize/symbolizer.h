@@ -90,6 +90,7 @@ struct symbolizer_opts {
 	size_t max_objects;         /* objects known (loaded or not), default 4096 */
 	unsigned load_timeout_ms;   /* one object's load, default 5000 */
 	unsigned dwarf_budget_ms;   /* DWARF lookups per tick, default 200 */
+	bool demangle;              /* C++ and Rust names demangled (elf_object.h) */
 	struct workq *wq;           /* NULL: loads run in the caller */
 };
 
@@ -97,10 +98,13 @@ struct symbolizer_opts {
  * innermost inlined function and the last entry is the real (outer)
  * function, matching pprof's Location.line order. */
 struct sym_line {
-	const char *function; /* demangled-as-is symbol name, NULL if unknown */
+	const char *function; /* symbol name (demangled where the symbolizer
+			       * demangles), NULL if unknown */
 	const char *file;     /* source file, NULL if no DWARF */
 	uint32_t line;        /* 0 if unknown */
 	uint64_t sym_offset;  /* address - symbol start (outermost only) */
+	const char *system_name; /* the mangled name when function is
+				  * demangled, else NULL */
 };
 
 enum sym_load_failure {

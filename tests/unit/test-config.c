@@ -97,12 +97,13 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 53);
+	CHECK_INT(n, ==, 54);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
 	CHECK_INT(c.http.max_profile_seconds, ==, 600);
 	CHECK_INT(c.sampling.frequency, ==, 99);
+	CHECK(c.symbolize.demangle);
 	CHECK(c.sampling.kernel_stacks);
 	CHECK_INT(c.sampling.unwind, ==, UNWIND_MODE_AUTO);
 	CHECK_U64(c.sampling.unwind_table_memory, ==, 128ull << 20);
@@ -368,11 +369,13 @@ static void test_flags(void)
 	config__free(&c);
 
 	/* the switches, and flags alone (no file) */
-	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--no-kernel", "--no-thread-labels",
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--no-kernel", "--no-demangle",
+			    "--no-thread-labels",
 			    "--remote-insecure-skip-verify", "--kubernetes", "false",
 			    "--remote-url", "http://h:1", "--config", "ignored-here.yaml", NULL),
 		  ==, 0);
 	CHECK(!c.sampling.kernel_stacks);
+	CHECK(!c.symbolize.demangle);
 	CHECK(!c.labels.thread_labels);
 	CHECK(c.remote.tls_insecure_skip_verify);
 	CHECK_INT(c.kubernetes.enabled, ==, CONFIG_KUBERNETES_FALSE);

@@ -1003,6 +1003,50 @@ static void setup(void)
 		exit(write_profile(test_argv[2]));
 }
 
+/* A demangled line: Function.name is what it shows, system_name the
+ * mangled name; folded output shows the demangled one; read back whole. */
+static void test_system_name(void)
+{
+	const struct pprof_mapping app = { .filename = "/bin/app", .build_id = "",
+					   .has_functions = true };
+	const struct pprof_line spin[] = {
+		{ "ns::Worker<int>::spin(int)", "w.cc", 12, "_ZN2ns6WorkerIiE4spinEi" },
+	};
+	const struct pprof_line plain[] = { { "main", "w.cc", 3 } };
+	struct pprof *p = NULL;
+	struct pprof_line line;
+	struct buf folded = {};
+	uint64_t m, locs[2];
+	Profile *prof;
+
+	REQUIRE(pprof__new(&test_opts, &p) == 0);
+	m = pprof__mapping(p, 1, &app);
+	locs[0] = pprof__location(p, m, 0x1000, spin, 1);
+	locs[1] = pprof__location(p, m, 0x2000, plain, 1);
+	REQUIRE(locs[0] && locs[1]);
+	REQUIRE(pprof__add_sample(p, locs, 2, 1, NULL, 0) == 0);
+
+	prof = encode_decode(p);
+	REQUIRE(prof->n_function == 2);
+	CHECK_STR(str_at(prof, prof->function[0]->name), "ns::Worker<int>::spin(int)");
+	CHECK_STR(str_at(prof, prof->function[0]->system_name), "_ZN2ns6WorkerIiE4spinEi");
+	CHECK_STR(str_at(prof, prof->function[1]->name), "main");
+	CHECK_STR(str_at(prof, prof->function[1]->system_name), "main");
+	perftools__profiles__profile__free_unpacked(prof, NULL);
+
+	REQUIRE(pprof__write_folded(p, &folded) == 0);
+	REQUIRE(buf_append(&folded, "", 1) == 0);
+	CHECK(strstr((char *)folded.data, "main;ns::Worker<int>::spin(int) 1") != NULL);
+	if (!strstr((char *)folded.data, "main;ns::Worker<int>::spin(int) 1"))
+		fprintf(stderr, "folded: %s\n", (char *)folded.data);
+	buf_release(&folded);
+
+	REQUIRE(pprof__location_line(p, locs[0], 0, &line) == 0);
+	CHECK_STR(line.function, "ns::Worker<int>::spin(int)");
+	CHECK_STR(line.system_name, "_ZN2ns6WorkerIiE4spinEi");
+	pprof__free(p);
+}
+
 TEST_MAIN(setup, NULL,
 	  TEST_CASE(sample_profile),
 	  TEST_CASE(folded),
@@ -1014,4 +1058,5 @@ TEST_MAIN(setup, NULL,
 	  TEST_CASE(utf8_and_unknown_frames),
 	  TEST_CASE(encode_samples),
 	  TEST_CASE(encode_samples_split),
-	  TEST_CASE(off_cpu))
+	  TEST_CASE(off_cpu),
+	  TEST_CASE(system_name))
