@@ -20,6 +20,7 @@
 #include "common/u64map.h"
 #include "symbolize/debug_file.h"
 #include "symbolize/elf_file.h"
+#include "symbolize/gopclntab.h"
 
 /* Deepest inline chain we report; deeper chains keep their innermost
  * frames and the real function. */
@@ -78,6 +79,7 @@ struct elf_object {
 
 	struct elf_sym *syms;
 	size_t sym_count;
+	struct gopclntab *gopcln; /* Go's own table, when ELF symbols lack */
 	char *names;
 	size_t names_len;
 
@@ -283,6 +285,64 @@ static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
 
 static Dwarf *get_dwarf(struct elf_object *obj);
 
+/* A stripped Go binary (-ldflags='-s -w') still has .gopclntab, the
+ * runtime's own table of function names and lines: read when the object
+ * has no symbol table. Its copy counts against max_symbol_bytes like the
+ * symbols (-E2BIG past it); one that does not parse is ignored. */
+static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *opts)
+{
+	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
+							   : DEFAULT_MAX_SYMBOL_BYTES;
+	Elf_Scn *scn = NULL, *pcln = NULL;
+	uint64_t text_start = 0;
+	size_t shstrndx;
+	Elf_Data *data;
+	int err;
+
+	if (elf_getshdrstrndx(obj->elf, &shstrndx) != 0)
+		return 0;
+	while ((scn = elf_nextscn(obj->elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(obj->elf, shstrndx, sh.sh_name);
+		/* .data.rel.ro.gopclntab where an external linker made a PIE */
+		if (name && (strcmp(name, ".gopclntab") == 0 ||
+			     strcmp(name, ".data.rel.ro.gopclntab") == 0))
+			pcln = scn;
+		else if (name && strcmp(name, ".text") == 0)
+			text_start = sh.sh_addr;
+	}
+	data = pcln ? elf_getdata(pcln, NULL) : NULL;
+	if (!data || !data->d_buf)
+		return 0;
+	if (data->d_size > max_bytes - obj->sym_count * sizeof(struct elf_sym) - obj->names_len)
+		return -E2BIG;
+	err = gopclntab__new(data->d_buf, data->d_size, text_start, &obj->gopcln);
+	if (err == -ENOMEM)
+		return err;
+	if (err)
+		log_debug("failed to read .gopclntab: %s, ignoring", strerror(-err));
+	return 0;
+}
+
+static int gopclntab_frames(struct elf_object *obj, uint64_t vaddr, struct sym_line *frames)
+{
+	struct gopclntab_frame f;
+
+	if (!obj->gopcln || gopclntab__lookup(obj->gopcln, vaddr, &f) != 0)
+		return 0;
+	frames[0] = (struct sym_line){
+		.function = f.function,
+		.file = f.file,
+		.line = f.line,
+		.sym_offset = vaddr - f.entry,
+	};
+	return 1;
+}
+
 /* Loads the symbols and decides about DWARF; then lets go of every file
  * mapping DWARF does not need. */
 static int finish_open(struct elf_object *obj, const struct stat *self,
@@ -317,7 +377,12 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 		return err;
 	if (err)
 		log_debug("failed to load ELF symbols: %s", strerror(-err));
-	obj->has_symbols = obj->sym_count > 0;
+	if (!sec.symtab && !debug_sec.symtab) {
+		err = load_gopclntab(obj, opts);
+		if (err)
+			return err;
+	}
+	obj->has_symbols = obj->sym_count > 0 || obj->gopcln;
 
 	/* what libdw maps and inflates of it must fit */
 	if (sec.debug_info && sec.debug_bytes + sec.inflated <= max_debug) {
@@ -334,6 +399,7 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 			  (unsigned long long)max_debug);
 	}
 	obj->has_inlines = obj->dwarf_elf != NULL;
+	obj->has_lines = obj->has_lines || obj->gopcln;
 	/* what DWARF does not read is unmapped now */
 	if (obj->debug_elf && obj->dwarf_elf != obj->debug_elf) {
 		elf_end(obj->debug_elf);
@@ -427,6 +493,7 @@ void elf_object__free(struct elf_object *obj)
 	free(obj->loads);
 	free(obj->syms);
 	free(obj->names);
+	gopclntab__free(obj->gopcln);
 	free(obj->cache);
 	free(obj);
 }
@@ -453,7 +520,7 @@ bool elf_object__has_inlines(const struct elf_object *obj)
 
 size_t elf_object__symbol_count(const struct elf_object *obj)
 {
-	return obj->sym_count;
+	return obj->sym_count + (obj->gopcln ? gopclntab__func_count(obj->gopcln) : 0);
 }
 
 size_t elf_object__bytes(const struct elf_object *obj)
@@ -462,7 +529,8 @@ size_t elf_object__bytes(const struct elf_object *obj)
 		return 0;
 	return sizeof(*obj) + obj->sym_count * sizeof(*obj->syms) + obj->names_len +
 	       obj->load_count * sizeof(*obj->loads) +
-	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes;
+	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes +
+	       gopclntab__bytes(obj->gopcln);
 }
 
 int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
@@ -681,6 +749,10 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 		}
 		return outer->function ? count : 0;
 	}
+	/* Go's table before dynamic symbols: it names every Go function */
+	count = gopclntab_frames(obj, vaddr, frames);
+	if (count > 0)
+		return count;
 	if (!sym)
 		return 0;
 	frames[0] = (struct sym_line){
