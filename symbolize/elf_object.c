@@ -285,6 +285,41 @@ static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
 
 static Dwarf *get_dwarf(struct elf_object *obj);
 
+/* Go's inline trees live outside .gopclntab, in go:func.* (.rodata),
+ * found through the runtime's moduledata in a writable data section (not
+ * in the file of a PIE whose pointers are relocated at load). Without it,
+ * or past what remains of the bound, Go code gets no inlined frames. */
+static void load_go_inlines(struct elf_object *obj, uint64_t pcln_addr, size_t budget)
+{
+	Elf_Scn *scn = NULL;
+	uint64_t gofunc = 0;
+	bool found = false;
+	GElf_Shdr sh;
+	Elf_Data *d;
+
+	while (!found && (scn = elf_nextscn(obj->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_WRITE))
+			continue;
+		d = elf_getdata(scn, NULL);
+		found = d && d->d_buf &&
+			gopclntab__find_gofunc(obj->gopcln, d->d_buf, d->d_size, pcln_addr,
+					       &gofunc) == 0;
+	}
+	for (scn = NULL; found && (scn = elf_nextscn(obj->elf, scn));) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    gofunc < sh.sh_addr || gofunc - sh.sh_addr >= sh.sh_size)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (d && d->d_buf && gofunc - sh.sh_addr < d->d_size &&
+		    d->d_size - (gofunc - sh.sh_addr) <= budget)
+			gopclntab__set_funcdata(obj->gopcln,
+						(const char *)d->d_buf + (gofunc - sh.sh_addr),
+						d->d_size - (gofunc - sh.sh_addr), gofunc, gofunc);
+		return;
+	}
+}
+
 /* A stripped Go binary (-ldflags='-s -w') still has .gopclntab, the
  * runtime's own table of function names and lines: read when the object
  * has no symbol table. Its copy counts against max_symbol_bytes like the
@@ -294,7 +329,7 @@ static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *
 	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
 							   : DEFAULT_MAX_SYMBOL_BYTES;
 	Elf_Scn *scn = NULL, *pcln = NULL;
-	uint64_t text_start = 0;
+	uint64_t text_start = 0, pcln_addr = 0;
 	size_t shstrndx;
 	Elf_Data *data;
 	int err;
@@ -310,37 +345,44 @@ static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *
 		name = elf_strptr(obj->elf, shstrndx, sh.sh_name);
 		/* .data.rel.ro.gopclntab where an external linker made a PIE */
 		if (name && (strcmp(name, ".gopclntab") == 0 ||
-			     strcmp(name, ".data.rel.ro.gopclntab") == 0))
+			     strcmp(name, ".data.rel.ro.gopclntab") == 0)) {
 			pcln = scn;
+			pcln_addr = sh.sh_addr;
+		}
 		else if (name && strcmp(name, ".text") == 0)
 			text_start = sh.sh_addr;
 	}
 	data = pcln ? elf_getdata(pcln, NULL) : NULL;
 	if (!data || !data->d_buf)
 		return 0;
-	if (data->d_size > max_bytes - obj->sym_count * sizeof(struct elf_sym) - obj->names_len)
+	max_bytes -= obj->sym_count * sizeof(struct elf_sym) + obj->names_len;
+	if (data->d_size > max_bytes)
 		return -E2BIG;
 	err = gopclntab__new(data->d_buf, data->d_size, text_start, &obj->gopcln);
 	if (err == -ENOMEM)
 		return err;
 	if (err)
 		log_debug("failed to read .gopclntab: %s, ignoring", strerror(-err));
+	else
+		load_go_inlines(obj, pcln_addr, max_bytes - data->d_size);
 	return 0;
 }
 
-static int gopclntab_frames(struct elf_object *obj, uint64_t vaddr, struct sym_line *frames)
+static int gopclntab_frames(struct elf_object *obj, uint64_t vaddr, struct sym_line *frames,
+			    int max)
 {
-	struct gopclntab_frame f;
+	struct gopclntab_frame f[INLINE_MAX];
+	int n = obj->gopcln ? gopclntab__lookup(obj->gopcln, vaddr, f, MIN(max, INLINE_MAX)) : 0;
 
-	if (!obj->gopcln || gopclntab__lookup(obj->gopcln, vaddr, &f) != 0)
-		return 0;
-	frames[0] = (struct sym_line){
-		.function = f.function,
-		.file = f.file,
-		.line = f.line,
-		.sym_offset = vaddr - f.entry,
-	};
-	return 1;
+	for (int i = 0; i < n; i++)
+		frames[i] = (struct sym_line){
+			.function = f[i].function,
+			.file = f[i].file,
+			.line = f[i].line,
+		};
+	if (n > 0)
+		frames[n - 1].sym_offset = vaddr - f[n - 1].entry;
+	return MAX(n, 0);
 }
 
 /* Loads the symbols and decides about DWARF; then lets go of every file
@@ -400,6 +442,7 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 	}
 	obj->has_inlines = obj->dwarf_elf != NULL;
 	obj->has_lines = obj->has_lines || obj->gopcln;
+	obj->has_inlines = obj->has_inlines || gopclntab__has_inlines(obj->gopcln);
 	/* what DWARF does not read is unmapped now */
 	if (obj->debug_elf && obj->dwarf_elf != obj->debug_elf) {
 		elf_end(obj->debug_elf);
@@ -750,7 +793,7 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 		return outer->function ? count : 0;
 	}
 	/* Go's table before dynamic symbols: it names every Go function */
-	count = gopclntab_frames(obj, vaddr, frames);
+	count = gopclntab_frames(obj, vaddr, frames, max);
 	if (count > 0)
 		return count;
 	if (!sym)

@@ -13,7 +13,8 @@
  * estimated in elf_object__bytes (freeing the object gives it back).
  *
  * A Go binary without a symbol table (`go build -ldflags='-s -w'`) is
- * named from its .gopclntab (gopclntab.h): names and lines, copied at load
+ * named from its .gopclntab (gopclntab.h): names, lines and (Go 1.18+,
+ * where the runtime's moduledata is in the file) inlined calls, copied at load
  * and counted in max_symbol_bytes and elf_object__bytes; it names Go code
  * before dynamic symbols, and gives lines where DWARF does not.
  *

@@ -25,8 +25,35 @@ enum hdr_word_118 { W118_TEXT = 2, W118_FUNCNAME, W118_CU, W118_FILETAB,
 #define F_NAMEOFF 0
 #define F_PCFILE 16
 #define F_PCLN 20
+#define F_NPCDATA 24
 #define F_CUOFF 28
 #define F_SIZE 32
+/* then funcID, flag, a pad and nfuncdata (1.20 puts startLine first),
+ * then npcdata 32-bit pc-value table offsets, then nfuncdata funcdata
+ * (32-bit offsets from moduledata.gofunc since 1.18, pointers before) */
+#define F_FIXED_116 36
+#define F_FIXED_120 40
+
+#define PCDATA_INL_TREE_INDEX 2
+/* Inlining deeper than this (Go's inliner stops far below) is a hostile
+ * tree: its walk ends there. */
+#define INL_WALK_MAX 64
+#define FUNCDATA_INL_TREE 3
+/* An inlinedCall: 20 bytes before 1.20 (parent, funcID, file, line, name,
+ * parentPc), 16 since (funcID, name, parentPc, startLine). */
+#define INL_SIZE_116 20
+#define INL_NAME_116 12
+#define INL_PARENT_PC_116 16
+#define INL_SIZE_120 16
+#define INL_NAME_120 4
+#define INL_PARENT_PC_120 8
+/* moduledata: the pcHeader pointer, then six slices (pointer, len, cap):
+ * funcnametab, cutab, ...; gofunc is word 38 (1.18-1.19) or 40 (1.20+,
+ * after covctrs and ecovctrs). */
+#define MD_FUNCNAME_WORD 1
+#define MD_CUTAB_WORD 4
+#define MD_GOFUNC_118 38
+#define MD_GOFUNC_120 40
 
 struct gopclntab {
 	uint8_t *data; /* the table, and a NUL past its end for strings */
@@ -38,6 +65,13 @@ struct gopclntab {
 	size_t funcname, cutab, filetab, pctab, functab; /* offsets in data */
 	size_t ftab_entry; /* bytes of one function-table entry */
 	size_t func_entry; /* bytes of a _func's entry field */
+
+	/* where funcdata (inline trees) live, outside the table: a copy of
+	 * the binary's bytes at funcdata_vaddr; gofunc the base of 1.18+
+	 * funcdata offsets */
+	uint8_t *funcdata;
+	size_t funcdata_size;
+	uint64_t funcdata_vaddr, gofunc;
 };
 
 static bool read_u32(const struct gopclntab *t, size_t off, uint32_t *v)
@@ -232,16 +266,125 @@ static const char *file_name(const struct gopclntab *t, size_t rec, uint64_t ent
 	return string_at(t, t->filetab, file_off);
 }
 
+static int32_t pcdata_value(const struct gopclntab *t, size_t rec, uint32_t index,
+			    uint64_t entry, uint64_t pc)
+{
+	size_t fixed = t->version >= 120 ? F_FIXED_120 : F_FIXED_116;
+	uint32_t npcdata, table;
+	int32_t v;
+
+	if (!read_u32(t, rec + F_NPCDATA, &npcdata) || index >= npcdata ||
+	    !read_u32(t, rec + fixed + index * 4, &table) ||
+	    !pc_value(t, table, entry, pc, &v))
+		return -1;
+	return v;
+}
+
+/* The inline tree of a function in the funcdata copy (its first entry's
+ * offset there), or SIZE_MAX if it has none or it is outside the copy. */
+static size_t inline_tree(const struct gopclntab *t, size_t rec)
+{
+	size_t fixed = t->version >= 120 ? F_FIXED_120 : F_FIXED_116;
+	uint32_t npcdata, off32;
+	uint64_t addr = 0;
+	size_t slot;
+
+	if (!t->funcdata || !read_u32(t, rec + F_NPCDATA, &npcdata) ||
+	    rec + fixed > t->size || t->data[rec + fixed - 1] <= FUNCDATA_INL_TREE ||
+	    npcdata > t->size / 4)
+		return SIZE_MAX;
+	slot = rec + fixed + (size_t)npcdata * 4;
+	if (t->version == 116) {
+		/* pointers, aligned (the table starts pointer-aligned) */
+		slot = (slot + t->ptr_size - 1) / t->ptr_size * t->ptr_size;
+		if (!read_word(t, slot + FUNCDATA_INL_TREE * t->ptr_size, &addr) || !addr)
+			return SIZE_MAX;
+	} else {
+		if (!read_u32(t, slot + FUNCDATA_INL_TREE * 4, &off32) || off32 == UINT32_MAX)
+			return SIZE_MAX;
+		addr = t->gofunc + off32;
+	}
+	if (addr < t->funcdata_vaddr || addr - t->funcdata_vaddr >= t->funcdata_size)
+		return SIZE_MAX;
+	return (size_t)(addr - t->funcdata_vaddr);
+}
+
+/* The name and parent pc of inline tree entry ix, false if outside the copy. */
+static bool inlined_call(const struct gopclntab *t, size_t tree, int32_t ix,
+			 uint32_t *nameoff, int32_t *parent_pc)
+{
+	size_t size = t->version >= 120 ? INL_SIZE_120 : INL_SIZE_116;
+	size_t name = t->version >= 120 ? INL_NAME_120 : INL_NAME_116;
+	size_t parent = t->version >= 120 ? INL_PARENT_PC_120 : INL_PARENT_PC_116;
+	size_t at;
+
+	if ((uint64_t)ix >= (t->funcdata_size - tree) / size)
+		return false;
+	at = tree + (size_t)ix * size;
+	memcpy(nameoff, t->funcdata + at + name, 4);
+	memcpy(parent_pc, t->funcdata + at + parent, 4);
+	return true;
+}
+
+static void frame_line(const struct gopclntab *t, size_t rec, uint64_t entry, uint64_t pc,
+		       struct gopclntab_frame *frame)
+{
+	uint32_t table;
+	int32_t line;
+
+	frame->file = file_name(t, rec, entry, pc);
+	frame->line = 0;
+	if (read_u32(t, rec + F_PCLN, &table) && pc_value(t, table, entry, pc, &line) &&
+	    line > 0)
+		frame->line = (uint32_t)line;
+}
+
+/* Inlined calls: the inline tree index at pc names the innermost inlined
+ * function; its parentPc, a pc of the caller at the call site, gives the
+ * next one out, as the runtime's traceback walks them. Writes the
+ * innermost max frames and walks on (at most INL_WALK_MAX levels: a
+ * hostile tree may loop) to the outer function's pc, left in *pc.
+ * Returns frames written, innermost first. */
+static int inlined_frames(const struct gopclntab *t, size_t rec, uint64_t entry,
+			  uint64_t *pc, struct gopclntab_frame *frames, int max)
+{
+	size_t tree = inline_tree(t, rec);
+	int n = 0;
+
+	if (tree == SIZE_MAX)
+		return 0;
+	for (int level = 0; level < INL_WALK_MAX; level++) {
+		int32_t ix = pcdata_value(t, rec, PCDATA_INL_TREE_INDEX, entry, *pc);
+		int32_t parent_pc;
+		uint32_t nameoff;
+		const char *name;
+
+		if (ix < 0 || !inlined_call(t, tree, ix, &nameoff, &parent_pc))
+			break;
+		name = string_at(t, t->funcname, nameoff);
+		if (!name || parent_pc < 0)
+			break;
+		if (n < max) {
+			frames[n] = (struct gopclntab_frame){ .function = name };
+			frame_line(t, rec, entry, *pc, &frames[n]);
+			n++;
+		}
+		*pc = entry + (uint32_t)parent_pc;
+	}
+	return n;
+}
+
 int gopclntab__lookup(const struct gopclntab *t, uint64_t pc,
-		      struct gopclntab_frame *frame)
+		      struct gopclntab_frame *frames, int max)
 {
 	size_t i, rec;
 	uint64_t entry;
-	uint32_t nameoff, table;
-	int32_t line;
+	uint32_t nameoff;
 	const char *name;
+	int n;
 
-	if (!t || t->nfunc == 0 || pc < func_entry(t, 0) || pc >= func_entry(t, t->nfunc))
+	if (!t || max <= 0 || t->nfunc == 0 || pc < func_entry(t, 0) ||
+	    pc >= func_entry(t, t->nfunc))
 		return -ENOENT;
 	i = PARTITION_POINT(t->nfunc, mid, func_entry(t, mid) <= pc);
 	/* the table is sorted; a hostile one may not be */
@@ -255,12 +398,56 @@ int gopclntab__lookup(const struct gopclntab *t, uint64_t pc,
 	name = string_at(t, t->funcname, nameoff);
 	if (!name || !name[0])
 		return -ENOENT;
-	*frame = (struct gopclntab_frame){ .function = name, .entry = entry };
-	frame->file = file_name(t, rec, entry, pc);
-	if (read_u32(t, rec + F_PCLN, &table) && pc_value(t, table, entry, pc, &line) &&
-	    line > 0)
-		frame->line = (uint32_t)line;
+	n = inlined_frames(t, rec, entry, &pc, frames, max - 1);
+	frames[n] = (struct gopclntab_frame){ .function = name, .entry = entry };
+	frame_line(t, rec, entry, pc, &frames[n]);
+	return n + 1;
+}
+
+int gopclntab__find_gofunc(const struct gopclntab *t, const void *data, size_t size,
+			   uint64_t pclntab_vaddr, uint64_t *gofunc)
+{
+	size_t words = size / 8;
+	size_t gofunc_word = t->version >= 120 ? MD_GOFUNC_120 : MD_GOFUNC_118;
+	const uint8_t *d = data;
+
+	if (t->version == 116 || t->ptr_size != 8)
+		return -ENOENT;
+	for (size_t i = 0; i + gofunc_word < words; i++) {
+		uint64_t w[3];
+
+		memcpy(&w[0], d + i * 8, 8);
+		if (w[0] != pclntab_vaddr)
+			continue;
+		memcpy(&w[1], d + (i + MD_FUNCNAME_WORD) * 8, 8);
+		memcpy(&w[2], d + (i + MD_CUTAB_WORD) * 8, 8);
+		if (w[1] != pclntab_vaddr + t->funcname || w[2] != pclntab_vaddr + t->cutab)
+			continue;
+		memcpy(gofunc, d + (i + gofunc_word) * 8, 8);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int gopclntab__set_funcdata(struct gopclntab *t, const void *data, size_t size,
+			    uint64_t vaddr, uint64_t gofunc)
+{
+	uint8_t *copy = malloc(size ? size : 1);
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, data, size);
+	free(t->funcdata);
+	t->funcdata = copy;
+	t->funcdata_size = size;
+	t->funcdata_vaddr = vaddr;
+	t->gofunc = gofunc;
 	return 0;
+}
+
+bool gopclntab__has_inlines(const struct gopclntab *t)
+{
+	return t && t->funcdata;
 }
 
 int gopclntab__new(const void *data, size_t size, uint64_t text_start,
@@ -297,6 +484,7 @@ void gopclntab__free(struct gopclntab *t)
 	if (!t)
 		return;
 	free(t->data);
+	free(t->funcdata);
 	free(t);
 }
 
@@ -312,5 +500,5 @@ size_t gopclntab__func_count(const struct gopclntab *t)
 
 size_t gopclntab__bytes(const struct gopclntab *t)
 {
-	return t ? sizeof(*t) + t->size + 1 : 0;
+	return t ? sizeof(*t) + t->size + 1 + t->funcdata_size : 0;
 }

@@ -23,23 +23,43 @@
  *                                   is unrelocated in PIE binaries); 0:
  *                                   the header's
  *   gopclntab__free(tab)            NULL-safe
- *   gopclntab__lookup(tab, pc, &frame)
- *                                   0 or -ENOENT (pc in no function);
- *                                   frame->file NULL and line 0 when the
- *                                   table has no line for pc
+ *   gopclntab__lookup(tab, pc, frames, max)
+ *                                   frames written (>= 1), innermost
+ *                                   inlined call first and the function
+ *                                   pc is in last (deeper inlining keeps
+ *                                   the innermost max - 1), or -ENOENT
+ *                                   (pc in no function); a frame's file is
+ *                                   NULL and line 0 when the table has no
+ *                                   line for it; entry is set in the last
+ *   gopclntab__find_gofunc(tab, data, size, pclntab_vaddr, &gofunc)
+ *                                   finds the runtime's moduledata in a
+ *                                   data section's bytes (its first words
+ *                                   point at the table and its parts) and
+ *                                   reads its gofunc, the base of 1.18+
+ *                                   funcdata: 0 or -ENOENT (not there,
+ *                                   or a 1.16 table, whose funcdata are
+ *                                   plain addresses)
+ *   gopclntab__set_funcdata(tab, data, size, vaddr, gofunc)
+ *                                   the binary's bytes at vaddr, where
+ *                                   inline trees are (from gofunc to the
+ *                                   end of its section; for 1.16, the
+ *                                   section of the trees, at their own
+ *                                   addresses: gofunc unused), copied: 0
+ *                                   or -ENOMEM. Without it, no inlined
+ *                                   frames
+ *   gopclntab__has_inlines(tab)     funcdata were set
  *   gopclntab__version(tab)         116, 118 or 120 (the first Go release of
  *                                   the format)
  *   gopclntab__func_count(tab)      functions in the table
  *   gopclntab__bytes(tab)           memory held (the copy)
  *
- * The frame's strings point into tab and stay valid until it is freed.
- * Inlined frames are not reported yet: pc gets the function it was
- * compiled into, and the file:line of the innermost inlined code.
+ * The frames' strings point into tab and stay valid until it is freed.
  * Not thread-safe.
  */
 #ifndef BRASA_SYMBOLIZE_GOPCLNTAB_H
 #define BRASA_SYMBOLIZE_GOPCLNTAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,14 +69,19 @@ struct gopclntab_frame {
 	const char *function;
 	const char *file;  /* NULL if unknown */
 	uint32_t line;     /* 0 if unknown */
-	uint64_t entry;    /* the function's first address */
+	uint64_t entry;    /* the function's first address (0 for inlined calls) */
 };
 
 int gopclntab__new(const void *data, size_t size, uint64_t text_start,
 		   struct gopclntab **out);
 void gopclntab__free(struct gopclntab *tab);
 int gopclntab__lookup(const struct gopclntab *tab, uint64_t pc,
-		      struct gopclntab_frame *frame);
+		      struct gopclntab_frame *frames, int max);
+int gopclntab__find_gofunc(const struct gopclntab *tab, const void *data, size_t size,
+			   uint64_t pclntab_vaddr, uint64_t *gofunc);
+int gopclntab__set_funcdata(struct gopclntab *tab, const void *data, size_t size,
+			    uint64_t vaddr, uint64_t gofunc);
+bool gopclntab__has_inlines(const struct gopclntab *tab);
 int gopclntab__version(const struct gopclntab *tab);
 size_t gopclntab__func_count(const struct gopclntab *tab);
 size_t gopclntab__bytes(const struct gopclntab *tab);
