@@ -61,3 +61,38 @@ def t_go_stripped_names():
     for want in ("main.recurseDeep", "main.leafSpin"):
         check(want in frames, f"{want} in the stacks")
     check(any(f.startswith("runtime.") for f in frames), "runtime.* frames in the stacks")
+
+
+def leaf_shares(stacks):
+    """Share of samples by leaf function, named as the runtime names it
+    (the symbol table's ".abi0" suffix of assembly functions dropped)."""
+    total = sum(c for _, c in stacks) or 1
+    shares = {}
+    for f, c in stacks:
+        u = user_frames(f)
+        leaf = u[-1].removesuffix(".abi0") if u else "-"
+        shares[leaf] = shares.get(leaf, 0) + c / total
+    return shares
+
+
+@integration_test(plain=True, timeout=300)
+def t_go_stripped_like_full():
+    """The stripped build's leaf functions are the unstripped build's (named
+    from its symbol table and DWARF), in the same shares: every leaf of the
+    full build with 2 % of its samples or more within 5 points in the
+    stripped one."""
+    shares = {}
+    for name, flags in (("full", ()), ("stripped", ("-ldflags=-s -w",))):
+        binary = build_go(f"go_recurse_{name}", *flags)
+        with running(subprocess.Popen([binary, "10"], stdout=subprocess.DEVNULL)) as proc:
+            stacks = folded_capture(proc.pid, 4, "--no-kernel", tag=name)
+        print(f"{name}:")
+        print_top(stacks, 3)
+        shares[name] = leaf_shares(stacks)
+    for leaf, share in sorted(shares["full"].items(), key=lambda x: -x[1]):
+        if share < 0.02:
+            continue
+        got = shares["stripped"].get(leaf, 0)
+        check(abs(got - share) <= 0.05,
+              f"leaf {leaf}: {100 * share:.1f} % of the full build's samples, "
+              f"{100 * got:.1f} % of the stripped build's")
