@@ -383,6 +383,44 @@ static void test_symbols_first(void)
 	elf_object__free(stripped);
 }
 
+/* max_symbol_bytes bounds the copy: a table over it fails the load
+ * (E2BIG, as a symbol table would), one that fits without its inline
+ * trees loads without inlined frames. */
+static void test_bound(void)
+{
+	char cmd[1024], path[512];
+	struct elf_object_opts opts = { 0 };
+	struct elf_object *obj = NULL;
+	unsigned long long size = 0;
+	FILE *f;
+	int fd;
+
+	snprintf(cmd, sizeof(cmd),
+		 "readelf -SW %s/stripped | "
+		 "awk '{ for (i = 1; i < NF; i++) if ($i == \".gopclntab\") print $(i + 4) }'",
+		 dir);
+	f = popen(cmd, "r");
+	REQUIRE(f);
+	CHECK_INT(fscanf(f, "%llx", &size), ==, 1);
+	pclose(f);
+	REQUIRE(size > 4096);
+	snprintf(path, sizeof(path), "%s/stripped", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	REQUIRE(fd >= 0);
+	opts.max_symbol_bytes = size - 1;
+	CHECK_INT(elf_object__open_fd(fd, &opts, &obj), ==, -E2BIG);
+	CHECK(obj == NULL);
+	opts.max_symbol_bytes = size + 1;
+	CHECK_INT(elf_object__open_fd(fd, &opts, &obj), ==, 0);
+	REQUIRE(obj);
+	CHECK(elf_object__has_symbols(obj));
+	CHECK(!elf_object__has_inlines(obj));
+	CHECK_INT(elf_object__bytes(obj), >, size);
+	CHECK_INT(elf_object__bytes(obj), <, size + 65536);
+	elf_object__free(obj);
+	close(fd);
+}
+
 /* A table by hand (1.18 layout, or 1.20's with v120): header, function
  * table (2 functions and the end), names, one CU of one file, pc-value
  * tables, and an inline tree in main.a: [0x1008, 0x1020) is main.c
@@ -592,4 +630,5 @@ TEST_MAIN(setup, teardown,
 	  TEST_CASE(stripped_lines),
 	  TEST_CASE(pie),
 	  TEST_CASE(inlines),
+	  TEST_CASE(bound),
 	  TEST_CASE(symbols_first))
