@@ -79,7 +79,8 @@ struct elf_object {
 
 	struct elf_sym *syms;
 	size_t sym_count;
-	struct gopclntab *gopcln; /* Go's own table, when ELF symbols lack */
+	struct gopclntab *gopcln; /* Go's own table, when ELF symbols or DWARF lack */
+	bool gopcln_names;        /* it names functions (no symbol table) */
 	char *names;
 	size_t names_len;
 
@@ -322,14 +323,19 @@ static void load_go_inlines(struct elf_object *obj, uint64_t pcln_addr, size_t b
 
 /* A stripped Go binary (-ldflags='-s -w') still has .gopclntab, the
  * runtime's own table of function names and lines: read when the object
- * has no symbol table. Its copy counts against max_symbol_bytes like the
- * symbols (-E2BIG past it); one that does not parse is ignored. */
-static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *opts)
+ * has no symbol table, or (lines and inlined calls only) when it has no
+ * DWARF libdw can look addresses up in: Go writes no .debug_aranges, and
+ * elfutils 0.188 finds no unit for an address without them. Its copy
+ * counts against max_symbol_bytes like the symbols (-E2BIG past it); one
+ * that does not parse is ignored. */
+static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *opts,
+			  bool with_symtab)
 {
 	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
 							   : DEFAULT_MAX_SYMBOL_BYTES;
 	Elf_Scn *scn = NULL, *pcln = NULL;
 	uint64_t text_start = 0, pcln_addr = 0;
+	bool aranges = false;
 	size_t shstrndx;
 	Elf_Data *data;
 	int err;
@@ -351,13 +357,19 @@ static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *
 		}
 		else if (name && strcmp(name, ".text") == 0)
 			text_start = sh.sh_addr;
+		else if (name && (strcmp(name, ".debug_aranges") == 0 ||
+				  strcmp(name, ".zdebug_aranges") == 0))
+			aranges = true;
 	}
+	if (with_symtab && aranges)
+		return 0;
 	data = pcln ? elf_getdata(pcln, NULL) : NULL;
 	if (!data || !data->d_buf)
 		return 0;
 	max_bytes -= obj->sym_count * sizeof(struct elf_sym) + obj->names_len;
+	/* with a symbol table, only lines are lost: the object still loads */
 	if (data->d_size > max_bytes)
-		return -E2BIG;
+		return with_symtab ? 0 : -E2BIG;
 	err = gopclntab__new(data->d_buf, data->d_size, text_start, &obj->gopcln);
 	if (err == -ENOMEM)
 		return err;
@@ -365,6 +377,7 @@ static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *
 		log_debug("failed to read .gopclntab: %s, ignoring", strerror(-err));
 	else
 		load_go_inlines(obj, pcln_addr, max_bytes - data->d_size);
+	obj->gopcln_names = obj->gopcln && !with_symtab;
 	return 0;
 }
 
@@ -419,11 +432,9 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 		return err;
 	if (err)
 		log_debug("failed to load ELF symbols: %s", strerror(-err));
-	if (!sec.symtab && !debug_sec.symtab) {
-		err = load_gopclntab(obj, opts);
-		if (err)
-			return err;
-	}
+	err = load_gopclntab(obj, opts, sec.symtab || debug_sec.symtab);
+	if (err)
+		return err;
 	obj->has_symbols = obj->sym_count > 0 || obj->gopcln;
 
 	/* what libdw maps and inflates of it must fit */
@@ -792,8 +803,13 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 		}
 		return outer->function ? count : 0;
 	}
-	/* Go's table before dynamic symbols: it names every Go function */
+	/* Go's table before dynamic symbols: it names every Go function; a
+	 * symbol table's names come first where there is one */
 	count = gopclntab_frames(obj, vaddr, frames, max);
+	if (count > 0 && sym && !obj->gopcln_names) {
+		frames[count - 1].function = obj->names + sym->name;
+		frames[count - 1].sym_offset = vaddr - sym->addr;
+	}
 	if (count > 0)
 		return count;
 	if (!sym)

@@ -16,7 +16,11 @@
  * named from its .gopclntab (gopclntab.h): names, lines and (Go 1.18+,
  * where the runtime's moduledata is in the file) inlined calls, copied at load
  * and counted in max_symbol_bytes and elf_object__bytes; it names Go code
- * before dynamic symbols, and gives lines where DWARF does not.
+ * before dynamic symbols, and gives lines where DWARF does not. A Go
+ * binary with a symbol table but DWARF without .debug_aranges (all of
+ * Go's: libdw finds no unit then) reads it too, for lines and inlined
+ * calls, its symbols naming the functions (over the bound, it loads
+ * without it).
  *
  * A separate debug file is used only if it is world-readable: objects are
  * shared by every process that maps the same file, and a debug file only
