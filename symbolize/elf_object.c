@@ -22,6 +22,7 @@
 #include "symbolize/demangle.h"
 #include "symbolize/elf_file.h"
 #include "symbolize/elf_plt.h"
+#include "symbolize/gopclntab.h"
 
 /* Deepest inline chain we report; deeper chains keep their innermost
  * frames and the real function. */
@@ -84,6 +85,8 @@ struct elf_object {
 
 	struct elf_sym *syms;
 	size_t sym_count;
+	struct gopclntab *gopcln; /* Go's own table, when ELF symbols or DWARF lack */
+	bool gopcln_names;        /* it names functions (no symbol table) */
 	char *names;
 	size_t names_len;
 
@@ -429,6 +432,118 @@ static int add_plt_symbols(struct elf_object *obj, Elf *elf, const struct elf_ob
 
 static Dwarf *get_dwarf(struct elf_object *obj);
 
+/* Go's inline trees live outside .gopclntab, in go:func.* (.rodata),
+ * found through the runtime's moduledata in a writable data section (not
+ * in the file of a PIE whose pointers are relocated at load). Without it,
+ * or past what remains of the bound, Go code gets no inlined frames. */
+static void load_go_inlines(struct elf_object *obj, uint64_t pcln_addr, size_t budget)
+{
+	Elf_Scn *scn = NULL;
+	uint64_t gofunc = 0;
+	bool found = false;
+	GElf_Shdr sh;
+	Elf_Data *d;
+
+	while (!found && (scn = elf_nextscn(obj->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_WRITE))
+			continue;
+		d = elf_getdata(scn, NULL);
+		found = d && d->d_buf &&
+			gopclntab__find_gofunc(obj->gopcln, d->d_buf, d->d_size, pcln_addr,
+					       &gofunc) == 0;
+	}
+	for (scn = NULL; found && (scn = elf_nextscn(obj->elf, scn));) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    gofunc < sh.sh_addr || gofunc - sh.sh_addr >= sh.sh_size)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (d && d->d_buf && gofunc - sh.sh_addr < d->d_size &&
+		    d->d_size - (gofunc - sh.sh_addr) <= budget)
+			gopclntab__set_funcdata(obj->gopcln,
+						(const char *)d->d_buf + (gofunc - sh.sh_addr),
+						d->d_size - (gofunc - sh.sh_addr), gofunc, gofunc);
+		return;
+	}
+}
+
+/* A stripped Go binary (-ldflags='-s -w') still has .gopclntab, the
+ * runtime's own table of function names and lines: read when the object
+ * has no symbol table, or (lines and inlined calls only) when it has no
+ * DWARF libdw can look addresses up in: Go writes no .debug_aranges, and
+ * elfutils 0.188 finds no unit for an address without them. Its copy
+ * counts against max_symbol_bytes like the symbols (-E2BIG past it); one
+ * that does not parse is ignored. */
+static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *opts,
+			  bool with_symtab)
+{
+	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
+							   : DEFAULT_MAX_SYMBOL_BYTES;
+	Elf_Scn *scn = NULL, *pcln = NULL;
+	uint64_t text_start = 0, pcln_addr = 0;
+	bool aranges = false;
+	size_t shstrndx;
+	Elf_Data *data;
+	int err;
+
+	if (elf_getshdrstrndx(obj->elf, &shstrndx) != 0)
+		return 0;
+	while ((scn = elf_nextscn(obj->elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(obj->elf, shstrndx, sh.sh_name);
+		/* .data.rel.ro.gopclntab where an external linker made a PIE */
+		if (name && (strcmp(name, ".gopclntab") == 0 ||
+			     strcmp(name, ".data.rel.ro.gopclntab") == 0)) {
+			pcln = scn;
+			pcln_addr = sh.sh_addr;
+		}
+		else if (name && strcmp(name, ".text") == 0)
+			text_start = sh.sh_addr;
+		else if (name && (strcmp(name, ".debug_aranges") == 0 ||
+				  strcmp(name, ".zdebug_aranges") == 0))
+			aranges = true;
+	}
+	if (with_symtab && aranges)
+		return 0;
+	data = pcln ? elf_getdata(pcln, NULL) : NULL;
+	if (!data || !data->d_buf)
+		return 0;
+	max_bytes -= obj->sym_count * sizeof(struct elf_sym) + obj->names_len;
+	/* with a symbol table, only lines are lost: the object still loads */
+	if (data->d_size > max_bytes)
+		return with_symtab ? 0 : -E2BIG;
+	err = gopclntab__new(data->d_buf, data->d_size, text_start, &obj->gopcln);
+	if (err == -ENOMEM)
+		return err;
+	if (err)
+		log_debug("failed to read .gopclntab: %s, ignoring", strerror(-err));
+	else
+		load_go_inlines(obj, pcln_addr, max_bytes - data->d_size);
+	obj->gopcln_names = obj->gopcln && !with_symtab;
+	return 0;
+}
+
+static int gopclntab_frames(struct elf_object *obj, uint64_t vaddr, struct sym_line *frames,
+			    int max)
+{
+	struct gopclntab_frame f[INLINE_MAX];
+	int n = obj->gopcln ? gopclntab__lookup(obj->gopcln, vaddr, f, MIN(max, INLINE_MAX)) : 0;
+
+	for (int i = 0; i < n; i++)
+		frames[i] = (struct sym_line){
+			.function = f[i].function,
+			.file = f[i].file,
+			.line = f[i].line,
+		};
+	if (n > 0)
+		frames[n - 1].sym_offset = vaddr - f[n - 1].entry;
+	return MAX(n, 0);
+}
+
 /* Loads the symbols and decides about DWARF; then lets go of every file
  * mapping DWARF does not need. */
 static int finish_open(struct elf_object *obj, const struct stat *self,
@@ -466,7 +581,10 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 	err = add_plt_symbols(obj, obj->elf, opts);
 	if (err == -E2BIG || err == -ENOMEM)
 		return err;
-	obj->has_symbols = obj->sym_count > 0;
+	err = load_gopclntab(obj, opts, sec.symtab || debug_sec.symtab);
+	if (err)
+		return err;
+	obj->has_symbols = obj->sym_count > 0 || obj->gopcln;
 
 	/* what libdw maps and inflates of it must fit */
 	if (sec.debug_info && sec.debug_bytes + sec.inflated <= max_debug) {
@@ -483,6 +601,8 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 			  (unsigned long long)max_debug);
 	}
 	obj->has_inlines = obj->dwarf_elf != NULL;
+	obj->has_lines = obj->has_lines || obj->gopcln;
+	obj->has_inlines = obj->has_inlines || gopclntab__has_inlines(obj->gopcln);
 	/* what DWARF does not read is unmapped now */
 	if (obj->debug_elf && obj->dwarf_elf != obj->debug_elf) {
 		elf_end(obj->debug_elf);
@@ -580,6 +700,7 @@ void elf_object__free(struct elf_object *obj)
 	free(obj->loads);
 	free(obj->syms);
 	free(obj->names);
+	gopclntab__free(obj->gopcln);
 	free(obj->cache);
 	free(obj);
 }
@@ -606,7 +727,7 @@ bool elf_object__has_inlines(const struct elf_object *obj)
 
 size_t elf_object__symbol_count(const struct elf_object *obj)
 {
-	return obj->sym_count;
+	return obj->sym_count + (obj->gopcln ? gopclntab__func_count(obj->gopcln) : 0);
 }
 
 size_t elf_object__bytes(const struct elf_object *obj)
@@ -616,7 +737,7 @@ size_t elf_object__bytes(const struct elf_object *obj)
 	return sizeof(*obj) + obj->sym_count * sizeof(*obj->syms) + obj->names_len +
 	       obj->load_count * sizeof(*obj->loads) +
 	       (obj->cache ? CACHE_SLOTS * sizeof(*obj->cache) : 0) + obj->dwarf_bytes +
-	       obj->dwarf_names_bytes;
+	       obj->dwarf_names_bytes + gopclntab__bytes(obj->gopcln);
 }
 
 int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
@@ -874,6 +995,15 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 		}
 		return outer->function ? count : 0;
 	}
+	/* Go's table before dynamic symbols: it names every Go function; a
+	 * symbol table's names come first where there is one */
+	count = gopclntab_frames(obj, vaddr, frames, max);
+	if (count > 0 && sym && !obj->gopcln_names) {
+		frames[count - 1].function = obj->names + sym->name;
+		frames[count - 1].sym_offset = vaddr - sym->addr;
+	}
+	if (count > 0)
+		return count;
 	if (!sym)
 		return 0;
 	frames[0] = (struct sym_line){ .sym_offset = vaddr - sym->addr };

@@ -12,6 +12,16 @@
  * table and scopes on the first lookup in it; what libdw has decoded is
  * estimated in elf_object__bytes (freeing the object gives it back).
  *
+ * A Go binary without a symbol table (`go build -ldflags='-s -w'`) is
+ * named from its .gopclntab (gopclntab.h): names, lines and (Go 1.18+,
+ * where the runtime's moduledata is in the file) inlined calls, copied at load
+ * and counted in max_symbol_bytes and elf_object__bytes; it names Go code
+ * before dynamic symbols, and gives lines where DWARF does not. A Go
+ * binary with a symbol table but DWARF without .debug_aranges (all of
+ * Go's: libdw finds no unit then) reads it too, for lines and inlined
+ * calls, its symbols naming the functions (over the bound, it loads
+ * without it).
+ *
  * A separate debug file is used only if it is world-readable: objects are
  * shared by every process that maps the same file, and a debug file only
  * some of their owners could read must not name frames for the others.
@@ -40,7 +50,8 @@
  *                                         frames written, innermost first
  *                                         (0: unknown address); use_dwarf
  *                                         false: ELF symbols only
- *   elf_object__symbol_count(obj)         function symbols held
+ *   elf_object__symbol_count(obj)         function symbols held (with the
+ *                                         functions of .gopclntab)
  *   elf_object__bytes(obj)                memory held: symbols, names and
  *                                         the estimate of libdw's decoding
  *   elf_object__release_pages(obj)        drops the file pages this process
