@@ -24,85 +24,7 @@
 #include "symbolize/elf_plt.h"
 #include "symbolize/gopclntab.h"
 
-/* Deepest inline chain we report; deeper chains keep their innermost
- * frames and the real function. */
-#define INLINE_MAX 32
-/* Per-object cache of address -> frames: direct-mapped, so bounded by
- * construction; results deeper than CACHE_LINES are not cached. */
-#define CACHE_SLOTS 64
-#define CACHE_LINES 6
-/* Symbol names longer than this (template soup) are cut: pprof readers
- * and flame graphs have no use for more. */
-#define NAME_MAX_LEN 4096
-#define DEFAULT_MAX_SYMBOL_BYTES ((size_t)256 << 20)
-#define DEFAULT_MAX_DEBUG_BYTES (1ull << 30)
-/* What libdw holds per decoded line-table row, address range and unit,
- * measured with heaptrack on Debian's elfutils 0.188 (rounded up). */
-#define DWARF_LINE_BYTES 64
-#define DWARF_ARANGE_BYTES 48
-#define DWARF_CU_BYTES 4096
-/* Deadline checks every this many symbols. */
-#define CHECK_EVERY 4096
-
-struct elf_load {
-	uint64_t offset, vaddr, filesz;
-	bool exec;
-};
-
-/* 16 bytes: the name is an offset into the object's names; a demangled
- * name is followed there by its mangled one. */
-struct elf_sym {
-	uint64_t addr;
-	uint32_t size;
-	uint32_t name : 31;
-	uint32_t demangled : 1;
-};
-/* name offsets have 31 bits */
-#define NAMES_MAX ((size_t)INT32_MAX)
-
-struct cache_slot {
-	uint64_t vaddr;
-	int count; /* 0: empty slot; -1: cached miss */
-	bool dwarf; /* computed with DWARF */
-	struct sym_line lines[CACHE_LINES];
-};
-
-struct elf_sections {
-	Elf_Scn *symtab, *dynsym;
-	bool debug_info, debug_line;
-	uint64_t debug_bytes; /* every .debug_* / .zdebug_* section */
-	uint64_t inflated;    /* what libdw decompresses of them into memory */
-};
-
-struct elf_object {
-	Elf *elf;         /* kept only while needed (DWARF here, or an image) */
-	void *image;      /* copy behind an elf_memory() object */
-	Elf *debug_elf;   /* separate debug file, kept only for its DWARF */
-	char build_id[ELF_BUILD_ID_HEX_MAX];
-	struct elf_load *loads;
-	size_t load_count;
-	bool has_symbols, has_lines, has_inlines;
-
-	struct elf_sym *syms;
-	size_t sym_count;
-	struct gopclntab *gopcln; /* Go's own table, when ELF symbols or DWARF lack */
-	bool gopcln_names;        /* it names functions (no symbol table) */
-	char *names;
-	size_t names_len;
-
-	bool demangle;
-	struct u64map dwarf_names; /* DWARF linkage name -> its demangled copy */
-	size_t dwarf_names_bytes;
-
-	Elf *dwarf_elf;   /* elf or debug_elf: where DWARF is read, NULL for none */
-	uint64_t dwarf_inflated; /* its compressed sections' size once inflated */
-	bool dwarf_opened;
-	Dwarf *dwarf;
-	size_t dwarf_bytes;      /* estimate of what libdw decoded */
-	struct u64map dwarf_cus; /* unit offsets whose lines are counted */
-
-	struct cache_slot *cache;
-};
+#include "symbolize/elf_object_int.h"
 
 int elf_object__read_build_id(int fd, char out[ELF_BUILD_ID_HEX_MAX])
 {
@@ -343,206 +265,6 @@ static int load_symtab(struct elf_object *obj, Elf *elf, Elf_Scn *scn,
 	return 0;
 }
 
-static const struct elf_sym *find_symbol(const struct elf_object *obj, uint64_t vaddr);
-
-static int elf_sym_cmp(const void *a, const void *b)
-{
-	const struct elf_sym *x = a, *y = b;
-
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
-static void append_plt_name(struct elf_object *obj, const char *name)
-{
-	size_t len = strnlen(name, NAME_MAX_LEN);
-
-	memcpy(obj->names + obj->names_len, name, len);
-	memcpy(obj->names + obj->names_len + len, ELF_PLT_SUFFIX, sizeof(ELF_PLT_SUFFIX));
-	obj->names_len += len + sizeof(ELF_PLT_SUFFIX);
-}
-
-static int merge_plt_symbols(struct elf_object *obj, const struct elf_plt_sym *plt,
-			     char *const *demangled, size_t nplt, size_t extra, size_t max_bytes)
-{
-	size_t nsyms = obj->sym_count, added = 0;
-	struct elf_sym *syms;
-	char *names;
-
-	if ((nsyms + nplt) * sizeof(*syms) + obj->names_len + extra > max_bytes ||
-	    obj->names_len + extra > NAMES_MAX)
-		return -E2BIG;
-	syms = realloc(obj->syms, (nsyms + nplt) * sizeof(*syms));
-	if (!syms)
-		return -ENOMEM;
-	obj->syms = syms;
-	names = realloc(obj->names, obj->names_len + extra);
-	if (!names)
-		return -ENOMEM;
-	obj->names = names;
-	for (size_t i = 0; i < nplt; i++) {
-		const struct elf_sym *have = find_symbol(obj, plt[i].addr);
-
-		/* find_symbol sees the sorted table only: sym_count is
-		 * raised once every entry is in */
-		if (have && have->addr == plt[i].addr)
-			continue;
-		obj->syms[nsyms + added++] = (struct elf_sym){
-			.addr = plt[i].addr, .size = plt[i].size, .name = (uint32_t)obj->names_len,
-			.demangled = demangled[i] != NULL,
-		};
-		if (demangled[i])
-			append_plt_name(obj, demangled[i]);
-		append_plt_name(obj, plt[i].name);
-	}
-	obj->sym_count = nsyms + added;
-	qsort(obj->syms, obj->sym_count, sizeof(*obj->syms), elf_sym_cmp);
-	return 0;
-}
-
-/* Adds "name@plt" symbols for the PLT entries of elf (elf_plt.h) to the
- * object's table, within the same byte bound; addresses that already
- * have a symbol keep it. */
-static int add_plt_symbols(struct elf_object *obj, Elf *elf, const struct elf_object_opts *opts)
-{
-	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
-							   : DEFAULT_MAX_SYMBOL_BYTES;
-	_cleanup_free_ struct elf_plt_sym *plt = NULL;
-	_cleanup_free_ char **demangled = NULL;
-	size_t nplt, extra = 0;
-	int err = elf_plt__read(elf, &plt, &nplt);
-
-	if (err || !nplt)
-		return err;
-	demangled = calloc(nplt, sizeof(*demangled));
-	if (!demangled)
-		return -ENOMEM;
-	for (size_t i = 0; i < nplt; i++) {
-		/* "std::runtime_error::runtime_error(char const*)@plt", as perf */
-		if (obj->demangle && demangle__is_mangled(plt[i].name))
-			demangled[i] = demangle__name(plt[i].name);
-		if (demangled[i])
-			extra += strnlen(demangled[i], NAME_MAX_LEN) + sizeof(ELF_PLT_SUFFIX);
-		extra += strnlen(plt[i].name, NAME_MAX_LEN) + sizeof(ELF_PLT_SUFFIX);
-	}
-	err = merge_plt_symbols(obj, plt, demangled, nplt, extra, max_bytes);
-	for (size_t i = 0; i < nplt; i++)
-		free(demangled[i]);
-	return err;
-}
-
-static Dwarf *get_dwarf(struct elf_object *obj);
-
-/* Go's inline trees live outside .gopclntab, in go:func.* (.rodata),
- * found through the runtime's moduledata in a writable data section (not
- * in the file of a PIE whose pointers are relocated at load). Without it,
- * or past what remains of the bound, Go code gets no inlined frames. */
-static void load_go_inlines(struct elf_object *obj, uint64_t pcln_addr, size_t budget)
-{
-	Elf_Scn *scn = NULL;
-	uint64_t gofunc = 0;
-	bool found = false;
-	GElf_Shdr sh;
-	Elf_Data *d;
-
-	while (!found && (scn = elf_nextscn(obj->elf, scn))) {
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
-		    !(sh.sh_flags & SHF_WRITE))
-			continue;
-		d = elf_getdata(scn, NULL);
-		found = d && d->d_buf &&
-			gopclntab__find_gofunc(obj->gopcln, d->d_buf, d->d_size, pcln_addr,
-					       &gofunc) == 0;
-	}
-	for (scn = NULL; found && (scn = elf_nextscn(obj->elf, scn));) {
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
-		    gofunc < sh.sh_addr || gofunc - sh.sh_addr >= sh.sh_size)
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (d && d->d_buf && gofunc - sh.sh_addr < d->d_size &&
-		    d->d_size - (gofunc - sh.sh_addr) <= budget)
-			gopclntab__set_funcdata(obj->gopcln,
-						(const char *)d->d_buf + (gofunc - sh.sh_addr),
-						d->d_size - (gofunc - sh.sh_addr), gofunc, gofunc);
-		return;
-	}
-}
-
-/* A stripped Go binary (-ldflags='-s -w') still has .gopclntab, the
- * runtime's own table of function names and lines: read when the object
- * has no symbol table, or (lines and inlined calls only) when it has no
- * DWARF libdw can look addresses up in: Go writes no .debug_aranges, and
- * elfutils 0.188 finds no unit for an address without them. Its copy
- * counts against max_symbol_bytes like the symbols (-E2BIG past it); one
- * that does not parse is ignored. */
-static int load_gopclntab(struct elf_object *obj, const struct elf_object_opts *opts,
-			  bool with_symtab)
-{
-	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
-							   : DEFAULT_MAX_SYMBOL_BYTES;
-	Elf_Scn *scn = NULL, *pcln = NULL;
-	uint64_t text_start = 0, pcln_addr = 0;
-	bool aranges = false;
-	size_t shstrndx;
-	Elf_Data *data;
-	int err;
-
-	if (elf_getshdrstrndx(obj->elf, &shstrndx) != 0)
-		return 0;
-	while ((scn = elf_nextscn(obj->elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
-			continue;
-		name = elf_strptr(obj->elf, shstrndx, sh.sh_name);
-		/* .data.rel.ro.gopclntab where an external linker made a PIE */
-		if (name && (strcmp(name, ".gopclntab") == 0 ||
-			     strcmp(name, ".data.rel.ro.gopclntab") == 0)) {
-			pcln = scn;
-			pcln_addr = sh.sh_addr;
-		}
-		else if (name && strcmp(name, ".text") == 0)
-			text_start = sh.sh_addr;
-		else if (name && (strcmp(name, ".debug_aranges") == 0 ||
-				  strcmp(name, ".zdebug_aranges") == 0))
-			aranges = true;
-	}
-	if (with_symtab && aranges)
-		return 0;
-	data = pcln ? elf_getdata(pcln, NULL) : NULL;
-	if (!data || !data->d_buf)
-		return 0;
-	max_bytes -= obj->sym_count * sizeof(struct elf_sym) + obj->names_len;
-	/* with a symbol table, only lines are lost: the object still loads */
-	if (data->d_size > max_bytes)
-		return with_symtab ? 0 : -E2BIG;
-	err = gopclntab__new(data->d_buf, data->d_size, text_start, &obj->gopcln);
-	if (err == -ENOMEM)
-		return err;
-	if (err)
-		log_debug("failed to read .gopclntab: %s, ignoring", strerror(-err));
-	else
-		load_go_inlines(obj, pcln_addr, max_bytes - data->d_size);
-	obj->gopcln_names = obj->gopcln && !with_symtab;
-	return 0;
-}
-
-static int gopclntab_frames(struct elf_object *obj, uint64_t vaddr, struct sym_line *frames,
-			    int max)
-{
-	struct gopclntab_frame f[INLINE_MAX];
-	int n = obj->gopcln ? gopclntab__lookup(obj->gopcln, vaddr, f, MIN(max, INLINE_MAX)) : 0;
-
-	for (int i = 0; i < n; i++)
-		frames[i] = (struct sym_line){
-			.function = f[i].function,
-			.file = f[i].file,
-			.line = f[i].line,
-		};
-	if (n > 0)
-		frames[n - 1].sym_offset = vaddr - f[n - 1].entry;
-	return MAX(n, 0);
-}
 
 /* Loads the symbols and decides about DWARF; then lets go of every file
  * mapping DWARF does not need. */
@@ -578,10 +300,10 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 		return err;
 	if (err)
 		log_debug("failed to load ELF symbols: %s", strerror(-err));
-	err = add_plt_symbols(obj, obj->elf, opts);
+	err = elf_synth__add_plt(obj, obj->elf, opts);
 	if (err == -E2BIG || err == -ENOMEM)
 		return err;
-	err = load_gopclntab(obj, opts, sec.symtab || debug_sec.symtab);
+	err = elf_synth__load_go(obj, opts, sec.symtab || debug_sec.symtab);
 	if (err)
 		return err;
 	obj->has_symbols = obj->sym_count > 0 || obj->gopcln;
@@ -615,7 +337,7 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 	/* libdw's first lookup reads every address range of the object:
 	 * done here, by the loader, not by the first lookup */
 	if (obj->dwarf_elf && !obj->image)
-		get_dwarf(obj);
+		elf_object_int__dwarf(obj);
 	return clock__past(opts ? opts->deadline_ns : 0) ? -ETIMEDOUT : 0;
 }
 
@@ -768,7 +490,7 @@ int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
 	return -ENOENT;
 }
 
-static const struct elf_sym *find_symbol(const struct elf_object *obj,
+const struct elf_sym *elf_object_int__find_symbol(const struct elf_object *obj,
 					 uint64_t vaddr)
 {
 	size_t lo = PARTITION_POINT(obj->sym_count, mid, obj->syms[mid].addr <= vaddr);
@@ -783,7 +505,7 @@ static const struct elf_sym *find_symbol(const struct elf_object *obj,
 	return s;
 }
 
-static Dwarf *get_dwarf(struct elf_object *obj)
+Dwarf *elf_object_int__dwarf(struct elf_object *obj)
 {
 	if (obj->dwarf_opened)
 		return obj->dwarf;
@@ -915,7 +637,7 @@ static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
 	Dwarf_Die cudie, innermost, *scopes = NULL;
 	Dwarf_Files *files = NULL;
 	Dwarf_Line *line;
-	Dwarf *dwarf = get_dwarf(obj);
+	Dwarf *dwarf = elf_object_int__dwarf(obj);
 	const char *file = NULL;
 	uint32_t line_no = 0;
 	int nscopes, count = 0;
@@ -978,7 +700,7 @@ static int dwarf_frames(struct elf_object *obj, uint64_t vaddr,
 static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_dwarf,
 			      struct sym_line *frames, int max)
 {
-	const struct elf_sym *sym = find_symbol(obj, vaddr);
+	const struct elf_sym *sym = elf_object_int__find_symbol(obj, vaddr);
 	uint64_t outer_low = 0;
 	int count = use_dwarf ? dwarf_frames(obj, vaddr, frames, max, &outer_low) : 0;
 
@@ -997,7 +719,7 @@ static int symbolize_uncached(struct elf_object *obj, uint64_t vaddr, bool use_d
 	}
 	/* Go's table before dynamic symbols: it names every Go function; a
 	 * symbol table's names come first where there is one */
-	count = gopclntab_frames(obj, vaddr, frames, max);
+	count = elf_synth__go_frames(obj, vaddr, frames, max);
 	if (count > 0 && sym && !obj->gopcln_names) {
 		frames[count - 1].function = obj->names + sym->name;
 		frames[count - 1].sym_offset = vaddr - sym->addr;
