@@ -73,7 +73,7 @@ def t_plt_names():
     """A tight loop through the PLT names its stub plt_tiny@plt. How many
     samples land in the stub depends on the process's layout (from 0.3 %
     to 20 % of them between runs here, steady within one): a run whose
-    layout puts almost none there is retried in a new process, up to 3."""
+    layout puts almost none there is retried in a new process, up to 5 in all."""
     for attempt in range(5):
         with running(workload("plt_spin", 60)) as w:
             stacks = folded_capture(w.pid, 3, tag=f"plt{attempt}")
