@@ -320,7 +320,7 @@ static int pprof_mapping_of(struct merge *m, uint64_t id, uint64_t *out)
 
 static int pprof_location_of(struct merge *m, uint64_t id, uint64_t *out)
 {
-	struct pprof_line lines[BODY_MAX_LINES];
+	struct pprof_line lines[BODY_MAX_LINES] = { 0 }; /* system_name: NULL, the name */
 	struct body_location bl;
 	uint64_t mapping = 0;
 	const void *p;
