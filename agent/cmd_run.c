@@ -55,13 +55,6 @@ static void usage(FILE *f)
 	config__help(f);
 }
 
-/* The endpoint's type= names are pprof's */
-static enum pprof_type pprof_type_of(enum profile_type t)
-{
-	return t == PROFILE_WALL ? PPROF_TYPE_WALL :
-	       t == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU;
-}
-
 static int profile_request(void *ctx, const struct profile_query *q,
 			   const struct pprof_output *how, struct buf *out, char *errmsg,
 			   size_t errlen)
@@ -69,7 +62,7 @@ static int profile_request(void *ctx, const struct profile_query *q,
 	struct run_ctx *rc = ctx;
 	struct profiler *p = rc->profiler;
 	struct window_opts o = { .seconds = q->seconds, .pid = q->pid, .match = q->match,
-				 .type = pprof_type_of(q->type) };
+				 .type = http_api__pprof_type(q->type) };
 	struct window *w = NULL;
 	int err;
 

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "history/history.h"
+#include "serve/http_api.h"
 
 #define NS_PER_SEC 1000000000ll
 /* how often a range into the future looks for its last window */
@@ -73,7 +74,7 @@ int run_history__profile(struct history *h, const struct profile_query *q,
 	 * it) merges into an empty profile, as a range before the store
 	 * began does */
 	const struct pprof_opts po = {
-		.type = q->type == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU,
+		.type = http_api__pprof_type(q->type),
 		.period_ns = 1000000000ull / (o->frequency ? o->frequency : 99),
 		.time_nanos = q->range.start_ns,
 		.duration_nanos = q->range.end_ns - q->range.start_ns,

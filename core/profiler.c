@@ -150,16 +150,22 @@ static void resolve_kernel(struct profiler *p, uint64_t ip, bool caller, struct 
 		f->mapping.has_functions = false;
 }
 
+/* A frame's real (outermost) function, NULL if unnamed. */
+static const char *frame_function(const struct window_frame *f)
+{
+	return f->nlines ? f->lines[f->nlines - 1].function : NULL;
+}
+
 /* The frames an off-CPU stack starts with that are the sched_switch
  * program's own way in (__traceiter_sched_switch, bpf_trace_run4, the
  * program), not the thread's. The tracepoint fires in __schedule, so
  * everything leafward of it goes; without a __schedule frame (no kernel
  * symbols), the named tracing frames and unnamed ones at the leaf go.
  * The program's address is often unnamed: kallsyms was read before it
- * was loaded. Returns how many kernel frames to skip. */
+ * was loaded. off_cpu_skip returns how many kernel frames to skip. */
 static bool tracing_frame(const struct window_frame *f)
 {
-	const char *fn = f->nlines ? f->lines[f->nlines - 1].function : NULL;
+	const char *fn = frame_function(f);
 
 	return !fn || !strncmp(fn, "bpf_prog_", 9) || !strncmp(fn, "bpf_trace_run", 13) ||
 	       !strncmp(fn, "__traceiter_", 12) || !strncmp(fn, "__bpf_trace_", 12);
@@ -167,7 +173,7 @@ static bool tracing_frame(const struct window_frame *f)
 
 static bool schedule_frame(const struct window_frame *f)
 {
-	const char *fn = f->nlines ? f->lines[f->nlines - 1].function : NULL;
+	const char *fn = frame_function(f);
 
 	/* also __schedule.constprop.0 and the like */
 	return fn && !strncmp(fn, "__schedule", 10) && (!fn[10] || fn[10] == '.');

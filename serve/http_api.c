@@ -507,3 +507,9 @@ void http_api__stop(struct http_api *h)
 	http_server__free(h->server);
 	free(h);
 }
+
+enum pprof_type http_api__pprof_type(enum profile_type t)
+{
+	return t == PROFILE_WALL ? PPROF_TYPE_WALL :
+	       t == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU;
+}

@@ -42,6 +42,7 @@
  *   http_api__stats(h, &st) counters and gauges for /metrics; NULL-safe
  *   http_api__stop(h)       NULL-safe; waits for connection threads, so for
  *                           any profile callback still running to return
+ *   http_api__pprof_type(t) the pprof sample type a request's type= names
  */
 #ifndef BRASA_SERVE_HTTP_API_H
 #define BRASA_SERVE_HTTP_API_H
@@ -131,5 +132,6 @@ int http_api__start(const struct http_api_opts *opts, struct http_api **out, cha
 uint16_t http_api__port(const struct http_api *h);
 void http_api__stats(struct http_api *h, struct http_api_stats *st);
 void http_api__stop(struct http_api *h);
+enum pprof_type http_api__pprof_type(enum profile_type t);
 
 #endif

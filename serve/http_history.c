@@ -14,6 +14,7 @@
 #include "core/pprof_flame.h"
 #include "history/history.h"
 #include "labels/matcher.h"
+#include "serve/http_api.h"
 #include "serve/http_query.h"
 
 #define DEFAULT_SINCE_NS (3600ll * 1000000000ll)
@@ -75,7 +76,7 @@ static int parse(const char *query, size_t len, const char *label_param,
 static struct history_filter filter_of(const struct history_request *r)
 {
 	return (struct history_filter){
-		.type = r->q.type == PROFILE_OFF_CPU ? PPROF_TYPE_OFF_CPU : PPROF_TYPE_CPU,
+		.type = http_api__pprof_type(r->q.type),
 		.pid = r->q.pid,
 		.match = r->q.match,
 	};

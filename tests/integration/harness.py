@@ -387,6 +387,25 @@ def pprof_raw_samples(path):
     return samples
 
 
+def pprof_sample_types(path):
+    """The sample types go tool pprof -raw reads, e.g. ['samples/count', 'off_cpu/nanoseconds']."""
+    r = subprocess.run(["go", "tool", "pprof", "-raw", path], capture_output=True, text=True,
+                       env=go_env(), timeout=120)
+    check(r.returncode == 0, f"go tool pprof -raw reads {os.path.basename(path)}: {r.stderr[:300]}")
+    head = r.stdout.split("Samples:", 1)[1].splitlines()[1] if "Samples:" in r.stdout else ""
+    return [t.replace("[dflt]", "") for t in head.split()]
+
+
+def offcpu_report(text):
+    """{name: (tid, wait_ns, run_delay_ns, wall_ns)} of the lines the
+    offcpu_waits workload prints at its end."""
+    out = {}
+    for line in text.splitlines():
+        name, tid, wait, delay, wall = line.split()
+        out[name] = (int(tid), int(wait), int(delay), int(wall))
+    return out
+
+
 def profile_labels(agent, query, tag):
     status, _, body = agent.get(f"/debug/pprof/profile?{query}")
     if status != 200:

@@ -17,8 +17,8 @@ import threading
 import time
 import urllib.parse
 
-from harness import (BRASA, TMP, Agent, check, fail, go_env, integration_test, parse_folded, pprof_traces,
-                     rss_kib, sanitizer_rss_slack_kib, workload)
+from harness import (BRASA, TMP, Agent, check, fail, go_env, integration_test, offcpu_report, parse_folded,
+                     pprof_sample_types, pprof_traces, rss_kib, sanitizer_rss_slack_kib, workload)
 
 WINDOW = 2  # seconds: --upload-interval
 
@@ -386,15 +386,6 @@ def t_history_retention():
         agent.stop()
 
 
-def pprof_sample_types(path):
-    """The sample types go tool pprof -raw reads, e.g. ['samples/count', 'off_cpu/nanoseconds']."""
-    r = subprocess.run(["go", "tool", "pprof", "-raw", path], capture_output=True, text=True,
-                       env=go_env(), timeout=120)
-    check(r.returncode == 0, f"go tool pprof -raw reads {os.path.basename(path)}: {r.stderr[:300]}")
-    head = r.stdout.split("Samples:", 1)[1].splitlines()[1] if "Samples:" in r.stdout else ""
-    return [t.replace("[dflt]", "") for t in head.split()]
-
-
 @integration_test(timeout=240)
 def t_history_offcpu():
     """With --off-cpu the history keeps off-CPU windows beside the CPU
@@ -411,7 +402,7 @@ def t_history_offcpu():
                              stdout=subprocess.PIPE, text=True)
         out = w.communicate(timeout=60)[0]
         t1 = time.time()
-        report = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in out.splitlines()}
+        report = offcpu_report(out)
         wait = report["sleeper"][1]
         # a range ending in the future waits for the window holding its end
         rng = q(start=f"{t0:.3f}", end=f"{t1 + 0.5:.3f}")

@@ -13,8 +13,8 @@ import sys
 import threading
 import time
 
-from harness import (BRASA, TMP, Agent, check, go_env, integration_test, parse_folded,
-                     pprof_raw_samples, workload)
+from harness import (BRASA, TMP, Agent, check, go_env, integration_test, offcpu_report, parse_folded,
+                     pprof_raw_samples, pprof_sample_types)
 
 # the thread's own wait function, and a kernel frame its waits must pass
 ROLES = {
@@ -23,15 +23,6 @@ ROLES = {
     "locker": ("locker_wait", "futex_wait", ["locker_outer", "locker_wait"]),
     "holder": ("holder_hold", "do_nanosleep_[k]", ["holder_outer", "holder_hold"]),
 }
-
-
-def workload_report(text):
-    """{name: (tid, wait_ns, run_delay_ns, wall_ns)} of offcpu_waits' lines."""
-    out = {}
-    for line in text.splitlines():
-        name, tid, wait, delay, wall = line.split()
-        out[name] = (int(tid), int(wait), int(delay), int(wall))
-    return out
 
 
 def read_until(stream, text):
@@ -71,7 +62,7 @@ def t_offcpu_waits():
     for t, cap in caps.items():
         err = started[t] + cap.communicate(timeout=60)[1]
         check(cap.returncode == 0, f"brasa capture --type {t} exited 0 ({cap.returncode}): {err[-2000:]}")
-    report = workload_report(w.stdout)
+    report = offcpu_report(w.stdout)
     stacks = [(f, c) for f, c in parse_folded(open(out).read()) if f[0] == "offcpu_waits"]
     print(f"{len(stacks)} off-CPU stacks of the workload")
     for name, (fn, kframe, chain) in ROLES.items():
@@ -166,13 +157,10 @@ def endpoint_checks(agent):
     check(status == 200, f"type=off_cpu answered 200 ({status}: {body[:200]!r})")
     pb = os.path.join(TMP, "offcpu.pb.gz")
     open(pb, "wb").write(body)
-    r = subprocess.run(["go", "tool", "pprof", "-raw", pb], capture_output=True, text=True,
-                       env=go_env(), timeout=120)
-    check(r.returncode == 0, f"go tool pprof -raw reads it: {r.stderr[:300]}")
-    head = r.stdout.split("Samples:", 1)[1].splitlines()[1] if "Samples:" in r.stdout else ""
-    print("sample types:", head.strip())
-    check("samples/count" in head and "off_cpu/nanoseconds" in head,
-          f"sample types samples/count and off_cpu/nanoseconds ({head.strip()})")
+    types = pprof_sample_types(pb)
+    print("sample types:", types)
+    check("samples/count" in types and "off_cpu/nanoseconds" in types,
+          f"sample types samples/count and off_cpu/nanoseconds ({types})")
     reasons = {}
     for _, labels in pprof_raw_samples(pb):
         v = labels.get("off_cpu_reason")
@@ -195,7 +183,7 @@ def endpoint_checks(agent):
     print("\n".join(l for l in text.splitlines() if l.startswith("brasa_offcpu")))
     r = subprocess.run(["go", "tool", "pprof", "-traces", "-sample_index=off_cpu", pb],
                        capture_output=True, text=True, env=go_env(), timeout=120)
-    report = workload_report(w_out)
+    report = offcpu_report(w_out)
     sleeper_ns, short_waits = 0, {}
     for block in r.stdout.split("-----------+-------------------------------------------------------")[1:]:
         # label lines first (pid:[N]), then "  1.50s   leaf" and the callers
@@ -279,11 +267,9 @@ def wall_checks(agent, answer, pid):
     check(status == 200, f"type=wall answered 200 ({status}" + ("" if status == 200 else f": {body[:200]!r}") + ")")
     pb = os.path.join(TMP, "wall.pb.gz")
     open(pb, "wb").write(body)
-    r = subprocess.run(["go", "tool", "pprof", "-raw", pb], capture_output=True, text=True,
-                       env=go_env(), timeout=120)
-    head = r.stdout.split("Samples:", 1)[1].splitlines()[1] if "Samples:" in r.stdout else ""
-    check("samples/count" in head and "wall/nanoseconds" in head,
-          f"wall: sample types samples/count and wall/nanoseconds ({head.strip()})")
+    types = pprof_sample_types(pb)
+    check("samples/count" in types and "wall/nanoseconds" in types,
+          f"wall: sample types samples/count and wall/nanoseconds ({types})")
     states = {}
     for _, labels in pprof_raw_samples(pb):
         if labels.get("pid") == str(pid):
