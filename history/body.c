@@ -27,11 +27,13 @@ int body__mapping(struct buf *b, const struct body_mapping *m)
 	return put_varints(b, v, sizeof(v) / sizeof(v[0]));
 }
 
-int body__function(struct buf *b, uint64_t name, uint64_t file)
+int body__function(struct buf *b, uint64_t name, uint64_t file, uint64_t system_name)
 {
-	const uint64_t v[] = { name, file };
+	const uint64_t v[] = { name, file, system_name };
 
-	return put_varints(b, v, 2);
+	/* without a system name, the two-field body of stores written before
+	 * names were demangled: the same function finds its old row */
+	return put_varints(b, v, system_name ? 3 : 2);
 }
 
 int body__location(struct buf *b, const struct body_location *loc)
@@ -153,12 +155,14 @@ int body__decode_mapping(const void *p, size_t len, struct body_mapping *m)
 	return rd_end(&r);
 }
 
-int body__decode_function(const void *p, size_t len, uint64_t *name, uint64_t *file)
+int body__decode_function(const void *p, size_t len, uint64_t *name, uint64_t *file,
+			  uint64_t *system_name)
 {
 	struct reader r = READER(p, len);
 
 	*name = rd_id(&r);
 	*file = rd_id(&r);
+	*system_name = !r.err && r.p != r.end ? rd_id(&r) : 0;
 	return rd_end(&r);
 }
 
@@ -249,9 +253,9 @@ int body__refs(enum history_kind kind, const void *p, size_t len, uint64_t *ids,
 		REF(m.build_id, HISTORY_STRING);
 		break;
 	case HISTORY_FUNCTION:
-		err = body__decode_function(p, len, &ids[0], &ids[1]);
-		kinds[0] = kinds[1] = HISTORY_STRING;
-		k = 2;
+		err = body__decode_function(p, len, &ids[0], &ids[1], &ids[2]);
+		kinds[0] = kinds[1] = kinds[2] = HISTORY_STRING;
+		k = ids[2] ? 3 : 2;
 		break;
 	case HISTORY_LOCATION:
 		err = body__decode_location(p, len, &loc);

@@ -9,7 +9,8 @@
  *   STRING     the bytes (no NUL; at most BODY_MAX_STRING)
  *   MAPPING    start, limit, offset, filename and build id (string ids),
  *              flags (BODY_MAPPING_*)
- *   FUNCTION   name and file name (string ids)
+ *   FUNCTION   name and file name (string ids), then the system name
+ *              (the mangled name; string id) if the function has one
  *   LOCATION   mapping id (0: none), address (with a mapping: its offset
  *              from the mapping's start, zigzag: a few bytes, not eight),
  *              lines (function id, line), innermost first
@@ -22,7 +23,8 @@
  *   body__stack(b, ids, n)
  *   body__labelset(b, labels, n)   sorts labels in place first
  *   body__decode_mapping(p, len, &m)          0 or -EBADMSG
- *   body__decode_function(p, len, &name, &file)
+ *   body__decode_function(p, len, &name, &file, &system_name)
+ *                                  system_name 0 when the row has none
  *   body__decode_location(p, len, &loc)       lines into loc.lines[]
  *   body__decode_ids(p, len, ids, max, &n)    a stack: -EBADMSG past max
  *   body__decode_labelset(p, len, labels, max, &n)
@@ -97,13 +99,14 @@ struct body_label {
 };
 
 int body__mapping(struct buf *b, const struct body_mapping *m);
-int body__function(struct buf *b, uint64_t name, uint64_t file);
+int body__function(struct buf *b, uint64_t name, uint64_t file, uint64_t system_name);
 int body__location(struct buf *b, const struct body_location *loc);
 int body__stack(struct buf *b, const uint64_t *ids, size_t n);
 int body__labelset(struct buf *b, struct body_label *labels, size_t n);
 
 int body__decode_mapping(const void *p, size_t len, struct body_mapping *m);
-int body__decode_function(const void *p, size_t len, uint64_t *name, uint64_t *file);
+int body__decode_function(const void *p, size_t len, uint64_t *name, uint64_t *file,
+			  uint64_t *system_name);
 int body__decode_location(const void *p, size_t len, struct body_location *loc);
 int body__decode_ids(const void *p, size_t len, uint64_t *ids, size_t max, size_t *n);
 int body__decode_labelset(const void *p, size_t len, struct body_label *labels, size_t max,

@@ -130,16 +130,21 @@ static int location_row(struct put_ctx *c, uint64_t id, uint64_t *row)
 	bl.nlines = MIN(loc.nlines, (size_t)BODY_MAX_LINES);
 	for (size_t k = 0; !err && k < bl.nlines; k++) {
 		struct pprof_line line;
-		uint64_t name, file;
+		uint64_t name, file, system_name = 0;
 
 		err = pprof__location_line(c->p, id, k, &line);
 		if (!err)
 			err = intern_string(c, line.function, &name);
 		if (!err)
 			err = intern_string(c, line.filename, &file);
+		/* pprof repeats the name where there is no system name: a
+		 * third field only for a demangled function */
+		if (!err && line.system_name && line.function &&
+		    strcmp(line.system_name, line.function))
+			err = intern_string(c, line.system_name, &system_name);
 		buf_reset(&c->body);
 		if (!err)
-			err = body__function(&c->body, name, file);
+			err = body__function(&c->body, name, file, system_name);
 		if (!err)
 			err = intern_body(c, HISTORY_FUNCTION, &bl.lines[k].function);
 		bl.lines[k].line = line.line;

@@ -320,7 +320,7 @@ static int pprof_mapping_of(struct merge *m, uint64_t id, uint64_t *out)
 
 static int pprof_location_of(struct merge *m, uint64_t id, uint64_t *out)
 {
-	struct pprof_line lines[BODY_MAX_LINES] = { 0 }; /* system_name: NULL, the name */
+	struct pprof_line lines[BODY_MAX_LINES] = { 0 };
 	struct body_location bl;
 	uint64_t mapping = 0;
 	const void *p;
@@ -335,15 +335,17 @@ static int pprof_location_of(struct merge *m, uint64_t id, uint64_t *out)
 	if (!err && bl.mapping)
 		err = pprof_mapping_of(m, bl.mapping, &mapping);
 	for (size_t k = 0; !err && k < bl.nlines; k++) {
-		uint64_t name, file;
+		uint64_t name, file, system_name;
 
 		err = resolver__body(&m->q->r, HISTORY_FUNCTION, bl.lines[k].function, &p, &len);
 		if (!err)
-			err = body__decode_function(p, len, &name, &file);
+			err = body__decode_function(p, len, &name, &file, &system_name);
 		if (!err)
 			err = resolver__string(&m->q->r, name, &lines[k].function);
 		if (!err)
 			err = resolver__string(&m->q->r, file, &lines[k].filename);
+		if (!err && system_name) /* else NULL: the name */
+			err = resolver__string(&m->q->r, system_name, &lines[k].system_name);
 		lines[k].line = bl.lines[k].line;
 	}
 	if (err)

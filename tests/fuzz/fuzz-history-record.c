@@ -101,7 +101,7 @@ static void check_body(int kind, const uint8_t *data, size_t size)
 	static uint64_t ids[BODY_MAX_DEPTH];
 	static struct body_label labels[BODY_MAX_LABELS];
 	struct body_mapping m;
-	uint64_t a, b;
+	uint64_t a, b, c;
 	size_t n;
 	int err;
 
@@ -110,8 +110,8 @@ static void check_body(int kind, const uint8_t *data, size_t size)
 		err = body__decode_mapping(data, size, &m);
 		break;
 	case 2:
-		err = body__decode_function(data, size, &a, &b);
-		if (!err && (!a || !b))
+		err = body__decode_function(data, size, &a, &b, &c);
+		if (!err && (!a || !b || c > INT64_MAX))
 			abort();
 		break;
 	case 3:

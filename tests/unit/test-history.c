@@ -122,7 +122,9 @@ static struct pprof *make_typed_profile(int64_t start, const char *comm, uint64_
 			depth++;
 		for (size_t d = 0; d < depth; d++) {
 			const char *name = s[i].frames[depth - 1 - d]; /* leaf first */
-			struct pprof_line line = { name, "src.c", (int64_t)(name_hash(name) % 100) };
+			/* one demangled function: its mangled name goes through the store */
+			struct pprof_line line = { name, "src.c", (int64_t)(name_hash(name) % 100),
+						   strcmp(name, "parse") ? NULL : "_Z5parsev" };
 
 			locs[d] = pprof__location(p, m, base + name_hash(name) % 0x3fffff, &line, 1);
 			REQUIRE(locs[d]);
@@ -353,6 +355,23 @@ static int64_t store_int(const char *path, const char *sql)
 
 /* ---- cases ---- */
 
+/* The system name the merged profile gives function name ("" if absent). */
+static const char *system_name_of(struct pprof *p, const char *name)
+{
+	for (uint64_t id = 1; id <= pprof__location_count(p); id++) {
+		struct pprof_location loc;
+		struct pprof_line line;
+
+		REQUIRE(pprof__location_at(p, id, &loc) == 0);
+		for (size_t k = 0; k < loc.nlines; k++) {
+			REQUIRE(pprof__location_line(p, id, k, &line) == 0);
+			if (line.function && !strcmp(line.function, name))
+				return line.system_name;
+		}
+	}
+	return "";
+}
+
 static void test_round_trip(void)
 {
 	struct history *h = three_windows("round_trip");
@@ -367,6 +386,13 @@ static void test_round_trip(void)
 	CHECK_U64(info.corrupt_records, ==, 0);
 	CHECK_INT(info.start_ns, ==, T0);
 	CHECK_INT(info.end_ns, ==, T0 + 3 * WIN);
+	{
+		_cleanup_(cleanup_pprof__free) struct pprof *p = new_into();
+
+		REQUIRE(history__merge(h, T0, T0 + 3 * WIN, NULL, p, NULL) == 0);
+		CHECK_STR(system_name_of(p, "parse"), "_Z5parsev");
+		CHECK_STR(system_name_of(p, "serve"), "serve"); /* none: the name */
+	}
 
 	history__stats(h, &st);
 	CHECK_U64(st.windows, ==, 3);
@@ -1570,6 +1596,7 @@ static void test_body_codec(void)
 				     .lines = { { 5, 10 }, { 6, -1 } } }, loc2;
 	struct body_mapping m = { 0x400000, 0x800000, 0x1000, 1, 2, BODY_MAPPING_IS_KERNEL }, m2;
 	uint64_t ids[] = { 1, 300, 1ull << 62 }, ids2[4];
+	enum history_kind kinds[4];
 	struct buf b = {};
 	size_t n;
 	uint8_t vb[VARINT_MAX];
@@ -1603,6 +1630,22 @@ static void test_body_codec(void)
 	CHECK_U64(n, ==, 3);
 	CHECK_U64(ids2[2], ==, 1ull << 62);
 	CHECK_INT(body__decode_ids(b.data, b.len, ids2, 2, &n), ==, -EBADMSG);
+	/* a function: two fields, or three with a system name */
+	for (uint64_t sys = 0; sys <= 7; sys += 7) {
+		uint64_t name, file, sys2 = 99;
+
+		buf_reset(&b);
+		CHECK_INT(body__function(&b, 5, 6, sys), ==, 0);
+		CHECK_U64(b.len, ==, sys ? 3 : 2);
+		CHECK_INT(body__decode_function(b.data, b.len, &name, &file, &sys2), ==, 0);
+		CHECK_U64(name, ==, 5);
+		CHECK_U64(file, ==, 6);
+		CHECK_U64(sys2, ==, sys);
+		CHECK_INT(body__refs(HISTORY_FUNCTION, b.data, b.len, ids2, kinds, &n), ==, 0);
+		CHECK_U64(n, ==, sys ? 3 : 2);
+	}
+	b.data[2] = 0; /* a system name of id 0 */
+	CHECK_INT(body__decode_function(b.data, b.len, ids2, ids2 + 1, ids2 + 2), ==, -EBADMSG);
 	buf_release(&b);
 
 	/* varints: the largest, and over-long encodings refused */
