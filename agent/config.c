@@ -43,7 +43,7 @@ static const struct config_setting settings[] = {
 	  .help = "error, warn, info or debug", .offset = OFF(log_level) },
 	{ .key = "http.address", .flag = "http-address", .metavar = "ADDR",
 	  .type = CONFIG_ADDRESS, .def = "127.0.0.1:7071",
-	  .help = "listen address of the HTTP endpoint: IPv4:PORT or [IPv6]:PORT",
+	  .help = "listen address of the HTTP endpoint: IPv4:PORT, [IPv6]:PORT, :PORT or localhost:PORT",
 	  .offset = OFF(http.address) },
 	{ .key = "http.max_profile_seconds", .flag = "max-profile-seconds", .metavar = "N",
 	  .type = CONFIG_U32, .def = "600", .min = 1, .max = 86400,
@@ -326,7 +326,7 @@ void config_expectation(const struct config_setting *s, char *out, size_t len)
 		snprintf(out, len, "expected an http:// or https:// URL with a host");
 		break;
 	case CONFIG_ADDRESS:
-		snprintf(out, len, "expected IPv4:PORT or [IPv6]:PORT");
+		snprintf(out, len, "%s", HTTP_ADDRESS_EXPECTED);
 		break;
 	case CONFIG_BOOL:
 		snprintf(out, len, "expected true or false");

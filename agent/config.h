@@ -186,7 +186,7 @@ enum config_type {
 	CONFIG_STRING,      /* char *, any text */
 	CONFIG_PATH,        /* char *, a file or directory path */
 	CONFIG_URL,         /* char *, http:// or https:// with a host */
-	CONFIG_ADDRESS,     /* char *, IPv4:PORT or [IPv6]:PORT */
+	CONFIG_ADDRESS,     /* char *, as serve/http_address.h parses it */
 	CONFIG_BOOL,        /* bool, true or false */
 	CONFIG_U32,         /* uint32_t, min..max */
 	CONFIG_SIZE,        /* uint64_t bytes, parse_size, min..max */

@@ -9,44 +9,62 @@
 
 #include "common/parse.h"
 
+/* "localhost" binds what it means here, the IPv4 loopback (no resolver:
+ * /etc/hosts may say anything). */
+static const char *host_alias(const char *host)
+{
+	return strcasecmp(host, "localhost") ? host : "127.0.0.1";
+}
+
 int http_address__parse(const char *address, struct sockaddr_storage *out,
 			socklen_t *out_len)
 {
 	char host[INET6_ADDRSTRLEN];
-	const char *host_start, *host_end, *port_str;
-	uint32_t port;
+	const char *host_start, *host_end, *port_str = NULL;
+	uint32_t port = HTTP_ADDRESS_DEFAULT_PORT;
+	bool v6;
 	size_t host_len;
 
-	if (!address || !out || !out_len)
+	if (!address || !out || !out_len || !*address)
 		return -EINVAL;
 
 	if (address[0] == '[') {
 		host_start = address + 1;
 		host_end = strchr(host_start, ']');
-		if (!host_end || host_end[1] != ':')
+		if (!host_end || (host_end[1] && host_end[1] != ':'))
 			return -EINVAL;
-		port_str = host_end + 2;
+		if (host_end[1])
+			port_str = host_end + 2;
+		v6 = true;
 	} else {
+		/* an IPv6 address needs its brackets: "::1:7071" is one address
+		 * to inet_pton, not ::1 and a port */
 		host_start = address;
 		host_end = strrchr(address, ':');
-		if (!host_end)
+		if (host_end && memchr(address, ':', (size_t)(host_end - address)))
 			return -EINVAL;
-		port_str = host_end + 1;
+		if (host_end)
+			port_str = host_end + 1;
+		else
+			host_end = address + strlen(address);
+		v6 = false;
 	}
 
 	host_len = (size_t)(host_end - host_start);
-	/* an empty host would mean "every interface" to Go; we bind exactly
-	 * what was written, so 0.0.0.0 or [::] must be spelled out */
-	if (host_len == 0 || host_len >= sizeof(host))
+	if (host_len >= sizeof(host) || (v6 && host_len == 0))
 		return -EINVAL;
 	memcpy(host, host_start, host_len);
 	host[host_len] = '\0';
+	/* ":7071", Go's and parca-agent's form: every IPv4 interface (what
+	 * binds is still checked: not loopback needs TLS or allow_insecure) */
+	if (!v6 && host_len == 0)
+		strcpy(host, "0.0.0.0");
 
-	if (parse_u32_range(port_str, 0, 65535, &port) < 0)
+	if (port_str && parse_u32_range(port_str, 0, 65535, &port) < 0)
 		return -EINVAL;
 
 	memset(out, 0, sizeof(*out));
-	if (address[0] == '[') {
+	if (v6) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
 
 		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
@@ -59,7 +77,7 @@ int http_address__parse(const char *address, struct sockaddr_storage *out,
 
 		/* inet_pton rejects the shorthand forms inet_aton takes
 		 * ("127.1"), so what binds is what was written */
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		if (inet_pton(AF_INET, host_alias(host), &sin->sin_addr) != 1)
 			return -EINVAL;
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);

@@ -619,9 +619,8 @@ int http_server__new(const struct http_server_opts *opts, struct http_server **o
 	int rc;
 
 	if (http_address__parse(opts->address, &addr, &addr_len) < 0)
-		return http_text__errf(err, errlen, EINVAL, "invalid address '%s': expected "
-				       "IPv4:PORT or [IPv6]:PORT",
-				       opts->address ? opts->address : "");
+		return http_text__errf(err, errlen, EINVAL, "invalid address '%s': %s",
+				       opts->address ? opts->address : "", HTTP_ADDRESS_EXPECTED);
 	co = (struct http_conns_opts){
 		.max_connections = opts->max_connections ?: HTTP_SERVER_DEFAULT_MAX_CONNECTIONS,
 		.read_timeout_ms = opts->read_timeout_ms ?: DEFAULT_READ_TIMEOUT_MS,

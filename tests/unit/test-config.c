@@ -418,7 +418,7 @@ static void test_flag_errors(void)
 		{ { "--log-level", "x" }, "invalid --log-level 'x': expected error, warn, info or debug" },
 		{ { "--unwind-table-memory", "12MB" }, "invalid --unwind-table-memory '12MB': expected a size from 1M to 64G (suffix K, M or G)" },
 		{ { "--max-profile-seconds", "0" }, "invalid --max-profile-seconds '0': expected a whole number from 1 to 86400" },
-		{ { "--http-address", "nonsense" }, "invalid --http-address 'nonsense': expected IPv4:PORT or [IPv6]:PORT" },
+		{ { "--http-address", "nonsense" }, "invalid --http-address 'nonsense': expected IPv4:PORT, [IPv6]:PORT, :PORT (every IPv4 interface) or localhost:PORT (the port 7071 when left out)" },
 		{ { "--kernel-stacks", "yes" }, "invalid --kernel-stacks 'yes': expected true or false" },
 		{ { "--kubernetes", "maybe" }, "invalid --kubernetes 'maybe': expected auto, false or true" },
 		{ { "--remote-url", "ftp://x" }, "invalid --remote-url 'ftp://x': expected an http:// or https:// URL with a host" },

@@ -24,11 +24,11 @@ static void test_start_errors(void)
 	CHECK(api_start(NULL, err, sizeof(err)) == NULL);
 	CHECK_INT(errno, ==, EINVAL);
 
-	opts.address = "localhost:0";
+	opts.address = "example.com:0";
 	errno = 0;
 	CHECK(api_start(&opts, err, sizeof(err)) == NULL);
 	CHECK_INT(errno, ==, EINVAL);
-	CHECK_STR(err, "invalid address 'localhost:0': expected IPv4:PORT or [IPv6]:PORT");
+	CHECK_STR(err, "invalid address 'example.com:0': expected IPv4:PORT, [IPv6]:PORT, :PORT (every IPv4 interface) or localhost:PORT (the port 7071 when left out)");
 	opts.address = "127.0.0.1:0";
 
 	opts.default_seconds = 60;

@@ -19,12 +19,12 @@
 static void test_parse_address(void)
 {
 	static const char *const bad[] = {
-		"", "127.0.0.1", "127.0.0.1:", ":7071", "127.0.0.1:65536",
+		"", "127.0.0.1:", ":", "127.0.0.1:65536",
 		"127.0.0.1:-1", "127.0.0.1:+80", "127.0.0.1:80x",
 		"127.0.0.1: 80", "127.0.0.1:99999999999999999999",
-		"localhost:80", "127.1:80", "256.0.0.1:80", "::1:7071",
-		"[::1]7071", "[::1:7071", "[::1]:", "[]:80", "[127.0.0.1]:80",
-		"[fe80::1%eth0]:80", "1.2.3.4:80:80",
+		"example.com:80", "localhost.:80", "127.1:80", "256.0.0.1:80", "::1:7071", "::1",
+		"[::1]7071", "[::1:7071", "[::1]:", "[]:80", "[]", "[127.0.0.1]:80",
+		"[fe80::1%eth0]:80", "1.2.3.4:80:80", "nonsense",
 	};
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -48,6 +48,21 @@ static void test_parse_address(void)
 	CHECK_INT(http_address__parse("[::]:7071", &ss, &len), ==, 0);
 	CHECK(IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr));
 
+	/* Go's ":PORT" is every IPv4 interface; no port is the default one */
+	CHECK_INT(http_address__parse(":7072", &ss, &len), ==, 0);
+	CHECK_INT(ss.ss_family, ==, AF_INET);
+	CHECK_U64(((struct sockaddr_in *)&ss)->sin_addr.s_addr, ==, 0);
+	CHECK_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), ==, 7072);
+	CHECK_INT(http_address__parse("0.0.0.0", &ss, &len), ==, 0);
+	CHECK_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), ==, HTTP_ADDRESS_DEFAULT_PORT);
+	CHECK_INT(http_address__parse("[::1]", &ss, &len), ==, 0);
+	CHECK_INT(ss.ss_family, ==, AF_INET6);
+	CHECK_INT(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), ==, 7071);
+	CHECK_INT(http_address__parse("LocalHost:80", &ss, &len), ==, 0);
+	CHECK_U64(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr), ==, 0x7f000001);
+	CHECK_INT(http_address__parse("localhost", &ss, &len), ==, 0);
+	CHECK_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), ==, 7071);
+
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		int err = http_address__parse(bad[i], &ss, &len);
 
@@ -67,6 +82,8 @@ static void test_parse_address(void)
 	CHECK_INT(http_address__is_loopback("10.1.2.3:7071"), ==, 0);
 	CHECK_INT(http_address__is_loopback("128.0.0.1:7071"), ==, 0);
 	CHECK_INT(http_address__is_loopback("nonsense"), ==, -EINVAL);
+	CHECK_INT(http_address__is_loopback(":7071"), ==, 0);
+	CHECK_INT(http_address__is_loopback("localhost:7071"), ==, 1);
 }
 
 static void test_host_names(void)
