@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build_info.h"
 #include "agent/caps.h"
 #include "agent/cli.h"
 #include "agent/config.h"
@@ -21,6 +22,7 @@
 #include "serve/http_api.h"
 #include "labels/k8s.h"
 #include "serve/metrics.h"
+#include "serve/metrics_process.h"
 #include "core/pprof.h"
 #include "core/pprof_format.h"
 #include "core/profiler.h"
@@ -149,7 +151,9 @@ static int metrics_request(void *ctx, struct buf *out)
 	int err;
 
 	profiler__stats(rc->profiler, &st);
-	err = metrics__write_agent(out, &st);
+	err = metrics__write_process(out, BRASA_REVISION);
+	if (!err)
+		err = metrics__write_agent(out, &st);
 	if (!err && rc->uploader) {
 		uploader__stats(rc->uploader, &ust);
 		err = metrics__write_uploads(out, &ust);

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "agent/cli.h"
+#include "build_info.h"
 
 static void usage(FILE *f)
 {
@@ -69,7 +70,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-		printf("brasa %s\n", BRASA_VERSION);
+		printf("brasa %s (%s)\n", BRASA_VERSION, BRASA_REVISION);
 		return EXIT_OK;
 	}
 	/* getopt names the program in its messages: "brasa run: ..." */

@@ -12,12 +12,43 @@ from harness import (BRASA, TMP, Agent, as_nobody, check, integration_test, labe
                      workload)
 
 
+def check_process_metrics(pid, values, rss_before):
+    """The standard process_* family and brasa_build_info against what
+    /proc and the binary say of the agent (its RSS read before and after
+    the scrape: it moves while the agent starts)."""
+    rss = (rss_before, rss_kib(pid) * 1024)
+    got = values.get("process_resident_memory_bytes", 0)
+    check(0.8 * min(rss) <= got <= 1.2 * max(rss),
+          f"process_resident_memory_bytes {got:.0f} within VmRSS before and after the scrape {rss}")
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    got = values.get("process_open_fds", -1)
+    check(abs(got - fds) <= 8, f"process_open_fds {got:.0f} near the {fds} in /proc/{pid}/fd")
+    with open(f"/proc/{pid}/stat") as f:
+        start_ticks = int(f.read().rpartition(")")[2].split()[19])
+    with open("/proc/stat") as f:
+        btime = int(re.search(r"^btime (\d+)", f.read(), re.M).group(1))
+    start = btime + start_ticks / os.sysconf("SC_CLK_TCK")
+    got = values.get("process_start_time_seconds", 0)
+    check(abs(got - start) < 1 and abs(got - time.time()) < 600,
+          f"process_start_time_seconds {got:.2f}: the agent's start {start:.2f}")
+    cpu = values.get("process_cpu_seconds_total", -1)
+    check(0 < cpu <= (time.time() - start) * os.cpu_count() + 1,
+          f"process_cpu_seconds_total {cpu} positive and within wall time x CPUs")
+    check(values.get("process_max_fds", 0) >= 1024, "process_max_fds exported")
+    info = [k for k in values if k.startswith("brasa_build_info{")]
+    version = subprocess.run([BRASA, "--version"], capture_output=True, text=True).stdout.split()
+    check(len(info) == 1 and values[info[0]] == 1
+          and f'version="{version[1]}"' in info[0] and f'revision="{version[2].strip("()")}"' in info[0],
+          f"brasa_build_info {info} names the version and revision of `brasa --version` ({version})")
+
+
 @integration_test()
 def t_metrics():
     agent = Agent()
     w = workload("fp_chain", 3)
     try:
         time.sleep(2.5)
+        rss_before = rss_kib(agent.proc.pid) * 1024
         status, headers, body = agent.get("/metrics")
         text = body.decode()
         check(status == 200 and headers.get("Content-Type") == "text/plain; version=0.0.4; charset=utf-8",
@@ -34,6 +65,7 @@ def t_metrics():
         check(values.get("brasa_processes_max") == 16384, "process bound exported")
         for reason in ("counts_map_full", "stacks_map_full", "stack_hash_collision", "event_ring_full"):
             check(f'brasa_bpf_lost_total{{reason="{reason}"}}' in values, f"loss counter {reason} exported")
+        check_process_metrics(agent.proc.pid, values, rss_before)
     finally:
         w.kill()
         w.wait()
