@@ -10,7 +10,8 @@ Usage: config-docs.py CONFIG_DUMP BRASA docs/configuration.md docs/cli.md
   and whether SIGHUP applies it;
 - that table has no row for a setting the code does not have;
 - every option of `brasa run --help` is documented in configuration.md,
-  and cli.md shows that help as it is;
+  and cli.md shows that help as it is, and the help of `brasa capture`,
+  `brasa history` and `brasa check` as they are (so every option of each);
 - the example file names every key and passes `brasa check --config`, and
   so does every ```yaml block of configuration.md.
 Exits 1 with one line per problem.
@@ -87,6 +88,13 @@ def main():
             problems.append(f"configuration.md does not document {flag} (brasa run --help)")
     if "```\n" + r.stdout + "```\n" not in cli_doc:
         problems.append("cli.md does not show the output of `brasa run --help` as it is now")
+    # the other commands' options: their help shown as it is documents each
+    for cmd in ("capture", "history", "check"):
+        r = subprocess.run([brasa, cmd, "--help"], capture_output=True, text=True)
+        if r.returncode != 0 or "--" not in r.stdout:
+            problems.append(f"brasa {cmd} --help exited with {r.returncode}, or lists no options")
+        elif "```\n" + r.stdout + "```\n" not in cli_doc:
+            problems.append(f"cli.md does not show the output of `brasa {cmd} --help` as it is now")
 
     # the example file: every key (active or commented out), and valid
     with open(example) as f:
