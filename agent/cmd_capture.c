@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		"                         profile.html)\n"
 		"  -F, --frequency HZ     samples per second per CPU (default 99)\n"
 		"      --no-kernel        do not record kernel stacks\n"
+		"      --no-thread-labels no thread_id and thread_name labels (brasa run's\n"
+		"                         --no-thread-labels)\n"
 		"      --no-demangle      keep C++ and Rust names mangled (--demangle:\n"
 		"                         demangled, the default)\n"
 		"      --unwind MODE      user stacks: auto (DWARF tables where the kernel\n"
@@ -75,6 +77,7 @@ int cmd_capture(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "frequency", required_argument, NULL, 'F' },
 		{ "no-kernel", no_argument, NULL, 'K' },
+		{ "no-thread-labels", no_argument, NULL, 'R' },
 		{ "demangle", no_argument, NULL, 'd' },
 		{ "no-demangle", no_argument, NULL, 'D' },
 		{ "unwind", required_argument, NULL, 'U' },
@@ -83,7 +86,11 @@ int cmd_capture(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true, .demangle = true };
+	/* the labels of brasa run's defaults: endpoint and capture profiles
+	 * read the same (no configuration file here: no external labels or
+	 * relabeling) */
+	struct profiler_opts popts = { .frequency = 99, .kernel_stacks = true, .demangle = true,
+				       .labeling = { .thread_labels = true } };
 	struct window_opts wopts = { .seconds = 10, .pid = -1 };
 	struct cli_output o;
 	struct profiler *p = NULL;
@@ -127,6 +134,9 @@ int cmd_capture(int argc, char **argv)
 			break;
 		case 'o':
 			o.path = optarg;
+			break;
+		case 'R':
+			popts.labeling.thread_labels = false;
 			break;
 		case 'h':
 			usage(stdout);

@@ -6,8 +6,9 @@ import re
 import socket
 import time
 
-from harness import (TMP, WORKLOADS, Agent, Cgroup, FakeKubeAPI, check, check_all_labeled, cpu_seconds,
-                     integration_test, label_values, profile_labels, promtool_check, workload)
+from harness import (TMP, WORKLOADS, Agent, Cgroup, FakeKubeAPI, capture, check, check_all_labeled,
+                     cpu_seconds, integration_test, label_values, pprof_raw_samples, profile_labels,
+                     promtool_check, workload)
 
 
 @integration_test()
@@ -223,6 +224,18 @@ def t_thread_labels():
             agent.stop()
         check(samples and all("thread_id" not in l and "thread_name" not in l for _, l in samples),
               "--no-thread-labels leaves them out")
+        # brasa capture's profiles carry the endpoint's labels, and the same option
+        for extra, want in (((), True), (("--no-thread-labels",), False)):
+            path = os.path.join(TMP, f"cap{len(extra)}.pb.gz")
+            capture("--seconds", "2", "--pid", str(w.pid), "-o", path, *extra)
+            samples = pprof_raw_samples(path)
+            ok = [l.get("comm") == "fp_chain" and l.get("pid") == str(w.pid)
+                  and (l.get("thread_id") == str(w.pid) and l.get("thread_name") == "fp_chain"
+                       if want else "thread_id" not in l and "thread_name" not in l)
+                  for _, l in samples]
+            check(samples and all(ok),
+                  f"brasa capture {' '.join(extra)}: thread labels {'on' if want else 'off'}, "
+                  f"comm and pid on every sample ({samples[:2]})")
     finally:
         w.kill()
         w.wait()
