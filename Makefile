@@ -35,7 +35,9 @@ $(FUZZ_BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	@ninja -C $(BUILD)
 
-run: build
+# only the agent (tests and fuzzers are for make test)
+run: deps $(BUILD)/build.ninja
+	@ninja -C $(BUILD) agent/brasa
 	$(BUILD)/agent/brasa run --http-address 127.0.0.1:7071
 
 # FUZZ_SECONDS here is run-suite's (5), not make fuzz's
