@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/errbuf.h"
+#include "common/fsdir.h"
 #include "common/macros.h"
 #include "history/history_int.h"
 
@@ -319,9 +320,9 @@ static int make_dir(const char *path)
 	if (!copy)
 		return -ENOMEM;
 	dir = dirname(copy);
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
+	/* its parents too: /var/lib/brasa may not exist yet (a first
+	 * `brasa run` outside the systemd unit, which creates it) */
+	return fsdir__mkdir_parents(dir);
 }
 
 static int open_reader(struct history *h, char *err, size_t errlen)

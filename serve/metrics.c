@@ -461,6 +461,9 @@ int metrics__write_uploads(struct buf *out, const struct uploader_stats *st)
 		  (double)st->spool_records },
 		{ "brasa_spool_bytes", "gauge", "Bytes of the on-disk spool.",
 		  (double)st->spool_bytes },
+		{ "brasa_spool_bytes_max", "gauge",
+		  "Bound on brasa_spool_bytes (remote.spool_max_bytes); past it the oldest "
+		  "windows are dropped.", (double)st->spool_max_bytes },
 		{ "brasa_spool_usable", "gauge",
 		  "1 while the spool directory takes records, 0 while it cannot be opened "
 		  "or written (retried with a backoff).", st->spool_usable },

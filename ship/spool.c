@@ -17,6 +17,7 @@
 #include <zstd_errors.h>
 
 #include "common/buf.h"
+#include "common/fsdir.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/parse.h"
@@ -250,58 +251,6 @@ static int drop_oldest(struct spool *s, uint64_t need)
 
 /* ---- open ---- */
 
-static int fsync_dir(const char *path)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0 || fsync(fd) < 0)
-		return -errno;
-	return 0;
-}
-
-/* mkdir -p with mode 0700; a directory this creates is made durable in its
- * parent, so records fsynced into it cannot vanish with it on power loss. */
-static int mkdir_parents(const char *dir)
-{
-	_cleanup_free_ char *path = strdup(dir);
-	size_t len;
-
-	if (!path)
-		return -ENOMEM;
-	len = strlen(path);
-	for (size_t i = 1; i <= len; i++) {
-		struct stat st;
-		char saved = path[i];
-
-		if (saved != '/' && saved != 0)
-			continue;
-		if (path[i - 1] == '/')
-			continue; /* "//" */
-		path[i] = 0;
-		if (mkdir(path, 0700) == 0) {
-			char *slash = strrchr(path, '/');
-
-			if (slash == path)
-				(void)fsync_dir("/");
-			else if (slash) {
-				*slash = 0;
-				(void)fsync_dir(path);
-				*slash = '/';
-			} else {
-				(void)fsync_dir(".");
-			}
-		} else if (errno != EEXIST) {
-			int err = -errno;
-
-			/* e.g. EACCES or EROFS on a parent that exists */
-			if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-				return err;
-		}
-		path[i] = saved;
-	}
-	return 0;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct spool_entry *x = a, *y = b;
@@ -387,7 +336,7 @@ int spool__open(const struct spool_opts *o, struct spool **out)
 		err = -ENOMEM;
 		goto fail;
 	}
-	err = mkdir_parents(o->dir);
+	err = fsdir__mkdir_parents(o->dir);
 	if (err)
 		goto fail;
 	s->dir_fd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -900,6 +900,7 @@ void uploader__stats(struct uploader *u, struct uploader_stats *st)
 	spool__stats(u->spool, &ss);
 	st->spool_records = ss.records;
 	st->spool_bytes = ss.bytes;
+	st->spool_max_bytes = u->spool_opts.max_bytes;
 	/* a reopened spool counts from zero: add what the closed ones had */
 	st->spool_dropped = ss.dropped + u->spool_closed.dropped;
 	st->spool_dropped_bytes = ss.dropped_bytes + u->spool_closed.dropped_bytes;

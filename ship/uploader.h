@@ -109,6 +109,7 @@ struct uploader_stats {
 	bool backing_off;               /* waiting before the next retry */
 	/* from spool__stats */
 	uint64_t spool_records, spool_bytes;
+	uint64_t spool_max_bytes;       /* the spool's bound */
 	uint64_t spool_dropped, spool_dropped_bytes; /* oldest dropped for room */
 	uint64_t spool_corrupt;         /* corrupt records skipped */
 	uint64_t spool_errors;          /* failed attempts to open or write the

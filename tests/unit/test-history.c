@@ -1177,6 +1177,24 @@ static void test_not_sqlite(void)
 	corrupt_and_reopen("not_sqlite", not_sqlite);
 }
 
+/* A store whose directory's parents do not exist yet (the default
+ * /var/lib/brasa/history on a host where nothing made /var/lib/brasa):
+ * they are made, owner-only. */
+static void test_missing_parents(void)
+{
+	char path[512];
+	struct history *h;
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/missing/a/b/history.db", tmp_root);
+	h = open_store(path, 0, 0, 0);
+	CHECK_INT(put_window(h, 0, T0), ==, 0);
+	history__close(h);
+	snprintf(path, sizeof(path), "%s/missing/a", tmp_root);
+	REQUIRE(stat(path, &sb) == 0);
+	CHECK_INT(sb.st_mode & 0777, ==, 0700);
+}
+
 /* Rewrites what a row of the store holds, through a connection of the
  * test's own. */
 static void store_exec(const char *path, const char *sql)
@@ -1688,6 +1706,7 @@ TEST_MAIN(setup, teardown,
 	  TEST_CASE(corrupt_header),
 	  TEST_CASE(truncated),
 	  TEST_CASE(not_sqlite),
+	  TEST_CASE(missing_parents),
 	  TEST_CASE(corrupt_record),
 	  TEST_CASE(reader),
 	  TEST_CASE(disk_full),
