@@ -11,11 +11,11 @@ import re
 import sys
 
 root = sys.argv[1]
-names = set()
-for path in glob.glob(os.path.join(root, "serve", "metrics*.c")):
-    # a family name is a string literal that starts a metric: brasa_* or
-    # the standard process_* ones
-    names |= set(re.findall(r'"((?:brasa|process)_[a-z0-9_]+)"', open(path).read()))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(root, "tests", "tools"))
+import prom_files  # noqa: E402
+
+names = prom_files.exported_names(root) - {"up"}
 rows = []
 for path in glob.glob(os.path.join(root, "docs", "*.md")):
     rows += [l for l in open(path) if l.startswith("|")]
