@@ -163,6 +163,31 @@ def npm_file(package, version, member):
         return t.extractfile(f"package/{member}").read().decode()
 
 
+def npm_install(name, packages):
+    """A directory holding node_modules with packages (pinned "name@version"
+    specs) installed, under NPM_CACHE/name, installed the first time (a
+    stamp file names the specs: other specs install again). Raises
+    RuntimeError saying what failed (no npm, no registry)."""
+    import subprocess
+    d = os.path.join(NPM_CACHE, name)
+    stamp = os.path.join(d, "installed")
+    want = " ".join(sorted(packages))
+    if os.path.exists(stamp) and open(stamp).read() == want:
+        return d
+    os.makedirs(d, exist_ok=True)
+    try:
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", d,
+                            *packages], capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"npm install {want}: {e}") from e
+    if r.returncode != 0:
+        raise RuntimeError(f"npm install {want} failed ({r.returncode}): "
+                           f"{(r.stderr or r.stdout).strip()[-400:]}")
+    with open(stamp, "w") as f:
+        f.write(want)
+    return d
+
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 
