@@ -45,6 +45,17 @@
 #define READ_RETRIES 3
 #define READ_RETRY_NS 250000000ull
 
+/* New executable mappings (mmap_events.h: ld.so mapping the libraries
+ * after an exec, dlopen): the process is read again at once, while it
+ * lives, so its mapping table and its snapshot have them before (or
+ * soon after) their code first runs. One read in flight and one more
+ * after it per process, whatever the number of records; a process older
+ * than YOUNG_NS is read again for them at most every MAPPED_REREAD_NS
+ * (the others are counted and left to the uncovered event and the
+ * drain-time refresh). */
+#define YOUNG_NS 1000000000ull
+#define MAPPED_REREAD_NS 100000000ull
+
 enum proc_state {
 	PROC_IDENTIFYING = 0, /* who it is: being read on a worker */
 	PROC_INSPECTING,      /* its mappings and files: being read */
@@ -59,6 +70,8 @@ struct proc_entry {
 	enum proc_state state;
 	struct proc_job *job;       /* identify or inspect in flight */
 	bool refreshing;            /* the job re-reads a known process */
+	bool remap;                 /* new mappings since the job started:
+				     * read again when it completes */
 	unsigned deferred;          /* held-back samples pointing here */
 	uint64_t uid;               /* unique per snapshot, keys pprof mappings */
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
@@ -67,6 +80,8 @@ struct proc_entry {
 	uint64_t reload_ns;         /* last reload for an uncovered pc */
 	uint64_t start_stack;       /* of its image, from the sampler; 0 unknown */
 	uint64_t failed_ns;         /* when its last read failed */
+	uint64_t born_ns;           /* when it was tracked (its exec, mostly) */
+	uint64_t mapped_ns;         /* last re-read for new mappings */
 	unsigned refreshes;
 	unsigned retries;           /* reads again after a failed one */
 	size_t bytes;               /* counted in proctable.bytes */
@@ -98,11 +113,13 @@ struct proc_job {
 	uint64_t start_stack;       /* the image meant, 0 if unknown */
 	struct proc_info *info;
 	int err;
+	uint64_t submit_ns, start_ns, end_ns; /* for the debug log of install */
 };
 
 struct proctable {
 	struct proctable_opts opts;
 	struct u64map procs; /* (tgid << 32 | image) -> struct proc_entry * */
+	struct u64map images; /* tgid -> image of its newest entry */
 	size_t bytes;
 	uint64_t next_uid;
 	uint64_t drains;
@@ -161,6 +178,8 @@ static void forget_process(struct proctable *t, uint64_t key)
 
 	if (t->opts.unwinder)
 		unwinder__forget_process(t->opts.unwinder, (uint32_t)(key >> 32), (uint32_t)key);
+	if (u64map_get(&t->images, key >> 32, &v) && v == (uint32_t)key)
+		u64map_del(&t->images, key >> 32);
 	if (u64map_get(&t->procs, key, &v)) {
 		struct proc_entry *e = (struct proc_entry *)(uintptr_t)v;
 
@@ -245,6 +264,7 @@ static void proc_job_run(struct workq_job *base)
 {
 	struct proc_job *j = (struct proc_job *)base;
 
+	j->start_ns = clock__mono_ns();
 	switch (j->kind) {
 	case JOB_IDENTIFY:
 		j->err = proc_info__identify(j->t->opts.proc_root, j->pid, &j->info);
@@ -265,16 +285,27 @@ static void proc_job_run(struct workq_job *base)
 	if (!j->err && j->start_stack && j->info->stack_top &&
 	    j->info->stack_top != j->start_stack)
 		j->err = -ESTALE;
+	j->end_ns = clock__mono_ns();
 }
 
-/* The mappings of a process have been read: snapshot and unwind tables. */
-static void install(struct proctable *t, struct proc_entry *e, struct proc_info *info)
+/* The mappings of a process have been read (by j): snapshot and unwind
+ * tables. */
+static void install(struct proctable *t, struct proc_entry *e, const struct proc_job *j)
 {
+	struct proc_info *info = j->info;
+	uint64_t now = clock__mono_ns();
 	struct proc_snapshot *snap;
 
 	/* the unwinder dups the fds it needs; the symbolizer takes them */
 	if (t->opts.unwinder)
 		unwinder__load(t->opts.unwinder, (uint32_t)e->pid, e->image, info);
+	/* how long after its exec a process's code has its tables
+	 * (tests/integration/test_startup.py reads these) */
+	log_debug("process %d: %zu executable mappings loaded %.2f ms after it was tracked "
+		  "(this read: queued %.2f ms, ran %.2f ms, completed %.2f ms later)",
+		  e->pid, info->nexec, (double)(now - e->born_ns) / 1e6,
+		  (double)(j->start_ns - j->submit_ns) / 1e6, (double)(j->end_ns - j->start_ns) / 1e6,
+		  (double)(now - j->end_ns) / 1e6);
 	snap = symbolizer__snapshot_from(t->opts.sym, info);
 	if (!snap) {
 		if (!e->snap)
@@ -306,9 +337,8 @@ static bool take_identity(struct proctable *t, struct proc_entry *e, const struc
 	return !e->dropped;
 }
 
-static void proc_job_done(struct workq_job *base)
+static void proc_job_finish(struct proc_job *j)
 {
-	struct proc_job *j = (struct proc_job *)base;
 	struct proctable *t = j->t;
 	struct proc_entry *e = j->e;
 
@@ -369,17 +399,36 @@ static void proc_job_done(struct workq_job *base)
 			submit(t, e, JOB_INSPECT, TAKE_PTR(j->info));
 			break;
 		}
-		install(t, e, j->info);
+		install(t, e, j);
 		e->state = PROC_READY;
 		break;
 	case JOB_INSPECT:
 	case JOB_REREAD:
-		install(t, e, j->info);
+		install(t, e, j);
 		e->state = PROC_READY;
 		break;
 	}
 	proc_info__free(j->info);
 	free(j);
+}
+
+static void proc_job_done(struct workq_job *base)
+{
+	struct proc_job *j = (struct proc_job *)base;
+	struct proctable *t = j->t;
+	struct proc_entry *e = j->e;
+
+	proc_job_finish(j);
+	/* mapped more while it was read: again (a failed read means it is
+	 * gone, or exec'd: that image's own read follows) */
+	if (e && e->remap && !e->job) {
+		e->remap = false;
+		if (e->state == PROC_READY && !e->dropped) {
+			t->stats.mapped_rereads++;
+			e->mapped_ns = clock__mono_ns();
+			submit(t, e, JOB_REREAD, NULL);
+		}
+	}
 }
 
 /* Queues a read of e on the FAST workers; with JOB_INSPECT, info (from
@@ -403,6 +452,7 @@ static void submit(struct proctable *t, struct proc_entry *e, enum proc_job_kind
 	j->pid = e->pid;
 	j->start_stack = e->start_stack;
 	j->info = info;
+	j->submit_ns = clock__mono_ns();
 	e->job = j;
 	e->refreshing = kind == JOB_REREAD;
 	e->state = kind == JOB_IDENTIFY || kind == JOB_READ ? PROC_IDENTIFYING
@@ -471,10 +521,14 @@ static struct proc_entry *track_process(struct proctable *t, uint32_t tgid, uint
 	e->start_stack = start_stack;
 	e->uid = ++t->next_uid;
 	e->last_drain = t->drains;
+	e->born_ns = clock__mono_ns();
 	if (u64map_set(&t->procs, proc_key(tgid, image), (uintptr_t)e)) {
 		free(e);
 		return NULL;
 	}
+	/* without it, new mappings of this image are left to the slower
+	 * paths */
+	(void)u64map_set(&t->images, tgid, image);
 	account(t, e);
 	submit_read(t, e);
 	return e;
@@ -525,6 +579,35 @@ void proctable__event(struct proctable *t, const struct profile_event *ev)
 	default:
 		break;
 	}
+}
+
+void proctable__mapped(struct proctable *t, uint32_t tgid)
+{
+	uint64_t image, now;
+	struct proc_entry *e;
+
+	if (!u64map_get(&t->images, tgid, &image))
+		return;
+	e = lookup(t, tgid, (uint32_t)image);
+	if (!e || e->dropped || e->exit_drain)
+		return;
+	if (e->job) {
+		e->remap = true;
+		return;
+	}
+	now = clock__mono_ns();
+	if (now - e->born_ns >= YOUNG_NS && now - e->mapped_ns < MAPPED_REREAD_NS) {
+		t->stats.mapped_throttled++;
+		return;
+	}
+	e->mapped_ns = now;
+	t->stats.mapped_rereads++;
+	/* a failed read is tried again: it may have failed against an image
+	 * just being set up */
+	if (read_failed(e))
+		submit_read(t, e);
+	else
+		submit(t, e, JOB_REREAD, NULL);
 }
 
 struct proc_entry *proctable__sampled(struct proctable *t, uint32_t tgid, uint32_t image)
@@ -709,6 +792,7 @@ int proctable__new(const struct proctable_opts *opts, struct proctable **out)
 		return -ENOMEM;
 	t->opts = *opts;
 	u64map_init(&t->procs);
+	u64map_init(&t->images);
 	*out = t;
 	return 0;
 }
@@ -720,5 +804,6 @@ void proctable__free(struct proctable *t)
 	u64map_foreach(&t->procs, i)
 		proc_entry_free(t, (struct proc_entry *)(uintptr_t)t->procs.values[i]);
 	u64map_release(&t->procs);
+	u64map_release(&t->images);
 	free(t);
 }
