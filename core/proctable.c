@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf/mmap_events.h"
 #include "bpf/sampler.h"
 #include "bpf/unwinder.h"
 #include "common/clock.h"
@@ -55,6 +57,11 @@
  * drain-time refresh). */
 #define YOUNG_NS 1000000000ull
 #define MAPPED_REREAD_NS 100000000ull
+/* Before that read, a new mapping whose file has a loaded table is added
+ * to the process's mapping table at once (unwinder__attach); the ones
+ * added while a read is in flight, which would overwrite them, are
+ * remembered (this many) and added again after it. */
+#define PENDING_MAPS 4
 
 enum proc_state {
 	PROC_IDENTIFYING = 0, /* who it is: being read on a worker */
@@ -72,6 +79,8 @@ struct proc_entry {
 	bool refreshing;            /* the job re-reads a known process */
 	bool remap;                 /* new mappings since the job started:
 				     * read again when it completes */
+	unsigned npending;          /* of pending: attached again after the job */
+	struct unwinder_mapping pending[PENDING_MAPS];
 	unsigned deferred;          /* held-back samples pointing here */
 	uint64_t uid;               /* unique per snapshot, keys pprof mappings */
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
@@ -114,6 +123,7 @@ struct proc_job {
 	struct proc_info *info;
 	int err;
 	uint64_t submit_ns, start_ns, end_ns; /* for the debug log of install */
+	bool started;               /* set by the worker before it reads */
 };
 
 struct proctable {
@@ -265,6 +275,7 @@ static void proc_job_run(struct workq_job *base)
 	struct proc_job *j = (struct proc_job *)base;
 
 	j->start_ns = clock__mono_ns();
+	__atomic_store_n(&j->started, true, __ATOMIC_RELEASE);
 	switch (j->kind) {
 	case JOB_IDENTIFY:
 		j->err = proc_info__identify(j->t->opts.proc_root, j->pid, &j->info);
@@ -422,6 +433,11 @@ static void proc_job_done(struct workq_job *base)
 	/* mapped more while it was read: again (a failed read means it is
 	 * gone, or exec'd: that image's own read follows) */
 	if (e && e->remap && !e->job) {
+		/* the tables known at once, as before the read overwrote them */
+		for (unsigned i = 0; i < e->npending && t->opts.unwinder; i++)
+			unwinder__attach(t->opts.unwinder, (uint32_t)e->pid, e->image,
+					 e->start_stack, &e->pending[i]);
+		e->npending = 0;
 		e->remap = false;
 		if (e->state == PROC_READY && !e->dropped) {
 			t->stats.mapped_rereads++;
@@ -445,14 +461,18 @@ static void submit(struct proctable *t, struct proc_entry *e, enum proc_job_kind
 	}
 	j->base.run = proc_job_run;
 	j->base.done = proc_job_done;
+	j->submit_ns = clock__mono_ns();
 	j->base.what = kind == JOB_IDENTIFY ? "identifying a process" : "reading a process's mappings";
 	j->t = t;
 	j->e = e;
 	j->kind = kind;
 	j->pid = e->pid;
 	j->start_stack = e->start_stack;
+	/* Reads of processes younger than a second first: their code runs
+	 * without tables until the read is done, and they may be gone soon
+	 * (an exec flood then reads the newest first, as builds do). */
+	j->base.urgent = j->submit_ns - e->born_ns < YOUNG_NS;
 	j->info = info;
-	j->submit_ns = clock__mono_ns();
 	e->job = j;
 	e->refreshing = kind == JOB_REREAD;
 	e->state = kind == JOB_IDENTIFY || kind == JOB_READ ? PROC_IDENTIFYING
@@ -581,21 +601,39 @@ void proctable__event(struct proctable *t, const struct profile_event *ev)
 	}
 }
 
-void proctable__mapped(struct proctable *t, uint32_t tgid)
+void proctable__mapped(struct proctable *t, const struct mmap_event *ev)
 {
+	struct unwinder_mapping m = { .start = ev->addr, .end = ev->addr + ev->len,
+				      .pgoff = ev->pgoff, .dev = makedev(ev->maj, ev->min),
+				      .ino = ev->ino };
 	uint64_t image, now;
 	struct proc_entry *e;
+	int attached = -ENOENT;
 
-	if (!u64map_get(&t->images, tgid, &image))
+	if (!u64map_get(&t->images, ev->pid, &image))
 		return;
-	e = lookup(t, tgid, (uint32_t)image);
+	e = lookup(t, ev->pid, (uint32_t)image);
 	if (!e || e->dropped || e->exit_drain)
 		return;
+	/* its code unwinds by its table from now if the file has one
+	 * loaded; the read below checks the file and names it */
+	if (t->opts.unwinder)
+		attached = unwinder__attach(t->opts.unwinder, ev->pid, e->image, e->start_stack, &m);
+	now = clock__mono_ns();
+	if (!attached)
+		log_debug("process %d: '%s' attached from its record %.2f ms after it was tracked",
+			  e->pid, ev->filename, (double)(now - e->born_ns) / 1e6);
 	if (e->job) {
-		e->remap = true;
+		/* a read that has not started yet (or an identify, whose
+		 * inspect follows) will see the new mapping */
+		if (e->job->kind != JOB_IDENTIFY &&
+		    __atomic_load_n(&e->job->started, __ATOMIC_ACQUIRE)) {
+			e->remap = true;
+			if (attached == 0 && e->npending < PENDING_MAPS)
+				e->pending[e->npending++] = m;
+		}
 		return;
 	}
-	now = clock__mono_ns();
 	if (now - e->born_ns >= YOUNG_NS && now - e->mapped_ns < MAPPED_REREAD_NS) {
 		t->stats.mapped_throttled++;
 		return;

@@ -15,11 +15,13 @@
  *                                      gone (reads in flight point here)
  *   proctable__event(t, ev)            a sampler event: new process, exec,
  *                                      exit, new code (reload its tables)
- *   proctable__mapped(t, tgid)         tgid mapped an executable file
- *                                      (bpf/mmap_events.h): its newest
- *                                      image is read again now, while it
- *                                      lives (coalesced; rate-bounded for
- *                                      processes older than a second)
+ *   proctable__mapped(t, ev)           a process mapped an executable
+ *                                      file (bpf/mmap_events.h): the file's
+ *                                      loaded unwind table goes into its
+ *                                      newest image's mapping table now,
+ *                                      and the image is read again, while
+ *                                      it lives (coalesced; rate-bounded
+ *                                      for processes older than a second)
  *   proctable__sampled(t, tgid, image) the entry a drained sample belongs
  *                                      to, tracked now if unknown; NULL
  *                                      when the table is full
@@ -58,6 +60,7 @@
 #include "bpf/profile.h"
 #include "common/labels.h"
 
+struct mmap_event;
 struct proctable;
 struct proc_entry;
 struct proc_snapshot;
@@ -101,7 +104,7 @@ struct proctable_stats {
 int proctable__new(const struct proctable_opts *opts, struct proctable **out);
 void proctable__free(struct proctable *t);
 void proctable__event(struct proctable *t, const struct profile_event *ev);
-void proctable__mapped(struct proctable *t, uint32_t tgid);
+void proctable__mapped(struct proctable *t, const struct mmap_event *ev);
 struct proc_entry *proctable__sampled(struct proctable *t, uint32_t tgid, uint32_t image);
 bool proctable__must_wait(struct proctable *t, struct proc_entry *e,
 			  const struct stack_trace *ustack);

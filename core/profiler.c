@@ -385,7 +385,7 @@ static void on_mmap(void *ctx, const struct mmap_event *ev)
 {
 	struct profiler *p = ctx;
 
-	proctable__mapped(p->procs, ev->pid);
+	proctable__mapped(p->procs, ev);
 }
 
 /* Whether a profile wants tgid's samples now (the table preloads what

@@ -249,6 +249,10 @@ static int write_unwind(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_unwind_uncovered_reloads_total", "counter",
 		  "Mapping reloads because a sampled pc was in no loaded mapping (dlopen).",
 		  (double)st->uncovered_reloads },
+		{ "brasa_unwind_mappings_attached_total", "counter",
+		  "Mappings added to a mapping table from a kernel mmap record, with their "
+		  "file's loaded table, before the process was read again.",
+		  (double)u->mappings_attached },
 		{ "brasa_unwind_mappings_without_table_total", "counter",
 		  "Executable mappings loaded without an unwind table (frame pointers there).",
 		  (double)u->mappings_without_table },
