@@ -58,10 +58,23 @@
 #define YOUNG_NS 1000000000ull
 #define MAPPED_REREAD_NS 100000000ull
 /* Before that read, a new mapping whose file has a loaded table is added
- * to the process's mapping table at once (unwinder__attach); the ones
- * added while a read is in flight, which would overwrite them, are
- * remembered (this many) and added again after it. */
-#define PENDING_MAPS 4
+ * to the process's mapping table at once (unwinder__attach). The first
+ * RECORDED_MAPS mappings no completed read has shown yet are remembered:
+ * attached again after a read that started before them (and overwrote
+ * the table), and put into the snapshot from the records when the read
+ * fails because the process is gone (symbolizer__snapshot_add). */
+#define RECORDED_MAPS 8
+/* The records of an exec's program and ld.so are written before its
+ * exec event, and may be read first: records of processes not tracked
+ * are kept (the last ORPHANS, for ORPHAN_NS) for an exec event to take. */
+#define ORPHANS 64
+#define ORPHAN_NS 100000000ull
+
+struct orphan {
+	uint32_t tgid;
+	uint64_t ns;
+	struct sym_map_record r;
+};
 
 enum proc_state {
 	PROC_IDENTIFYING = 0, /* who it is: being read on a worker */
@@ -79,8 +92,8 @@ struct proc_entry {
 	bool refreshing;            /* the job re-reads a known process */
 	bool remap;                 /* new mappings since the job started:
 				     * read again when it completes */
-	unsigned npending;          /* of pending: attached again after the job */
-	struct unwinder_mapping pending[PENDING_MAPS];
+	unsigned nrecorded;         /* of recorded */
+	struct sym_map_record recorded[RECORDED_MAPS]; /* see RECORDED_MAPS */
 	unsigned deferred;          /* held-back samples pointing here */
 	uint64_t uid;               /* unique per snapshot, keys pprof mappings */
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
@@ -134,6 +147,8 @@ struct proctable {
 	uint64_t next_uid;
 	uint64_t drains;
 	uint64_t labels_gen; /* proclabels generation seen at the last relabel */
+	struct orphan orphans[ORPHANS]; /* a ring, the oldest overwritten */
+	unsigned orphan_next;
 	struct proctable_stats stats;
 };
 
@@ -201,6 +216,7 @@ static void forget_process(struct proctable *t, uint64_t key)
 }
 
 static void submit_read(struct proctable *t, struct proc_entry *e);
+static void adopt_orphans(struct proctable *t, struct proc_entry *e);
 static void submit(struct proctable *t, struct proc_entry *e, enum proc_job_kind kind,
 		   struct proc_info *info);
 
@@ -423,21 +439,67 @@ static void proc_job_finish(struct proc_job *j)
 	free(j);
 }
 
+static int attach(struct proctable *t, struct proc_entry *e, const struct sym_map_record *r)
+{
+	struct unwinder_mapping m = { .start = r->start, .end = r->end, .pgoff = r->pgoff,
+				      .dev = r->dev, .ino = r->ino };
+
+	return t->opts.unwinder ? unwinder__attach(t->opts.unwinder, (uint32_t)e->pid, e->image,
+						   e->start_stack, &m)
+				: -ENOENT;
+}
+
+/* A read of e completed (failed: it had failed, other than by an exec):
+ * the recorded mappings it showed are forgotten; the others are attached
+ * again (the read's table lacks them) or, when the process is gone, put
+ * into its snapshot from the records. */
+static void settle_recorded(struct proctable *t, struct proc_entry *e, bool failed)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < e->nrecorded; i++) {
+		const struct sym_map_record *r = &e->recorded[i];
+		struct proc_snapshot *snap;
+		struct sym_ref ref;
+
+		if (e->snap && proc_snapshot__resolve(e->snap, r->start, &ref) == 0)
+			continue;
+		if (!failed) {
+			attach(t, e, r);
+			e->recorded[n++] = *r;
+			continue;
+		}
+		snap = symbolizer__snapshot_add(t->opts.sym, e->snap, e->pid, r);
+		if (!snap) {
+			log_debug("failed to add a mapping of process %d from its record: %s",
+				  e->pid, strerror(errno));
+			continue;
+		}
+		proc_snapshot__put(e->snap);
+		e->snap = snap;
+		e->uid = ++t->next_uid;
+		e->state = PROC_READY;
+		t->stats.snapshots_from_records++;
+		log_debug("process %d: mapping %#" PRIx64 "-%#" PRIx64 " named from its record",
+			  e->pid, r->start, r->end);
+	}
+	e->nrecorded = n;
+	account(t, e);
+}
+
 static void proc_job_done(struct workq_job *base)
 {
 	struct proc_job *j = (struct proc_job *)base;
 	struct proctable *t = j->t;
 	struct proc_entry *e = j->e;
+	bool failed = j->err && j->err != -ESTALE && !j->base.cancelled;
 
 	proc_job_finish(j);
+	if (e && !e->job && !e->dropped)
+		settle_recorded(t, e, failed);
 	/* mapped more while it was read: again (a failed read means it is
 	 * gone, or exec'd: that image's own read follows) */
 	if (e && e->remap && !e->job) {
-		/* the tables known at once, as before the read overwrote them */
-		for (unsigned i = 0; i < e->npending && t->opts.unwinder; i++)
-			unwinder__attach(t->opts.unwinder, (uint32_t)e->pid, e->image,
-					 e->start_stack, &e->pending[i]);
-		e->npending = 0;
 		e->remap = false;
 		if (e->state == PROC_READY && !e->dropped) {
 			t->stats.mapped_rereads++;
@@ -585,8 +647,10 @@ void proctable__event(struct proctable *t, const struct profile_event *ev)
 	case PROFILE_EVENT_EXEC:
 		if (ev->old_image != ev->image)
 			expire_image(t, ev->tgid, ev->old_image);
-		track_process(t, ev->tgid, ev->image, ev->start_stack,
-			      ev->type == PROFILE_EVENT_EXEC);
+		e = track_process(t, ev->tgid, ev->image, ev->start_stack,
+				  ev->type == PROFILE_EVENT_EXEC);
+		if (e && ev->type == PROFILE_EVENT_EXEC)
+			adopt_orphans(t, e);
 		break;
 	case PROFILE_EVENT_EXIT:
 		expire_image(t, ev->tgid, ev->image);
@@ -601,37 +665,60 @@ void proctable__event(struct proctable *t, const struct profile_event *ev)
 	}
 }
 
+/* A mapping a record reported for e: its table at once if the file has
+ * one loaded, and remembered (see RECORDED_MAPS). */
+static void note_mapping(struct proctable *t, struct proc_entry *e, const struct sym_map_record *r)
+{
+	int err = attach(t, e, r);
+
+	if (e->nrecorded < RECORDED_MAPS)
+		e->recorded[e->nrecorded++] = *r;
+	if (!err)
+		log_debug("process %d: mapping %#" PRIx64 " attached from its record %.2f ms "
+			  "after it was tracked", e->pid, r->start,
+			  (double)(clock__mono_ns() - e->born_ns) / 1e6);
+}
+
+/* A new image of tgid: the records read before its exec event. */
+static void adopt_orphans(struct proctable *t, struct proc_entry *e)
+{
+	uint64_t now = clock__mono_ns();
+
+	for (unsigned i = 0; i < ORPHANS; i++) {
+		struct orphan *o = &t->orphans[i];
+
+		if (o->tgid == (uint32_t)e->pid && now - o->ns < ORPHAN_NS) {
+			note_mapping(t, e, &o->r);
+			o->tgid = 0;
+		}
+	}
+}
+
 void proctable__mapped(struct proctable *t, const struct mmap_event *ev)
 {
-	struct unwinder_mapping m = { .start = ev->addr, .end = ev->addr + ev->len,
-				      .pgoff = ev->pgoff, .dev = makedev(ev->maj, ev->min),
-				      .ino = ev->ino };
-	uint64_t image, now;
-	struct proc_entry *e;
-	int attached = -ENOENT;
+	struct sym_map_record r = { .start = ev->addr, .end = ev->addr + ev->len,
+				    .pgoff = ev->pgoff, .dev = makedev(ev->maj, ev->min),
+				    .ino = ev->ino };
+	struct proc_entry *e = NULL;
+	uint64_t image, now = clock__mono_ns();
 
-	if (!u64map_get(&t->images, ev->pid, &image))
+	if (u64map_get(&t->images, ev->pid, &image))
+		e = lookup(t, ev->pid, (uint32_t)image);
+	if (!e) {
+		t->orphans[t->orphan_next++ % ORPHANS] = (struct orphan){ ev->pid, now, r };
 		return;
-	e = lookup(t, ev->pid, (uint32_t)image);
-	if (!e || e->dropped || e->exit_drain)
+	}
+	if (e->dropped || e->exit_drain)
 		return;
 	/* its code unwinds by its table from now if the file has one
 	 * loaded; the read below checks the file and names it */
-	if (t->opts.unwinder)
-		attached = unwinder__attach(t->opts.unwinder, ev->pid, e->image, e->start_stack, &m);
-	now = clock__mono_ns();
-	if (!attached)
-		log_debug("process %d: '%s' attached from its record %.2f ms after it was tracked",
-			  e->pid, ev->filename, (double)(now - e->born_ns) / 1e6);
+	note_mapping(t, e, &r);
 	if (e->job) {
 		/* a read that has not started yet (or an identify, whose
 		 * inspect follows) will see the new mapping */
 		if (e->job->kind != JOB_IDENTIFY &&
-		    __atomic_load_n(&e->job->started, __ATOMIC_ACQUIRE)) {
+		    __atomic_load_n(&e->job->started, __ATOMIC_ACQUIRE))
 			e->remap = true;
-			if (attached == 0 && e->npending < PENDING_MAPS)
-				e->pending[e->npending++] = m;
-		}
 		return;
 	}
 	if (now - e->born_ns >= YOUNG_NS && now - e->mapped_ns < MAPPED_REREAD_NS) {

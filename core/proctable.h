@@ -99,6 +99,8 @@ struct proctable_stats {
 	uint64_t mapped_rereads;      /* read again for new executable mappings */
 	uint64_t mapped_throttled;    /* new mappings of old processes left to
 				       * the slower paths (rate bound) */
+	uint64_t snapshots_from_records; /* mappings put into the snapshot of a
+					  * process gone before it was read again */
 };
 
 int proctable__new(const struct proctable_opts *opts, struct proctable **out);

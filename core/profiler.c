@@ -581,6 +581,7 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	st->processes_relabel_dropped = pt.relabel_dropped;
 	st->mapped_rereads = pt.mapped_rereads;
 	st->mapped_throttled = pt.mapped_throttled;
+	st->snapshots_from_records = pt.snapshots_from_records;
 	if (p->mmaps)
 		mmap_events__stats(p->mmaps, &st->mmap);
 	st->max_processes = p->opts.max_processes;

@@ -118,6 +118,7 @@ struct profiler_stats {
 	uint64_t processes_exec_raced; /* exec'd before they could be read */
 	uint64_t mapped_rereads;      /* read again for new executable mappings */
 	uint64_t mapped_throttled;    /* of old processes, left to slower paths */
+	uint64_t snapshots_from_records; /* mappings named from records (process gone) */
 	struct mmap_events_stats mmap; /* all 0 when the rings could not be opened */
 	uint64_t samples_deferred;      /* held back for a process or object being read */
 	uint64_t samples_deferred_late; /* added before that was done (waited too long) */

@@ -198,6 +198,10 @@ static int write_mappings(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_processes_mapped_throttled_total", "counter",
 		  "New mappings of processes older than a second not read at once (at most one "
 		  "read per process every 100 ms).", (double)st->mapped_throttled },
+		{ "brasa_snapshots_from_records_total", "counter",
+		  "Mappings put into the snapshot of a process gone before it could be read "
+		  "again, from their kernel records and a known object.",
+		  (double)st->snapshots_from_records },
 	};
 
 	return write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));

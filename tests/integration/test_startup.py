@@ -72,7 +72,11 @@ def t_startup_short_processes():
     total = sum(c for _, c in stacks)
     # Inside execve, after the new image replaced the old, the user
     # registers are still the previous program's: no frame of this one.
+    # (Kept apart from the program's samples, as are those of the exit.)
     execve = [(f, c) for f, c in stacks if any(x in ("bprm_execve_[k]", "__x64_sys_execve_[k]") for x in f)]
+    # Exiting, past exit_mm: the process has no address space left (its
+    # samples carry another image, which cannot be read)
+    execve += [(f, c) for f, c in stacks if "do_exit_[k]" in f and (f, c) not in execve]
     # ld.so at work before main: rooted at its entry point, which Debian's
     # stripped ld.so leaves unnamed (perf shows it as [unknown] too)
     loader = [(f, c) for f, c in stacks if (f, c) not in execve and user_frames(f)
@@ -83,25 +87,32 @@ def t_startup_short_processes():
     lib = sum(c for f, c in program if "startup_lib_spin" in f)
     lib_whole = sum(c for f, c in program if complete_from_main(f) == LIB)
     # the leaf is a real pc: unnamed, its mapping was not in the snapshot
-    leaf_unnamed = sum(c for f, c in program if UNNAMED.match(f[-1]))
+    leaf_unnamed = sum(c for f, c in program if user_frames(f) and UNNAMED.match(user_frames(f)[-1]))
     loader_whole = sum(c for f, c in loader if not any(UNNAMED.match(x) for x in user_frames(f)[1:]))
     print(f"{PROCESSES} processes in {spent:.1f} s: {total} samples; "
-          f"{sum(c for _, c in execve)} inside execve, "
+          f"{sum(c for _, c in execve)} inside execve or exit, "
           f"{sum(c for _, c in loader)} in ld.so before main ({loader_whole} whole from its entry), "
           f"{n_prog} in the program")
     print(f"program: {whole} whole from _start and named ({100 * whole / max(n_prog, 1):.1f} %, "
           f"target 99 %), {lib} in the library ({lib_whole} whole), {leaf_unnamed} with an unnamed leaf")
     print("program samples not whole:")
     print_top([(f, c) for f, c in program if not rooted(f)], 8)
+    print("program samples with an unnamed leaf:")
+    print_top([(f, c) for f, c in program if user_frames(f) and UNNAMED.match(user_frames(f)[-1])], 5)
+    print(f"mappings named from their records (process gone before its read): "
+          f"{len(re.findall(r'named from its record', log))}, "
+          f"failed: {len(re.findall(r'failed to add a mapping', log))}")
     for what in ("queued", "ran", "completed"):
         v = [float(x) for x in re.findall(what + r" ([\d.]+) ms", log)]
         print(f"reads of processes, {what}: {percentiles(v)}")
     attached = {}
-    for m in re.finditer(r"process (\d+): '(.*?)' attached from its record ([\d.]+) ms", log):
+    for m in re.finditer(r"process (\d+): mapping (0x[0-9a-f]+) attached from its record ([\d.]+) ms", log):
         if int(m.group(1)) in pids:
-            attached.setdefault(m.group(2).rsplit("/", 1)[-1], []).append(float(m.group(3)))
-    for name, v in sorted(attached.items()):
-        print(f"exec -> {name} attached from its mmap record: {percentiles(v)}")
+            attached.setdefault(int(m.group(1)), []).append(float(m.group(3)))
+    print(f"exec -> first mapping attached from its mmap record (program or ld.so): "
+          f"{percentiles([min(v) for v in attached.values()])}")
+    print(f"exec -> last mapping attached from its mmap record (the libraries): "
+          f"{percentiles([max(v) for v in attached.values()])}")
     first, full, seen = load_latencies(log, pids)
     print(f"processes with a logged table: {seen}/{PROCESSES}")
     print(f"exec -> first mapping table read from /proc: {percentiles(first)}")
