@@ -132,9 +132,10 @@ struct {
 	__type(value, struct sample_stacks);
 } scratch SEC(".maps");
 
-/* tgid -> image of the processes user space has been told about. LRU: a
- * process evicted here is simply announced again. Only looked at when a
- * sample opens a new bucket, never on the common path. */
+/* tgid -> image of the processes user space has been told about (every
+ * exec enters it). LRU: a process evicted here is simply announced again.
+ * Only looked at at exec, exit and when a sample opens a new bucket,
+ * never on the common path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);

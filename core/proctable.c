@@ -708,11 +708,17 @@ void proctable__mapped(struct proctable *t, const struct mmap_event *ev)
 		t->orphans[t->orphan_next++ % ORPHANS] = (struct orphan){ ev->pid, now, r };
 		return;
 	}
-	if (e->dropped || e->exit_drain)
+	if (e->dropped)
 		return;
 	/* its code unwinds by its table from now if the file has one
 	 * loaded; the read below checks the file and names it */
 	note_mapping(t, e, &r);
+	if (e->exit_drain && !e->job) {
+		/* exited (the loop read its exit first): nothing to read,
+		 * its snapshot takes the mapping from the record */
+		settle_recorded(t, e, true);
+		return;
+	}
 	if (e->job) {
 		/* a read that has not started yet (or an identify, whose
 		 * inspect follows) will see the new mapping */
