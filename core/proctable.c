@@ -1,3 +1,6 @@
+/* One file over 900 lines: the entries, their reads and the mappings
+ * kernel records report all change the same proc_entry fields, in the
+ * same orders (a read in flight, a record, the read's completion). */
 #include "core/proctable.h"
 
 #include <errno.h>
@@ -501,7 +504,7 @@ static void proc_job_done(struct workq_job *base)
 	 * gone, or exec'd: that image's own read follows) */
 	if (e && e->remap && !e->job) {
 		e->remap = false;
-		if (e->state == PROC_READY && !e->dropped) {
+		if (e->state == PROC_READY && !e->dropped && !e->exit_drain) {
 			t->stats.mapped_rereads++;
 			e->mapped_ns = clock__mono_ns();
 			submit(t, e, JOB_REREAD, NULL);

@@ -3,7 +3,10 @@
  * of its mappings, with its unwind tables loaded. An entry is made at the
  * process's exec or new-process event (or its first drained sample), read
  * on the FAST workers (identified, labeled, then inspected: a process
- * relabeling drops is never inspected), read again when its samples show
+ * relabeling drops is never inspected), read again when it maps an
+ * executable file (kernel records, which also put the file's loaded
+ * unwind table into its mapping table at once and, if the process is gone
+ * before its read, its mapping into its snapshot), when its samples show
  * code outside its snapshot or a failed read is wanted, and forgotten
  * after its exit (or when found gone). Bounded in entries and bytes.
  *
