@@ -9,8 +9,8 @@ import re
 import subprocess
 import time
 
-from harness import (BRASA, TMP, WORKLOADS, check, complete_from_main, integration_test, parse_folded,
-                     print_top, user_frames)
+from harness import (BRASA, TMP, WORKLOADS, Agent, check, complete_from_main, integration_test,
+                     parse_folded, print_top, promtool_check, user_frames)
 
 PROCESSES = 300
 OWN = ["main", "startup_own_spin"]
@@ -128,3 +128,35 @@ def t_startup_short_processes():
     # machine's load moves, 74 % before the mappings were watched.
     check(whole >= 0.90 * n_prog,
           f"at least 90 % whole from _start and named ({whole}/{n_prog}, {100 * whole / max(n_prog, 1):.1f} %)")
+
+
+@integration_test()
+def t_startup_metrics():
+    """The mapping records and what they start, on /metrics."""
+    agent = Agent()
+    try:
+        spin = os.path.join(WORKLOADS, "startup_spin")
+        for _ in range(20):
+            subprocess.run([spin, "20"], check=True)
+        time.sleep(1.5)
+        text = agent.metrics()
+        promtool_check(text, "/metrics with the mapping records")
+        m = {name: agent.metric(name) for name in (
+            "brasa_mmap_rings", "brasa_mmap_ring_bytes", "brasa_mmap_records_total",
+            "brasa_mmap_records_lost_total", "brasa_mmap_records_malformed_total",
+            "brasa_processes_mapped_rereads_total", "brasa_processes_mapped_throttled_total",
+            "brasa_snapshots_from_records_total", "brasa_unwind_mappings_attached_total")}
+        print("  " + "\n  ".join(f"{k} {v}" for k, v in m.items()))
+        check(all(v is not None for v in m.values()), "every mapping metric exported")
+        check((m["brasa_mmap_rings"] or 0) >= 1 and (m["brasa_mmap_ring_bytes"] or 0) > 0,
+              f"the rings are open ({m['brasa_mmap_rings']}, {m['brasa_mmap_ring_bytes']} bytes)")
+        # each process maps its program, ld.so, libstartup_lib and libc
+        check((m["brasa_mmap_records_total"] or 0) >= 20 * 4,
+              f"their executable mappings reported ({m['brasa_mmap_records_total']} >= 80)")
+        check((m["brasa_unwind_mappings_attached_total"] or 0) >= 20,
+              f"mappings attached from their records ({m['brasa_unwind_mappings_attached_total']})")
+        check((m["brasa_processes_mapped_rereads_total"] or 0) >= 1,
+              f"processes read again for new mappings ({m['brasa_processes_mapped_rereads_total']})")
+        check(m["brasa_mmap_records_malformed_total"] == 0, "no malformed record")
+    finally:
+        agent.stop()
