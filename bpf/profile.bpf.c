@@ -132,9 +132,10 @@ struct {
 	__type(value, struct sample_stacks);
 } scratch SEC(".maps");
 
-/* tgid -> image of the processes user space has been told about. LRU: a
- * process evicted here is simply announced again. Only looked at when a
- * sample opens a new bucket, never on the common path. */
+/* tgid -> image of the processes user space has been told about (every
+ * exec enters it). LRU: a process evicted here is simply announced again.
+ * Only looked at at exec, exit and when a sample opens a new bucket,
+ * never on the common path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
@@ -404,18 +405,27 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-/* After exec the old mappings are gone: the samples of the new image get
- * their own snapshot in user space. */
+/* Every exec is announced, not only those of processes already sampled:
+ * user space reads the new image (the program and ld.so) and writes its
+ * mapping table before its first sample, so even a process that lives a
+ * few milliseconds is unwound by tables from the start. After exec the
+ * old mappings are gone: the samples of the new image get their own
+ * snapshot in user space. */
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(profile_exec, struct task_struct *p)
 {
-	__u32 tgid = BPF_CORE_READ(p, tgid), image = image_of(p), old;
-	__u32 *known_image = bpf_map_lookup_elem(&known, &tgid);
+	__u32 tgid = BPF_CORE_READ(p, tgid), image = image_of(p), old = 0;
+	__u32 *known_image;
 
-	if (!known_image)
+	if (target_tgid && tgid != target_tgid)
 		return 0;
-	old = *known_image;
-	*known_image = image;
+	known_image = bpf_map_lookup_elem(&known, &tgid);
+	if (known_image) {
+		old = *known_image;
+		*known_image = image;
+	} else if (bpf_map_update_elem(&known, &tgid, &image, BPF_ANY)) {
+		stat_inc(PROFILE_STAT_KNOWN_FULL);
+	}
 	emit_event(PROFILE_EVENT_EXEC, tgid, image, old, BPF_CORE_READ(p, mm, start_stack));
 	return 0;
 }

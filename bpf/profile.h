@@ -57,7 +57,7 @@ struct stack_trace {
 
 enum profile_event_type {
 	PROFILE_EVENT_NEW_PROCESS = 1, /* first sample of a (tgid, image) */
-	PROFILE_EVENT_EXEC = 2,        /* a known process exec'd: new image */
+	PROFILE_EVENT_EXEC = 2,        /* a process exec'd (any, known or not): new image */
 	PROFILE_EVENT_EXIT = 3,        /* a known process exited */
 	PROFILE_EVENT_UNCOVERED = 4,   /* a real pc outside the loaded mappings
 					* (a library mapped since: dlopen, ld.so),

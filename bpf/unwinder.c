@@ -61,6 +61,11 @@ struct file_ref {
 	struct waiter *waiters;
 	size_t nwaiters, cap;
 	uint64_t last_used;
+	/* ELF vaddr - file offset of its executable segment, learnt from a
+	 * process's mapping: a mapping known only by a kernel record gets
+	 * its bias from it (unwinder__attach) */
+	uint64_t vaddr_delta;
+	bool has_delta;
 };
 
 struct build_job {
@@ -87,6 +92,8 @@ struct unwinder {
 	struct unwind_cache *cache;  /* content key -> table */
 	size_t rules_synced;         /* rule ids below this are in the BPF array */
 	struct u64map refs;          /* file id hash -> struct file_ref * */
+	struct u64map by_inode;      /* inode_key(dev, ino) -> struct file_ref *,
+				      * the newest ref of that inode */
 	uint64_t tick;
 	struct unwinder_stats stats;
 	struct proc_unwind scratch;  /* 10-11 KiB: not on the stack */
@@ -132,10 +139,22 @@ int unwinder__new(const struct unwinder_maps *maps, const struct unwinder_opts *
 	return 0;
 }
 
-static void ref_free(struct file_ref *r)
+static uint64_t inode_key(uint64_t dev, uint64_t ino)
 {
+	return (dev * 0x9e3779b97f4a7c15ull) ^ ino;
+}
+
+/* Forgets r (NULL-safe); u: where it is indexed by inode, NULL when the
+ * index goes too. */
+static void ref_free(struct unwinder *u, struct file_ref *r)
+{
+	uint64_t v;
+
 	if (!r)
 		return;
+	if (u && u64map_get(&u->by_inode, inode_key(r->id.dev, r->id.ino), &v) &&
+	    v == (uintptr_t)r)
+		u64map_del(&u->by_inode, inode_key(r->id.dev, r->id.ino));
 	if (r->job)
 		r->job->ref = NULL;
 	free(r->waiters);
@@ -151,8 +170,9 @@ void unwinder__free(struct unwinder *u)
 	unwind_cache__free(u->cache);
 	unwind_rules__free(u->rules);
 	u64map_foreach(&u->refs, i)
-		ref_free((struct file_ref *)(uintptr_t)u->refs.values[i]);
+		ref_free(NULL, (struct file_ref *)(uintptr_t)u->refs.values[i]);
 	u64map_release(&u->refs);
+	u64map_release(&u->by_inode);
 	free(u);
 }
 
@@ -508,7 +528,7 @@ static void forget_oldest_ref(struct unwinder *u)
 	}
 	if (victim) {
 		u64map_del(&u->refs, victim->hash);
-		ref_free(victim);
+		ref_free(u, victim);
 	}
 }
 
@@ -535,11 +555,17 @@ static uint32_t table_for(struct unwinder *u, uint32_t tgid, uint32_t image,
 		r->id = m->id;
 		r->hash = hash;
 		if (u64map_set(&u->refs, hash, (uintptr_t)r)) {
-			ref_free(r);
+			ref_free(u, r);
 			return 0;
 		}
+		/* not indexed: only the record fast path misses it */
+		(void)u64map_set(&u->by_inode, inode_key(r->id.dev, r->id.ino), (uintptr_t)r);
 	}
 	r->last_used = ++u->tick;
+	if (m->has_bias) {
+		r->vaddr_delta = m->entry->start - m->entry->offset - m->bias;
+		r->has_delta = true;
+	}
 	if (r->state == REF_READY) {
 		t = unwind_cache__get(u->cache, r->key);
 		if (t)
@@ -562,6 +588,18 @@ static uint32_t table_for(struct unwinder *u, uint32_t tgid, uint32_t image,
 	return 0;
 }
 
+/* An empty mapping table. */
+static void clear_table(struct proc_unwind *pu, uint64_t stack_top)
+{
+	for (size_t i = 0; i < PROFILE_PROC_MAPS_MAX; i++) {
+		pu->start[i] = PROFILE_PROC_MAP_PAD;
+		pu->maps[i] = (struct proc_map_entry){ .start = PROFILE_PROC_MAP_PAD,
+						       .end = PROFILE_PROC_MAP_PAD };
+	}
+	pu->count = 0;
+	pu->stack_top = stack_top;
+}
+
 int unwinder__load(struct unwinder *u, uint32_t tgid, uint32_t image,
 		   const struct proc_info *info)
 {
@@ -570,11 +608,7 @@ int unwinder__load(struct unwinder *u, uint32_t tgid, uint32_t image,
 	size_t n = 0, with = 0;
 	int err;
 
-	for (size_t i = 0; i < PROFILE_PROC_MAPS_MAX; i++) {
-		pu->start[i] = PROFILE_PROC_MAP_PAD;
-		pu->maps[i] = (struct proc_map_entry){ .start = PROFILE_PROC_MAP_PAD,
-						       .end = PROFILE_PROC_MAP_PAD };
-	}
+	clear_table(pu, info->stack_top);
 	/* /proc/PID/maps is sorted by address, so the table is too */
 	for (size_t i = 0; i < info->nexec; i++) {
 		const struct proc_info_map *m = &info->exec[i];
@@ -602,7 +636,6 @@ int unwinder__load(struct unwinder *u, uint32_t tgid, uint32_t image,
 			u->stats.mappings_without_table++;
 	}
 	pu->count = (uint32_t)n;
-	pu->stack_top = info->stack_top;
 	/* the BPF side's memo of the last stack starts empty: the
 	 * mappings may have changed under it */
 	pu->memo_cur = 0;
@@ -617,6 +650,76 @@ int unwinder__load(struct unwinder *u, uint32_t tgid, uint32_t image,
 		return err;
 	}
 	u->stats.processes_loaded++;
+	return 0;
+}
+
+/* The table of the file a kernel record names, if one is loaded and a
+ * process's mapping of it taught us its layout: its id, or 0. */
+static uint32_t cached_table(struct unwinder *u, const struct unwinder_mapping *m,
+			     uint64_t *bias)
+{
+	const struct unwind_table *t;
+	struct file_ref *r;
+	uint64_t v;
+
+	if (!u64map_get(&u->by_inode, inode_key(m->dev, m->ino), &v))
+		return 0;
+	r = (struct file_ref *)(uintptr_t)v;
+	if (r->id.dev != m->dev || r->id.ino != m->ino || r->state != REF_READY || !r->has_delta)
+		return 0;
+	t = unwind_cache__get(u->cache, r->key);
+	if (!t)
+		return 0;
+	r->last_used = ++u->tick;
+	*bias = m->start - m->pgoff - r->vaddr_delta;
+	return t->table_id;
+}
+
+int unwinder__attach(struct unwinder *u, uint32_t tgid, uint32_t image, uint64_t stack_top,
+		     const struct unwinder_mapping *m)
+{
+	struct proc_unwind_key key = { .tgid = tgid, .image = image };
+	struct proc_unwind *pu = &u->scratch;
+	struct proc_map_entry pe = { .start = m->start, .end = m->end };
+	uint64_t bias = 0;
+	uint32_t i;
+
+	if (m->start >= m->end || m->end > PROFILE_PROC_MAP_PAD)
+		return -EINVAL;
+	pe.table_id = cached_table(u, m, &bias);
+	if (!pe.table_id)
+		return -ENOENT;
+	pe.bias = bias;
+	/* none yet: the program and ld.so of an exec, before its read */
+	bool fresh = bpf_map_lookup_elem(u->maps.proc_unwind, &key, pu) != 0;
+
+	if (fresh)
+		clear_table(pu, stack_top);
+	if (pu->count > PROFILE_PROC_MAPS_MAX)
+		return -EINVAL;
+	for (i = 0; i < pu->count && pu->maps[i].end <= m->start; i++)
+		;
+	if (i < pu->count && pu->maps[i].start < m->end) {
+		/* already there (the read came first), or replacing what
+		 * munmap/mmap changed under it: the next read decides */
+		if (pu->maps[i].start == m->start && pu->maps[i].end == m->end &&
+		    pu->maps[i].table_id)
+			return 0;
+		return -EEXIST;
+	}
+	if (pu->count == PROFILE_PROC_MAPS_MAX)
+		return -E2BIG;
+	memmove(&pu->maps[i + 1], &pu->maps[i], (pu->count - i) * sizeof(pu->maps[0]));
+	memmove(&pu->start[i + 1], &pu->start[i], (pu->count - i) * sizeof(pu->start[0]));
+	pu->maps[i] = pe;
+	pu->start[i] = pe.start;
+	pu->count++;
+	pu->memo_cur = 0;
+	memset(pu->memo, 0, sizeof(pu->memo));
+	/* a read's table written meanwhile is the better one */
+	if (bpf_map_update_elem(u->maps.proc_unwind, &key, pu, fresh ? BPF_NOEXIST : BPF_EXIST))
+		return -errno;
+	u->stats.mappings_attached++;
 	return 0;
 }
 

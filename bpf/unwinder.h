@@ -28,6 +28,16 @@
  *   unwinder__load(u, tgid, image, info)        writes the process's mapping
  *                                               table: 0 or -errno; takes no
  *                                               fd (dups what it needs)
+ *   unwinder__attach(u, tgid, image, stack_top, m)
+ *                                               adds one mapping a kernel
+ *                                               record reported (bpf/mmap_events.h)
+ *                                               to the process's mapping table
+ *                                               (made if none, with stack_top)
+ *                                               with its file's loaded table,
+ *                                               found by device and inode: 0,
+ *                                               -ENOENT (no table loaded for
+ *                                               that file), -EEXIST (overlaps
+ *                                               another), -E2BIG (full), -errno
  *   unwinder__forget_process(u, tgid, image)    drop its mapping table
  *   unwinder__stats(u, &st)
  *
@@ -55,6 +65,14 @@ struct unwinder_opts {
 	struct workq *wq;           /* NULL: builds run in the caller */
 };
 
+/* A mapping as a kernel record gives it: no file to open, so its table
+ * is found by inode alone (the full identity of file_id.h checked when
+ * the process's next read reloads its mapping table). */
+struct unwinder_mapping {
+	uint64_t start, end, pgoff;
+	uint64_t dev, ino; /* dev as stat's st_dev */
+};
+
 struct unwinder_stats {
 	uint64_t processes_loaded, processes_failed;
 	uint64_t tables_built, tables_failed, table_build_ns;
@@ -67,6 +85,7 @@ struct unwinder_stats {
 	size_t rules;
 	uint64_t mappings_without_table; /* executable mappings left to frame pointers */
 	uint64_t too_many_mappings;      /* processes with more than the table holds */
+	uint64_t mappings_attached;      /* added from kernel records (unwinder__attach) */
 };
 
 int unwinder__new(const struct unwinder_maps *maps, const struct unwinder_opts *opts,
@@ -74,6 +93,8 @@ int unwinder__new(const struct unwinder_maps *maps, const struct unwinder_opts *
 void unwinder__free(struct unwinder *u);
 int unwinder__load(struct unwinder *u, uint32_t tgid, uint32_t image,
 		   const struct proc_info *info);
+int unwinder__attach(struct unwinder *u, uint32_t tgid, uint32_t image, uint64_t stack_top,
+		     const struct unwinder_mapping *m);
 void unwinder__forget_process(struct unwinder *u, uint32_t tgid, uint32_t image);
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st);
 

@@ -284,7 +284,7 @@ int workq__submit(struct workq *wq, enum workq_class cls, struct workq_job *job)
 		wq->stats.rejected[cls]++;
 		err = -EAGAIN;
 	} else {
-		if (wq->opts.lifo[cls])
+		if (wq->opts.lifo[cls] || job->urgent)
 			list_push_front(&wq->queue[cls], job);
 		else
 			list_push(&wq->queue[cls], job);

@@ -29,7 +29,9 @@
  *                                 return, then completes queued ones with
  *                                 cancelled set (done() runs for every job)
  *   workq__submit(wq, class, job) 0, -EAGAIN (that class's queue is full:
- *                                 the job is not taken); owner thread only
+ *                                 the job is not taken); owner thread only;
+ *                                 queued at the back, or at the front for
+ *                                 a lifo class or an urgent job
  *   workq__promote(wq, job)       moves a job still waiting in its queue
  *                                 to the front (something waits for it
  *                                 now); owner thread only
@@ -61,6 +63,7 @@ struct workq_job {
 	void (*done)(struct workq_job *job); /* on the owner thread; frees the job */
 	const char *what;                    /* for logs about stuck jobs */
 	unsigned stuck_ms;                   /* stuck past this; 0: the queue's stuck_ms */
+	bool urgent;                         /* queued at the front, not the back */
 	bool cancelled;                      /* done() without run(): queue stopped */
 	/* private */
 	struct workq_job *next;

@@ -1,3 +1,6 @@
+/* One file over 900 lines: the entries, their reads and the mappings
+ * kernel records report all change the same proc_entry fields, in the
+ * same orders (a read in flight, a record, the read's completion). */
 #include "core/proctable.h"
 
 #include <errno.h>
@@ -5,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf/mmap_events.h"
 #include "bpf/sampler.h"
 #include "bpf/unwinder.h"
 #include "common/clock.h"
@@ -45,6 +50,35 @@
 #define READ_RETRIES 3
 #define READ_RETRY_NS 250000000ull
 
+/* New executable mappings (mmap_events.h: ld.so mapping the libraries
+ * after an exec, dlopen): the process is read again at once, while it
+ * lives, so its mapping table and its snapshot have them before (or
+ * soon after) their code first runs. One read in flight and one more
+ * after it per process, whatever the number of records; a process older
+ * than YOUNG_NS is read again for them at most every MAPPED_REREAD_NS
+ * (the others are counted and left to the uncovered event and the
+ * drain-time refresh). */
+#define YOUNG_NS 1000000000ull
+#define MAPPED_REREAD_NS 100000000ull
+/* Before that read, a new mapping whose file has a loaded table is added
+ * to the process's mapping table at once (unwinder__attach). The first
+ * RECORDED_MAPS mappings no completed read has shown yet are remembered:
+ * attached again after a read that started before them (and overwrote
+ * the table), and put into the snapshot from the records when the read
+ * fails because the process is gone (symbolizer__snapshot_add). */
+#define RECORDED_MAPS 8
+/* The records of an exec's program and ld.so are written before its
+ * exec event, and may be read first: records of processes not tracked
+ * are kept (the last ORPHANS, for ORPHAN_NS) for an exec event to take. */
+#define ORPHANS 64
+#define ORPHAN_NS 100000000ull
+
+struct orphan {
+	uint32_t tgid;
+	uint64_t ns;
+	struct sym_map_record r;
+};
+
 enum proc_state {
 	PROC_IDENTIFYING = 0, /* who it is: being read on a worker */
 	PROC_INSPECTING,      /* its mappings and files: being read */
@@ -59,6 +93,10 @@ struct proc_entry {
 	enum proc_state state;
 	struct proc_job *job;       /* identify or inspect in flight */
 	bool refreshing;            /* the job re-reads a known process */
+	bool remap;                 /* new mappings since the job started:
+				     * read again when it completes */
+	unsigned nrecorded;         /* of recorded */
+	struct sym_map_record recorded[RECORDED_MAPS]; /* see RECORDED_MAPS */
 	unsigned deferred;          /* held-back samples pointing here */
 	uint64_t uid;               /* unique per snapshot, keys pprof mappings */
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
@@ -67,6 +105,8 @@ struct proc_entry {
 	uint64_t reload_ns;         /* last reload for an uncovered pc */
 	uint64_t start_stack;       /* of its image, from the sampler; 0 unknown */
 	uint64_t failed_ns;         /* when its last read failed */
+	uint64_t born_ns;           /* when it was tracked (its exec, mostly) */
+	uint64_t mapped_ns;         /* last re-read for new mappings */
 	unsigned refreshes;
 	unsigned retries;           /* reads again after a failed one */
 	size_t bytes;               /* counted in proctable.bytes */
@@ -98,15 +138,20 @@ struct proc_job {
 	uint64_t start_stack;       /* the image meant, 0 if unknown */
 	struct proc_info *info;
 	int err;
+	uint64_t submit_ns, start_ns, end_ns; /* for the debug log of install */
+	bool started;               /* set by the worker before it reads */
 };
 
 struct proctable {
 	struct proctable_opts opts;
 	struct u64map procs; /* (tgid << 32 | image) -> struct proc_entry * */
+	struct u64map images; /* tgid -> image of its newest entry */
 	size_t bytes;
 	uint64_t next_uid;
 	uint64_t drains;
 	uint64_t labels_gen; /* proclabels generation seen at the last relabel */
+	struct orphan orphans[ORPHANS]; /* a ring, the oldest overwritten */
+	unsigned orphan_next;
 	struct proctable_stats stats;
 };
 
@@ -161,6 +206,8 @@ static void forget_process(struct proctable *t, uint64_t key)
 
 	if (t->opts.unwinder)
 		unwinder__forget_process(t->opts.unwinder, (uint32_t)(key >> 32), (uint32_t)key);
+	if (u64map_get(&t->images, key >> 32, &v) && v == (uint32_t)key)
+		u64map_del(&t->images, key >> 32);
 	if (u64map_get(&t->procs, key, &v)) {
 		struct proc_entry *e = (struct proc_entry *)(uintptr_t)v;
 
@@ -172,6 +219,7 @@ static void forget_process(struct proctable *t, uint64_t key)
 }
 
 static void submit_read(struct proctable *t, struct proc_entry *e);
+static void adopt_orphans(struct proctable *t, struct proc_entry *e);
 static void submit(struct proctable *t, struct proc_entry *e, enum proc_job_kind kind,
 		   struct proc_info *info);
 
@@ -245,6 +293,8 @@ static void proc_job_run(struct workq_job *base)
 {
 	struct proc_job *j = (struct proc_job *)base;
 
+	j->start_ns = clock__mono_ns();
+	__atomic_store_n(&j->started, true, __ATOMIC_RELEASE);
 	switch (j->kind) {
 	case JOB_IDENTIFY:
 		j->err = proc_info__identify(j->t->opts.proc_root, j->pid, &j->info);
@@ -265,16 +315,27 @@ static void proc_job_run(struct workq_job *base)
 	if (!j->err && j->start_stack && j->info->stack_top &&
 	    j->info->stack_top != j->start_stack)
 		j->err = -ESTALE;
+	j->end_ns = clock__mono_ns();
 }
 
-/* The mappings of a process have been read: snapshot and unwind tables. */
-static void install(struct proctable *t, struct proc_entry *e, struct proc_info *info)
+/* The mappings of a process have been read (by j): snapshot and unwind
+ * tables. */
+static void install(struct proctable *t, struct proc_entry *e, const struct proc_job *j)
 {
+	struct proc_info *info = j->info;
+	uint64_t now = clock__mono_ns();
 	struct proc_snapshot *snap;
 
 	/* the unwinder dups the fds it needs; the symbolizer takes them */
 	if (t->opts.unwinder)
 		unwinder__load(t->opts.unwinder, (uint32_t)e->pid, e->image, info);
+	/* how long after its exec a process's code has its tables
+	 * (tests/integration/test_startup.py reads these) */
+	log_debug("process %d: %zu executable mappings loaded %.2f ms after it was tracked "
+		  "(this read: queued %.2f ms, ran %.2f ms, completed %.2f ms later)",
+		  e->pid, info->nexec, (double)(now - e->born_ns) / 1e6,
+		  (double)(j->start_ns - j->submit_ns) / 1e6, (double)(j->end_ns - j->start_ns) / 1e6,
+		  (double)(now - j->end_ns) / 1e6);
 	snap = symbolizer__snapshot_from(t->opts.sym, info);
 	if (!snap) {
 		if (!e->snap)
@@ -306,9 +367,8 @@ static bool take_identity(struct proctable *t, struct proc_entry *e, const struc
 	return !e->dropped;
 }
 
-static void proc_job_done(struct workq_job *base)
+static void proc_job_finish(struct proc_job *j)
 {
-	struct proc_job *j = (struct proc_job *)base;
 	struct proctable *t = j->t;
 	struct proc_entry *e = j->e;
 
@@ -369,17 +429,87 @@ static void proc_job_done(struct workq_job *base)
 			submit(t, e, JOB_INSPECT, TAKE_PTR(j->info));
 			break;
 		}
-		install(t, e, j->info);
+		install(t, e, j);
 		e->state = PROC_READY;
 		break;
 	case JOB_INSPECT:
 	case JOB_REREAD:
-		install(t, e, j->info);
+		install(t, e, j);
 		e->state = PROC_READY;
 		break;
 	}
 	proc_info__free(j->info);
 	free(j);
+}
+
+static int attach(struct proctable *t, struct proc_entry *e, const struct sym_map_record *r)
+{
+	struct unwinder_mapping m = { .start = r->start, .end = r->end, .pgoff = r->pgoff,
+				      .dev = r->dev, .ino = r->ino };
+
+	return t->opts.unwinder ? unwinder__attach(t->opts.unwinder, (uint32_t)e->pid, e->image,
+						   e->start_stack, &m)
+				: -ENOENT;
+}
+
+/* A read of e completed (failed: it had failed, other than by an exec):
+ * the recorded mappings it showed are forgotten; the others are attached
+ * again (the read's table lacks them) or, when the process is gone, put
+ * into its snapshot from the records. */
+static void settle_recorded(struct proctable *t, struct proc_entry *e, bool failed)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < e->nrecorded; i++) {
+		const struct sym_map_record *r = &e->recorded[i];
+		struct proc_snapshot *snap;
+		struct sym_ref ref;
+
+		if (e->snap && proc_snapshot__resolve(e->snap, r->start, &ref) == 0)
+			continue;
+		if (!failed) {
+			attach(t, e, r);
+			e->recorded[n++] = *r;
+			continue;
+		}
+		snap = symbolizer__snapshot_add(t->opts.sym, e->snap, e->pid, r);
+		if (!snap) {
+			log_debug("failed to add a mapping of process %d from its record: %s",
+				  e->pid, strerror(errno));
+			continue;
+		}
+		proc_snapshot__put(e->snap);
+		e->snap = snap;
+		e->uid = ++t->next_uid;
+		e->state = PROC_READY;
+		t->stats.snapshots_from_records++;
+		log_debug("process %d: mapping %#" PRIx64 "-%#" PRIx64 " named from its record",
+			  e->pid, r->start, r->end);
+	}
+	e->nrecorded = n;
+	account(t, e);
+}
+
+static void proc_job_done(struct workq_job *base)
+{
+	struct proc_job *j = (struct proc_job *)base;
+	struct proctable *t = j->t;
+	struct proc_entry *e = j->e;
+	bool failed = j->err && j->err != -ESTALE && !j->base.cancelled;
+
+	proc_job_finish(j);
+	if (e && !e->job && !e->dropped)
+		settle_recorded(t, e, failed);
+	/* mapped more while it was read: again (a failed read means it is
+	 * gone, or exec'd: that image's own read follows) */
+	if (e && e->remap && !e->job) {
+		e->remap = false;
+		if (e->state == PROC_READY && !e->dropped && !e->exit_drain) {
+			t->stats.mapped_rereads++;
+			e->mapped_ns = clock__mono_ns();
+			submit(t, e, JOB_REREAD, NULL);
+		}
+	}
 }
 
 /* Queues a read of e on the FAST workers; with JOB_INSPECT, info (from
@@ -396,12 +526,17 @@ static void submit(struct proctable *t, struct proc_entry *e, enum proc_job_kind
 	}
 	j->base.run = proc_job_run;
 	j->base.done = proc_job_done;
+	j->submit_ns = clock__mono_ns();
 	j->base.what = kind == JOB_IDENTIFY ? "identifying a process" : "reading a process's mappings";
 	j->t = t;
 	j->e = e;
 	j->kind = kind;
 	j->pid = e->pid;
 	j->start_stack = e->start_stack;
+	/* Reads of processes younger than a second first: their code runs
+	 * without tables until the read is done, and they may be gone soon
+	 * (an exec flood then reads the newest first, as builds do). */
+	j->base.urgent = j->submit_ns - e->born_ns < YOUNG_NS;
 	j->info = info;
 	e->job = j;
 	e->refreshing = kind == JOB_REREAD;
@@ -471,10 +606,14 @@ static struct proc_entry *track_process(struct proctable *t, uint32_t tgid, uint
 	e->start_stack = start_stack;
 	e->uid = ++t->next_uid;
 	e->last_drain = t->drains;
+	e->born_ns = clock__mono_ns();
 	if (u64map_set(&t->procs, proc_key(tgid, image), (uintptr_t)e)) {
 		free(e);
 		return NULL;
 	}
+	/* without it, new mappings of this image are left to the slower
+	 * paths */
+	(void)u64map_set(&t->images, tgid, image);
 	account(t, e);
 	submit_read(t, e);
 	return e;
@@ -511,8 +650,10 @@ void proctable__event(struct proctable *t, const struct profile_event *ev)
 	case PROFILE_EVENT_EXEC:
 		if (ev->old_image != ev->image)
 			expire_image(t, ev->tgid, ev->old_image);
-		track_process(t, ev->tgid, ev->image, ev->start_stack,
-			      ev->type == PROFILE_EVENT_EXEC);
+		e = track_process(t, ev->tgid, ev->image, ev->start_stack,
+				  ev->type == PROFILE_EVENT_EXEC);
+		if (e && ev->type == PROFILE_EVENT_EXEC)
+			adopt_orphans(t, e);
 		break;
 	case PROFILE_EVENT_EXIT:
 		expire_image(t, ev->tgid, ev->image);
@@ -525,6 +666,82 @@ void proctable__event(struct proctable *t, const struct profile_event *ev)
 	default:
 		break;
 	}
+}
+
+/* A mapping a record reported for e: its table at once if the file has
+ * one loaded, and remembered (see RECORDED_MAPS). */
+static void note_mapping(struct proctable *t, struct proc_entry *e, const struct sym_map_record *r)
+{
+	int err = attach(t, e, r);
+
+	if (e->nrecorded < RECORDED_MAPS)
+		e->recorded[e->nrecorded++] = *r;
+	if (!err)
+		log_debug("process %d: mapping %#" PRIx64 " attached from its record %.2f ms "
+			  "after it was tracked", e->pid, r->start,
+			  (double)(clock__mono_ns() - e->born_ns) / 1e6);
+}
+
+/* A new image of tgid: the records read before its exec event. */
+static void adopt_orphans(struct proctable *t, struct proc_entry *e)
+{
+	uint64_t now = clock__mono_ns();
+
+	for (unsigned i = 0; i < ORPHANS; i++) {
+		struct orphan *o = &t->orphans[i];
+
+		if (o->tgid == (uint32_t)e->pid && now - o->ns < ORPHAN_NS) {
+			note_mapping(t, e, &o->r);
+			o->tgid = 0;
+		}
+	}
+}
+
+void proctable__mapped(struct proctable *t, const struct mmap_event *ev)
+{
+	struct sym_map_record r = { .start = ev->addr, .end = ev->addr + ev->len,
+				    .pgoff = ev->pgoff, .dev = makedev(ev->maj, ev->min),
+				    .ino = ev->ino };
+	struct proc_entry *e = NULL;
+	uint64_t image, now = clock__mono_ns();
+
+	if (u64map_get(&t->images, ev->pid, &image))
+		e = lookup(t, ev->pid, (uint32_t)image);
+	if (!e) {
+		t->orphans[t->orphan_next++ % ORPHANS] = (struct orphan){ ev->pid, now, r };
+		return;
+	}
+	if (e->dropped)
+		return;
+	/* its code unwinds by its table from now if the file has one
+	 * loaded; the read below checks the file and names it */
+	note_mapping(t, e, &r);
+	if (e->exit_drain && !e->job) {
+		/* exited (the loop read its exit first): nothing to read,
+		 * its snapshot takes the mapping from the record */
+		settle_recorded(t, e, true);
+		return;
+	}
+	if (e->job) {
+		/* a read that has not started yet (or an identify, whose
+		 * inspect follows) will see the new mapping */
+		if (e->job->kind != JOB_IDENTIFY &&
+		    __atomic_load_n(&e->job->started, __ATOMIC_ACQUIRE))
+			e->remap = true;
+		return;
+	}
+	if (now - e->born_ns >= YOUNG_NS && now - e->mapped_ns < MAPPED_REREAD_NS) {
+		t->stats.mapped_throttled++;
+		return;
+	}
+	e->mapped_ns = now;
+	t->stats.mapped_rereads++;
+	/* a failed read is tried again: it may have failed against an image
+	 * just being set up */
+	if (read_failed(e))
+		submit_read(t, e);
+	else
+		submit(t, e, JOB_REREAD, NULL);
 }
 
 struct proc_entry *proctable__sampled(struct proctable *t, uint32_t tgid, uint32_t image)
@@ -709,6 +926,7 @@ int proctable__new(const struct proctable_opts *opts, struct proctable **out)
 		return -ENOMEM;
 	t->opts = *opts;
 	u64map_init(&t->procs);
+	u64map_init(&t->images);
 	*out = t;
 	return 0;
 }
@@ -720,5 +938,6 @@ void proctable__free(struct proctable *t)
 	u64map_foreach(&t->procs, i)
 		proc_entry_free(t, (struct proc_entry *)(uintptr_t)t->procs.values[i]);
 	u64map_release(&t->procs);
+	u64map_release(&t->images);
 	free(t);
 }

@@ -1,9 +1,12 @@
 /* proctable: the processes the profiler knows, one entry per (pid, image):
  * who each is (name, executable, labels after relabeling) and a snapshot
  * of its mappings, with its unwind tables loaded. An entry is made at the
- * process's new-process or exec event (or its first drained sample), read
+ * process's exec or new-process event (or its first drained sample), read
  * on the FAST workers (identified, labeled, then inspected: a process
- * relabeling drops is never inspected), read again when its samples show
+ * relabeling drops is never inspected), read again when it maps an
+ * executable file (kernel records, which also put the file's loaded
+ * unwind table into its mapping table at once and, if the process is gone
+ * before its read, its mapping into its snapshot), when its samples show
  * code outside its snapshot or a failed read is wanted, and forgotten
  * after its exit (or when found gone). Bounded in entries and bytes.
  *
@@ -15,6 +18,13 @@
  *                                      gone (reads in flight point here)
  *   proctable__event(t, ev)            a sampler event: new process, exec,
  *                                      exit, new code (reload its tables)
+ *   proctable__mapped(t, ev)           a process mapped an executable
+ *                                      file (bpf/mmap_events.h): the file's
+ *                                      loaded unwind table goes into its
+ *                                      newest image's mapping table now,
+ *                                      and the image is read again, while
+ *                                      it lives (coalesced; rate-bounded
+ *                                      for processes older than a second)
  *   proctable__sampled(t, tgid, image) the entry a drained sample belongs
  *                                      to, tracked now if unknown; NULL
  *                                      when the table is full
@@ -53,6 +63,7 @@
 #include "bpf/profile.h"
 #include "common/labels.h"
 
+struct mmap_event;
 struct proctable;
 struct proc_entry;
 struct proc_snapshot;
@@ -88,11 +99,17 @@ struct proctable_stats {
 	uint64_t unread;              /* the read queue was full */
 	uint64_t exec_raced;          /* exec'd before they could be read */
 	uint64_t relabel_dropped;     /* dropped by relabel_configs */
+	uint64_t mapped_rereads;      /* read again for new executable mappings */
+	uint64_t mapped_throttled;    /* new mappings of old processes left to
+				       * the slower paths (rate bound) */
+	uint64_t snapshots_from_records; /* mappings put into the snapshot of a
+					  * process gone before it was read again */
 };
 
 int proctable__new(const struct proctable_opts *opts, struct proctable **out);
 void proctable__free(struct proctable *t);
 void proctable__event(struct proctable *t, const struct profile_event *ev);
+void proctable__mapped(struct proctable *t, const struct mmap_event *ev);
 struct proc_entry *proctable__sampled(struct proctable *t, uint32_t tgid, uint32_t image);
 bool proctable__must_wait(struct proctable *t, struct proc_entry *e,
 			  const struct stack_trace *ustack);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf/mmap_events.h"
 #include "bpf/sampler.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -62,6 +63,7 @@ struct profiler {
 	struct unwinder *unwinder; /* NULL: frame pointers only */
 	struct proclabels *labeler;
 	struct proctable *procs;
+	struct mmap_events *mmaps; /* NULL: new mappings found by samples only */
 	struct windows *windows;
 	bool thread_labels;
 	int epfd, wakefd;
@@ -377,6 +379,15 @@ static void on_event(void *ctx, const struct profile_event *ev)
 	proctable__event(p->procs, ev);
 }
 
+/* A process mapped an executable file (a library ld.so maps after an
+ * exec, a dlopen): read it again while it lives. */
+static void on_mmap(void *ctx, const struct mmap_event *ev)
+{
+	struct profiler *p = ctx;
+
+	proctable__mapped(p->procs, ev);
+}
+
 /* Whether a profile wants tgid's samples now (the table preloads what
  * they need as soon as it has read the process). */
 static bool wanted(void *ctx, uint32_t tgid)
@@ -478,6 +489,9 @@ int profiler__step(struct profiler *p, int max_wait_ms)
 	 * the same lock. */
 	pthread_mutex_lock(&p->lock);
 	sampler__consume_events(p->sampler);
+	/* after the events: an exec's own mappings then find its new image */
+	if (p->mmaps)
+		mmap_events__read(p->mmaps, on_mmap, p);
 	completed = workq__complete(p->wq);
 	/* loads and builds free what they held on their way */
 	if (completed)
@@ -565,6 +579,11 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	st->processes_unread = pt.unread;
 	st->processes_exec_raced = pt.exec_raced;
 	st->processes_relabel_dropped = pt.relabel_dropped;
+	st->mapped_rereads = pt.mapped_rereads;
+	st->mapped_throttled = pt.mapped_throttled;
+	st->snapshots_from_records = pt.snapshots_from_records;
+	if (p->mmaps)
+		mmap_events__stats(p->mmaps, &st->mmap);
 	st->max_processes = p->opts.max_processes;
 	st->max_process_bytes = p->opts.max_process_bytes;
 	windows__stats(p->windows, &ws);
@@ -761,6 +780,20 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		err = -errno;
 		goto fail;
 	}
+	{
+		struct mmap_events_opts mo = { .target_tgid = p->opts.target_tgid };
+		int merr = mmap_events__open(&mo, &p->mmaps);
+
+		ev.data.fd = merr ? -1 : mmap_events__fd(p->mmaps);
+		if (!merr && epoll_ctl(p->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
+			merr = -errno;
+		if (merr) {
+			log_warn("failed to watch new executable mappings: %s, ignoring: the "
+				 "libraries of a new process get their tables and names when "
+				 "its samples show them", strerror(-merr));
+			mmap_events__free(TAKE_PTR(p->mmaps));
+		}
+	}
 	/* workers hand their results back through this fd */
 	ev.data.fd = workq__fd(p->wq);
 	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
@@ -792,6 +825,7 @@ void profiler__free(struct profiler *p)
 		free(d);
 	}
 	sampler__free(p->sampler);
+	mmap_events__free(p->mmaps);
 	unwinder__free(p->unwinder);
 	proctable__free(p->procs);
 	symbolizer__free(p->sym);

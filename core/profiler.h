@@ -46,6 +46,7 @@
 #include "core/pprof.h"
 #include "core/window.h"
 #include "labels/proclabels.h"
+#include "bpf/mmap_events.h"
 #include "bpf/profile.h"
 #include "bpf/unwinder.h"
 #include "common/workq.h"
@@ -115,6 +116,10 @@ struct profiler_stats {
 	uint64_t processes_dropped; /* table full (count or bytes) */
 	uint64_t processes_unread;  /* the read queue was full */
 	uint64_t processes_exec_raced; /* exec'd before they could be read */
+	uint64_t mapped_rereads;      /* read again for new executable mappings */
+	uint64_t mapped_throttled;    /* of old processes, left to slower paths */
+	uint64_t snapshots_from_records; /* mappings named from records (process gone) */
+	struct mmap_events_stats mmap; /* all 0 when the rings could not be opened */
 	uint64_t samples_deferred;      /* held back for a process or object being read */
 	uint64_t samples_deferred_late; /* added before that was done (waited too long) */
 	uint64_t window_samples_dropped; /* past max_window_bytes */

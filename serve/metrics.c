@@ -173,6 +173,40 @@ static const char *const unwind_endings[PROFILE_STAT_MAX] = {
 	[PROFILE_STAT_UNWIND_TRUNCATED] = "depth_limit",
 };
 
+/* New executable mappings as processes make them (bpf/mmap_events.h)
+ * and the reads of processes they start (core/proctable.c). */
+static int write_mappings(struct buf *out, const struct profiler_stats *st)
+{
+	const struct metric_def defs[] = {
+		{ "brasa_mmap_rings", "gauge",
+		  "CPUs whose executable mappings are watched (0: not watched; new libraries "
+		  "are found by samples only).", (double)st->mmap.rings },
+		{ "brasa_mmap_ring_bytes", "gauge",
+		  "Memory of the rings the kernel reports new mappings into (the bound).",
+		  (double)st->mmap.ring_bytes },
+		{ "brasa_mmap_records_total", "counter",
+		  "Executable file mappings reported by the kernel.", (double)st->mmap.records },
+		{ "brasa_mmap_records_lost_total", "counter",
+		  "Mapping records the kernel dropped because a ring was full.",
+		  (double)st->mmap.lost },
+		{ "brasa_mmap_records_malformed_total", "counter",
+		  "Mapping records that failed the checks (the rest of their ring dropped).",
+		  (double)st->mmap.malformed },
+		{ "brasa_processes_mapped_rereads_total", "counter",
+		  "Processes read again because they mapped an executable file.",
+		  (double)st->mapped_rereads },
+		{ "brasa_processes_mapped_throttled_total", "counter",
+		  "New mappings of processes older than a second not read at once (at most one "
+		  "read per process every 100 ms).", (double)st->mapped_throttled },
+		{ "brasa_snapshots_from_records_total", "counter",
+		  "Mappings put into the snapshot of a process gone before it could be read "
+		  "again, from their kernel records and a known object.",
+		  (double)st->snapshots_from_records },
+	};
+
+	return write_defs(out, defs, sizeof(defs) / sizeof(defs[0]));
+}
+
 static int write_unwind(struct buf *out, const struct profiler_stats *st)
 {
 	const struct unwinder_stats *u = &st->unwind;
@@ -219,6 +253,10 @@ static int write_unwind(struct buf *out, const struct profiler_stats *st)
 		{ "brasa_unwind_uncovered_reloads_total", "counter",
 		  "Mapping reloads because a sampled pc was in no loaded mapping (dlopen).",
 		  (double)st->uncovered_reloads },
+		{ "brasa_unwind_mappings_attached_total", "counter",
+		  "Mappings added to a mapping table from a kernel mmap record, with their "
+		  "file's loaded table, before the process was read again.",
+		  (double)u->mappings_attached },
 		{ "brasa_unwind_mappings_without_table_total", "counter",
 		  "Executable mappings loaded without an unwind table (frame pointers there).",
 		  (double)u->mappings_without_table },
@@ -425,6 +463,8 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 			     bpf_loss_reasons, st->bpf, PROFILE_STAT_MAX);
 	if (!err)
 		err = write_offcpu(out, st);
+	if (!err)
+		err = write_mappings(out, st);
 	if (!err)
 		err = write_unwind(out, st);
 	if (!err)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -362,6 +363,111 @@ struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct pro
 		}
 	}
 	proc_snapshot__open_perfmap(snap, &info->access);
+	return TAKE_PTR(snap);
+}
+
+/* The known object of a file by device and inode, the newest if several
+ * (a file replaced in place): linear, but only for processes whose read
+ * failed, and the objects are bounded. */
+static struct sym_object *object_by_inode(struct symbolizer *s, uint64_t dev, uint64_t ino)
+{
+	struct sym_object *best = NULL;
+
+	for (size_t i = 0; i < s->object_count; i++) {
+		struct sym_object *o = s->objects[i];
+
+		if (o->id.dev == dev && o->id.ino == ino && o->state != OBJ_FAILED &&
+		    (!best || o->id.ctime_sec > best->id.ctime_sec ||
+		     (o->id.ctime_sec == best->id.ctime_sec && o->id.ctime_nsec > best->id.ctime_nsec)))
+			best = o;
+	}
+	return best;
+}
+
+/* Copies old's mappings (NULL: none) into maps, with room for one more
+ * at index at. */
+static int copy_maps(const struct proc_snapshot *old, size_t at, struct procmaps **out)
+{
+	size_t n = old ? old->maps->count : 0;
+	struct procmaps *maps = calloc(1, sizeof(*maps));
+
+	if (!maps || !(maps->entries = calloc(n + 1, sizeof(*maps->entries))))
+		goto fail;
+	maps->count = n + 1; /* the new one's slot stays zero */
+	for (size_t i = 0; i < n; i++) {
+		struct procmaps_entry *e = &maps->entries[i < at ? i : i + 1];
+
+		*e = old->maps->entries[i];
+		if (e->path && !(e->path = strdup(e->path)))
+			goto fail;
+	}
+	*out = maps;
+	return 0;
+fail:
+	procmaps__free(maps);
+	return -ENOMEM;
+}
+
+struct proc_snapshot *symbolizer__snapshot_add(struct symbolizer *s, const struct proc_snapshot *old,
+					       int pid, const struct sym_map_record *r)
+{
+	_cleanup_(cleanup_proc_snapshot__put) struct proc_snapshot *snap = NULL;
+	struct proc_info info = { .pid = pid };
+	struct sym_object *o = object_by_inode(s, r->dev, r->ino);
+	size_t at = 0, n = old ? old->maps->count : 0;
+	struct procmaps_entry *e;
+	int err;
+
+	if (!o || r->start >= r->end) {
+		errno = o ? EINVAL : ENOENT;
+		return NULL;
+	}
+	while (at < n && old->maps->entries[at].end <= r->start)
+		at++;
+	if (at < n && old->maps->entries[at].start < r->end) {
+		errno = EEXIST;
+		return NULL;
+	}
+	err = copy_maps(old, at, &info.maps);
+	if (!err)
+		err = proc_snapshot__new(s, &info, &snap);
+	procmaps__free(info.maps); /* NULL unless proc_snapshot__new failed */
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	e = &snap->maps->entries[at];
+	*e = (struct procmaps_entry){
+		.start = r->start, .end = r->end, .offset = r->pgoff,
+		.dev_major = major(r->dev), .dev_minor = minor(r->dev), .inode = r->ino,
+		.perms = PROCMAPS_PERM_READ | PROCMAPS_PERM_EXEC, .kind = PROCMAPS_FILE,
+		.path = o->path ? strdup(o->path) : NULL,
+	};
+	for (size_t i = 0; i <= n; i++) {
+		struct snap_map *m = &snap->entries[i];
+		const char *name = snap->maps->entries[i].path;
+
+		if (i == at) {
+			o->refs++;
+			o->last_used = s->tick;
+			m->obj = o;
+			m->source = SOURCE_OBJECT;
+		} else {
+			*m = old->entries[i < at ? i : i - 1];
+			if (m->obj)
+				m->obj->refs++;
+		}
+		m->mapping.start = snap->maps->entries[i].start;
+		m->mapping.limit = snap->maps->entries[i].end;
+		m->mapping.file_offset = snap->maps->entries[i].offset;
+		m->mapping.filename = name ? name : "[anon]";
+		if (i == at)
+			m->mapping.build_id = "";
+	}
+	if (old && old->wants_perfmap) {
+		snap->wants_perfmap = true;
+		proc_snapshot__open_perfmap(snap, &old->access);
+	}
 	return TAKE_PTR(snap);
 }
 

@@ -38,6 +38,16 @@
  *   symbolizer__snapshot_from(s, info) new snapshot from an inspected
  *                                      process (refcount 1; takes the fds
  *                                      it keeps), NULL + errno
+ *   symbolizer__snapshot_add(s, old, pid, rec)
+ *                                      a new snapshot: old's mappings (old
+ *                                      may be NULL) and one a kernel record
+ *                                      reported, whose file the symbolizer
+ *                                      knows by device and inode (another
+ *                                      process mapped it): what names a
+ *                                      process that exited before it could
+ *                                      be read again. NULL + errno: ENOENT
+ *                                      (file not known), EEXIST (overlaps
+ *                                      a mapping of old), ENOMEM
  *   symbolizer__snapshot(s, pid)       identify, inspect and snapshot at
  *                                      once (blocking: tools and tests)
  *   symbolizer__preload(s, snap)       starts loading every object of snap
@@ -136,6 +146,14 @@ int symbolizer__new(const struct symbolizer_opts *opts, struct symbolizer **out)
 void symbolizer__free(struct symbolizer *s);
 
 struct proc_snapshot *symbolizer__snapshot_from(struct symbolizer *s, struct proc_info *info);
+/* A mapping as a kernel record reports it (bpf/mmap_events.h). */
+struct sym_map_record {
+	uint64_t start, end, pgoff;
+	uint64_t dev, ino; /* dev as stat's st_dev */
+};
+
+struct proc_snapshot *symbolizer__snapshot_add(struct symbolizer *s, const struct proc_snapshot *old,
+					       int pid, const struct sym_map_record *r);
 struct proc_snapshot *symbolizer__snapshot(struct symbolizer *s, int pid);
 void symbolizer__preload(struct symbolizer *s, struct proc_snapshot *snap);
 

@@ -9,6 +9,7 @@
 
 #include "sym-child.h"
 #include "common/workq.h"
+#include "symbolize/procmaps.h"
 #include "symbolize/symbolizer.h"
 
 static const char *pie_exe, *nopie_exe, *lld_exe, *stripped_exe, *debug_root,
@@ -359,6 +360,84 @@ static void test_async_and_bound(void)
 	symbolizer__free(s);
 }
 
+/* A process gone before it could be read again: its mappings come from
+ * kernel records (device, inode, range, offset), named through the
+ * objects another snapshot made known. */
+static void test_snapshot_from_records(void)
+{
+	struct symbolizer *s = new_symbolizer(0);
+	struct proc_snapshot *full, *one, *two;
+	struct sym_map_record lib = { 0 }, exe = { 0 }, unknown;
+	struct sym_ref ref, exe_ref;
+	struct sym_line lines[8];
+	struct procmaps *maps = NULL;
+	char real[PATH_MAX];
+	struct sym_child c;
+	struct stat st;
+	uint64_t libfn, code = 0;
+
+	REQUIRE(realpath(lib_user_exe, real));
+	REQUIRE(sym_child__start(&c, lib_user_exe, NULL) == 0);
+	libfn = sym_child__get(&c, "libfn");
+	full = symbolizer__snapshot(s, c.pid);
+	REQUIRE(full);
+	/* an address of the program's code, from its maps */
+	REQUIRE(procmaps__read("/proc", c.pid, &maps) == 0);
+	for (size_t i = 0; i < maps->count && !code; i++)
+		if ((maps->entries[i].perms & PROCMAPS_PERM_EXEC) && maps->entries[i].path &&
+		    !strcmp(maps->entries[i].path, real))
+			code = maps->entries[i].start;
+	procmaps__free(maps);
+	REQUIRE(code);
+	CHECK_INT(sym_child__finish(&c), ==, 0);
+	REQUIRE(proc_snapshot__resolve(full, libfn, &ref) == 0);
+	REQUIRE(stat(ref.mapping->filename, &st) == 0);
+	lib = (struct sym_map_record){ ref.mapping->start, ref.mapping->limit,
+				       ref.mapping->file_offset, st.st_dev, st.st_ino };
+	REQUIRE(proc_snapshot__resolve(full, code, &exe_ref) == 0);
+	REQUIRE(stat(exe_ref.mapping->filename, &st) == 0);
+	exe = (struct sym_map_record){ exe_ref.mapping->start, exe_ref.mapping->limit,
+				       exe_ref.mapping->file_offset, st.st_dev, st.st_ino };
+
+	/* from nothing: the library alone, named */
+	one = symbolizer__snapshot_add(s, NULL, c.pid, &lib);
+	REQUIRE(one);
+	CHECK_INT(proc_snapshot__pid(one), ==, c.pid);
+	REQUIRE(proc_snapshot__resolve(one, libfn, &ref) == 0);
+	CHECK(test_ends_with(ref.mapping->filename, "/libsymfix.so"));
+	CHECK_INT(symbolizer__user(s, &ref, lines, 8), ==, 1);
+	CHECK_STR(lines[0].function, "symlib_function");
+	CHECK_INT(proc_snapshot__resolve(one, exe.start, &ref), ==, -ENOENT);
+
+	/* the program below it: both, in address order */
+	two = symbolizer__snapshot_add(s, one, c.pid, &exe);
+	REQUIRE(two);
+	proc_snapshot__put(one);
+	REQUIRE(proc_snapshot__resolve(two, libfn, &ref) == 0);
+	CHECK_INT(symbolizer__user(s, &ref, lines, 8), ==, 1);
+	CHECK_STR(lines[0].function, "symlib_function");
+	REQUIRE(proc_snapshot__resolve(two, exe.start, &ref) == 0);
+	CHECK_STR(ref.mapping->filename, exe_ref.mapping->filename);
+
+	/* one that overlaps, a file no snapshot mapped, an empty range */
+	errno = 0;
+	CHECK(symbolizer__snapshot_add(s, two, c.pid, &lib) == NULL);
+	CHECK_INT(errno, ==, EEXIST);
+	unknown = lib;
+	unknown.start = 0x1000;
+	unknown.end = 0x2000;
+	unknown.ino = lib.ino + 123456789;
+	CHECK(symbolizer__snapshot_add(s, two, c.pid, &unknown) == NULL);
+	CHECK_INT(errno, ==, ENOENT);
+	unknown.ino = lib.ino;
+	unknown.end = unknown.start;
+	CHECK(symbolizer__snapshot_add(s, two, c.pid, &unknown) == NULL);
+	CHECK_INT(errno, ==, EINVAL);
+	proc_snapshot__put(two);
+	proc_snapshot__put(full);
+	symbolizer__free(s);
+}
+
 static void setup(void)
 {
 	TEST_ARGS("PIE NOPIE LLD STRIPPED DEBUG_ROOT DEBUGLINK LIB_USER SOURCE SYMLIB_SOURCE KALLSYMS",
@@ -370,6 +449,7 @@ static void setup(void)
 TEST_MAIN(setup, NULL,
 	  TEST_CASE(programs),
 	  TEST_CASE(shared_library),
+	  TEST_CASE(snapshot_from_records),
 	  TEST_CASE(jit),
 	  TEST_CASE(vdso_and_self),
 	  TEST_CASE(eviction),
