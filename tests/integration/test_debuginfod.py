@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 from harness import TMP, Agent, capture, check, fail, free_port, integration_test, parse_folded, \
-    running, user_frames, wait_for, window_stacks
+    promtool_check, running, user_frames, wait_for, window_stacks
 
 # main -> dbgi_outer -> dbgi_middle -> dbgi_leaf, each its own function;
 # PAD more functions make the debug file larger (the cache bound's test)
@@ -175,6 +175,7 @@ def t_debuginfod_down():
             text = agent.metrics()
             print("\n".join(l for l in text.splitlines() if "debuginfod" in l and l[0] != "#"))
             check(ok, "/metrics counts the failed fetch")
+            promtool_check(text, "/metrics with the debuginfod client on")
             check(agent.metric('brasa_debuginfod_fetches_total{result="ok"}') == 0,
                   "and no successful one")
             check(agent.metric("brasa_debuginfod_cache_bytes_max") == float(1 << 30),
