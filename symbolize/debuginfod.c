@@ -288,9 +288,16 @@ static void *fetch_thread(void *arg)
 {
 	struct debuginfod *d = arg;
 	debuginfod_client *client = debuginfod_begin();
+	/* libdebuginfod (0.188) writes its verbose lines with dprintf even
+	 * to fd -1, where glibc's dprintf leaks its 8 KiB buffer each time:
+	 * a few per fetch. /dev/null takes them. */
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
-	if (client)
+	if (client) {
 		debuginfod_set_progressfn(client, past_deadline);
+		if (devnull >= 0)
+			debuginfod_set_verbose_fd(client, devnull);
+	}
 	pthread_mutex_lock(&d->lock);
 	while (!d->stopping) {
 		struct entry *e = next_queued(d);
@@ -313,6 +320,8 @@ static void *fetch_thread(void *arg)
 	pthread_mutex_unlock(&d->lock);
 	if (client)
 		debuginfod_end(client);
+	if (devnull >= 0)
+		close(devnull);
 	return NULL;
 }
 
@@ -355,16 +364,24 @@ static int set_environment(const struct debuginfod *d)
 	    unsetenv(DEBUGINFOD_PROGRESS_ENV_VAR) || unsetenv(DEBUGINFOD_VERBOSE_ENV_VAR) ||
 	    unsetenv(DEBUGINFOD_HEADERS_FILE_ENV_VAR))
 		return -errno;
-	/* how long libdebuginfod itself remembers a miss (a file it reads) */
+	/* libdebuginfod's own settings of its cache, files it reads there:
+	 * how long it remembers a miss (ours), and its own cleaning (its
+	 * defaults, written down where the cache's bound is documented) */
 	{
-		char path[PATH_MAX];
-		FILE *f;
+		const char *const names[] = { "cache_miss_s", "cache_clean_interval_s",
+					      "max_unused_age_s" };
+		const char *const values[] = { miss, "86400", "604800" };
 
-		snprintf(path, sizeof(path), "%s/cache_miss_s", d->cache_dir);
-		f = fopen(path, "we");
-		if (f) {
-			fprintf(f, "%s\n", miss);
-			fclose(f);
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+			char path[PATH_MAX];
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s/%s", d->cache_dir, names[i]);
+			f = fopen(path, "we");
+			if (f) {
+				fprintf(f, "%s\n", values[i]);
+				fclose(f);
+			}
 		}
 	}
 	return 0;
