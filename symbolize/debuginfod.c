@@ -104,15 +104,15 @@ static void forget(struct debuginfod *d, struct entry *e)
 	*e = d->entries[--d->count];
 }
 
-/* The least recently used cached file but keep (NULL: none). */
-static struct entry *lru_cached(struct debuginfod *d, const struct entry *keep)
+/* The least recently used cached file, NULL if none. */
+static struct entry *lru_cached(struct debuginfod *d)
 {
 	struct entry *best = NULL;
 
 	for (size_t i = 0; i < d->count; i++) {
 		struct entry *e = &d->entries[i];
 
-		if (e != keep && e->state == ENTRY_CACHED && (!best || e->used < best->used))
+		if (e->state == ENTRY_CACHED && (!best || e->used < best->used))
 			best = e;
 	}
 	return best;
@@ -131,7 +131,7 @@ static void fit_cache(struct debuginfod *d)
 {
 	struct entry *e;
 
-	while (d->st.cache_bytes > d->opts.max_cache_bytes && (e = lru_cached(d, NULL)))
+	while (d->st.cache_bytes > d->opts.max_cache_bytes && (e = lru_cached(d)))
 		evict(d, e);
 }
 
@@ -148,7 +148,7 @@ static struct entry *new_entry(struct debuginfod *d, const char *id)
 				e = &d->entries[i];
 		if (e)
 			forget(d, e);
-		else if ((e = lru_cached(d, NULL)))
+		else if ((e = lru_cached(d)))
 			evict(d, e);
 		else
 			return NULL;
@@ -160,7 +160,8 @@ static struct entry *new_entry(struct debuginfod *d, const char *id)
 }
 
 /* What an earlier run left in the cache directory counts against the
- * bound, in the order its files were last written. */
+ * bound, in the order its files were last used (opening one sets its
+ * modification time). */
 static void scan_cache(struct debuginfod *d)
 {
 	DIR *dir = opendir(d->cache_dir);
@@ -466,6 +467,8 @@ int debuginfod__open(struct debuginfod *d, const char *build_id, char *path, siz
 		snprintf(path, len, "%s/%s/debuginfo", d->cache_dir, build_id);
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd >= 0) {
+			/* the file's time is its last use for the next start */
+			(void)futimens(fd, NULL);
 			e->used = now_real_ns();
 			d->st.hits++;
 			err = fd;

@@ -130,16 +130,15 @@ static void test_bound_at_start(void)
 	CHECK_INT(st.in_flight, ==, 0);
 	debuginfod__free(d);
 
-	/* a smaller bound on the next start: IDS[2] is older on disk, but
-	 * the open above did not touch the file's time, so by disk time
-	 * IDS[1] (written 200 s ago) goes first */
+	/* a smaller bound on the next start: the open above made IDS[1]
+	 * the most recently used on disk too, so IDS[2] goes */
 	o.max_cache_bytes = 500;
 	REQUIRE(debuginfod__new(&o, &d) == 0);
 	debuginfod__stats(d, &st);
 	CHECK_U64(st.cache_bytes, ==, 400);
 	CHECK_U64(st.evictions, ==, 1);
-	CHECK(!file_exists(IDS[1]));
-	CHECK(file_exists(IDS[2]));
+	CHECK(file_exists(IDS[1]));
+	CHECK(!file_exists(IDS[2]));
 	debuginfod__free(d);
 	remove_cache();
 }
