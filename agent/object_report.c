@@ -49,6 +49,14 @@ static const struct {
 	[NAMES_VDSO] = { "vdso", "the agent's own [vdso] (same kernel)" },
 };
 
+static const enum name_source names_of[] = {
+	[ELF_SYMBOLS_NONE] = NAMES_NONE,
+	[ELF_SYMBOLS_SYMTAB] = NAMES_SYMTAB,
+	[ELF_SYMBOLS_DEBUG_FILE] = NAMES_DEBUG_FILE,
+	[ELF_SYMBOLS_DYNSYM] = NAMES_DYNSYM,
+	[ELF_SYMBOLS_GOPCLNTAB] = NAMES_GOPCLNTAB,
+};
+
 static const char *const found_by[] = {
 	[DEBUG_FILE_NONE] = "none",
 	[DEBUG_FILE_BUILD_ID] = "build_id",
@@ -139,23 +147,7 @@ static void take_names(struct report_object *o, struct elf_object *obj)
 	const struct debug_file_where *where = elf_object__debug_file(obj);
 
 	snprintf(o->build_id, sizeof(o->build_id), "%s", elf_object__build_id(obj));
-	switch (elf_object__symbol_source(obj)) {
-	case ELF_SYMBOLS_SYMTAB:
-		o->names = NAMES_SYMTAB;
-		break;
-	case ELF_SYMBOLS_DEBUG_FILE:
-		o->names = NAMES_DEBUG_FILE;
-		break;
-	case ELF_SYMBOLS_DYNSYM:
-		o->names = NAMES_DYNSYM;
-		break;
-	case ELF_SYMBOLS_GOPCLNTAB:
-		o->names = NAMES_GOPCLNTAB;
-		break;
-	case ELF_SYMBOLS_NONE:
-		o->names = NAMES_NONE;
-		break;
-	}
+	o->names = names_of[elf_object__symbol_source(obj)];
 	o->functions = elf_object__symbol_count(obj);
 	o->lines = elf_object__has_lines(obj);
 	o->inlines = elf_object__has_inlines(obj);
