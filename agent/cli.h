@@ -41,9 +41,17 @@ int cli_start_profiler(const struct profiler_opts *popts, struct profiler **p, i
 /* The sampling options of capture, by getopt code: 'F' --frequency,
  * 'K' --no-kernel, 'U' --unwind, 'L' --log-level (set at once),
  * 'T' --unwind-table-memory, 'N' --off-cpu-one-in, 'M' --off-cpu-min-time,
- * 'd' --demangle and 'D' --no-demangle; parsed and checked as the settings of the
+ * 'd' --demangle and 'D' --no-demangle, and the CLI_OPT_DEBUGINFOD_* ones
+ * (--debuginfod-urls, --debuginfod-cache-dir, --debuginfod-cache-size,
+ * --debuginfod-timeout); parsed and checked as the settings of the
  * same names (agent/config.h), which is how run takes them. Returns 1
  * when opt was one of them, 0 when not, -EINVAL (logged) on a bad value. */
+enum {
+	CLI_OPT_DEBUGINFOD_URLS = 1000,
+	CLI_OPT_DEBUGINFOD_CACHE_DIR,
+	CLI_OPT_DEBUGINFOD_CACHE_SIZE,
+	CLI_OPT_DEBUGINFOD_TIMEOUT,
+};
 int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts);
 void cli_profiler_opts(const struct config *c, struct profiler_opts *popts);
 /* Maps a profiler__new() error to an exit code. */

@@ -83,6 +83,8 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 		{ 'T', "sampling.unwind_table_memory" },
 		{ 'N', "sampling.off_cpu_one_in" },
 		{ 'M', "sampling.off_cpu_min_time" },
+		{ CLI_OPT_DEBUGINFOD_CACHE_SIZE, "symbolize.debuginfod.cache_size" },
+		{ CLI_OPT_DEBUGINFOD_TIMEOUT, "symbolize.debuginfod.timeout" },
 	};
 	const struct config_setting *s = NULL;
 	union {
@@ -98,6 +100,12 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 	}
 	if (opt == 'D' || opt == 'd') {
 		popts->demangle = opt == 'd';
+		return 1;
+	}
+	/* texts, taken as they are (argv outlives the profiler) */
+	if (opt == CLI_OPT_DEBUGINFOD_URLS || opt == CLI_OPT_DEBUGINFOD_CACHE_DIR) {
+		*(opt == CLI_OPT_DEBUGINFOD_URLS ? &popts->debuginfod.urls
+						 : &popts->debuginfod.cache_dir) = arg;
 		return 1;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
@@ -128,6 +136,12 @@ int cli_parse_sampling_opt(int opt, const char *arg, struct profiler_opts *popts
 	case 'M':
 		popts->off_cpu_min_ns = v.u64 * 1000000ull;
 		break;
+	case CLI_OPT_DEBUGINFOD_CACHE_SIZE:
+		popts->debuginfod.max_cache_bytes = v.u64;
+		break;
+	case CLI_OPT_DEBUGINFOD_TIMEOUT:
+		popts->debuginfod.timeout_ms = (unsigned)v.u64;
+		break;
 	}
 	return 1;
 }
@@ -151,6 +165,14 @@ void cli_profiler_opts(const struct config *c, struct profiler_opts *popts)
 		.off_cpu_probability = 1.0 / c->sampling.off_cpu_one_in,
 		.off_cpu_min_ns = c->sampling.off_cpu_min_time_ms * 1000000ull,
 		.demangle = c->symbolize.demangle,
+		.debuginfod = {
+			.urls = c->symbolize.debuginfod.urls,
+			.cache_dir = c->symbolize.debuginfod.cache_dir,
+			.max_cache_bytes = c->symbolize.debuginfod.cache_size,
+			.timeout_ms = (unsigned)c->symbolize.debuginfod.timeout_ms,
+			.max_fetches = c->symbolize.debuginfod.max_fetches,
+			.retry_ms = (unsigned)c->symbolize.debuginfod.retry_after_ms,
+		},
 	};
 	config__labeling(c, &popts->labeling);
 }

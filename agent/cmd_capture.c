@@ -61,6 +61,17 @@ static void usage(FILE *f)
 		"      --off-cpu-min-time DURATION\n"
 		"                         off-CPU intervals shorter than this are not\n"
 		"                         counted (default 0s)\n"
+		"      --debuginfod-urls URLS\n"
+		"                         fetch the debug files of stripped objects by\n"
+		"                         build id from these servers (space-separated;\n"
+		"                         default none: DEBUGINFOD_URLS is not read)\n"
+		"      --debuginfod-cache-dir DIR\n"
+		"                         where fetched files are kept (default\n"
+		"                         /var/cache/brasa/debuginfod)\n"
+		"      --debuginfod-cache-size SIZE\n"
+		"                         bound on that cache (default 1G)\n"
+		"      --debuginfod-timeout DURATION\n"
+		"                         bound on one fetch (default 30s)\n"
 		"      --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  -h, --help             show this help\n");
 }
@@ -82,6 +93,10 @@ int cmd_capture(int argc, char **argv)
 		{ "no-demangle", no_argument, NULL, 'D' },
 		{ "unwind", required_argument, NULL, 'U' },
 		{ "unwind-table-memory", required_argument, NULL, 'T' },
+		{ "debuginfod-urls", required_argument, NULL, CLI_OPT_DEBUGINFOD_URLS },
+		{ "debuginfod-cache-dir", required_argument, NULL, CLI_OPT_DEBUGINFOD_CACHE_DIR },
+		{ "debuginfod-cache-size", required_argument, NULL, CLI_OPT_DEBUGINFOD_CACHE_SIZE },
+		{ "debuginfod-timeout", required_argument, NULL, CLI_OPT_DEBUGINFOD_TIMEOUT },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{},

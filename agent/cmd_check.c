@@ -4,7 +4,9 @@
  * kernel versions). Exit 0 when `brasa run` can work, degraded or not (the
  * warn lines say how), else 3 (privileges) or 4 (kernel). With --config
  * FILE it checks that file instead (exit 0 or 2; a spool directory that
- * would not work is a warning). */
+ * would not work is a warning). With --pid PID it reports instead how
+ * each executable object of that process is unwound and named
+ * (agent/object_report.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <linux/perf_event.h>
@@ -19,8 +21,10 @@
 #include "agent/caps.h"
 #include "agent/cli.h"
 #include "agent/config.h"
+#include "agent/object_report.h"
 #include "core/profiler.h"
 #include "ship/spool.h"
+#include "symbolize/debuginfod.h"
 #include "ship/uploader.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -149,13 +153,56 @@ static int report_capabilities(void)
 	return missing;
 }
 
+/* brasa check --pid: the per-object report of one process. */
+static int check_pid(const struct object_report_opts *ro, const struct debuginfod_opts *dio,
+		     bool json)
+{
+	struct object_report_opts o = *ro;
+	struct object_report *r = NULL;
+	int err;
+
+	if (dio->urls) {
+		err = debuginfod__new(dio, &o.debuginfod);
+		if (err) {
+			log_error("failed to start the debuginfod client: %s", strerror(-err));
+			return EXIT_FAILURE_RUNTIME;
+		}
+	}
+	err = object_report__collect(&o, &r);
+	debuginfod__free(o.debuginfod);
+	if (err) {
+		log_error("failed to read process %d: %s", o.pid,
+			  err == -ESRCH ? "no such process" : strerror(-err));
+		return err == -ESRCH ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+	}
+	if (json)
+		err = object_report__print_json(r, stdout);
+	else
+		object_report__print(r, stdout);
+	object_report__free(r);
+	return err ? EXIT_FAILURE_RUNTIME : EXIT_OK;
+}
+
+#define CHECK_USAGE \
+	"Usage: brasa check [--config FILE]\n" \
+	"       brasa check --pid PID [--json] [--debuginfod-urls URLS]\n" \
+	"                   [--debuginfod-cache-dir DIR]\n"
+
 int cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "debuginfod-urls", required_argument, NULL, CLI_OPT_DEBUGINFOD_URLS },
+		{ "debuginfod-cache-dir", required_argument, NULL, CLI_OPT_DEBUGINFOD_CACHE_DIR },
 		{},
 	};
+	struct object_report_opts ro = { 0 };
+	struct debuginfod_opts dio = { 0 };
+	bool json = false;
+	uint32_t pid;
 	struct check_state st = { 0 };
 	bool priv = cli_have_bpf_privileges(), btf;
 	int degraded;
@@ -165,23 +212,47 @@ int cmd_check(int argc, char **argv)
 	int opt, err;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			printf("Usage: brasa check [--config FILE]\n\nReport what this kernel and these "
+	while ((opt = getopt_long(argc, argv, "hp:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			printf(CHECK_USAGE
+			       "\nReport what this kernel and these "
 			       "privileges allow, and what to do about what is missing.\n"
 			       "With --config, only check the configuration file instead: print\n"
 			       "'FILE: ok' or its first error.\n"
+			       "With --pid, report how each executable object of that process is\n"
+			       "unwound (unwind table rows by source, or frame pointers) and named\n"
+			       "(.symtab, a separate debug file and where it was found, .dynsym only,\n"
+			       ".gopclntab, a perf map); --json prints it as JSON. With\n"
+			       "--debuginfod-urls, stripped objects' debug files are fetched (and\n"
+			       "waited for) as the agent would.\n"
 			       "\n"
 			       "Exit status: 0 brasa can sample (warn lines say what is degraded),\n"
 			       "3 missing privileges, 4 missing kernel feature; with --config, 0 for\n"
-			       "a usable file (warnings included), 2 for an error.\n");
+			       "a usable file (warnings included), 2 for an error; with --pid, 0, or\n"
+			       "2 when there is no such process.\n");
 			return EXIT_OK;
-		}
-		if (opt == 'c') {
+		case 'c':
 			config_path = optarg;
 			continue;
+		case 'p':
+			if (parse_u32_range(optarg, 1, INT32_MAX, &pid)) {
+				log_error("invalid --pid '%s': expected a process id", optarg);
+				return EXIT_USAGE;
+			}
+			ro.pid = (int)pid;
+			continue;
+		case 'j':
+			json = true;
+			continue;
+		case CLI_OPT_DEBUGINFOD_URLS:
+			dio.urls = optarg;
+			continue;
+		case CLI_OPT_DEBUGINFOD_CACHE_DIR:
+			dio.cache_dir = optarg;
+			continue;
 		}
-		fprintf(stderr, "Usage: brasa check [--config FILE]\n");
+		fprintf(stderr, CHECK_USAGE);
 		return EXIT_USAGE;
 	}
 	if (optind < argc) {
@@ -190,6 +261,12 @@ int cmd_check(int argc, char **argv)
 	}
 	if (config_path)
 		return check_config(config_path);
+	if (ro.pid)
+		return check_pid(&ro, &dio, json);
+	if (json || dio.urls || dio.cache_dir) {
+		log_error("--json and --debuginfod-* go with --pid");
+		return EXIT_USAGE;
+	}
 
 	snprintf(detail, sizeof(detail), "euid %d", (int)geteuid());
 	report(priv, true, "privileges (BPF, perfmon)", detail,

@@ -113,6 +113,38 @@ static const struct config_setting settings[] = {
 	  .help = "C++ and Rust function names demangled (pprof keeps the mangled one as "
 		  "system_name): true or false",
 	  .offset = OFF(symbolize.demangle) },
+	{ .key = "symbolize.debuginfod.urls", .flag = "debuginfod-urls", .metavar = "URLS",
+	  .type = CONFIG_STRING, .def = NULL,
+	  .help = "debuginfod servers to fetch the debug files of stripped objects from, by "
+		  "build id: http:// or https:// URLs separated by spaces; empty: off "
+		  "(DEBUGINFOD_URLS is not read)",
+	  .offset = OFF(symbolize.debuginfod.urls) },
+	{ .key = "symbolize.debuginfod.cache_dir", .flag = "debuginfod-cache-dir",
+	  .metavar = "DIR", .type = CONFIG_PATH, .def = "/var/cache/brasa/debuginfod",
+	  .help = "where fetched debug files are kept (libdebuginfod's cache)",
+	  .offset = OFF(symbolize.debuginfod.cache_dir) },
+	{ .key = "symbolize.debuginfod.cache_size", .flag = "debuginfod-cache-size",
+	  .metavar = "SIZE", .type = CONFIG_SIZE, .def = "1G", .min = MIB, .max = 1024 * GIB,
+	  .help = "bound on the fetched debug files on disk; past it the least recently used "
+		  "are deleted",
+	  .offset = OFF(symbolize.debuginfod.cache_size) },
+	{ .key = "symbolize.debuginfod.timeout", .flag = "debuginfod-timeout",
+	  .metavar = "DURATION", .type = CONFIG_DURATION, .def = "30s", .min = SEC,
+	  .max = 600 * SEC,
+	  .help = "bound on one fetch (checked about once a second); frames stay named as "
+		  "without it meanwhile",
+	  .offset = OFF(symbolize.debuginfod.timeout_ms) },
+	{ .key = "symbolize.debuginfod.max_fetches", .flag = "debuginfod-max-fetches",
+	  .metavar = "N", .type = CONFIG_U32, .def = "16", .min = 1, .max = 1024,
+	  .help = "fetches queued or running at once; past it a debug file is asked for again "
+		  "at its object's next load",
+	  .offset = OFF(symbolize.debuginfod.max_fetches) },
+	{ .key = "symbolize.debuginfod.retry_after", .flag = "debuginfod-retry-after",
+	  .metavar = "DURATION", .type = CONFIG_DURATION, .def = "10m", .min = SEC,
+	  .max = 7 * 86400 * SEC,
+	  .help = "a build id the servers lack, or whose fetch failed, is not asked for again "
+		  "before this",
+	  .offset = OFF(symbolize.debuginfod.retry_after_ms) },
 	{ .key = "limits.symbol_memory", .flag = "symbol-memory", .metavar = "SIZE",
 	  .type = CONFIG_SIZE, .def = "32M", .min = MIB, .max = 64 * GIB,
 	  .help = "bound on the symbols and decoded DWARF of loaded objects",
@@ -671,6 +703,24 @@ const char *config__http_exposure(const struct config *c)
 	return auth ? NULL : "without authentication";
 }
 
+/* Each of the space-separated URLs is http:// or https:// with a host. */
+static int check_debuginfod_urls(const struct config *c, char *err, size_t errlen)
+{
+	const char *p = c->symbolize.debuginfod.urls;
+
+	while (p && *(p += strspn(p, " \t"))) {
+		size_t len = strcspn(p, " \t");
+		size_t scheme = !strncmp(p, "http://", 7) ? 7 : !strncmp(p, "https://", 8) ? 8 : 0;
+
+		if (!scheme || len == scheme || p[scheme] == '/')
+			return check_fail(c, config__find("symbolize.debuginfod.urls"), err, errlen,
+					  "'%.*s' is not an http:// or https:// URL with a host",
+					  (int)len, p);
+		p += len;
+	}
+	return 0;
+}
+
 int config__check(const struct config *c, char *err, size_t errlen)
 {
 	const char *exposure = config__http_exposure(c);
@@ -698,6 +748,8 @@ int config__check(const struct config *c, char *err, size_t errlen)
 	if (c->remote.bearer_token_file && c->remote.basic_auth_username)
 		return check_fail(c, config__find("remote.bearer_token_file"), err, errlen,
 				  "cannot be combined with %s", named("remote.basic_auth.username", name, sizeof(name)));
+	if ((rc = check_debuginfod_urls(c, err, errlen)))
+		return rc;
 	if (c->kubernetes.enabled == CONFIG_KUBERNETES_TRUE && !c->kubernetes.api_url &&
 	    !getenv("KUBERNETES_SERVICE_HOST"))
 		return check_fail(c, config__find("kubernetes.enabled"), err, errlen,

@@ -121,6 +121,14 @@ struct config {
 	} sampling;
 	struct {
 		bool demangle;           /* C++ and Rust names */
+		struct {                 /* symbolize/debuginfod.h */
+			char *urls;      /* space-separated; NULL: off */
+			char *cache_dir;
+			uint64_t cache_size;
+			uint64_t timeout_ms;
+			uint32_t max_fetches;
+			uint64_t retry_after_ms;
+		} debuginfod;
 	} symbolize;
 	struct {                     /* docs/how-it-works.md#memory */
 		uint64_t symbol_memory;

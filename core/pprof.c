@@ -410,6 +410,7 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 {
 	struct location_key key = { mapping_id, address };
 	struct line_rec line_recs[PPROF_MAX_LINES];
+	struct location_rec *known = NULL;
 	size_t nrecs = 0;
 	struct slot *slot;
 	uint64_t hash;
@@ -428,8 +429,13 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 		goto fail;
 	hash = pprof_hash_mix(pprof_hash_mix(0, mapping_id), address);
 	slot = pprof_index_find(&p->location_index, hash, location_eq, p, &key);
-	if (slot->idx1)
-		return slot->idx1;
+	if (slot->idx1) {
+		known = &p->locations[slot->idx1 - 1];
+		/* an address first seen unnamed is named once its object has
+		 * names (a debug file fetched meanwhile, debuginfod.h) */
+		if (known->nlines || !n)
+			return slot->idx1;
+	}
 
 	for (size_t i = 0; i < n; i++) {
 		/* A line without a function would reach readers as a frame
@@ -446,13 +452,19 @@ uint64_t pprof__location(struct pprof *p, uint64_t mapping_id, uint64_t address,
 	/* most locations carry one or two lines; the cap only stops a
 	 * runaway caller, it is not a per-location limit */
 	err = ARRAY_RESERVE(p, lines, nrecs, PPROF_MAX_ENTRIES * (size_t)4);
-	if (!err)
+	if (!err && !known)
 		err = ARRAY_RESERVE(p, locations, 1, PPROF_MAX_ENTRIES);
 	if (err)
 		goto fail;
 
 	if (nrecs)
 		memcpy(p->lines + p->nlines, line_recs, nrecs * sizeof(*line_recs));
+	if (known) {
+		known->first_line = p->nlines;
+		known->nlines = (uint32_t)nrecs;
+		p->nlines += nrecs;
+		return slot->idx1;
+	}
 	p->locations[p->nlocations] = (struct location_rec){
 		.mapping_id = mapping_id,
 		.address = address,

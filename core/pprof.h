@@ -28,6 +28,8 @@
  *                                        lines with function NULL are
  *                                        dropped; a known (mapping id,
  *                                        address) returns its id, lines ignored
+ *                                        unless it had none (named late: its
+ *                                        object's debug file came meanwhile)
  *   pprof__add_sample(p, locs, n, count, labels, nlabels)
  *                                        locs leaf first, count >= 1;
  *                                        0 or -errno (EINVAL: unknown location

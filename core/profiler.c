@@ -60,6 +60,7 @@ struct profiler {
 	struct sampler *sampler;
 	struct workq *wq;
 	struct symbolizer *sym;
+	struct debuginfod *debuginfod;
 	struct unwinder *unwinder; /* NULL: frame pointers only */
 	struct proclabels *labeler;
 	struct proctable *procs;
@@ -609,6 +610,9 @@ void profiler__stats(struct profiler *p, struct profiler_stats *st)
 	pthread_mutex_unlock(&p->lock);
 	workq__stats(p->wq, &st->workq);
 	procfile__stats(&st->files);
+	st->debuginfod = p->debuginfod != NULL;
+	if (p->debuginfod)
+		debuginfod__stats(p->debuginfod, &st->debuginfod_stats);
 	st->k8s = p->opts.k8s != NULL;
 	if (p->opts.k8s)
 		k8s__stats(p->opts.k8s, &st->k8s_stats);
@@ -674,6 +678,18 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 			goto fail;
 		p->thread_labels = p->opts.labeling.thread_labels;
 	}
+	/* before the workers start: libdebuginfod reads its settings from
+	 * the environment, which this sets */
+	if (p->opts.debuginfod.urls && p->opts.debuginfod.urls[0]) {
+		err = debuginfod__new(&p->opts.debuginfod, &p->debuginfod);
+		if (err) {
+			log_error("failed to start the debuginfod client (cache '%s'): %s",
+				  p->opts.debuginfod.cache_dir ? p->opts.debuginfod.cache_dir
+							       : DEBUGINFOD_DEFAULT_CACHE_DIR,
+				  strerror(-err));
+			goto fail;
+		}
+	}
 	wo.threads[WORKQ_FAST] = 1;
 	wo.threads[WORKQ_LOAD] = p->opts.load_workers ? p->opts.load_workers : 1;
 	wo.threads[WORKQ_BUILD] = 1;
@@ -700,6 +716,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	so.load_timeout_ms = p->opts.load_timeout_ms;
 	so.demangle = p->opts.demangle;
 	so.wq = p->wq;
+	so.debuginfod = p->debuginfod;
 	err = symbolizer__new(&so, &p->sym);
 	if (err) {
 		log_error("failed to create the symbolizer: %s", strerror(-err));
@@ -829,6 +846,7 @@ void profiler__free(struct profiler *p)
 	unwinder__free(p->unwinder);
 	proctable__free(p->procs);
 	symbolizer__free(p->sym);
+	debuginfod__free(p->debuginfod);
 	proclabels__free(p->labeler);
 	if (p->epfd >= 0)
 		close(p->epfd);

@@ -50,6 +50,7 @@
 #include "bpf/profile.h"
 #include "bpf/unwinder.h"
 #include "common/workq.h"
+#include "symbolize/debuginfod.h"
 #include "symbolize/procfile.h"
 #include "symbolize/symbolizer.h"
 
@@ -105,6 +106,9 @@ struct profiler_opts {
 	double off_cpu_probability; /* (0, 1]: switch-outs recorded, default 0.01 */
 	uint64_t off_cpu_min_ns;    /* shorter off-CPU intervals not counted, default 0 */
 	uint32_t off_cpu_max_threads; /* per-thread map bound, default 16384 */
+	/* debug files of stripped objects by build id (debuginfod.h);
+	 * urls NULL: off, no request is ever made */
+	struct debuginfod_opts debuginfod;
 };
 
 struct profiler_stats {
@@ -143,6 +147,8 @@ struct profiler_stats {
 	struct unwinder_stats unwind;
 	bool k8s;                   /* a Kubernetes API client runs */
 	struct k8s_stats k8s_stats;
+	bool debuginfod;            /* a debuginfod client runs */
+	struct debuginfod_stats debuginfod_stats;
 };
 
 int profiler__new(const struct profiler_opts *opts, struct profiler **out);

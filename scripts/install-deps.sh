@@ -8,7 +8,7 @@ BUILD_PKGS="meson ninja-build pkg-config gcc clang llvm bpftool
 libbpf-dev libelf-dev libdw-dev libcurl4-openssl-dev libprotobuf-c-dev
 protobuf-c-compiler libzstd-dev libsystemd-dev libmicrohttpd-dev libyaml-dev
 libjson-c-dev zlib1g-dev libpcre2-dev libgnutls28-dev libsqlite3-dev
-libiberty-dev"
+libiberty-dev libdebuginfod-dev"
 # Peers and independent readers used by the test suite; libclang-rt-14-dev
 # is libFuzzer and clang's sanitizer runtimes for build-fuzz/ (gcc's,
 # for build-san/, come with gcc). chromium, chromium-driver and
@@ -18,7 +18,7 @@ libiberty-dev"
 # against (speedscope's file format) with python3-jsonschema.
 TEST_PKGS="protobuf-compiler golang-go linux-perf elfutils binutils xz-utils
 curl python3 libclang-rt-14-dev prometheus lld chromium chromium-driver
-python3-selenium python3-jsonschema"
+python3-selenium python3-jsonschema debuginfod"
 # node and npm by command: a NodeSource nodejs (which carries npm and
 # conflicts with Debian's npm package) serves as well as Debian's
 NODE_PKGS=""

@@ -362,6 +362,41 @@ static int write_memory(struct buf *out, const struct profiler_stats *st)
 	return err;
 }
 
+/* The debuginfod client, when servers are configured. */
+static int write_debuginfod(struct buf *out, const struct profiler_stats *st)
+{
+	const struct debuginfod_stats *d = &st->debuginfod_stats;
+	const struct metric_def defs[] = {
+		{ "brasa_debuginfod_cache_bytes", "gauge",
+		  "Debug files fetched from debuginfod servers, on disk.", (double)d->cache_bytes },
+		{ "brasa_debuginfod_cache_bytes_max", "gauge",
+		  "Bound on brasa_debuginfod_cache_bytes; past it the least recently used "
+		  "files are deleted.", (double)d->max_cache_bytes },
+		{ "brasa_debuginfod_cache_files", "gauge", "Debug files in the debuginfod cache.",
+		  (double)d->cache_files },
+		{ "brasa_debuginfod_evictions_total", "counter",
+		  "Debug files deleted to keep the cache under its bound.", (double)d->evictions },
+		{ "brasa_debuginfod_cache_hits_total", "counter",
+		  "Debug files opened from the cache.", (double)d->hits },
+		{ "brasa_debuginfod_fetches_in_flight", "gauge",
+		  "Fetches queued or running (bound: symbolize.debuginfod.max_fetches).",
+		  (double)d->in_flight },
+		{ "brasa_symbolizer_debuginfod_reloads_total", "counter",
+		  "Objects loaded again because a fetch brought a debug file.",
+		  (double)st->sym.debuginfod_reloads },
+	};
+	int err;
+
+	if (!st->debuginfod)
+		return 0;
+	err = write_defs(out, defs, ARRAY_SIZE(defs));
+	return err ? err : write_by_label(out, "brasa_debuginfod_fetches_total",
+					  "Debug file fetches by result (frames stay named as "
+					  "without them until one succeeds).", "result",
+					  debuginfod_result_names, d->fetches,
+					  DEBUGINFOD_RESULTS);
+}
+
 /* The worker threads that read processes and files off the sampling loop. */
 static int write_workers(struct buf *out, const struct profiler_stats *st)
 {
@@ -469,6 +504,8 @@ int metrics__write_agent(struct buf *out, const struct profiler_stats *st)
 		err = write_unwind(out, st);
 	if (!err)
 		err = write_memory(out, st);
+	if (!err)
+		err = write_debuginfod(out, st);
 	if (!err)
 		err = write_workers(out, st);
 	return err ? err : write_labeling(out, st);

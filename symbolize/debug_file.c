@@ -1,6 +1,8 @@
 #include "symbolize/debug_file.h"
 
 #include <elf.h>
+#include <errno.h>
+#include <limits.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
+#include "symbolize/debuginfod.h"
 #include "symbolize/elf_file.h"
 #include "symbolize/procfile.h"
 
@@ -43,7 +46,7 @@ static int file_crc(Elf *elf, uint64_t deadline_ns, uint32_t *crc)
  * (if given) or crc (if want_crc). */
 static Elf *check_debug_candidate(int fd, const char *path, const struct stat *self,
 				  const char *build_id, bool want_crc, uint32_t crc,
-				  const struct elf_object_opts *opts)
+				  const struct elf_object_opts *opts, bool ours)
 {
 	_cleanup_close_ __attribute__((unused)) int owned = fd; /* closed on return */
 	_cleanup_elf_ Elf *elf = NULL;
@@ -55,7 +58,7 @@ static Elf *check_debug_candidate(int fd, const char *path, const struct stat *s
 		return NULL;
 	if (self && st.st_dev == self->st_dev && st.st_ino == self->st_ino)
 		return NULL;
-	if (!(st.st_mode & S_IROTH)) {
+	if (!ours && !(st.st_mode & S_IROTH)) {
 		log_debug("debug file '%s' is not world-readable, ignoring", path);
 		return NULL;
 	}
@@ -123,8 +126,47 @@ static int open_in_view(const struct elf_object_opts *opts, const char *path)
 	return procfile__open_trusted(path, 0);
 }
 
+/* Records how a candidate that was taken was found. */
+static Elf *found_at(Elf *found, enum debug_file_source source, const char *path,
+		     struct debug_file_where *where)
+{
+	if (found && where) {
+		debug_file_where__release(where);
+		where->source = source;
+		where->path = strdup(path); /* NULL: the report says less */
+	}
+	return found;
+}
+
+void debug_file_where__release(struct debug_file_where *where)
+{
+	if (!where)
+		return;
+	free(where->path);
+	where->path = NULL;
+	where->source = DEBUG_FILE_NONE;
+}
+
+Elf *debug_file__fetch(const char *build_id, const struct stat *self,
+		       const struct elf_object_opts *opts, struct debug_file_where *where)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (!opts || !opts->debuginfod || !build_id || !build_id[0])
+		return NULL;
+	fd = debuginfod__open(opts->debuginfod, build_id, path, sizeof(path));
+	if (where)
+		where->pending = fd == -EAGAIN || fd == -ENOBUFS;
+	if (fd < 0)
+		return NULL;
+	/* the server is trusted no more than the files: the same build id */
+	return found_at(check_debug_candidate(fd, path, self, build_id, false, 0, opts, true),
+			DEBUG_FILE_DEBUGINFOD, path, where);
+}
+
 Elf *debug_file__find(Elf *elf, const char *build_id, const struct stat *self,
-		      const struct elf_object_opts *opts)
+		      const struct elf_object_opts *opts, struct debug_file_where *where)
 {
 	const char *debug_root = opts ? opts->debug_root : NULL;
 	const char *link_name;
@@ -138,9 +180,9 @@ Elf *debug_file__find(Elf *elf, const char *build_id, const struct stat *self,
 			     build_id, build_id + 2) < 0)
 			return NULL;
 		found = check_debug_candidate(procfile__open_trusted(path, 0), path, self,
-					      build_id, false, 0, opts);
+					      build_id, false, 0, opts, false);
 		if (found)
-			return found;
+			return found_at(found, DEBUG_FILE_BUILD_ID, path, where);
 	}
 	if (!opts || !opts->path || opts->path[0] != '/' ||
 	    !read_debuglink(elf, &link_name, &crc))
@@ -168,7 +210,9 @@ Elf *debug_file__find(Elf *elf, const char *build_id, const struct stat *self,
 		}
 		if (n < 0)
 			return NULL;
-		found = check_debug_candidate(fd, path, self, build_id, true, crc, opts);
+		found = found_at(check_debug_candidate(fd, path, self, build_id, true, crc, opts,
+						       false),
+				 DEBUG_FILE_DEBUGLINK, path, where);
 	}
 	return found;
 }

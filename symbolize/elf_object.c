@@ -285,7 +285,10 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 	scan_sections(obj->elf, &sec);
 	/* only worth a separate file when the object lacks DWARF */
 	if (self && !sec.debug_info)
-		obj->debug_elf = debug_file__find(obj->elf, obj->build_id, self, opts);
+		obj->debug_elf = debug_file__find(obj->elf, obj->build_id, self, opts, &obj->debug);
+	/* the network only for what has no names but exported ones */
+	if (self && !sec.debug_info && !sec.symtab && !obj->debug_elf)
+		obj->debug_elf = debug_file__fetch(obj->build_id, self, opts, &obj->debug);
 	if (clock__past(opts ? opts->deadline_ns : 0))
 		return -ETIMEDOUT;
 	scan_sections(obj->debug_elf, &debug_sec);
@@ -296,6 +299,10 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 		err = load_symtab(obj, obj->debug_elf, debug_sec.symtab, opts);
 	else if (sec.dynsym)
 		err = load_symtab(obj, obj->elf, sec.dynsym, opts);
+	obj->sym_source = sec.symtab	     ? ELF_SYMBOLS_SYMTAB
+			  : debug_sec.symtab ? ELF_SYMBOLS_DEBUG_FILE
+			  : sec.dynsym	     ? ELF_SYMBOLS_DYNSYM
+					     : ELF_SYMBOLS_NONE;
 	if (err == -ETIMEDOUT || err == -E2BIG || err == -ENOMEM)
 		return err;
 	if (err)
@@ -307,6 +314,8 @@ static int finish_open(struct elf_object *obj, const struct stat *self,
 	if (err)
 		return err;
 	obj->has_symbols = obj->sym_count > 0 || obj->gopcln;
+	if (obj->gopcln_names)
+		obj->sym_source = ELF_SYMBOLS_GOPCLNTAB;
 
 	/* what libdw maps and inflates of it must fit */
 	if (sec.debug_info && sec.debug_bytes + sec.inflated <= max_debug) {
@@ -416,6 +425,7 @@ void elf_object__free(struct elf_object *obj)
 	u64map_release(&obj->dwarf_names);
 	if (obj->debug_elf)
 		elf_end(obj->debug_elf);
+	debug_file_where__release(&obj->debug);
 	if (obj->elf)
 		elf_end(obj->elf);
 	free(obj->image);
@@ -430,6 +440,16 @@ void elf_object__free(struct elf_object *obj)
 const char *elf_object__build_id(const struct elf_object *obj)
 {
 	return obj->build_id;
+}
+
+const struct debug_file_where *elf_object__debug_file(const struct elf_object *obj)
+{
+	return &obj->debug;
+}
+
+enum elf_symbol_source elf_object__symbol_source(const struct elf_object *obj)
+{
+	return obj->sym_source;
 }
 
 bool elf_object__has_symbols(const struct elf_object *obj)

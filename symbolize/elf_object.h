@@ -54,6 +54,11 @@
  *                                         functions of .gopclntab)
  *   elf_object__bytes(obj)                memory held: symbols, names and
  *                                         the estimate of libdw's decoding
+ *   elf_object__debug_file(obj)           where its separate debug file was
+ *                                         found (debug_file.h); ->pending:
+ *                                         debuginfod is fetching one, open
+ *                                         it again once that ends
+ *   elf_object__symbol_source(obj)        which table names its functions
  *   elf_object__release_pages(obj)        drops the file pages this process
  *                                         has touched in its mappings from
  *                                         its resident memory (they are read
@@ -78,6 +83,17 @@
 #include "symbolize/symbolizer.h"
 
 struct elf_object;
+struct debuginfod;
+struct debug_file_where;
+
+/* Which table names an object's functions. */
+enum elf_symbol_source {
+	ELF_SYMBOLS_NONE = 0,
+	ELF_SYMBOLS_SYMTAB,      /* its .symtab */
+	ELF_SYMBOLS_DEBUG_FILE,  /* its separate debug file's .symtab */
+	ELF_SYMBOLS_DYNSYM,      /* .dynsym only (exported functions) */
+	ELF_SYMBOLS_GOPCLNTAB,   /* Go's .gopclntab (no symbol table) */
+};
 
 struct elf_object_opts {
 	/* Where separate debug files live: <debug_root>/.build-id/xx/rest.debug
@@ -95,6 +111,9 @@ struct elf_object_opts {
 				   * exceed this is not used; 0: 1 GiB */
 	bool demangle;            /* C++ and Rust names demangled (demangle.h)
 				   * at load, both kept: sym_line.system_name */
+	/* Debug files of stripped objects (no .symtab, no DWARF, none found
+	 * locally) fetched by build id (debuginfod.h); NULL: none. Borrowed. */
+	struct debuginfod *debuginfod;
 };
 
 int elf_object__open_fd(int fd, const struct elf_object_opts *opts, struct elf_object **out);
@@ -114,6 +133,8 @@ int elf_object__vaddr(const struct elf_object *obj, uint64_t map_start,
 int elf_object__symbolize(struct elf_object *obj, uint64_t vaddr, bool use_dwarf,
 			  struct sym_line *lines, int max);
 size_t elf_object__bytes(const struct elf_object *obj);
+const struct debug_file_where *elf_object__debug_file(const struct elf_object *obj);
+enum elf_symbol_source elf_object__symbol_source(const struct elf_object *obj);
 void elf_object__release_pages(struct elf_object *obj);
 
 #endif

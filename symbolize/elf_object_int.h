@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/u64map.h"
+#include "symbolize/debug_file.h"
 #include "symbolize/elf_object.h"
 
 /* Deepest inline chain we report; deeper chains keep their innermost
@@ -80,6 +81,8 @@ struct elf_object {
 	Elf *elf;         /* kept only while needed (DWARF here, or an image) */
 	void *image;      /* copy behind an elf_memory() object */
 	Elf *debug_elf;   /* separate debug file, kept only for its DWARF */
+	struct debug_file_where debug; /* how debug_elf was found */
+	enum elf_symbol_source sym_source;
 	char build_id[ELF_BUILD_ID_HEX_MAX];
 	struct elf_load *loads;
 	size_t load_count;

@@ -14,6 +14,8 @@
 #include "common/macros.h"
 #include "common/u64map.h"
 #include "common/workq.h"
+#include "symbolize/debug_file.h"
+#include "symbolize/debuginfod.h"
 #include "symbolize/elf_object.h"
 #include "symbolize/kallsyms.h"
 #include "symbolize/procinfo.h"
@@ -49,6 +51,7 @@ struct load_job {
 	struct elf_object *elf;
 	int err;
 	uint64_t ns;
+	uint64_t debuginfod_gen; /* before the load asked for a debug file */
 };
 
 int symbolizer__new(const struct symbolizer_opts *opts, struct symbolizer **out)
@@ -154,7 +157,11 @@ static void load_run(struct workq_job *base)
 		.max_symbol_bytes = j->s->opts.max_object_bytes,
 		.max_debug_bytes = j->s->opts.max_bytes / 4,
 		.demangle = j->s->opts.demangle,
+		.debuginfod = j->s->opts.debuginfod,
 	};
+
+	if (eo.debuginfod)
+		j->debuginfod_gen = debuginfod__generation(eo.debuginfod);
 
 	j->err = elf_object__open_fd(j->fd, &eo, &j->elf);
 	j->ns = clock__mono_ns() - t0;
@@ -179,6 +186,8 @@ static void load_done(struct workq_job *base)
 			o->has_symbols = elf_object__has_symbols(o->elf);
 			o->has_lines = elf_object__has_lines(o->elf);
 			o->has_inlines = elf_object__has_inlines(o->elf);
+			o->debug_pending = elf_object__debug_file(o->elf)->pending;
+			o->debuginfod_gen = j->debuginfod_gen;
 			s->st.loads++;
 			s->st.load_ns += j->ns;
 			log_debug("loaded the symbols of '%s' in %.0f ms (%zu bytes)",
@@ -685,10 +694,31 @@ static struct sym_object *largest(struct symbolizer *s)
 	return best;
 }
 
+/* Objects loaded while debuginfod was fetching their debug file are
+ * loaded again (when an address needs them) once a fetch brought a file:
+ * maybe theirs. */
+static void reload_fetched(struct symbolizer *s)
+{
+	uint64_t gen = debuginfod__generation(s->opts.debuginfod);
+
+	for (size_t i = 0; i < s->object_count; i++) {
+		struct sym_object *o = s->objects[i];
+
+		if (o->state == OBJ_READY && o->debug_pending && o->debuginfod_gen != gen) {
+			unload(s, o);
+			o->state = OBJ_UNLOADED;
+			o->debug_pending = false;
+			s->st.debuginfod_reloads++;
+		}
+	}
+}
+
 void symbolizer__tick(struct symbolizer *s)
 {
 	struct sym_object *o;
 
+	if (s->opts.debuginfod)
+		reload_fetched(s);
 	recount(s);
 	while (s->bytes > s->opts.max_bytes) {
 		/* objects no process uses go first, least recently used first */

@@ -102,6 +102,11 @@ struct symbolizer_opts {
 	unsigned dwarf_budget_ms;   /* DWARF lookups per tick, default 200 */
 	bool demangle;              /* C++ and Rust names demangled (elf_object.h) */
 	struct workq *wq;           /* NULL: loads run in the caller */
+	/* debug files of stripped objects by build id (debuginfod.h), NULL:
+	 * none; borrowed. An object loaded while its file is being fetched
+	 * is named as it is, then loaded again at the symbolizer__tick after
+	 * a fetch brought a file. */
+	struct debuginfod *debuginfod;
 };
 
 /* One frame of a symbolized address. For inlined code, lines[0] is the
@@ -138,6 +143,7 @@ struct symbolizer_stats {
 	uint64_t evictions, unloads;
 	uint64_t dwarf_budget_exceeded, dwarf_disabled;
 	uint64_t perfmap_full;         /* refreshes refused by the perf map bound */
+	uint64_t debuginfod_reloads;   /* objects loaded again for a fetched file */
 };
 
 extern const char *const sym_load_failure_names[SYM_LOAD_FAILURES];

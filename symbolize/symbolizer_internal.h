@@ -51,6 +51,8 @@ struct sym_object {
 	bool has_symbols, has_lines, has_inlines;
 	bool dwarf_disabled;        /* a lookup took longer than the budget */
 	bool promoted;              /* its load job was moved ahead */
+	bool debug_pending;         /* loaded while debuginfod fetched its debug file */
+	uint64_t debuginfod_gen;    /* debuginfod's generation before that load */
 	unsigned refs;              /* snapshot mappings pointing at it */
 	uint64_t last_used;         /* symbolizer tick */
 	bool cached;                /* in by_id; else freed at refs 0 */

@@ -51,6 +51,7 @@
 #define CLOCK_EVERY 64
 
 struct cfi_source {
+	enum cfi_source_kind kind;
 	Dwarf_CFI *cfi;
 	Dwarf *dwarf;	/* .debug_frame: dwarf_getcfi's owner */
 	Elf *elf;	/* the checked copy, an ELF of one CFI section */

@@ -174,17 +174,25 @@ static int push_row(struct cfi_builder *b, uint64_t pc, struct unwind_rule rule)
 	return 0;
 }
 
-/* The frame state at pc from the first source that covers it; NULL if
- * none does. The caller frees it. */
-static Dwarf_Frame *frame_at(struct cfi_builder *b, uint64_t pc)
+const char *const cfi_source_names[CFI_SOURCE_KINDS] = {
+	[CFI_SOURCE_EH_FRAME] = "eh_frame",
+	[CFI_SOURCE_DEBUG_FRAME] = "debug_frame",
+	[CFI_SOURCE_DEBUG_FILE] = "debug_file_debug_frame",
+};
+
+/* The frame state at pc from the first source that covers it (its kind
+ * in *kind); NULL if none does. The caller frees it. */
+static Dwarf_Frame *frame_at(struct cfi_builder *b, uint64_t pc, enum cfi_source_kind *kind)
 {
 	for (size_t i = 0; i < b->source_count; i++) {
 		Dwarf_Frame *frame = NULL;
 
 		if (!b->sources[i].cfi)
 			continue;
-		if (dwarf_cfi_addrframe(b->sources[i].cfi, pc, &frame) == 0 && frame)
+		if (dwarf_cfi_addrframe(b->sources[i].cfi, pc, &frame) == 0 && frame) {
+			*kind = b->sources[i].kind;
 			return frame;
+		}
 		free(frame);
 	}
 	return NULL;
@@ -214,11 +222,12 @@ static int walk_rows(struct cfi_builder *b)
 			Dwarf_Addr fstart, fend;
 			bool signal = false;
 			struct unwind_rule rule;
+			enum cfi_source_kind kind = CFI_SOURCE_EH_FRAME;
 
 			err = cfi_builder__check_clock(b);
 			if (err)
 				return err;
-			frame = frame_at(b, pc);
+			frame = frame_at(b, pc, &kind);
 			if (!frame)
 				break;
 			if (dwarf_frame_info(frame, &fstart, &fend, &signal) < 0 ||
@@ -237,6 +246,7 @@ static int walk_rows(struct cfi_builder *b)
 			err = push_row(b, pc, rule);
 			if (err)
 				return err;
+			r->rows_by_source[kind]++;
 			any = true;
 			pc = MIN(fend, r->exec_hi);
 			covered = pc;
@@ -288,6 +298,18 @@ static void builder_release(struct cfi_builder *b)
 	free(b->starts.pcs);
 }
 
+/* cfi_check__add_source, the source it adds (if any) marked with kind. */
+static int add_source(struct cfi_builder *b, Elf *elf, const char *name,
+		      enum cfi_source_kind kind)
+{
+	size_t before = b->source_count;
+	int err = cfi_check__add_source(b, elf, name, kind == CFI_SOURCE_EH_FRAME);
+
+	if (b->source_count > before)
+		b->sources[before].kind = kind;
+	return err;
+}
+
 int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
 		    struct cfi_rows **out)
 {
@@ -318,11 +340,11 @@ int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
 	if (!err)
 		err = exec_range(elf, &b.rows->exec_lo, &b.rows->exec_hi);
 	if (!err)
-		err = cfi_check__add_source(&b, elf, ".eh_frame", true);
+		err = add_source(&b, elf, ".eh_frame", CFI_SOURCE_EH_FRAME);
 	if (!err)
-		err = cfi_check__add_source(&b, elf, ".debug_frame", false);
+		err = add_source(&b, elf, ".debug_frame", CFI_SOURCE_DEBUG_FRAME);
 	if (!err && debug_elf)
-		err = cfi_check__add_source(&b, debug_elf, ".debug_frame", false);
+		err = add_source(&b, debug_elf, ".debug_frame", CFI_SOURCE_DEBUG_FILE);
 	if (err)
 		goto fail;
 	/* a source libdw could not open stays listed, without cfi */

@@ -84,6 +84,19 @@
 /* max_bytes when the limits leave it 0 (libLLVM-15 peaks at 44 MB). */
 #define CFI_MAX_BYTES_DEFAULT (256u << 20)
 
+/* Where a row's rule comes from, in priority order. A new source of rows
+ * is one more value here and its name in cfi_source_names: `brasa check
+ * --pid` reports rows_by_source by these names. */
+enum cfi_source_kind {
+	CFI_SOURCE_EH_FRAME = 0,  /* the object's .eh_frame */
+	CFI_SOURCE_DEBUG_FRAME,   /* the object's .debug_frame */
+	CFI_SOURCE_DEBUG_FILE,    /* its separate debug file's .debug_frame */
+	CFI_SOURCE_KINDS,
+};
+
+/* "eh_frame", "debug_frame", "debug_file_debug_frame" */
+extern const char *const cfi_source_names[CFI_SOURCE_KINDS];
+
 struct cfi_limits {
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
 	size_t max_bytes;     /* memory the build may hold (rows, lists); 0: a default */
@@ -103,6 +116,9 @@ struct cfi_rows {
 	 * executable segments, over the limits above, or libdw could not
 	 * read them), and of those the ones over the limits. */
 	size_t fde_count, fde_skipped, fde_over_limits;
+	/* Rows by the source their rule came from (gap and end rows, which
+	 * come from none, are not counted). */
+	size_t rows_by_source[CFI_SOURCE_KINDS];
 	/* Work units the checked FDEs cost, and the peak bytes accounted. */
 	uint64_t work;
 	size_t peak_bytes;

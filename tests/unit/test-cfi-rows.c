@@ -252,6 +252,22 @@ static void test_debug_frame(void)
 	CHECK_RULE(rows, leaf, "rsp+8 rbp=u");
 	CHECK_RULE(rows, sig, "signal");
 	CHECK_RULE(rows, symbol(dbgframe_debug_path, "unw_asm_outermost"), "end");
+	/* rows by source: the debug file's for its functions, the object's
+	 * own for crt's, none from a .debug_frame the object lacks; every
+	 * row but the gap and end rows has one */
+	{
+		size_t sourced = 0, unsourced = 0;
+
+		CHECK_INT(rows->rows_by_source[CFI_SOURCE_DEBUG_FILE], >, 0);
+		CHECK_INT(rows->rows_by_source[CFI_SOURCE_DEBUG_FRAME], ==, 0);
+		for (int k = 0; k < CFI_SOURCE_KINDS; k++)
+			sourced += rows->rows_by_source[k];
+		for (size_t i = 0; i < rows->count; i++)
+			unsourced += rows->rows[i].rule.cfa_kind == UNWIND_CFA_NONE;
+		CHECK_INT(sourced, <=, rows->count);
+		CHECK_INT(sourced, >=, rows->count - unsourced);
+		CHECK_STR(cfi_source_names[CFI_SOURCE_DEBUG_FILE], "debug_file_debug_frame");
+	}
 	cfi_rows__free(rows);
 }
 

@@ -97,7 +97,7 @@ static void test_defaults(void)
 
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	REQUIRE(config__defaults(&c) == 0);
-	CHECK_INT(n, ==, 54);
+	CHECK_INT(n, ==, 60);
 	CHECK(c.node == NULL);
 	CHECK_INT(c.log_level, ==, LOG_LEVEL_INFO);
 	CHECK_STR(c.http.address, "127.0.0.1:7071");
@@ -244,6 +244,13 @@ static void test_full_file(void)
 	CHECK_U64(c.history.retention_ms, ==, 6 * 3600 * 1000ull);
 	CHECK_U64(c.history.max_bytes, ==, 256ull << 20);
 	CHECK_U64(c.limits.symbol_memory, ==, 48ull << 20);
+	CHECK_STR(c.symbolize.debuginfod.urls,
+		  "http://127.0.0.1:8002 https://debuginfod.example.org/");
+	CHECK_STR(c.symbolize.debuginfod.cache_dir, "/var/cache/brasa-test/debuginfod");
+	CHECK_U64(c.symbolize.debuginfod.cache_size, ==, 64ull << 20);
+	CHECK_U64(c.symbolize.debuginfod.timeout_ms, ==, 5000);
+	CHECK_INT(c.symbolize.debuginfod.max_fetches, ==, 4);
+	CHECK_U64(c.symbolize.debuginfod.retry_after_ms, ==, 3600 * 1000ull);
 	CHECK_U64(c.limits.load_timeout_ms, ==, 2500);
 	CHECK_U64(c.limits.unwind_table_build_memory, ==, 96ull << 20);
 	/* lines where each was set */
@@ -855,6 +862,31 @@ static void test_yaml_bounds(void)
 	}
 }
 
+/* symbolize.debuginfod.urls: each word an http(s) URL with a host. */
+static void test_debuginfod_urls(void)
+{
+	struct config c;
+	char err[1024];
+
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--debuginfod-urls",
+			    " http://a:8002  https://b/ ", NULL), ==, 0);
+	CHECK_STR(c.symbolize.debuginfod.urls, " http://a:8002  https://b/ ");
+	config__free(&c);
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--debuginfod-urls",
+			    "http://a ftp://b", NULL), ==, -EINVAL);
+	CHECK_STR(err, "--debuginfod-urls: 'ftp://b' is not an http:// or https:// URL with a host");
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), "--debuginfod-urls", "https:///x", NULL),
+		  ==, -EINVAL);
+	CHECK_STR(err, "--debuginfod-urls: 'https:///x' is not an http:// or https:// URL with a "
+		       "host");
+	/* off by default */
+	CHECK_INT(read_with(&c, NULL, err, sizeof(err), NULL), ==, 0);
+	CHECK(c.symbolize.debuginfod.urls == NULL);
+	CHECK_STR(c.symbolize.debuginfod.cache_dir, "/var/cache/brasa/debuginfod");
+	CHECK_U64(c.symbolize.debuginfod.cache_size, ==, 1ull << 30);
+	config__free(&c);
+}
+
 /* A non-loopback http.address needs TLS and authentication, or the
  * explicit http.allow_insecure. */
 static void test_http_exposure(void)
@@ -921,4 +953,5 @@ TEST_MAIN(setup, NULL,
 	  TEST_CASE(yaml_bounds),
 	  TEST_CASE(durations_and_sizes),
 	  TEST_CASE(help),
+	  TEST_CASE(debuginfod_urls),
 	  TEST_CASE(http_exposure))

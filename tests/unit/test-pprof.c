@@ -1047,6 +1047,42 @@ static void test_system_name(void)
 	pprof__free(p);
 }
 
+/* An address first seen without a name takes the one a later sample
+ * brings (its object's debug file came meanwhile); a named one keeps its
+ * first. */
+static void test_named_late(void)
+{
+	const struct pprof_mapping app = { .filename = "/bin/app", .build_id = "" };
+	const struct pprof_line leaf[] = { { "dbgi_leaf", "p.c", 3 } };
+	const struct pprof_line other[] = { { "other", "q.c", 9 } };
+	struct pprof *p = NULL;
+	struct pprof_line line;
+	struct buf folded = {};
+	uint64_t m, first, again;
+
+	REQUIRE(pprof__new(&test_opts, &p) == 0);
+	m = pprof__mapping(p, 1, &app);
+	first = pprof__location(p, m, 0x1000, NULL, 0);
+	REQUIRE(first);
+	REQUIRE(pprof__add_sample(p, &first, 1, 1, NULL, 0) == 0);
+	CHECK_INT(pprof__location_line(p, first, 0, &line), ==, -EINVAL);
+	again = pprof__location(p, m, 0x1000, leaf, 1);
+	CHECK_U64(again, ==, first);
+	REQUIRE(pprof__add_sample(p, &again, 1, 2, NULL, 0) == 0);
+	REQUIRE(pprof__location_line(p, first, 0, &line) == 0);
+	CHECK_STR(line.function, "dbgi_leaf");
+	CHECK_U64(pprof__location(p, m, 0x1000, other, 1), ==, first);
+	REQUIRE(pprof__location_line(p, first, 0, &line) == 0);
+	CHECK_STR(line.function, "dbgi_leaf");
+	CHECK_U64(pprof__location_count(p), ==, 1);
+	/* both samples, one stack */
+	REQUIRE(pprof__write_folded(p, &folded) == 0);
+	REQUIRE(buf_append(&folded, "", 1) == 0);
+	CHECK_STR((char *)folded.data, "[unknown];dbgi_leaf 3\n");
+	buf_release(&folded);
+	pprof__free(p);
+}
+
 TEST_MAIN(setup, NULL,
 	  TEST_CASE(sample_profile),
 	  TEST_CASE(folded),
@@ -1059,4 +1095,5 @@ TEST_MAIN(setup, NULL,
 	  TEST_CASE(encode_samples),
 	  TEST_CASE(encode_samples_split),
 	  TEST_CASE(off_cpu),
-	  TEST_CASE(system_name))
+	  TEST_CASE(system_name),
+	  TEST_CASE(named_late))
