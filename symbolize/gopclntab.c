@@ -23,6 +23,7 @@ enum hdr_word_118 { W118_TEXT = 2, W118_FUNCNAME, W118_CU, W118_FILETAB,
  * from the text start since): the 32-bit fields we read, as offsets from
  * the end of the entry. */
 #define F_NAMEOFF 0
+#define F_PCSP 12
 #define F_PCFILE 16
 #define F_PCLN 20
 #define F_NPCDATA 24
@@ -32,6 +33,8 @@ enum hdr_word_118 { W118_TEXT = 2, W118_FUNCNAME, W118_CU, W118_FILETAB,
  * then npcdata 32-bit pc-value table offsets, then nfuncdata funcdata
  * (32-bit offsets from moduledata.gofunc since 1.18, pointers before) */
 #define F_FIXED_116 36
+#define F_FUNCID_116 32
+#define F_FUNCID_120 36
 #define F_FIXED_120 40
 
 #define PCDATA_INL_TREE_INDEX 2
@@ -219,11 +222,28 @@ static bool read_varint(const struct gopclntab *t, size_t *off, uint32_t *v)
 	return false;
 }
 
+/* One pair of a pc-value table at *off: a zig-zag value delta and a pc
+ * delta, applied to *val and *at; false at the end marker (a zero value
+ * delta after the first pair) or where the table is cut. Every step reads
+ * at least two bytes, so a walk ends with the copy. */
+static bool pcvalue_step(const struct gopclntab *t, size_t *off, bool first, int32_t *val,
+			 uint64_t *at)
+{
+	uint32_t vdelta, pcdelta;
+
+	if (!read_varint(t, off, &vdelta) || (vdelta == 0 && !first))
+		return false;
+	/* wraps like Go's int32 on a hostile table, without UB */
+	*val = (int32_t)((uint32_t)*val + (-(vdelta & 1) ^ (vdelta >> 1)));
+	if (!read_varint(t, off, &pcdelta))
+		return false;
+	*at += (uint64_t)pcdelta * t->quantum;
+	return true;
+}
+
 /* The value a pc-value table (at pctab + table) holds for pc in the
- * function starting at entry: pairs of a zig-zag value delta and a pc
- * delta, from -1 at entry, ended by a zero value delta. false if pc is
- * past the table or the table is cut. Every step reads at least two
- * bytes, so the loop ends with the copy. */
+ * function starting at entry: pairs from -1 at entry. false if pc is past
+ * the table or the table is cut. */
 static bool pc_value(const struct gopclntab *t, uint32_t table, uint64_t entry,
 		     uint64_t pc, int32_t *value)
 {
@@ -234,15 +254,8 @@ static bool pc_value(const struct gopclntab *t, uint32_t table, uint64_t entry,
 	if (table == 0 || table >= t->size - t->pctab)
 		return false;
 	for (bool first = true;; first = false) {
-		uint32_t vdelta, pcdelta;
-
-		if (!read_varint(t, &off, &vdelta) || (vdelta == 0 && !first))
+		if (!pcvalue_step(t, &off, first, &val, &at))
 			return false;
-		/* wraps like Go's int32 on a hostile table, without UB */
-		val = (int32_t)((uint32_t)val + (-(vdelta & 1) ^ (vdelta >> 1)));
-		if (!read_varint(t, &off, &pcdelta))
-			return false;
-		at += (uint64_t)pcdelta * t->quantum;
 		if (pc < at) {
 			*value = val;
 			return true;
@@ -501,4 +514,68 @@ size_t gopclntab__func_count(const struct gopclntab *t)
 size_t gopclntab__bytes(const struct gopclntab *t)
 {
 	return t ? sizeof(*t) + t->size + 1 + t->funcdata_size : 0;
+}
+
+int gopclntab__func(const struct gopclntab *t, size_t i, struct gopclntab_func *f)
+{
+	size_t rec, idoff;
+	uint32_t nameoff, pcsp;
+
+	if (!t || i >= t->nfunc)
+		return -ENOENT;
+	f->entry = func_entry(t, i);
+	f->end = func_entry(t, i + 1);
+	rec = func_record(t, i);
+	idoff = rec + (t->version >= 120 ? F_FUNCID_120 : F_FUNCID_116);
+	if (f->end <= f->entry || !rec || !read_u32(t, rec + F_NAMEOFF, &nameoff) ||
+	    !read_u32(t, rec + F_PCSP, &pcsp) || idoff >= t->size)
+		return -ENOENT;
+	f->name = string_at(t, t->funcname, nameoff);
+	if (!f->name)
+		return -ENOENT;
+	f->func_id = t->data[idoff];
+	f->pcsp = pcsp;
+	return 0;
+}
+
+void gopclntab__pcsp_begin(const struct gopclntab *t, const struct gopclntab_func *f,
+			   struct gopclntab_pcvalue *it)
+{
+	*it = (struct gopclntab_pcvalue){ .tab = t, .off = t->pctab + f->pcsp, .pc = f->entry,
+					  .end = f->end, .value = -1, .first = true };
+	/* offset 0 is no table */
+	it->done = f->pcsp == 0 || f->pcsp >= t->size - t->pctab;
+}
+
+int gopclntab__pcvalue_next(struct gopclntab_pcvalue *it, uint64_t *start, uint64_t *end,
+			    int32_t *value)
+{
+	const struct gopclntab *t = it->tab;
+
+	while (!it->done) {
+		uint64_t from = it->pc;
+		size_t off = it->off;
+
+		if (it->pc >= it->end) {
+			it->done = true;
+			return 0;
+		}
+		if (!pcvalue_step(t, &it->off, it->first, &it->value, &it->pc)) {
+			it->done = true;
+			/* the end marker, or a table cut before it */
+			return off < t->size && t->data[off] == 0 && !it->first ? 0 : -EINVAL;
+		}
+		it->first = false;
+		if (it->pc > it->end) {
+			it->done = true;
+			return -EINVAL;
+		}
+		if (it->pc == from)
+			continue; /* an empty run */
+		*start = from;
+		*end = it->pc;
+		*value = it->value;
+		return 1;
+	}
+	return 0;
 }

@@ -52,6 +52,23 @@
  *                                   the format)
  *   gopclntab__func_count(tab)      functions in the table
  *   gopclntab__bytes(tab)           memory held (the copy)
+ *   gopclntab__func(tab, i, &func)  function i (0 .. func_count - 1): its
+ *                                   [entry, end) (end: the next
+ *                                   function's entry), name and funcID; 0,
+ *                                   or -ENOENT (i past the table, its
+ *                                   record or name outside it, or entries
+ *                                   not ascending: a hostile table)
+ *   gopclntab__pcsp_begin(tab, &func, &it)
+ *   gopclntab__pcvalue_next(&it, &start, &end, &value)
+ *                                   the runs of func's pcsp table (the
+ *                                   stack-pointer delta, bytes below the
+ *                                   return address, at each pc): 1 and
+ *                                   [start, end) with value, 0 after the
+ *                                   last run, -EINVAL on a cut table or a
+ *                                   run past the function's end (the runs
+ *                                   before it stay valid). Each call
+ *                                   reads at least two bytes of the table,
+ *                                   so a walk ends within its size
  *
  * The frames' strings point into tab and stay valid until it is freed.
  * Not thread-safe.
@@ -72,6 +89,22 @@ struct gopclntab_frame {
 	uint64_t entry;    /* the function's first address (0 for inlined calls) */
 };
 
+struct gopclntab_func {
+	uint64_t entry, end;
+	const char *name;
+	uint8_t func_id; /* the runtime's funcID (numbering differs by version) */
+	uint32_t pcsp;	 /* offset of its pcsp table in the pc-value tables */
+};
+
+/* A walk over one pc-value table; fields private to gopclntab.c. */
+struct gopclntab_pcvalue {
+	const struct gopclntab *tab;
+	size_t off;
+	uint64_t pc, end;
+	int32_t value;
+	bool first, done;
+};
+
 int gopclntab__new(const void *data, size_t size, uint64_t text_start,
 		   struct gopclntab **out);
 void gopclntab__free(struct gopclntab *tab);
@@ -85,5 +118,10 @@ bool gopclntab__has_inlines(const struct gopclntab *tab);
 int gopclntab__version(const struct gopclntab *tab);
 size_t gopclntab__func_count(const struct gopclntab *tab);
 size_t gopclntab__bytes(const struct gopclntab *tab);
+int gopclntab__func(const struct gopclntab *tab, size_t i, struct gopclntab_func *func);
+void gopclntab__pcsp_begin(const struct gopclntab *tab, const struct gopclntab_func *func,
+			   struct gopclntab_pcvalue *it);
+int gopclntab__pcvalue_next(struct gopclntab_pcvalue *it, uint64_t *start, uint64_t *end,
+			    int32_t *value);
 
 #endif
