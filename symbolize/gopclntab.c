@@ -387,6 +387,18 @@ static int inlined_frames(const struct gopclntab *t, size_t rec, uint64_t entry,
 	return n;
 }
 
+/* Whether pc is in function i's code rather than in the padding after it
+ * (past the end of its line table). */
+static bool in_code(const struct gopclntab *t, size_t i, uint64_t pc)
+{
+	size_t rec = func_record(t, i);
+	uint32_t table;
+	int32_t line;
+
+	return rec && read_u32(t, rec + F_PCLN, &table) &&
+	       pc_value(t, table, func_entry(t, i), pc, &line);
+}
+
 int gopclntab__lookup(const struct gopclntab *t, uint64_t pc,
 		      struct gopclntab_frame *frames, int max)
 {
@@ -403,6 +415,12 @@ int gopclntab__lookup(const struct gopclntab *t, uint64_t pc,
 	/* the table is sorted; a hostile one may not be */
 	if (i == 0 || pc >= func_entry(t, i))
 		return -ENOENT;
+	/* A return address at a function's entry, looked up at pc - 1, lands
+	 * in the padding before it: that function's. The scheduler saves
+	 * runtime.systemstack_switch's entry as a goroutine's pc in cgo calls
+	 * (Go's traceback does not back up at an entry either). */
+	if (i < t->nfunc && pc + 1 == func_entry(t, i) && !in_code(t, i - 1, pc))
+		i++;
 	i--;
 	entry = func_entry(t, i);
 	rec = func_record(t, i);
@@ -490,6 +508,26 @@ int gopclntab__new(const void *data, size_t size, uint64_t text_start,
 	}
 	*out = t;
 	return 0;
+}
+
+int gopclntab__new_in(const void *data, size_t size, uint64_t text_lo, uint64_t text_hi,
+		      struct gopclntab **out)
+{
+	uint64_t tries[2] = { 0, text_lo };
+
+	for (size_t i = 0; i < ARRAY_SIZE(tries); i++) {
+		struct gopclntab *t = NULL;
+		int err = gopclntab__new(data, size, tries[i], &t);
+
+		if (err)
+			return err;
+		if (t->nfunc && func_entry(t, 0) >= text_lo && func_entry(t, 0) < text_hi) {
+			*out = t;
+			return 0;
+		}
+		gopclntab__free(t);
+	}
+	return -ENOENT;
 }
 
 void gopclntab__free(struct gopclntab *t)

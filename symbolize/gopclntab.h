@@ -22,6 +22,15 @@
  *                                   offsets from it (the header's own copy
  *                                   is unrelocated in PIE binaries); 0:
  *                                   the header's
+ *   gopclntab__new_in(data, size, text_lo, text_hi, &tab)
+ *                                   the table with the text start that puts
+ *                                   its first function in [text_lo,
+ *                                   text_hi), the code's section: the
+ *                                   header's (right unless relocated at
+ *                                   load, in a PIE), else text_lo (right
+ *                                   unless an external linker put C code
+ *                                   first, as for cgo); as __new, or
+ *                                   -ENOENT when neither does
  *   gopclntab__free(tab)            NULL-safe
  *   gopclntab__lookup(tab, pc, frames, max)
  *                                   frames written (>= 1), innermost
@@ -107,6 +116,8 @@ struct gopclntab_pcvalue {
 
 int gopclntab__new(const void *data, size_t size, uint64_t text_start,
 		   struct gopclntab **out);
+int gopclntab__new_in(const void *data, size_t size, uint64_t text_lo, uint64_t text_hi,
+		      struct gopclntab **out);
 void gopclntab__free(struct gopclntab *tab);
 int gopclntab__lookup(const struct gopclntab *tab, uint64_t pc,
 		      struct gopclntab_frame *frames, int max);

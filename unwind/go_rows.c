@@ -206,8 +206,9 @@ static struct unwind_rule rsp_rule(int32_t d, bool bp_saved)
 	return r;
 }
 
-/* The rows of one ordinary function: -EINVAL for a table it cannot use. */
-static int func_rows(struct go_build *b, const struct gopclntab_func *f)
+/* The rows of one ordinary function, the first from pc from (its entry,
+ * or the byte of padding before it): -EINVAL for a table it cannot use. */
+static int func_rows(struct go_build *b, const struct gopclntab_func *f, uint64_t from)
 {
 	struct gopclntab_pcvalue it;
 	uint64_t start = f->entry, end = f->entry, saved = UINT64_MAX;
@@ -232,7 +233,8 @@ static int func_rows(struct go_build *b, const struct gopclntab_func *f)
 				return err;
 			start = saved;
 		}
-		err = push_go(b, start, rsp_rule(d, d > 0 && start >= saved), false);
+		err = push_go(b, start == f->entry ? from : start,
+			      rsp_rule(d, d > 0 && start >= saved), false);
 		if (err)
 			return err;
 	}
@@ -245,6 +247,33 @@ static int func_rows(struct go_build *b, const struct gopclntab_func *f)
 	return push_go(b, end, (struct unwind_rule){ 0 }, false);
 }
 
+/* The end of a function's code (its pcsp table's last run), where the
+ * padding before the next function starts; its end if the table is cut. */
+static uint64_t code_end(struct go_build *b, const struct gopclntab_func *f)
+{
+	struct gopclntab_pcvalue it;
+	uint64_t start, end, last = f->end;
+	size_t begin;
+	int32_t d;
+	int n;
+
+	gopclntab__pcsp_begin(b->tab, f, &it);
+	begin = it.off;
+	while ((n = gopclntab__pcvalue_next(&it, &start, &end, &d)) > 0)
+		last = end;
+	b->work += it.off - begin;
+	return n < 0 ? f->end : last;
+}
+
+/* A stack switch's rule over its code. */
+static int special_rows(struct go_build *b, const struct gopclntab_func *f, uint64_t from,
+			const struct unwind_rule *rule)
+{
+	int err = push_go(b, from, *rule, true);
+
+	return err ? err : push_go(b, code_end(b, f), (struct unwind_rule){ 0 }, false);
+}
+
 static int go_func(struct go_build *b, const struct gopclntab_func *f)
 {
 	static const struct unwind_rule end_rule = { .cfa_kind = UNWIND_CFA_END };
@@ -252,18 +281,26 @@ static int go_func(struct go_build *b, const struct gopclntab_func *f)
 	static const struct unwind_rule fp_rule = { .cfa_kind = UNWIND_CFA_RBP, .cfa_offset = 16,
 						    .rbp_kind = UNWIND_RBP_CFA_OFFSET,
 						    .rbp_offset = -16 };
+	const struct go_row *last = b->count ? &b->rows[b->count - 1] : NULL;
 	size_t mark = b->count;
+	uint64_t from = f->entry;
 	int err;
 
+	/* A return address at the entry (runtime.systemstack_switch's, which
+	 * the scheduler saves as a goroutine's pc in cgo calls) is looked up at
+	 * pc - 1: in the padding before the function, when there is some,
+	 * which gets the function's first rule. */
+	if (last && last->pc < f->entry && last->rule.cfa_kind == UNWIND_CFA_NONE)
+		from = f->entry - 1;
 	switch (special_of(f, gopclntab__version(b->tab))) {
 	case END:
-		err = push_go(b, f->entry, end_rule, true);
+		err = special_rows(b, f, from, &end_rule);
 		break;
 	case SWITCH:
-		err = push_go(b, f->entry, fp_rule, true);
+		err = special_rows(b, f, from, &fp_rule);
 		break;
 	default:
-		err = func_rows(b, f);
+		err = func_rows(b, f, from);
 		if (err == -EINVAL) {
 			b->count = mark;
 			b->out->go_funcs_skipped++;
@@ -337,15 +374,11 @@ bool go_rows__is_go(Elf *elf)
 	return elf && find_pclntab(elf, &text);
 }
 
-/* The table, with the text start that puts its first function in an
- * executable segment: the header's (right unless relocated at load: PIE),
- * else .text's (right unless an external linker put C code first). */
 static int open_table(struct go_build *b, Elf *elf)
 {
 	uint64_t text_start;
 	Elf_Scn *scn = find_pclntab(elf, &text_start);
 	Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
-	uint64_t tries[2] = { 0, text_start };
 	int err;
 
 	if (!d || !d->d_buf)
@@ -354,21 +387,9 @@ static int open_table(struct go_build *b, Elf *elf)
 	if (err)
 		return err;
 	b->work_max = GO_ROWS_WORK_FACTOR * (uint64_t)d->d_size + (1u << 20);
-	for (size_t i = 0; i < ARRAY_SIZE(tries); i++) {
-		struct gopclntab_func f;
-
-		err = gopclntab__new(d->d_buf, d->d_size, tries[i], &b->tab);
-		if (err == -ENOMEM)
-			return err;
-		if (err)
-			return -ENOENT;
-		if (gopclntab__func(b->tab, 0, &f) == 0 && f.entry >= b->out->exec_lo &&
-		    f.entry < b->out->exec_hi)
-			return 0;
-		gopclntab__free(b->tab);
-		b->tab = NULL;
-	}
-	return -ENOENT;
+	err = gopclntab__new_in(d->d_buf, d->d_size, MAX(text_start, b->out->exec_lo),
+				b->out->exec_hi, &b->tab);
+	return err == -ENOMEM ? err : err ? -ENOENT : 0;
 }
 
 static int push_out(struct go_build *b, uint64_t pc, struct unwind_rule rule)
