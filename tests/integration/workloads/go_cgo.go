@@ -6,6 +6,9 @@
 //	main.cRecurse*10 -> C c_spin (Go -> C)
 //	main.cbRecurse*5 -> C c_calls_go -> main.goCallback -> main.cbDeep*10 ->
 //	    main.leafSpin (Go -> C -> Go)
+//	main.statsRecurse*4 -> main.leafSpin, and now and then
+//	    runtime.ReadMemStats -> runtime.systemstack -> the runtime on the
+//	    thread's system stack (a stack switch in Go)
 //
 // Built with cgo (gcc), stripped (-ldflags='-s -w') and not, by the test.
 //
@@ -38,12 +41,17 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
 )
 
 var sink uint64
+
+// not on the stack: 6 KiB, past the 8 KiB of stack perf copies with the
+// frames above it
+var ms runtime.MemStats
 
 //go:noinline
 func leafSpin(n int) uint64 {
@@ -110,6 +118,21 @@ func cbRecurse(depth int, deadline time.Time) uint64 {
 	return cbRecurse(depth-1, deadline) + 1
 }
 
+//go:noinline
+func statsRecurse(depth int, deadline time.Time) uint64 {
+	if depth == 0 {
+		var s uint64
+		// now and then: each stops the world, which moves the others
+		for time.Now().Before(deadline) {
+			s += leafSpin(300000)
+			runtime.ReadMemStats(&ms)
+			s += ms.Mallocs
+		}
+		return s
+	}
+	return statsRecurse(depth-1, deadline) + 1
+}
+
 func main() {
 	seconds := 5.0
 	if len(os.Args) > 1 {
@@ -127,6 +150,7 @@ func main() {
 		func() uint64 { return goRecurse(30, deadline) },
 		func() uint64 { return cRecurse(10, deadline) },
 		func() uint64 { return cbRecurse(5, deadline) },
+		func() uint64 { return statsRecurse(3, deadline) },
 	} {
 		wg.Add(1)
 		go func(f func() uint64) {
