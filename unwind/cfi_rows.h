@@ -110,9 +110,10 @@ struct cfi_rows {
 	uint64_t work;
 	size_t peak_bytes;
 	/* Go code (unwind/go_rows.h): .gopclntab functions with rows, those
-	 * skipped, those whose prologue saves rbp; a hash of the code bytes
-	 * read to tell (part of what the table is built from). */
-	size_t go_funcs, go_funcs_skipped, go_bp_saves;
+	 * skipped, those with a frame (a delta above 0) and of those the ones
+	 * whose prologue saves rbp; a hash of the code bytes read to tell
+	 * (part of what the table is built from). */
+	size_t go_funcs, go_funcs_skipped, go_framed, go_bp_saves;
 	uint64_t go_text_hash;
 };
 

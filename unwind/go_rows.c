@@ -224,6 +224,7 @@ static int func_rows(struct go_build *b, const struct gopclntab_func *f, uint64_
 			return -EINVAL;
 		if (d > 0 && !framed) {
 			framed = true;
+			b->out->go_framed++;
 			saved = bp_saved_at(b, f->entry, start, d);
 			b->out->go_bp_saves += saved != UINT64_MAX;
 		}
@@ -302,7 +303,7 @@ static int go_func(struct go_build *b, const struct gopclntab_func *f)
 	default:
 		err = func_rows(b, f, from);
 		if (err == -EINVAL) {
-			b->count = mark;
+			b->count = mark; /* its go_framed, go_bp_saves stay counted */
 			b->out->go_funcs_skipped++;
 			return 0;
 		}
