@@ -39,7 +39,12 @@
  *                                   the innermost max - 1), or -ENOENT
  *                                   (pc in no function); a frame's file is
  *                                   NULL and line 0 when the table has no
- *                                   line for it; entry is set in the last
+ *                                   line for it; entry is set in the last.
+ *                                   A pc in the padding right before a
+ *                                   function (past the previous one's
+ *                                   code) is that function's: a return
+ *                                   address at its entry, looked up at
+ *                                   pc - 1 (runtime.systemstack_switch)
  *   gopclntab__find_gofunc(tab, data, size, pclntab_vaddr, &gofunc)
  *                                   finds the runtime's moduledata in a
  *                                   data section's bytes (its first words
