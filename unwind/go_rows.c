@@ -270,9 +270,13 @@ static uint64_t code_end(struct go_build *b, const struct gopclntab_func *f)
 static int special_rows(struct go_build *b, const struct gopclntab_func *f, uint64_t from,
 			const struct unwind_rule *rule)
 {
-	int err = push_go(b, from, *rule, true);
+	uint64_t end = code_end(b, f);
+	int err;
 
-	return err ? err : push_go(b, code_end(b, f), (struct unwind_rule){ 0 }, false);
+	if (b->work > b->work_max)
+		return -E2BIG;
+	err = push_go(b, from, *rule, true);
+	return err ? err : push_go(b, end, (struct unwind_rule){ 0 }, false);
 }
 
 static int go_func(struct go_build *b, const struct gopclntab_func *f)
