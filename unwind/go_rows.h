@@ -15,8 +15,14 @@
  *       = unchanged    before the save, where d == 0, and in functions
  *                      whose prologue does not save it
  *
- * Functions where the stack changes hands get rules of their own (by
- * name, wrappers excluded by funcID):
+ * A return address at a function's entry (runtime.systemstack_switch's,
+ * which the scheduler saves as a goroutine's pc in cgo calls) is looked up
+ * at pc - 1, in the padding before the function: that byte, where there
+ * is padding, gets the function's first rule.
+ *
+ * Functions where the stack changes hands get rules of their own, over
+ * their code (by name; ABI wrappers, which share the name, excluded by
+ * their funcID in Go 1.18-1.19 tables):
  *   runtime.goexit, runtime.mstart, runtime.rt0_go, _rt0_amd64*,
  *   runtime.mcall, runtime.morestack       UNWIND_CFA_END: the outermost
  *        frame of a goroutine or of a thread's system stack, where Go's
