@@ -4,7 +4,10 @@
  * every pc both cover; the stack-switching functions' rules; the merge
  * with .debug_frame (CFI wins, Go adds rbp and the switches); bounds.
  *
- *   test-go-rows GO_SOURCE     (exits 77 without a `go` command)
+ * The same agreement for a cgo program (external link: C code before the
+ * Go code).
+ *
+ *   test-go-rows GO_SOURCE CGO_SOURCE   (exits 77 without a `go` command)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +21,7 @@
 #include "unwind/go_rows.h"
 #include "testing.h"
 
-static const char *go_source;
+static const char *go_source, *cgo_source;
 static char dir[256];
 
 static void run(const char *cmd)
@@ -34,7 +37,7 @@ static void setup(void)
 {
 	char cmd[2048];
 
-	TEST_ARGS("GO_SOURCE", &go_source);
+	TEST_ARGS("GO_SOURCE CGO_SOURCE", &go_source, &cgo_source);
 	if (system("command -v go >/dev/null 2>&1") != 0) {
 		fprintf(stderr, "no go command: skipping\n");
 		exit(77);
@@ -44,8 +47,10 @@ static void setup(void)
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s && cp %s main.go && export GOCACHE=%s/cache GOPATH=%s/gopath "
 		 "GOFLAGS=-mod=mod GO111MODULE=off GOPROXY=off && "
-		 "go build -o full main.go && go build -ldflags='-s -w' -o stripped main.go",
-		 dir, go_source, dir, dir);
+		 "go build -o full main.go && go build -ldflags='-s -w' -o stripped main.go && "
+		 "mkdir cgo && cp %s cgo/main.go && cd cgo && "
+		 "go build -o ../cgo-full main.go && go build -ldflags='-s -w' -o ../cgo-stripped main.go",
+		 dir, go_source, dir, dir, cgo_source);
 	run(cmd);
 	REQUIRE(elf_version(EV_CURRENT) != EV_NONE);
 }
@@ -120,10 +125,10 @@ static struct cfi_rows *go_only(const char *name)
 
 /* Every pc of the stripped build's Go rows (CFA = rsp + N) against the
  * unstripped build's .debug_frame, where it has a row. */
-static void test_agrees_with_debug_frame(void)
+static void check_agreement(const char *stripped, const char *unstripped)
 {
-	struct cfi_rows *go = go_only("stripped"), *dwarf = NULL;
-	struct object full = open_object("full");
+	struct cfi_rows *go = go_only(stripped), *dwarf = NULL;
+	struct object full = open_object(unstripped);
 	uint64_t both = 0, agree = 0, go_pcs = 0;
 	int shown = 0;
 
@@ -153,9 +158,9 @@ static void test_agrees_with_debug_frame(void)
 			}
 		}
 	}
-	fprintf(stderr, "Go functions %zu (skipped %zu), prologue saving rbp %zu; pcs with Go "
+	fprintf(stderr, "%s: Go functions %zu (skipped %zu), prologue saving rbp %zu; pcs with Go "
 		"rows %" PRIu64 ", also in .debug_frame %" PRIu64 ", same CFA %" PRIu64
-		" (%.4f %%)\n", go->go_funcs, go->go_funcs_skipped, go->go_bp_saves, go_pcs, both,
+		" (%.4f %%)\n", stripped, go->go_funcs, go->go_funcs_skipped, go->go_bp_saves, go_pcs, both,
 		agree, both ? 100.0 * (double)agree / (double)both : 0.0);
 	CHECK(go->go_funcs > 1000);
 	CHECK_INT(go->go_funcs_skipped, ==, 0);
@@ -164,6 +169,38 @@ static void test_agrees_with_debug_frame(void)
 	cfi_rows__free(dwarf);
 	cfi_rows__free(go);
 	close_object(&full);
+}
+
+static void test_agrees_with_debug_frame(void)
+{
+	check_agreement("stripped", "full");
+}
+
+/* cgo: the C code's .eh_frame merged, the Go code's rows where
+ * .debug_frame has them, at the same addresses */
+static void test_cgo_agrees_with_debug_frame(void)
+{
+	struct object o = open_object("cgo-stripped");
+	struct cfi_rows *eh = NULL, *merged = NULL;
+
+	check_agreement("cgo-stripped", "cgo-full");
+	CHECK_INT(cfi_rows__build(o.elf, NULL, NULL, &eh), ==, 0);
+	REQUIRE(eh);
+	CHECK_INT(go_rows__build(o.elf, eh, NULL, &merged), ==, 0);
+	REQUIRE(merged);
+	/* every .eh_frame row (the C code) is in the merged rows */
+	for (size_t i = 0; i < eh->count; i++) {
+		const struct cfi_row *m = cfi_rows__find(merged, eh->rows[i].pc);
+
+		if (eh->rows[i].rule.cfa_kind == UNWIND_CFA_NONE)
+			continue;
+		REQUIRE(m);
+		CHECK(memcmp(&m->rule, &eh->rows[i].rule, sizeof(m->rule)) == 0);
+	}
+	CHECK(merged->go_funcs > 1000);
+	cfi_rows__free(merged);
+	cfi_rows__free(eh);
+	close_object(&o);
 }
 
 static void check_kind(const struct cfi_rows *rows, const char *sym, uint64_t off,
@@ -299,6 +336,7 @@ static void test_bounds(void)
 
 TEST_MAIN(setup, teardown,
 	  TEST_CASE(agrees_with_debug_frame),
+	  TEST_CASE(cgo_agrees_with_debug_frame),
 	  TEST_CASE(switches),
 	  TEST_CASE(rbp_after_prologue),
 	  TEST_CASE(merge),
