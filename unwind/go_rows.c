@@ -25,19 +25,16 @@ struct segment {
 	const uint8_t *bytes;
 };
 
-/* A Go row and whether it describes a stack switch (wins over CFI). */
-struct go_row {
-	uint64_t pc;
-	struct unwind_rule rule;
-	bool special;
-};
-
 struct go_build {
 	struct gopclntab *tab;
 	struct segment segs[SEGMENTS_MAX];
 	size_t nsegs;
-	struct go_row *rows;
-	size_t count, cap, out_cap;
+	/* the Go rows, in the output's form (with no CFI to merge they are
+	 * the output), and whether each describes a stack switch (which wins
+	 * over CFI) */
+	struct cfi_row *rows;
+	uint8_t *special;
+	size_t count, cap, special_cap, out_cap;
 	size_t max_bytes, bytes; /* the budget, and what is held */
 	uint64_t deadline_ns;
 	uint64_t work, work_max; /* pcsp bytes decoded, and the bound */
@@ -106,17 +103,19 @@ static int push_go(struct go_build *b, uint64_t pc, struct unwind_rule rule, boo
 	int err;
 
 	/* a row that changes nothing is left out */
-	if (b->count && b->rows[b->count - 1].special == special &&
+	if (b->count && b->special[b->count - 1] == special &&
 	    memcmp(&b->rows[b->count - 1].rule, &rule, sizeof(rule)) == 0)
 		return 0;
-	if (b->count && b->rows[b->count - 1].pc == pc) {
-		b->rows[b->count - 1] = (struct go_row){ pc, rule, special };
-		return 0;
+	if (!b->count || b->rows[b->count - 1].pc != pc) {
+		err = grow(b, (void **)&b->rows, &b->cap, b->count, sizeof(*b->rows));
+		if (!err)
+			err = grow(b, (void **)&b->special, &b->special_cap, b->count, 1);
+		if (err)
+			return err;
+		b->count++;
 	}
-	err = grow(b, (void **)&b->rows, &b->cap, b->count, sizeof(*b->rows));
-	if (err)
-		return err;
-	b->rows[b->count++] = (struct go_row){ pc, rule, special };
+	b->rows[b->count - 1] = (struct cfi_row){ .pc = pc, .rule = rule };
+	b->special[b->count - 1] = special;
 	return 0;
 }
 
@@ -286,7 +285,7 @@ static int go_func(struct go_build *b, const struct gopclntab_func *f)
 	static const struct unwind_rule fp_rule = { .cfa_kind = UNWIND_CFA_RBP, .cfa_offset = 16,
 						    .rbp_kind = UNWIND_RBP_CFA_OFFSET,
 						    .rbp_offset = -16 };
-	const struct go_row *last = b->count ? &b->rows[b->count - 1] : NULL;
+	const struct cfi_row *last = b->count ? &b->rows[b->count - 1] : NULL;
 	size_t mark = b->count;
 	uint64_t from = f->entry;
 	int err;
@@ -415,19 +414,21 @@ static int push_out(struct go_build *b, uint64_t pc, struct unwind_rule rule)
 	return 0;
 }
 
-/* The rule at a pc covered by CFI rule c (NULL: none) and Go row g. */
-static struct unwind_rule pick(const struct unwind_rule *c, const struct go_row *g)
+/* The rule at a pc covered by CFI rule c and Go rule g (NULL: none),
+ * special if a stack switch. */
+static struct unwind_rule pick(const struct unwind_rule *c, const struct unwind_rule *g,
+			       bool special)
 {
 	static const struct unwind_rule none;
 
-	if (!g || g->rule.cfa_kind == UNWIND_CFA_NONE)
+	if (!g || g->cfa_kind == UNWIND_CFA_NONE)
 		return c ? *c : none;
-	if (g->special || !c || c->cfa_kind == UNWIND_CFA_NONE)
-		return g->rule;
+	if (special || !c || c->cfa_kind == UNWIND_CFA_NONE)
+		return *g;
 	/* Go's .debug_frame never says where rbp is */
 	if (c->cfa_kind == UNWIND_CFA_RSP && c->rbp_kind == UNWIND_RBP_UNCHANGED &&
-	    g->rule.cfa_kind == UNWIND_CFA_RSP && g->rule.cfa_offset == c->cfa_offset)
-		return g->rule;
+	    g->cfa_kind == UNWIND_CFA_RSP && g->cfa_offset == c->cfa_offset)
+		return *g;
 	return *c;
 }
 
@@ -435,9 +436,9 @@ static struct unwind_rule pick(const struct unwind_rule *c, const struct go_row 
  * of pcs, each with the rule pick() gives. */
 static int merge(struct go_build *b, const struct cfi_rows *cfi)
 {
-	size_t i = 0, j = 0, nc = cfi ? cfi->count : 0;
-	const struct unwind_rule *c = NULL;
-	const struct go_row *g = NULL;
+	size_t i = 0, j = 0, nc = cfi->count;
+	const struct unwind_rule *c = NULL, *g = NULL;
+	bool special = false;
 
 	while (i < nc || j < b->count) {
 		uint64_t pc = MIN(i < nc ? cfi->rows[i].pc : UINT64_MAX,
@@ -446,9 +447,11 @@ static int merge(struct go_build *b, const struct cfi_rows *cfi)
 
 		if (i < nc && cfi->rows[i].pc == pc)
 			c = &cfi->rows[i++].rule;
-		if (j < b->count && b->rows[j].pc == pc)
-			g = &b->rows[j++];
-		err = push_out(b, pc, pick(c, g));
+		if (j < b->count && b->rows[j].pc == pc) {
+			special = b->special[j];
+			g = &b->rows[j++].rule;
+		}
+		err = push_out(b, pc, pick(c, g, special));
 		if (err)
 			return err;
 	}
@@ -479,9 +482,15 @@ int go_rows__build(Elf *elf, const struct cfi_rows *cfi, const struct cfi_limits
 		err = open_table(&b, elf);
 	if (!err)
 		err = go_funcs(&b);
-	if (!err)
+	if (!err && cfi) {
 		err = merge(&b, cfi);
+	} else if (!err) {
+		/* nothing to merge: the Go rows are the output */
+		b.out->rows = TAKE_PTR(b.rows);
+		b.out->count = b.count;
+	}
 	free(b.rows);
+	free(b.special);
 	gopclntab__free(b.tab);
 	if (err) {
 		cfi_rows__free(b.out);

@@ -37,7 +37,7 @@ GO_ROOTS = ("runtime.goexit", "runtime.mstart", "runtime.mcall", "runtime.morest
 # code each), enough of them for about 100 MB
 BIG_FUNCS = 3600
 BIG_STMTS = 1000
-BIG_PER_FILE = 100
+BIG_PER_PKG = 100
 
 
 def go_build(src_dir, out, *flags):
@@ -49,13 +49,16 @@ def go_build(src_dir, out, *flags):
         raise BenchError(f"go build {' '.join(flags)} in {src_dir} failed: {r.stderr[-2000:]}")
 
 
-def module_dir(name, files):
-    """A Go module directory under CACHE holding files {name: text}."""
+def module_dir(name, files, module=None):
+    """A Go module (module, default name) in directory name under CACHE,
+    holding files {path: text}."""
+    module = module or name
     d = CACHE / name
     d.mkdir(parents=True, exist_ok=True)
-    (d / "go.mod").write_text(f"module {name}\n\ngo 1.19\n")
+    (d / "go.mod").write_text(f"module {module}\n\ngo 1.19\n")
     for fname, text in files.items():
         p = d / fname
+        p.parent.mkdir(parents=True, exist_ok=True)
         if not p.exists() or p.read_text() != text:
             p.write_text(text)
     return d
@@ -74,32 +77,38 @@ def build_load():
 def big_source():
     """{file: text} of the generated program: BIG_FUNCS functions of
     BIG_STMTS arithmetic statements, each calling the next now and then,
-    all reachable from main through a table."""
+    in packages of BIG_PER_PKG (one package of them all takes the compiler
+    past the memory of a 2-CPU VM), all reachable from main through a
+    table."""
     files = {}
-    main = ["package main\n\nimport \"os\"\n\nfunc main() {\n",
-            "\tn := len(os.Args)\n\tos.Exit(int(table[n%len(table)](uint64(n)) & 1))\n}\n",
-            "\nvar table = []func(uint64) uint64{\n"]
-    main += [f"\tf{i},\n" for i in range(BIG_FUNCS)]
+    npkg = (BIG_FUNCS + BIG_PER_PKG - 1) // BIG_PER_PKG
+    main = ["package main\n\nimport (\n\t\"os\"\n"]
+    main += [f"\t\"big/p{k}\"\n" for k in range(npkg)]
+    main += [")\n\nfunc main() {\n",
+             "\tn := len(os.Args)\n\tos.Exit(int(table[n%len(table)](uint64(n)) & 1))\n}\n",
+             "\nvar table = []func(uint64) uint64{\n"]
+    main += [f"\tp{i // BIG_PER_PKG}.F{i},\n" for i in range(BIG_FUNCS)]
     main.append("}\n")
     files["main.go"] = "".join(main)
-    for start in range(0, BIG_FUNCS, BIG_PER_FILE):
-        text = ["package main\n\n"]
-        for i in range(start, min(BIG_FUNCS, start + BIG_PER_FILE)):
-            text.append(f"//go:noinline\nfunc f{i}(x uint64) uint64 {{\n\tvar a [8]uint64\n")
+    for k in range(npkg):
+        first, last = k * BIG_PER_PKG, min(BIG_FUNCS, (k + 1) * BIG_PER_PKG)
+        text = [f"package p{k}\n\n"]
+        for i in range(first, last):
+            text.append(f"//go:noinline\nfunc F{i}(x uint64) uint64 {{\n\tvar a [8]uint64\n")
             for j in range(BIG_STMTS):
                 text.append(f"\ta[{j % 8}] = a[{(j * 3) % 8}]*{j * 2 + 3} + x>>{j % 13} ^ "
                             f"{i * 7919 + j}\n")
                 if j % 50 == 49:
-                    text.append(f"\tif a[{j % 8}] == {i + j} {{\n\t\tx += f{(i + 1) % BIG_FUNCS}(x)"
-                                "\n\t}\n")
+                    callee = first + (i + 1 - first) % (last - first)
+                    text.append(f"\tif a[{j % 8}] == {i + j} {{\n\t\tx += F{callee}(x)\n\t}}\n")
             text.append("\treturn a[0] + a[7]\n}\n\n")
-        files[f"f{start}.go"] = "".join(text)
+        files[f"p{k}/f.go"] = "".join(text)
     return files
 
 
 def build_big():
     """The ~100 MB program, stripped, built once (several minutes)."""
-    d = module_dir(f"go_big_{BIG_FUNCS}_{BIG_STMTS}", big_source())
+    d = module_dir(f"go_big_{BIG_FUNCS}_{BIG_STMTS}_{BIG_PER_PKG}", big_source(), "big")
     out = d / "go_big"
     if not out.exists():
         log(f"building a Go program of {BIG_FUNCS} functions into {out} (once; minutes)")
