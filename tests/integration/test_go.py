@@ -242,7 +242,9 @@ def t_go_stripped_unwinds():
         switched, _ = shares_of(stacks, lambda u: "runtime.systemstack" in u and
                                 "main.statsRecurse" in u)
         print(f"{name}: {switched} samples through runtime.systemstack")
-        check(switched >= 3, f"{name}: samples on the system stack under "
+        # a few each time: ReadMemStats runs now and then, not to move
+        # the other goroutines' shares (and perf's, in t_go_vs_perf) much
+        check(switched >= 1, f"{name}: samples on the system stack under "
               f"runtime.systemstack ({switched})")
         out[name] = (binary, stacks, pb, whole / total, named / total)
     binary, stacks, pb, whole, named = out["stripped"]
@@ -294,6 +296,10 @@ def check_addr2line(pb, binary, what):
           f"in {what} ({len(agree)}/{len(go_locs)})")
 
 
+# the stack switches perf's walk of one copied stack cannot cross
+SWITCHES = ("runtime.cgocallback", "runtime.asmcgocall", "runtime.systemstack")
+
+
 def switch_key(frames):
     """A stack from its innermost stack switch or root (runtime.goexit,
     runtime.cgocallback, ...) to the leaf, a recursion as one frame: what
@@ -303,9 +309,7 @@ def switch_key(frames):
     cbDeep(10)), so depths are compared by t_go_stripped_unwinds, against
     the code; the switches themselves too."""
     u = [f.removesuffix(".abi0") for f in frames[1:]]
-    cut = max([i for i, f in enumerate(u) if f in GO_ROOTS or f in ("runtime.cgocallback",
-                                                                     "runtime.asmcgocall")],
-              default=None)
+    cut = max([i for i, f in enumerate(u) if f in GO_ROOTS or f in SWITCHES], default=None)
     if cut is None:
         return ("<no root>",)
     return tuple(f for i, f in enumerate(u[cut:]) if i == 0 or u[cut + i - 1] != f)

@@ -124,7 +124,7 @@ func statsRecurse(depth int, deadline time.Time) uint64 {
 		var s uint64
 		// now and then: each stops the world, which moves the others
 		for time.Now().Before(deadline) {
-			s += leafSpin(300000)
+			s += leafSpin(1000000)
 			runtime.ReadMemStats(&ms)
 			s += ms.Mallocs
 		}
