@@ -23,6 +23,7 @@
 #include "symbolize/procfile.h"
 #include "symbolize/procinfo.h"
 #include "unwind/cfi_rows.h"
+#include "unwind/go_rows.h"
 #include "unwind/unwind_table.h"
 
 #define DEFAULT_BUILD_TIMEOUT_MS 10000
@@ -79,7 +80,7 @@ struct build_job {
 	/* results */
 	int err;
 	uint64_t ns;
-	size_t rows, fdes, fdes_skipped; /* for the debug log */
+	size_t rows, fdes, fdes_skipped, go_funcs, go_skipped; /* for the debug log */
 	char key[KEY_LEN];
 	struct unwind_table *table;
 	struct unwind_rules *rules; /* the table's private rule ids */
@@ -260,9 +261,10 @@ static void digest_section(EVP_MD_CTX *md, Elf *elf, const char *name)
 	}
 }
 
-/* What a table is built from: the CFI sections and where the executable
+/* What a table is built from: the CFI sections, .gopclntab and the code
+ * bytes its rows were decided by (go_hash), and where the executable
  * segments lie. Two files share a table only when all of it is equal. */
-static int content_key(Elf *elf, Elf *debug_elf, char key[KEY_LEN])
+static int content_key(Elf *elf, Elf *debug_elf, uint64_t go_hash, char key[KEY_LEN])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char digest[32];
@@ -276,6 +278,9 @@ static int content_key(Elf *elf, Elf *debug_elf, char key[KEY_LEN])
 	digest_section(md, elf, ".debug_frame");
 	EVP_DigestUpdate(md, "debug", 6);
 	digest_section(md, debug_elf, ".debug_frame");
+	digest_section(md, elf, ".gopclntab");
+	digest_section(md, elf, ".data.rel.ro.gopclntab");
+	EVP_DigestUpdate(md, &go_hash, sizeof(go_hash));
 	if (elf_getphdrnum(elf, &phnum) == 0) {
 		for (size_t i = 0; i < phnum; i++) {
 			GElf_Phdr ph;
@@ -312,13 +317,28 @@ static void build_run(struct workq_job *base)
 	debug_fd = open_debug_file(j->debug_root, elf);
 	if (debug_fd >= 0)
 		debug_elf = elf_begin(debug_fd, ELF_C_READ_MMAP, NULL);
-	j->err = content_key(elf, debug_elf, j->key);
+	j->err = cfi_rows__build(elf, debug_elf, &j->limits, &rows);
+	/* Go code: rows from .gopclntab, merged into the CFI's (its C code's
+	 * .eh_frame, an unstripped build's .debug_frame) */
+	if ((!j->err || j->err == -ENOENT) && go_rows__is_go(elf)) {
+		struct cfi_rows *merged = NULL;
+		int err = go_rows__build(elf, rows, &j->limits, &merged);
+
+		if (!err) {
+			cfi_rows__free(rows);
+			rows = merged;
+		}
+		if (err != -ENOENT)
+			j->err = err;
+	}
 	if (!j->err)
-		j->err = cfi_rows__build(elf, debug_elf, &j->limits, &rows);
+		j->err = content_key(elf, debug_elf, rows->go_text_hash, j->key);
 	if (rows) {
 		j->rows = rows->count;
 		j->fdes = rows->fde_count;
 		j->fdes_skipped = rows->fde_skipped;
+		j->go_funcs = rows->go_funcs;
+		j->go_skipped = rows->go_funcs_skipped;
 	}
 	if (!j->err) {
 		j->err = unwind_rules__new(&j->rules);
@@ -450,7 +470,8 @@ static void build_done(struct workq_job *base)
 		} else {
 			u->stats.table_build_ns += j->ns;
 			log_debug("built an unwind table in %.0f ms: %zu rows from %zu FDEs (%zu "
-				  "skipped)", (double)j->ns / 1e6, j->rows, j->fdes, j->fdes_skipped);
+				  "skipped) and %zu Go functions (%zu skipped)", (double)j->ns / 1e6,
+				  j->rows, j->fdes, j->fdes_skipped, j->go_funcs, j->go_skipped);
 			id = adopt(u, j);
 			if (id) {
 				r->state = REF_READY;

@@ -520,8 +520,14 @@ const struct elf_sym *elf_object_int__find_symbol(const struct elf_object *obj,
 		return NULL;
 	s = &obj->syms[lo - 1];
 	/* a zero-sized symbol (hand-written assembly) runs to the next one */
-	if (s->size && vaddr - s->addr >= s->size)
+	if (s->size && vaddr - s->addr >= s->size) {
+		/* a return address at a function's entry, looked up at pc - 1
+		 * (Go saves runtime.systemstack_switch's entry as a goroutine's
+		 * pc in cgo calls), lands in the padding before it */
+		if (lo < obj->sym_count && obj->syms[lo].addr == vaddr + 1)
+			return &obj->syms[lo];
 		return NULL;
+	}
 	return s;
 }
 

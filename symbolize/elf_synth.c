@@ -146,7 +146,7 @@ int elf_synth__load_go(struct elf_object *obj, const struct elf_object_opts *opt
 	size_t max_bytes = opts && opts->max_symbol_bytes ? opts->max_symbol_bytes
 							   : DEFAULT_MAX_SYMBOL_BYTES;
 	Elf_Scn *scn = NULL, *pcln = NULL;
-	uint64_t text_start = 0, pcln_addr = 0;
+	uint64_t text_start = 0, text_end = 0, pcln_addr = 0;
 	bool aranges = false;
 	size_t shstrndx;
 	Elf_Data *data;
@@ -167,8 +167,10 @@ int elf_synth__load_go(struct elf_object *obj, const struct elf_object_opts *opt
 			pcln = scn;
 			pcln_addr = sh.sh_addr;
 		}
-		else if (name && strcmp(name, ".text") == 0)
+		else if (name && strcmp(name, ".text") == 0) {
 			text_start = sh.sh_addr;
+			text_end = sh.sh_addr + sh.sh_size;
+		}
 		else if (name && (strcmp(name, ".debug_aranges") == 0 ||
 				  strcmp(name, ".zdebug_aranges") == 0))
 			aranges = true;
@@ -182,7 +184,8 @@ int elf_synth__load_go(struct elf_object *obj, const struct elf_object_opts *opt
 	/* with a symbol table, only lines are lost: the object still loads */
 	if (data->d_size > max_bytes)
 		return with_symtab ? 0 : -E2BIG;
-	err = gopclntab__new(data->d_buf, data->d_size, text_start, &obj->gopcln);
+	err = gopclntab__new_in(data->d_buf, data->d_size, text_start,
+				text_end ? text_end : UINT64_MAX, &obj->gopcln);
 	if (err == -ENOMEM)
 		return err;
 	if (err)

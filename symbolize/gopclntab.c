@@ -23,6 +23,7 @@ enum hdr_word_118 { W118_TEXT = 2, W118_FUNCNAME, W118_CU, W118_FILETAB,
  * from the text start since): the 32-bit fields we read, as offsets from
  * the end of the entry. */
 #define F_NAMEOFF 0
+#define F_PCSP 12
 #define F_PCFILE 16
 #define F_PCLN 20
 #define F_NPCDATA 24
@@ -32,6 +33,8 @@ enum hdr_word_118 { W118_TEXT = 2, W118_FUNCNAME, W118_CU, W118_FILETAB,
  * then npcdata 32-bit pc-value table offsets, then nfuncdata funcdata
  * (32-bit offsets from moduledata.gofunc since 1.18, pointers before) */
 #define F_FIXED_116 36
+#define F_FUNCID_116 32
+#define F_FUNCID_120 36
 #define F_FIXED_120 40
 
 #define PCDATA_INL_TREE_INDEX 2
@@ -219,11 +222,28 @@ static bool read_varint(const struct gopclntab *t, size_t *off, uint32_t *v)
 	return false;
 }
 
+/* One pair of a pc-value table at *off: a zig-zag value delta and a pc
+ * delta, applied to *val and *at; false at the end marker (a zero value
+ * delta after the first pair) or where the table is cut. Every step reads
+ * at least two bytes, so a walk ends with the copy. */
+static bool pcvalue_step(const struct gopclntab *t, size_t *off, bool first, int32_t *val,
+			 uint64_t *at)
+{
+	uint32_t vdelta, pcdelta;
+
+	if (!read_varint(t, off, &vdelta) || (vdelta == 0 && !first))
+		return false;
+	/* wraps like Go's int32 on a hostile table, without UB */
+	*val = (int32_t)((uint32_t)*val + (-(vdelta & 1) ^ (vdelta >> 1)));
+	if (!read_varint(t, off, &pcdelta))
+		return false;
+	*at += (uint64_t)pcdelta * t->quantum;
+	return true;
+}
+
 /* The value a pc-value table (at pctab + table) holds for pc in the
- * function starting at entry: pairs of a zig-zag value delta and a pc
- * delta, from -1 at entry, ended by a zero value delta. false if pc is
- * past the table or the table is cut. Every step reads at least two
- * bytes, so the loop ends with the copy. */
+ * function starting at entry: pairs from -1 at entry. false if pc is past
+ * the table or the table is cut. */
 static bool pc_value(const struct gopclntab *t, uint32_t table, uint64_t entry,
 		     uint64_t pc, int32_t *value)
 {
@@ -234,15 +254,8 @@ static bool pc_value(const struct gopclntab *t, uint32_t table, uint64_t entry,
 	if (table == 0 || table >= t->size - t->pctab)
 		return false;
 	for (bool first = true;; first = false) {
-		uint32_t vdelta, pcdelta;
-
-		if (!read_varint(t, &off, &vdelta) || (vdelta == 0 && !first))
+		if (!pcvalue_step(t, &off, first, &val, &at))
 			return false;
-		/* wraps like Go's int32 on a hostile table, without UB */
-		val = (int32_t)((uint32_t)val + (-(vdelta & 1) ^ (vdelta >> 1)));
-		if (!read_varint(t, &off, &pcdelta))
-			return false;
-		at += (uint64_t)pcdelta * t->quantum;
 		if (pc < at) {
 			*value = val;
 			return true;
@@ -374,6 +387,18 @@ static int inlined_frames(const struct gopclntab *t, size_t rec, uint64_t entry,
 	return n;
 }
 
+/* Whether pc is in function i's code rather than in the padding after it
+ * (past the end of its line table). */
+static bool in_code(const struct gopclntab *t, size_t i, uint64_t pc)
+{
+	size_t rec = func_record(t, i);
+	uint32_t table;
+	int32_t line;
+
+	return rec && read_u32(t, rec + F_PCLN, &table) &&
+	       pc_value(t, table, func_entry(t, i), pc, &line);
+}
+
 int gopclntab__lookup(const struct gopclntab *t, uint64_t pc,
 		      struct gopclntab_frame *frames, int max)
 {
@@ -390,6 +415,12 @@ int gopclntab__lookup(const struct gopclntab *t, uint64_t pc,
 	/* the table is sorted; a hostile one may not be */
 	if (i == 0 || pc >= func_entry(t, i))
 		return -ENOENT;
+	/* A return address at a function's entry, looked up at pc - 1, lands
+	 * in the padding before it: that function's. The scheduler saves
+	 * runtime.systemstack_switch's entry as a goroutine's pc in cgo calls
+	 * (Go's traceback does not back up at an entry either). */
+	if (i < t->nfunc && pc + 1 == func_entry(t, i) && !in_code(t, i - 1, pc))
+		i++;
 	i--;
 	entry = func_entry(t, i);
 	rec = func_record(t, i);
@@ -479,6 +510,26 @@ int gopclntab__new(const void *data, size_t size, uint64_t text_start,
 	return 0;
 }
 
+int gopclntab__new_in(const void *data, size_t size, uint64_t text_lo, uint64_t text_hi,
+		      struct gopclntab **out)
+{
+	uint64_t tries[2] = { 0, text_lo };
+
+	for (size_t i = 0; i < ARRAY_SIZE(tries); i++) {
+		struct gopclntab *t = NULL;
+		int err = gopclntab__new(data, size, tries[i], &t);
+
+		if (err)
+			return err;
+		if (t->nfunc && func_entry(t, 0) >= text_lo && func_entry(t, 0) < text_hi) {
+			*out = t;
+			return 0;
+		}
+		gopclntab__free(t);
+	}
+	return -ENOENT;
+}
+
 void gopclntab__free(struct gopclntab *t)
 {
 	if (!t)
@@ -501,4 +552,68 @@ size_t gopclntab__func_count(const struct gopclntab *t)
 size_t gopclntab__bytes(const struct gopclntab *t)
 {
 	return t ? sizeof(*t) + t->size + 1 + t->funcdata_size : 0;
+}
+
+int gopclntab__func(const struct gopclntab *t, size_t i, struct gopclntab_func *f)
+{
+	size_t rec, idoff;
+	uint32_t nameoff, pcsp;
+
+	if (!t || i >= t->nfunc)
+		return -ENOENT;
+	f->entry = func_entry(t, i);
+	f->end = func_entry(t, i + 1);
+	rec = func_record(t, i);
+	idoff = rec + (t->version >= 120 ? F_FUNCID_120 : F_FUNCID_116);
+	if (f->end <= f->entry || !rec || !read_u32(t, rec + F_NAMEOFF, &nameoff) ||
+	    !read_u32(t, rec + F_PCSP, &pcsp) || idoff >= t->size)
+		return -ENOENT;
+	f->name = string_at(t, t->funcname, nameoff);
+	if (!f->name)
+		return -ENOENT;
+	f->func_id = t->data[idoff];
+	f->pcsp = pcsp;
+	return 0;
+}
+
+void gopclntab__pcsp_begin(const struct gopclntab *t, const struct gopclntab_func *f,
+			   struct gopclntab_pcvalue *it)
+{
+	*it = (struct gopclntab_pcvalue){ .tab = t, .off = t->pctab + f->pcsp, .pc = f->entry,
+					  .end = f->end, .value = -1, .first = true };
+	/* offset 0 is no table */
+	it->done = f->pcsp == 0 || f->pcsp >= t->size - t->pctab;
+}
+
+int gopclntab__pcvalue_next(struct gopclntab_pcvalue *it, uint64_t *start, uint64_t *end,
+			    int32_t *value)
+{
+	const struct gopclntab *t = it->tab;
+
+	while (!it->done) {
+		uint64_t from = it->pc;
+		size_t off = it->off;
+
+		if (it->pc >= it->end) {
+			it->done = true;
+			return 0;
+		}
+		if (!pcvalue_step(t, &it->off, it->first, &it->value, &it->pc)) {
+			it->done = true;
+			/* the end marker, or a table cut before it */
+			return off < t->size && t->data[off] == 0 && !it->first ? 0 : -EINVAL;
+		}
+		it->first = false;
+		if (it->pc > it->end) {
+			it->done = true;
+			return -EINVAL;
+		}
+		if (it->pc == from)
+			continue; /* an empty run */
+		*start = from;
+		*end = it->pc;
+		*value = it->value;
+		return 1;
+	}
+	return 0;
 }

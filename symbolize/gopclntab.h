@@ -22,6 +22,15 @@
  *                                   offsets from it (the header's own copy
  *                                   is unrelocated in PIE binaries); 0:
  *                                   the header's
+ *   gopclntab__new_in(data, size, text_lo, text_hi, &tab)
+ *                                   the table with the text start that puts
+ *                                   its first function in [text_lo,
+ *                                   text_hi), the code's section: the
+ *                                   header's (right unless relocated at
+ *                                   load, in a PIE), else text_lo (right
+ *                                   unless an external linker put C code
+ *                                   first, as for cgo); as __new, or
+ *                                   -ENOENT when neither does
  *   gopclntab__free(tab)            NULL-safe
  *   gopclntab__lookup(tab, pc, frames, max)
  *                                   frames written (>= 1), innermost
@@ -30,7 +39,12 @@
  *                                   the innermost max - 1), or -ENOENT
  *                                   (pc in no function); a frame's file is
  *                                   NULL and line 0 when the table has no
- *                                   line for it; entry is set in the last
+ *                                   line for it; entry is set in the last.
+ *                                   A pc in the padding right before a
+ *                                   function (past the previous one's
+ *                                   code) is that function's: a return
+ *                                   address at its entry, looked up at
+ *                                   pc - 1 (runtime.systemstack_switch)
  *   gopclntab__find_gofunc(tab, data, size, pclntab_vaddr, &gofunc)
  *                                   finds the runtime's moduledata in a
  *                                   data section's bytes (its first words
@@ -52,6 +66,23 @@
  *                                   the format)
  *   gopclntab__func_count(tab)      functions in the table
  *   gopclntab__bytes(tab)           memory held (the copy)
+ *   gopclntab__func(tab, i, &func)  function i (0 .. func_count - 1): its
+ *                                   [entry, end) (end: the next
+ *                                   function's entry), name and funcID; 0,
+ *                                   or -ENOENT (i past the table, its
+ *                                   record or name outside it, or entries
+ *                                   not ascending: a hostile table)
+ *   gopclntab__pcsp_begin(tab, &func, &it)
+ *   gopclntab__pcvalue_next(&it, &start, &end, &value)
+ *                                   the runs of func's pcsp table (the
+ *                                   stack-pointer delta, bytes below the
+ *                                   return address, at each pc): 1 and
+ *                                   [start, end) with value, 0 after the
+ *                                   last run, -EINVAL on a cut table or a
+ *                                   run past the function's end (the runs
+ *                                   before it stay valid). Each call
+ *                                   reads at least two bytes of the table,
+ *                                   so a walk ends within its size
  *
  * The frames' strings point into tab and stay valid until it is freed.
  * Not thread-safe.
@@ -72,8 +103,26 @@ struct gopclntab_frame {
 	uint64_t entry;    /* the function's first address (0 for inlined calls) */
 };
 
+struct gopclntab_func {
+	uint64_t entry, end;
+	const char *name;
+	uint8_t func_id; /* the runtime's funcID (numbering differs by version) */
+	uint32_t pcsp;	 /* offset of its pcsp table in the pc-value tables */
+};
+
+/* A walk over one pc-value table; fields private to gopclntab.c. */
+struct gopclntab_pcvalue {
+	const struct gopclntab *tab;
+	size_t off;
+	uint64_t pc, end;
+	int32_t value;
+	bool first, done;
+};
+
 int gopclntab__new(const void *data, size_t size, uint64_t text_start,
 		   struct gopclntab **out);
+int gopclntab__new_in(const void *data, size_t size, uint64_t text_lo, uint64_t text_hi,
+		      struct gopclntab **out);
 void gopclntab__free(struct gopclntab *tab);
 int gopclntab__lookup(const struct gopclntab *tab, uint64_t pc,
 		      struct gopclntab_frame *frames, int max);
@@ -85,5 +134,10 @@ bool gopclntab__has_inlines(const struct gopclntab *tab);
 int gopclntab__version(const struct gopclntab *tab);
 size_t gopclntab__func_count(const struct gopclntab *tab);
 size_t gopclntab__bytes(const struct gopclntab *tab);
+int gopclntab__func(const struct gopclntab *tab, size_t i, struct gopclntab_func *func);
+void gopclntab__pcsp_begin(const struct gopclntab *tab, const struct gopclntab_func *func,
+			   struct gopclntab_pcvalue *it);
+int gopclntab__pcvalue_next(struct gopclntab_pcvalue *it, uint64_t *start, uint64_t *end,
+			    int32_t *value);
 
 #endif

@@ -259,7 +259,7 @@ static int walk_rows(struct cfi_builder *b)
 	return push_row(b, covered, (struct unwind_rule){ 0 });
 }
 
-static int exec_range(Elf *elf, uint64_t *lo, uint64_t *hi)
+int cfi_rows__exec_range(Elf *elf, uint64_t *lo, uint64_t *hi)
 {
 	size_t phnum;
 
@@ -310,19 +310,28 @@ static int add_source(struct cfi_builder *b, Elf *elf, const char *name,
 	return err;
 }
 
-int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
-		    struct cfi_rows **out)
+int cfi_rows__check_elf(Elf *elf)
 {
-	struct cfi_builder b = { 0 };
 	GElf_Ehdr ehdr;
-	int err;
 
-	*out = NULL;
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr))
 		return -ENOEXEC;
 	if (ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ehdr.e_machine != EM_X86_64 ||
 	    ehdr.e_ident[EI_DATA] != ELFDATA2LSB)
 		return -ENOTSUP;
+	return 0;
+}
+
+int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
+		    struct cfi_rows **out)
+{
+	struct cfi_builder b = { 0 };
+	int err;
+
+	*out = NULL;
+	err = cfi_rows__check_elf(elf);
+	if (err)
+		return err;
 	if (debug_elf && (elf_kind(debug_elf) != ELF_K_ELF ||
 			  gelf_getclass(debug_elf) != ELFCLASS64 ||
 			  elf_getident(debug_elf, NULL)[EI_DATA] != ELFDATA2LSB))
@@ -338,7 +347,7 @@ int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
 		return -ENOMEM;
 	err = cfi_builder__account(&b, sizeof(*b.rows));
 	if (!err)
-		err = exec_range(elf, &b.rows->exec_lo, &b.rows->exec_hi);
+		err = cfi_rows__exec_range(elf, &b.rows->exec_lo, &b.rows->exec_hi);
 	if (!err)
 		err = add_source(&b, elf, ".eh_frame", CFI_SOURCE_EH_FRAME);
 	if (!err)

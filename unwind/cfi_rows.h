@@ -18,6 +18,9 @@
  *   cfi_rows__find(rows, vaddr)              the row covering vaddr, NULL
  *        before the first row
  *   cfi_rule_format(rule, buf, size)         "rsp+16 rbp=c-16" etc.
+ *   cfi_rows__check_elf(elf)                 0, -ENOEXEC, -ENOTSUP as above
+ *   cfi_rows__exec_range(elf, &lo, &hi)      lowest vaddr and end of the
+ *        executable PT_LOAD segments: 0 or -ENOEXEC
  *
  * Rows are sorted by pc with unique pcs; a row covers [pc, next row's
  * pc). Every address between FDEs gets an explicit UNWIND_CFA_NONE row,
@@ -122,6 +125,12 @@ struct cfi_rows {
 	/* Work units the checked FDEs cost, and the peak bytes accounted. */
 	uint64_t work;
 	size_t peak_bytes;
+	/* Go code (unwind/go_rows.h): .gopclntab functions with rows, those
+	 * skipped, those with a frame (a delta above 0) and of those the ones
+	 * whose prologue saves rbp; a hash of the code bytes read to tell
+	 * (part of what the table is built from). */
+	size_t go_funcs, go_funcs_skipped, go_framed, go_bp_saves;
+	uint64_t go_text_hash;
 };
 
 /* limits NULL: no deadline, CFI_MAX_BYTES_DEFAULT. */
@@ -130,6 +139,8 @@ int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
 int cfi_rows__build_fd(int fd, int debug_fd, const struct cfi_limits *limits,
 		       struct cfi_rows **out);
 void cfi_rows__free(struct cfi_rows *rows);
+int cfi_rows__check_elf(Elf *elf);
+int cfi_rows__exec_range(Elf *elf, uint64_t *lo, uint64_t *hi);
 const struct cfi_row *cfi_rows__find(const struct cfi_rows *rows, uint64_t vaddr);
 
 /* Human-readable rule, in the spirit of readelf's frames-interp:

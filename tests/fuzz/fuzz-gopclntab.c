@@ -3,7 +3,9 @@
  * offsets from the header's text start, and as addresses): a hit names a
  * function starting at or below the PC, with strings that end inside the
  * table's copy (ASan); the input is its own funcdata too, so inline trees
- * are read from hostile bytes as well. */
+ * are read from hostile bytes as well. Then every function's pcsp runs
+ * (the unwinder's input): inside the function, ascending, ending. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,7 +29,8 @@ static void check_lookup(const struct gopclntab *tab, uint64_t pc)
 		if (!frames[i].function)
 			abort();
 	f = frames[n - 1];
-	if (!f.function || f.entry > pc)
+	/* pc + 1: the byte of padding before a function is its (gopclntab.h) */
+	if (!f.function || f.entry > pc + 1)
 		abort();
 	/* the strings end inside the copy */
 	(void)strlen(f.function);
@@ -35,8 +38,36 @@ static void check_lookup(const struct gopclntab *tab, uint64_t pc)
 		(void)strlen(f.file);
 	/* a sorted table finds the function at its entry again (a hostile
 	 * one need not be sorted: then only that the lookup is safe) */
-	if (gopclntab__lookup(tab, f.entry, &again, 1) == 1 && again.entry > f.entry)
+	if (gopclntab__lookup(tab, f.entry, &again, 1) == 1 && again.entry > f.entry + 1)
 		abort();
+}
+
+static void check_pcsp(const struct gopclntab *tab)
+{
+	size_t n = gopclntab__func_count(tab);
+
+	for (size_t i = 0; i < n && i < 4096; i++) {
+		struct gopclntab_func f;
+		struct gopclntab_pcvalue it;
+		uint64_t start, end, last;
+		int32_t v;
+		int r;
+
+		if (gopclntab__func(tab, i, &f) != 0)
+			continue;
+		if (f.entry >= f.end || !f.name)
+			abort();
+		(void)strlen(f.name);
+		last = f.entry;
+		gopclntab__pcsp_begin(tab, &f, &it);
+		while ((r = gopclntab__pcvalue_next(&it, &start, &end, &v)) > 0)
+			if (start != last || end <= start || end > f.end)
+				abort();
+			else
+				last = end;
+		if (r != 0 && r != -EINVAL)
+			abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -71,6 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_lookup(tab, 0);
 	check_lookup(tab, UINT64_MAX);
+	check_pcsp(tab);
 	gopclntab__free(tab);
 	return 0;
 }

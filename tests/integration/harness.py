@@ -369,6 +369,30 @@ def window_stacks(agent, pid, seconds, tag):
     return pprof_stacks(pb)
 
 
+def perf_stacks(data):
+    """[(frames root to leaf, 1)] per sample of `perf script -F comm,ip,sym`,
+    user frames only, names normalised as brasa prints them."""
+    r = subprocess.run(["perf", "script", "-i", data, "-F", "comm,ip,sym"],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        fail(f"perf script failed: {r.stderr[-300:]}")
+    out = []
+    for block in r.stdout.split("\n\n"):
+        lines = [l for l in block.splitlines() if l.strip()]
+        if not lines:
+            continue
+        comm, frames = lines[0].strip(), []
+        for l in lines[1:]:
+            ip, _, sym = l.strip().partition(" ")
+            if int(ip, 16) >= 0x800000000000:
+                continue  # kernel
+            sym = re.sub(r"\s*\(inlined\)$", "", sym.strip())
+            sym = re.sub(r"\+0x[0-9a-f]+$", "", sym)
+            frames.append(sym)
+        out.append(([comm] + list(reversed(frames)), 1))
+    return out
+
+
 def pprof_raw_samples(path):
     """[(count, {label: value})] of a profile, read by `go tool pprof -raw`."""
     r = subprocess.run(["go", "tool", "pprof", "-raw", path], capture_output=True, text=True,

@@ -13,7 +13,8 @@ import time
 
 from harness import (BRASA, NOFP_CHAIN, TMP, WORKLOADS, Agent, check, complete_from_main,
                      cpu_seconds, fail, folded_capture, integration_test, nofp_share, parse_folded,
-                     pprof_stacks, print_top, short, user_frames, window_stacks, workload)
+                     perf_stacks, pprof_stacks, print_top, short, user_frames, window_stacks,
+                     workload)
 
 
 def from_main(frames):
@@ -360,30 +361,6 @@ def t_dwarf_signal():
     finally:
         w.kill()
         w.wait()
-
-
-def perf_stacks(data):
-    """[(frames root to leaf, 1)] per sample of `perf script -F comm,ip,sym`,
-    user frames only, names normalised as brasa prints them."""
-    r = subprocess.run(["perf", "script", "-i", data, "-F", "comm,ip,sym"],
-                       capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        fail(f"perf script failed: {r.stderr[-300:]}")
-    out = []
-    for block in r.stdout.split("\n\n"):
-        lines = [l for l in block.splitlines() if l.strip()]
-        if not lines:
-            continue
-        comm, frames = lines[0].strip(), []
-        for l in lines[1:]:
-            ip, _, sym = l.strip().partition(" ")
-            if int(ip, 16) >= 0x800000000000:
-                continue  # kernel
-            sym = re.sub(r"\s*\(inlined\)$", "", sym.strip())
-            sym = re.sub(r"\+0x[0-9a-f]+$", "", sym)
-            frames.append(sym)
-        out.append(([comm] + list(reversed(frames)), 1))
-    return out
 
 
 def stack_shares(stacks):

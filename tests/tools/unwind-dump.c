@@ -1,7 +1,10 @@
 /* unwind-dump: prints the CFI rows brasa derives from ELF files, for
  * humans and for tests/unit/unwind-vs-readelf.py.
  *
- *   unwind-dump [--debug FILE] FILE          rows of FILE
+ *   unwind-dump [--debug FILE] [--go] FILE   rows of FILE (--go: with the
+ *                                            rows of its Go code merged in,
+ *                                            unwind/go_rows.h, as the agent
+ *                                            builds them)
  *   unwind-dump --table [--quiet] FILE...    also the unwind table of
  *                                            each file, its size, and a
  *                                            lookup check of every row;
@@ -25,11 +28,12 @@
 #include "common/clock.h"
 #include "common/macros.h"
 #include "unwind/cfi_rows.h"
+#include "unwind/go_rows.h"
 #include "unwind/unwind_table.h"
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: unwind-dump [--debug FILE] [--table] [--quiet] FILE...\n");
+	fprintf(stderr, "usage: unwind-dump [--debug FILE] [--go] [--table] [--quiet] FILE...\n");
 	return 2;
 }
 
@@ -57,11 +61,29 @@ static size_t check_lookups(const struct cfi_rows *rows, const struct unwind_tab
 	return bad;
 }
 
+/* The Go rows merged into *rows (NULL: none): 0 or negative errno;
+ * -ENOENT when there are neither. */
+static int add_go_rows(int fd, struct cfi_rows **rows)
+{
+	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	struct cfi_rows *merged = NULL;
+	int err = elf ? go_rows__build(elf, *rows, NULL, &merged) : -ENOEXEC;
+
+	elf_end(elf);
+	if (!err) {
+		cfi_rows__free(*rows);
+		*rows = merged;
+	} else if (err == -ENOENT && *rows) {
+		err = 0;
+	}
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	const char *debug_path = NULL;
 	_cleanup_close_ int debug_fd = -1;
-	bool table = false, quiet = false;
+	bool table = false, quiet = false, go = false;
 	struct unwind_rules *rules = NULL;
 	int first_file = 0, status = 0, err;
 	size_t files = 0, total_rows = 0, total_bytes = 0;
@@ -73,6 +95,8 @@ int main(int argc, char **argv)
 			table = true;
 		else if (strcmp(argv[i], "--quiet") == 0)
 			quiet = true;
+		else if (strcmp(argv[i], "--go") == 0)
+			go = true;
 		else if (argv[i][0] == '-')
 			return usage();
 		else
@@ -106,6 +130,8 @@ int main(int argc, char **argv)
 		}
 		t0 = (clock__mono_s() * 1e3);
 		err = cfi_rows__build_fd(fd, debug_fd, NULL, &rows);
+		if (go && (!err || err == -ENOENT))
+			err = add_go_rows(fd, &rows);
 		t1 = (clock__mono_s() * 1e3);
 		if (err) {
 			if (!table) {
@@ -118,10 +144,12 @@ int main(int argc, char **argv)
 		}
 		printf("# file %s\n# exec 0x%" PRIx64 "..0x%" PRIx64
 		       " fdes %zu skipped %zu rows %zu rows_ms %.1f"
-		       " over_limits %zu work %" PRIu64 " peak_bytes %zu\n",
+		       " over_limits %zu work %" PRIu64 " peak_bytes %zu"
+		       " go_funcs %zu go_skipped %zu go_bp_saves %zu\n",
 		       path, rows->exec_lo, rows->exec_hi, rows->fde_count,
 		       rows->fde_skipped, rows->count, t1 - t0,
-		       rows->fde_over_limits, rows->work, rows->peak_bytes);
+		       rows->fde_over_limits, rows->work, rows->peak_bytes,
+		       rows->go_funcs, rows->go_funcs_skipped, rows->go_bp_saves);
 		if (!quiet) {
 			for (size_t r = 0; r < rows->count; r++) {
 				char buf[64];

@@ -522,6 +522,36 @@ static void hand_table(struct hand_table *t, bool v120)
 	t->size = FUNCTAB + 24 + 80 + 40;
 }
 
+/* Every function's pcsp runs: inside the function, ascending, and a
+ * walk that ends (a hostile table: safely, under ASan). Returns runs. */
+static size_t walk_pcsp(const struct gopclntab *tab)
+{
+	size_t runs = 0;
+
+	for (size_t i = 0; i < gopclntab__func_count(tab) + 1; i++) {
+		struct gopclntab_func fn;
+		struct gopclntab_pcvalue it;
+		uint64_t start, end, last = 0;
+		int32_t v;
+		int n;
+
+		if (gopclntab__func(tab, i, &fn) != 0)
+			continue;
+		CHECK(fn.entry < fn.end);
+		gopclntab__pcsp_begin(tab, &fn, &it);
+		while ((n = gopclntab__pcvalue_next(&it, &start, &end, &v)) > 0) {
+			if (start < fn.entry || end > fn.end || start >= end || start < last)
+				fprintf(stderr, "run [%#" PRIx64 ", %#" PRIx64 ") in [%#" PRIx64
+					", %#" PRIx64 ")\n", start, end, fn.entry, fn.end);
+			CHECK(start >= fn.entry && end <= fn.end && start < end && start >= last);
+			last = end;
+			runs++;
+		}
+		CHECK(n == 0 || n == -EINVAL);
+	}
+	return runs;
+}
+
 static void test_hand_built(void)
 {
 	struct hand_table h;
@@ -546,6 +576,56 @@ static void test_hand_built(void)
 	CHECK(f.file == NULL);
 	CHECK_INT(f.line, ==, 10);
 	gopclntab__free(tab);
+	/* pcsp: main.a's is the line table (10 to +0x10, 12 to +0x40) */
+	put32(h.b + 192 + 24 + 16, 8);
+	REQUIRE(gopclntab__new(h.b, h.size, 0, &tab) == 0);
+	{
+		struct gopclntab_func fn;
+		struct gopclntab_pcvalue it;
+		uint64_t start, end;
+		int32_t v;
+
+		REQUIRE(gopclntab__func(tab, 0, &fn) == 0);
+		CHECK_STR(fn.name, "main.a");
+		CHECK_U64(fn.entry, ==, 0x1000);
+		CHECK_U64(fn.end, ==, 0x1040);
+		gopclntab__pcsp_begin(tab, &fn, &it);
+		REQUIRE(gopclntab__pcvalue_next(&it, &start, &end, &v) == 1);
+		CHECK_U64(start, ==, 0x1000);
+		CHECK_U64(end, ==, 0x1010);
+		CHECK_INT(v, ==, 10);
+		REQUIRE(gopclntab__pcvalue_next(&it, &start, &end, &v) == 1);
+		CHECK_U64(start, ==, 0x1010);
+		CHECK_U64(end, ==, 0x1040);
+		CHECK_INT(v, ==, 12);
+		CHECK_INT(gopclntab__pcvalue_next(&it, &start, &end, &v), ==, 0);
+		CHECK_INT(gopclntab__pcvalue_next(&it, &start, &end, &v), ==, 0);
+		/* main.b has no pcsp table: no runs */
+		REQUIRE(gopclntab__func(tab, 1, &fn) == 0);
+		CHECK_STR(fn.name, "main.b");
+		gopclntab__pcsp_begin(tab, &fn, &it);
+		CHECK_INT(gopclntab__pcvalue_next(&it, &start, &end, &v), ==, 0);
+		CHECK_INT(gopclntab__func(tab, 2, &fn), ==, -ENOENT);
+	}
+	CHECK_INT(walk_pcsp(tab), ==, 2);
+	gopclntab__free(tab);
+	/* a run past the function's end: -EINVAL after the runs before it */
+	h.b[160 + 8 + 3] = 0x50;
+	REQUIRE(gopclntab__new(h.b, h.size, 0, &tab) == 0);
+	{
+		struct gopclntab_func fn;
+		struct gopclntab_pcvalue it;
+		uint64_t start, end;
+		int32_t v;
+
+		REQUIRE(gopclntab__func(tab, 0, &fn) == 0);
+		gopclntab__pcsp_begin(tab, &fn, &it);
+		CHECK_INT(gopclntab__pcvalue_next(&it, &start, &end, &v), ==, 1);
+		CHECK_INT(gopclntab__pcvalue_next(&it, &start, &end, &v), ==, -EINVAL);
+		CHECK_INT(gopclntab__pcvalue_next(&it, &start, &end, &v), ==, 0);
+	}
+	gopclntab__free(tab);
+	hand_table(&h, false);
 	/* the text start given wins over the header's */
 	REQUIRE(gopclntab__new(h.b, h.size, 0x2000, &tab) == 0);
 	CHECK_INT(gopclntab__lookup(tab, 0x1005, &f, 1), ==, -ENOENT);
@@ -621,6 +701,7 @@ static void test_hostile(void)
 		}
 		for (uint64_t pc = 0xff0; pc < 0x1090; pc += 3)
 			gopclntab__lookup(tab, pc, &f, 1);
+		walk_pcsp(tab);
 		gopclntab__free(tab);
 	}
 	/* more functions than the table holds */
