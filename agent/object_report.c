@@ -18,6 +18,7 @@
 #include "symbolize/procinfo.h"
 #include "symbolize/vdso.h"
 #include "unwind/cfi_rows.h"
+#include "unwind/go_rows.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 /* A perf map is read whole, up to this. */
@@ -116,9 +117,9 @@ static void collect_rows(struct report_object *o, int fd, const char *debug_root
 	if (o->debug_source == DEBUG_FILE_BUILD_ID && o->debug_path &&
 	    !strncmp(o->debug_path, debug_root, strlen(debug_root)))
 		debug_fd = procfile__open_trusted(o->debug_path, 0);
-	err = cfi_rows__build_fd(fd, debug_fd, &limits, &rows);
+	err = go_rows__build_object_fd(fd, debug_fd, &limits, &rows);
 	if (err) {
-		o->fp_reason = err == -ENOENT ? "no .eh_frame or .debug_frame" : strerror(-err);
+		o->fp_reason = err == -ENOENT ? "no .eh_frame, .debug_frame or .gopclntab" : strerror(-err);
 		return;
 	}
 	o->table = true;

@@ -317,20 +317,7 @@ static void build_run(struct workq_job *base)
 	debug_fd = open_debug_file(j->debug_root, elf);
 	if (debug_fd >= 0)
 		debug_elf = elf_begin(debug_fd, ELF_C_READ_MMAP, NULL);
-	j->err = cfi_rows__build(elf, debug_elf, &j->limits, &rows);
-	/* Go code: rows from .gopclntab, merged into the CFI's (its C code's
-	 * .eh_frame, an unstripped build's .debug_frame) */
-	if ((!j->err || j->err == -ENOENT) && go_rows__is_go(elf)) {
-		struct cfi_rows *merged = NULL;
-		int err = go_rows__build(elf, rows, &j->limits, &merged);
-
-		if (!err) {
-			cfi_rows__free(rows);
-			rows = merged;
-		}
-		if (err != -ENOENT)
-			j->err = err;
-	}
+	j->err = go_rows__build_object(elf, debug_elf, &j->limits, &rows);
 	if (!j->err)
 		j->err = content_key(elf, debug_elf, rows->go_text_hash, j->key);
 	if (rows) {

@@ -178,6 +178,7 @@ const char *const cfi_source_names[CFI_SOURCE_KINDS] = {
 	[CFI_SOURCE_EH_FRAME] = "eh_frame",
 	[CFI_SOURCE_DEBUG_FRAME] = "debug_frame",
 	[CFI_SOURCE_DEBUG_FILE] = "debug_file_debug_frame",
+	[CFI_SOURCE_GOPCLNTAB] = "gopclntab",
 };
 
 /* The frame state at pc from the first source that covers it (its kind

@@ -94,6 +94,7 @@ enum cfi_source_kind {
 	CFI_SOURCE_EH_FRAME = 0,  /* the object's .eh_frame */
 	CFI_SOURCE_DEBUG_FRAME,   /* the object's .debug_frame */
 	CFI_SOURCE_DEBUG_FILE,    /* its separate debug file's .debug_frame */
+	CFI_SOURCE_GOPCLNTAB,     /* Go's .gopclntab (unwind/go_rows.h) */
 	CFI_SOURCE_KINDS,
 };
 

@@ -462,6 +462,7 @@ int go_rows__build(Elf *elf, const struct cfi_rows *cfi, const struct cfi_limits
 		   struct cfi_rows **out)
 {
 	struct go_build b = { 0 };
+	size_t go_count;
 	int err;
 
 	*out = NULL;
@@ -482,6 +483,7 @@ int go_rows__build(Elf *elf, const struct cfi_rows *cfi, const struct cfi_limits
 		err = open_table(&b, elf);
 	if (!err)
 		err = go_funcs(&b);
+	go_count = b.count;
 	if (!err && cfi) {
 		err = merge(&b, cfi);
 	} else if (!err) {
@@ -496,6 +498,9 @@ int go_rows__build(Elf *elf, const struct cfi_rows *cfi, const struct cfi_limits
 		cfi_rows__free(b.out);
 		return err;
 	}
+	if (cfi)
+		memcpy(b.out->rows_by_source, cfi->rows_by_source, sizeof(cfi->rows_by_source));
+	b.out->rows_by_source[CFI_SOURCE_GOPCLNTAB] = go_count;
 	if (cfi) {
 		b.out->fde_count = cfi->fde_count;
 		b.out->fde_skipped = cfi->fde_skipped;
@@ -505,4 +510,50 @@ int go_rows__build(Elf *elf, const struct cfi_rows *cfi, const struct cfi_limits
 	}
 	*out = b.out;
 	return 0;
+}
+
+int go_rows__build_object(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
+			  struct cfi_rows **out)
+{
+	struct cfi_rows *rows = NULL, *merged = NULL;
+	int err = cfi_rows__build(elf, debug_elf, limits, &rows), go_err;
+
+	*out = NULL;
+	/* Go code: rows from .gopclntab, merged into the CFI's (its C code's
+	 * .eh_frame, an unstripped build's .debug_frame) */
+	if ((!err || err == -ENOENT) && go_rows__is_go(elf)) {
+		go_err = go_rows__build(elf, rows, limits, &merged);
+		if (!go_err) {
+			cfi_rows__free(rows);
+			rows = merged;
+		}
+		if (go_err != -ENOENT)
+			err = go_err;
+	}
+	if (err) {
+		cfi_rows__free(rows);
+		return err;
+	}
+	*out = rows;
+	return 0;
+}
+
+int go_rows__build_object_fd(int fd, int debug_fd, const struct cfi_limits *limits,
+			     struct cfi_rows **out)
+{
+	Elf *elf, *debug_elf = NULL;
+	int err;
+
+	*out = NULL;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOSYS;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		return -ENOEXEC;
+	if (debug_fd >= 0)
+		debug_elf = elf_begin(debug_fd, ELF_C_READ_MMAP, NULL);
+	err = go_rows__build_object(elf, debug_elf, limits, out);
+	elf_end(debug_elf);
+	elf_end(elf);
+	return err;
 }

@@ -53,6 +53,14 @@
  *                   limits->max_bytes with cfi's rows counted
  *        -ENOMEM
  *   go_rows__is_go(elf)     has a .gopclntab (for the content key)
+ *   go_rows__build_object(elf, debug_elf, limits, &rows)
+ *        every row of an object, as the agent builds its table: its CFI
+ *        (cfi_rows__build) with the Go rows of a .gopclntab merged in;
+ *        0 or cfi_rows__build's errors (-ENOENT: neither)
+ *   go_rows__build_object_fd(fd, debug_fd, limits, &rows)   the same
+ *        from file descriptors (debug_fd -1 for none; both the caller's)
+ * The merged rows count the Go rows built in
+ * rows_by_source[CFI_SOURCE_GOPCLNTAB].
  *
  * Bounded on any input: .gopclntab is read through gopclntab.h (no read
  * outside its copy; a pcsp walk ends within the table), the pcsp bytes
@@ -82,5 +90,9 @@
 int go_rows__build(Elf *elf, const struct cfi_rows *cfi, const struct cfi_limits *limits,
 		   struct cfi_rows **out);
 bool go_rows__is_go(Elf *elf);
+int go_rows__build_object(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
+			  struct cfi_rows **out);
+int go_rows__build_object_fd(int fd, int debug_fd, const struct cfi_limits *limits,
+			     struct cfi_rows **out);
 
 #endif

@@ -5,6 +5,7 @@ release build): no ELF symbols and no DWARF, only the runtime's own
 deep recursion, SHA-256 in assembly; workloads/go_cgo.go: the same with
 cgo, Go -> C and Go -> C -> Go, and runtime.systemstack) are built by the
 test with the installed Go into TMP."""
+import json
 import os
 import re
 import shutil
@@ -55,6 +56,15 @@ def t_go_stripped_names():
         stacks = folded_capture(proc.pid, 5, "--no-kernel", tag="go")
         pb = os.path.join(TMP, "go_recurse_stripped.pb.gz")
         capture("--seconds", "2", "--pid", str(proc.pid), "--no-kernel", "-o", pb)
+        # the per-binary report says how: rows and names from .gopclntab
+        r = subprocess.run([BRASA, "check", "--pid", str(proc.pid), "--json"], capture_output=True,
+                           text=True, timeout=60)
+        obj = next((o for o in json.loads(r.stdout)["objects"] if o["file"] == binary), None) \
+            if r.returncode == 0 else None
+        check(obj and obj["unwind"]["method"] == "table" and obj["unwind"]["rows"]["gopclntab"] > 1000
+              and obj["names"]["source"] == "gopclntab",
+              f"brasa check --pid: the stripped binary unwound and named from .gopclntab "
+              f"({obj or r.stderr})")
     # the Go toolchain's own reading of the stripped binary's .gopclntab
     check_addr2line(pb, binary, "the stripped binary")
     print_top(stacks)
@@ -198,6 +208,8 @@ def raw_locations(path):
             addr = int(m.group(1), 16) if m.group(2) else None
             if addr is not None:
                 out[addr] = m.group(2)
+        elif re.match(r"^\s+\d+: ", line):
+            addr = None  # a location without a mapping (not the binary's)
         elif addr is not None and line.strip() and not line.strip().startswith("s="):
             out[addr] = line.split()[0]
     return out
