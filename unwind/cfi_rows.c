@@ -383,8 +383,8 @@ static void elf_endp(Elf **e)
 		elf_end(*e);
 }
 
-int cfi_rows__build_fd(int fd, int debug_fd, const struct cfi_limits *limits,
-		       struct cfi_rows **out)
+int cfi_rows__build_fd_with(cfi_rows_builder *build, int fd, int debug_fd,
+			    const struct cfi_limits *limits, struct cfi_rows **out)
 {
 	_cleanup_(elf_endp) Elf *elf = NULL;
 	_cleanup_(elf_endp) Elf *debug_elf = NULL;
@@ -397,7 +397,13 @@ int cfi_rows__build_fd(int fd, int debug_fd, const struct cfi_limits *limits,
 		return -ENOEXEC;
 	if (debug_fd >= 0)
 		debug_elf = elf_begin(debug_fd, ELF_C_READ_MMAP, NULL);
-	return cfi_rows__build(elf, debug_elf, limits, out);
+	return build(elf, debug_elf, limits, out);
+}
+
+int cfi_rows__build_fd(int fd, int debug_fd, const struct cfi_limits *limits,
+		       struct cfi_rows **out)
+{
+	return cfi_rows__build_fd_with(cfi_rows__build, fd, debug_fd, limits, out);
 }
 
 void cfi_rows__free(struct cfi_rows *rows)

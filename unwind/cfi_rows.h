@@ -14,6 +14,9 @@
  *        -ENOMEM
  *   cfi_rows__build_fd(fd, debug_fd, limits, &rows)  same from file
  *        descriptors (debug_fd -1 for none); the fds stay the caller's
+ *   cfi_rows__build_fd_with(build, fd, debug_fd, limits, &rows)  the same
+ *        with another builder of cfi_rows__build's signature (go_rows'),
+ *        -ENOSYS without libelf
  *   cfi_rows__free(rows)                     NULL-safe
  *   cfi_rows__find(rows, vaddr)              the row covering vaddr, NULL
  *        before the first row
@@ -139,6 +142,10 @@ int cfi_rows__build(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
 		    struct cfi_rows **out);
 int cfi_rows__build_fd(int fd, int debug_fd, const struct cfi_limits *limits,
 		       struct cfi_rows **out);
+typedef int cfi_rows_builder(Elf *elf, Elf *debug_elf, const struct cfi_limits *limits,
+			     struct cfi_rows **out);
+int cfi_rows__build_fd_with(cfi_rows_builder *build, int fd, int debug_fd,
+			    const struct cfi_limits *limits, struct cfi_rows **out);
 void cfi_rows__free(struct cfi_rows *rows);
 int cfi_rows__check_elf(Elf *elf);
 int cfi_rows__exec_range(Elf *elf, uint64_t *lo, uint64_t *hi);

@@ -541,19 +541,5 @@ int go_rows__build_object(Elf *elf, Elf *debug_elf, const struct cfi_limits *lim
 int go_rows__build_object_fd(int fd, int debug_fd, const struct cfi_limits *limits,
 			     struct cfi_rows **out)
 {
-	Elf *elf, *debug_elf = NULL;
-	int err;
-
-	*out = NULL;
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -ENOSYS;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf)
-		return -ENOEXEC;
-	if (debug_fd >= 0)
-		debug_elf = elf_begin(debug_fd, ELF_C_READ_MMAP, NULL);
-	err = go_rows__build_object(elf, debug_elf, limits, out);
-	elf_end(debug_elf);
-	elf_end(elf);
-	return err;
+	return cfi_rows__build_fd_with(go_rows__build_object, fd, debug_fd, limits, out);
 }

@@ -19,51 +19,30 @@
 
 #include "common/macros.h"
 #include "unwind/go_rows.h"
+#include "go_build.h"
 #include "testing.h"
 
 static const char *go_source, *cgo_source;
 static char dir[256];
 
-static void run(const char *cmd)
-{
-	int rc = system(cmd);
-
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	REQUIRE(rc == 0);
-}
-
 static void setup(void)
 {
-	char cmd[2048];
+	char cmds[1024];
 
 	TEST_ARGS("GO_SOURCE CGO_SOURCE", &go_source, &cgo_source);
-	if (system("command -v go >/dev/null 2>&1") != 0) {
-		fprintf(stderr, "no go command: skipping\n");
-		exit(77);
-	}
-	snprintf(dir, sizeof(dir), "%s/go-rows-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	REQUIRE(mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && cp %s main.go && export GOCACHE=%s/cache GOPATH=%s/gopath "
-		 "GOFLAGS=-mod=mod GO111MODULE=off GOPROXY=off && "
+	go_build__dir("go-rows", dir, sizeof(dir));
+	snprintf(cmds, sizeof(cmds),
 		 "go build -o full main.go && go build -ldflags='-s -w' -o stripped main.go && "
 		 "mkdir cgo && cp %s cgo/main.go && cd cgo && "
 		 "go build -o ../cgo-full main.go && go build -ldflags='-s -w' -o ../cgo-stripped main.go",
-		 dir, go_source, dir, dir, cgo_source);
-	run(cmd);
+		 cgo_source);
+	go_build__run(dir, go_source, cmds);
 	REQUIRE(elf_version(EV_CURRENT) != EV_NONE);
 }
 
 static void teardown(void)
 {
-	char cmd[1024];
-
-	if (!dir[0])
-		return;
-	snprintf(cmd, sizeof(cmd), "chmod -R u+w %s; rm -rf %s", dir, dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "failed to remove %s\n", dir);
+	go_build__remove(dir);
 }
 
 struct object {

@@ -16,6 +16,7 @@
 
 #include "symbolize/elf_object.h"
 #include "symbolize/gopclntab.h"
+#include "go_build.h"
 #include "testing.h"
 
 static const char *go_source;
@@ -27,46 +28,19 @@ struct nm_sym {
 	char name[256];
 };
 
-static void run(const char *cmd)
-{
-	int rc = system(cmd);
-
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	REQUIRE(rc == 0);
-}
-
 static void setup(void)
 {
-	char cmd[2048];
-
 	TEST_ARGS("GO_SOURCE", &go_source);
-	if (system("command -v go >/dev/null 2>&1") != 0) {
-		fprintf(stderr, "no go command: skipping\n");
-		exit(77);
-	}
-	snprintf(dir, sizeof(dir), "%s/gopclntab-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	REQUIRE(mkdtemp(dir));
-	/* no network: standard library only, caches in the temp dir */
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && cp %s main.go && export GOCACHE=%s/cache GOPATH=%s/gopath "
-		 "GOFLAGS=-mod=mod GO111MODULE=off GOPROXY=off && "
-		 "go build -o full main.go && go build -ldflags='-s -w' -o stripped main.go && "
-		 "go build -buildmode=pie -o full-pie main.go && "
-		 "go build -buildmode=pie -ldflags='-s -w' -o stripped-pie main.go",
-		 dir, go_source, dir, dir);
-	run(cmd);
+	go_build__dir("gopclntab", dir, sizeof(dir));
+	go_build__run(dir, go_source,
+		      "go build -o full main.go && go build -ldflags='-s -w' -o stripped main.go && "
+		      "go build -buildmode=pie -o full-pie main.go && "
+		      "go build -buildmode=pie -ldflags='-s -w' -o stripped-pie main.go");
 }
 
 static void teardown(void)
 {
-	char cmd[1024];
-
-	if (!dir[0])
-		return;
-	snprintf(cmd, sizeof(cmd), "chmod -R u+w %s; rm -rf %s", dir, dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "failed to remove %s\n", dir);
+	go_build__remove(dir);
 }
 
 static struct elf_object *open_object(const char *name)
