@@ -39,10 +39,13 @@ phase() {
 	rm -f "$dir/meson-logs/$logbase.json"
 	meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$jobs" \
 		--logbase "$logbase" "$@" 2>&1 | tee -a "$build/suite.log" |
-		grep -vE '^[[:space:]]*$|^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): |^Full log written'
+		grep --line-buffered -vE '^[[:space:]]*$|^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout): |^Full log written'
 	echo "== $label: $(($(date +%s) - t0)) s"
 	logs="$logs $dir/meson-logs/$logbase.json"
 }
+
+# (grep --line-buffered above: piped to a file, as in CI, grep would hold
+# a phase's lines until it ends)
 
 # compile DIR [TARGET...]: ninja's output to the log, its progress here
 # every tenth of the way (a clean build takes minutes on 2 CPUs)
