@@ -243,6 +243,21 @@ static __always_inline __u32 image_of(struct task_struct *task)
 	return (__u32)mm | 1; /* 0 is "none" in events */
 }
 
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+
+/* The image a sample belongs to. A process past exit_mm (its last
+ * moments in do_exit) has no mm left: its samples stay with the image
+ * user space knows it by, not a new image no read can name. */
+static __always_inline __u32 sample_image(struct task_struct *task, __u32 tgid)
+{
+	__u32 *known_image;
+
+	if (BPF_CORE_READ(task, mm) || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
+		return image_of(task);
+	known_image = bpf_map_lookup_elem(&known, &tgid);
+	return known_image ? *known_image : image_of(task);
+}
+
 /* Tells user space about a process (or a new image of it) the first time
  * one of its samples opens a bucket. */
 static __always_inline void announce(__u32 tgid, __u32 image)
@@ -383,7 +398,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	}
 	key.tgid = tgid;
 	key.tid = (__u32)id;
-	key.image = image_of((struct task_struct *)bpf_get_current_task());
+	key.image = sample_image((struct task_struct *)bpf_get_current_task(), tgid);
 	if (ndropped) {
 		__u32 *img = bpf_map_lookup_elem(&dropped, &tgid);
 
