@@ -233,14 +233,17 @@ static __always_inline bool count_existing(void *counts, struct sample_key *key)
 
 /* A stable 32-bit name for an address space: the mm pointer, mixed. A new
  * mm is allocated before exec frees the old one, so they never share it. */
-static __always_inline __u32 image_of(struct task_struct *task)
+static __always_inline __u32 mm_image(__u64 mm)
 {
-	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
-
 	mm ^= mm >> 31;
 	mm *= 0x9e3779b97f4a7c15ull;
 	mm ^= mm >> 29;
 	return (__u32)mm | 1; /* 0 is "none" in events */
+}
+
+static __always_inline __u32 image_of(struct task_struct *task)
+{
+	return mm_image((__u64)BPF_CORE_READ(task, mm));
 }
 
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
@@ -250,12 +253,14 @@ static __always_inline __u32 image_of(struct task_struct *task)
  * user space knows it by, not a new image no read can name. */
 static __always_inline __u32 sample_image(struct task_struct *task, __u32 tgid)
 {
+	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
 	__u32 *known_image;
 
-	if (BPF_CORE_READ(task, mm) || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
-		return image_of(task);
+	/* every sample reads mm once; only an mm-less one reads more */
+	if (mm || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
+		return mm_image(mm);
 	known_image = bpf_map_lookup_elem(&known, &tgid);
-	return known_image ? *known_image : image_of(task);
+	return known_image ? *known_image : mm_image(0);
 }
 
 /* Tells user space about a process (or a new image of it) the first time
