@@ -450,19 +450,25 @@ int BPF_PROG(profile_exec, struct task_struct *p)
 	return 0;
 }
 
+/* The process exits when its last thread does (do_exit counts
+ * signal->live down before this tracepoint), not when its first thread
+ * does: a main thread that leaves by pthread_exit leaves the others
+ * running. Two threads exiting at once may both see 0: user space takes
+ * the second event as a repeat. The process is left in known: it still
+ * runs after this point (do_exit closes its files and runs its task work
+ * later) and its last samples, without an mm, take its image from there
+ * (sample_image); the LRU makes room. */
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(profile_exit, struct task_struct *p)
 {
-	__u32 tgid = BPF_CORE_READ(p, tgid);
-	__u32 pid = BPF_CORE_READ(p, pid), *known_image;
+	__u32 tgid = BPF_CORE_READ(p, tgid), *known_image;
 
-	if (pid != tgid) /* a thread, not the process */
-		return 0;
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0; /* other threads live on */
 	known_image = bpf_map_lookup_elem(&known, &tgid);
 	if (!known_image)
 		return 0;
 	emit_event(PROFILE_EVENT_EXIT, tgid, *known_image, 0, 0);
-	bpf_map_delete_elem(&known, &tgid);
 	return 0;
 }
 
@@ -503,7 +509,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 		stat_inc(PROFILE_STAT_OFFCPU_SAMPLED_OUT);
 		return;
 	}
-	image = image_of(prev);
+	image = sample_image(prev, tgid);
 	if (ndropped) {
 		img = bpf_map_lookup_elem(&dropped, &tgid);
 		if (img && *img == image)

@@ -29,6 +29,16 @@
  * forgotten if gone (its exit event may have been lost). */
 #define STALE_DRAINS 60
 
+/* An exited process still runs after its exit event: do_exit closes its
+ * files and runs its task work after the tracepoint (a large memfd freed,
+ * a lingering socket close: seconds), and those samples (kernel stacks)
+ * must find it with its labels, not as a new process that no read can
+ * name. Its entry is forgotten one drain after /proc shows it reaped (its
+ * last samples may wait in the maps that drain swapped out), or
+ * EXIT_MAX_DRAINS drains after its exit (a zombie nobody reaps, a pid
+ * already reused). */
+#define EXIT_MAX_DRAINS 30
+
 /* A snapshot taken at exec or at a process's first sample may predate
  * the libraries ld.so (or dlopen) maps later. A leaf pc outside every
  * mapping re-reads the mappings (and the unwind tables) at the next drain;
@@ -100,6 +110,8 @@ struct proc_entry {
 	unsigned deferred;          /* held-back samples pointing here */
 	uint64_t uid;               /* unique per snapshot, keys pprof mappings */
 	uint64_t exit_drain;        /* 0: alive; else forget after this drain */
+	bool exited;                /* exit_drain is its exit, not an exec */
+	uint64_t reaped_drain;      /* exited: drain /proc showed it gone */
 	uint64_t last_drain;        /* last drain that carried its samples */
 	uint64_t refresh_drain;     /* drain of the last re-snapshot */
 	uint64_t reload_ns;         /* last reload for an uncovered pc */
@@ -620,13 +632,15 @@ static struct proc_entry *track_process(struct proctable *t, uint32_t tgid, uint
 }
 
 /* Forget an image after the next drain: its last samples may still wait
- * in the kernel maps. */
-static void expire_image(struct proctable *t, uint32_t tgid, uint32_t image)
+ * in the kernel maps. An exited one waits for its reaping (EXIT_MAX_DRAINS). */
+static void expire_image(struct proctable *t, uint32_t tgid, uint32_t image, bool exited)
 {
 	struct proc_entry *e = image ? lookup(t, tgid, image) : NULL;
 
-	if (e)
+	if (e && !e->exit_drain) {
 		e->exit_drain = t->drains + 1;
+		e->exited = exited;
+	}
 }
 
 static void reload_uncovered(struct proctable *t, struct proc_entry *e)
@@ -649,14 +663,14 @@ void proctable__event(struct proctable *t, const struct profile_event *ev)
 	case PROFILE_EVENT_NEW_PROCESS:
 	case PROFILE_EVENT_EXEC:
 		if (ev->old_image != ev->image)
-			expire_image(t, ev->tgid, ev->old_image);
+			expire_image(t, ev->tgid, ev->old_image, false);
 		e = track_process(t, ev->tgid, ev->image, ev->start_stack,
 				  ev->type == PROFILE_EVENT_EXEC);
 		if (e && ev->type == PROFILE_EVENT_EXEC)
 			adopt_orphans(t, e);
 		break;
 	case PROFILE_EVENT_EXIT:
-		expire_image(t, ev->tgid, ev->image);
+		expire_image(t, ev->tgid, ev->image, true);
 		break;
 	case PROFILE_EVENT_UNCOVERED:
 		e = lookup(t, ev->tgid, ev->image);
@@ -839,19 +853,36 @@ void proctable__drained(struct proctable *t)
 	t->drains++;
 }
 
-static bool entry_gone(const struct proctable *t, const struct proc_entry *e, bool check_stale)
+static bool proc_exists(const struct proctable *t, int pid)
 {
 	char path[64];
 
+	snprintf(path, sizeof(path), "%s/%d", t->opts.proc_root, pid);
+	return access(path, F_OK) == 0;
+}
+
+/* See EXIT_MAX_DRAINS. */
+static bool exited_gone(const struct proctable *t, struct proc_entry *e)
+{
+	if (e->reaped_drain)
+		return e->reaped_drain < t->drains;
+	if (t->drains >= e->exit_drain + EXIT_MAX_DRAINS)
+		return true;
+	if (!proc_exists(t, e->pid))
+		e->reaped_drain = t->drains;
+	return false;
+}
+
+static bool entry_gone(const struct proctable *t, struct proc_entry *e, bool check_stale)
+{
 	/* held-back samples and reads in flight still need it */
 	if (e->deferred || e->job)
 		return false;
 	if (e->exit_drain && e->exit_drain <= t->drains)
-		return true;
+		return !e->exited || exited_gone(t, e);
 	if (!check_stale || e->last_drain + STALE_DRAINS >= t->drains)
 		return false;
-	snprintf(path, sizeof(path), "%s/%d", t->opts.proc_root, e->pid);
-	return access(path, F_OK) != 0;
+	return !proc_exists(t, e->pid);
 }
 
 /* Keys are collected first: deleting while walking the table would move

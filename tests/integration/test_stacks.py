@@ -6,6 +6,7 @@ import gzip
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import threading
@@ -154,6 +155,105 @@ def t_short_lived():
     check(total >= 10, f"samples of the 300 ms process were recorded ({total})")
     check(named >= 0.8 * total,
           f"the exited process is symbolized: main;short_lived_spin ({named}/{total})")
+
+
+def labeled_traces(path):
+    """[(frames leaf first, count, {label: value})] of a pprof file, from
+    `go tool pprof -traces` (which prints a sample's labels above its stack)."""
+    r = subprocess.run(["go", "tool", "pprof", "-traces", "-sample_index=samples", path],
+                       capture_output=True, text=True, env=go_env(), timeout=120)
+    check(r.returncode == 0, f"go tool pprof -traces reads {os.path.basename(path)} ({r.stderr[:300]})")
+    out = []
+    for block in r.stdout.split("-----------+-------------------------------------------------------")[1:]:
+        frames, count, labels = [], None, {}
+        for line in block.splitlines():
+            lab = re.match(r"^\s*(\w+):\s+(\S.*?)\s*$", line)
+            m = re.match(r"^\s+(\d+)\s+(\S.*)$", line)
+            if lab and count is None:  # "      comm:  fp_chain", above the stack
+                labels[lab.group(1)] = lab.group(2)
+            elif m and count is None:
+                count = int(m.group(1))
+                frames.append(m.group(2).strip())
+            elif count is not None and line.strip():
+                frames.append(line.strip())
+        if count is not None:
+            out.append((frames, count, labels))
+    return out
+
+
+def check_process_labeled(samples, pid, exe, what):
+    """Every sample of pid carries the labels its read gave (comm and
+    executable): none went to a process the agent could no longer read."""
+    mine = [(f, c, l) for f, c, l in samples if l.get("pid") == str(pid)]
+    bad = {}
+    for f, c, l in mine:
+        if l.get("comm") != "exit_tail" or l.get("executable") != exe:
+            key = (l.get("comm"), l.get("executable"))
+            bad[key] = bad.get(key, 0) + c
+    total = sum(c for _, c, _ in mine)
+    check(total > 0 and not bad,
+          f"{what}: every sample of pid {pid} carries comm=exit_tail and its executable "
+          f"({total} samples; (comm, executable) of the others: {bad})")
+    return mine
+
+
+@integration_test()
+def t_exit_tail():
+    """A process runs on after its exit event (do_exit closes its files
+    after the tracepoint: here a lingering socket close, then a 2 GiB
+    memfd freed on the CPU, ~2 s later), and a process whose main thread
+    leaves by pthread_exit lives on in its other threads. Their samples
+    keep the process's labels and names; neither becomes a new process
+    that no read can name (the `[unknown]` series of an exited pid in
+    history_ranges)."""
+    exe = os.path.realpath(os.path.join(WORKLOADS, "exit_tail"))
+    agent = Agent()
+    lst = socket.socket()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)  # never accepted, never read: the sender's close lingers
+    procs = []
+    try:
+        w = subprocess.Popen([os.path.join(WORKLOADS, "exit_tail"), "tail", str(lst.getsockname()[1]),
+                              "1.5", "2048"], stdout=subprocess.PIPE, text=True)
+        procs.append(w)
+        check(w.stdout.readline().strip() == "ready", "the tail workload started")
+        t0 = time.time()
+        status, _, body = agent.get(f"/debug/pprof/profile?seconds=7&pid={w.pid}")
+        check(status == 200, f"profile of the exiting process answered ({status})")
+        rc = w.wait(timeout=30)
+        print(f"the tail workload exited {rc}, {time.time() - t0:.1f} s after it started spinning")
+        path = os.path.join(TMP, "exit_tail.pb.gz")
+        open(path, "wb").write(body)
+        mine = check_process_labeled(labeled_traces(path), w.pid, exe, "exit tail")
+        tail = [(f, c) for f, c, _ in mine if "task_work_run" in f or "do_exit" in f]
+        for f, c in tail[:4]:
+            print(f"  {c:4d} {';'.join(reversed(f))}")
+        spin = sum(c for f, c, _ in mine if "tail_spin" in f)
+        check(spin >= 50, f"the spin before the exit is named: tail_spin ({spin} samples)")
+        check(sum(c for _, c in tail) >= 1,
+              f"samples in do_exit after the exit event were recorded ({sum(c for _, c in tail)}, wanted >= 1)")
+
+        w = subprocess.Popen([os.path.join(WORKLOADS, "exit_tail"), "leader", "6"],
+                             stdout=subprocess.PIPE, text=True)
+        procs.append(w)
+        check(w.stdout.readline().strip() == "ready", "the leader workload started")
+        time.sleep(2.5)  # past the drains that would forget an exited process
+        status, _, body = agent.get(f"/debug/pprof/profile?seconds=2&pid={w.pid}")
+        check(status == 200, f"profile of the leaderless process answered ({status})")
+        path = os.path.join(TMP, "exit_leader.pb.gz")
+        open(path, "wb").write(body)
+        mine = check_process_labeled(labeled_traces(path), w.pid, exe, "main thread gone")
+        total = sum(c for _, c, _ in mine)
+        named = sum(c for f, c, _ in mine if "leader_spin" in f)
+        check(total >= 100 and named >= 0.9 * total,
+              f"the thread left running is sampled and named: leader_spin ({named}/{total})")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        lst.close()
+        agent.stop()
 
 
 @integration_test(plain=True)
