@@ -133,15 +133,35 @@ struct {
 } scratch SEC(".maps");
 
 /* tgid -> image of the processes user space has been told about (every
- * exec enters it). LRU: a process evicted here is simply announced again.
- * Only looked at at exec, exit and when a sample opens a new bucket,
- * never on the common path. */
+ * exec enters it), and since when the image runs (its exec, else its
+ * process's start): a young image's samples that its tables do not cover
+ * yet are sent to user space whole (defer_sample). LRU: a process
+ * evicted here is simply announced again. Only looked at at exec, exit,
+ * when a sample opens a new bucket and when one is deferred, never on
+ * the common path. */
+struct known_image {
+	__u32 image;
+	__u32 pad;
+	__u64 since_ns; /* bpf_ktime_get_ns() clock */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct known_image);
 } known SEC(".maps");
+
+/* Samples of a young image whose user stack the tables could not walk
+ * whole (no mapping table yet, a pc outside it, an incomplete walk):
+ * registers, kernel stack and a copy of the top of the user stack, for
+ * user space to unwind once the tables are in (bpf/unwinder_walk.c).
+ * Sent instead of counted; when the ring is full the sample is counted
+ * as it is (PROFILE_STAT_DEFER_FULL). 4 MiB: about 400 samples. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} deferred SEC(".maps");
 
 /* tgid -> image of processes relabeling dropped (labels/proclabels.c):
  * their samples cost one lookup and nothing after. Keyed by tgid with the
@@ -254,31 +274,32 @@ static __always_inline __u32 image_of(struct task_struct *task)
 static __always_inline __u32 sample_image(struct task_struct *task, __u32 tgid)
 {
 	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
-	__u32 *known_image;
+	struct known_image *k;
 
 	/* every sample reads mm once; only an mm-less one reads more */
 	if (mm || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
 		return mm_image(mm);
-	known_image = bpf_map_lookup_elem(&known, &tgid);
-	return known_image ? *known_image : mm_image(0);
+	k = bpf_map_lookup_elem(&known, &tgid);
+	return k ? k->image : mm_image(0);
 }
 
 /* Tells user space about a process (or a new image of it) the first time
  * one of its samples opens a bucket. */
 static __always_inline void announce(__u32 tgid, __u32 image)
 {
-	__u32 *known_image = bpf_map_lookup_elem(&known, &tgid);
+	struct known_image *k = bpf_map_lookup_elem(&known, &tgid), v = { .image = image };
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 old = 0;
 
-	if (known_image) {
-		if (*known_image == image)
+	if (k) {
+		if (k->image == image)
 			return;
-		old = *known_image;
+		old = k->image;
 	}
-	if (bpf_map_update_elem(&known, &tgid, &image, BPF_ANY))
+	v.since_ns = BPF_CORE_READ(task, group_leader, start_time);
+	if (bpf_map_update_elem(&known, &tgid, &v, BPF_ANY))
 		stat_inc(PROFILE_STAT_KNOWN_FULL);
-	emit_event(PROFILE_EVENT_NEW_PROCESS, tgid, image, old,
-		   BPF_CORE_READ(bpf_get_current_task_btf(), mm, start_stack));
+	emit_event(PROFILE_EVENT_NEW_PROCESS, tgid, image, old, BPF_CORE_READ(task, mm, start_stack));
 }
 
 static __always_inline void count_new(void *counts, struct sample_key *key)
@@ -335,10 +356,10 @@ static __always_inline bool leaf_only_stack(void *ctx, __u64 cs, struct stack_tr
  * sample interrupted, is user mode (the sched_switch program passes 0:
  * it runs in the kernel). */
 static __always_inline void capture_stacks(void *ctx, __u64 cs, struct sample_key *key,
-					   struct sample_stacks *ss)
+					   struct sample_stacks *ss, bool *defer)
 {
 	if (want_user &&
-	    ((dwarf_unwinding && unwind_user(ctx, cs, key, &ss->user, &key->flags)) ||
+	    ((dwarf_unwinding && unwind_user(ctx, cs, key, &ss->user, &key->flags, defer)) ||
 	     leaf_only_stack(ctx, cs, &ss->user) ||
 	     get_stack(ctx, &ss->user, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERROR,
 		       &key->flags, SAMPLE_F_USTACK_TRUNCATED)))
@@ -360,6 +381,76 @@ static __always_inline void store_stacks(void *stacks, struct sample_key *key,
 		key->kstack = store_stack(stacks, key->kstack, &ss->kernel);
 }
 
+/* An image this young gets its samples unwound in user space when its
+ * tables cannot walk them yet: user space reads a new process within
+ * milliseconds of its exec, and a short-lived one lives little longer.
+ * Past it, an incomplete stack stays as the walk left it. */
+#define DEFER_YOUNG_NS 2000000000ull
+
+/* The user stack at rsp, up to DEFER_STACK_BYTES. The main thread's
+ * frames end below mm->start_stack (top: argc lies there), so its copy
+ * stops there: a young process's stack is shallow, and a read past the
+ * end of the stack mapping would fail whole. Other threads copy it all,
+ * or, when that runs past the end of their stack mapping, to the end of
+ * rsp's page and the next, or to the end of rsp's page (always mapped),
+ * as copy_stack (bpf/unwind.bpf.h) does. */
+static __always_inline __u32 copy_user_stack(struct deferred_sample *d, __u64 sp, __u64 top)
+{
+	__u64 len = DEFER_STACK_BYTES;
+
+	if (top > sp && top - sp < DEFER_STACK_BYTES - 16)
+		len = (top - sp + 16) & ~7ull;
+	if (len > DEFER_STACK_BYTES)
+		len = DEFER_STACK_BYTES;
+	if (!bpf_probe_read_user(d->stack, len, (const void *)sp))
+		return len;
+	len = 4096 - (sp & 4095);
+	if (len + 4096 <= DEFER_STACK_BYTES &&
+	    !bpf_probe_read_user(d->stack, len + 4096, (const void *)sp))
+		return len + 4096;
+	if (len <= DEFER_STACK_BYTES && !bpf_probe_read_user(d->stack, len, (const void *)sp))
+		return len;
+	return 0;
+}
+
+/* Sends the sample to user space whole (the deferred ring) if its image
+ * is young: true when sent (it is not counted here). */
+static __always_inline bool defer_sample(void *ctx, __u64 cs, struct sample_key *key,
+					 struct sample_stacks *ss)
+{
+	struct known_image *k = bpf_map_lookup_elem(&known, &key->tgid);
+	struct deferred_sample *d;
+	struct user_regs regs;
+	__u32 klen;
+
+	if (!k || k->image != key->image || bpf_ktime_get_ns() - k->since_ns > DEFER_YOUNG_NS)
+		return false;
+	if (!get_user_regs(ctx, cs, &regs))
+		return false;
+	d = bpf_ringbuf_reserve(&deferred, sizeof(*d), 0);
+	if (!d) {
+		stat_inc(PROFILE_STAT_DEFER_FULL);
+		return false;
+	}
+	d->key = *key;
+	d->key.ustack = 0;
+	d->key.kstack = 0;
+	d->ip = regs.ip;
+	d->sp = regs.sp;
+	d->bp = regs.bp;
+	klen = key->kstack ? ss->kernel.len : 0;
+	if (klen > PROFILE_MAX_DEPTH)
+		klen = PROFILE_MAX_DEPTH;
+	d->klen = klen;
+	if (klen && bpf_probe_read_kernel(d->kips, sizeof(d->kips), ss->kernel.ips))
+		d->klen = 0;
+	d->stack_len = copy_user_stack(d, regs.sp,
+				       BPF_CORE_READ(bpf_get_current_task_btf(), mm, start_stack));
+	bpf_ringbuf_submit(d, 0);
+	stat_inc(PROFILE_STAT_DEFERRED);
+	return true;
+}
+
 /* A bucket already counted in this generation has its stacks stored with
  * it, so the usual sample costs one lookup; the stacks maps are only
  * touched for a new bucket. */
@@ -368,6 +459,7 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
 {
 	__u32 zero = 0;
 	struct sample_stacks *ss;
+	bool defer = false;
 	__u64 cs;
 
 	ss = bpf_map_lookup_elem(&scratch, &zero);
@@ -378,7 +470,9 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
 	 * The context only allows full-width loads of registers, hence
 	 * volatile (clang would narrow "cs & 3" to a 2-byte load). */
 	cs = *(volatile __u64 *)&ctx->regs.cs;
-	capture_stacks(ctx, cs, key, ss);
+	capture_stacks(ctx, cs, key, ss, &defer);
+	if (defer && defer_sample(ctx, cs, key, ss))
+		return;
 	if (count_existing(counts, key))
 		return;
 	announce(key->tgid, key->image);
@@ -435,15 +529,15 @@ SEC("raw_tp/sched_process_exec")
 int BPF_PROG(profile_exec, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid), image = image_of(p), old = 0;
-	__u32 *known_image;
+	struct known_image *k, v = { .image = image, .since_ns = bpf_ktime_get_ns() };
 
 	if (target_tgid && tgid != target_tgid)
 		return 0;
-	known_image = bpf_map_lookup_elem(&known, &tgid);
-	if (known_image) {
-		old = *known_image;
-		*known_image = image;
-	} else if (bpf_map_update_elem(&known, &tgid, &image, BPF_ANY)) {
+	k = bpf_map_lookup_elem(&known, &tgid);
+	if (k) {
+		old = k->image;
+		*k = v;
+	} else if (bpf_map_update_elem(&known, &tgid, &v, BPF_ANY)) {
 		stat_inc(PROFILE_STAT_KNOWN_FULL);
 	}
 	emit_event(PROFILE_EVENT_EXEC, tgid, image, old, BPF_CORE_READ(p, mm, start_stack));
@@ -461,14 +555,15 @@ int BPF_PROG(profile_exec, struct task_struct *p)
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(profile_exit, struct task_struct *p)
 {
-	__u32 tgid = BPF_CORE_READ(p, tgid), *known_image;
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct known_image *k;
 
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0; /* other threads live on */
-	known_image = bpf_map_lookup_elem(&known, &tgid);
-	if (!known_image)
+	k = bpf_map_lookup_elem(&known, &tgid);
+	if (!k)
 		return 0;
-	emit_event(PROFILE_EVENT_EXIT, tgid, *known_image, 0, 0);
+	emit_event(PROFILE_EVENT_EXIT, tgid, k->image, 0, 0);
 	return 0;
 }
 
@@ -538,7 +633,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, bool
 	/* announced here, where the process is the current task: its bucket
 	 * is opened at the switch-in, in another task's context */
 	announce(tgid, image);
-	capture_stacks(ctx, 0, &t->key, &t->stacks);
+	capture_stacks(ctx, 0, &t->key, &t->stacks, NULL);
 	t->start_ns = bpf_ktime_get_ns() | 1; /* never 0: 0 means free */
 	stat_inc(PROFILE_STAT_OFFCPU_RECORDED);
 }

@@ -75,6 +75,21 @@ struct profile_event {
 			    * exec) whether it still runs that image */
 };
 
+/* A sample sent to user space to unwind (bpf/profile.bpf.c, defer_sample):
+ * its key (stack hashes 0), its user registers, its kernel stack and the
+ * top DEFER_STACK_BYTES of its user stack (perf's default for
+ * --call-graph dwarf, 8 KiB). */
+#define DEFER_STACK_BYTES 8192
+
+struct deferred_sample {
+	struct sample_key key;
+	__u64 ip, sp, bp;   /* user registers */
+	__u32 stack_len;    /* bytes of stack copied from sp */
+	__u32 klen;         /* kernel frames in kips */
+	__u64 kips[PROFILE_MAX_DEPTH];
+	__u8 stack[DEFER_STACK_BYTES];
+};
+
 /* Per-CPU counters, indexes into the stats map. */
 enum profile_stat {
 	PROFILE_STAT_IDLE = 0,             /* samples of the idle task, not recorded */
@@ -100,6 +115,9 @@ enum profile_stat {
 	PROFILE_STAT_OFFCPU_THREADS_FULL, /* switch-out lost: per-thread map full */
 	PROFILE_STAT_OFFCPU_SHORT,     /* switch-ins under the minimum off-CPU time */
 	PROFILE_STAT_OFFCPU_COUNTS_FULL, /* switch-in lost: off-CPU counts map full */
+	/* Samples of young images sent to user space to unwind (deferred ring): */
+	PROFILE_STAT_DEFERRED,         /* sent */
+	PROFILE_STAT_DEFER_FULL,       /* ring full: counted with the stack as walked */
 	PROFILE_STAT_MAX,
 };
 
@@ -196,6 +214,13 @@ enum unwind_cfa_kind {
 	UNWIND_CFA_SIGNAL = 5,
 	UNWIND_CFA_UNSUPPORTED = 6,
 };
+
+/* UNWIND_CFA_SIGNAL: offsets in the rt_sigframe at the signal
+ * trampoline's rsp (pretcode already popped): uc_mcontext starts 40 bytes
+ * into the ucontext. */
+#define SIGFRAME_BP 120
+#define SIGFRAME_SP 160
+#define SIGFRAME_IP 168
 
 enum unwind_rbp_kind {
 	UNWIND_RBP_UNCHANGED = 0, /* same value, or undefined at entry */
@@ -299,6 +324,7 @@ PROFILE_ASSERT_SIZE(struct sample_key, 48);
 PROFILE_ASSERT_OFFSET(struct sample_key, ustack, 16);
 PROFILE_ASSERT_OFFSET(struct sample_key, thread_comm, 32);
 PROFILE_ASSERT_SIZE(struct offcpu_value, 16);
+PROFILE_ASSERT_SIZE(struct deferred_sample, 48 + 32 + 8 * PROFILE_MAX_DEPTH + DEFER_STACK_BYTES);
 PROFILE_ASSERT_SIZE(struct stack_trace, 8 + 8 * PROFILE_MAX_DEPTH);
 PROFILE_ASSERT_OFFSET(struct stack_trace, ips, 8);
 PROFILE_ASSERT_SIZE(struct profile_event, 24);

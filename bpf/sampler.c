@@ -28,6 +28,7 @@ struct sampler {
 	unsigned nlinks;
 	struct ring_buffer *events;
 	sampler_event_fn on_event;
+	sampler_deferred_fn on_deferred;
 	void *event_ctx;
 	int ncpus_possible;
 	/* drain buffers, reused */
@@ -119,6 +120,17 @@ static int handle_event(void *ctx, void *data, size_t size)
 		s->on_event(s->event_ctx, data);
 	/* < 0 stops libbpf after this record; the rest stays in the ring
 	 * and its fd stays readable for the next step */
+	return clock__mono_ns() - s->consume_start_ns > EVENTS_BUDGET_NS ? -EAGAIN : 0;
+}
+
+static int handle_deferred(void *ctx, void *data, size_t size)
+{
+	struct sampler *s = ctx;
+
+	if (size < sizeof(struct deferred_sample))
+		return 0;
+	if (s->on_deferred)
+		s->on_deferred(s->event_ctx, data);
 	return clock__mono_ns() - s->consume_start_ns > EVENTS_BUDGET_NS ? -EAGAIN : 0;
 }
 
@@ -248,6 +260,7 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	if (!s)
 		return -ENOMEM;
 	s->on_event = opts->on_event;
+	s->on_deferred = opts->on_deferred;
 	s->event_ctx = opts->event_ctx;
 	s->ncpus_possible = libbpf_num_possible_cpus();
 	if (s->ncpus_possible <= 0) {
@@ -340,6 +353,13 @@ int sampler__new(const struct sampler_opts *opts, struct sampler **out)
 	if (!s->events) {
 		err = -errno;
 		log_error("failed to open the sampler's event ring buffer: %s", strerror(-err));
+		goto fail;
+	}
+	/* the same epoll fd: one wakeup serves both rings */
+	err = ring_buffer__add(s->events, bpf_map__fd(s->skel->maps.deferred), handle_deferred, s);
+	if (err) {
+		log_error("failed to open the sampler's deferred-sample ring buffer: %s",
+			  strerror(-err));
 		goto fail;
 	}
 	s->keys = calloc(DRAIN_BATCH, sizeof(*s->keys));
@@ -546,7 +566,9 @@ int sampler__drain(struct sampler *s, sampler_sample_fn fn, void *ctx)
 	}
 	/* Every program run of the old generation has finished, so every
 	 * "new process" event it emitted is in the ring buffer: handle them
-	 * before its samples, which need those processes' snapshots. */
+	 * before its samples, which need those processes' snapshots (with a
+	 * budget of its own, not what is left of the last step's). */
+	s->consume_start_ns = clock__mono_ns();
 	ring_buffer__consume(s->events);
 	counts_fd = bpf_map__fd(old ? s->skel->maps.counts1 : s->skel->maps.counts0);
 	stacks_fd = bpf_map__fd(old ? s->skel->maps.stacks1 : s->skel->maps.stacks0);

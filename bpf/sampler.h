@@ -14,9 +14,14 @@
  *   sampler__new(opts, &s)         0 or -errno; logs the reason it failed
  *   sampler__free(s)               NULL-safe; detaches everything
  *   sampler__events_fd(s)          epoll-able fd: readable when events wait
- *   sampler__consume_events(s)     calls opts->on_event for each, for at most
- *                                  ~50 ms (the rest waits for the next call;
- *                                  events_fd stays readable); >= 0 or -errno
+ *   sampler__consume_events(s)     calls opts->on_event for each event and
+ *                                  opts->on_deferred for each sample sent
+ *                                  whole (struct deferred_sample: a young
+ *                                  process's stack its tables could not walk
+ *                                  yet, for user space to unwind), for at
+ *                                  most ~50 ms (the rest waits for the next
+ *                                  call; events_fd stays readable); >= 0 or
+ *                                  -errno
  *   sampler__drain(s, fn, ctx)     flip generation, wait for in-flight
  *                                  programs, hand every bucket of the old
  *                                  generation to fn (CPU ones, then off-CPU
@@ -45,6 +50,7 @@
 struct sampler;
 
 typedef void (*sampler_event_fn)(void *ctx, const struct profile_event *ev);
+typedef void (*sampler_deferred_fn)(void *ctx, const struct deferred_sample *d);
 
 /* One drained bucket. */
 struct sampler_sample {
@@ -71,7 +77,8 @@ struct sampler_opts {
 	uint32_t off_cpu_max_threads; /* sizes the per-thread map */
 	uint32_t self_tgid;       /* left out of off-CPU sampling (the agent) */
 	sampler_event_fn on_event;
-	void *event_ctx;
+	sampler_deferred_fn on_deferred; /* NULL: such samples are dropped */
+	void *event_ctx;               /* of both */
 };
 
 int sampler__new(const struct sampler_opts *opts, struct sampler **out);

@@ -1,10 +1,13 @@
 /* unwind.bpf.h: the DWARF user-stack unwinder of profile.bpf.c, its maps
  * and its entry point:
  *
- *   unwind_user(ctx, cs, key, out, &key_flags)   true and the current
- *        task's user stack in out (counted in stats by how it ended), or
- *        false when the process has no tables loaded (yet); ctx and cs as
- *        get_user_regs (bpf/regs.bpf.h) takes them
+ *   unwind_user(ctx, cs, key, out, &key_flags, defer)   true and the
+ *        current task's user stack in out (counted in stats by how it
+ *        ended), or false when the process has no tables loaded (yet);
+ *        ctx and cs as get_user_regs (bpf/regs.bpf.h) takes them; *defer
+ *        (unless defer is NULL) set when the tables could not walk the
+ *        stack whole (none loaded, a pc outside them, a walk cut short):
+ *        the caller may send the sample to user space to walk later
  *
  * Walks a user stack with the compact tables of bpf/profile.h that user
  * space (bpf/unwinder.c) loads for the executables of a process (keyed by
@@ -320,12 +323,6 @@ static __always_inline bool fp_step(struct user_unwind_state *st)
 	return true;
 }
 
-/* Offsets in the rt_sigframe at the signal trampoline's rsp (pretcode
- * already popped): uc_mcontext starts 40 bytes into the ucontext. */
-#define SIGFRAME_BP 120
-#define SIGFRAME_SP 160
-#define SIGFRAME_IP 168
-
 static __always_inline bool dwarf_step(struct user_unwind_state *st, const struct frame_rule *r)
 {
 	__u64 cfa, ra, bp;
@@ -559,7 +556,7 @@ static __always_inline void copy_stack(struct user_unwind_state *st, __u64 top)
  * the caller falls back to frame pointers. */
 static __always_inline bool unwind_user(void *ctx, __u64 cs,
 					const struct sample_key *key, struct stack_trace *out,
-					__u32 *key_flags)
+					__u32 *key_flags, bool *defer)
 {
 	struct proc_unwind_key pk = { .tgid = key->tgid, .image = key->image };
 	struct user_unwind_state st = {};
@@ -568,8 +565,11 @@ static __always_inline bool unwind_user(void *ctx, __u64 cs,
 	__u32 cur;
 
 	pm = bpf_map_lookup_elem(&proc_unwind, &pk);
-	if (!pm)
+	if (!pm) {
+		if (defer)
+			*defer = true;
 		return false;
+	}
 	/* fetched here rather than once in record() for this and the
 	 * frame-pointer path: a copy of them live across bpf_loop took the
 	 * verifier past its million-instruction budget */
@@ -602,6 +602,8 @@ static __always_inline bool unwind_user(void *ctx, __u64 cs,
 		stat_inc(PROFILE_STAT_UNWIND_TRUNCATED);
 	if (!st.done && st.stop != PROFILE_STAT_UNWIND_FP_END)
 		*key_flags |= SAMPLE_F_USTACK_TRUNCATED;
+	if (defer && (st.uncovered || !st.done))
+		*defer = true;
 	return out->len > 0;
 }
 

@@ -87,6 +87,7 @@ struct build_job {
 };
 
 struct unwinder {
+	uint64_t generation; /* one more at every write of a mapping table */
 	struct unwinder_maps maps;
 	struct unwinder_opts opts;
 	struct unwind_rules *rules;
@@ -383,8 +384,10 @@ static void patch_waiters(struct unwinder *u, struct file_ref *r, uint32_t table
 		/* its memo holds frame-pointer steps */
 		pu->memo_cur = 0;
 		memset(pu->memo, 0, sizeof(pu->memo));
-		if (bpf_map_update_elem(u->maps.proc_unwind, &key, pu, BPF_ANY) == 0)
+		if (bpf_map_update_elem(u->maps.proc_unwind, &key, pu, BPF_ANY) == 0) {
 			u->stats.waiters_patched++;
+			u->generation++;
+		}
 	}
 	r->nwaiters = 0;
 	free(r->waiters);
@@ -658,6 +661,7 @@ int unwinder__load(struct unwinder *u, uint32_t tgid, uint32_t image,
 		return err;
 	}
 	u->stats.processes_loaded++;
+	u->generation++;
 	return 0;
 }
 
@@ -728,7 +732,29 @@ int unwinder__attach(struct unwinder *u, uint32_t tgid, uint32_t image, uint64_t
 	if (bpf_map_update_elem(u->maps.proc_unwind, &key, pu, fresh ? BPF_NOEXIST : BPF_EXIST))
 		return -errno;
 	u->stats.mappings_attached++;
+	u->generation++;
 	return 0;
+}
+
+uint64_t unwinder__generation(const struct unwinder *u)
+{
+	return u ? u->generation : 0;
+}
+
+bool unwinder__waiting(const struct unwinder *u, uint32_t tgid, uint32_t image)
+{
+	if (!u)
+		return false;
+	u64map_foreach(&u->refs, i) {
+		const struct file_ref *r = (const struct file_ref *)(uintptr_t)u->refs.values[i];
+
+		if (r->state != REF_BUILDING)
+			continue;
+		for (size_t j = 0; j < r->nwaiters; j++)
+			if (r->waiters[j].tgid == tgid && r->waiters[j].image == image)
+				return true;
+	}
+	return false;
 }
 
 void unwinder__forget_process(struct unwinder *u, uint32_t tgid, uint32_t image)

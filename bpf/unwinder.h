@@ -38,6 +38,10 @@
  *                                               -ENOENT (no table loaded for
  *                                               that file), -EEXIST (overlaps
  *                                               another), -E2BIG (full), -errno
+ *   unwinder__waiting(u, tgid, image)           whether a table it needs is
+ *                                               still being built
+ *   unwinder__generation(u)                     changes whenever a mapping
+ *                                               table is written
  *   unwinder__forget_process(u, tgid, image)    drop its mapping table
  *   unwinder__stats(u, &st)
  *
@@ -46,6 +50,7 @@
 #ifndef BRASA_BPF_UNWINDER_H
 #define BRASA_BPF_UNWINDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,6 +100,8 @@ int unwinder__load(struct unwinder *u, uint32_t tgid, uint32_t image,
 		   const struct proc_info *info);
 int unwinder__attach(struct unwinder *u, uint32_t tgid, uint32_t image, uint64_t stack_top,
 		     const struct unwinder_mapping *m);
+bool unwinder__waiting(const struct unwinder *u, uint32_t tgid, uint32_t image);
+uint64_t unwinder__generation(const struct unwinder *u);
 void unwinder__forget_process(struct unwinder *u, uint32_t tgid, uint32_t image);
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st);
 

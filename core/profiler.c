@@ -15,6 +15,8 @@
 
 #include "bpf/mmap_events.h"
 #include "bpf/sampler.h"
+#include "bpf/unwinder.h"
+#include "bpf/unwinder_walk.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
@@ -50,8 +52,13 @@ struct deferred {
 	struct weight w;
 	uint64_t windows;   /* slots of the windows that want it */
 	uint64_t since_ns;
+	size_t size;        /* counted in deferred_bytes */
 	uint32_t ulen, klen;
-	bool has_ustack, has_kstack;
+	/* a sample the sampler sent whole: its user stack is walked here
+	 * once the tables are in (ips has room for PROFILE_MAX_DEPTH user
+	 * frames, then the klen kernel ones); NULL once walked */
+	struct deferred_sample *whole;
+	uint64_t walked_gen; /* unwinder__generation of its last walk, + 1 */
 	__u64 ips[];        /* ulen user frames, then klen kernel frames */
 };
 
@@ -62,6 +69,7 @@ struct profiler {
 	struct symbolizer *sym;
 	struct debuginfod *debuginfod;
 	struct unwinder *unwinder; /* NULL: frame pointers only */
+	struct unwinder_maps unwind_maps; /* for the walks of samples sent whole */
 	struct proclabels *labeler;
 	struct proctable *procs;
 	struct mmap_events *mmaps; /* NULL: new mappings found by samples only */
@@ -242,6 +250,17 @@ static void add_resolved(struct profiler *p, uint64_t windows, const struct samp
 
 /* ---- samples held back -------------------------------------------------- */
 
+static void hold(struct profiler *p, struct deferred *d)
+{
+	*p->deferred_tail = d;
+	p->deferred_tail = &d->next;
+	p->deferred_count++;
+	p->deferred_bytes += d->size;
+	proctable__hold(p->procs, d->e);
+	windows__hold(p->windows, d->windows);
+	p->stats.samples_deferred += d->w.count;
+}
+
 /* Holds a sample back until what it needs is read and loaded. false when
  * the bound on held-back samples is reached (the caller adds it now). */
 static bool defer(struct profiler *p, uint64_t windows, const struct sample_key *key,
@@ -260,21 +279,93 @@ static bool defer(struct profiler *p, uint64_t windows, const struct sample_key 
 		return false;
 	*d = (struct deferred){
 		.e = e, .key = *key, .w = *w, .windows = windows,
-		.since_ns = clock__mono_ns(), .ulen = ulen, .klen = klen,
-		.has_ustack = ustack != NULL, .has_kstack = kstack != NULL,
+		.since_ns = clock__mono_ns(), .size = size, .ulen = ulen, .klen = klen,
 	};
 	if (ulen)
 		memcpy(d->ips, ustack->ips, ulen * sizeof(__u64));
 	if (klen)
 		memcpy(d->ips + ulen, kstack->ips, klen * sizeof(__u64));
-	*p->deferred_tail = d;
-	p->deferred_tail = &d->next;
-	p->deferred_count++;
-	p->deferred_bytes += size;
-	proctable__hold(p->procs, e);
-	windows__hold(p->windows, windows);
-	p->stats.samples_deferred += w->count;
+	hold(p, d);
 	return true;
+}
+
+/* Holds a sample the sampler sent whole until its user stack can be
+ * walked: false when the bound on held-back samples is reached. */
+static bool defer_whole(struct profiler *p, uint64_t windows, struct proc_entry *e,
+			const struct deferred_sample *whole)
+{
+	uint32_t klen = MIN(whole->klen, (uint32_t)PROFILE_MAX_DEPTH);
+	size_t size = sizeof(struct deferred) + (PROFILE_MAX_DEPTH + klen) * sizeof(__u64) +
+		      sizeof(*whole);
+	struct deferred *d;
+
+	if (p->deferred_bytes + size > p->opts.max_deferred_bytes)
+		return false;
+	d = malloc(sizeof(struct deferred) + (PROFILE_MAX_DEPTH + klen) * sizeof(__u64));
+	if (!d)
+		return false;
+	*d = (struct deferred){
+		.e = e, .key = whole->key, .w = { PPROF_TYPE_CPU, 1, 0 }, .windows = windows,
+		.since_ns = clock__mono_ns(), .size = size, .klen = klen,
+		.whole = malloc(sizeof(*whole)),
+	};
+	if (!d->whole) {
+		free(d);
+		return false;
+	}
+	memcpy(d->whole, whole, sizeof(*whole));
+	hold(p, d);
+	return true;
+}
+
+/* Walks a whole sample's user stack with the tables loaded now, into
+ * d->ips ahead of its kernel frames: 0, or -EAGAIN while what the walk
+ * needs is still on its way (the process's mapping table, a table being
+ * built), unless late. */
+static int walk_whole(struct profiler *p, const struct deferred_sample *whole,
+		      struct deferred *d, bool late)
+{
+	struct unwind_walk r;
+	int err = p->unwinder ? unwinder_walk(&p->unwind_maps, whole, &r) : -ENOENT;
+	bool waiting = err == -ENOENT || r.uncovered ||
+		       (err && r.used_fp && unwinder__waiting(p->unwinder, d->key.tgid, d->key.image));
+
+	if (waiting && !late)
+		return -EAGAIN;
+	if (err == -ENOENT || err == -ENOMEM) {
+		/* no table at all: the leaf, as the sampler would have */
+		r.ips[0] = whole->ip;
+		r.n = 1;
+	}
+	if (!err) {
+		p->stats.whole_walked_complete++;
+	} else {
+		p->stats.whole_walked_incomplete++;
+		log_debug("process %u: a sample sent whole walked %zu frames, then stopped: %s%s%s",
+			  d->key.tgid, r.n, strerror(-err), r.uncovered ? ", a pc outside its mappings" : "",
+			  waiting ? ", tables still on their way" : "");
+	}
+	memcpy(d->ips, r.ips, r.n * sizeof(__u64));
+	memcpy(d->ips + r.n, whole->kips, d->klen * sizeof(__u64));
+	d->ulen = (uint32_t)r.n;
+	return 0;
+}
+
+/* walk_whole for a held sample, whose copy goes once walked. Walked
+ * again only once a mapping table has changed: it walks the same way
+ * until then. */
+static int walk_held(struct profiler *p, struct deferred *d, bool late)
+{
+	uint64_t gen = unwinder__generation(p->unwinder) + 1;
+
+	if (!late && d->walked_gen == gen)
+		return -EAGAIN;
+	d->walked_gen = gen;
+	if (walk_whole(p, d->whole, d, late) == -EAGAIN)
+		return -EAGAIN;
+	free(d->whole);
+	d->whole = NULL;
+	return 0;
 }
 
 /* Adds the held-back samples whose process and objects are ready, and
@@ -292,6 +383,7 @@ static void retry_deferred(struct profiler *p, bool force)
 
 		if (!dropped &&
 		    ((!late && proctable__busy(d->e)) ||
+		     (d->whole && walk_held(p, d, late) == -EAGAIN) ||
 		     resolve_sample(p, d->e, d->w.type, d->ips, d->ulen, d->ips + d->ulen,
 				    d->klen, late, &nframes) == -EAGAIN)) {
 			pp = &d->next;
@@ -310,7 +402,8 @@ static void retry_deferred(struct profiler *p, bool force)
 		if (p->deferred_tail == &d->next)
 			p->deferred_tail = pp;
 		p->deferred_count--;
-		p->deferred_bytes -= sizeof(*d) + (d->ulen + d->klen) * sizeof(__u64);
+		p->deferred_bytes -= d->size;
+		free(d->whole);
 		free(d);
 	}
 	windows__finish_ended(p->windows);
@@ -378,6 +471,42 @@ static void on_event(void *ctx, const struct profile_event *ev)
 	struct profiler *p = ctx;
 
 	proctable__event(p->procs, ev);
+}
+
+/* A young process's sample whose user stack its tables could not walk
+ * yet (bpf/profile.bpf.c, defer_sample): walked here once they are in. */
+static void on_deferred_sample(void *ctx, const struct deferred_sample *whole)
+{
+	struct profiler *p = ctx;
+	struct proc_entry *e;
+	uint64_t windows;
+	struct deferred *d;
+	size_t nframes = 0;
+
+	p->stats.samples_drained++;
+	p->stats.samples_whole++;
+	windows = windows__wanting(p->windows, whole->key.tgid, PPROF_TYPE_CPU);
+	if (!windows)
+		return;
+	e = proctable__sampled(p->procs, whole->key.tgid, whole->key.image);
+	if (proctable__dropped(e)) {
+		p->stats.samples_relabel_dropped++;
+		return;
+	}
+	if (defer_whole(p, windows, e, whole))
+		return;
+	/* too many held back: now, with what is loaded */
+	p->stats.samples_deferred_late++;
+	d = malloc(sizeof(*d) + (PROFILE_MAX_DEPTH + PROFILE_MAX_DEPTH) * sizeof(__u64));
+	if (!d)
+		return;
+	*d = (struct deferred){ .key = whole->key, .w = { PPROF_TYPE_CPU, 1, 0 },
+				.klen = MIN(whole->klen, (uint32_t)PROFILE_MAX_DEPTH) };
+	walk_whole(p, whole, d, true);
+	resolve_sample(p, e, PPROF_TYPE_CPU, d->ips, d->ulen, d->ips + d->ulen, d->klen, true,
+		       &nframes);
+	add_resolved(p, windows, &d->key, e, &d->w, nframes);
+	free(d);
 }
 
 /* A process mapped an executable file (a library ld.so maps after an
@@ -753,6 +882,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 	sa.self_tgid = (uint32_t)getpid();
 	/* events are consumed by profiler__step, after the table exists */
 	sa.on_event = on_event;
+	sa.on_deferred = on_deferred_sample;
 	sa.event_ctx = p;
 	err = sampler__new(&sa, &p->sampler);
 	if (err)
@@ -764,6 +894,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 		struct unwinder_maps um;
 
 		sampler__unwind_maps(p->sampler, &um);
+		p->unwind_maps = um;
 		err = unwinder__new(&um, &uo, &p->unwinder);
 		if (err)
 			goto fail;

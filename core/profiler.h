@@ -126,6 +126,9 @@ struct profiler_stats {
 	struct mmap_events_stats mmap; /* all 0 when the rings could not be opened */
 	uint64_t samples_deferred;      /* held back for a process or object being read */
 	uint64_t samples_deferred_late; /* added before that was done (waited too long) */
+	/* samples of young processes the sampler sent whole (bpf/profile.bpf.c,
+	 * defer_sample), and how their user-space walks ended */
+	uint64_t samples_whole, whole_walked_complete, whole_walked_incomplete;
 	uint64_t window_samples_dropped; /* past max_window_bytes */
 	uint64_t processes_relabel_dropped; /* dropped by relabel_configs */
 	uint64_t samples_relabel_dropped;   /* their samples seen in user space */

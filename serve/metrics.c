@@ -335,6 +335,21 @@ static int write_memory(struct buf *out, const struct profiler_stats *st)
 		  "Held-back samples added before their process or object was ready "
 		  "(waited too long, or the bound was reached): some frames unsymbolized.",
 		  (double)st->samples_deferred_late },
+		{ "brasa_samples_sent_whole_total", "counter",
+		  "Samples of young processes whose user stack the kernel's tables could not walk "
+		  "yet, sent whole to be walked here once the tables are in.",
+		  (double)st->bpf[PROFILE_STAT_DEFERRED] },
+		{ "brasa_samples_sent_whole_ring_full_total", "counter",
+		  "Samples that would have been sent whole but found the ring full: counted with "
+		  "their stack as the kernel walked it.",
+		  (double)st->bpf[PROFILE_STAT_DEFER_FULL] },
+		{ "brasa_whole_sample_walks_total", "counter",
+		  "User-space walks of samples sent whole that reached the outermost frame.",
+		  (double)st->whole_walked_complete },
+		{ "brasa_whole_sample_walks_incomplete_total", "counter",
+		  "User-space walks of samples sent whole that stopped short (a frame without a table "
+		  "or beyond the 8 KiB copied, or the wait for tables ran out).",
+		  (double)st->whole_walked_incomplete },
 		{ "brasa_processes_unread_total", "counter",
 		  "Processes not read because the read queue was full.",
 		  (double)st->processes_unread },

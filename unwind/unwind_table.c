@@ -21,34 +21,57 @@ static int search_le(const uint32_t *a, unsigned log2, uint32_t key)
 	return (int)idx;
 }
 
-uint16_t unwind_table__lookup(const struct unwind_table *t, uint64_t vaddr)
+uint16_t unwind_table__search(const struct unwind_table_info *info,
+			      const struct unwind_table_parts *parts, uint64_t vaddr)
 {
+	struct unwind_index_page page_buf;
+	struct unwind_chunk chunk_buf;
+	const struct unwind_index_page *page;
 	const struct unwind_chunk *chunk;
 	uint32_t key, chunk_no;
 	int i, j;
 
-	if (vaddr < t->info.base_vaddr || vaddr - t->info.base_vaddr >= UNWIND_PC_PAD)
+	if (vaddr < info->base_vaddr || vaddr - info->base_vaddr >= UNWIND_PC_PAD)
 		return UNWIND_RULE_NONE;
-	key = (uint32_t)(vaddr - t->info.base_vaddr);
-	i = search_le(t->info.first_pc, UNWIND_INLINE_INDEX_LOG2, key);
+	key = (uint32_t)(vaddr - info->base_vaddr);
+	i = search_le(info->first_pc, UNWIND_INLINE_INDEX_LOG2, key);
 	if (i < 0)
 		return UNWIND_RULE_NONE;
 	chunk_no = (uint32_t)i;
-	if (t->info.index_pages) {
+	if (info->index_pages) {
 		/* BPF: index page = lookup(index map, {table_id, i}) */
-		if ((uint32_t)i >= t->info.index_pages)
+		if ((uint32_t)i >= info->index_pages ||
+		    !(page = parts->page(parts->ctx, (uint32_t)i, &page_buf)))
 			return UNWIND_RULE_NONE;
-		j = search_le(t->index_pages[i].first_pc, UNWIND_INDEX_PAGE_LOG2, key);
+		j = search_le(page->first_pc, UNWIND_INDEX_PAGE_LOG2, key);
 		if (j < 0)
 			return UNWIND_RULE_NONE;
 		chunk_no = (uint32_t)i * UNWIND_INDEX_PAGE_ENTRIES + (uint32_t)j;
 	}
 	/* BPF: chunk = lookup(chunk map, {table_id, chunk_no}) */
-	if (chunk_no >= t->info.chunk_count)
+	if (chunk_no >= info->chunk_count || !(chunk = parts->chunk(parts->ctx, chunk_no, &chunk_buf)))
 		return UNWIND_RULE_NONE;
-	chunk = &t->chunks[chunk_no];
 	j = search_le(chunk->pc, UNWIND_CHUNK_ROWS_LOG2, key);
 	return j < 0 ? UNWIND_RULE_NONE : chunk->rule[j];
+}
+
+static const struct unwind_index_page *own_page(void *ctx, uint32_t i, struct unwind_index_page *buf)
+{
+	(void)buf;
+	return &((const struct unwind_table *)ctx)->index_pages[i];
+}
+
+static const struct unwind_chunk *own_chunk(void *ctx, uint32_t i, struct unwind_chunk *buf)
+{
+	(void)buf;
+	return &((const struct unwind_table *)ctx)->chunks[i];
+}
+
+uint16_t unwind_table__lookup(const struct unwind_table *t, uint64_t vaddr)
+{
+	const struct unwind_table_parts parts = { own_page, own_chunk, (void *)t };
+
+	return unwind_table__search(&t->info, &parts, vaddr);
 }
 
 size_t unwind_table__bytes(const struct unwind_table *t)

@@ -44,6 +44,10 @@
  *   unwind_table__lookup(table, vaddr)   rule id covering the ELF vaddr,
  *        UNWIND_RULE_NONE outside every FDE; the exact search of the BPF
  *        side
+ *   unwind_table__search(info, parts, vaddr)  the same search over a table
+ *        whose index pages and chunks the caller fetches (parts: e.g. from
+ *        the BPF maps, bpf/unwinder_walk.c); a part it cannot fetch reads
+ *        as no rule
  *   unwind_table__bytes(table)           kernel bytes for this table
  *   unwind_table__remap_rules(table, map, n)  rewrites every row's rule id
  *        i as map[i] (a table built with a private rule table, adopted
@@ -76,6 +80,15 @@ int unwind_table__build(const struct cfi_rows *rows, struct unwind_rules *rules,
 			struct unwind_table **out);
 void unwind_table__free(struct unwind_table *table);
 uint16_t unwind_table__lookup(const struct unwind_table *table, uint64_t vaddr);
+/* page(ctx, i, buf) and chunk(ctx, i, buf): the part, in buf or elsewhere,
+ * or NULL */
+struct unwind_table_parts {
+	const struct unwind_index_page *(*page)(void *ctx, uint32_t i, struct unwind_index_page *buf);
+	const struct unwind_chunk *(*chunk)(void *ctx, uint32_t i, struct unwind_chunk *buf);
+	void *ctx;
+};
+uint16_t unwind_table__search(const struct unwind_table_info *info,
+			      const struct unwind_table_parts *parts, uint64_t vaddr);
 size_t unwind_table__bytes(const struct unwind_table *table);
 int unwind_table__remap_rules(struct unwind_table *table, const uint16_t *map, size_t n);
 void unwind_table__release_rows(struct unwind_table *table);
