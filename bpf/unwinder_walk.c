@@ -13,7 +13,6 @@
 #include "unwind/unwind_table.h"
 
 struct walk {
-	const struct unwinder_maps *maps;
 	const struct deferred_sample *d;
 	const struct proc_unwind *pu;
 	__u64 pc, sp, bp;
@@ -44,9 +43,9 @@ static const struct unwind_chunk *map_chunk(void *ctx, uint32_t i, struct unwind
 
 /* The rule covering vaddr in table table_id: 0 and *r, or -ENOENT (no
  * rule there, or the table is gone). */
-static int find_rule(const struct unwinder_maps *maps, __u32 table_id, __u64 vaddr,
-		     struct unwind_rule *r)
+static int maps_rule(void *c, __u32 table_id, __u64 vaddr, struct unwind_rule *r)
 {
+	const struct unwinder_maps *maps = c;
 	struct table_ctx ctx = { maps, table_id };
 	const struct unwind_table_parts parts = { map_page, map_chunk, &ctx };
 	struct unwind_table_info info;
@@ -60,10 +59,23 @@ static int find_rule(const struct unwinder_maps *maps, __u32 table_id, __u64 vad
 	return 0;
 }
 
+static int maps_proc(void *c, const struct proc_unwind_key *key, struct proc_unwind *out)
+{
+	const struct unwinder_maps *maps = c;
+
+	return bpf_map_lookup_elem(maps->proc_unwind, key, out) ? -ENOENT : 0;
+}
+
+void unwinder_walk__maps(const struct unwinder_maps *maps, struct unwind_walk_source *src)
+{
+	*src = (struct unwind_walk_source){ maps_proc, maps_rule, (void *)maps };
+}
+
 static const struct proc_map_entry *find_mapping(const struct proc_unwind *pu, __u64 pc)
 {
-	size_t lo = 0, hi = pu->count < PROFILE_PROC_MAPS_MAX ? pu->count : PROFILE_PROC_MAPS_MAX;
+	size_t n = MIN(pu->count, PROFILE_PROC_MAPS_MAX), lo = 0, hi = n;
 
+	/* the first mapping ending above pc (the table is sorted) */
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
@@ -72,8 +84,7 @@ static const struct proc_map_entry *find_mapping(const struct proc_unwind *pu, _
 		else
 			hi = mid;
 	}
-	return lo < pu->count && pu->maps[lo].start <= pc && pc < pu->maps[lo].end ? &pu->maps[lo]
-										     : NULL;
+	return lo < n && pu->maps[lo].start <= pc && pc < pu->maps[lo].end ? &pu->maps[lo] : NULL;
 }
 
 /* The word at addr, from the copy of the stack. */
@@ -147,12 +158,11 @@ static int dwarf_step(struct walk *w, const struct unwind_rule *r)
 	return 0;
 }
 
-int unwinder_walk(const struct unwinder_maps *maps, const struct deferred_sample *d,
+int unwinder_walk(const struct unwind_walk_source *src, const struct deferred_sample *d,
 		  struct unwind_walk *r)
 {
 	struct proc_unwind_key key = { .tgid = d->key.tgid, .image = d->key.image };
-	struct walk w = { .maps = maps, .d = d, .pc = d->ip, .sp = d->sp, .bp = d->bp,
-			  .reliable = true };
+	struct walk w = { .d = d, .pc = d->ip, .sp = d->sp, .bp = d->bp, .reliable = true };
 	struct proc_unwind *pu;
 	int err = -ERANGE;
 
@@ -162,7 +172,7 @@ int unwinder_walk(const struct unwinder_maps *maps, const struct deferred_sample
 	pu = malloc(sizeof(*pu));
 	if (!pu)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(maps->proc_unwind, &key, pu)) {
+	if (src->proc(src->ctx, &key, pu)) {
 		free(pu);
 		return -ENOENT;
 	}
@@ -182,7 +192,7 @@ int unwinder_walk(const struct unwinder_maps *maps, const struct deferred_sample
 		m = find_mapping(pu, lookup_pc);
 		if (!m && (r->n == 1 || w.reliable))
 			r->uncovered = true;
-		if (!m || !m->table_id || find_rule(maps, m->table_id, lookup_pc - m->bias, &rule)) {
+		if (!m || !m->table_id || src->rule(src->ctx, m->table_id, lookup_pc - m->bias, &rule)) {
 			/* JIT, anonymous or table-less code: frame pointers */
 			r->used_fp = true;
 			if (fp_step(&w))

@@ -7,7 +7,7 @@
  * copy the sample carries: once user space has loaded the process's
  * tables, the walk the BPF side would have made.
  *
- *   unwinder_walk(maps, d, &r)   the user stack's pcs in r.ips (leaf
+ *   unwinder_walk(src, d, &r)    the user stack's pcs in r.ips (leaf
  *        first, at most PROFILE_MAX_DEPTH, r.n of them) and returns how it
  *        ended:
  *          0        complete (an outermost frame's END rule, a zero pc)
@@ -15,9 +15,16 @@
  *          -ERANGE  stopped: a read outside the copy, the end of a
  *                   frame-pointer chain, a rule it cannot apply, the
  *                   depth limit
+ *          -ENOMEM
  *        r.uncovered: a real pc lay outside every mapping of the table
  *        (code mapped since it was loaded); r.used_fp: some frame had no
  *        table (JIT code, or a table still being built)
+ *   unwinder_walk__maps(maps, &src)   the source that reads the BPF maps
+ *        (maps must outlive it)
+ *
+ * The stack's words are the profiled process's: every read is checked
+ * against the copy, and the walk ends after PROFILE_MAX_DEPTH frames
+ * whatever they hold (tests/fuzz/fuzz-unwind-walk.c).
  */
 #ifndef BRASA_BPF_UNWINDER_WALK_H
 #define BRASA_BPF_UNWINDER_WALK_H
@@ -29,13 +36,22 @@
 
 struct unwinder_maps;
 
+/* Where the walk finds a process's mapping table and the rule of an
+ * address in a table: 0, or -ENOENT (none). */
+struct unwind_walk_source {
+	int (*proc)(void *ctx, const struct proc_unwind_key *key, struct proc_unwind *out);
+	int (*rule)(void *ctx, __u32 table_id, __u64 vaddr, struct unwind_rule *out);
+	void *ctx;
+};
+
 struct unwind_walk {
 	__u64 ips[PROFILE_MAX_DEPTH];
 	size_t n;
 	bool uncovered, used_fp;
 };
 
-int unwinder_walk(const struct unwinder_maps *maps, const struct deferred_sample *d,
+int unwinder_walk(const struct unwind_walk_source *src, const struct deferred_sample *d,
 		  struct unwind_walk *r);
+void unwinder_walk__maps(const struct unwinder_maps *maps, struct unwind_walk_source *src);
 
 #endif

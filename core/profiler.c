@@ -70,6 +70,7 @@ struct profiler {
 	struct debuginfod *debuginfod;
 	struct unwinder *unwinder; /* NULL: frame pointers only */
 	struct unwinder_maps unwind_maps; /* for the walks of samples sent whole */
+	struct unwind_walk_source walk_src; /* of unwind_maps */
 	struct proclabels *labeler;
 	struct proctable *procs;
 	struct mmap_events *mmaps; /* NULL: new mappings found by samples only */
@@ -326,7 +327,7 @@ static int walk_whole(struct profiler *p, const struct deferred_sample *whole,
 		      struct deferred *d, bool late)
 {
 	struct unwind_walk r;
-	int err = p->unwinder ? unwinder_walk(&p->unwind_maps, whole, &r) : -ENOENT;
+	int err = p->unwinder ? unwinder_walk(&p->walk_src, whole, &r) : -ENOENT;
 	bool waiting = err == -ENOENT || r.uncovered ||
 		       (err && r.used_fp && unwinder__waiting(p->unwinder, d->key.tgid, d->key.image));
 
@@ -895,6 +896,7 @@ int profiler__new(const struct profiler_opts *opts, struct profiler **out)
 
 		sampler__unwind_maps(p->sampler, &um);
 		p->unwind_maps = um;
+		unwinder_walk__maps(&p->unwind_maps, &p->walk_src);
 		err = unwinder__new(&um, &uo, &p->unwinder);
 		if (err)
 			goto fail;

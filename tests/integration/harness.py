@@ -275,6 +275,43 @@ def folded_capture(pid, seconds, *extra, tag="cap"):
     return parse_folded(open(out).read())
 
 
+def started_capture(*args):
+    """`brasa capture ARGS` started, returned once it samples (its
+    "capturing ..." line: loading and verifying the BPF programs takes
+    seconds on a loaded machine), with the lines it wrote so far."""
+    p = subprocess.Popen([BRASA, "capture", *args], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in p.stderr:
+        lines.append(line)
+        if "capturing" in line:
+            break
+    else:
+        p.wait()
+        fail(f"brasa capture {' '.join(args)} exited {p.returncode} before sampling: {''.join(lines)}")
+    return p, lines
+
+
+def finish_capture(p, lines, timeout=120):
+    lines += p.stderr.readlines()
+    p.wait(timeout=timeout)
+    if p.returncode != 0:
+        fail(f"brasa capture exited {p.returncode}: {''.join(lines)}")
+    return "".join(lines)
+
+
+def folded_capture_cpu(pid, seconds, *extra, tag="cap"):
+    """folded_capture, and the CPU seconds pid used while it sampled (from
+    its "capturing" line to its exit): what a sampler at 99 Hz sees of a
+    process is its CPU time, which other load on the machine takes from."""
+    out = os.path.join(TMP, f"{tag}{pid}.folded")
+    p, lines = started_capture("--seconds", str(seconds), "--pid", str(pid), "--format", "folded",
+                               "-o", out, *extra)
+    before = cpu_seconds(pid)
+    finish_capture(p, lines)
+    return parse_folded(open(out).read()), cpu_seconds(pid) - before
+
+
 def user_frames(frames):
     return [f for f in frames[1:] if not f.endswith("_[k]")]
 

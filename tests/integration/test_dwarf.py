@@ -13,8 +13,8 @@ import time
 
 from harness import (BRASA, NOFP_CHAIN, TMP, WORKLOADS, Agent, check, complete_from_main,
                      cpu_seconds, fail, folded_capture, integration_test, nofp_share, parse_folded,
-                     perf_stacks, pprof_stacks, print_top, short, user_frames, window_stacks,
-                     workload)
+                     perf_stacks, pprof_stacks, print_top, short, user_frames, wait_for,
+                     window_stacks, workload)
 
 
 def from_main(frames):
@@ -55,10 +55,10 @@ def migrate(pid, period=0.05):
 def dwarf_and_fp(start_workload, seconds, share):
     """Measures share(stacks) -> (good, total) for a workload profiled in
     --unwind dwarf and then in --unwind fp mode. Each agent profiles a
-    window opened a second after the workload started, so the few samples
-    a new process takes before its tables are loaded (they keep their
-    frame-pointer stack, by design) are not counted: this measures the
-    unwinder, not the load latency."""
+    window opened a second after the workload started and once no table
+    build is pending (a loaded machine's builds wait for a CPU), so the
+    samples a process takes before its tables are loaded are not counted:
+    this measures the unwinder, not the load latency."""
     out = {}
     for mode in ("dwarf", "fp"):
         agent = Agent("--no-kernel", "--unwind", mode)
@@ -66,6 +66,7 @@ def dwarf_and_fp(start_workload, seconds, share):
         stop = migrate(w.pid)
         try:
             time.sleep(1.0)
+            wait_for(lambda: agent.metric("brasa_unwind_tables_pending") in (0, None), 20, step=0.2)
             stacks = window_stacks(agent, w.pid, seconds, mode)
             check(w.poll() is None, f"the workload ran through the {mode} window")
             good, total = share(stacks)

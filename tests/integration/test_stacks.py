@@ -13,18 +13,21 @@ import threading
 import time
 
 from harness import (BRASA, CHAIN, TMP, WORKLOADS, Agent, capture, chain_share, check, cpu_seconds,
-                     folded_capture, go_env, integration_test, parse_folded, pprof_traces, print_top, running,
+                     finish_capture, folded_capture, folded_capture_cpu, go_env, started_capture, integration_test, parse_folded, pprof_traces, print_top, running,
                      user_frames, workload)
 
 
 @integration_test(plain=True)
 def t_fp_chain_capture():
     with running(workload("fp_chain", 60)) as w:
-        stacks = folded_capture(w.pid, 4, tag="fp")
+        stacks, used = folded_capture_cpu(w.pid, 4, tag="fp")
         good, total = chain_share(stacks, CHAIN)
         print(f"{good}/{total} samples end with {';'.join(CHAIN)}")
         print_top(stacks, 5)
-        check(total >= 150, f"enough samples of the workload ({total}, 4 s at 99 Hz)")
+        # the capture's end (symbolizing, writing) counts in used too
+        check(used >= 0.5 and total >= 0.6 * 99 * used,
+              f"enough samples of the workload ({total}; it used {used:.2f} CPU s while sampled: "
+              f"~{99 * used:.0f} at 99 Hz)")
         check(all(f[0] == "fp_chain" for f, _ in stacks), "every stack is the workload's (comm)")
         check(good >= 0.9 * total, f"at least 90 % carry exactly main;outer;middle;leaf ({good}/{total})")
         # the same capture as pprof, read back by go tool pprof
@@ -57,7 +60,9 @@ def t_fp_chain_endpoint():
     w = workload("fp_chain", 60)
     try:
         time.sleep(0.3)
+        before = cpu_seconds(w.pid)
         status, headers, body = agent.get(f"/debug/pprof/profile?seconds=3&pid={w.pid}")
+        used = cpu_seconds(w.pid) - before
         check(status == 200, f"profile request answered 200 ({status})")
         check(headers.get("Content-Type") == "application/octet-stream", "octet-stream content type")
         check(body[:2] == b"\x1f\x8b", "gzipped body")
@@ -67,7 +72,9 @@ def t_fp_chain_endpoint():
         good = sum(c for f, c in traces if f[:4] == list(reversed(CHAIN)))
         total = sum(c for _, c in traces)
         print(f"{good}/{total} samples with the chain")
-        check(total >= 150, f"enough samples in a 3 s window ({total})")
+        check(used >= 0.5 and abs(total - 99 * used) <= 0.2 * 99 * used + 5,
+              f"a 3 s window holds the workload's CPU time x 99 Hz ({total}; it used {used:.2f} CPU s: "
+              f"~{99 * used:.0f})")
         check(good >= 0.9 * total, f"at least 90 % carry the chain through the endpoint ({good}/{total})")
         # Overlapping requests each get their own window: a 4 s request and
         # a 2 s one started a second later each hold the samples of their
@@ -116,8 +123,8 @@ def t_fp_chain_endpoint():
 
 @integration_test(plain=True)
 def t_kernel_frames():
-    with running(workload("syscall_heavy", 5)) as w:
-        stacks = folded_capture(w.pid, 3, tag="sys")
+    with running(workload("syscall_heavy", 60)) as w:
+        stacks, used = folded_capture_cpu(w.pid, 3, tag="sys")
         total = sum(c for _, c in stacks)
         kernel = 0
         for frames, c in stacks:
@@ -131,7 +138,8 @@ def t_kernel_frames():
                     and ks == list(range(ks[0], len(frames)))):
                 kernel += c
         print_top(stacks, 3)
-        check(total >= 100, f"enough samples ({total})")
+        check(used >= 0.5 and total >= 0.6 * 99 * used,
+              f"enough samples ({total}; it used {used:.2f} CPU s while sampled: ~{99 * used:.0f})")
         check(kernel >= 0.5 * total,
               f"most samples show a syscall path in the kernel under main;syscall_heavy ({kernel}/{total})")
 
@@ -139,20 +147,21 @@ def t_kernel_frames():
 @integration_test(plain=True)
 def t_short_lived():
     out = os.path.join(TMP, "short.folded")
-    p = subprocess.Popen([BRASA, "capture", "--seconds", "3", "--format", "folded", "-o", out],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.2)
+    p, lines = started_capture("--seconds", "3", "--format", "folded", "-o", out)
     w = workload("short_lived")
-    w.wait()
-    _, err = p.communicate(timeout=30)
-    check(p.returncode == 0, f"capture succeeded ({err.strip()})")
+    _, _, ru = os.wait4(w.pid, 0)  # its CPU time: what a sampler sees of it
+    w.returncode = 0
+    used = ru.ru_utime + ru.ru_stime
+    finish_capture(p, lines)
     stacks = parse_folded(open(out).read())
     mine = [(f, c) for f, c in stacks if f[0] == "short_lived"]
     total = sum(c for _, c in mine)
     named = sum(c for f, c in mine if user_frames(f)[-2:] == ["main", "short_lived_spin"])
     for f, c in mine[:5]:
         print(f"  {c:5d} {';'.join(f)}")
-    check(total >= 10, f"samples of the 300 ms process were recorded ({total})")
+    check(used >= 0.1 and total >= 0.6 * 99 * used - 2,
+          f"samples of the 300 ms process were recorded ({total}; it used {used:.2f} CPU s: "
+          f"~{99 * used:.0f} at 99 Hz)")
     check(named >= 0.8 * total,
           f"the exited process is symbolized: main;short_lived_spin ({named}/{total})")
 
@@ -283,12 +292,14 @@ def t_exec():
 
 
 def check_chain_capture(proc, what):
-    """A 3 s capture of proc (fp_chain, by whatever path) holds at least 100
-    samples, 90 % of them with the whole chain."""
-    stacks = folded_capture(proc.pid, 3, tag="proc")
+    """A 3 s capture of proc (fp_chain, by whatever path) holds its CPU
+    time's worth of samples, 90 % of them with the whole chain."""
+    stacks, used = folded_capture_cpu(proc.pid, 3, tag="proc")
     print_top(stacks, 3)
     good, total = chain_share(stacks, CHAIN)
-    check(total >= 100 and good >= 0.9 * total, f"{what} symbolized ({good}/{total})")
+    check(used >= 0.5 and total >= 0.6 * 99 * used,
+          f"{what}: sampled ({total}; it used {used:.2f} CPU s while sampled: ~{99 * used:.0f})")
+    check(good >= 0.9 * total, f"{what} symbolized ({good}/{total})")
 
 
 @integration_test()
