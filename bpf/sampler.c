@@ -110,28 +110,29 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
  * drains and shutdown, indefinitely. */
 #define EVENTS_BUDGET_NS 50000000ull
 
+/* < 0 stops libbpf after this record; the rest stays in the ring and its
+ * fd stays readable for the next step. */
+static int within_budget(const struct sampler *s)
+{
+	return clock__mono_ns() - s->consume_start_ns > EVENTS_BUDGET_NS ? -EAGAIN : 0;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct sampler *s = ctx;
 
-	if (size < sizeof(struct profile_event))
-		return 0;
-	if (s->on_event)
+	if (size >= sizeof(struct profile_event) && s->on_event)
 		s->on_event(s->event_ctx, data);
-	/* < 0 stops libbpf after this record; the rest stays in the ring
-	 * and its fd stays readable for the next step */
-	return clock__mono_ns() - s->consume_start_ns > EVENTS_BUDGET_NS ? -EAGAIN : 0;
+	return within_budget(s);
 }
 
 static int handle_deferred(void *ctx, void *data, size_t size)
 {
 	struct sampler *s = ctx;
 
-	if (size < sizeof(struct deferred_sample))
-		return 0;
-	if (s->on_deferred)
+	if (size >= sizeof(struct deferred_sample) && s->on_deferred)
 		s->on_deferred(s->event_ctx, data);
-	return clock__mono_ns() - s->consume_start_ns > EVENTS_BUDGET_NS ? -EAGAIN : 0;
+	return within_budget(s);
 }
 
 static int open_perf_event(int cpu, uint32_t freq)

@@ -17,8 +17,9 @@ import threading
 import time
 import urllib.parse
 
-from harness import (BRASA, TMP, Agent, check, fail, go_env, integration_test, offcpu_report, parse_folded,
-                     pprof_sample_types, pprof_traces, rss_kib, sanitizer_rss_slack_kib, workload)
+from harness import (BRASA, TMP, Agent, check, cpu_seconds, fail, go_env, integration_test, offcpu_report,
+                     parse_folded, pprof_sample_types, pprof_traces, rss_kib, sanitizer_rss_slack_kib,
+                     workload)
 
 WINDOW = 2  # seconds: --upload-interval
 
@@ -84,12 +85,14 @@ def t_history_ranges():
         a = workload("fp_chain", 60)
         procs.append(a)
         time.sleep(8)
+        cpu_a = cpu_seconds(a.pid)  # what a 99 Hz sampler saw of it: its CPU time
         a.kill()
         a.wait()
         t1 = time.time()
         b = workload("spinner", 60)
         procs.append(b)
         time.sleep(8)
+        cpu_b = cpu_seconds(b.pid)
         b.kill()
         b.wait()
         t2 = time.time()
@@ -98,7 +101,8 @@ def t_history_ranges():
 
         # phase A alone: fp_chain's chain, no spinner
         stacks, comms = folded(agent, q(start=f"{t0:.3f}", end=f"{t1 - WINDOW - 0.5:.3f}"), "phase A")
-        want = 99 * (t1 - WINDOW - 0.5 - t0 - 1)
+        # its share of the range queried: its CPU time spread evenly
+        want = 99 * cpu_a * (t1 - WINDOW - 0.5 - t0 - 1) / (t1 - t0)
         check(leaf_samples(stacks, "fp_chain") >= 0.5 * want,
               f"phase A holds fp_chain's main;outer;middle;leaf ({leaf_samples(stacks, 'fp_chain')} "
               f"samples, ~{want:.0f} expected)")
@@ -107,8 +111,9 @@ def t_history_ranges():
         # phase B alone, as RFC 3339
         rfc = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
         stacks, comms = folded(agent, q(start=rfc(t1 + WINDOW + 0.5), end=rfc(t2)), "phase B")
-        check(leaf_samples(stacks, "spinner") >= 0.5 * 99 * (t2 - t1 - WINDOW - 1.5),
-              f"phase B holds spinner's chain ({leaf_samples(stacks, 'spinner')} samples)")
+        want = 99 * cpu_b * (t2 - t1 - WINDOW - 1.5) / (t2 - t1)
+        check(leaf_samples(stacks, "spinner") >= 0.5 * want,
+              f"phase B holds spinner's chain ({leaf_samples(stacks, 'spinner')} samples, ~{want:.0f} expected)")
         check("fp_chain" not in comms, f"phase B has no fp_chain ({comms.get('fp_chain', 0)} samples)")
 
         # filters over the whole span: a label selector, a pid
@@ -234,9 +239,10 @@ def t_history_crash():
     agent = Agent(*args)
     w = workload("fp_chain", 120)
     try:
-        t0 = time.time()
+        t0, cpu0 = time.time(), cpu_seconds(w.pid)
         time.sleep(6)
         before = agent.metric("brasa_history_windows")
+        used = cpu_seconds(w.pid) - cpu0
         agent.proc.kill()
         agent.proc.wait()
         t_kill = time.time()
@@ -253,7 +259,8 @@ def t_history_crash():
                         "--pid", str(w.pid), "--format", "folded", "-o", out)
         stacks = parse_folded(open(out).read().strip()) if r.returncode == 0 else []
         leaf = sum(n for f, n in stacks if f[-1] == "leaf")
-        want = 99 * (t_kill - t0 - 2)
+        # its CPU time (what a 99 Hz sampler sees) less the window the kill lost
+        want = 99 * used * (t_kill - t0 - 2) / (t_kill - t0)
         check(leaf >= 0.6 * want, f"the windows before the kill hold fp_chain's chain ({leaf} samples, "
               f"~{want:.0f} ran)")
         r = history_cli("export", "--dir", d, "--since", "yesterday")
