@@ -159,7 +159,8 @@ def t_short_lived():
     named = sum(c for f, c in mine if user_frames(f)[-2:] == ["main", "short_lived_spin"])
     for f, c in mine[:5]:
         print(f"  {c:5d} {';'.join(f)}")
-    check(used >= 0.1 and total >= 0.6 * 99 * used - 2,
+    # 0.3 s of wall time: a loaded machine gives it a fraction of a CPU
+    check(used >= 0.03 and total >= max(1, 0.6 * 99 * used - 2),
           f"samples of the 300 ms process were recorded ({total}; it used {used:.2f} CPU s: "
           f"~{99 * used:.0f} at 99 Hz)")
     check(named >= 0.8 * total,
