@@ -38,6 +38,7 @@ struct workq {
 	pthread_cond_t cond[WORKQ_CLASSES];
 	pthread_cond_t exited;
 	struct job_list queue[WORKQ_CLASSES];
+	bool took_oldest[WORKQ_CLASSES]; /* a lifo class's last pick aged out */
 	struct job_list completed;
 	struct worker *workers;
 	unsigned live[WORKQ_CLASSES]; /* threads not retiring */
@@ -80,6 +81,38 @@ static struct workq_job *list_pop(struct job_list *l)
 	return job;
 }
 
+/* The last job of l, walking to the one before it (only for a job that
+ * has waited long, at most every other pick). */
+static struct workq_job *list_pop_tail(struct job_list *l)
+{
+	struct workq_job *job = l->tail, *prev = NULL;
+
+	if (!job || l->head == job)
+		return list_pop(l);
+	for (prev = l->head; prev->next != job; prev = prev->next)
+		;
+	prev->next = NULL;
+	l->tail = prev;
+	l->len--;
+	return job;
+}
+
+/* The next job of class cls: the head (the newest, for a lifo class),
+ * except that a lifo class takes its oldest job every other time once it
+ * has waited lifo_max_wait_ms. Called with the lock held. */
+static struct workq_job *take(struct workq *wq, int cls)
+{
+	struct job_list *l = &wq->queue[cls];
+
+	if (wq->opts.lifo[cls] && l->tail && l->tail != l->head && !wq->took_oldest[cls] &&
+	    clock__mono_ns() - l->tail->queued_ns > (uint64_t)wq->opts.lifo_max_wait_ms * 1000000ull) {
+		wq->took_oldest[cls] = true;
+		return list_pop_tail(l);
+	}
+	wq->took_oldest[cls] = false;
+	return list_pop(l);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -97,7 +130,7 @@ static void *worker_main(void *arg)
 
 		if (wq->stopping)
 			break;
-		job = list_pop(&wq->queue[w->cls]);
+		job = take(wq, w->cls);
 		if (!job) {
 			pthread_cond_wait(&wq->cond[w->cls], &wq->lock);
 			continue;
@@ -172,6 +205,8 @@ int workq__new(const struct workq_opts *opts, struct workq **out)
 		wq->opts.max_queued = 4096;
 	if (!wq->opts.stuck_ms)
 		wq->opts.stuck_ms = 10000;
+	if (!wq->opts.lifo_max_wait_ms)
+		wq->opts.lifo_max_wait_ms = 2000;
 	if (!opts || !opts->max_spare)
 		wq->opts.max_spare = 2;
 	pthread_mutex_init(&wq->lock, NULL);
@@ -277,6 +312,7 @@ int workq__submit(struct workq *wq, enum workq_class cls, struct workq_job *job)
 
 	job->cancelled = false;
 	job->cls = cls;
+	job->queued_ns = clock__mono_ns();
 	pthread_mutex_lock(&wq->lock);
 	if (wq->stopping) {
 		err = -ESHUTDOWN;

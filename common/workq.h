@@ -31,7 +31,11 @@
  *   workq__submit(wq, class, job) 0, -EAGAIN (that class's queue is full:
  *                                 the job is not taken); owner thread only;
  *                                 queued at the back, or at the front for
- *                                 a lifo class or an urgent job
+ *                                 a lifo class or an urgent job; a lifo
+ *                                 class takes its oldest job every other
+ *                                 time once that has waited lifo_max_wait_ms,
+ *                                 so a stream of new jobs cannot hold an
+ *                                 old one back for ever
  *   workq__promote(wq, job)       moves a job still waiting in its queue
  *                                 to the front (something waits for it
  *                                 now); owner thread only
@@ -68,6 +72,7 @@ struct workq_job {
 	/* private */
 	struct workq_job *next;
 	int cls;  /* queue it was submitted to */
+	uint64_t queued_ns;
 };
 
 struct workq_opts {
@@ -76,6 +81,7 @@ struct workq_opts {
 	unsigned stuck_ms;               /* default 10000 */
 	unsigned max_spare;              /* extra threads per class for stuck jobs, default 2 */
 	bool lifo[WORKQ_CLASSES];        /* newest job first (default: oldest first) */
+	unsigned lifo_max_wait_ms;       /* see workq__submit; default 2000 */
 };
 
 struct workq_stats {

@@ -122,6 +122,38 @@ static void test_order_and_threads(void)
 	workq__free(wq);
 }
 
+/* Newest first, but a job that has waited lifo_max_wait_ms is taken
+ * every other time: a stream of new builds cannot hold an old one back
+ * for ever (the agent's table builds on a busy host). */
+static void test_lifo_ages(void)
+{
+	struct workq_opts o = { .lifo = { [WORKQ_BUILD] = true }, .lifo_max_wait_ms = 50 };
+	struct workq *wq = NULL;
+	struct test_job jobs[5];
+	atomic_bool gate = false;
+	int order[8], n = 0;
+
+	REQUIRE(workq__new(&o, &wq) == 0);
+	for (int i = 0; i < 5; i++)
+		init(&jobs[i], i, order, &n);
+	jobs[0].gate = &gate;
+	CHECK_INT(workq__submit(wq, WORKQ_BUILD, &jobs[0].base), ==, 0);
+	usleep(100000); /* 0 runs */
+	CHECK_INT(workq__submit(wq, WORKQ_BUILD, &jobs[1].base), ==, 0);
+	usleep(150000); /* 1 waits past 50 ms */
+	for (int i = 2; i < 5; i++)
+		CHECK_INT(workq__submit(wq, WORKQ_BUILD, &jobs[i].base), ==, 0);
+	atomic_store(&gate, true);
+	CHECK_INT(complete_until(wq, jobs, 5, 5000), ==, 5);
+	/* the old one first, then the newest: 0, 1, 4, then 3 and 2 (in an
+	 * order that depends on how long they took to start) */
+	CHECK_INT(n, ==, 5);
+	CHECK_INT(order[0], ==, 0);
+	CHECK_INT(order[1], ==, 1);
+	CHECK_INT(order[2], ==, 4);
+	workq__free(wq);
+}
+
 static void test_promote_full_and_free(void)
 {
 	struct workq_opts o = { .max_queued = 4 };
@@ -248,6 +280,7 @@ static void test_free_abandons(void)
 
 TEST_MAIN(NULL, NULL,
 	  TEST_CASE(order_and_threads),
+	  TEST_CASE(lifo_ages),
 	  TEST_CASE(promote_full_and_free),
 	  TEST_CASE(stuck),
 	  TEST_CASE(free_abandons))
