@@ -206,7 +206,7 @@ int workq__new(const struct workq_opts *opts, struct workq **out)
 	if (!wq->opts.stuck_ms)
 		wq->opts.stuck_ms = 10000;
 	if (!wq->opts.lifo_max_wait_ms)
-		wq->opts.lifo_max_wait_ms = 2000;
+		wq->opts.lifo_max_wait_ms = 10000;
 	if (!opts || !opts->max_spare)
 		wq->opts.max_spare = 2;
 	pthread_mutex_init(&wq->lock, NULL);

@@ -81,7 +81,7 @@ struct workq_opts {
 	unsigned stuck_ms;               /* default 10000 */
 	unsigned max_spare;              /* extra threads per class for stuck jobs, default 2 */
 	bool lifo[WORKQ_CLASSES];        /* newest job first (default: oldest first) */
-	unsigned lifo_max_wait_ms;       /* see workq__submit; default 2000 */
+	unsigned lifo_max_wait_ms;       /* see workq__submit; default 10000 */
 };
 
 struct workq_stats {
