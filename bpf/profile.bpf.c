@@ -387,32 +387,6 @@ static __always_inline void store_stacks(void *stacks, struct sample_key *key,
  * Past it, an incomplete stack stays as the walk left it. */
 #define DEFER_YOUNG_NS 2000000000ull
 
-/* The user stack at rsp, up to DEFER_STACK_BYTES. The main thread's
- * frames end below mm->start_stack (top: argc lies there), so its copy
- * stops there: a young process's stack is shallow, and a read past the
- * end of the stack mapping would fail whole. Other threads copy it all,
- * or, when that runs past the end of their stack mapping, to the end of
- * rsp's page and the next, or to the end of rsp's page (always mapped),
- * as copy_stack (bpf/unwind.bpf.h) does. */
-static __always_inline __u32 copy_user_stack(struct deferred_sample *d, __u64 sp, __u64 top)
-{
-	__u64 len = DEFER_STACK_BYTES;
-
-	if (top > sp && top - sp < DEFER_STACK_BYTES - 16)
-		len = (top - sp + 16) & ~7ull;
-	if (len > DEFER_STACK_BYTES)
-		len = DEFER_STACK_BYTES;
-	if (!bpf_probe_read_user(d->stack, len, (const void *)sp))
-		return len;
-	len = 4096 - (sp & 4095);
-	if (len + 4096 <= DEFER_STACK_BYTES &&
-	    !bpf_probe_read_user(d->stack, len + 4096, (const void *)sp))
-		return len + 4096;
-	if (len <= DEFER_STACK_BYTES && !bpf_probe_read_user(d->stack, len, (const void *)sp))
-		return len;
-	return 0;
-}
-
 /* Sends the sample to user space whole (the deferred ring) if its image
  * is young: true when sent (it is not counted here). */
 static __always_inline bool defer_sample(void *ctx, __u64 cs, struct sample_key *key,
@@ -444,8 +418,10 @@ static __always_inline bool defer_sample(void *ctx, __u64 cs, struct sample_key 
 	d->klen = klen;
 	if (klen && bpf_probe_read_kernel(d->kips, sizeof(d->kips), ss->kernel.ips))
 		d->klen = 0;
-	d->stack_len = copy_user_stack(d, regs.sp,
-				       BPF_CORE_READ(bpf_get_current_task_btf(), mm, start_stack));
+	/* the main thread's copy only up to its frames' end: a young
+	 * process's stack is shallow, a read past its mapping fails whole */
+	d->stack_len = copy_user_top(d->stack, DEFER_STACK_BYTES, regs.sp,
+				     BPF_CORE_READ(bpf_get_current_task_btf(), mm, start_stack));
 	bpf_ringbuf_submit(d, 0);
 	stat_inc(PROFILE_STAT_DEFERRED);
 	return true;

@@ -521,31 +521,45 @@ static long unwind_frame(__u32 index, void *ctx)
 	return dwarf_step(st, &fr) ? 0 : 1;
 }
 
-/* Copies the top of the stack into the window. The main thread's frames
- * end below mm->start_stack (where argc lies; user space reads it from
- * /proc/PID/stat), so its copy stops there. Other threads copy a whole
- * window, or, when that runs past the end of their stack mapping, what
- * is left of rsp's page (always mapped). */
+/* Copies the top of the user stack at sp into buf, at most max bytes (a
+ * constant). The main thread's frames end below mm->start_stack (top:
+ * where argc lies; user space reads it from /proc/PID/stat), so its copy
+ * stops there (a read past the end of the stack mapping would fail
+ * whole). Other threads copy max bytes, or, when that runs past the end
+ * of their stack mapping, to the end of rsp's page and the next (when max
+ * holds both), or to the end of rsp's page (always mapped). Returns the
+ * bytes copied, 0 if none. Also used by profile.bpf.c (defer_sample). */
+static __always_inline __u64 copy_user_top(void *buf, __u64 max, __u64 sp, __u64 top)
+{
+	__u64 len = max;
+
+	if (top > sp && top - sp < max - 16)
+		len = (top - sp + 16) & ~7ull;
+	if (len > max)
+		len = max;
+	if (!bpf_probe_read_user(buf, len, (const void *)sp))
+		return len;
+	len = 4096 - (sp & 4095); /* the rest of rsp's page */
+	if (len + 4096 <= max && !bpf_probe_read_user(buf, len + 4096, (const void *)sp))
+		return len + 4096;
+	if (len <= max && !bpf_probe_read_user(buf, len, (const void *)sp))
+		return len;
+	return 0;
+}
+
+/* Copies the top of the stack into the window (copy_user_top). */
 static __always_inline void copy_stack(struct user_unwind_state *st, __u64 top)
 {
 	__u32 zero = 0;
-	__u64 len = UNWIND_STACK_WINDOW;
 	struct stack_window *w;
+	__u64 len;
 
 	w = bpf_map_lookup_elem(&stack_window, &zero);
 	if (!w)
 		return;
-	if (top > st->sp && top - st->sp < UNWIND_STACK_WINDOW - 16)
-		len = (top - st->sp + 16) & ~7ull;
-	if (len > UNWIND_STACK_WINDOW)
-		len = UNWIND_STACK_WINDOW;
-	if (bpf_probe_read_user(w->bytes, len, (const void *)st->sp)) {
-		len = 4096 - (st->sp & 4095); /* the rest of rsp's page */
-		if (len > UNWIND_STACK_WINDOW)
-			len = UNWIND_STACK_WINDOW;
-		if (bpf_probe_read_user(w->bytes, len, (const void *)st->sp))
-			return;
-	}
+	len = copy_user_top(w->bytes, UNWIND_STACK_WINDOW, st->sp, top);
+	if (!len)
+		return;
 	st->win = w;
 	st->win_base = st->sp;
 	st->win_len = len;
