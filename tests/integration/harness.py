@@ -369,25 +369,36 @@ def go_env():
     return testlib.go_env(TMP)
 
 
-def pprof_traces(source):
-    """Stacks (leaf first) and counts from `go tool pprof -traces`."""
+def pprof_labeled_traces(source):
+    """[(frames leaf first, count, {label: value})] from `go tool pprof
+    -traces` (which prints a sample's labels above its stack, a key of 10
+    characters or more flush left), and its text."""
     r = subprocess.run(["go", "tool", "pprof", "-traces", "-sample_index=samples", source],
                        capture_output=True, text=True, env=go_env(), timeout=120)
     if r.returncode != 0:
         fail(f"go tool pprof -traces failed: {r.stderr}")
-    stacks = []
+    traces = []
     for block in r.stdout.split("-----------+-------------------------------------------------------")[1:]:
-        frames, count = [], None
+        frames, count, labels = [], None, {}
         for line in block.splitlines():
             m = re.match(r"^\s+(\d+)\s+(\S.*)$", line)
+            lab = re.match(r"^\s*(\w+):\s+(\S.*?)\s*$", line)
             if m and count is None:
                 count = int(m.group(1))
                 frames.append(m.group(2).strip())
+            elif lab and count is None:
+                labels[lab.group(1)] = lab.group(2)
             elif count is not None and line.strip() and not re.match(r"^\s+\S+:\s*\[", line):
                 frames.append(line.strip())
         if count is not None:
-            stacks.append((frames, count))
-    return stacks, r.stdout
+            traces.append((frames, count, labels))
+    return traces, r.stdout
+
+
+def pprof_traces(source):
+    """Stacks (leaf first) and counts from `go tool pprof -traces`."""
+    traces, text = pprof_labeled_traces(source)
+    return [(frames, count) for frames, count, _ in traces], text
 
 
 def pprof_stacks(path):

@@ -13,8 +13,9 @@ import threading
 import time
 
 from harness import (BRASA, CHAIN, TMP, WORKLOADS, Agent, capture, chain_share, check, cpu_seconds,
-                     finish_capture, folded_capture, folded_capture_cpu, go_env, started_capture, integration_test, parse_folded, pprof_traces, print_top, running,
-                     user_frames, workload)
+                     finish_capture, folded_capture, folded_capture_cpu, go_env, integration_test,
+                     parse_folded, pprof_labeled_traces, pprof_traces, print_top, running,
+                     started_capture, user_frames, workload)
 
 
 @integration_test(plain=True)
@@ -167,30 +168,6 @@ def t_short_lived():
           f"the exited process is symbolized: main;short_lived_spin ({named}/{total})")
 
 
-def labeled_traces(path):
-    """[(frames leaf first, count, {label: value})] of a pprof file, from
-    `go tool pprof -traces` (which prints a sample's labels above its stack)."""
-    r = subprocess.run(["go", "tool", "pprof", "-traces", "-sample_index=samples", path],
-                       capture_output=True, text=True, env=go_env(), timeout=120)
-    check(r.returncode == 0, f"go tool pprof -traces reads {os.path.basename(path)} ({r.stderr[:300]})")
-    out = []
-    for block in r.stdout.split("-----------+-------------------------------------------------------")[1:]:
-        frames, count, labels = [], None, {}
-        for line in block.splitlines():
-            lab = re.match(r"^\s*(\w+):\s+(\S.*?)\s*$", line)
-            m = re.match(r"^\s+(\d+)\s+(\S.*)$", line)
-            if lab and count is None:  # "      comm:  fp_chain", above the stack
-                labels[lab.group(1)] = lab.group(2)
-            elif m and count is None:
-                count = int(m.group(1))
-                frames.append(m.group(2).strip())
-            elif count is not None and line.strip():
-                frames.append(line.strip())
-        if count is not None:
-            out.append((frames, count, labels))
-    return out
-
-
 def check_process_labeled(samples, pid, exe, what):
     """Every sample of pid carries the labels its read gave (comm and
     executable): none went to a process the agent could no longer read."""
@@ -235,7 +212,7 @@ def t_exit_tail():
         print(f"the tail workload exited {rc}, {time.time() - t0:.1f} s after it started spinning")
         path = os.path.join(TMP, "exit_tail.pb.gz")
         open(path, "wb").write(body)
-        mine = check_process_labeled(labeled_traces(path), w.pid, exe, "exit tail")
+        mine = check_process_labeled(pprof_labeled_traces(path)[0], w.pid, exe, "exit tail")
         tail = [(f, c) for f, c, _ in mine if "task_work_run" in f or "do_exit" in f]
         for f, c in tail[:4]:
             print(f"  {c:4d} {';'.join(reversed(f))}")
@@ -253,7 +230,7 @@ def t_exit_tail():
         check(status == 200, f"profile of the leaderless process answered ({status})")
         path = os.path.join(TMP, "exit_leader.pb.gz")
         open(path, "wb").write(body)
-        mine = check_process_labeled(labeled_traces(path), w.pid, exe, "main thread gone")
+        mine = check_process_labeled(pprof_labeled_traces(path)[0], w.pid, exe, "main thread gone")
         total = sum(c for _, c, _ in mine)
         named = sum(c for f, c, _ in mine if "leader_spin" in f)
         check(total >= 100 and named >= 0.9 * total,
